@@ -1,0 +1,1 @@
+"""History in object storage: the exactly-once archiver, retention, replay."""

@@ -1,0 +1,1 @@
+"""The event contract: typed events, the topic catalog, serialization and schema compatibility."""

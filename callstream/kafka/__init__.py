@@ -1,0 +1,1 @@
+"""Kafka plumbing: connection settings, the local Apache Kafka broker, and admin operations."""

@@ -1,0 +1,1 @@
+"""Observability: metrics, status and the live dashboard."""

@@ -1,0 +1,1 @@
+"""Stream processors that turn call events into intelligence."""

@@ -1,0 +1,1 @@
+"""The rehearsal lab: scenarios, fault injection, reports and the readiness scorecard."""

@@ -1,0 +1,1 @@
+"""The contact-center traffic simulator: traffic curves, conversations, ground truth."""
