@@ -1,0 +1,7 @@
+"""``python -m callstream`` runs the CLI."""
+
+import sys
+
+from callstream.cli import main
+
+sys.exit(main())

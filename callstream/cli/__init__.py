@@ -1,0 +1,84 @@
+"""The ``callstream`` command line: a thin layer that parses options and calls the package.
+
+Every foreseeable failure is a ``CallstreamError``, printed as one line (what was wrong,
+then what to do) with exit code 1; usage mistakes exit 2 with click's message.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from callstream import __version__
+from callstream.errors import CallstreamError
+from callstream.kafka.config import KafkaSettings, client_config, load_settings
+
+
+@dataclass
+class CliContext:
+    """Global options, turned into validated settings only when a command needs them."""
+
+    config_file: Path | None = None
+    flags: dict = field(default_factory=dict)
+    _settings: KafkaSettings | None = None
+
+    @property
+    def settings(self) -> KafkaSettings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_file, **self.flags)
+        return self._settings
+
+    def client_config(self) -> dict[str, str]:
+        return client_config(self.settings)
+
+
+pass_context = click.make_pass_decorator(CliContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="callstream")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="YAML config file (a 'kafka:' section); default ./callstream.yaml if present.")
+@click.option("--bootstrap-servers", help="Kafka bootstrap servers; default: the local broker from `callstream kafka start`.")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), help="Where local state lives (broker data, archive, reports). Default .callstream")
+@click.pass_context
+def cli(ctx: click.Context, config_file: Path | None, bootstrap_servers: str | None, state_dir: Path | None) -> None:
+    """callstream: Kafka-native call-center intelligence.
+
+    Settings come from flags, CALLSTREAM_* environment variables, then the config file.
+    """
+    ctx.obj = CliContext(config_file, {"bootstrap_servers": bootstrap_servers, "state_dir": state_dir})
+
+
+def _register() -> None:
+    from callstream.cli import kafka_cmds, topics_cmds
+
+    cli.add_command(kafka_cmds.kafka)
+    cli.add_command(topics_cmds.topics)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        result = cli.main(args=argv, prog_name="callstream", standalone_mode=False)
+    except CallstreamError as exc:
+        click.echo(f"callstream: error: {exc.message}" + (f" -- {exc.hint}" if exc.hint else ""), err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("callstream: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("callstream: interrupted", err=True)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

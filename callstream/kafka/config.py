@@ -1,0 +1,165 @@
+"""One typed Kafka connection config, validated once and passed down explicitly.
+
+Sources, highest priority first: CLI flags, environment variables (``CALLSTREAM_*``),
+a YAML file (``--config``, ``$CALLSTREAM_CONFIG`` or ``./callstream.yaml``; settings under
+a top-level ``kafka:`` key), defaults. With no ``bootstrap_servers`` anywhere, commands
+use the local broker that ``callstream kafka start`` runs (see ``callstream.kafka.local``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from callstream.errors import ConfigError
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+
+DEFAULT_CONFIG_FILE = Path("callstream.yaml")
+
+# settings field -> librdkafka property; secrets are unwrapped only here, at the edge.
+_LIBRDKAFKA_NAMES = {
+    "bootstrap_servers": "bootstrap.servers",
+    "client_id": "client.id",
+    "security_protocol": "security.protocol",
+    "sasl_mechanism": "sasl.mechanism",
+    "sasl_username": "sasl.username",
+    "sasl_password": "sasl.password",
+    "ssl_ca_location": "ssl.ca.location",
+    "ssl_certificate_location": "ssl.certificate.location",
+    "ssl_key_location": "ssl.key.location",
+    "ssl_key_password": "ssl.key.password",
+}
+
+
+class KafkaSettings(BaseSettings):
+    """How callstream connects to a Kafka-protocol cluster."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLSTREAM_", extra="forbid", frozen=True)
+
+    bootstrap_servers: str | None = Field(
+        default=None, description="host:port list; empty means the local broker"
+    )
+    client_id: str = "callstream"
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = None
+    ssl_certificate_location: Path | None = None
+    ssl_key_location: Path | None = None
+    ssl_key_password: SecretStr | None = None
+    schema_registry_url: str | None = None
+    #: where local state lives: the local broker, the archive, reports
+    state_dir: Path = Path(".callstream")
+    #: extra librdkafka properties passed through unchanged (e.g. {"socket.timeout.ms": "5000"})
+    librdkafka: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL"):
+            if self.sasl_mechanism is None:
+                raise ValueError(f"security_protocol {self.security_protocol} needs sasl_mechanism")
+            if self.sasl_mechanism != "OAUTHBEARER" and not (self.sasl_username and self.sasl_password):
+                raise ValueError(
+                    f"sasl_mechanism {self.sasl_mechanism} needs sasl_username and sasl_password"
+                )
+        for name in ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location"):
+            path = getattr(self, name)
+            if path is not None and not path.exists():
+                raise ValueError(f"{name} {path} does not exist")
+        return self
+
+    @property
+    def is_local(self) -> bool:
+        return not self.bootstrap_servers
+
+    def to_librdkafka(self, bootstrap_servers: str | None = None) -> dict[str, str]:
+        """The librdkafka dict for confluent-kafka clients (secrets unwrapped)."""
+        conf: dict[str, str] = {}
+        for field, prop in _LIBRDKAFKA_NAMES.items():
+            value = getattr(self, field)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            conf[prop] = str(value)
+        if bootstrap_servers:
+            conf["bootstrap.servers"] = bootstrap_servers
+        conf.update(self.librdkafka)
+        return conf
+
+    @classmethod
+    def from_librdkafka(cls, conf: dict[str, str], **fields: Any) -> KafkaSettings:
+        """The inverse of ``to_librdkafka``: unknown properties land in ``librdkafka``."""
+        by_prop = {prop: field for field, prop in _LIBRDKAFKA_NAMES.items()}
+        known: dict[str, Any] = dict(fields)
+        passthrough: dict[str, str] = {}
+        for prop, value in conf.items():
+            if prop in by_prop:
+                known[by_prop[prop]] = value
+            else:
+                passthrough[prop] = value
+        return build_settings(known | {"librdkafka": passthrough}, source="librdkafka config")
+
+
+def build_settings(values: dict[str, Any], source: str) -> KafkaSettings:
+    """Validate settings, turning pydantic's report into one ConfigError line."""
+    try:
+        return KafkaSettings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid Kafka settings from {source}: {problems}",
+            "fix the value in the config file, the CALLSTREAM_* variable or the flag",
+        ) from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The ``kafka:`` mapping of a callstream YAML config file."""
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found", "pass an existing file to --config") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}".replace("\n", " ")) from None
+    if not isinstance(document, dict) or not isinstance(document.get("kafka", {}), dict):
+        raise ConfigError(f"config file {path} must be a mapping with a 'kafka:' section")
+    return dict(document.get("kafka") or {})
+
+
+def load_settings(config_file: Path | None = None, **flags: Any) -> KafkaSettings:
+    """Settings from flags > environment > YAML file > defaults."""
+    if config_file is None and os.environ.get("CALLSTREAM_CONFIG"):
+        config_file = Path(os.environ["CALLSTREAM_CONFIG"])
+    if config_file is None and DEFAULT_CONFIG_FILE.exists():
+        config_file = DEFAULT_CONFIG_FILE
+    values = read_config_file(config_file) if config_file else {}
+    env_only = build_settings({}, source="CALLSTREAM_* environment variables")
+    values.update({name: getattr(env_only, name) for name in env_only.model_fields_set})
+    values.update({name: value for name, value in flags.items() if value is not None})
+    source = f"{config_file}, environment and flags" if config_file else "environment and flags"
+    return build_settings(values, source=source)
+
+
+def client_config(settings: KafkaSettings) -> dict[str, str]:
+    """The librdkafka dict for the configured cluster, or the running local broker."""
+    if not settings.is_local:
+        return settings.to_librdkafka()
+    from callstream.kafka.local import local_bootstrap
+
+    bootstrap = local_bootstrap(settings.state_dir)
+    if not bootstrap:
+        raise ConfigError(
+            f"no Kafka cluster is configured and no local broker is running (state dir {settings.state_dir})",
+            "run `callstream kafka start`, or point at a cluster with --bootstrap-servers or CALLSTREAM_BOOTSTRAP_SERVERS",
+        )
+    return settings.to_librdkafka(bootstrap)

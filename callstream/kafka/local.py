@@ -1,0 +1,395 @@
+"""The local Apache Kafka (KRaft) that callstream starts and stops itself.
+
+One node runs as a combined controller+broker; ``brokers=3`` runs a 3-voter KRaft quorum,
+every node both controller and broker, all on 127.0.0.1 with distinct ports. Readiness is
+checked over the Kafka protocol (cluster metadata through the admin client), never by
+reading logs. Processes are tracked by PID in ``<state_dir>/kafka/cluster.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from callstream.errors import LocalKafkaError
+from callstream.kafka import maven
+
+KAFKA_VERSION = "4.4.0"
+KAFKA_ARTIFACTS = [
+    maven.Artifact("org.apache.kafka", "kafka_2.13", KAFKA_VERSION),
+    # Kafka's own slf4j is 1.x-era through transitive deps; pin the 2.x API + log4j2 binding.
+    maven.Artifact("org.slf4j", "slf4j-api", "2.0.17"),
+    maven.Artifact("org.apache.logging.log4j", "log4j-slf4j2-impl", "2.24.3"),
+    maven.Artifact("org.apache.logging.log4j", "log4j-core", "2.24.3"),
+]
+DEFAULT_PORT_BASE = 19092
+DEFAULT_HEAP = "512m"
+
+_LOG4J2 = """\
+status = warn
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = out
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+logger.server.name = kafka.server.KafkaRaftServer
+logger.server.level = INFO
+"""
+
+
+@dataclass
+class KafkaNode:
+    node_id: int
+    client_port: int
+    controller_port: int
+    directory: str
+    pid: int | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.client_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.directory) / "broker.log"
+
+    def is_alive(self) -> bool:
+        return self.pid is not None and _pid_alive(self.pid)
+
+
+@dataclass
+class LocalCluster:
+    """A local KRaft cluster's layout and processes, persisted as JSON in the state dir."""
+
+    state_dir: Path
+    nodes: list[KafkaNode] = field(default_factory=list)
+    cluster_id: str = ""
+    version: str = KAFKA_VERSION
+
+    @property
+    def home(self) -> Path:
+        return Path(self.state_dir) / "kafka"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(node.address for node in self.nodes)
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "cluster.json"
+
+    def node(self, node_id: int) -> KafkaNode:
+        for node in self.nodes:
+            if node.node_id == node_id:
+                return node
+        raise LocalKafkaError(f"the local cluster has no node {node_id}", f"nodes are {[n.node_id for n in self.nodes]}")
+
+    def save(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        data = {"version": self.version, "cluster_id": self.cluster_id, "nodes": [asdict(n) for n in self.nodes]}
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(self.state_file)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> LocalCluster | None:
+        path = Path(state_dir) / "kafka" / "cluster.json"
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            nodes = [KafkaNode(**n) for n in data["nodes"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LocalKafkaError(f"{path} is unreadable ({exc})", "run `callstream kafka stop --fresh` to reset it") from None
+        return cls(state_dir=Path(state_dir), nodes=nodes, cluster_id=data.get("cluster_id", ""), version=data.get("version", KAFKA_VERSION))
+
+    def running_nodes(self) -> list[KafkaNode]:
+        return [n for n in self.nodes if n.is_alive()]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); reap it if it is ours.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the OS reports free right now (for tests and throwaway clusters)."""
+    sockets, ports = [], []
+    for _ in range(count):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        sockets.append(sock)
+        ports.append(sock.getsockname()[1])
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def kafka_libs() -> Path:
+    return maven.resolve(f"kafka-{KAFKA_VERSION}", KAFKA_ARTIFACTS) / "lib"
+
+
+def _server_properties(node: KafkaNode, voters: str, size: int) -> str:
+    replicas = min(3, size)
+    return "\n".join([
+        "process.roles=broker,controller",
+        f"node.id={node.node_id}",
+        f"controller.quorum.voters={voters}",
+        f"listeners=PLAINTEXT://127.0.0.1:{node.client_port},CONTROLLER://127.0.0.1:{node.controller_port}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.client_port}",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=PLAINTEXT",
+        f"log.dirs={Path(node.directory) / 'data'}",
+        f"offsets.topic.replication.factor={replicas}",
+        f"transaction.state.log.replication.factor={replicas}",
+        f"transaction.state.log.min.isr={min(2, replicas)}",
+        f"share.coordinator.state.topic.replication.factor={replicas}",
+        f"share.coordinator.state.topic.min.isr={min(2, replicas)}",
+        "offsets.topic.num.partitions=6",
+        "transaction.state.log.num.partitions=6",
+        # Tests and rehearsals create many short-lived groups; don't wait for more joiners.
+        "group.initial.rebalance.delay.ms=0",
+        "num.network.threads=2",
+        "num.io.threads=4",
+        "log.retention.check.interval.ms=60000",
+        "",
+    ])
+
+
+def _new_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _plan(state_dir: Path, brokers: int, ports: list[int] | None, port_base: int) -> LocalCluster:
+    if brokers not in (1, 3):
+        raise LocalKafkaError(f"--brokers must be 1 or 3, not {brokers}", "use 1 for development, 3 for a KRaft quorum")
+    ports = ports or [port_base + i for i in range(2 * brokers)]
+    if len(ports) != 2 * brokers:
+        raise LocalKafkaError(f"{brokers} brokers need {2 * brokers} ports, got {len(ports)}")
+    home = Path(state_dir) / "kafka"
+    nodes = [
+        KafkaNode(node_id=i + 1, client_port=ports[2 * i], controller_port=ports[2 * i + 1], directory=str(home / f"node-{i + 1}"))
+        for i in range(brokers)
+    ]
+    return LocalCluster(state_dir=Path(state_dir), nodes=nodes, cluster_id=_new_cluster_id())
+
+
+def start(
+    state_dir: Path,
+    brokers: int = 1,
+    *,
+    port_base: int = DEFAULT_PORT_BASE,
+    ports: list[int] | None = None,
+    timeout_s: float = 90.0,
+    heap: str = DEFAULT_HEAP,
+) -> tuple[LocalCluster, bool]:
+    """Start (or find running) a local cluster; returns it and whether it was started now."""
+    existing = LocalCluster.load(state_dir)
+    if existing and existing.running_nodes():
+        if len(existing.nodes) != brokers:
+            raise LocalKafkaError(
+                f"a {len(existing.nodes)}-broker local cluster is already running from {existing.home}",
+                "run `callstream kafka stop` first to switch modes",
+            )
+        for node in existing.nodes:
+            if not node.is_alive():
+                _launch(existing, node, heap)
+        wait_ready(existing, timeout_s)
+        return existing, False
+    if existing and len(existing.nodes) == brokers and all(Path(n.directory, "data", "meta.properties").exists() for n in existing.nodes):
+        cluster = existing  # restart on the same data: topics and offsets survive a stop
+        fresh = False
+    else:
+        cluster = _plan(state_dir, brokers, ports, port_base)
+        fresh = True
+    for node in cluster.nodes:
+        for port in (node.client_port, node.controller_port):
+            if port_in_use(port):
+                raise LocalKafkaError(
+                    f"port {port} on 127.0.0.1 is in use, so Kafka node {node.node_id} cannot listen there",
+                    "stop what uses it, or choose other ports with --port-base",
+                )
+    java = maven.java_executable()
+    libs = kafka_libs()
+    voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in cluster.nodes)
+    for node in cluster.nodes:
+        directory = Path(node.directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "server.properties").write_text(_server_properties(node, voters, len(cluster.nodes)))
+        (directory / "log4j2.properties").write_text(_LOG4J2)
+        if fresh:
+            _format(java, libs, cluster.cluster_id, directory)
+    cluster.save()
+    for node in cluster.nodes:
+        _launch(cluster, node, heap, java=java, libs=libs)
+    wait_ready(cluster, timeout_s)
+    return cluster, True
+
+
+def _format(java: str, libs: Path, cluster_id: str, directory: Path) -> None:
+    log = directory / "format.log"
+    with log.open("w") as handle:
+        result = subprocess.run(
+            [java, "-cp", f"{libs}/*", f"-Dlog4j2.configurationFile={directory / 'log4j2.properties'}",
+             "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(directory / "server.properties"), "--ignore-formatted"],
+            stdout=handle, stderr=subprocess.STDOUT, check=False,
+        )
+    if result.returncode != 0:
+        raise LocalKafkaError(f"formatting the Kafka storage in {directory} failed", f"read {log}")
+
+
+def _launch(cluster: LocalCluster, node: KafkaNode, heap: str, *, java: str | None = None, libs: Path | None = None) -> None:
+    java = java or maven.java_executable()
+    libs = libs or kafka_libs()
+    directory = Path(node.directory)
+    with node.log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+             f"-Dlog4j2.configurationFile={directory / 'log4j2.properties'}",
+             "-cp", f"{libs}/*", "kafka.Kafka", str(directory / "server.properties")],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the CLI must not take the broker with it
+        )
+    node.pid = process.pid
+    cluster.save()
+
+
+def describe(bootstrap_servers: str, timeout_s: float = 5.0) -> dict:
+    """Cluster metadata over the protocol: brokers, controller, topics."""
+    # log_level 0: while a broker boots, connection-refused lines are expected noise.
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": "3000", "log_level": 0})
+    cluster = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 1)
+    metadata = admin.list_topics(timeout=timeout_s)
+    return {
+        "cluster_id": cluster.cluster_id,
+        "controller": cluster.controller.id if cluster.controller else None,
+        "brokers": sorted(f"{n.id}@{n.host}:{n.port}" for n in cluster.nodes),
+        "topics": sorted(t for t in metadata.topics if not t.startswith("__")),
+    }
+
+
+def wait_ready(cluster: LocalCluster, timeout_s: float) -> dict:
+    """Wait until every running node serves metadata and a controller is elected."""
+    deadline = time.monotonic() + timeout_s
+    expected = len(cluster.running_nodes()) or len(cluster.nodes)
+    last_error = "no answer yet"
+    while time.monotonic() < deadline:
+        dead = [n for n in cluster.nodes if n.pid and not n.is_alive()]
+        if dead and not cluster.running_nodes():
+            raise LocalKafkaError(
+                f"Kafka node {dead[0].node_id} exited during start-up", f"read {dead[0].log_path}"
+            )
+        try:
+            info = describe(cluster.bootstrap_servers, timeout_s=3)
+            if info["controller"] is not None and len(info["brokers"]) >= expected:
+                return info
+            last_error = f"{len(info['brokers'])}/{expected} brokers registered"
+        except Exception as exc:  # the admin client raises KafkaException while the broker boots
+            last_error = str(exc)
+        time.sleep(0.5)
+    logs = ", ".join(str(n.log_path) for n in cluster.nodes)
+    raise LocalKafkaError(
+        f"local Kafka was not ready within {timeout_s:.0f}s ({last_error})", f"read {logs}"
+    )
+
+
+def stop_node(cluster: LocalCluster, node_id: int, *, kill: bool = False, timeout_s: float = 30.0) -> float:
+    """Stop one node by PID (SIGTERM, or SIGKILL with ``kill``); returns seconds taken."""
+    node = cluster.node(node_id)
+    started = time.monotonic()
+    if node.pid and node.is_alive():
+        _signal_and_wait([node.pid], signal.SIGKILL if kill else signal.SIGTERM, timeout_s)
+    node.pid = None
+    cluster.save()
+    return time.monotonic() - started
+
+
+def start_node(cluster: LocalCluster, node_id: int, heap: str = DEFAULT_HEAP, timeout_s: float = 60.0) -> None:
+    node = cluster.node(node_id)
+    if not node.is_alive():
+        _launch(cluster, node, heap)
+    wait_ready(cluster, timeout_s)
+
+
+def _signal_and_wait(pids: list[int], sig: int, timeout_s: float) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(_pid_alive(p) for p in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    while any(_pid_alive(p) for p in pids):
+        time.sleep(0.05)
+
+
+def stop(state_dir: Path, timeout_s: float = 30.0, fresh: bool = False) -> list[int]:
+    """Stop every node by PID and wait; ``fresh`` also deletes the data. Returns stopped PIDs."""
+    cluster = LocalCluster.load(state_dir)
+    if cluster is None:
+        return []
+    pids = [n.pid for n in cluster.running_nodes() if n.pid]
+    # All at once: stopping voters one by one loses the quorum and stalls controlled shutdown.
+    _signal_and_wait(pids, signal.SIGTERM, timeout_s)
+    for node in cluster.nodes:
+        node.pid = None
+    cluster.save()
+    if fresh:
+        shutil.rmtree(cluster.home, ignore_errors=True)
+    return pids
+
+
+def local_bootstrap(state_dir: Path) -> str | None:
+    """The bootstrap servers of the running local cluster, if any."""
+    cluster = LocalCluster.load(state_dir)
+    if cluster and cluster.running_nodes():
+        return ",".join(n.address for n in cluster.running_nodes())
+    return None
