@@ -1,0 +1,32 @@
+"""`callstream kafka status` and `topics apply/check` through the CLI against the real broker."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.kafka
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "callstream", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_status_lists_topics_created_by_apply(kafka_bootstrap: str, tmp_path: Path, unique_name) -> None:
+    catalog = tmp_path / "topics.yaml"
+    source = (Path(__file__).parents[2] / "catalog" / "topics.yaml").read_text()
+    name = unique_name("cli.lifecycle")
+    catalog.write_text(source.replace("name: callstream.call.lifecycle", f"name: {name}"))
+    first = run_cli("--bootstrap-servers", kafka_bootstrap, "topics", "apply", "--catalog", str(catalog), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert f"create          {name}" in first.stdout
+    second = run_cli("--bootstrap-servers", kafka_bootstrap, "topics", "apply", "--catalog", str(catalog), cwd=tmp_path)
+    assert "0 change(s) applied" in second.stdout
+    check = run_cli("--bootstrap-servers", kafka_bootstrap, "topics", "check", "--catalog", str(catalog), cwd=tmp_path)
+    assert check.returncode == 0 and "the cluster matches it" in check.stdout
+    status = run_cli("--bootstrap-servers", kafka_bootstrap, "kafka", "status", "--json", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    info = json.loads(status.stdout)
+    assert name in info["topics"] and info["controller"] is not None
