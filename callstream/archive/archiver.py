@@ -1,0 +1,301 @@
+"""The exactly-once archiver: Kafka topics into Iceberg tables, offsets in the same commit.
+
+One consumer group (``callstream-archiver``) reads every archived topic in batches and
+buffers rows per topic. A buffer is flushed when it is big enough or old enough; the flush
+is ONE Iceberg commit that appends the rows and records, in the snapshot summary, the next
+offset per partition. On assignment the archiver seeks to the offsets in the latest
+snapshot, not to the group's committed offsets (those are committed afterwards, only for
+lag metrics). A crash at any point therefore neither loses nor repeats a message: either
+the commit happened (rows and offsets) or it did not (neither). Before committing, rows at
+offsets the table already holds are dropped, so even a stale second archiver (a zombie
+after a rebalance) cannot write duplicates. See docs/decisions/0002-archive-exactly-once.md.
+
+Run as a process: ``python -m callstream.archive.archiver --bootstrap HOST:PORT --state-dir
+DIR --topic T [--topic T ...]`` (SIGTERM flushes and exits; SIGKILL loses nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.compute as pc
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from pyiceberg.table import Table
+
+from callstream.archive.rows import TopicBuffer
+from callstream.archive.settings import ArchiveSettings, build_archive_settings
+from callstream.archive.tables import Archive, archived_offsets, commit_with_retry, offsets_property
+from callstream.errors import ArchiveError, CallstreamError, KafkaOperationError
+
+
+@dataclass(frozen=True)
+class FlushReport:
+    """One commit of one table."""
+
+    topic: str
+    rows: int
+    #: rows dropped because the table already held their offsets (a stale writer's replay)
+    skipped: int
+    offsets: dict[int, int]
+    reason: str  # rows | bytes | age | revoke | stop | manual
+    seconds: float
+    #: age of the oldest row at commit: the archive's freshness for this flush
+    oldest_row_age_s: float
+
+
+@dataclass
+class ArchiverStats:
+    consumed: int = 0
+    archived: int = 0
+    skipped: int = 0
+    flushes: int = 0
+    per_topic: dict[str, int] = field(default_factory=dict)
+    max_freshness_s: float = 0.0
+
+
+class Archiver:
+    """Consumes ``topics`` as the archiver group and commits them to the archive tables."""
+
+    def __init__(
+        self,
+        settings: ArchiveSettings,
+        kafka_conf: Mapping[str, str],
+        topics: Sequence[str],
+        *,
+        on_flush: Callable[[FlushReport], None] | None = None,
+    ) -> None:
+        if not topics:
+            raise ArchiveError("the archiver was given no topics", "pass the catalog topics to archive")
+        self.settings = settings
+        self.topics = list(topics)
+        self.archive = Archive.open(settings)
+        self.tables: dict[str, Table] = {t: self.archive.table(t) for t in self.topics}  # type: ignore[misc]
+        self.buffers: dict[str, TopicBuffer] = {t: TopicBuffer(t) for t in self.topics}
+        self.stats = ArchiverStats()
+        self.on_flush = on_flush
+        self._stop = threading.Event()
+        self._assigned_at: float | None = None
+        conf = dict(kafka_conf) | {
+            "group.id": settings.consumer_group,
+            # Offsets come from the archive; group commits are advisory, so never auto-commit
+            # and never let librdkafka pick a start position on its own.
+            "enable.auto.commit": "false",
+            "enable.auto.offset.store": "false",
+            "auto.offset.reset": "earliest",
+            "fetch.min.bytes": "65536",
+            "fetch.wait.max.ms": "200",
+            "queued.max.messages.kbytes": "131072",
+        }
+        try:
+            self.consumer = Consumer(conf)
+        except KafkaException as exc:
+            raise KafkaOperationError(f"could not create the archiver consumer: {exc}",
+                                      "check the Kafka connection settings") from exc
+
+    # --- assignment: the archive decides where to start -------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        recorded = {topic: archived_offsets(self.tables[topic].refresh()) for topic in {tp.topic for tp in partitions}}
+        for tp in partitions:
+            tp.offset = recorded[tp.topic].get(tp.partition, OFFSET_BEGINNING)
+        consumer.assign(partitions)
+        self._assigned_at = time.monotonic()
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Still the owner during the callback: commit what is buffered rather than redo it.
+        self.flush_all("revoke")
+        consumer.unassign()
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Ownership is gone: someone else may archive these now; the offset fence covers a
+        # late commit of ours, but dropping the rows avoids the wasted write.
+        by_topic: dict[str, set[int]] = {}
+        for tp in partitions:
+            by_topic.setdefault(tp.topic, set()).add(tp.partition)
+        for topic, parts in by_topic.items():
+            self.buffers[topic].drop_partitions(parts)
+        consumer.unassign()
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask ``run`` to flush and return (safe from a signal handler or another thread)."""
+        self._stop.set()
+
+    def run(self, *, idle_exit_s: float | None = None, max_seconds: float | None = None) -> ArchiverStats:
+        """Archive until ``stop()``, or until idle for ``idle_exit_s``, or ``max_seconds``."""
+        self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                on_lost=self._on_lost)
+        started = last_message = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                messages = self.consumer.consume(num_messages=self.settings.consume_batch, timeout=0.25)
+                now = time.monotonic()
+                if messages:
+                    last_message = now
+                    self._buffer(messages, now)
+                self._flush_due(now)
+                # Idle counts only once partitions are assigned (joining the group takes time).
+                idle_since = max(last_message, self._assigned_at or now)
+                if idle_exit_s is not None and now - idle_since >= idle_exit_s:
+                    break
+                if max_seconds is not None and now - started >= max_seconds:
+                    break
+            self.flush_all("stop")
+        finally:
+            self.consumer.close()
+        return self.stats
+
+    def _buffer(self, messages: list, now: float) -> None:
+        buffers = self.buffers
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if error.fatal() or not error.retriable():
+                    raise KafkaOperationError(f"the archiver consumer failed: {error.str()}",
+                                              "check the broker and the topic ACLs for the archiver",
+                                              code=error.name())
+                continue
+            kind, timestamp = message.timestamp()
+            buffers[message.topic()].add(
+                message.partition(), message.offset(), timestamp if kind else None,
+                message.key(), message.value(), message.headers(), now,
+            )
+        self.stats.consumed += len(messages)
+
+    def _flush_due(self, now: float) -> None:
+        s = self.settings
+        for topic, buffer in self.buffers.items():
+            if not len(buffer):
+                continue
+            if len(buffer) >= s.flush_max_rows:
+                self.flush(topic, "rows")
+            elif buffer.payload_bytes >= s.flush_max_bytes:
+                self.flush(topic, "bytes")
+            elif buffer.first_at is not None and now - buffer.first_at >= s.flush_max_age_s:
+                self.flush(topic, "age")
+
+    def flush_all(self, reason: str) -> list[FlushReport]:
+        return [r for topic in self.topics if (r := self.flush(topic, reason)) is not None]
+
+    def flush(self, topic: str, reason: str = "manual") -> FlushReport | None:
+        """Commit one topic's buffer to its table with the covered offsets, exactly once."""
+        buffer = self.buffers[topic]
+        if not len(buffer):
+            return None
+        started = time.monotonic()
+        oldest_age = started - (buffer.first_at or started)
+        rows = buffer.to_arrow(archived_at_ms=int(time.time() * 1000))
+        our_offsets = dict(buffer.next_offsets)
+
+        def commit(table: Table) -> tuple[int, dict[int, int]]:
+            recorded = archived_offsets(table)
+            fresh = rows
+            # The fence: rows below the recorded offset of their partition are already in
+            # the table (a stale writer's replay); keep only what the table lacks.
+            stale = {p: o for p, o in recorded.items() if p in our_offsets}
+            if stale:
+                keep = None
+                for partition in our_offsets:
+                    floor = stale.get(partition, 0)
+                    cond = pc.and_(pc.equal(rows["kafka_partition"], partition),
+                                   pc.greater_equal(rows["kafka_offset"], floor))
+                    keep = cond if keep is None else pc.or_(keep, cond)
+                fresh = rows.filter(keep)
+            offsets = recorded | {p: max(o, recorded.get(p, 0)) for p, o in our_offsets.items()}
+            if fresh.num_rows:
+                table.append(fresh, snapshot_properties=offsets_property(offsets))
+            return fresh.num_rows, offsets
+
+        archived, offsets = commit_with_retry(self.tables[topic], commit, what=f"archiving {topic}")
+        buffer.clear()
+        self._commit_group_offsets(topic, our_offsets)
+        report = FlushReport(topic=topic, rows=archived, skipped=len(rows) - archived, offsets=offsets,
+                             reason=reason, seconds=time.monotonic() - started,
+                             oldest_row_age_s=oldest_age + time.monotonic() - started)
+        self.stats.archived += archived
+        self.stats.skipped += report.skipped
+        self.stats.flushes += 1
+        self.stats.per_topic[topic] = self.stats.per_topic.get(topic, 0) + archived
+        self.stats.max_freshness_s = max(self.stats.max_freshness_s, report.oldest_row_age_s)
+        if self.on_flush:
+            self.on_flush(report)
+        return report
+
+    def _commit_group_offsets(self, topic: str, offsets: dict[int, int]) -> None:
+        # Advisory only (lag metrics, `kafka-consumer-groups`); failures must not stop archiving.
+        try:
+            self.consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()],
+                                 asynchronous=True)
+        except KafkaException:
+            pass
+
+
+def archive_topics(
+    settings: ArchiveSettings,
+    kafka_conf: Mapping[str, str],
+    topics: Sequence[str],
+    *,
+    idle_exit_s: float | None = None,
+    max_seconds: float | None = None,
+    on_flush: Callable[[FlushReport], None] | None = None,
+) -> ArchiverStats:
+    """Run an archiver in this thread; SIGTERM/SIGINT flush and return."""
+    archiver = Archiver(settings, kafka_conf, topics, on_flush=on_flush)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda *_: archiver.stop())
+    try:
+        return archiver.run(idle_exit_s=idle_exit_s, max_seconds=max_seconds)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Process entry point (used by tests and process supervisors; the CLI wraps the same)."""
+    parser = argparse.ArgumentParser(prog="python -m callstream.archive.archiver", description=__doc__.split("\n")[0])
+    parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    parser.add_argument("--state-dir", type=Path, default=Path(".callstream"))
+    parser.add_argument("--warehouse", help="override the warehouse (directory or s3://bucket/prefix)")
+    parser.add_argument("--catalog-uri", help="override the SQL catalog URI")
+    parser.add_argument("--topic", action="append", required=True, dest="topics")
+    parser.add_argument("--group", help="consumer group (default callstream-archiver)")
+    parser.add_argument("--flush-rows", type=int)
+    parser.add_argument("--flush-age-s", type=float)
+    parser.add_argument("--idle-exit-s", type=float)
+    parser.add_argument("--s3-settings", help="JSON of S3Settings for an s3:// warehouse")
+    args = parser.parse_args(argv)
+    try:
+        base = ArchiveSettings.for_state_dir(args.state_dir)
+        overrides = {"warehouse": args.warehouse, "catalog_uri": args.catalog_uri, "consumer_group": args.group,
+                     "flush_max_rows": args.flush_rows, "flush_max_age_s": args.flush_age_s,
+                     "s3": json.loads(args.s3_settings) if args.s3_settings else None}
+        settings = build_archive_settings(base.model_dump() | {k: v for k, v in overrides.items() if v is not None})
+
+        def report(flush: FlushReport) -> None:
+            print(json.dumps({"topic": flush.topic, "rows": flush.rows, "skipped": flush.skipped,
+                              "reason": flush.reason, "offsets": flush.offsets}), flush=True)
+
+        stats = archive_topics(settings, {"bootstrap.servers": args.bootstrap}, args.topics,
+                               idle_exit_s=args.idle_exit_s, on_flush=report)
+    except CallstreamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(json.dumps({"consumed": stats.consumed, "archived": stats.archived, "skipped": stats.skipped}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

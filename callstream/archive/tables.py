@@ -1,0 +1,224 @@
+"""The archive's Iceberg tables: one per catalog topic, one schema, offsets in snapshots.
+
+Every table has the same layout: Kafka coordinates, the event envelope as columns, the
+original message bytes (``payload``) so nothing is lost and fields added later survive, and
+``event_date`` as the partition. Each commit records in its snapshot summary, under
+``callstream.offsets``, the next Kafka offset to read per partition: the archive itself is
+the archiver's source of truth for where to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.table.sorting import SortField, SortOrder
+from pyiceberg.transforms import IdentityTransform
+from pyiceberg.types import (
+    BinaryType, DateType, IntegerType, ListType, LongType, NestedField, StringType, StructType,
+)
+
+from callstream.archive.settings import ArchiveSettings
+from callstream.errors import ArchiveError
+
+#: snapshot summary key: JSON {"<partition>": <next offset to archive>}
+OFFSETS_PROPERTY = "callstream.offsets"
+#: table property naming the Kafka topic a table archives
+TOPIC_PROPERTY = "callstream.topic"
+FORMAT_VERSION_PROPERTY = "callstream.archive-format"
+ARCHIVE_FORMAT_VERSION = "1"
+
+ARCHIVE_SCHEMA = Schema(
+    NestedField(1, "kafka_topic", StringType(), required=True),
+    NestedField(2, "kafka_partition", IntegerType(), required=True),
+    NestedField(3, "kafka_offset", LongType(), required=True),
+    NestedField(4, "kafka_timestamp_ms", LongType(), required=False),
+    NestedField(5, "key", BinaryType(), required=False),
+    NestedField(6, "event_type", StringType(), required=False),
+    NestedField(7, "event_id", StringType(), required=False),
+    NestedField(8, "contact_id", StringType(), required=False),
+    NestedField(9, "event_time_ms", LongType(), required=False),
+    NestedField(10, "event_date", DateType(), required=True),
+    NestedField(11, "schema_version", IntegerType(), required=False),
+    NestedField(12, "producer", StringType(), required=False),
+    NestedField(13, "caused_by", StringType(), required=False),
+    NestedField(14, "payload", BinaryType(), required=False),
+    NestedField(
+        15, "headers",
+        ListType(16, StructType(
+            NestedField(17, "key", StringType(), required=True),
+            NestedField(18, "value", BinaryType(), required=False),
+        ), element_required=True),
+        required=False,
+    ),
+    NestedField(19, "archived_at_ms", LongType(), required=True),
+)
+
+#: The same schema as Arrow, for building commits (nullability must match ``required``).
+ARROW_SCHEMA = pa.schema([
+    pa.field("kafka_topic", pa.string(), nullable=False),
+    pa.field("kafka_partition", pa.int32(), nullable=False),
+    pa.field("kafka_offset", pa.int64(), nullable=False),
+    pa.field("kafka_timestamp_ms", pa.int64()),
+    pa.field("key", pa.binary()),
+    pa.field("event_type", pa.string()),
+    pa.field("event_id", pa.string()),
+    pa.field("contact_id", pa.string()),
+    pa.field("event_time_ms", pa.int64()),
+    pa.field("event_date", pa.date32(), nullable=False),
+    pa.field("schema_version", pa.int32()),
+    pa.field("producer", pa.string()),
+    pa.field("caused_by", pa.string()),
+    pa.field("payload", pa.binary()),
+    pa.field("headers", pa.list_(pa.field("element", pa.struct([
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("value", pa.binary()),
+    ]), nullable=False))),
+    pa.field("archived_at_ms", pa.int64(), nullable=False),
+])
+
+PARTITION_SPEC = PartitionSpec(
+    PartitionField(source_id=10, field_id=1000, transform=IdentityTransform(), name="event_date"),
+)
+# Declared so other engines know the layout; the archiver sorts each commit itself.
+SORT_ORDER = SortOrder(
+    SortField(source_id=8, transform=IdentityTransform()),
+    SortField(source_id=9, transform=IdentityTransform()),
+)
+
+
+def table_name(topic: str) -> str:
+    """``callstream.call.lifecycle`` -> ``callstream_call_lifecycle`` (also the DuckDB view name)."""
+    return topic.replace(".", "_").replace("-", "_")
+
+
+@dataclass
+class Archive:
+    """The opened Iceberg catalog of the archive, handing out one table per topic."""
+
+    settings: ArchiveSettings
+    catalog: SqlCatalog
+
+    @classmethod
+    def open(cls, settings: ArchiveSettings) -> Archive:
+        if settings.catalog_uri.startswith("sqlite:///"):
+            Path(settings.catalog_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if not settings.is_s3:
+            Path(settings.warehouse).mkdir(parents=True, exist_ok=True)
+        try:
+            catalog = SqlCatalog("callstream", **settings.catalog_properties())
+            catalog.create_namespace_if_not_exists(settings.namespace)
+        except Exception as exc:  # SQLAlchemy/OS errors surface as many types; one message for all
+            raise ArchiveError(
+                f"could not open the archive catalog {settings.catalog_uri}: {exc}",
+                "check the catalog URI and that its directory is writable",
+            ) from exc
+        return cls(settings=settings, catalog=catalog)
+
+    def identifier(self, topic: str) -> str:
+        return f"{self.settings.namespace}.{table_name(topic)}"
+
+    def table(self, topic: str, *, create: bool = True) -> Table | None:
+        """The table archiving ``topic``; created on first use unless ``create`` is False."""
+        try:
+            return self.catalog.load_table(self.identifier(topic))
+        except NoSuchTableError:
+            if not create:
+                return None
+        properties = {
+            TOPIC_PROPERTY: topic,
+            FORMAT_VERSION_PROPERTY: ARCHIVE_FORMAT_VERSION,
+            "write.parquet.row-group-limit": str(self.settings.row_group_rows),
+            "write.parquet.compression-codec": "zstd",
+            # Old metadata files list expired snapshots; don't keep them around forever.
+            "write.metadata.delete-after-commit.enabled": "true",
+            "write.metadata.previous-versions-max": "20",
+        }
+        try:
+            return self.catalog.create_table_if_not_exists(
+                self.identifier(topic), schema=ARCHIVE_SCHEMA, partition_spec=PARTITION_SPEC,
+                sort_order=SORT_ORDER, properties=properties,
+            )
+        except Exception as exc:
+            raise ArchiveError(f"could not create the archive table for {topic}: {exc}",
+                               f"check that the warehouse {self.settings.warehouse} is writable") from exc
+
+    def topics(self) -> list[str]:
+        """Topics that have an archive table, from each table's ``callstream.topic`` property."""
+        found = []
+        for identifier in self.catalog.list_tables(self.settings.namespace):
+            table = self.catalog.load_table(identifier)
+            found.append(table.properties.get(TOPIC_PROPERTY, identifier[-1]))
+        return sorted(found)
+
+    def tables(self) -> Iterator[tuple[str, Table]]:
+        for topic in self.topics():
+            table = self.table(topic, create=False)
+            if table is not None:
+                yield topic, table
+
+
+def archived_offsets(table: Table) -> dict[int, int]:
+    """Next offset to archive per partition, from the table's current snapshot."""
+    snapshot = table.current_snapshot()
+    if snapshot is None or snapshot.summary is None:
+        return {}
+    raw = snapshot.summary.get(OFFSETS_PROPERTY)
+    if not raw:
+        return {}
+    try:
+        return {int(partition): int(offset) for partition, offset in json.loads(raw).items()}
+    except (ValueError, AttributeError) as exc:
+        raise ArchiveError(
+            f"snapshot {snapshot.snapshot_id} of {table.name()} has an unreadable {OFFSETS_PROPERTY}: {raw!r}",
+            "the table was written by something other than the callstream archiver; restore a good snapshot",
+        ) from exc
+
+
+def offsets_property(offsets: dict[int, int]) -> dict[str, str]:
+    """Snapshot properties carrying ``offsets`` (to pass as ``snapshot_properties``)."""
+    return {OFFSETS_PROPERTY: json.dumps({str(p): o for p, o in sorted(offsets.items())})}
+
+
+def data_files(table: Table) -> list[str]:
+    """Paths of the current snapshot's data files.
+
+    The archive never writes delete files (pyiceberg deletes copy-on-write), so these files
+    are exactly the table's rows; that is what lets DuckDB read them directly.
+    """
+    if table.current_snapshot() is None:
+        return []
+    tasks = table.scan().plan_files()
+    if any(task.delete_files for task in tasks):
+        raise ArchiveError(f"{table.name()} has delete files, which the archive never writes",
+                           "run `callstream archive compact` to rewrite them away")
+    return [task.file.file_path for task in tasks]
+
+
+T = TypeVar("T")
+
+
+def commit_with_retry(table: Table, attempt: Callable[[Table], T], *, what: str, tries: int = 8) -> T:
+    """Run ``attempt`` (which commits) and retry on a concurrent commit, on a fresh table.
+
+    Iceberg commits are compare-and-swap: a writer that lost the race reloads and redoes
+    its work against the new state (and the new offsets), it never overwrites the winner.
+    """
+    for n in range(tries):
+        try:
+            return attempt(table)
+        except CommitFailedException:
+            time.sleep(min(0.05 * 2**n, 1.0))
+            table = table.refresh()
+    raise ArchiveError(f"{what} on {table.name()} kept conflicting with concurrent commits ({tries} tries)",
+                       "another writer is committing continuously; retry later")
