@@ -49,8 +49,9 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="event_type"
     """Fields every event carries.
 
     ``caused_by`` is the event id a derived event was computed from (lineage), and
-    ``source_time_ms`` that source's event time, so any stage can measure end-to-end
-    latency without a lookup.
+    ``source_time_ms`` the time the *first* event of that chain was produced, so any
+    stage measures end-to-end latency as ``produced_at_ms - source_time_ms`` without a
+    lookup.
     """
 
     SCHEMA_VERSION: ClassVar[int] = 1
