@@ -1,0 +1,573 @@
+"""Find and redact PII/PCI in one transcript segment, whatever the speech-to-text vendor.
+
+Detectors read the text as typed ("4111 1111 1111 1111", "+1 (555) 123-4567") and as
+spoken ("four one one one ...", "double five", "john dot smith at example dot com"), and
+report ``RedactionSpan``s as character offsets into the *original* text, so one redacted
+stream can serve compliance and agent assist while the raw text stays restricted.
+
+Numbers are found as *runs*: maximal sequences of numerals and number words joined by
+spaces, punctuation or fillers ("uh", "dash"). A run is classified by its digits, its
+grouping (3-2-4 is a social security number) and the words just before it ("account
+ending in", "social security", "date of birth"); a run too long for one entity is split
+into the partition that covers the most digits (a card followed by a phone number).
+A segment split mid-number by speech-to-text is handled only as far as its own text goes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from callstream.contract.events import RedactedSegment, RedactionSpan, TranscriptSegment
+
+Span = RedactionSpan
+
+CARD_NUMBER = "CARD_NUMBER"
+PHONE_NUMBER = "PHONE_NUMBER"
+EMAIL = "EMAIL"
+DATE_OF_BIRTH = "DATE_OF_BIRTH"
+NATIONAL_ID = "NATIONAL_ID"
+ACCOUNT_NUMBER = "ACCOUNT_NUMBER"
+STREET_ADDRESS = "STREET_ADDRESS"
+PERSON_NAME = "PERSON_NAME"
+ENTITY_TYPES = (
+    CARD_NUMBER, PHONE_NUMBER, EMAIL, DATE_OF_BIRTH, NATIONAL_ID,
+    ACCOUNT_NUMBER, STREET_ADDRESS, PERSON_NAME,
+)
+
+# When two detections overlap, the higher priority wins, then the longer span.
+_PRIORITY = {
+    CARD_NUMBER: 6, EMAIL: 6, NATIONAL_ID: 6, DATE_OF_BIRTH: 5, PHONE_NUMBER: 4,
+    ACCOUNT_NUMBER: 4, STREET_ADDRESS: 3, PERSON_NAME: 2,
+}
+
+# --- vocabulary: spoken numbers -----------------------------------------------------------
+
+DIGIT_WORDS = {
+    "zero": "0", "oh": "0", "o": "0", "nought": "0", "one": "1", "two": "2", "three": "3",
+    "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}
+TEEN_WORDS = {
+    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
+}
+TENS_WORDS = {
+    "twenty": "2", "thirty": "3", "forty": "4", "fourty": "4", "fifty": "5", "sixty": "6",
+    "seventy": "7", "eighty": "8", "ninety": "9",
+}
+REPEAT_WORDS = {"double": 2, "triple": 3}
+#: Words speech-to-text leaves inside a number that do not end it.
+NUMBER_FILLERS = ("um", "uh", "uhm", "er", "erm", "ah", "dash", "hyphen")
+
+# --- vocabulary: context before a number ------------------------------------------------
+
+#: Words allowed between a context keyword and the number ("account ending in 4321").
+_CONTEXT_GAP = (
+    r"(?:[\s:#,.-]+(?:is|it's|its|was|are|be|ends?|ending|in|with|of|on|at|the|my|last|first|"
+    r"four|digits|number|no|num|um|uh|that's|thats|should|me|please|it|just|so|yeah|yes|ok|okay))*"
+    r"[\s:#,.-]*$"
+)
+_NUMBER_NOUN = r"(?:\s+(?:number|no|num|#|id|code))?"
+#: context name -> keywords; checked in this order, the first that ends the window wins.
+NUMBER_CONTEXTS: tuple[tuple[str, str], ...] = (
+    ("ssn", r"social(?:\s+security)?|ssn|s\s?s\s?n|national\s+insurance|national\s+id|tax\s+id|tin"),
+    ("dob", r"born|birth|dob|d\.?\s?o\.?\s?b\.?|birthday|birth\s?date"),
+    ("card", r"card|credit|debit|visa|mastercard|master\s+card|amex|american\s+express|discover|pan"),
+    ("account", r"account|acct|a/c|member|membership|customer|policy|subscriber|routing|iban|"
+                r"loan|contract|mortgage|member\s+id"),
+    ("noise", r"order|confirmation|tracking|ticket|case|invoice|reference|ref|serial|model|zip|"
+              r"postal|extension|ext|pin|otp|transaction|claim|room|flight|version"),
+    ("phone", r"phone|telephone|cell|mobile|number|call\s+me|reach\s+me|callback|call\s+back|"
+              r"contact|text\s+me|fax|landline|dial"),
+)
+
+# --- vocabulary: names, streets, dates ----------------------------------------------------
+
+#: Common first names that are not also everyday words (so "thanks jane" is a name even in
+#: lowercase speech-to-text output; "will", "bill", "may", "grace" are left out on purpose).
+FIRST_NAMES = frozenset("""
+aaron abigail adam adrian aisha alan albert alejandro alex alexander alexandra alice alicia
+allison amanda amber amy ana andrea andrew angela anna anne anthony antonio ashley barbara
+benjamin beth betty beverly brandon brenda brian brittany bruce bryan caleb carl carlos carol
+caroline catherine charles charlotte cheryl chloe christian christina christine christopher
+cindy claire cody connor craig crystal cynthia daniel danielle david deborah debra denise
+dennis derek diana diane donald donna dorothy douglas dylan edward elena elijah elizabeth
+ella emily emma eric erica ethan eugene evelyn fatima gabriel gary george gloria gregory
+hannah harold heather helen henry isaac isabella jacob jacqueline james jamie jane janet
+janice jared jason jeffrey jennifer jeremy jerry jesse jessica joan joe john johnny jonathan
+jordan jose joseph joshua joyce juan judith judy julia julie justin karen katherine kathleen
+kathryn kayla keith kelly kenneth kevin kimberly kyle larry laura lauren linda lisa logan
+lori louis lucas luis madison margaret maria marie marilyn mark martha mary matthew megan
+melissa michael michelle mohammed muhammad nancy natalie nathan nicholas nicole noah olivia
+pamela patricia patrick paul peter priya rachel rahul ralph raymond rebecca richard robert
+roger ronald ruth ryan samantha samuel sandra sara sarah scott sean sharon shirley sophia
+stephanie stephen steven susan teresa theresa thomas timothy tyler victoria vincent virginia
+walter wayne william zachary
+""".split())
+
+#: Words that are never part of a name: they stop a name that follows "my name is".
+NAME_STOPWORDS = frozenset("""
+a about account actually after again all also am an and any anybody anyone are as at back
+be because been before being billing but by calling call called can cancel card could customer
+did do does doing don't email for from get getting going gonna good got had has have having
+he her here hi him his how i i'd i'll i'm im in is it it's its just know like looking manager
+me mine monday tuesday wednesday thursday friday saturday sunday my need no not now number of
+ok okay on one or our phone please really regarding representative right said say see she
+should so some someone somebody speaking still supervisor sure thank thanks that that's the their
+them then there they this to today trying uh um up us very want wanted was we well were what
+when where which who why will with would yeah yes you you're your support agent sir madam
+ma'am mr mrs ms mx mister missus miss dr doctor january february march april may june july august september october november
+december from team department service services help helping here's happy sorry yesterday
+tomorrow morning afternoon evening frustrated ridiculous great fine correct right wrong
+""".split())
+
+STREET_SUFFIXES = (
+    "street", "st", "avenue", "ave", "road", "rd", "boulevard", "blvd", "lane", "ln", "drive",
+    "dr", "court", "ct", "way", "place", "pl", "terrace", "ter", "circle", "cir", "parkway",
+    "pkwy", "highway", "hwy", "trail", "trl", "square", "sq", "plaza", "alley", "crescent",
+    "loop", "pike", "row",
+)
+#: Words that cannot be part of a street name ("20 dollars way too much" is no address).
+STREET_NAME_STOPWORDS = (
+    "in", "on", "at", "to", "the", "a", "an", "my", "your", "our", "their", "his", "her", "for",
+    "and", "or", "of", "is", "was", "are", "it", "i", "you", "we", "they", "this", "that",
+    "with", "from", "by", "about", "times", "hours", "minutes", "days", "weeks", "months",
+    "years", "dollars", "bucks", "cents", "percent", "items", "things", "people", "calls",
+    "more", "less", "than", "per", "each", "every", "only", "just", "so", "too", "very",
+    "then", "but", "not", "no", "yes", "what", "when", "which", "who", "all", "other", "same",
+)
+
+MONTHS = (
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+)
+
+# --- compiled patterns (once per process) -------------------------------------------------
+
+_I = 0  # patterns run on lowered text (see _lowered): IGNORECASE would halve their speed
+_DIGIT_ALT = "|".join(sorted(DIGIT_WORDS, key=len, reverse=True))
+_UNIT_ALT = "one|two|three|four|five|six|seven|eight|nine"
+_TENS_ALT = "|".join(TENS_WORDS)
+_TEEN_ALT = "|".join(TEEN_WORDS)
+
+# One number token: a numeral, "double five", "twenty three", "fifteen", "eight hundred", "five".
+_TOKEN = (
+    r"(?<![\w@])(?P<num>\+?\d+)(?![\w@])"
+    rf"|\b(?P<rep>double|triple)[\s-]+(?P<repd>{_DIGIT_ALT}|\d)\b"
+    rf"|\b(?P<tens>{_TENS_ALT})(?:[\s-]+(?P<tensu>{_UNIT_ALT}))?\b"
+    rf"|\b(?P<teen>{_TEEN_ALT})\b"
+    rf"|\b(?P<hund>{_UNIT_ALT})[\s-]+hundred\b"
+    rf"|\b(?P<digit>{_DIGIT_ALT})\b"
+)
+_SEP = r"(?:[\s,.;:/()\-]|\b(?:" + "|".join(NUMBER_FILLERS) + r")\b)+"
+_TOKEN_RE = re.compile(_TOKEN, _I)
+_TOKEN_UNNAMED = re.sub(r"\(\?P<\w+>", "(?:", _TOKEN)
+_RUN_RE = re.compile(rf"(?:{_TOKEN_UNNAMED})(?:{_SEP}(?:{_TOKEN_UNNAMED}))*", _I)
+_STRONG_SEP_RE = re.compile(r"[,.;:/()\-]|dash|hyphen", _I)
+_CONTEXT_RES = tuple(
+    (name, re.compile(rf"\b(?:{words})\b{_NUMBER_NOUN}{_CONTEXT_GAP}", _I))
+    for name, words in NUMBER_CONTEXTS
+)
+
+_EMAIL_TYPED_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+_TLDS = r"com|net|org|edu|gov|io|co|us|uk|ca|info|biz|me|de|fr|au|in|ai|app|dev"
+_EMAIL_WORD = r"[a-z0-9]+"
+_EMAIL_CONN = r"(?:\s*[._-]\s*|\s+(?:dot|period|underscore|dash|hyphen)\s+)"
+_EMAIL_DOT = r"(?:\s*\.\s*|\s+dot\s+)"
+_EMAIL_SPOKEN_RE = re.compile(
+    rf"(?<![\w.])(?P<local>{_EMAIL_WORD}(?:{_EMAIL_CONN}{_EMAIL_WORD}){{0,6}})"
+    rf"\s+(?:at(?:\s+(?:sign|symbol))?|@)\s+"
+    rf"(?P<domain>{_EMAIL_WORD}(?:{_EMAIL_DOT}{_EMAIL_WORD}){{0,3}}?{_EMAIL_DOT}(?:{_TLDS}))\b",
+    _I,
+)
+# "my email is john smith at ...": the words between the cue and the local part belong to it.
+_EMAIL_CUE_RE = re.compile(
+    r"\b(?:e-?mail|e\s+mail)(?:\s+address)?(?:\s+(?:is|it's|its|was))?[\s:,]+((?:(?!(?:is|it's|its|was)\b)[a-z0-9]+\s+){1,2})$", _I
+)
+
+_NUMWORD = rf"(?:{_DIGIT_ALT}|{_TEEN_ALT}|{_TENS_ALT}|hundred|thousand)"
+_SPOKEN_NUMBER = rf"{_NUMWORD}(?:[\s-]+{_NUMWORD}){{0,5}}"
+_STREET_WORD = (
+    r"(?!(?:" + "|".join(STREET_NAME_STOPWORDS) + r"|" + "|".join(STREET_SUFFIXES) + r")\b)"
+    r"(?:[a-z][a-z'.]*|\d+(?:st|nd|rd|th))"
+)
+_ADDRESS_RE = re.compile(
+    rf"\b(?:\d{{1,6}}[a-z]?(?:-\d{{1,4}})?|{_SPOKEN_NUMBER})\s+"
+    rf"(?:(?:north|south|east|west|n|s|e|w)\.?\s+)?"
+    rf"(?:{_STREET_WORD}\s+){{1,3}}(?:{'|'.join(STREET_SUFFIXES)})\b\.?"
+    rf"(?:,?\s+(?:apt|apartment|unit|suite|ste|flat|number|no|\#)\.?\s*\#?\s*"
+    rf"(?:\d+[a-z]?\b|[a-z]\d*\b|{_SPOKEN_NUMBER}\b))?"
+    # ", Springfield, IL 62704" (needs capitals so ", and then" is never taken for a city)
+    r"|\bp\.?\s?o\.?\s+box\s+\d+",
+    _I,
+)
+# ", Springfield, IL 62704" after a street: read on the original text, since it needs the
+# capitals that tell a city from ", and then".
+_ADDRESS_CITY_RE = re.compile(r",\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?")
+
+_DAY_ORDINAL = (
+    r"(?:twenty|thirty)[\s-](?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|"
+    r"first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
+    r"thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth"
+)
+_DAY = rf"(?:\d{{1,2}}(?:st|nd|rd|th)?\b|(?:{_DAY_ORDINAL})\b|(?:twenty|thirty)[\s-](?:{_UNIT_ALT})\b|(?:{_TEEN_ALT}|{_UNIT_ALT}|twenty|thirty)\b)"
+_YEAR = (
+    rf"(?:\d{{4}}\b|'\d{{2}}\b|(?:nineteen|twenty)[\s-]+(?:(?:{_TENS_ALT})(?:[\s-]+(?:{_UNIT_ALT}))?|{_TEEN_ALT}|"
+    rf"(?:oh|o|zero)[\s-]+(?:{_UNIT_ALT})|hundred)\b|two\s+thousand(?:\s+and)?(?:\s+(?:{_TEEN_ALT}|"
+    rf"twenty(?:[\s-]+(?:{_UNIT_ALT}))?|{_UNIT_ALT}))?\b)"
+)
+_MONTH = rf"(?:{MONTHS})\b\.?"
+_DATE_RE = re.compile(
+    rf"(?<!\w)(?:"
+    rf"\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:\d{{4}}|\d{{2}})\b"
+    rf"|\d{{4}}[/.-]\d{{1,2}}[/.-]\d{{1,2}}\b"
+    rf"|{_MONTH},?\s+(?:of\s+)?{_YEAR}"
+    rf"|{_MONTH},?\s+(?:the\s+)?{_DAY}(?:,?\s+(?:of\s+)?{_YEAR})?"
+    rf"|(?:the\s+)?{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?"
+    rf")",
+    _I,
+)
+_DOB_WORDS = r"born|birth|dob|d\.?\s?o\.?\s?b\b\.?|birthday|birth\s?date"
+_DOB_BEFORE_RE = re.compile(rf"\b(?:{_DOB_WORDS})(?:\W+\w+){{0,4}}?\W*$", _I)
+_DOB_AFTER_RE = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:birthday|birth\s?date|date\s+of\s+birth)\b", _I)
+
+_NAME_WORD = r"[A-Za-z][A-Za-z'\-]*"
+#: Cues after which a name almost surely follows.
+_NAME_STRONG_CUE = (
+    r"\bname\s+(?:is|was)|\bname's|\bspeaking\s+with|\bthis\s+is(?=\s+" + _NAME_WORD + r"\s+speaking\b)"
+    r"|\b(?:mr|mrs|ms|mx|mister|missus)\b\.?"
+)
+#: Cues after which a name may follow: needs a capital letter or a known first name.
+_NAME_WEAK_CUE = (
+    r"\bthis\s+is|\bi'm|\bi\s+am|\bim\b|\bit's|\bhi|\bhello|\bhey|\bthanks|\bthank\s+you|\bdear"
+    r"|\bbye|\bgoodbye|\bmiss\b|\bdr\b\.?|\bdoctor"
+)
+_NAME_CUE_RE = re.compile(
+    rf"(?:(?P<strong>{_NAME_STRONG_CUE})|(?P<weak>{_NAME_WEAK_CUE}))"
+    # a lookahead, so a cue inside the words ("hi Mr. Smith") is still found
+    rf"(?=[\s,:]+(?P<words>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}))",
+    _I,
+)
+_WORD_RE = re.compile(_NAME_WORD)
+
+
+# --- numbers --------------------------------------------------------------------------------
+
+def luhn_valid(digits: str) -> bool:
+    """True when a digit string passes the Luhn checksum used by payment cards."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i & 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+class _Token:
+    __slots__ = ("start", "end", "digits", "numeral", "group_start")
+
+    def __init__(self, start: int, end: int, digits: str, numeral: bool, group_start: bool) -> None:
+        self.start = start
+        self.end = end
+        self.digits = digits
+        self.numeral = numeral
+        self.group_start = group_start
+
+
+def _tokens_of_run(text: str, start: int, end: int) -> list[_Token]:
+    tokens: list[_Token] = []
+    prev_end = start
+    prev_numeral = False
+    for m in _TOKEN_RE.finditer(text, start, end):
+        g = m.lastgroup
+        if g == "num":
+            digits = m.group("num").lstrip("+")
+        elif g == "repd":
+            word = m.group("repd").lower()
+            digits = DIGIT_WORDS.get(word, word) * REPEAT_WORDS[m.group("rep").lower()]
+        elif g in ("tens", "tensu"):
+            unit = m.group("tensu")
+            digits = TENS_WORDS[m.group("tens").lower()] + (DIGIT_WORDS[unit.lower()] if unit else "0")
+        elif g == "teen":
+            digits = TEEN_WORDS[m.group("teen").lower()]
+        elif g == "hund":
+            digits = DIGIT_WORDS[m.group("hund").lower()] + "00"
+        else:
+            digits = DIGIT_WORDS[m.group("digit").lower()]
+        numeral = g == "num"
+        group_start = (
+            not tokens or numeral or prev_numeral
+            or _STRONG_SEP_RE.search(text, prev_end, m.start()) is not None
+        )
+        tokens.append(_Token(m.start(), m.end(), digits, numeral, group_start))
+        prev_end = m.end()
+        prev_numeral = numeral
+    return tokens
+
+
+def _context_before(text: str, start: int) -> str | None:
+    window = text[max(0, start - 48):start]
+    for name, pattern in _CONTEXT_RES:
+        if pattern.search(window):
+            return name
+    return None
+
+
+def _classify(
+    tokens: list[_Token], i: int, j: int, context: str | None, plus: bool, whole: bool = False
+) -> str | None:
+    """The entity type of tokens[i:j] as one number, or None when it is no PII.
+    ``whole`` is set when the chunk is the entire run (not a piece of a longer number)."""
+    digits = "".join(t.digits for t in tokens[i:j])
+    n = len(digits)
+    if context == "ssn" and 4 <= n <= 9:
+        return NATIONAL_ID
+    if context == "dob" and 6 <= n <= 8:
+        return DATE_OF_BIRTH
+    if 13 <= n <= 19 and luhn_valid(digits) and context != "account":
+        return CARD_NUMBER
+    if context == "account" and 4 <= n <= 24:
+        return ACCOUNT_NUMBER
+    if whole and context == "card" and 6 <= n <= 12:
+        return CARD_NUMBER  # a card number cut by a segment boundary: never leave it readable
+    groups = _group_sizes(tokens, i, j)
+    if n == 9 and groups == [3, 2, 4]:
+        return NATIONAL_ID
+    if context == "noise":
+        return None
+    if n == 10 or (n == 11 and digits[0] in "01") or (plus and 8 <= n <= 15):
+        return PHONE_NUMBER
+    if context == "phone" and 7 <= n <= 15:
+        return PHONE_NUMBER
+    if n == 7 and groups == [3, 4]:
+        return PHONE_NUMBER
+    return None
+
+
+def _group_sizes(tokens: list[_Token], i: int, j: int) -> list[int]:
+    sizes: list[int] = []
+    for k in range(i, j):
+        t = tokens[k]
+        if t.group_start or k == i:
+            sizes.append(len(t.digits))
+        else:
+            sizes[-1] += len(t.digits)
+    return sizes
+
+
+def _best_partition(tokens: list[_Token], context: str | None, plus: bool) -> list[tuple[int, int, str]]:
+    """Split a run into chunks covering the most digits with entities (fewest chunks on ties)."""
+    n = len(tokens)
+    best: list[tuple[int, int]] = [(0, 0)] * (n + 1)
+    back: list[tuple[int, str | None]] = [(0, None)] * (n + 1)
+    for j in range(1, n + 1):
+        best[j] = best[j - 1]  # token j-1 left unclassified
+        back[j] = (j - 1, None)
+        width = 0
+        for i in range(j - 1, -1, -1):
+            width += len(tokens[i].digits)
+            if width > 24:
+                break
+            if width < 4:
+                continue
+            kind = _classify(tokens, i, j, context if i == 0 else None, plus and i == 0)
+            if kind is None:
+                continue
+            covered, chunks = best[i]
+            candidate = (covered + width, chunks - 1)
+            if candidate > best[j]:
+                best[j] = candidate
+                back[j] = (i, kind)
+    chunks: list[tuple[int, int, str]] = []
+    j = n
+    while j > 0:
+        i, kind = back[j]
+        if kind is not None:
+            chunks.append((i, j, kind))
+        j = i
+    chunks.reverse()
+    return chunks
+
+
+def _number_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
+    for run in _RUN_RE.finditer(lower):
+        start, end = run.span()
+        if end - start < 3:
+            continue
+        tokens = _tokens_of_run(lower, start, end)
+        total = sum(len(t.digits) for t in tokens)
+        if total < 4:
+            continue
+        plus = lower[start] == "+"
+        context = _context_before(lower, start)
+        kind = _classify(tokens, 0, len(tokens), context, plus, whole=True)
+        chunks = [(0, len(tokens), kind)] if kind else (
+            _best_partition(tokens, context, plus) if total >= 7 else []
+        )
+        for i, j, kind in chunks:
+            s, e = tokens[i].start, tokens[j - 1].end
+            if s > 0 and lower[s - 1] == "(" and kind == PHONE_NUMBER:
+                s -= 1  # "(555) 123-4567" starts at the parenthesis
+            yield s, e, kind
+
+
+# --- emails, dates, addresses, names --------------------------------------------------------
+
+def _email_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
+    if "@" in lower:
+        for m in _EMAIL_TYPED_RE.finditer(lower):
+            yield m.start(), m.end(), EMAIL
+    for m in _EMAIL_SPOKEN_RE.finditer(lower):
+        start = m.start()
+        cue = _EMAIL_CUE_RE.search(lower, max(0, start - 60), start)
+        if cue:
+            start = cue.start(1)
+        yield start, m.end(), EMAIL
+
+
+def _date_of_birth_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
+    for m in _DATE_RE.finditer(lower):
+        s, e = m.span()
+        if _DOB_BEFORE_RE.search(lower[max(0, s - 40):s]) or _DOB_AFTER_RE.search(lower[e:e + 30]):
+            yield s, e, DATE_OF_BIRTH
+
+
+def _address_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
+    for m in _ADDRESS_RE.finditer(lower):
+        end = m.end()
+        city = _ADDRESS_CITY_RE.match(text, end)
+        yield m.start(), city.end() if city else end, STREET_ADDRESS
+
+
+def _looks_like_name(word: str, need_capital: bool) -> bool:
+    if len(word) < 2 or word.lower() in NAME_STOPWORDS:
+        return False
+    return word[0].isupper() if need_capital else True
+
+
+def _name_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
+    mixed_case = text is not lower and text != lower
+    for m in _NAME_CUE_RE.finditer(lower):
+        strong = m.group("strong") is not None
+        words = list(_WORD_RE.finditer(text, m.start("words"), m.end("words")))
+        first = words[0].group()
+        # after a strong cue any non-stopword is a name; after a weak one ("this is", "thanks")
+        # it needs a capital (when the text has capitals at all) or to be a known first name.
+        if not _looks_like_name(first, need_capital=False):
+            continue
+        if not strong and not (first.lower() in FIRST_NAMES or (mixed_case and first[0].isupper())):
+            continue
+        # lowercase text gives no capital to stop at: take at most first + last name.
+        limit = 3 if mixed_case else 2
+        end = words[0].end()
+        for w in words[1:limit]:
+            if not _looks_like_name(w.group(), need_capital=mixed_case):
+                break
+            end = w.end()
+        yield words[0].start(), end, PERSON_NAME
+
+
+# --- cheap hints: a detector's regexes run only when its words are present -------------------
+
+_ASCII_LOWER = str.maketrans({chr(c): chr(c + 32) for c in range(65, 91)})
+_PUNCT_TO_SPACE = str.maketrans({c: " " for c in ",.;:!?()[]\"/-"})
+_NUMBER_WORDS = frozenset(
+    [*DIGIT_WORDS, *TEEN_WORDS, *TENS_WORDS, *REPEAT_WORDS, "hundred"]
+)
+_STREET_HINTS = frozenset([*STREET_SUFFIXES, "box"])
+_DOB_HINTS = ("born", "birth", "dob", "d o b", "d.o.b")
+_NAME_STRONG_HINTS = frozenset(["name", "name's", "speaking", "mr", "mrs", "ms", "mx", "mister", "missus"])
+_NAME_WEAK_HINTS = frozenset([
+    "this", "i'm", "im", "am", "it's", "hi", "hello", "hey", "thanks", "thank", "dear", "bye",
+    "goodbye", "miss", "dr", "doctor",
+])
+_HAS_DIGIT_RE = re.compile(r"\d")
+
+
+def _lowered(text: str) -> str:
+    """``text`` in lowercase with the same length, so offsets carry over to the original."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
+
+def _candidates(text: str) -> list[tuple[int, int, str]]:
+    lower = _lowered(text)
+    words = lower.translate(_PUNCT_TO_SPACE).split()
+    vocabulary = set(words)
+    found: list[tuple[int, int, str]] = []
+    if _HAS_DIGIT_RE.search(lower) or sum(map(_NUMBER_WORDS.__contains__, words)) >= 2:
+        found.extend(_number_spans(text, lower))
+    if "@" in lower or (" at " in lower and ("dot" in vocabulary or "." in lower)):
+        found.extend(_email_spans(text, lower))
+    if any(hint in lower for hint in _DOB_HINTS):
+        found.extend(_date_of_birth_spans(text, lower))
+    if not _STREET_HINTS.isdisjoint(vocabulary):
+        found.extend(_address_spans(text, lower))
+    if not _NAME_STRONG_HINTS.isdisjoint(vocabulary) or (
+        not _NAME_WEAK_HINTS.isdisjoint(vocabulary)
+        and (text != lower or not FIRST_NAMES.isdisjoint(vocabulary))
+    ):
+        found.extend(_name_spans(text, lower))
+    return found
+
+
+# --- public API ----------------------------------------------------------------------------
+
+def find_pii(text: str) -> list[Span]:
+    """All PII/PCI in ``text`` as non-overlapping spans (original offsets), in text order."""
+    candidates = _candidates(text)
+    if not candidates:
+        return []
+    candidates.sort(key=lambda c: (-_PRIORITY[c[2]], c[0] - c[1], c[0]))
+    taken: list[tuple[int, int, str]] = []
+    for s, e, kind in candidates:
+        if all(e <= ts or s >= te for ts, te, _ in taken):
+            taken.append((s, e, kind))
+    taken.sort()
+    return [Span(s, e, kind) for s, e, kind in taken]
+
+
+def apply_redactions(text: str, spans: list[Span]) -> str:
+    """``text`` with each span replaced by ``[ENTITY_TYPE]``; spans must not overlap."""
+    parts: list[str] = []
+    pos = 0
+    for span in sorted(spans, key=lambda s: s.start):
+        parts.append(text[pos:span.start])
+        parts.append(f"[{span.entity_type}]")
+        pos = span.end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def redact_text(text: str) -> tuple[str, list[Span]]:
+    """Redact ``text``: the text with ``[ENTITY_TYPE]`` placeholders and the spans removed."""
+    spans = find_pii(text)
+    return (apply_redactions(text, spans) if spans else text), spans
+
+
+def redact_segment(
+    segment: TranscriptSegment, *, event_id: str, produced_at_ms: int, producer: str
+) -> RedactedSegment:
+    """The redacted twin of a raw segment, linked to it by ``caused_by`` (partials are provisional)."""
+    text, spans = redact_text(segment.text)
+    return RedactedSegment(
+        event_id=event_id,
+        contact_id=segment.contact_id,
+        event_time_ms=segment.event_time_ms,
+        produced_at_ms=produced_at_ms,
+        producer=producer,
+        caused_by=segment.event_id,
+        source_time_ms=segment.source_time_ms or segment.event_time_ms,
+        segment_id=segment.segment_id,
+        sequence=segment.sequence,
+        participant=segment.participant,
+        start_offset_ms=segment.start_offset_ms,
+        end_offset_ms=segment.end_offset_ms,
+        text=text,
+        is_final=segment.is_final,
+        provisional=not segment.is_final,
+        redactions=spans,
+        final_segment_id=segment.final_segment_id,
+        confidence=segment.confidence,
+        language=segment.language,
+    )
