@@ -119,6 +119,7 @@ when where which who why will with would yeah yes you you're your support agent 
 ma'am mr mrs ms mx mister missus miss dr doctor january february march april may june july august september october november
 december from team department service services help helping here's happy sorry yesterday
 tomorrow morning afternoon evening frustrated ridiculous great fine correct right wrong
+first last middle name surname spelled spell spelling differently same different also
 """.split())
 
 STREET_SUFFIXES = (
@@ -172,18 +173,30 @@ _CONTEXT_RES = tuple(
 _EMAIL_TYPED_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _TLDS = r"com|net|org|edu|gov|io|co|us|uk|ca|info|biz|me|de|fr|au|in|ai|app|dev"
 _EMAIL_WORD = r"[a-z0-9]+"
-_EMAIL_CONN = r"(?:\s*[._-]\s*|\s+(?:dot|period|underscore|dash|hyphen)\s+)"
+# a plain space joins the local part only before a number ("jones eighty five at ...")
+_EMAIL_CONN = (
+    rf"(?:\s*[._-]\s*|\s+(?:dot|period|underscore|dash|hyphen)\s+"
+    rf"|\s+(?=(?:{'|'.join([*DIGIT_WORDS, *TEEN_WORDS, *TENS_WORDS])})\b|\d))"
+)
 _EMAIL_DOT = r"(?:\s*\.\s*|\s+dot\s+)"
 _EMAIL_SPOKEN_RE = re.compile(
     rf"(?<![\w.])(?P<local>{_EMAIL_WORD}(?:{_EMAIL_CONN}{_EMAIL_WORD}){{0,6}})"
     rf"\s+(?:at(?:\s+(?:sign|symbol))?|@)\s+"
-    rf"(?P<domain>{_EMAIL_WORD}(?:{_EMAIL_DOT}{_EMAIL_WORD}){{0,3}}?{_EMAIL_DOT}(?:{_TLDS}))\b",
+    rf"(?P<domain>{_EMAIL_WORD}(?:{_EMAIL_DOT}{_EMAIL_WORD}){{0,3}}{_EMAIL_DOT}(?:{_TLDS}))\b",
     _I,
 )
 # "my email is john smith at ...": the words between the cue and the local part belong to it.
 _EMAIL_CUE_RE = re.compile(
     r"\b(?:e-?mail|e\s+mail)(?:\s+address)?(?:\s+(?:is|it's|its|was))?[\s:,]+((?:(?!(?:is|it's|its|was)\b)[a-z0-9]+\s+){1,2})$", _I
 )
+
+# "member id is XK-44721": identifiers with letters (digit-only ones are number runs).
+_ACCOUNT_ID_RE = re.compile(
+    r"\b(?:account|acct|member|membership|customer|policy|subscriber|loan|contract)"
+    r"(?:\s+(?:number|no|num|#|id))?(?:\s+(?:is|it's|was))?[\s:#]+"
+    r"(?P<id>(?=[a-z0-9-]*\d)(?=[a-z0-9-]*[a-z])[a-z0-9][a-z0-9-]{3,}(?:\s+\d+)*)\b"
+)
+_ACCOUNT_HINTS = frozenset(["account", "acct", "member", "membership", "customer", "policy", "subscriber", "loan", "contract"])
 
 _NUMWORD = rf"(?:{_DIGIT_ALT}|{_TEEN_ALT}|{_TENS_ALT}|hundred|thousand)"
 _SPOKEN_NUMBER = rf"{_NUMWORD}(?:[\s-]+{_NUMWORD}){{0,5}}"
@@ -195,6 +208,7 @@ _ADDRESS_RE = re.compile(
     rf"\b(?:\d{{1,6}}[a-z]?(?:-\d{{1,4}})?|{_SPOKEN_NUMBER})\s+"
     rf"(?:(?:north|south|east|west|n|s|e|w)\.?\s+)?"
     rf"(?:{_STREET_WORD}\s+){{1,3}}(?:{'|'.join(STREET_SUFFIXES)})\b\.?"
+    r"(?:\s+(?:nw|ne|sw|se)\b)?"
     rf"(?:,?\s+(?:apt|apartment|unit|suite|ste|flat|number|no|\#)\.?\s*\#?\s*"
     rf"(?:\d+[a-z]?\b|[a-z]\d*\b|{_SPOKEN_NUMBER}\b))?"
     # ", Springfield, IL 62704" (needs capitals so ", and then" is never taken for a city)
@@ -234,7 +248,7 @@ _DOB_AFTER_RE = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:birthday|birth\s?date|date\s
 _NAME_WORD = r"[A-Za-z][A-Za-z'\-]*"
 #: Cues after which a name almost surely follows.
 _NAME_STRONG_CUE = (
-    r"\bname\s+(?:is|was)|\bname's|\bspeaking\s+with|\bthis\s+is(?=\s+" + _NAME_WORD + r"\s+speaking\b)"
+    r"\b(?:first|last|middle|full|sur)\s?name(?:\s+(?:is|was))?|\bname\s+(?:is|was|of)|\bname's|\bspeaking\s+with|\bthis\s+is(?=\s+" + _NAME_WORD + r"\s+speaking\b)"
     r"|\b(?:mr|mrs|ms|mx|mister|missus)\b\.?"
 )
 #: Cues after which a name may follow: needs a capital letter or a known first name.
@@ -396,6 +410,10 @@ def _number_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
         if end - start < 3:
             continue
         tokens = _tokens_of_run(lower, start, end)
+        # "Oh, five five five ..." opens with an interjection, not a zero
+        while len(tokens) > 1 and tokens[1].group_start and lower[tokens[0].start:tokens[0].end] in ("oh", "o"):
+            del tokens[0]
+        start = tokens[0].start
         total = sum(len(t.digits) for t in tokens)
         if total < 4:
             continue
@@ -410,6 +428,11 @@ def _number_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
             if s > 0 and lower[s - 1] == "(" and kind == PHONE_NUMBER:
                 s -= 1  # "(555) 123-4567" starts at the parenthesis
             yield s, e, kind
+
+
+def _account_id_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
+    for m in _ACCOUNT_ID_RE.finditer(lower):
+        yield m.start("id"), m.end("id"), ACCOUNT_NUMBER
 
 
 # --- emails, dates, addresses, names --------------------------------------------------------
@@ -477,7 +500,7 @@ _NUMBER_WORDS = frozenset(
 )
 _STREET_HINTS = frozenset([*STREET_SUFFIXES, "box"])
 _DOB_HINTS = ("born", "birth", "dob", "d o b", "d.o.b")
-_NAME_STRONG_HINTS = frozenset(["name", "name's", "speaking", "mr", "mrs", "ms", "mx", "mister", "missus"])
+_NAME_STRONG_HINTS = frozenset(["name", "name's", "surname", "firstname", "lastname", "speaking", "mr", "mrs", "ms", "mx", "mister", "missus"])
 _NAME_WEAK_HINTS = frozenset([
     "this", "i'm", "im", "am", "it's", "hi", "hello", "hey", "thanks", "thank", "dear", "bye",
     "goodbye", "miss", "dr", "doctor",
@@ -497,6 +520,8 @@ def _candidates(text: str) -> list[tuple[int, int, str]]:
     found: list[tuple[int, int, str]] = []
     if _HAS_DIGIT_RE.search(lower) or sum(map(_NUMBER_WORDS.__contains__, words)) >= 2:
         found.extend(_number_spans(text, lower))
+    if not _ACCOUNT_HINTS.isdisjoint(vocabulary):
+        found.extend(_account_id_spans(text, lower))
     if "@" in lower or (" at " in lower and ("dot" in vocabulary or "." in lower)):
         found.extend(_email_spans(text, lower))
     if any(hint in lower for hint in _DOB_HINTS):
