@@ -1,0 +1,90 @@
+"""Child processes callstream starts (processor instances, the archiver, the dashboard),
+tracked by PID: started, watched, stopped gracefully, killed on purpose in rehearsals.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
+            start_new_session=True,  # our Ctrl-C is handled by us, then passed on as SIGTERM
+        )
+        log.close()
+
+
+@dataclass
+class ProcessGroup:
+    """A set of named children sharing one environment and one log directory."""
+
+    log_dir: Path
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    children: dict[str, Child] = field(default_factory=dict)
+
+    def spawn(self, name: str, module: str, *args: str) -> Child:
+        child = Child(name, [sys.executable, "-m", module, *args], self.log_dir / f"{name}.log", self.env)
+        child.start()
+        self.children[name] = child
+        return child
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int | None:
+        """Signal one child by PID (a rehearsal's crash); returns the PID signalled."""
+        child = self.children[name]
+        pid = child.pid
+        if child.alive() and pid:
+            os.kill(pid, sig)
+            child.process.wait(timeout=30)
+        return pid
+
+    def restart(self, name: str) -> Child:
+        child = self.children[name]
+        if child.alive():
+            self.kill(name, signal.SIGTERM)
+        child.restarts += 1
+        child.start()
+        return child
+
+    def dead(self) -> list[Child]:
+        return [c for c in self.children.values() if c.process is not None and not c.alive()]
+
+    def stop_all(self, timeout_s: float = 20.0) -> None:
+        """SIGTERM every child (Quix apps commit and leave their group), then SIGKILL stragglers."""
+        running = [c for c in self.children.values() if c.alive()]
+        for child in running:
+            try:
+                os.kill(child.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout_s
+        for child in running:
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.kill(child.pid, signal.SIGKILL)
+                child.process.wait(timeout=10)

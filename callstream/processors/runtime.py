@@ -1,0 +1,143 @@
+"""Run a ``Processor`` on Quix Streams: decode, process with per-call state, route outputs.
+
+One Quix ``Application`` per processor instance, in its own consumer group. Every input
+message is decoded here (not in a Quix deserializer) so an undecodable one becomes a
+dead-letter record with its reason, source topic, partition and offset, produced through
+the same producer (and so inside the same transaction for exactly-once processors)
+instead of stopping the stream. Outputs are encoded once and routed to the catalog topic
+of their event type.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from quixstreams import Application, message_context
+from quixstreams.kafka.configuration import ConnectionConfig
+from quixstreams.models.serializers import SerializationContext, Serializer
+
+from callstream.contract.catalog import DEADLETTER_TOPIC, Catalog
+from callstream.contract.codec import decode_event, encode_event
+from callstream.contract.deadletter import dead_letter
+from callstream.contract.events import Envelope, event_type_of
+from callstream.errors import CatalogError, DecodeError
+from callstream.processors.base import CallState, Processor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One record a processor step emits: already encoded, with its destination."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class _OutgoingSerializer(Serializer):
+    """Outputs are encoded in the step (once, with their own headers); pass the bytes on."""
+
+    def __call__(self, value: Outgoing, ctx: SerializationContext) -> bytes:
+        return value.value
+
+
+class ProcessorStep:
+    """The per-message function: bytes in, ``Outgoing`` records out, never an exception."""
+
+    def __init__(self, processor: Processor, catalog: Catalog) -> None:
+        self.processor = processor
+        self.catalog = catalog
+        self._topic_of: dict[type, str] = {}
+        for output in processor.outputs:
+            catalog.topic(output)  # fail at start, not mid-stream, on a topic the catalog lacks
+        self.dead_letters = 0
+        self.processed = 0
+
+    def topic_for(self, event: Envelope) -> str:
+        cls = type(event)
+        topic = self._topic_of.get(cls)
+        if topic is None:
+            topic = self.catalog.topic_for(event_type_of(event))
+            if topic not in self.processor.outputs:
+                raise CatalogError(
+                    f"processor {self.processor.name} emitted {event_type_of(event)} for {topic}, which is not one of its outputs",
+                    "add the topic to the processor's outputs and the catalog's producers",
+                )
+            self._topic_of[cls] = topic
+        return topic
+
+    def __call__(self, value: bytes, key: Any, timestamp: int, headers: Any, state: CallState | None) -> list[Outgoing]:
+        try:
+            event = decode_event(value, headers)
+        except DecodeError as exc:
+            return [self._dead_letter(value, key, headers, f"undecodable: {exc}")]
+        if event is None:
+            return []  # an event type this reader does not know: ignored by contract
+        self.processed += 1
+        try:
+            produced = self.processor.process(event, state)
+            return [
+                Outgoing(self.topic_for(out), out.contact_id.encode() if out.contact_id else key, *encode_event(out, validate=False))
+                for out in produced
+            ]
+        except Exception as exc:  # one bad event must not stop a call center's stream
+            log.exception("processor %s failed on event %s", self.processor.name, event.event_id)
+            return [self._dead_letter(value, key, headers, f"processing failed in {self.processor.name}: {exc!r}")]
+
+    def _dead_letter(self, value: bytes, key: Any, headers: Any, reason: str) -> Outgoing:
+        ctx = message_context()
+        self.dead_letters += 1
+        dl_key, dl_value, dl_headers = dead_letter(
+            value, key, list(headers or []), reason, ctx.topic, ctx.partition, ctx.offset, self.processor.name
+        )
+        return Outgoing(DEADLETTER_TOPIC, dl_key, dl_value, dl_headers)
+
+
+def build_application(
+    processor: Processor,
+    client_config: dict[str, str],
+    catalog: Catalog,
+    state_dir: Path,
+    *,
+    group: str | None = None,
+    topic_names: dict[str, str] | None = None,
+    loglevel: str = "WARNING",
+) -> Application:
+    """A Quix ``Application`` running ``processor``; ``topic_names`` renames catalog topics
+    (tests and rehearsals run on uuid-named copies)."""
+    rename = topic_names or {}
+    app = Application(
+        broker_address=ConnectionConfig.from_librdkafka_dict(dict(client_config), ignore_extras=True),
+        consumer_group=group or processor.consumer_group,
+        auto_offset_reset="earliest",
+        processing_guarantee=processor.guarantee,
+        commit_interval=processor.commit_interval,
+        state_dir=str(state_dir),
+        loglevel=loglevel,
+        # Live agent assist waits on this path: don't let the broker hold fetches long.
+        consumer_extra_config={"fetch.wait.max.ms": 20, "fetch.min.bytes": 1},
+        producer_extra_config={"linger.ms": 2},
+        consumer_poll_timeout=0.1,
+    )
+    step = ProcessorStep(processor, catalog)
+    inputs = [app.topic(rename.get(t, t), key_deserializer="bytes", value_deserializer="bytes") for t in processor.inputs]
+    outputs = {
+        t: app.topic(rename.get(t, t), key_serializer="bytes", value_serializer=_OutgoingSerializer())
+        for t in (*processor.outputs, DEADLETTER_TOPIC)
+    }
+    sdf = app.dataframe(inputs[0])
+    for topic in inputs[1:]:
+        sdf = sdf.concat(app.dataframe(topic))
+    if processor.stateful:
+        sdf = sdf.apply(step, stateful=True, expand=True, metadata=True)
+    else:
+        sdf = sdf.apply(lambda value, key, ts, headers: step(value, key, ts, headers, None), expand=True, metadata=True)
+    sdf = sdf.set_headers(lambda value, key, ts, headers: value.headers)
+    sdf.to_topic(lambda value, key, ts, headers: outputs[value.topic], key=lambda value: value.key)
+    app.callstream_step = step  # type: ignore[attr-defined]  # counters for tests and status
+    return app

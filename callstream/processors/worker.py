@@ -1,0 +1,46 @@
+"""One processor instance as a process: ``python -m callstream.processors.worker NAME``.
+
+``callstream run`` and ``callstream up`` start these (one per instance), so each is a
+consumer-group member that can be stopped, killed and restarted by PID. Connection
+settings come from the environment (CALLSTREAM_*), like every callstream command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from callstream.contract.catalog import load_catalog
+from callstream.errors import CallstreamError
+from callstream.kafka.config import client_config, load_settings
+from callstream.processors.registry import load_processor
+from callstream.processors.runtime import build_application
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="callstream-worker", description=__doc__)
+    parser.add_argument("processor")
+    parser.add_argument("--instance", default="0", help="instance id: separates local state directories")
+    parser.add_argument("--group", help="consumer group (default callstream-<processor>)")
+    parser.add_argument("--topic-map", help="JSON object renaming catalog topics (tests, rehearsals)")
+    parser.add_argument("--catalog", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(None)
+        processor = load_processor(args.processor)
+        state_dir = settings.state_dir / "processors" / (args.group or processor.consumer_group) / f"instance-{args.instance}"
+        app = build_application(
+            processor, client_config(settings), load_catalog(args.catalog), state_dir,
+            group=args.group, topic_names=json.loads(args.topic_map) if args.topic_map else None,
+        )
+    except CallstreamError as exc:
+        print(f"callstream: error: {exc}", file=sys.stderr)
+        return 1
+    app.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
