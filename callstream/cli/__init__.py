@@ -53,10 +53,11 @@ def cli(ctx: click.Context, config_file: Path | None, bootstrap_servers: str | N
 
 
 def _register() -> None:
-    from callstream.cli import kafka_cmds, topics_cmds
+    from callstream.cli import kafka_cmds, run_cmds, topics_cmds
 
     cli.add_command(kafka_cmds.kafka)
     cli.add_command(topics_cmds.topics)
+    cli.add_command(run_cmds.run)
 
 
 _register()

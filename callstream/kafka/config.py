@@ -163,3 +163,19 @@ def client_config(settings: KafkaSettings) -> dict[str, str]:
             "run `callstream kafka start`, or point at a cluster with --bootstrap-servers or CALLSTREAM_BOOTSTRAP_SERVERS",
         )
     return settings.to_librdkafka(bootstrap)
+
+
+def settings_environment(settings: KafkaSettings) -> dict[str, str]:
+    """``CALLSTREAM_*`` variables that recreate ``settings`` in a child process."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        if name == "librdkafka":
+            if value:
+                import json
+
+                env["CALLSTREAM_LIBRDKAFKA"] = json.dumps(value)
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"CALLSTREAM_{name.upper()}"] = str(value)
+    return env

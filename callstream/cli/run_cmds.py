@@ -1,0 +1,62 @@
+"""``callstream run PROCESSOR``: one processor against the configured cluster."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import click
+
+from callstream.cli import CliContext, pass_context
+from callstream.contract.catalog import load_catalog
+from callstream.errors import ConfigError
+from callstream.kafka.config import settings_environment
+from callstream.process_group import ProcessGroup
+from callstream.processors.registry import available, load_processor, processor_names
+from callstream.processors.runtime import build_application
+
+
+@click.command()
+@click.argument("processor", required=False)
+@click.option("--instances", type=click.IntRange(1, 64), default=1, show_default=True, help="Consumer-group members to run on this host.")
+@click.option("--list", "list_only", is_flag=True, help="List the processors and exit.")
+@click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False, path_type=Path), help="Catalog file.")
+@pass_context
+def run(ctx: CliContext, processor: str | None, instances: int, list_only: bool, catalog_path: Path | None) -> None:
+    """Run PROCESSOR (each instance a member of its consumer group) until Ctrl-C.
+
+    Spread a processor over hosts by running this on each of them.
+    """
+    if list_only:
+        loaded = available()
+        for name in processor_names():
+            p = loaded.get(name)
+            if p is None:
+                click.echo(f"{name:<11} (not available in this build)")
+                continue
+            click.echo(f"{name:<11} {p.guarantee:<14} {', '.join(p.inputs)} -> {', '.join(p.outputs)}\n{'':<11} {p.description}")
+        return
+    if not processor:
+        raise ConfigError("name a processor to run", f"one of {', '.join(processor_names())}; see `callstream run --list`")
+    spec = load_processor(processor)
+    settings = ctx.settings
+    conf = ctx.client_config()
+    if instances == 1:
+        state_dir = settings.state_dir / "processors" / spec.consumer_group / "instance-0"
+        click.echo(f"running {processor} ({spec.guarantee}) as group {spec.consumer_group} on {conf['bootstrap.servers']}; Ctrl-C stops")
+        build_application(spec, conf, load_catalog(catalog_path), state_dir).run()
+        return
+    env = {**os.environ, **settings_environment(settings), "CALLSTREAM_BOOTSTRAP_SERVERS": conf["bootstrap.servers"]}
+    group = ProcessGroup(settings.state_dir / "logs", env)
+    extra = ["--catalog", str(catalog_path)] if catalog_path else []
+    for i in range(instances):
+        group.spawn(f"{processor}-{i}", "callstream.processors.worker", processor, "--instance", str(i), *extra)
+    click.echo(f"running {instances} instances of {processor} (pids {', '.join(str(c.pid) for c in group.children.values())}); logs in {group.log_dir}; Ctrl-C stops")
+    try:
+        while not group.dead():
+            time.sleep(0.5)
+        dead = group.dead()[0]
+        raise ConfigError(f"{dead.name} exited with code {dead.process.returncode}", f"read {dead.log_path}")
+    finally:
+        group.stop_all()
