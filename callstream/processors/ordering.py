@@ -6,7 +6,8 @@ identity verified *before* the address change? did the agent ask *before* the ho
 every transcript segment through a ``SequenceGate``, which keeps a small amount of
 JSON-serializable state in the processor's per-call store and:
 
-* ignores partials (they are superseded by their final; rules read finals only);
+* admits finals only (a partial is superseded by its final; rules read finals), but lets a
+  partial fill its place in the sequence, since partials and finals share one numbering;
 * drops a duplicate: a segment id it has already admitted or buffered;
 * admits a final whose ``sequence`` is the next expected one, then any buffered successors;
 * buffers a final that arrives early (a gap before it), at most ``max_buffer`` of them and
@@ -19,8 +20,9 @@ JSON-serializable state in the processor's per-call store and:
 * on ``flush`` (the call ended) admits everything buffered, in order, and from then on
   admits every new final as late, while still dropping duplicates, until ``clear``.
 
-Sequence numbers are per contact and shared by a partial and its final, so finals are
-contiguous from ``first_sequence`` (the simulator and typical STT feeds start at 0).
+Sequence numbers are per contact and count every segment the speech-to-text emits, partial
+or final, from ``first_sequence`` (1 in the simulator); a feed that numbers only its finals
+works the same way.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class SequenceGate:
         self,
         key: str = "sequence_gate",
         *,
-        first_sequence: int = 0,
+        first_sequence: int = 1,
         max_buffer: int = 16,
         max_wait_ms: int = 5_000,
     ) -> None:
@@ -86,9 +88,9 @@ class SequenceGate:
 
     def admit(self, segment: Segment, state: CallState) -> list[Admitted]:
         """Offer one segment; returns the finals now admitted, in order (maybe none)."""
-        if not segment.is_final:
-            return []
         gate = self._load(state)
+        if not segment.is_final:
+            return self._fill(gate, segment, state)
         seen: list[str] = gate["seen"]
         if segment.segment_id in seen:
             return []
@@ -112,6 +114,22 @@ class SequenceGate:
         self._save(state, gate)
         return out
 
+    def _fill(self, gate: dict[str, Any], partial: Segment, state: CallState) -> list[Admitted]:
+        # A partial holds its number in the sequence: a placeholder with no event.
+        if gate["flushed"] or partial.sequence < gate["next"]:
+            return []
+        buffer: list[list[Any]] = gate["buffer"]
+        if partial.sequence == gate["next"]:
+            gate["next"] += 1
+        elif any(item[0] == partial.sequence for item in buffer):
+            return []
+        else:
+            buffer.append([partial.sequence, partial.event_time_ms, None])
+            buffer.sort(key=lambda item: item[0])
+        out = self._drain(gate, newest_ms=partial.event_time_ms)
+        self._save(state, gate)
+        return out
+
     def expire(self, state: CallState, now_ms: int) -> list[Admitted]:
         """Stop waiting for gaps older than ``max_wait_ms`` at event time ``now_ms``
         (call it on a call's other events, e.g. heartbeats, so a gap that never fills
@@ -126,7 +144,7 @@ class SequenceGate:
     def flush(self, state: CallState) -> list[Admitted]:
         """The call ended: admit everything buffered, in order; later finals are late."""
         gate = self._load(state)
-        out = [Admitted(_from_state(item[2])) for item in gate["buffer"]]
+        out = [Admitted(_from_state(item[2])) for item in gate["buffer"] if item[2] is not None]
         if gate["buffer"]:
             gate["next"] = gate["buffer"][-1][0] + 1
         gate["buffer"] = []
@@ -143,11 +161,13 @@ class SequenceGate:
             if sequence == gate["next"] or len(buffer) > self.max_buffer or waited_too_long:
                 buffer.pop(0)
                 # A skipped gap: the segments in it are late if they ever come.
-                out.append(Admitted(_from_state(stored)))
+                if stored is not None:
+                    out.append(Admitted(_from_state(stored)))
                 gate["next"] = sequence + 1
             elif sequence < gate["next"]:
-                buffer.pop(0)  # same sequence as one already admitted: a re-numbered re-send
-                out.append(Admitted(_from_state(stored), late=True))
+                buffer.pop(0)  # same number as one already admitted: a re-numbered re-send
+                if stored is not None:
+                    out.append(Admitted(_from_state(stored), late=True))
             else:
                 break
         return out

@@ -30,18 +30,28 @@ def sequences(admitted) -> list[tuple[int, bool]]:
 
 
 def test_in_order_finals_pass_straight_through() -> None:
-    gate, state = SequenceGate(), MemoryState()
+    gate, state = SequenceGate(first_sequence=0), MemoryState()
     assert [sequences(gate.admit(seg(i), state)) for i in range(3)] == [[(0, False)], [(1, False)], [(2, False)]]
 
 
-def test_partials_are_not_gated() -> None:
-    gate, state = SequenceGate(), MemoryState()
-    assert gate.admit(seg(0, final=False), state) == []
-    assert sequences(gate.admit(seg(0), state)) == [(0, False)]
+def test_partials_are_never_admitted_but_hold_their_place_in_the_sequence() -> None:
+    # the simulator's numbering: s1, s2 partials of final s3, then final s4
+    gate, state = SequenceGate(first_sequence=1), MemoryState()
+    assert gate.admit(seg(1, final=False), state) == []
+    assert gate.admit(seg(2, final=False), state) == []
+    assert sequences(gate.admit(seg(3), state)) == [(3, False)]
+    assert sequences(gate.admit(seg(4), state)) == [(4, False)]
+
+
+def test_a_final_waits_for_a_partial_delivered_after_it() -> None:
+    gate, state = SequenceGate(first_sequence=1), MemoryState()
+    assert gate.admit(seg(2), state) == []
+    assert sequences(gate.admit(seg(1, final=False), state)) == [(2, False)]
+    assert gate.admit(seg(1, final=False), state) == []  # a re-sent partial changes nothing
 
 
 def test_early_segments_wait_for_the_gap_then_come_out_in_order() -> None:
-    gate, state = SequenceGate(), MemoryState()
+    gate, state = SequenceGate(first_sequence=0), MemoryState()
     assert sequences(gate.admit(seg(0), state)) == [(0, False)]
     assert gate.admit(seg(3), state) == []
     assert gate.admit(seg(2), state) == []
@@ -51,7 +61,7 @@ def test_early_segments_wait_for_the_gap_then_come_out_in_order() -> None:
 
 
 def test_duplicates_are_dropped_whether_admitted_or_buffered() -> None:
-    gate, state = SequenceGate(), MemoryState()
+    gate, state = SequenceGate(first_sequence=0), MemoryState()
     gate.admit(seg(0), state)
     assert gate.admit(seg(0), state) == []
     gate.admit(seg(2), state)
@@ -61,7 +71,7 @@ def test_duplicates_are_dropped_whether_admitted_or_buffered() -> None:
 
 
 def test_buffer_is_bounded_and_a_gap_that_never_fills_is_skipped() -> None:
-    gate, state = SequenceGate(max_buffer=3, max_wait_ms=10**9), MemoryState()
+    gate, state = SequenceGate(first_sequence=0, max_buffer=3, max_wait_ms=10**9), MemoryState()
     gate.admit(seg(0), state)
     for i in range(2, 5):  # sequence 1 is lost
         assert gate.admit(seg(i), state) == []
@@ -74,7 +84,7 @@ def test_buffer_is_bounded_and_a_gap_that_never_fills_is_skipped() -> None:
 
 
 def test_waiting_is_bounded_in_event_time() -> None:
-    gate, state = SequenceGate(max_wait_ms=2_000), MemoryState()
+    gate, state = SequenceGate(first_sequence=0, max_wait_ms=2_000), MemoryState()
     gate.admit(seg(0), state)
     assert gate.admit(seg(2, at_ms=T0 + 2_000), state) == []
     assert gate.admit(seg(3, at_ms=T0 + 3_000), state) == []
@@ -83,7 +93,7 @@ def test_waiting_is_bounded_in_event_time() -> None:
 
 
 def test_flush_at_call_end_releases_the_buffer_and_later_finals_are_late() -> None:
-    gate, state = SequenceGate(), MemoryState()
+    gate, state = SequenceGate(first_sequence=0), MemoryState()
     gate.admit(seg(0), state)
     gate.admit(seg(2), state)
     assert sequences(gate.flush(state)) == [(2, False)]
@@ -95,7 +105,7 @@ def test_flush_at_call_end_releases_the_buffer_and_later_finals_are_late() -> No
 
 
 def test_state_is_plain_json_and_survives_a_restart() -> None:
-    gate, state = SequenceGate(), MemoryState()
+    gate, state = SequenceGate(first_sequence=0), MemoryState()
     gate.admit(seg(0), state)
     gate.admit(seg(2), state)
     restored = MemoryState()
@@ -114,7 +124,7 @@ def test_shuffled_stream_with_resends_comes_out_once_in_order() -> None:
     # local disorder only: swap neighbours, as a second channel or a retry does
     for i in range(0, len(stream) - 1, 3):
         stream[i], stream[i + 1] = stream[i + 1], stream[i]
-    gate, state = SequenceGate(max_buffer=8, max_wait_ms=10**9), MemoryState()
+    gate, state = SequenceGate(first_sequence=0, max_buffer=8, max_wait_ms=10**9), MemoryState()
     out = [a for s in stream for a in gate.admit(s, state)] + gate.flush(state)
     assert [a.segment.sequence for a in out if not a.late] == list(range(40))
     assert len(out) == 40
@@ -123,3 +133,30 @@ def test_shuffled_stream_with_resends_comes_out_once_in_order() -> None:
 def test_rejects_an_empty_buffer_bound() -> None:
     with pytest.raises(ValueError, match="max_buffer"):
         SequenceGate(max_buffer=0)
+
+
+def test_simulated_calls_with_resends_and_reorders_come_out_once_each_in_order() -> None:
+    from callstream.contract.events import CallEnded, TranscriptSegment
+    from callstream.simulate.conversation import ConversationProfile, generate_call
+
+    profile = ConversationProfile(disorder_share=0.3)
+    disordered = 0
+    for index in range(20):
+        call = generate_call(index, 1_700_000_000_000 + index * 60_000, seed=11, profile=profile)
+        disordered += len(call.truth.disorder)
+        gates: dict[str, MemoryState] = {}
+        admitted: dict[str, list] = {}
+        gate = SequenceGate()
+        for timed in call.events:
+            event = timed.event
+            state = gates.setdefault(event.contact_id, MemoryState())
+            if isinstance(event, TranscriptSegment):
+                admitted.setdefault(event.contact_id, []).extend(gate.admit(event, state))
+            elif isinstance(event, CallEnded):
+                admitted.setdefault(event.contact_id, []).extend(gate.flush(state))
+        for contact_id, out in admitted.items():
+            finals = sorted({t.segment_id for t in call.truth.segments if t.contact_id == contact_id and t.is_final})
+            assert sorted(a.segment.segment_id for a in out) == finals  # every final, once
+            in_order = [a.segment.sequence for a in out if not a.late]
+            assert in_order == sorted(in_order)
+    assert disordered > 20  # the profile really did disorder the feed
