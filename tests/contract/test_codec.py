@@ -223,3 +223,11 @@ def test_quix_deserializer_skips_unknown_types_and_raises_decode_error_on_garbag
         codec.EventDeserializer()(unknown, _ctx())
     with pytest.raises(DecodeError, match="not valid JSON"):
         codec.EventDeserializer()(b"{oops", _ctx())
+
+
+def test_any_event_union_names_every_event_type():
+    from typing import get_args
+
+    from callstream.contract.events import AnyEvent
+
+    assert set(get_args(AnyEvent)) == set(EVENT_TYPES.values())
