@@ -1,0 +1,495 @@
+"""The traffic simulator: calls arriving under a curve, their events merged in time order
+and produced to the catalog's topics in (sped-up) wall-clock time.
+
+``generate_events`` is the pure part (no Kafka): calls are generated as their arrival comes
+due and a heap releases every event of every concurrent call in simulated-time order.
+``run_simulation`` paces that stream against the wall clock (simulated time / speed-up, or
+as fast as possible with ``max_speed``) into a confluent-kafka producer, writes the ground
+truth, and returns a ``SimulationSummary`` whose ``content_hash`` is the same for the same
+seed and start time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+import random
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
+
+import msgspec
+from confluent_kafka import KafkaException, Producer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from callstream.contract.catalog import load_catalog
+from callstream.contract.codec import encode_event
+from callstream.contract.events import CallEnded, CallInitiated, Envelope, event_type_of
+from callstream.errors import ConfigError, KafkaOperationError, SimulationError
+from callstream.simulate.conversation import ConversationProfile, GeneratedCall, generate_call
+from callstream.simulate.curves import TrafficCurve, arrival_times, make_curve
+from callstream.simulate.groundtruth import GroundTruthWriter
+
+DEFAULT_RATE_PER_MIN = 30.0
+
+#: Every event type the simulator writes; the catalog says which topic carries each.
+SIMULATED_EVENT_TYPES = (
+    "call.initiated", "call.queued", "call.connected", "call.held", "call.resumed",
+    "call.transferred", "call.ended", "call.disposition", "call.heartbeat",
+    "transcript.segment", "agent.action", "crm.update",
+)
+
+#: Batching for throughput; callers may override these.
+PRODUCER_DEFAULTS = {
+    "client.id": "callstream-simulator",
+    "linger.ms": "5",
+    "batch.size": "1000000",
+    "batch.num.messages": "10000",
+    "compression.type": "lz4",
+    "queue.buffering.max.messages": "1000000",
+    "queue.buffering.max.kbytes": "1048576",
+}
+#: Not overridable: a re-sent batch must not duplicate events, and every replica must have them.
+PRODUCER_REQUIRED = {"enable.idempotence": "true", "acks": "all"}
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """What to simulate. Give ``rate_per_min`` (calls per minute at the curve's base) or
+    ``concurrency`` (calls in progress at the base, turned into a rate by Little's law),
+    not both; with neither the rate is 30 calls per minute.
+
+    Calls arrive during ``duration_s`` simulated seconds and, with ``drain``, run to their
+    end afterwards (a few simulated minutes); without it the run stops at ``duration_s``.
+    ``start_time_ms`` (epoch ms) anchors event times; ``None`` means now. The same seed and
+    start time give the same events.
+    """
+
+    curve: str = "steady"  # steady | daily | campaign | outage | path/to/curve.csv
+    rate_per_min: float | None = None
+    concurrency: float | None = None
+    duration_s: float = 600.0
+    speedup: float = 1.0
+    max_speed: bool = False
+    seed: int = 0
+    start_time_ms: int | None = None
+    ground_truth_path: Path | None = None
+    #: catalog topic name -> topic to write instead (uuid topics for tests and rehearsals)
+    topic_overrides: Mapping[str, str] = field(default_factory=dict)
+    drain: bool = True
+    profile: ConversationProfile = field(default_factory=ConversationProfile)
+    catalog_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.rate_per_min is not None and self.concurrency is not None:
+            raise SimulationError("give a rate or a target concurrency, not both",
+                                  "pass --rate (calls per minute) or --concurrency (calls in progress)")
+        for name, value in (("rate", self.rate_per_min), ("concurrency", self.concurrency)):
+            if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0):
+                raise SimulationError(f"{name} must be a positive number, got {value!r}",
+                                      f"pass e.g. --{name} 30")
+        if not isinstance(self.speedup, (int, float)) or not math.isfinite(self.speedup) or self.speedup <= 0:
+            raise SimulationError(f"speed-up must be a positive number, got {self.speedup!r}",
+                                  "1 is real time, 10 runs ten simulated seconds per second")
+        if not isinstance(self.seed, int):
+            raise SimulationError(f"seed must be an integer, got {self.seed!r}", "pass e.g. --seed 42")
+        if self.start_time_ms is not None and (not isinstance(self.start_time_ms, int) or self.start_time_ms < 0):
+            raise SimulationError(f"start time must be epoch milliseconds >= 0, got {self.start_time_ms!r}",
+                                  "pass e.g. --start-time 1735732800000")
+        make_curve(self.curve, rate=self.rate_per_min or 1.0, duration_s=self.duration_s)  # names, CSV, duration
+
+    @property
+    def base_rate_per_min(self) -> float:
+        if self.rate_per_min is not None:
+            return float(self.rate_per_min)
+        if self.concurrency is not None:
+            return self.concurrency * 60.0 / mean_call_seconds(self.profile)
+        return DEFAULT_RATE_PER_MIN
+
+    def traffic_curve(self) -> TrafficCurve:
+        return make_curve(self.curve, rate=self.base_rate_per_min, duration_s=self.duration_s)
+
+    def resolved(self) -> SimulationSettings:
+        """These settings with the start time fixed (now, if unset)."""
+        if self.start_time_ms is not None:
+            return self
+        return replace(self, start_time_ms=time.time_ns() // 1_000_000)
+
+
+class SimulatedEvent(NamedTuple):
+    sim_time_s: float  # when it is delivered, in simulated seconds since the run's start
+    topic: str
+    event: Envelope
+
+
+class SimulationSummary(msgspec.Struct, frozen=True, kw_only=True):
+    seed: int
+    start_time_ms: int
+    curve: str
+    base_rate_per_min: float
+    calls: int
+    contacts: int
+    events: int
+    events_by_type: dict[str, int]
+    events_by_topic: dict[str, int]
+    bytes: int  # encoded values produced
+    wall_s: float
+    events_per_s: float
+    simulated_s: float
+    peak_concurrency: int
+    #: sha256 over every (key, value) in production order, values encoded with produced_at_ms=0
+    content_hash: str
+    max_lag_s: float  # how far the producer fell behind the schedule (0 in max-speed mode)
+    late_events: int  # events produced more than 100 ms behind the schedule
+    ground_truth_path: str | None
+    #: (simulated seconds, calls in progress), sampled along the run
+    in_progress: list[tuple[float, int]]
+
+
+# --- pure generation ----------------------------------------------------------------------
+
+def topic_routes(settings: SimulationSettings) -> dict[str, str]:
+    """event_type -> the topic it is written to: the catalog's, unless overridden."""
+    catalog = load_catalog(settings.catalog_path)
+    routes = {event_type: catalog.topic_for(event_type) for event_type in SIMULATED_EVENT_TYPES}
+    unknown = set(settings.topic_overrides) - set(routes.values())
+    if unknown:
+        raise ConfigError(f"topic overrides name topics the simulator does not write: {sorted(unknown)}",
+                          f"override one of {sorted(set(routes.values()))}")
+    return {event_type: settings.topic_overrides.get(topic, topic) for event_type, topic in routes.items()}
+
+
+def arrivals_ms(settings: SimulationSettings) -> list[int]:
+    """Epoch-ms arrival times of every call of the run (settings must be resolved)."""
+    rng = random.Random(f"callstream-arrivals/{settings.seed}")
+    start = settings.start_time_ms or 0
+    return [start + int(t * 1000) for t in arrival_times(settings.traffic_curve(), settings.duration_s, rng)]
+
+
+def generate_calls(settings: SimulationSettings) -> Iterator[GeneratedCall]:
+    """Every call of the run, in arrival order, each complete with its ground truth."""
+    settings = settings.resolved()
+    for index, arrival in enumerate(arrivals_ms(settings)):
+        yield generate_call(index, arrival, settings.seed, settings.profile)
+
+
+def generate_events(
+    settings: SimulationSettings, *, on_call: Callable[[GeneratedCall], None] | None = None,
+) -> Iterator[SimulatedEvent]:
+    """Every event of the run in delivery order, without Kafka.
+
+    Calls are generated lazily when their arrival comes due, so memory follows the number
+    of concurrent calls, not the run's length. ``on_call`` sees each call (events and
+    ground truth) as it starts. Ties in time keep arrival order, then script order.
+    """
+    settings = settings.resolved()
+    routes = topic_routes(settings)
+    start = settings.start_time_ms or 0
+    end = start + int(settings.duration_s * 1000)
+    pending = arrivals_ms(settings)
+    heap: list[tuple[int, int, int, list]] = []
+    next_call = 0
+    while heap or next_call < len(pending):
+        # admit every call that has arrived by the time of the earliest queued event
+        while next_call < len(pending) and (not heap or pending[next_call] <= heap[0][0]):
+            call = generate_call(next_call, pending[next_call], settings.seed, settings.profile)
+            if not settings.drain and call.events[-1].release_ms > end:
+                call = call._replace(truth=msgspec.structs.replace(call.truth, complete=False))
+            if on_call is not None:
+                on_call(call)
+            heapq.heappush(heap, (call.events[0].release_ms, next_call, 0, call.events))
+            next_call += 1
+        release_ms, index, position, events = heap[0]
+        if not settings.drain and release_ms > end:
+            return
+        event = events[position].event
+        if position + 1 < len(events):
+            heapq.heapreplace(heap, (events[position + 1].release_ms, index, position + 1, events))
+        else:
+            heapq.heappop(heap)
+        yield SimulatedEvent((release_ms - start) / 1000.0, routes[event_type_of(event)], event)
+
+
+class CallsInProgress:
+    """Contacts between their ``call.initiated`` and ``call.ended``: the live load."""
+
+    def __init__(self) -> None:
+        self.current = 0
+        self.peak = 0
+
+    def observe(self, event: Envelope) -> None:
+        if isinstance(event, CallInitiated):
+            self.current += 1
+            self.peak = max(self.peak, self.current)
+        elif isinstance(event, CallEnded):
+            self.current -= 1
+
+
+def calls_in_progress(events: Iterable[SimulatedEvent], step_s: float = 1.0) -> list[tuple[float, int]]:
+    """``(t, calls in progress at t)`` every ``step_s`` simulated seconds of the stream."""
+    tracker = CallsInProgress()
+    samples: list[tuple[float, int]] = []
+    next_t = 0.0
+    for sim in events:
+        while next_t < sim.sim_time_s:
+            samples.append((next_t, tracker.current))
+            next_t += step_s
+        tracker.observe(sim.event)
+    samples.append((next_t, tracker.current))
+    return samples
+
+
+class ContentHash:
+    """sha256 over (key, value) pairs with produced_at_ms zeroed: wall-clock free."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+
+    def update(self, event: Envelope) -> None:
+        value, _ = encode_event(msgspec.structs.replace(event, produced_at_ms=0), validate=False)
+        key = event.contact_id.encode()
+        self._hash.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def content_hash(events: Iterable[SimulatedEvent]) -> str:
+    """The hash ``run_simulation`` reports, computed without Kafka."""
+    hasher = ContentHash()
+    for sim in events:
+        hasher.update(sim.event)
+    return hasher.hexdigest()
+
+
+@lru_cache(maxsize=16)
+def mean_call_seconds(profile: ConversationProfile) -> float:
+    """Mean time a call is in progress (first initiated to last ended), measured on a fixed
+    sample of calls so a target concurrency converts to a rate by Little's law."""
+    durations = []
+    for index in range(400):
+        call = generate_call(index, 0, -1, profile)
+        durations.append((call.truth.legs[-1].ended_ms - call.truth.legs[0].initiated_ms) / 1000)
+    return statistics.fmean(durations)
+
+
+# --- producing ----------------------------------------------------------------------------
+
+def producer_settings(producer_config: Mapping[str, str]) -> dict[str, str]:
+    """The simulator's producer config: defaults, then the caller's, then the required."""
+    return {**PRODUCER_DEFAULTS, **producer_config, **PRODUCER_REQUIRED}
+
+
+def run_simulation(
+    settings: SimulationSettings,
+    producer_config: Mapping[str, str],
+    *,
+    progress: bool = True,
+    console: Console | None = None,
+) -> SimulationSummary:
+    """Produce the run's events to Kafka, keyed by contact id, and write the ground truth.
+
+    Raises ``ConfigError`` when a target topic does not exist and ``KafkaOperationError``
+    when Kafka cannot be reached or rejects messages.
+    """
+    settings = settings.resolved()
+    routes = topic_routes(settings)
+    stats = _DeliveryStats()
+    producer = Producer({**producer_settings(producer_config), "on_delivery": stats.on_delivery})
+    _require_topics(producer, sorted(set(routes.values())), producer_config.get("bootstrap.servers", "?"))
+
+    writer = GroundTruthWriter(settings.ground_truth_path) if settings.ground_truth_path else None
+    calls = 0
+
+    def on_call(call: GeneratedCall) -> None:
+        nonlocal calls
+        calls += 1
+        if writer is not None:
+            writer.write(call.truth)
+
+    hasher = ContentHash()
+    tracker = CallsInProgress()
+    by_type: Counter[str] = Counter()
+    by_topic: Counter[str] = Counter()
+    in_progress: list[tuple[float, int]] = []
+    sample_s = max(1.0, settings.duration_s / 600)
+    next_sample = 0.0
+    produced_bytes = 0
+    max_lag = 0.0
+    late = 0
+    events = 0
+    last_sim_s = 0.0
+    bar = _ProgressBar(settings, enabled=progress, console=console)
+    started = time.perf_counter()
+    try:
+        with bar:
+            for sim_s, topic, event in generate_events(settings, on_call=on_call):
+                if not settings.max_speed:
+                    due = started + sim_s / settings.speedup
+                    wait = due - time.perf_counter()
+                    while wait > 0:
+                        producer.poll(wait)  # serves delivery reports while waiting
+                        wait = due - time.perf_counter()
+                    if -wait > max_lag:
+                        max_lag = -wait
+                    if wait < -0.1:
+                        late += 1
+                while next_sample < sim_s:
+                    in_progress.append((next_sample, tracker.current))
+                    next_sample += sample_s
+                tracker.observe(event)
+                hasher.update(event)
+                value, headers = encode_event(
+                    msgspec.structs.replace(event, produced_at_ms=time.time_ns() // 1_000_000), validate=False)
+                _produce(producer, topic, event.contact_id.encode(), value, headers)
+                tag = event_type_of(event)
+                by_type[tag] += 1
+                by_topic[topic] += 1
+                produced_bytes += len(value)
+                events += 1
+                last_sim_s = sim_s
+                if events & 0x3FF == 0:
+                    producer.poll(0)
+                    bar.update(sim_s, events, tracker.current, calls)
+            bar.update(last_sim_s, events, tracker.current, calls, force=True)
+            remaining = producer.flush(60)
+    finally:
+        if writer is not None:
+            writer.close()
+    wall_s = time.perf_counter() - started
+    in_progress.append((next_sample, tracker.current))
+    if remaining:
+        raise KafkaOperationError(f"{remaining} of {events} simulated events were still unsent after 60 s",
+                                  "check that the brokers are up and the topics writable")
+    if stats.failed:
+        raise KafkaOperationError(
+            f"Kafka rejected {stats.failed} of {events} simulated events: {stats.first_error}",
+            "check the topics, ACLs and broker health", code=stats.first_code)
+    return SimulationSummary(
+        seed=settings.seed,
+        start_time_ms=settings.start_time_ms or 0,
+        curve=settings.curve,
+        base_rate_per_min=round(settings.base_rate_per_min, 3),
+        calls=calls,
+        contacts=by_type["call.initiated"],
+        events=events,
+        events_by_type=dict(sorted(by_type.items())),
+        events_by_topic=dict(sorted(by_topic.items())),
+        bytes=produced_bytes,
+        wall_s=round(wall_s, 3),
+        events_per_s=round(events / wall_s, 1) if wall_s > 0 else 0.0,
+        simulated_s=round(last_sim_s, 3),
+        peak_concurrency=tracker.peak,
+        content_hash=hasher.hexdigest(),
+        max_lag_s=round(max_lag, 3),
+        late_events=late,
+        ground_truth_path=str(settings.ground_truth_path) if settings.ground_truth_path else None,
+        in_progress=in_progress,
+    )
+
+
+def summary_table(summary: SimulationSummary) -> Table:
+    """The summary as a table for people."""
+    table = Table(title=f"simulation (seed {summary.seed}, curve {summary.curve})", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+    rows = [
+        ("calls / contacts", f"{summary.calls:,} / {summary.contacts:,}"),
+        ("events", f"{summary.events:,}"),
+        ("bytes", f"{summary.bytes:,}"),
+        ("simulated", f"{summary.simulated_s:,.1f} s"),
+        ("wall clock", f"{summary.wall_s:,.1f} s"),
+        ("events/s", f"{summary.events_per_s:,.0f}"),
+        ("peak calls in progress", f"{summary.peak_concurrency:,}"),
+        ("max lag behind schedule", f"{summary.max_lag_s:.3f} s ({summary.late_events:,} late events)"),
+        ("content hash", summary.content_hash[:16]),
+    ]
+    rows += [(f"  {tag}", f"{count:,}") for tag, count in summary.events_by_type.items()]
+    if summary.ground_truth_path:
+        rows.append(("ground truth", summary.ground_truth_path))
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+class _DeliveryStats:
+    def __init__(self) -> None:
+        self.failed = 0
+        self.first_error: str | None = None
+        self.first_code: str | None = None
+
+    def on_delivery(self, err, msg) -> None:  # noqa: ANN001 - librdkafka callback
+        if err is not None:
+            self.failed += 1
+            if self.first_error is None:
+                self.first_error = f"{msg.topic()}: {err.str()}"
+                self.first_code = err.name()
+
+
+def _produce(producer: Producer, topic: str, key: bytes, value: bytes, headers: list) -> None:
+    while True:
+        try:
+            producer.produce(topic, value, key, headers=headers)
+            return
+        except BufferError:
+            producer.poll(0.05)  # local queue full: let deliveries drain
+        except KafkaException as exc:
+            raise KafkaOperationError(f"cannot produce to {topic}: {exc}", "check the topic and the producer settings") from exc
+
+
+def _require_topics(producer: Producer, topics: list[str], bootstrap: str) -> None:
+    try:
+        metadata = producer.list_topics(timeout=15)
+    except KafkaException as exc:
+        raise KafkaOperationError(f"cannot reach Kafka at {bootstrap}: {exc}",
+                                  "start it with `callstream kafka start` or check --bootstrap-servers") from exc
+    missing = [t for t in topics if t not in metadata.topics]
+    if missing:
+        raise ConfigError(f"topics {', '.join(missing)} do not exist on {bootstrap}",
+                          "create them with `callstream topics apply`, or override the topic names")
+
+
+class _ProgressBar:
+    """A rich progress bar over simulated time; a no-op when disabled."""
+
+    def __init__(self, settings: SimulationSettings, enabled: bool, console: Console | None) -> None:
+        self.enabled = enabled
+        self.duration = settings.duration_s
+        self._last = 0.0
+        if not enabled:
+            return
+        self.progress = Progress(
+            TextColumn("[bold]simulating"), BarColumn(),
+            TextColumn("{task.fields[sim]}"), TextColumn("{task.fields[events]} events"),
+            TextColumn("{task.fields[calls]} calls, {task.fields[live]} in progress"), TimeElapsedColumn(),
+            console=console, transient=False,
+        )
+        self.task = self.progress.add_task("simulate", total=settings.duration_s, sim="", events=0, calls=0, live=0)
+
+    def __enter__(self) -> _ProgressBar:
+        if self.enabled:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.progress.__exit__(*exc)
+
+    def update(self, sim_s: float, events: int, live: int, calls: int, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if now - self._last < 0.2 and not force:
+            return
+        self._last = now
+        # after the last arrival the bar stays full while the calls in progress drain
+        self.progress.update(self.task, completed=min(sim_s, self.duration),
+                             sim=f"{sim_s:,.0f}/{self.duration:,.0f} s simulated", events=f"{events:,}", calls=f"{calls:,}", live=live)
