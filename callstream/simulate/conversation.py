@@ -286,7 +286,8 @@ class _CallWriter:
             t += interval
 
     def _disorder(self, leg: _Leg) -> None:
-        """Re-send or delay a few segments, as speech-to-text feeds do."""
+        """Re-send or delay a few segments, as speech-to-text feeds do; every copy still
+        arrives before the contact's ``call.ended``."""
         share = self.profile.disorder_share
         if share <= 0:
             return
@@ -300,12 +301,13 @@ class _CallWriter:
             timed = leg.events[pos]
             seg = timed.event
             if rng.random() < 0.5 or n + 1 == len(segment_positions):
-                dup = msgspec.structs.replace(seg, event_id=self._uuid())
-                extra.append(TimedEvent(timed.release_ms + rng.randint(50, 1_500), dup))
+                again = min(timed.release_ms + rng.randint(50, 1_500), leg.ended_ms - 1)
+                extra.append(TimedEvent(again, msgspec.structs.replace(seg, event_id=self._uuid(), produced_at_ms=again)))
                 kind = "duplicate"
             else:
                 following = leg.events[segment_positions[n + 1]].release_ms
-                leg.events[pos] = TimedEvent(following + rng.randint(20, 400), seg)
+                late = min(following + rng.randint(20, 400), leg.ended_ms - 1)
+                leg.events[pos] = TimedEvent(late, msgspec.structs.replace(seg, produced_at_ms=late))
                 kind = "reorder"
             self.disorder.append(Disorder(seg.segment_id, leg.contact_id, kind))
         leg.events.extend(extra)
