@@ -1,0 +1,232 @@
+"""Escalation detection on hand-built calls: an escalating call opens then closes exactly
+once, a calm call never opens, and each trigger (anger, supervisor request, falling
+sentiment, long hold, failed verification) does what the module says."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from callstream.contract.events import (
+    AgentAction,
+    CallConnected,
+    CallDisposition,
+    CallEnded,
+    CallHeartbeat,
+    CallHeld,
+    CallResumed,
+    CallTransferred,
+    Envelope,
+    EscalationClosed,
+    EscalationOpened,
+    RedactedSegment,
+    SentimentScored,
+    SupervisorAlert,
+)
+from callstream.processors.base import MemoryState
+from callstream.processors.escalation import EscalationDetector, anger_cues
+
+T0 = 1_767_225_600_000
+
+
+class Call:
+    """A hand-written call: each method makes the next event, a few seconds after the last."""
+
+    def __init__(self, contact_id: str = "call-1") -> None:
+        self.contact_id = contact_id
+        self.now = T0
+        self.n = 0
+        self.sequence = 0
+
+    def _event(self, cls: type[Envelope], step_ms: int = 3_000, **fields: Any) -> Any:
+        self.now += step_ms
+        self.n += 1
+        return cls(event_id=f"{self.contact_id}-e{self.n}", contact_id=self.contact_id, event_time_ms=self.now,
+                   produced_at_ms=self.now, producer="test", **fields)
+
+    def connected(self) -> CallConnected:
+        return self._event(CallConnected, agent_id="agent-7", queue="billing")
+
+    def says(self, participant: str, text: str) -> RedactedSegment:
+        self.sequence += 1
+        return self._event(RedactedSegment, segment_id=f"{self.contact_id}:s{self.sequence}", sequence=self.sequence,
+                           participant=participant, start_offset_ms=0, end_offset_ms=1, text=text,
+                           is_final=True, provisional=False)
+
+    def sentiment(self, score: float, rolling: float, participant: str = "customer") -> SentimentScored:
+        return self._event(SentimentScored, step_ms=50, segment_id=f"{self.contact_id}:s{self.sequence}",
+                           participant=participant, score=score, rolling_score=rolling)
+
+    def ended(self) -> CallEnded:
+        return self._event(CallEnded, ended_by="customer", duration_ms=self.now - T0)
+
+
+def run(detector: EscalationDetector, events: list[Envelope], state: MemoryState | None = None) -> list[Envelope]:
+    state = state if state is not None else MemoryState()
+    out: list[Envelope] = []
+    for event in events:
+        out.extend(detector.process(event, state))
+        json.dumps(state.data)  # Quix keeps state as JSON: it must stay plain data
+    return out
+
+
+def kinds(out: list[Envelope]) -> list[str]:
+    return [type(e).__name__ for e in out]
+
+
+def test_an_angry_call_opens_once_alerts_and_closes_once_when_the_customer_recovers() -> None:
+    c = Call()
+    events = [
+        c.connected(),
+        c.says("agent", "Thank you for calling, how can I help?"),
+        c.says("customer", "You people charged me again! I told you last month to stop this."),
+        c.sentiment(-0.51, -0.51),
+        c.says("customer", "This is ridiculous, I pay for this service every month!"),
+        c.sentiment(-0.49, -0.50),
+        c.says("agent", "I've reversed that charge."),
+        c.says("customer", "Great, I really appreciate your help."),
+        c.sentiment(0.88, 0.20),
+        c.says("customer", "Okay, thanks."),
+        c.sentiment(0.59, 0.32),
+        c.ended(),
+    ]
+    out = run(EscalationDetector(), events)
+    assert kinds(out) == ["EscalationOpened", "SupervisorAlert", "EscalationClosed"]
+    opened, alert, closed = out
+    assert isinstance(opened, EscalationOpened) and opened.reasons == ["anger"]
+    assert opened.agent_id == "agent-7" and opened.queue == "billing"
+    assert opened.event_time_ms == events[2].event_time_ms and opened.caused_by == events[2].event_id
+    assert isinstance(alert, SupervisorAlert) and alert.alert_id == opened.escalation_id
+    assert alert.kind == "escalation" and alert.severity == "warning" and '"you people"' in alert.message
+    assert isinstance(closed, EscalationClosed) and closed.escalation_id == opened.escalation_id
+    assert closed.resolution == "resolved"
+    assert closed.duration_ms == events[8].event_time_ms - events[2].event_time_ms
+
+
+def test_a_calm_call_never_opens() -> None:
+    c = Call()
+    events = [
+        c.connected(),
+        c.says("agent", "Thank you for calling, my name is Ana. How can I help you today?"),
+        c.says("customer", "I'd like to make a payment on my account."),
+        c.sentiment(0.36, 0.36),
+        c.says("customer", "Okay, thanks."),
+        c.sentiment(0.59, 0.43),
+        c.says("customer", "No, that's everything."),
+        c.sentiment(0.0, 0.43),
+        c.ended(),
+    ]
+    assert run(EscalationDetector(), events) == []
+
+
+def test_an_unresolved_escalation_closes_when_the_call_ends() -> None:
+    c = Call()
+    opening = [c.connected(), c.says("customer", "Let me speak to your supervisor.")]
+    end = c.ended()
+    out = run(EscalationDetector(), [*opening, end])
+    assert kinds(out) == ["EscalationOpened", "SupervisorAlert", "EscalationClosed"]
+    assert out[0].reasons == ["supervisor_request"] and out[1].severity == "critical"
+    assert out[2].resolution == "call_ended" and out[2].duration_ms == end.event_time_ms - opening[1].event_time_ms
+
+
+def test_a_transfer_closes_the_open_escalation() -> None:
+    c = Call()
+    events = [
+        c.connected(),
+        c.says("customer", "I can't believe how long this is taking!"),
+        c._event(CallTransferred, from_agent_id="agent-7", to_queue="retention", new_contact_id="call-2",
+                 initial_contact_id="call-1"),
+        c.ended(),
+    ]
+    out = run(EscalationDetector(), events)
+    assert kinds(out) == ["EscalationOpened", "SupervisorAlert", "EscalationClosed"]
+    assert out[2].resolution == "transferred"
+
+
+def test_a_long_hold_opens_during_the_hold_once() -> None:
+    c = Call()
+    events = [c.connected(), c._event(CallHeld, agent_id="agent-7")]
+    held_at = c.now
+    for _ in range(20):  # a heartbeat every 10 s for 200 s
+        events.append(c._event(CallHeartbeat, step_ms=10_000, state="held", sequence=len(events)))
+    events.append(c._event(CallResumed, agent_id="agent-7", hold_ms=c.now - held_at))
+    events.append(c.ended())
+    out = run(EscalationDetector(), events)
+    assert kinds(out) == ["EscalationOpened", "SupervisorAlert", "EscalationClosed"]
+    assert out[0].reasons == ["long_hold"]
+    assert out[0].event_time_ms - held_at == 120_000  # the first heartbeat past two minutes
+    assert out[1].severity == "critical"
+
+
+def test_a_short_hold_does_not_open() -> None:
+    c = Call()
+    events = [c.connected(), c._event(CallHeld, agent_id="agent-7"),
+              c._event(CallHeartbeat, step_ms=10_000, state="held", sequence=1),
+              c._event(CallResumed, step_ms=30_000, agent_id="agent-7", hold_ms=40_000), c.ended()]
+    assert run(EscalationDetector(), events) == []
+
+
+def test_falling_sentiment_opens_but_a_customer_negative_from_the_start_does_not() -> None:
+    c = Call()
+    falling = [c.connected(), c.sentiment(0.0, 0.0), c.sentiment(0.5, 0.5), c.sentiment(-0.4, 0.2),
+               c.sentiment(-0.8, -0.1), c.sentiment(-0.9, -0.45)]
+    out = run(EscalationDetector(), falling)
+    assert kinds(out) == ["EscalationOpened", "SupervisorAlert"]
+    assert out[0].reasons == ["falling_sentiment"] and "+0.50 to -0.45" in out[1].message
+
+    c = Call("call-2")
+    low_throughout = [c.connected(), c.sentiment(-0.6, -0.6), c.sentiment(-0.5, -0.57), c.sentiment(-0.4, -0.52)]
+    assert run(EscalationDetector(), low_throughout) == []
+
+
+def test_repeated_failed_verification_opens_only_for_an_upset_customer() -> None:
+    def verification_loop(c: Call, rolling: float) -> list[Envelope]:
+        failed = [c._event(AgentAction, agent_id="agent-7", action="verify_identity", success=False) for _ in range(3)]
+        return [c.connected(), c.sentiment(rolling, rolling), *failed]
+
+    upset = run(EscalationDetector(), verification_loop(Call("upset"), -0.3))
+    assert kinds(upset) == ["EscalationOpened", "SupervisorAlert"]
+    assert upset[0].reasons == ["failed_verification"] and "3 failed identity checks" in upset[1].message
+    assert run(EscalationDetector(), verification_loop(Call("calm"), 0.4)) == []
+
+
+def test_after_a_resolution_only_a_new_reason_reopens() -> None:
+    c = Call()
+    events = [
+        c.connected(),
+        c.says("customer", "This is unbelievable."),
+        c.sentiment(0.8, 0.5),
+        c.says("customer", "Are you serious?"),  # anger again: same reason, stays closed
+        c.says("customer", "I want to talk to a manager, now."),  # a new reason: a second escalation
+        c.ended(),
+    ]
+    out = run(EscalationDetector(), events)
+    assert kinds(out) == ["EscalationOpened", "SupervisorAlert", "EscalationClosed",
+                          "EscalationOpened", "SupervisorAlert", "EscalationClosed"]
+    assert out[0].escalation_id != out[3].escalation_id
+    assert [e.resolution for e in out if isinstance(e, EscalationClosed)] == ["resolved", "call_ended"]
+
+
+def test_duplicates_late_segments_and_cleanup() -> None:
+    detector, state, c = EscalationDetector(), MemoryState(), Call()
+    angry = c.says("customer", "You people never fix anything!")
+    assert kinds(run(detector, [c.connected(), angry, angry], state)) == ["EscalationOpened", "SupervisorAlert"]
+    assert kinds(run(detector, [c.ended()], state)) == ["EscalationClosed"]
+    late = c.says("customer", "Let me speak to your supervisor.")
+    assert run(detector, [late], state) == []  # a finished call never re-opens
+    assert state.data == {"escalation": {"ended": True}}
+    run(detector, [c._event(CallDisposition, agent_id="agent-7", disposition="escalated")], state)
+    assert state.data == {}
+
+
+def test_reprocessing_the_same_input_gives_the_same_event_ids() -> None:
+    c = Call()
+    events = [c.connected(), c.says("customer", "This is ridiculous!"), c.ended()]
+    first, second = run(EscalationDetector(), events), run(EscalationDetector(), events)
+    assert [e.event_id for e in first] == [e.event_id for e in second]
+    assert len({e.event_id for e in first}) == 3
+
+
+def test_anger_cues_name_what_was_said() -> None:
+    assert anger_cues("I've called three times and it is STILL not working!") == ["three times", "still not working"]
+    assert anger_cues("Okay, but this has been going on for a while now.") == []
