@@ -53,11 +53,14 @@ def cli(ctx: click.Context, config_file: Path | None, bootstrap_servers: str | N
 
 
 def _register() -> None:
-    from callstream.cli import kafka_cmds, run_cmds, topics_cmds
+    from callstream.cli import kafka_cmds, run_cmds, schemas_cmds, simulate_cmds, topics_cmds, up_cmd
 
     cli.add_command(kafka_cmds.kafka)
     cli.add_command(topics_cmds.topics)
     cli.add_command(run_cmds.run)
+    cli.add_command(simulate_cmds.simulate)
+    cli.add_command(schemas_cmds.schemas)
+    cli.add_command(up_cmd.up)
 
 
 _register()

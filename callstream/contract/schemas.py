@@ -50,7 +50,7 @@ from callstream.errors import ConfigError, KafkaOperationError, SchemaCompatibil
 
 DEFAULT_DIRECTORY = Path("schemas")
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-EXPORT_COMMAND = "python -m callstream.contract.schemas export schemas"
+EXPORT_COMMAND = "callstream schemas export"
 
 Direction = Literal["BACKWARD", "FORWARD", "VERSIONING"]
 _VERSION_FILE = re.compile(r"^v(\d+)\.json$")

@@ -1,0 +1,47 @@
+"""``callstream simulate``: a contact center's traffic into Kafka, with ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from callstream.cli import CliContext, pass_context
+from callstream.simulate.simulator import SimulationSettings, SimulationSummary, run_simulation
+
+
+def print_summary(summary: SimulationSummary, console: Console) -> None:
+    console.print(
+        f"simulated {summary.calls} calls ({summary.contacts} contacts, peak {summary.peak_concurrency} in progress) "
+        f"over {summary.simulated_s:.0f} simulated s in {summary.wall_s:.1f} s wall"
+    )
+    table = Table("event type", "events", title=None)
+    for event_type, count in sorted(summary.events_by_type.items()):
+        table.add_row(event_type, f"{count:,}")
+    table.add_row("total", f"{summary.events:,}")
+    console.print(table)
+    console.print(f"{summary.events_per_s:,.0f} events/s, {summary.bytes / 1e6:,.1f} MB, content hash {summary.content_hash}")
+    if summary.ground_truth_path:
+        console.print(f"ground truth: {summary.ground_truth_path}")
+
+
+@click.command()
+@click.option("--curve", default="steady", show_default=True, help="steady | daily | campaign | outage | a CSV file (time_s,calls_per_minute).")
+@click.option("--rate", "rate_per_min", type=float, help="Base arrival rate in calls per minute (default 30).")
+@click.option("--concurrency", type=float, help="Base calls in progress instead of a rate.")
+@click.option("--duration", "duration_s", type=float, default=600, show_default=True, help="Simulated seconds of arrivals.")
+@click.option("--speedup", type=float, default=1.0, show_default=True, help="Simulated seconds per wall second.")
+@click.option("--max-speed", is_flag=True, help="Produce as fast as possible (benchmarks).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--start-time", "start_time_ms", type=int, help="Epoch ms of the simulated start (fix it to reproduce events exactly).")
+@click.option("--ground-truth", "ground_truth_path", type=click.Path(dir_okay=False, path_type=Path), help="Write per-call ground truth (JSONL) here.")
+@click.option("--no-drain", is_flag=True, help="Stop at --duration instead of letting calls finish.")
+@pass_context
+def simulate(ctx: CliContext, no_drain: bool, **options) -> None:
+    """Produce realistic calls (lifecycle, transcripts with PII, agent actions, CRM updates)."""
+    settings = SimulationSettings(drain=not no_drain, **options)
+    console = Console()
+    summary = run_simulation(settings, ctx.client_config(), console=console)
+    print_summary(summary, console)

@@ -1,0 +1,89 @@
+"""``callstream up``: the whole platform on this machine (the README's first command)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import click
+from confluent_kafka.admin import AdminClient
+from rich.console import Console
+
+from callstream.cli import CliContext, pass_context
+from callstream.contract.catalog import load_catalog
+from callstream.kafka import local
+from callstream.kafka import topics as topic_admin
+from callstream.kafka.config import settings_environment
+from callstream.observe.live import LiveMonitor
+from callstream.process_group import ProcessGroup
+from callstream.processors.registry import available
+from callstream.simulate.simulator import SimulationSettings, run_simulation
+
+
+@click.command()
+@click.option("--duration", type=click.FloatRange(min=1), help="Stop after this many seconds (default: until Ctrl-C).")
+@click.option("--curve", default="daily", show_default=True, help="Simulator traffic curve.")
+@click.option("--rate", "rate_per_min", type=float, default=60, show_default=True, help="Base calls per minute.")
+@click.option("--speedup", type=float, default=1.0, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--no-simulator", is_flag=True, help="Run the processors and archiver only (your own producers feed them).")
+@click.option("--no-archive", is_flag=True, help="Do not start the archiver.")
+@pass_context
+def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float, speedup: float, seed: int, no_simulator: bool, no_archive: bool) -> None:
+    """Start Kafka (unless a cluster is configured), the catalog, every processor, the archiver
+    and the simulator; print a live summary until Ctrl-C or --duration, then stop cleanly."""
+    console = Console()
+    settings = ctx.settings
+    if settings.is_local:
+        cluster, started = local.start(settings.state_dir, 1)
+        console.print(f"[bold]Kafka[/] {local.KAFKA_VERSION} {'started' if started else 'already running'} at {cluster.bootstrap_servers} (data {cluster.home})")
+    conf = ctx.client_config()
+    catalog = load_catalog()
+    env_name, env = catalog.environment_for_brokers(topic_admin.broker_count(AdminClient(conf)))
+    changes = topic_admin.apply(conf, catalog, env)
+    console.print(f"[bold]catalog[/] {len(catalog.topics)} topics ({env_name}), {len([c for c in changes if c.fixable])} change(s) applied")
+
+    child_env = {**os.environ, **settings_environment(settings), "CALLSTREAM_BOOTSTRAP_SERVERS": conf["bootstrap.servers"]}
+    group = ProcessGroup(settings.state_dir / "logs", child_env)
+    for name in available():
+        group.spawn(name, "callstream.processors.worker", name)
+    if not no_archive:
+        topic_args = [arg for t in catalog.topics for arg in ("--topic", t.name)]
+        group.spawn("archiver", "callstream.archive.archiver", "--bootstrap", conf["bootstrap.servers"], "--state-dir", str(settings.state_dir), *topic_args)
+    console.print(f"[bold]processes[/] {', '.join(f'{n} (pid {c.pid})' for n, c in group.children.items())}")
+    console.print(f"[bold]where to look[/]: logs {group.log_dir}/, archive {Path(settings.state_dir) / 'archive'}, "
+                  "`callstream kafka status`, `callstream archive query`, `callstream replay call CONTACT_ID`")
+
+    stop = threading.Event()
+    if not no_simulator:
+        sim = SimulationSettings(curve=curve, rate_per_min=rate_per_min, duration_s=duration * speedup if duration else 86_400,
+                                 speedup=speedup, seed=seed, ground_truth_path=Path(settings.state_dir) / "ground-truth.jsonl")
+        thread = threading.Thread(target=_simulate, args=(sim, conf, stop, console), daemon=True, name="simulator")
+        thread.start()
+    monitor = LiveMonitor(conf)
+    deadline = time.monotonic() + duration if duration else None
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            summary = monitor.poll(2.0)
+            console.print(summary.line(), soft_wrap=True)
+            dead = group.dead()
+            if dead:
+                console.print(f"[red]{dead[0].name} exited ({dead[0].process.returncode}); read {dead[0].log_path}[/]")
+                break
+    except KeyboardInterrupt:
+        console.print("stopping ...")
+    finally:
+        stop.set()
+        monitor.close()
+        group.stop_all()
+    console.print("stopped the processors and the archiver; Kafka keeps running (`callstream kafka stop` stops it)")
+
+
+def _simulate(settings: SimulationSettings, conf: dict[str, str], stop: threading.Event, console: Console) -> None:
+    try:
+        run_simulation(settings, conf, progress=False, console=console)
+    except Exception as exc:  # the live loop must keep reporting; say why traffic stopped
+        if not stop.is_set():
+            console.print(f"[red]simulator stopped: {exc}[/]")
