@@ -50,6 +50,7 @@ SIMULATED_EVENT_TYPES = (
 #: Batching for throughput; callers may override these.
 PRODUCER_DEFAULTS = {
     "client.id": "callstream-simulator",
+    "allow.auto.create.topics": "false",  # topics come from the catalog, with its settings
     "linger.ms": "5",
     "batch.size": "1000000",
     "batch.num.messages": "10000",
@@ -445,13 +446,21 @@ def _produce(producer: Producer, topic: str, key: bytes, value: bytes, headers: 
             raise KafkaOperationError(f"cannot produce to {topic}: {exc}", "check the topic and the producer settings") from exc
 
 
-def _require_topics(producer: Producer, topics: list[str], bootstrap: str) -> None:
-    try:
-        metadata = producer.list_topics(timeout=15)
-    except KafkaException as exc:
-        raise KafkaOperationError(f"cannot reach Kafka at {bootstrap}: {exc}",
-                                  "start it with `callstream kafka start` or check --bootstrap-servers") from exc
-    missing = [t for t in topics if t not in metadata.topics]
+def _require_topics(producer: Producer, topics: list[str], bootstrap: str, wait_s: float = 5.0) -> None:
+    # Metadata of every topic, never of the named ones: asking for a missing topic by name
+    # makes a broker with auto.create.topics.enable create it with default settings.
+    # A topic created a moment ago may take a few metadata refreshes to show up.
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            metadata = producer.list_topics(timeout=15)
+        except KafkaException as exc:
+            raise KafkaOperationError(f"cannot reach Kafka at {bootstrap}: {exc}",
+                                      "start it with `callstream kafka start` or check --bootstrap-servers") from exc
+        missing = [t for t in topics if t not in metadata.topics]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     if missing:
         raise ConfigError(f"topics {', '.join(missing)} do not exist on {bootstrap}",
                           "create them with `callstream topics apply`, or override the topic names")
