@@ -36,6 +36,10 @@ OFFSETS_PROPERTY = "callstream.offsets"
 #: table property naming the Kafka topic a table archives
 TOPIC_PROPERTY = "callstream.topic"
 FORMAT_VERSION_PROPERTY = "callstream.archive-format"
+#: pyiceberg re-applies a conflicting append on the new table state with the snapshot
+#: properties computed before the conflict: stale offsets, and no re-check of which rows
+#: the winner already archived. Every archive commit retries itself (``commit_with_retry``).
+NO_BLIND_RETRIES = ("commit.retry.num-retries", "0")
 ARCHIVE_FORMAT_VERSION = "1"
 
 ARCHIVE_SCHEMA = Schema(
@@ -131,11 +135,25 @@ class Archive:
     def table(self, topic: str, *, create: bool = True) -> Table | None:
         """The table archiving ``topic``; created on first use unless ``create`` is False."""
         try:
-            return self.catalog.load_table(self.identifier(topic))
+            table = self.catalog.load_table(self.identifier(topic))
         except NoSuchTableError:
             if not create:
                 return None
-        properties = {
+            try:
+                table = self.catalog.create_table_if_not_exists(
+                    self.identifier(topic), schema=ARCHIVE_SCHEMA, partition_spec=PARTITION_SPEC,
+                    sort_order=SORT_ORDER, properties=self._properties(topic),
+                )
+            except Exception as exc:
+                raise ArchiveError(f"could not create the archive table for {topic}: {exc}",
+                                   f"check that the warehouse {self.settings.warehouse} is writable") from exc
+        if table.properties.get(NO_BLIND_RETRIES[0]) != NO_BLIND_RETRIES[1]:
+            with table.transaction() as tx:
+                tx.set_properties(dict([NO_BLIND_RETRIES]))
+        return table
+
+    def _properties(self, topic: str) -> dict[str, str]:
+        return {
             TOPIC_PROPERTY: topic,
             FORMAT_VERSION_PROPERTY: ARCHIVE_FORMAT_VERSION,
             "write.parquet.row-group-limit": str(self.settings.row_group_rows),
@@ -143,15 +161,8 @@ class Archive:
             # Old metadata files list expired snapshots; don't keep them around forever.
             "write.metadata.delete-after-commit.enabled": "true",
             "write.metadata.previous-versions-max": "20",
+            NO_BLIND_RETRIES[0]: NO_BLIND_RETRIES[1],
         }
-        try:
-            return self.catalog.create_table_if_not_exists(
-                self.identifier(topic), schema=ARCHIVE_SCHEMA, partition_spec=PARTITION_SPEC,
-                sort_order=SORT_ORDER, properties=properties,
-            )
-        except Exception as exc:
-            raise ArchiveError(f"could not create the archive table for {topic}: {exc}",
-                               f"check that the warehouse {self.settings.warehouse} is writable") from exc
 
     def topics(self) -> list[str]:
         """Topics that have an archive table, from each table's ``callstream.topic`` property."""

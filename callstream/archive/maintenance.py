@@ -1,0 +1,210 @@
+"""Keep the archive lean and lawful: compact small files, expire snapshots, enforce retention.
+
+Every commit made here carries the table's current ``callstream.offsets`` forward, so the
+newest snapshot always tells the archiver where to resume. Commits race the archiver by
+compare-and-swap; a lost race is redone on the fresh table (see ``commit_with_retry``).
+Expiring snapshots also deletes the files that only expired snapshots referenced: data
+past retention is gone from storage, not just hidden from the current snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pyiceberg.expressions import AlwaysTrue, LessThan
+from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+from pyiceberg.table import Table
+
+from callstream.archive.tables import Archive, archived_offsets, commit_with_retry, offsets_property
+from callstream.errors import ArchiveError
+
+DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CompactionResult:
+    topic: str
+    partitions_rewritten: int
+    files_before: int
+    files_after: int
+    rows_before: int
+    rows_after: int
+    #: files deleted from storage after the old snapshots expired
+    files_purged: int
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    topic: str
+    classification: str
+    retention_days: int
+    #: rows with an event date before this day are removed
+    cutoff: dt.date
+    rows_removed: int
+    files_removed: int
+    bytes_removed: int
+    files_purged: int
+
+
+def _current_files(table: Table) -> list:
+    return list(table.scan().plan_files()) if table.current_snapshot() else []
+
+
+def _partition_day(task) -> dt.date:
+    # Identity partition on event_date: the partition value is days since the epoch.
+    value = task.file.partition[0]
+    return value if isinstance(value, dt.date) else dt.date(1970, 1, 1) + dt.timedelta(days=int(value))
+
+
+def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
+                  min_files: int = 2, expire: bool = True) -> CompactionResult:
+    """Rewrite each event-date partition's small files into few sorted ones (same rows)."""
+
+    def attempt(table: Table) -> tuple[int, int, int, int, int]:
+        tasks = _current_files(table)
+        small: dict[dt.date, list] = {}
+        for task in tasks:
+            if task.file.file_size_in_bytes < target_file_bytes // 2:
+                small.setdefault(_partition_day(task), []).append(task)
+        groups = [group for group in small.values() if len(group) >= min_files]
+        rows_before = sum(t.file.record_count for t in tasks)
+        if not groups:
+            return 0, len(tasks), len(tasks), rows_before, rows_before
+        offsets = archived_offsets(table)
+        metadata = table.metadata
+        counter = itertools.count(0)
+        removed = added = 0
+        with table.transaction() as tx:
+            # pyiceberg has no REPLACE snapshot yet; mark the OVERWRITE as a same-rows rewrite.
+            properties = offsets_property(offsets) | {"callstream.maintenance": "compaction"}
+            with tx.update_snapshot(snapshot_properties=properties).overwrite() as rewrite:
+                for group in groups:
+                    rows = ArrowScan(table_metadata=metadata, io=table.io, projected_schema=metadata.schema(),
+                                     row_filter=AlwaysTrue()).to_table(group)
+                    expected = sum(t.file.record_count for t in group)
+                    if rows.num_rows != expected:
+                        raise ArchiveError(f"compacting {table.name()} read {rows.num_rows} rows from files "
+                                           f"that declare {expected}", "the table's files may be damaged; nothing was changed")
+                    rows = rows.sort_by([("contact_id", "ascending"), ("event_time_ms", "ascending"),
+                                         ("kafka_partition", "ascending"), ("kafka_offset", "ascending")])
+                    for task in group:
+                        rewrite.delete_data_file(task.file)
+                        removed += 1
+                    for data_file in _dataframe_to_data_files(table_metadata=metadata, df=rows, io=table.io,
+                                                              write_uuid=rewrite.commit_uuid, counter=counter):
+                        rewrite.append_data_file(data_file)
+                        added += 1
+        return len(groups), len(tasks), len(tasks) - removed + added, rows_before, rows_before
+
+    groups, before, after, rows_before, _ = commit_with_retry(table, attempt, what="compaction")
+    rows_after = sum(t.file.record_count for t in _current_files(table.refresh()))
+    if rows_after != rows_before:
+        raise ArchiveError(f"compaction of {table.name()} changed the row count {rows_before} -> {rows_after}",
+                           "report this; restore the previous snapshot with a time-travel rollback")
+    purged = expire_snapshots(table) if expire and groups else 0
+    return CompactionResult(topic=topic, partitions_rewritten=groups, files_before=before, files_after=after,
+                            rows_before=rows_before, rows_after=rows_after, files_purged=purged)
+
+
+def compact(archive: Archive, topics: Sequence[str] | None = None, *,
+            target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES, min_files: int = 2) -> list[CompactionResult]:
+    """Compact every archive table (or ``topics``) and expire the snapshots that rewrote."""
+    results = []
+    for topic, table in archive.tables():
+        if topics is None or topic in topics:
+            results.append(compact_table(table, topic, target_file_bytes=target_file_bytes, min_files=min_files))
+    return results
+
+
+def _reachable(table: Table) -> set[str]:
+    """Every data file, manifest and manifest list some remaining snapshot refers to."""
+    paths: set[str] = set()
+    for snapshot in table.metadata.snapshots:
+        paths.add(snapshot.manifest_list)
+        for manifest in snapshot.manifests(table.io):
+            paths.add(manifest.manifest_path)
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+                paths.add(entry.data_file.file_path)
+    return paths
+
+
+def expire_snapshots(table: Table, *, older_than_ms: int | None = None) -> int:
+    """Expire every snapshot but the current one (or those older than ``older_than_ms``),
+    then delete the files only they referenced. Returns the number of files deleted.
+
+    Only files reachable from an expired snapshot are candidates, so files a concurrent
+    archiver has written but not yet committed are never touched.
+    """
+    table = table.refresh()
+    current = table.current_snapshot()
+    if current is None:
+        return 0
+    cutoff = older_than_ms if older_than_ms is not None else current.timestamp_ms + 1
+    doomed = [s.snapshot_id for s in table.metadata.snapshots
+              if s.snapshot_id != current.snapshot_id and s.timestamp_ms < cutoff]
+    if not doomed:
+        return 0
+    before = _reachable(table)
+
+    def attempt(table: Table) -> None:
+        still_there = {s.snapshot_id for s in table.metadata.snapshots}
+        ids = [i for i in doomed if i in still_there and i != table.current_snapshot().snapshot_id]
+        if ids:
+            table.maintenance.expire_snapshots().by_ids(ids).commit()
+
+    commit_with_retry(table, attempt, what="snapshot expiry")
+    after = _reachable(table.refresh())
+    purged = 0
+    for path in sorted(before - after):
+        try:
+            table.io.delete(path)
+            purged += 1
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ArchiveError(f"could not delete expired file {path}: {exc}",
+                               "check the warehouse permissions, then run the command again") from exc
+    return purged
+
+
+def retention_days_by_topic(catalog) -> dict[str, tuple[str, int]]:
+    """``{topic: (classification, archive_retention_days)}`` from a ``contract.catalog.Catalog``."""
+    return {t.name: (t.classification, catalog.classifications[t.classification].archive_retention_days)
+            for t in catalog.topics}
+
+
+def apply_retention(archive: Archive, policy: Mapping[str, tuple[str, int]], *, now_ms: int | None = None,
+                    dry_run: bool = False) -> list[RetentionResult]:
+    """Delete rows whose event day is older than their topic's retention, and their files.
+
+    ``policy`` maps topic -> (classification, days), see ``retention_days_by_topic``. An
+    archive table whose topic the policy does not name is refused rather than kept forever.
+    """
+    today = dt.datetime.fromtimestamp((now_ms if now_ms is not None else time.time() * 1000) / 1000, dt.UTC).date()
+    results = []
+    for topic, table in archive.tables():
+        if topic not in policy:
+            raise ArchiveError(f"the archive has a table for {topic}, which the catalog does not list",
+                               "add the topic to the catalog (with its classification) or drop the table")
+        classification, days = policy[topic]
+        cutoff = today - dt.timedelta(days=days)
+        expired = [t for t in _current_files(table) if _partition_day(t) < cutoff]
+        rows = sum(t.file.record_count for t in expired)
+        size = sum(t.file.file_size_in_bytes for t in expired)
+        purged = 0
+        if expired and not dry_run:
+            def attempt(table: Table) -> None:
+                # event_date is the identity partition: whole files drop, nothing is rewritten.
+                table.delete(LessThan("event_date", cutoff.isoformat()),
+                             snapshot_properties=offsets_property(archived_offsets(table)))
+
+            commit_with_retry(table, attempt, what="retention")
+            purged = expire_snapshots(table)
+        results.append(RetentionResult(topic=topic, classification=classification, retention_days=days,
+                                       cutoff=cutoff, rows_removed=rows, files_removed=len(expired),
+                                       bytes_removed=size, files_purged=purged))
+    return results

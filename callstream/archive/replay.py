@@ -1,0 +1,504 @@
+"""Replay from the archive: one call's timeline, re-drive of a window, rewind of a group.
+
+``call_timeline`` joins what the archive holds with the tail still in Kafka (from each
+partition's archived offset to its end; only the partition the call's key hashes to), so
+a call that is still going on is complete too; rows are de-duplicated at the seam by
+(topic, partition, offset). ``redrive_window`` re-produces archived events with a producer
+of its own; ``rewind_group`` moves a stopped group's offsets. None of them joins or
+commits for a live consumer group.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConsumerGroupTopicPartitions
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table as RichTable
+
+from callstream.archive.partitioning import Partitioner, partition_for_key
+from callstream.archive.query import parquet_source
+from callstream.archive.rows import read_envelope
+from callstream.archive.tables import Archive, archived_offsets, data_files, table_name
+from callstream.errors import ArchiveError, KafkaOperationError
+
+#: Fields of lifecycle events that link the contacts of one transferred call.
+LINK_FIELDS = ("previous_contact_id", "initial_contact_id", "new_contact_id")
+LINKING_EVENTS = frozenset({"call.initiated", "call.transferred"})
+REDRIVE_HEADER = "callstream.redrive.source"
+_MAX_LINK_HOPS = 16
+
+
+# --- scope: which topics, which of them restricted ------------------------------------------
+
+@dataclass(frozen=True)
+class ReplayScope:
+    """The topics replay reads, and which hold restricted data (raw text) shown only on request."""
+
+    topics: tuple[str, ...]
+    restricted: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_catalog(cls, catalog) -> ReplayScope:
+        """From a ``callstream.contract.catalog.Catalog``: every topic, restricted ones marked."""
+        return cls(topics=tuple(t.name for t in catalog.topics),
+                   restricted=frozenset(t.name for t in catalog.topics if t.classification == "restricted"))
+
+    def visible(self, include_raw: bool) -> tuple[str, ...]:
+        return self.topics if include_raw else tuple(t for t in self.topics if t not in self.restricted)
+
+
+def _default_scope() -> ReplayScope:
+    from callstream.contract.catalog import load_catalog
+
+    return ReplayScope.from_catalog(load_catalog())
+
+
+# --- the archive side, read at one snapshot per table ---------------------------------------
+
+@dataclass
+class ArchiveView:
+    """The archive's tables pinned at their current snapshots: files and archived offsets.
+
+    Build once and reuse for many lookups (the benchmark does); ``refresh`` re-pins.
+    """
+
+    archive: Archive
+    topics: tuple[str, ...]
+    files: dict[str, list[str]] = field(default_factory=dict)
+    offsets: dict[str, dict[int, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import duckdb
+
+        self.con = duckdb.connect()
+        # Parquet footers are read once per file, not once per lookup.
+        self.con.execute("SET parquet_metadata_cache = true")
+        self.con.execute("SET enable_progress_bar = false")
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.files, self.offsets = {}, {}
+        sources = []
+        for topic in self.topics:
+            table = self.archive.table(topic, create=False)
+            if table is None:
+                continue
+            self.files[topic] = data_files(table)
+            self.offsets[topic] = archived_offsets(table)
+            if self.files[topic]:
+                sources.append(parquet_source(self.archive.settings, self.files[topic], self.con,
+                                              f"{table_name(topic)}__files"))
+        columns = ("kafka_topic, kafka_partition, kafka_offset, kafka_timestamp_ms, event_type, contact_id, "
+                   "event_time_ms, payload")
+        union = " UNION ALL ".join(f"SELECT {columns} FROM {s}" for s in sources)
+        self.con.execute("DROP VIEW IF EXISTS timeline_rows")
+        if union:
+            self.con.execute(f"CREATE VIEW timeline_rows AS {union}")
+        self._has_rows = bool(union)
+
+    def rows_for(self, contact_ids: Collection[str]) -> list[TimelineEvent]:
+        if not self._has_rows or not contact_ids:
+            return []
+        placeholders = ", ".join("?" for _ in contact_ids)
+        result = self.con.execute(f"SELECT * FROM timeline_rows WHERE contact_id IN ({placeholders})",
+                                  list(contact_ids)).fetchall()
+        return [TimelineEvent(topic=r[0], partition=r[1], offset=r[2], kafka_timestamp_ms=r[3], event_type=r[4],
+                              contact_id=r[5], event_time_ms=r[6], payload=r[7], source="archive")
+                for r in result]
+
+    def close(self) -> None:
+        self.con.close()
+
+
+# --- the timeline ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    topic: str
+    partition: int
+    offset: int
+    event_type: str | None
+    contact_id: str | None
+    event_time_ms: int | None
+    kafka_timestamp_ms: int | None
+    payload: bytes | None
+    source: str  # "archive" | "kafka"
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.event_time_ms if self.event_time_ms is not None else self.kafka_timestamp_ms or 0,
+                self.topic, self.partition, self.offset)
+
+    def event(self) -> dict:
+        """The event's JSON body as a dict (empty if the payload is not JSON)."""
+        try:
+            decoded = msgspec.json.decode(self.payload) if self.payload else {}
+        except msgspec.DecodeError:
+            return {}
+        return decoded if isinstance(decoded, dict) else {}
+
+
+@dataclass(frozen=True)
+class CallTimeline:
+    contact_id: str
+    #: the call and every contact linked to it by transfer, in first-seen order
+    contact_ids: tuple[str, ...]
+    events: tuple[TimelineEvent, ...]
+
+    @property
+    def from_archive(self) -> int:
+        return sum(1 for e in self.events if e.source == "archive")
+
+    @property
+    def from_kafka(self) -> int:
+        return sum(1 for e in self.events if e.source == "kafka")
+
+    def to_json(self) -> bytes:
+        return msgspec.json.encode({
+            "contact_id": self.contact_id,
+            "contact_ids": list(self.contact_ids),
+            "events": [{"topic": e.topic, "partition": e.partition, "offset": e.offset, "source": e.source,
+                        "event_type": e.event_type, "contact_id": e.contact_id,
+                        "event_time_ms": e.event_time_ms, "event": e.event()} for e in self.events],
+        })
+
+    def to_rich(self) -> RichTable:
+        """A readable table (one row per event) for the CLI."""
+        import datetime as dt
+
+        table = RichTable(title=f"call {self.contact_id} ({len(self.events)} events, "
+                                f"{len(self.contact_ids)} contact(s); {self.from_kafka} not yet archived)")
+        for column in ("time (UTC)", "contact", "event", "detail", "from"):
+            table.add_column(column)
+        for e in self.events:
+            when = (dt.datetime.fromtimestamp(e.sort_key[0] / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
+            body = e.event()
+            detail = str(body.get("text") or body.get("queue") or body.get("action") or body.get("disposition")
+                         or body.get("score", ""))
+            table.add_row(when, e.contact_id or "", e.event_type or "(undecodable)", detail[:80],
+                          f"{e.source} {e.topic}/{e.partition}@{e.offset}")
+        return table
+
+
+def linked_contacts(events: Iterable[TimelineEvent]) -> set[str]:
+    """Contact ids named by transfer links in these events."""
+    found: set[str] = set()
+    for e in events:
+        if e.event_type in LINKING_EVENTS:
+            body = e.event()
+            found.update(v for f in LINK_FIELDS if isinstance(v := body.get(f), str) and v)
+    return found
+
+
+class KafkaTail:
+    """Reads, per (topic, partition), the messages after the archived offset; cached."""
+
+    def __init__(self, kafka_conf: Mapping[str, str], offsets: Mapping[str, Mapping[int, int]],
+                 partitioner: Partitioner, timeout_s: float = 10.0) -> None:
+        # A consumer that only assigns never joins its group or commits.
+        self.consumer = Consumer(dict(kafka_conf) | {"group.id": "callstream-replay-reader", "enable.auto.commit": "false",
+                                                     "enable.partition.eof": "false"})
+        self.offsets = offsets
+        self.partitioner = partitioner
+        self.timeout_s = timeout_s
+        self._partitions: dict[str, int] = {}
+        self._read: dict[tuple[str, int], list[TimelineEvent]] = {}
+
+    def _partition_count(self, topic: str) -> int:
+        if topic not in self._partitions:
+            metadata = self.consumer.list_topics(topic, timeout=self.timeout_s).topics.get(topic)
+            self._partitions[topic] = len(metadata.partitions) if metadata and not metadata.error else 0
+        return self._partitions[topic]
+
+    def events_for(self, topics: Sequence[str], contact_ids: Collection[str]) -> list[TimelineEvent]:
+        wanted: set[tuple[str, int]] = set()
+        for topic in topics:
+            count = self._partition_count(topic)
+            if count:
+                wanted.update((topic, partition_for_key(cid, count, self.partitioner)) for cid in contact_ids)
+        self._read_partitions([tp for tp in wanted if tp not in self._read])
+        ids = set(contact_ids)
+        return [e for tp in wanted for e in self._read[tp] if e.contact_id in ids]
+
+    def _read_partitions(self, partitions: list[tuple[str, int]]) -> None:
+        assignment, ends = [], {}
+        for topic, partition in partitions:
+            self._read[(topic, partition)] = []
+            low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=self.timeout_s)
+            start = max(self.offsets.get(topic, {}).get(partition, low), low)
+            if start < high:
+                assignment.append(TopicPartition(topic, partition, start))
+                ends[(topic, partition)] = high
+        if not assignment:
+            return
+        self.consumer.assign(assignment)
+        deadline = time.monotonic() + self.timeout_s
+        while ends and time.monotonic() < deadline:
+            for message in self.consumer.consume(num_messages=5000, timeout=0.2):
+                if message.error():
+                    continue
+                tp = (message.topic(), message.partition())
+                if tp not in ends:
+                    continue
+                envelope = read_envelope(message.value())
+                _, timestamp = message.timestamp()
+                self._read[tp].append(TimelineEvent(
+                    topic=tp[0], partition=tp[1], offset=message.offset(),
+                    event_type=envelope.event_type if envelope else None,
+                    contact_id=envelope.contact_id if envelope else (message.key() or b"").decode(errors="replace") or None,
+                    event_time_ms=envelope.event_time_ms if envelope else None,
+                    kafka_timestamp_ms=timestamp, payload=message.value(), source="kafka"))
+                if message.offset() >= ends[tp] - 1:
+                    del ends[tp]
+        self.consumer.unassign()
+        if ends:
+            raise ArchiveError(f"reading the Kafka tail of {sorted(ends)} did not finish within {self.timeout_s:.0f}s",
+                               "the broker is slow or unreachable; retry, or run without the Kafka tail")
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def call_timeline(
+    archive: Archive,
+    contact_id: str,
+    *,
+    kafka_conf: Mapping[str, str] | None = None,
+    scope: ReplayScope | None = None,
+    include_linked: bool = True,
+    include_raw: bool = False,
+    partitioner: Partitioner = "murmur2_random",
+    view: ArchiveView | None = None,
+) -> CallTimeline:
+    """Every event of one call (and, with ``include_linked``, of the calls transferred to or
+    from it) from the archive plus the Kafka tail, ordered by event time. Restricted topics
+    (raw transcripts) only with ``include_raw``. Without ``kafka_conf`` only the archive."""
+    scope = scope or _default_scope()
+    topics = scope.visible(include_raw)
+    own_view = view is None
+    view = view or ArchiveView(archive, topics)
+    tail = KafkaTail(kafka_conf, view.offsets, partitioner) if kafka_conf else None
+    try:
+        ids: list[str] = [contact_id]
+        events: dict[tuple[str, int, int], TimelineEvent] = {}
+        pending = {contact_id}
+        for _ in range(_MAX_LINK_HOPS):
+            found = [e for e in view.rows_for(pending) if e.topic in topics]
+            if tail:
+                found += tail.events_for(topics, pending)
+            for e in found:  # archive rows come first, so the seam keeps the archived copy
+                events.setdefault((e.topic, e.partition, e.offset), e)
+            if not include_linked:
+                break
+            pending = linked_contacts(found) - set(ids)
+            if not pending:
+                break
+            ids.extend(sorted(pending))
+    finally:
+        if tail:
+            tail.close()
+        if own_view:
+            view.close()
+    ordered = sorted(events.values(), key=lambda e: e.sort_key)
+    return CallTimeline(contact_id=contact_id, contact_ids=tuple(ids), events=tuple(ordered))
+
+
+# --- re-drive -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RedriveReport:
+    into_topic: str
+    events: int
+    per_topic: dict[str, int]
+    seconds: float
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def _pace(rate_per_s: float | None) -> Callable[[int], None]:
+    """A limiter: call with the count sent so far; sleeps to stay under ``rate_per_s``."""
+    started = time.monotonic()
+
+    def wait(sent: int) -> None:
+        if rate_per_s:
+            ahead = sent / rate_per_s - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+
+    return wait
+
+
+def redrive_window(
+    archive: Archive,
+    kafka_conf: Mapping[str, str],
+    *,
+    from_ms: int,
+    to_ms: int,
+    into_topic: str,
+    topics: Sequence[str] | None = None,
+    rate_per_s: float | None = None,
+    progress: bool = True,
+    scope: ReplayScope | None = None,
+) -> RedriveReport:
+    """Re-produce archived events with ``from_ms <= event time < to_ms`` into ``into_topic``.
+
+    Events go out in event-time order with their original key, value and headers, plus
+    ``callstream.redrive.source = topic/partition/offset``. ``topics`` defaults to every
+    non-restricted topic of ``scope``. Live consumer groups are not touched.
+    """
+    if to_ms <= from_ms:
+        raise ArchiveError(f"the window [{from_ms}, {to_ms}) is empty", "pass --from earlier than --to")
+    if rate_per_s is not None and rate_per_s <= 0:
+        raise ArchiveError(f"--rate must be positive, not {rate_per_s}")
+    if topics is None:
+        topics = (scope or _default_scope()).visible(include_raw=False)
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    sources = []
+    for topic in topics:
+        table = archive.table(topic, create=False)
+        files = data_files(table) if table is not None else []
+        if files:
+            sources.append(parquet_source(archive.settings, files, con, f"{table_name(topic)}__files"))
+    if not sources:
+        raise ArchiveError(f"the archive holds nothing for {', '.join(topics)}", "check the topic names and that the archiver ran")
+    when = "coalesce(event_time_ms, kafka_timestamp_ms)"
+    union = " UNION ALL ".join(
+        f"SELECT kafka_topic, kafka_partition, kafka_offset, key, payload, headers, {when} AS t FROM {s} "
+        f"WHERE {when} >= {int(from_ms)} AND {when} < {int(to_ms)}" for s in sources)
+    total = con.execute(f"SELECT count(*) FROM ({union})").fetchone()[0]
+    reader = con.execute(f"SELECT * FROM ({union}) ORDER BY t, kafka_topic, kafka_partition, kafka_offset").fetch_record_batch(20_000)
+
+    failures: list[str] = []
+
+    def delivered(err, _msg) -> None:
+        if err is not None:
+            failures.append(err.str())
+
+    producer = Producer(dict(kafka_conf) | {"linger.ms": "20", "compression.type": "lz4",
+                                            "enable.idempotence": "true", "partitioner": "murmur2_random"})
+    pace = _pace(rate_per_s)
+    per_topic: dict[str, int] = {}
+    sent = 0
+    started = time.monotonic()
+    bar = Progress(TextColumn(f"re-drive into {into_topic}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   disable=not progress, transient=False)
+    with bar:
+        task = bar.add_task("redrive", total=total)
+        for batch in reader:
+            columns = batch.to_pydict()
+            for topic, partition, offset, key, payload, headers in zip(
+                    columns["kafka_topic"], columns["kafka_partition"], columns["kafka_offset"],
+                    columns["key"], columns["payload"], columns["headers"]):
+                out_headers = [(h["key"], h["value"]) for h in headers or []]
+                out_headers.append((REDRIVE_HEADER, f"{topic}/{partition}/{offset}".encode()))
+                while True:
+                    try:
+                        producer.produce(into_topic, value=payload, key=key, headers=out_headers, on_delivery=delivered)
+                        break
+                    except BufferError:  # local queue full: let deliveries drain
+                        producer.poll(0.05)
+                per_topic[topic] = per_topic.get(topic, 0) + 1
+                sent += 1
+                if rate_per_s:
+                    pace(sent)
+            producer.poll(0)
+            bar.update(task, completed=sent)
+        remaining = producer.flush(60)
+    con.close()
+    if remaining or failures:
+        raise KafkaOperationError(
+            f"re-drive into {into_topic}: {len(failures)} events failed and {remaining} were undelivered "
+            f"({failures[0] if failures else 'flush timed out'})",
+            "check the topic exists and the producer ACLs; the window can be re-driven again")
+    return RedriveReport(into_topic=into_topic, events=sent, per_topic=per_topic, seconds=time.monotonic() - started)
+
+
+# --- rewind ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RewindMove:
+    topic: str
+    partition: int
+    from_offset: int | None
+    to_offset: int
+
+
+def _result(future, what: str, timeout_s: float = 30.0):
+    try:
+        return future.result(timeout=timeout_s)
+    except KafkaException as exc:
+        error = exc.args[0]
+        raise KafkaOperationError(f"{what} failed: {error.str()}", "check the broker and the group's ACLs",
+                                  code=error.name()) from None
+
+
+def rewind_group(
+    kafka_conf: Mapping[str, str],
+    group: str,
+    to_timestamp_ms: int,
+    *,
+    topics: Sequence[str] | None = None,
+    dry_run: bool = False,
+) -> list[RewindMove]:
+    """Move ``group``'s offsets to the first message at or after ``to_timestamp_ms``.
+
+    Refuses while the group has active members: their next commit would undo the move.
+    ``topics`` defaults to the topics the group has committed offsets for.
+    """
+    admin = AdminClient(dict(kafka_conf))
+    description = _result(admin.describe_consumer_groups([group])[group], f"describing group {group}")
+    if description.members:
+        clients = ", ".join(sorted({f"{m.client_id}@{m.host}" for m in description.members}))
+        raise ArchiveError(
+            f"consumer group {group} has {len(description.members)} active member(s) ({clients}); "
+            "rewinding now would race their commits",
+            "stop the group's consumers (or wait for their session to time out) and run the rewind again")
+    committed_request = ConsumerGroupTopicPartitions(group)
+    committed = _result(admin.list_consumer_group_offsets([committed_request])[group], f"reading offsets of {group}")
+    current = {(tp.topic, tp.partition): tp.offset for tp in committed.topic_partitions or []}
+    probe = Consumer(dict(kafka_conf) | {"group.id": f"{group}.rewind-probe", "enable.auto.commit": "false"})
+    try:
+        if topics:
+            partitions = []
+            for topic in topics:
+                metadata = probe.list_topics(topic, timeout=10).topics.get(topic)
+                if metadata is None or metadata.error or not metadata.partitions:
+                    raise ArchiveError(f"topic {topic} does not exist", "check the name with `callstream topics list`")
+                partitions += [(topic, p) for p in metadata.partitions]
+        else:
+            partitions = sorted(current)
+        if not partitions:
+            raise ArchiveError(f"consumer group {group} has no committed offsets to rewind",
+                               "name the topics to rewind with --topics")
+        found = probe.offsets_for_times([TopicPartition(t, p, to_timestamp_ms) for t, p in partitions], timeout=30)
+        moves = []
+        for tp in found:
+            offset = tp.offset
+            if offset < 0:  # nothing at or after that time: the end of the partition
+                offset = probe.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)[1]
+            moves.append(RewindMove(tp.topic, tp.partition, current.get((tp.topic, tp.partition)), offset))
+    except KafkaException as exc:
+        raise KafkaOperationError(f"looking up offsets for time {to_timestamp_ms} failed: {exc}",
+                                  "check the broker connection") from None
+    finally:
+        probe.close()
+    if not dry_run:
+        request = ConsumerGroupTopicPartitions(group, [TopicPartition(m.topic, m.partition, m.to_offset) for m in moves])
+        try:
+            _result(admin.alter_consumer_group_offsets([request])[group], f"moving the offsets of {group}")
+        except KafkaOperationError as exc:
+            if exc.code in {"UNKNOWN_MEMBER_ID", "REBALANCE_IN_PROGRESS", "NON_EMPTY_GROUP"}:
+                raise ArchiveError(f"consumer group {group} became active during the rewind ({exc.code})",
+                                   "stop its consumers and run the rewind again") from None
+            raise
+    return moves

@@ -1,0 +1,108 @@
+"""Compaction keeps every row and the offsets; retention removes only expired days, from disk too."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from callstream.archive.maintenance import apply_retention, compact, expire_snapshots, retention_days_by_topic
+from callstream.archive.rows import TopicBuffer
+from callstream.archive.tables import Archive, archived_offsets, data_files, offsets_property
+from callstream.contract.catalog import load_catalog
+from callstream.contract.codec import encode_event
+from callstream.errors import ArchiveError
+
+from .conftest import DAY_MS, now_ms, queued
+
+RAW = "callstream.transcript.raw"  # restricted: 30 days
+LIFECYCLE = "callstream.call.lifecycle"  # confidential: 395 days
+
+
+def append(archive: Archive, topic: str, contact: str, n: int, age_days: int, first_offset: int) -> None:
+    table = archive.table(topic)
+    buffer = TopicBuffer(topic)
+    t0 = now_ms() - age_days * DAY_MS
+    for i, event in enumerate(queued(contact, n, t0)):
+        buffer.add(0, first_offset + i, t0, contact.encode(), encode_event(event)[0], None, now=0.0)
+    table.append(buffer.to_arrow(archived_at_ms=now_ms()),
+                 snapshot_properties=offsets_property(archived_offsets(table) | buffer.next_offsets))
+
+
+def local_files(archive: Archive, topic: str) -> list[Path]:
+    return [Path(p.removeprefix("file://")) for p in data_files(archive.table(topic))]
+
+
+def test_compaction_keeps_rows_offsets_and_sort(archive: Archive) -> None:
+    offset = 0
+    for commit in range(6):
+        append(archive, LIFECYCLE, f"c{5 - commit}", 50, age_days=commit % 2, first_offset=offset)
+        offset += 50
+    table = archive.table(LIFECYCLE)
+    before = table.scan().to_arrow()
+    old_files = local_files(archive, LIFECYCLE)
+    assert len(old_files) == 6
+
+    [result] = compact(archive)
+
+    table = table.refresh()
+    after = table.scan().to_arrow()
+    assert result.rows_before == result.rows_after == before.num_rows == after.num_rows == 300
+    assert result.partitions_rewritten == 2 and result.files_after == 2
+    assert sorted(after.column("kafka_offset").to_pylist()) == list(range(300))
+    assert archived_offsets(table) == {0: 300}
+    assert len(table.metadata.snapshots) == 1  # the rewrite's predecessors expired ...
+    assert not any(f.exists() for f in old_files)  # ... and their files are gone from storage
+    for path in local_files(archive, LIFECYCLE):  # each new file is sorted by (contact, time)
+        rows = pq.read_table(path, columns=["contact_id", "event_time_ms"]).to_pylist()
+        assert rows == sorted(rows, key=lambda r: (r["contact_id"], r["event_time_ms"]))
+    assert compact(archive)[0].partitions_rewritten == 0  # nothing left to do
+
+
+def test_retention_follows_classification(archive: Archive) -> None:
+    append(archive, RAW, "fresh", 10, age_days=2, first_offset=0)
+    append(archive, RAW, "old", 20, age_days=31, first_offset=10)
+    append(archive, LIFECYCLE, "old", 30, age_days=40, first_offset=0)
+    append(archive, LIFECYCLE, "ancient", 5, age_days=400, first_offset=30)
+
+    policy = retention_days_by_topic(load_catalog())
+    assert policy[RAW] == ("restricted", 30)
+    dry = {r.topic: r.rows_removed for r in apply_retention(archive, policy, dry_run=True)}
+    assert dry == {RAW: 20, LIFECYCLE: 5}
+    assert archive.table(RAW).scan().to_arrow().num_rows == 30  # dry run changed nothing
+
+    files_before = {t: set(local_files(archive, t)) for t in (RAW, LIFECYCLE)}
+    results = {r.topic: r for r in apply_retention(archive, policy)}
+
+    assert results[RAW].rows_removed == 20 and results[RAW].files_removed == 1
+    assert results[LIFECYCLE].rows_removed == 5
+    raw = archive.table(RAW)
+    assert sorted(set(raw.scan().to_arrow().column("contact_id").to_pylist())) == ["fresh"]
+    assert sorted(set(archive.table(LIFECYCLE).scan().to_arrow().column("contact_id").to_pylist())) == ["old"]
+    assert archived_offsets(raw) == {0: 30}  # offsets carried into the delete's snapshot
+    for topic in (RAW, LIFECYCLE):
+        gone = files_before[topic] - set(local_files(archive, topic))
+        assert gone and not any(f.exists() for f in gone)  # deleted from storage, not just hidden
+    again = {r.topic: r.rows_removed for r in apply_retention(archive, policy)}
+    assert again == {RAW: 0, LIFECYCLE: 0}
+
+
+def test_retention_refuses_tables_outside_the_policy(archive: Archive) -> None:
+    append(archive, "some.unlisted.topic", "c", 3, age_days=500, first_offset=0)
+    with pytest.raises(ArchiveError, match="does not list"):
+        apply_retention(archive, {RAW: ("restricted", 30)})
+
+
+def test_expire_keeps_current_snapshot_and_its_files(archive: Archive) -> None:
+    for i in range(3):
+        append(archive, LIFECYCLE, f"c{i}", 5, age_days=0, first_offset=i * 5)
+    table = archive.table(LIFECYCLE)
+    assert len(table.metadata.snapshots) == 3
+    assert expire_snapshots(table) == 2  # two old manifest lists; data files are all still live
+    table = table.refresh()
+    assert len(table.metadata.snapshots) == 1 and table.scan().to_arrow().num_rows == 15
+    assert all(f.exists() for f in local_files(archive, LIFECYCLE))
+    assert archived_offsets(table) == {0: 15}
+    assert sum(len(files) for _, _, files in os.walk(Path(archive.settings.warehouse))) > 0
