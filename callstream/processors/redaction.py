@@ -62,9 +62,10 @@ NUMBER_FILLERS = ("um", "uh", "uhm", "er", "erm", "ah", "dash", "hyphen")
 # --- vocabulary: context before a number ------------------------------------------------
 
 #: Words allowed between a context keyword and the number ("account ending in 4321").
+#: A newline (the boundary with the previous segment) may only sit right before the number.
 _CONTEXT_GAP = (
-    r"(?:[\s:#,.-]+(?:is|it's|its|was|are|be|ends?|ending|in|with|of|on|at|the|my|last|first|"
-    r"four|digits|number|no|num|um|uh|that's|thats|should|me|please|it|just|so|yeah|yes|ok|okay))*"
+    r"(?:(?:[^\S\n]|[:#,.-])+(?:is|it's|its|was|are|be|ends?|ending|in|with|of|on|at|the|my|last|"
+    r"first|four|digits|no|num|um|uh|that's|thats|should|me|please|it|just|so|yeah|yes|ok|okay))*"
     r"[\s:#,.-]*$"
 )
 _NUMBER_NOUN = r"(?:\s+(?:number|no|num|#|id|code))?"
@@ -72,6 +73,9 @@ _NUMBER_NOUN = r"(?:\s+(?:number|no|num|#|id|code))?"
 NUMBER_CONTEXTS: tuple[tuple[str, str], ...] = (
     ("ssn", r"social(?:\s+security)?|ssn|s\s?s\s?n|national\s+insurance|national\s+id|tax\s+id|tin"),
     ("dob", r"born|birth|dob|d\.?\s?o\.?\s?b\.?|birthday|birth\s?date"),
+    # "... and the last four are 3103": in identity checks the last four are the SSN's
+    # ("last four of the card / account" ends in those words and matches them instead)
+    ("last4", r"last\s+four(?:\s+digits)?"),
     ("card", r"card|credit|debit|visa|mastercard|master\s+card|amex|american\s+express|discover|pan"),
     ("account", r"account|acct|a/c|member|membership|customer|policy|subscriber|routing|iban|"
                 r"loan|contract|mortgage|member\s+id"),
@@ -128,6 +132,32 @@ STREET_SUFFIXES = (
     "pkwy", "highway", "hwy", "trail", "trl", "square", "sq", "plaza", "alley", "crescent",
     "loop", "pike", "row",
 )
+#: The rest of the USPS street suffixes ("Juarez Glens", "Hale Inlet"): most are everyday
+#: words too, so a street ending in one needs Title Case or an address cue before it.
+STREET_SUFFIXES_EXTENDED = (
+    "alley", "arcade", "bayou", "beach", "bend", "bluff", "bluffs", "bottom", "branch", "bridge",
+    "brook", "brooks", "burg", "burgs", "bypass", "camp", "canyon", "cape", "causeway", "center",
+    "centers", "circles", "cliff", "cliffs", "club", "common", "commons", "corner", "corners",
+    "course", "courts", "cove", "coves", "creek", "crest", "crossing", "crossroad", "curve",
+    "dale", "dam", "divide", "drives", "estate", "estates", "expressway", "extension",
+    "extensions", "fall", "falls", "ferry", "field", "fields", "flat", "flats", "ford", "fords",
+    "forest", "forge", "forges", "fork", "forks", "fort", "freeway", "garden", "gardens",
+    "gateway", "glen", "glens", "green", "greens", "grove", "groves", "harbor", "harbors",
+    "haven", "heights", "hill", "hills", "hollow", "inlet", "island", "islands", "isle",
+    "junction", "junctions", "key", "keys", "knoll", "knolls", "lake", "lakes", "land",
+    "landing", "light", "lights", "loaf", "lock", "locks", "lodge", "mall", "manor", "manors",
+    "meadow", "meadows", "mews", "mill", "mills", "mission", "motorway", "mount", "mountain",
+    "mountains", "neck", "orchard", "oval", "overpass", "park", "parks", "parkways", "pass",
+    "passage", "path", "pine", "pines", "plain", "plains", "point", "points", "port", "ports",
+    "prairie", "radial", "ramp", "ranch", "rapid", "rapids", "rest", "ridge", "ridges", "river",
+    "roads", "route", "rue", "run", "shoal", "shoals", "shore", "shores", "skyway", "spring",
+    "springs", "spur", "spurs", "squares", "station", "stravenue", "stream", "streets", "summit",
+    "throughway", "trace", "track", "trafficway", "trailer", "tunnel", "turnpike", "underpass",
+    "union", "unions", "valley", "valleys", "via", "viaduct", "view", "views", "village",
+    "villages", "ville", "vista", "walk", "walks", "wall", "ways", "well", "wells",
+)
+#: Words before a street that say an address follows (for lowercase text).
+ADDRESS_CUES = r"address|live|living|lives|located|moved|move|moving|ship|send|deliver|mail|reside|visit"
 #: Words that cannot be part of a street name ("20 dollars way too much" is no address).
 STREET_NAME_STOPWORDS = (
     "in", "on", "at", "to", "the", "a", "an", "my", "your", "our", "their", "his", "her", "for",
@@ -164,7 +194,7 @@ _SEP = r"(?:[\s,.;:/()\-]|\b(?:" + "|".join(NUMBER_FILLERS) + r")\b)+"
 _TOKEN_RE = re.compile(_TOKEN, _I)
 _TOKEN_UNNAMED = re.sub(r"\(\?P<\w+>", "(?:", _TOKEN)
 _RUN_RE = re.compile(rf"(?:{_TOKEN_UNNAMED})(?:{_SEP}(?:{_TOKEN_UNNAMED}))*", _I)
-_STRONG_SEP_RE = re.compile(r"[,.;:/()\-]|dash|hyphen", _I)
+_STRONG_SEP_RE = re.compile(r"[,.;:/()\n-]|dash|hyphen", _I)
 _CONTEXT_RES = tuple(
     (name, re.compile(rf"\b(?:{words})\b{_NUMBER_NOUN}{_CONTEXT_GAP}", _I))
     for name, words in NUMBER_CONTEXTS
@@ -201,13 +231,14 @@ _ACCOUNT_HINTS = frozenset(["account", "acct", "member", "membership", "customer
 _NUMWORD = rf"(?:{_DIGIT_ALT}|{_TEEN_ALT}|{_TENS_ALT}|hundred|thousand)"
 _SPOKEN_NUMBER = rf"{_NUMWORD}(?:[\s-]+{_NUMWORD}){{0,5}}"
 _STREET_WORD = (
-    r"(?!(?:" + "|".join(STREET_NAME_STOPWORDS) + r"|" + "|".join(STREET_SUFFIXES) + r")\b)"
+    r"(?!(?:" + "|".join(STREET_NAME_STOPWORDS) + r")\b)"
     r"(?:[a-z][a-z'.]*|\d+(?:st|nd|rd|th))"
 )
+_ALL_SUFFIXES = "|".join(sorted({*STREET_SUFFIXES, *STREET_SUFFIXES_EXTENDED}, key=len, reverse=True))
 _ADDRESS_RE = re.compile(
     rf"\b(?:\d{{1,6}}[a-z]?(?:-\d{{1,4}})?|{_SPOKEN_NUMBER})\s+"
     rf"(?:(?:north|south|east|west|n|s|e|w)\.?\s+)?"
-    rf"(?:{_STREET_WORD}\s+){{1,3}}(?:{'|'.join(STREET_SUFFIXES)})\b\.?"
+    rf"(?P<street>(?:{_STREET_WORD}\s+){{1,3}}(?P<suffix>{_ALL_SUFFIXES}))\b\.?"
     r"(?:\s+(?:nw|ne|sw|se)\b)?"
     rf"(?:,?\s+(?:apt|apartment|unit|suite|ste|flat|number|no|\#)\.?\s*\#?\s*"
     rf"(?:\d+[a-z]?\b|[a-z]\d*\b|{_SPOKEN_NUMBER}\b))?"
@@ -217,6 +248,9 @@ _ADDRESS_RE = re.compile(
 )
 # ", Springfield, IL 62704" after a street: read on the original text, since it needs the
 # capitals that tell a city from ", and then".
+_ADDRESS_CUE_RE = re.compile(rf"\b(?:{ADDRESS_CUES})\b")
+_CORE_SUFFIXES = frozenset(STREET_SUFFIXES)
+_ABBREVIATED_SUFFIXES = frozenset(s for s in STREET_SUFFIXES if len(s) <= 4 and s not in ("road", "lane", "way", "loop", "pike", "row"))
 _ADDRESS_CITY_RE = re.compile(r",\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?")
 
 _DAY_ORDINAL = (
@@ -263,6 +297,15 @@ _NAME_CUE_RE = re.compile(
     _I,
 )
 _WORD_RE = re.compile(_NAME_WORD)
+_TITLE_WORD = r"[A-Z][a-z]+(?:[-'][A-Za-z]+)?"
+#: "Northwind customer care, Allen speaking" (case-sensitive, on the original text).
+_NAME_SPEAKING_RE = re.compile(rf"(?P<name>{_TITLE_WORD}(?:\s+{_TITLE_WORD})?)\s+speaking\b")
+_NAME_SPEAKING_LOWER_RE = re.compile(r"\b(?P<name>[a-z]+)\s+speaking\b")
+#: The previous segment ended on a name cue: "my name is" | "Jane Doe".
+_NAME_CUE_END_RE = re.compile(r"(?:\bname\s+(?:is|was)|\bname's|\bspeaking\s+with)\W*$")
+_LEADING_WORDS_RE = re.compile(rf"\W*(?P<words>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})")
+#: A sentence that is only a name in Title Case: "Zachary Baker. Date of birth ...".
+_NAME_SENTENCE_RE = re.compile(rf"(?:^|(?<=[.!?]\s))(?P<name>{_TITLE_WORD}(?:\s+{_TITLE_WORD}){{1,2}})(?=\s*(?:[.!?,;]|$))")
 
 
 # --- numbers --------------------------------------------------------------------------------
@@ -320,8 +363,15 @@ def _tokens_of_run(text: str, start: int, end: int) -> list[_Token]:
     return tokens
 
 
-def _context_before(text: str, start: int) -> str | None:
-    window = text[max(0, start - 48):start]
+def _window(lower: str, start: int, tail: str, size: int) -> str:
+    """The ``size`` characters before ``start``, reaching back into the previous segment."""
+    if start >= size or not tail:
+        return lower[max(0, start - size):start]
+    return f"{tail}\n{lower[:start]}"[-size:]
+
+
+def _context_before(lower: str, start: int, tail: str = "") -> str | None:
+    window = _window(lower, start, tail, 48)
     for name, pattern in _CONTEXT_RES:
         if pattern.search(window):
             return name
@@ -335,7 +385,7 @@ def _classify(
     ``whole`` is set when the chunk is the entire run (not a piece of a longer number)."""
     digits = "".join(t.digits for t in tokens[i:j])
     n = len(digits)
-    if context == "ssn" and 4 <= n <= 9:
+    if (context == "ssn" and 4 <= n <= 9) or (context == "last4" and n == 4):
         return NATIONAL_ID
     if context == "dob" and 6 <= n <= 8:
         return DATE_OF_BIRTH
@@ -346,6 +396,8 @@ def _classify(
     if whole and context == "card" and 6 <= n <= 12:
         return CARD_NUMBER  # a card number cut by a segment boundary: never leave it readable
     groups = _group_sizes(tokens, i, j)
+    if whole and (groups in _CARD_HALF_GROUPS) and not any(t.numeral for t in tokens[i:j]):
+        return CARD_NUMBER  # "four five zero six, eight five seven one...": half a card, said in card groups
     if n == 9 and groups == [3, 2, 4]:
         return NATIONAL_ID
     if context == "noise":
@@ -357,6 +409,10 @@ def _classify(
     if n == 7 and groups == [3, 4]:
         return PHONE_NUMBER
     return None
+
+
+#: How people say part of a card number: 4-4, 4-4-4 (16-digit cards), 4-6 (Amex).
+_CARD_HALF_GROUPS = ([4, 4], [4, 4, 4], [4, 6])
 
 
 def _group_sizes(tokens: list[_Token], i: int, j: int) -> list[int]:
@@ -373,17 +429,22 @@ def _group_sizes(tokens: list[_Token], i: int, j: int) -> list[int]:
 def _best_partition(tokens: list[_Token], context: str | None, plus: bool) -> list[tuple[int, int, str]]:
     """Split a run into chunks covering the most digits with entities (fewest chunks on ties)."""
     n = len(tokens)
+    # a run said in groups ("five five five, one two three, ...") splits only between groups
+    grouped = any(t.group_start for t in tokens[1:])
+    cut = [True] + [t.group_start or not grouped for t in tokens[1:]] + [True]
     best: list[tuple[int, int]] = [(0, 0)] * (n + 1)
     back: list[tuple[int, str | None]] = [(0, None)] * (n + 1)
     for j in range(1, n + 1):
         best[j] = best[j - 1]  # token j-1 left unclassified
         back[j] = (j - 1, None)
+        if not cut[j]:
+            continue
         width = 0
         for i in range(j - 1, -1, -1):
             width += len(tokens[i].digits)
             if width > 24:
                 break
-            if width < 4:
+            if width < 4 or not cut[i]:
                 continue
             kind = _classify(tokens, i, j, context if i == 0 else None, plus and i == 0)
             if kind is None:
@@ -404,7 +465,31 @@ def _best_partition(tokens: list[_Token], context: str | None, plus: bool) -> li
     return chunks
 
 
-def _number_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
+def _is_money(lower: str, start: int) -> bool:
+    return start > 0 and lower[start - 1] in "$\u00a3\u20ac"
+
+
+def _continued_run(tail: str, tokens: list[_Token]) -> str | None:
+    """The entity type of a number that ``tail`` (the previous segment) began and ``tokens``
+    (opening this segment) finish, or None. Only an incomplete number is continued."""
+    previous = None
+    for previous in _RUN_RE.finditer(tail):
+        pass
+    if previous is None or any(ch.isalnum() for ch in tail[previous.end():]):
+        return None
+    before = _tokens_of_run(tail, *previous.span())
+    context = _context_before(tail, previous.start())
+    plus = tail[previous.start()] == "+"
+    alone = _classify(before, 0, len(before), context, plus, whole=True)
+    digits = sum(len(t.digits) for t in before)
+    if alone is not None and not (alone == CARD_NUMBER and digits < 13):
+        return None  # the previous segment's number was already whole
+    joined = before + tokens
+    kind = _classify(joined, 0, len(joined), context, plus)
+    return None if kind is None or digits + sum(len(t.digits) for t in tokens) > 19 else kind
+
+
+def _number_spans(text: str, lower: str, tail: str = "") -> Iterable[tuple[int, int, str]]:
     for run in _RUN_RE.finditer(lower):
         start, end = run.span()
         if end - start < 3:
@@ -415,10 +500,15 @@ def _number_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
             del tokens[0]
         start = tokens[0].start
         total = sum(len(t.digits) for t in tokens)
-        if total < 4:
+        if tail and total >= 2 and not any(ch.isalnum() for ch in lower[:start]):
+            carried = _continued_run(tail, tokens)
+            if carried is not None:
+                yield start, tokens[-1].end, carried
+                continue
+        if total < 4 or _is_money(lower, start):
             continue
         plus = lower[start] == "+"
-        context = _context_before(lower, start)
+        context = _context_before(lower, start, tail)
         kind = _classify(tokens, 0, len(tokens), context, plus, whole=True)
         chunks = [(0, len(tokens), kind)] if kind else (
             _best_partition(tokens, context, plus) if total >= 7 else []
@@ -449,16 +539,23 @@ def _email_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
         yield start, m.end(), EMAIL
 
 
-def _date_of_birth_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
+def _date_of_birth_spans(text: str, lower: str, tail: str = "") -> Iterable[tuple[int, int, str]]:
     for m in _DATE_RE.finditer(lower):
         s, e = m.span()
-        if _DOB_BEFORE_RE.search(lower[max(0, s - 40):s]) or _DOB_AFTER_RE.search(lower[e:e + 30]):
+        if _DOB_BEFORE_RE.search(_window(lower, s, tail, 40)) or _DOB_AFTER_RE.search(lower[e:e + 30]):
             yield s, e, DATE_OF_BIRTH
 
 
 def _address_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
     for m in _ADDRESS_RE.finditer(lower):
+        suffix = m.group("suffix")
+        if suffix is not None and suffix not in _CORE_SUFFIXES:
+            title_case = all(w[0].isupper() or w[0].isdigit() for w in text[m.start("street"):m.end("street")].split())
+            if not (title_case or _ADDRESS_CUE_RE.search(lower, max(0, m.start() - 40), m.start())):
+                continue
         end = m.end()
+        if lower[end - 1] == "." and suffix not in _ABBREVIATED_SUFFIXES:
+            end -= 1  # "Juarez Glens." ends a sentence; "Main St." is an abbreviation
         city = _ADDRESS_CITY_RE.match(text, end)
         yield m.start(), city.end() if city else end, STREET_ADDRESS
 
@@ -491,6 +588,100 @@ def _name_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
         yield words[0].start(), end, PERSON_NAME
 
 
+def _name_shape_spans(text: str, lower: str) -> Iterable[tuple[int, int, str]]:
+    """Names with no cue before them: "Allen speaking", a sentence that is only a name."""
+    mixed_case = text != lower
+    if "speaking" in lower:
+        for m in (_NAME_SPEAKING_RE if mixed_case else _NAME_SPEAKING_LOWER_RE).finditer(text):
+            words = m.group("name").split()
+            if mixed_case:
+                # keep the words nearest to "speaking" that are names: "care, Allen speaking"
+                while words and words[0].lower() in NAME_STOPWORDS:
+                    words.pop(0)
+                if words:
+                    yield m.end("name") - len(" ".join(words)), m.end("name"), PERSON_NAME
+            elif words[0] in FIRST_NAMES:
+                yield m.start("name"), m.end("name"), PERSON_NAME
+    if mixed_case:
+        for m in _NAME_SENTENCE_RE.finditer(text):
+            if not any(w.lower() in NAME_STOPWORDS for w in m.group("name").split()):
+                yield m.start("name"), m.end("name"), PERSON_NAME
+
+
+def _leading_name(text: str) -> Iterable[tuple[int, int, str]]:
+    m = _LEADING_WORDS_RE.match(text)
+    if m is None:
+        return
+    mixed_case = text != text.lower()
+    end = None
+    for i, w in enumerate(_WORD_RE.finditer(text, m.start("words"), m.end("words"))):
+        if i >= (3 if mixed_case else 2) or not _looks_like_name(w.group(), need_capital=mixed_case and i > 0):
+            break
+        start = w.start() if end is None else start
+        end = w.end()
+    if end is not None:
+        yield start, end, PERSON_NAME
+
+
+# --- partial transcripts: the value may be cut off at the end --------------------------------
+
+_CONTEXT_GUESS = {
+    "card": CARD_NUMBER, "phone": PHONE_NUMBER, "ssn": NATIONAL_ID, "last4": NATIONAL_ID,
+    "account": ACCOUNT_NUMBER, "dob": DATE_OF_BIRTH,
+}
+_TRAILING_PUNCT = " ,.;:!?-)\u2026"
+_TRAILING_DOB_RE = re.compile(rf"(?:the\s+)?(?:{_DAY}|{_MONTH})(?:\s+(?:of\s+)?{_MONTH}|\s+{_DAY})?$")
+_TRAILING_EMAIL_RE = re.compile(
+    r"(?:\be-?mail(?:\s+address)?(?:\s+is|:)\s+(?P<cued>[a-z0-9._-]+(?:\s+[a-z0-9._-]+){0,5})"
+    r"|\b(?:it's|is|to|at)\s+(?!(?:look|be|get|go|come|talk|speak|arrive|stay|work|meet|point|see|home)\b)"
+    r"(?P<open>[a-z0-9._-]{2,}(?:\s+(?:dot|underscore|dash)\s+[a-z0-9._-]+)*"
+    r"\s+(?:at|dot|underscore|dash)(?:\s+[a-z0-9]+){0,3}(?:\s+dot)?))$"
+)
+_TRAILING_STREET_RE = re.compile(rf"\b(?:\d{{1,6}}|{_SPOKEN_NUMBER})\s+(?P<street>(?:{_STREET_WORD}\s*){{1,3}})$")
+
+
+def _trailing_fragment_spans(text: str, lower: str, tail: str) -> Iterable[tuple[int, int, str]]:
+    """Values a partial transcript cut off: "it's four one one", "born the tenth",
+    "my email is kwright at". Only for provisional redaction: the final decides."""
+    end = len(lower.rstrip(_TRAILING_PUNCT))
+    if end == 0:
+        return
+    last = None
+    for last in _RUN_RE.finditer(lower, 0, end):
+        pass
+    if last is not None and last.end() == end:
+        tokens = _tokens_of_run(lower, *last.span())
+        digits = sum(len(t.digits) for t in tokens)
+        context = _context_before(lower, last.start(), tail)
+        guess = _CONTEXT_GUESS.get(context or "")
+        if guess is None and _ADDRESS_CUE_RE.search(_window(lower, last.start(), tail, 24)):
+            guess = STREET_ADDRESS
+        said_digit_by_digit = sum(1 for t in tokens if not t.numeral and len(t.digits) == 1) >= 2
+        if guess is None and (digits >= 3 or said_digit_by_digit) and context != "noise" and not _is_money(lower, last.start()):
+            # phone numbers open with a 3-digit group, cards with a 4-digit one
+            guess = CARD_NUMBER if _group_sizes(tokens, 0, len(tokens))[0] == 4 else PHONE_NUMBER
+        if guess is not None:
+            start, stop = last.span()
+            if start > 0 and lower[start - 1] == "(":
+                start -= 1
+                stop += lower.startswith(")", stop)
+            yield start, stop, guess
+    m = _TRAILING_DOB_RE.search(lower, 0, end)
+    if m and _DOB_BEFORE_RE.search(_window(lower, m.start(), tail, 40)):
+        yield m.start(), m.end(), DATE_OF_BIRTH
+    if " at" in lower or "mail" in lower or " dot" in lower or " underscore" in lower or " dash" in lower:
+        m = _TRAILING_EMAIL_RE.search(lower, 0, end)
+        if m:
+            group = "cued" if m.group("cued") else "open"
+            yield m.start(group), m.end(group), EMAIL
+    m = _TRAILING_STREET_RE.search(lower, 0, end)
+    if m and (
+        all(w[0].isupper() for w in text[m.start("street"):m.end("street")].split())
+        or _ADDRESS_CUE_RE.search(lower, max(0, m.start() - 40), m.start())
+    ):
+        yield m.start(), m.end(), STREET_ADDRESS
+
+
 # --- cheap hints: a detector's regexes run only when its words are present -------------------
 
 _ASCII_LOWER = str.maketrans({chr(c): chr(c + 32) for c in range(65, 91)})
@@ -498,7 +689,7 @@ _PUNCT_TO_SPACE = str.maketrans({c: " " for c in ",.;:!?()[]\"/-"})
 _NUMBER_WORDS = frozenset(
     [*DIGIT_WORDS, *TEEN_WORDS, *TENS_WORDS, *REPEAT_WORDS, "hundred"]
 )
-_STREET_HINTS = frozenset([*STREET_SUFFIXES, "box"])
+_STREET_HINTS = frozenset([*STREET_SUFFIXES, *STREET_SUFFIXES_EXTENDED, "box"])
 _DOB_HINTS = ("born", "birth", "dob", "d o b", "d.o.b")
 _NAME_STRONG_HINTS = frozenset(["name", "name's", "surname", "firstname", "lastname", "speaking", "mr", "mrs", "ms", "mx", "mister", "missus"])
 _NAME_WEAK_HINTS = frozenset([
@@ -513,34 +704,59 @@ def _lowered(text: str) -> str:
     return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
-def _candidates(text: str) -> list[tuple[int, int, str]]:
+def _candidates(text: str, tail: str = "", provisional: bool = False) -> list[tuple[int, int, str]]:
+    """Every detection in ``text`` (may overlap); ``tail``: the previous segment's end, lowered."""
     lower = _lowered(text)
     words = lower.translate(_PUNCT_TO_SPACE).split()
     vocabulary = set(words)
     found: list[tuple[int, int, str]] = []
     if _HAS_DIGIT_RE.search(lower) or sum(map(_NUMBER_WORDS.__contains__, words)) >= 2:
-        found.extend(_number_spans(text, lower))
+        found.extend(_number_spans(text, lower, tail))
     if not _ACCOUNT_HINTS.isdisjoint(vocabulary):
         found.extend(_account_id_spans(text, lower))
     if "@" in lower or (" at " in lower and ("dot" in vocabulary or "." in lower)):
         found.extend(_email_spans(text, lower))
-    if any(hint in lower for hint in _DOB_HINTS):
-        found.extend(_date_of_birth_spans(text, lower))
+    if any(hint in lower for hint in _DOB_HINTS) or (tail and any(hint in tail for hint in _DOB_HINTS)):
+        found.extend(_date_of_birth_spans(text, lower, tail))
     if not _STREET_HINTS.isdisjoint(vocabulary):
         found.extend(_address_spans(text, lower))
+    if tail and _NAME_CUE_END_RE.search(tail):
+        found.extend(_leading_name(text))
+    if text != lower or "speaking" in vocabulary:
+        found.extend(_name_shape_spans(text, lower))
     if not _NAME_STRONG_HINTS.isdisjoint(vocabulary) or (
         not _NAME_WEAK_HINTS.isdisjoint(vocabulary)
         and (text != lower or not FIRST_NAMES.isdisjoint(vocabulary))
     ):
         found.extend(_name_spans(text, lower))
+    if provisional:
+        found.extend(_trailing_fragment_spans(text, lower, tail))
     return found
 
 
 # --- public API ----------------------------------------------------------------------------
 
-def find_pii(text: str) -> list[Span]:
-    """All PII/PCI in ``text`` as non-overlapping spans (original offsets), in text order."""
-    candidates = _candidates(text)
+#: How much of the previous segment ``preceding`` contributes (enough for a spoken card half).
+PRECEDING_CHARS = 120
+
+
+def find_pii(text: str, preceding: str = "", provisional: bool = False) -> list[Span]:
+    """All PII/PCI in ``text`` as non-overlapping spans (original offsets), in text order.
+
+    ``preceding`` is optional: the previous final segment of the same speaker. Its last
+    ``PRECEDING_CHARS`` characters give context ("my card number is" | "four one one one
+    ...", "my name is" | "Jane Doe") and let a number split across the two segments be
+    recognized from the part in ``text``. Spans are only ever in ``text``.
+
+    ``provisional`` marks a partial transcript: a value cut off at its end ("it's four
+    one one", "born the tenth") is redacted too, with the entity type guessed from context.
+    """
+    tail = ""
+    if preceding:
+        tail = _lowered(preceding[-PRECEDING_CHARS:])
+        if len(preceding) > PRECEDING_CHARS and " " in tail:
+            tail = tail[tail.index(" ") + 1:]  # no half word at the cut
+    candidates = _candidates(text, tail, provisional)
     if not candidates:
         return []
     candidates.sort(key=lambda c: (-_PRIORITY[c[2]], c[0] - c[1], c[0]))
@@ -564,17 +780,18 @@ def apply_redactions(text: str, spans: list[Span]) -> str:
     return "".join(parts)
 
 
-def redact_text(text: str) -> tuple[str, list[Span]]:
-    """Redact ``text``: the text with ``[ENTITY_TYPE]`` placeholders and the spans removed."""
-    spans = find_pii(text)
+def redact_text(text: str, preceding: str = "", provisional: bool = False) -> tuple[str, list[Span]]:
+    """Redact ``text``: the text with ``[ENTITY_TYPE]`` placeholders and the spans removed
+    (``preceding`` and ``provisional`` as in ``find_pii``)."""
+    spans = find_pii(text, preceding, provisional)
     return (apply_redactions(text, spans) if spans else text), spans
 
 
 def redact_segment(
-    segment: TranscriptSegment, *, event_id: str, produced_at_ms: int, producer: str
+    segment: TranscriptSegment, *, event_id: str, produced_at_ms: int, producer: str, preceding: str = ""
 ) -> RedactedSegment:
     """The redacted twin of a raw segment, linked to it by ``caused_by`` (partials are provisional)."""
-    text, spans = redact_text(segment.text)
+    text, spans = redact_text(segment.text, preceding, provisional=not segment.is_final)
     return RedactedSegment(
         event_id=event_id,
         contact_id=segment.contact_id,

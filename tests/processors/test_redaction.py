@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import msgspec
 import pytest
 
 from callstream.contract.events import RedactionSpan, TranscriptSegment
@@ -165,6 +166,22 @@ CORPUS: list[tuple[str, list[tuple[str, str]]]] = [
     ("my zip is 90210 and my pin is 1234", []),
     ("what is the name of your plan", []),
     ("the last name is spelled differently", []),
+    # --- forms seen in simulated calls
+    ("Okay, it's two seven two zero, six seven two eight...", [("two seven two zero, six seven two eight", CARD)]),
+    ("Okay, it's three four three nine, three seven one three five eight...",
+     [("three four three nine, three seven one three five eight", CARD)]),
+    ("The account number is 288-588-51, and the last four are 3103.", [("288-588-51", ACCT), ("3103", NID)]),
+    ("The last four of the card are 4242", []),
+    ("Northwind customer care, Allen speaking. What can I do for you today?", [("Allen", NAME)]),
+    ("Zachary Baker. Date of birth 05/01/1946.", [("Zachary Baker", NAME), ("05/01/1946", DOB)]),
+    ("The address is eighty-one ninety-seven Sandra Squares, Apt 10C.",
+     [("eighty-one ninety-seven Sandra Squares, Apt 10C", ADDR)]),
+    ("It's 3904 Juarez Glens.", [("3904 Juarez Glens", ADDR)]),
+    ("we moved to 12 river bend", [("12 river bend", ADDR)]),
+    ("I have 2 kids at the park", []),
+    ("one last point about the bill", []),
+    ("Your payment of $1,234.56 went through", []),
+    ("Thank You.", []),
     # --- mixed
     ("My name is Maria Garcia, my number is 555-222-3344 and email maria at gmail dot com",
      [("Maria Garcia", NAME), ("555-222-3344", PHONE), ("maria at gmail dot com", EMAIL)]),
@@ -280,6 +297,66 @@ def test_random_text_gives_in_bounds_non_overlapping_spans():
         assert len(redacted) == kept + sum(len(s.entity_type) + 2 for s in spans)
 
 
+@pytest.mark.parametrize(
+    ("preceding", "text", "fragment", "kind"),
+    [
+        # a card said in two breaths: the second half alone is 8 or 5 digits
+        ("Okay, it's four one one one, one one one one...", "...one one one one, one one one one.",
+         "one one one one, one one one one", CARD),
+        ("Okay, it's three four three nine, three seven one three five eight...", "...nine seven zero one four.",
+         "nine seven zero one four", CARD),
+        ("call me at five five five", "one two three four five six seven", "one two three four five six seven", PHONE),
+        # the cue ended the previous segment
+        ("sure, my card number is", "four one one one one one", "four one one one one one", CARD),
+        ("my social is", "one two three four", "one two three four", NID),
+        ("my date of birth is", "march third nineteen eighty five", "march third nineteen eighty five", DOB),
+        ("my name is", "Jane Doe and I need help", "Jane Doe", NAME),
+    ],
+)
+def test_preceding_segment_completes_context_and_split_numbers(preceding, text, fragment, kind):
+    start = text.index(fragment)
+    assert find_pii(text, preceding=preceding) == [RedactionSpan(start, start + len(fragment), kind)]
+
+
+@pytest.mark.parametrize(
+    ("preceding", "text"),
+    [
+        ("my number is 555 123 4567.", "Oh, thank you so much"),  # a whole number is not continued
+        ("it is one two three, four five, six seven eight nine", "oh one two that's all"),
+        ("I need to update the phone on my account.", "The number is 326-555-0178."),  # cue is not carried past words
+    ],
+)
+def test_preceding_segment_does_not_leak_into_unrelated_text(preceding, text):
+    assert [s.entity_type for s in find_pii(text, preceding=preceding)] in ([], [PHONE])
+    if "326" in text:
+        assert find_pii(text, preceding=preceding)[0].entity_type == PHONE
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment", "kind"),
+    [
+        ("Okay, it's four five zero six", "four five zero six", CARD),
+        ("Sure, (939)", "(939)", PHONE),
+        ("The account number is five zero seven", "five zero seven", ACCT),
+        ("My name is George Becker, born the tenth", "the tenth", DOB),
+        ("Sure, my email is dcurtis at", "dcurtis at", EMAIL),
+        ("It's heather underscore payne nine zero", "heather underscore payne nine zero", EMAIL),
+        ("The address is fifty-seven", "fifty-seven", ADDR),
+    ],
+)
+def test_provisional_redaction_covers_values_cut_off_by_a_partial(text, fragment, kind):
+    start = text.index(fragment)
+    spans = find_pii(text, provisional=True)
+    assert RedactionSpan(start, start + len(fragment), kind) in spans
+    assert RedactionSpan(start, start + len(fragment), kind) not in find_pii(text)
+
+
+@pytest.mark.parametrize("text", ["Your payment of $65.11", "I waited for two hours", "Please email me the confirmation",
+                                  "Could you confirm the email address", "I'd like to look at"])
+def test_provisional_redaction_leaves_ordinary_endings_alone(text):
+    assert find_pii(text, provisional=True) == []
+
+
 def test_apply_redactions_orders_spans():
     spans = [RedactionSpan(6, 9, PHONE), RedactionSpan(0, 3, NAME)]
     assert apply_redactions("abc - xyz!", spans) == "[PERSON_NAME] - [PHONE_NUMBER]!"
@@ -302,6 +379,9 @@ def test_redact_segment_links_to_raw_segment_and_marks_partials_provisional():
     )
     red = redact_segment(raw, event_id="ev-2", produced_at_ms=1_010, producer="redactor")
     assert red.text == "my cell is [PHONE_NUMBER]"
+    cut = redact_segment(msgspec.structs.replace(raw, text="my cell is five five five"),
+                         event_id="ev-3", produced_at_ms=1_010, producer="redactor")
+    assert cut.text == "my cell is [PHONE_NUMBER]"  # a partial redacts the value it cut off
     assert red.redactions == [RedactionSpan(11, 23, PHONE)]
     assert (red.caused_by, red.source_time_ms, red.provisional) == ("ev-1", 1_000, True)
     assert (red.segment_id, red.sequence, red.participant, red.contact_id) == ("s-1", 3, "customer", "c-1")
