@@ -42,16 +42,21 @@ SEGMENTS = [
 ]
 
 
-def _throughput(fn, segments: list[str], seconds: float) -> tuple[float, int]:
-    done = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    while time.perf_counter() < deadline:
-        for text in segments:
-            fn(text)
-        done += len(segments)
-    elapsed = time.perf_counter() - start
-    return done / elapsed, done
+def _throughput(fn, segments: list[str], seconds: float, rounds: int = 5) -> tuple[float, int]:
+    """Best rate of ``rounds`` short rounds: the machine is shared, so the best round is the
+    one least disturbed by other work."""
+    best, total = 0.0, 0
+    for _ in range(rounds):
+        done = 0
+        start = time.perf_counter()
+        deadline = start + seconds / rounds
+        while time.perf_counter() < deadline:
+            for text in segments:
+                fn(text)
+            done += len(segments)
+        best = max(best, done / (time.perf_counter() - start))
+        total += done
+    return best, total
 
 
 def main() -> None:
@@ -60,6 +65,8 @@ def main() -> None:
     args = parser.parse_args()
 
     trivial = re.compile(r"\d{4,}")
+    for text in SEGMENTS:
+        redact_text(text)  # warm the caches of the regex engine
     baseline_rate, baseline_n = _throughput(lambda t: trivial.sub("#", t), SEGMENTS, args.seconds)
     redact_rate, redact_n = _throughput(redact_text, SEGMENTS, args.seconds)
     clean = [s for s in SEGMENTS if not redact_text(s)[1]]
@@ -78,7 +85,7 @@ def main() -> None:
         (f"redact_text, {len(pii)} segments with PII", pii_rate, None),
         ("redact_text, mix, previous segment as context", context_rate, None),
     ]
-    print(f"segments: {len(SEGMENTS)} distinct, {words:.1f} words on average, one core\n")
+    print(f"segments: {len(SEGMENTS)} distinct, {words:.1f} words on average, one core, best of 5 rounds\n")
     print(f"{'measurement':<44} {'segments/s':>12} {'us/segment':>11}")
     for name, rate, _ in rows:
         print(f"{name:<44} {rate:>12,.0f} {1e6 / rate:>11.1f}")
