@@ -10,7 +10,11 @@ spaces, punctuation or fillers ("uh", "dash"). A run is classified by its digits
 grouping (3-2-4 is a social security number) and the words just before it ("account
 ending in", "social security", "date of birth"); a run too long for one entity is split
 into the partition that covers the most digits (a card followed by a phone number).
-A segment split mid-number by speech-to-text is handled only as far as its own text goes.
+
+Speech-to-text splits values across segments: given the speaker's previous final segment
+(``preceding``), a cue at its end ("my card number is") still applies, and a number it
+began ("four one one one, one one one one...") is recognized from the part in this one.
+A partial (``provisional``) also redacts a value cut off at its end ("it's four one one").
 """
 
 from __future__ import annotations
@@ -175,7 +179,8 @@ MONTHS = (
 
 # --- compiled patterns (once per process) -------------------------------------------------
 
-_I = 0  # patterns run on lowered text (see _lowered): IGNORECASE would halve their speed
+# Patterns run on the lowered text (see _lowered) without IGNORECASE, which would halve
+# their speed; offsets are the same in the original text.
 _DIGIT_ALT = "|".join(sorted(DIGIT_WORDS, key=len, reverse=True))
 _UNIT_ALT = "one|two|three|four|five|six|seven|eight|nine"
 _TENS_ALT = "|".join(TENS_WORDS)
@@ -191,12 +196,12 @@ _TOKEN = (
     rf"|\b(?P<digit>{_DIGIT_ALT})\b"
 )
 _SEP = r"(?:[\s,.;:/()\-]|\b(?:" + "|".join(NUMBER_FILLERS) + r")\b)+"
-_TOKEN_RE = re.compile(_TOKEN, _I)
+_TOKEN_RE = re.compile(_TOKEN)
 _TOKEN_UNNAMED = re.sub(r"\(\?P<\w+>", "(?:", _TOKEN)
-_RUN_RE = re.compile(rf"(?:{_TOKEN_UNNAMED})(?:{_SEP}(?:{_TOKEN_UNNAMED}))*", _I)
-_STRONG_SEP_RE = re.compile(r"[,.;:/()\n-]|dash|hyphen", _I)
+_RUN_RE = re.compile(rf"(?:{_TOKEN_UNNAMED})(?:{_SEP}(?:{_TOKEN_UNNAMED}))*")
+_STRONG_SEP_RE = re.compile(r"[,.;:/()\n-]|dash|hyphen")
 _CONTEXT_RES = tuple(
-    (name, re.compile(rf"\b(?:{words})\b{_NUMBER_NOUN}{_CONTEXT_GAP}", _I))
+    (name, re.compile(rf"\b(?:{words})\b{_NUMBER_NOUN}{_CONTEXT_GAP}"))
     for name, words in NUMBER_CONTEXTS
 )
 
@@ -213,11 +218,10 @@ _EMAIL_SPOKEN_RE = re.compile(
     rf"(?<![\w.])(?P<local>{_EMAIL_WORD}(?:{_EMAIL_CONN}{_EMAIL_WORD}){{0,6}})"
     rf"\s+(?:at(?:\s+(?:sign|symbol))?|@)\s+"
     rf"(?P<domain>{_EMAIL_WORD}(?:{_EMAIL_DOT}{_EMAIL_WORD}){{0,3}}{_EMAIL_DOT}(?:{_TLDS}))\b",
-    _I,
 )
 # "my email is john smith at ...": the words between the cue and the local part belong to it.
 _EMAIL_CUE_RE = re.compile(
-    r"\b(?:e-?mail|e\s+mail)(?:\s+address)?(?:\s+(?:is|it's|its|was))?[\s:,]+((?:(?!(?:is|it's|its|was)\b)[a-z0-9]+\s+){1,2})$", _I
+    r"\b(?:e-?mail|e\s+mail)(?:\s+address)?(?:\s+(?:is|it's|its|was))?[\s:,]+((?:(?!(?:is|it's|its|was)\b)[a-z0-9]+\s+){1,2})$"
 )
 
 # "member id is XK-44721": identifiers with letters (digit-only ones are number runs).
@@ -244,7 +248,6 @@ _ADDRESS_RE = re.compile(
     rf"(?:\d+[a-z]?\b|[a-z]\d*\b|{_SPOKEN_NUMBER}\b))?"
     # ", Springfield, IL 62704" (needs capitals so ", and then" is never taken for a city)
     r"|\bp\.?\s?o\.?\s+box\s+\d+",
-    _I,
 )
 # ", Springfield, IL 62704" after a street: read on the original text, since it needs the
 # capitals that tell a city from ", and then".
@@ -273,11 +276,10 @@ _DATE_RE = re.compile(
     rf"|{_MONTH},?\s+(?:the\s+)?{_DAY}(?:,?\s+(?:of\s+)?{_YEAR})?"
     rf"|(?:the\s+)?{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?"
     rf")",
-    _I,
 )
 _DOB_WORDS = r"born|birth|dob|d\.?\s?o\.?\s?b\b\.?|birthday|birth\s?date"
-_DOB_BEFORE_RE = re.compile(rf"\b(?:{_DOB_WORDS})(?:\W+\w+){{0,4}}?\W*$", _I)
-_DOB_AFTER_RE = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:birthday|birth\s?date|date\s+of\s+birth)\b", _I)
+_DOB_BEFORE_RE = re.compile(rf"\b(?:{_DOB_WORDS})(?:\W+\w+){{0,4}}?\W*$")
+_DOB_AFTER_RE = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:birthday|birth\s?date|date\s+of\s+birth)\b")
 
 _NAME_WORD = r"[A-Za-z][A-Za-z'\-]*"
 #: Cues after which a name almost surely follows.
@@ -294,7 +296,6 @@ _NAME_CUE_RE = re.compile(
     rf"(?:(?P<strong>{_NAME_STRONG_CUE})|(?P<weak>{_NAME_WEAK_CUE}))"
     # a lookahead, so a cue inside the words ("hi Mr. Smith") is still found
     rf"(?=[\s,:]+(?P<words>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}))",
-    _I,
 )
 _WORD_RE = re.compile(_NAME_WORD)
 _TITLE_WORD = r"[A-Z][a-z]+(?:[-'][A-Za-z]+)?"

@@ -385,3 +385,38 @@ def test_redact_segment_links_to_raw_segment_and_marks_partials_provisional():
     assert red.redactions == [RedactionSpan(11, 23, PHONE)]
     assert (red.caused_by, red.source_time_ms, red.provisional) == ("ev-1", 1_000, True)
     assert (red.segment_id, red.sequence, red.participant, red.contact_id) == ("s-1", 3, "customer", "c-1")
+
+
+def test_recall_on_simulated_calls():
+    """The simulator's conversations carry labelled PII spans: score final segments, each
+    with the same speaker's previous final as ``preceding`` (as the redactor keeps it)."""
+    from callstream.simulate.conversation import ConversationProfile, generate_call
+
+    tp, fn, fp = Counter(), Counter(), Counter()
+    profile = ConversationProfile()
+    for index in range(200):
+        call = generate_call(index, 1_700_000_000_000, 11, profile)
+        truth = {s.segment_id: s for s in call.truth.segments}
+        last_final: dict[tuple[str, str], str] = {}
+        for timed in call.events:
+            segment = timed.event
+            if not isinstance(segment, TranscriptSegment) or not segment.is_final:
+                continue
+            key = (segment.contact_id, segment.participant)
+            found = find_pii(segment.text, preceding=last_final.get(key, ""))
+            last_final[key] = segment.text
+            labels = truth[segment.segment_id].pii
+            for label in labels:
+                hit = any(f.entity_type == label.entity_type and f.start < label.end and label.start < f.end for f in found)
+                (tp if hit else fn)[label.entity_type] += 1
+            for f in found:
+                if not any(f.entity_type == p.entity_type and f.start < p.end and p.start < f.end for p in labels):
+                    fp[f.entity_type] += 1
+    print("\nsimulated finals  entity            n  precision  recall")
+    for kind in ENTITY_TYPES:
+        n = tp[kind] + fn[kind]
+        precision = tp[kind] / (tp[kind] + fp[kind]) if tp[kind] + fp[kind] else 1.0
+        recall = tp[kind] / n if n else 1.0
+        print(f"                  {kind:<16} {n:>3}  {precision:>9.3f}  {recall:>6.3f}")
+        assert n > 0, kind
+        assert precision >= 0.95 and recall >= (0.99 if kind in (CARD, PHONE) else 0.95), (kind, precision, recall)
