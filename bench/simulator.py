@@ -39,8 +39,12 @@ from callstream.simulate.simulator import (
     run_simulation,
 )
 
-CATALOG_TOPICS = ("callstream.call.lifecycle", "callstream.transcript.raw", "callstream.agent.actions",
-                  "callstream.crm.updates")
+CATALOG_TOPICS = (
+    "callstream.call.lifecycle",
+    "callstream.transcript.raw",
+    "callstream.agent.actions",
+    "callstream.crm.updates",
+)
 START_MS = 1_767_261_600_000
 
 
@@ -65,7 +69,11 @@ def delete_topics(bootstrap: str, names: list[str]) -> None:
 def bare_producer_rate(bootstrap: str, settings: SimulationSettings, topics: dict[str, str]) -> tuple[float, int, int]:
     """events/s of a plain produce loop over the run's pre-encoded messages."""
     messages = [
-        (topics[_catalog_topic(sim.topic, topics)], sim.event.contact_id.encode(), *encode_event(sim.event, validate=False))
+        (
+            topics[_catalog_topic(sim.topic, topics)],
+            sim.event.contact_id.encode(),
+            *encode_event(sim.event, validate=False),
+        )
         for sim in generate_events(settings)
     ]
     size = sum(len(m[2]) for m in messages)
@@ -94,28 +102,36 @@ def generation_rate(settings: SimulationSettings) -> float:
     return n / (time.perf_counter() - started)
 
 
-def realtime_levels(bootstrap: str, topics: dict[str, str], levels: list[int], speedup: float,
-                    duration_s: float) -> list[dict]:
+def realtime_levels(
+    bootstrap: str, topics: dict[str, str], levels: list[int], speedup: float, duration_s: float
+) -> list[dict]:
     results = []
     for level in levels:
         settings = SimulationSettings(
-            concurrency=level / speedup, duration_s=duration_s, speedup=speedup, drain=False, seed=level,
-            start_time_ms=START_MS, topic_overrides=topics,
+            concurrency=level / speedup,
+            duration_s=duration_s,
+            speedup=speedup,
+            drain=False,
+            seed=level,
+            start_time_ms=START_MS,
+            topic_overrides=topics,
         )
         summary = run_simulation(settings, {"bootstrap.servers": bootstrap}, progress=False)
         late_share = summary.late_events / max(1, summary.events)
         sustained = summary.max_lag_s < 1.0 and late_share < 0.01
         # the load of the last third of the run, after the ramp-up of calls in progress
         tail = [n for t, n in summary.in_progress if t >= duration_s * 2 / 3]
-        results.append({
-            "level": level,
-            "speedup": speedup,
-            "steady_calls_in_progress": round(sum(tail) / max(1, len(tail)) * speedup),
-            "events_per_s": summary.events_per_s,
-            "max_lag_s": summary.max_lag_s,
-            "late_share": round(late_share, 4),
-            "sustained": sustained,
-        })
+        results.append(
+            {
+                "level": level,
+                "speedup": speedup,
+                "steady_calls_in_progress": round(sum(tail) / max(1, len(tail)) * speedup),
+                "events_per_s": summary.events_per_s,
+                "max_lag_s": summary.max_lag_s,
+                "late_share": round(late_share, 4),
+                "sustained": sustained,
+            }
+        )
         if not sustained:
             break
     return results
@@ -126,8 +142,11 @@ def main() -> None:
     parser.add_argument("--bootstrap", help="an existing Kafka; default: start a throwaway local one")
     parser.add_argument("--rate", type=float, default=300.0, help="calls per minute of the max-speed run")
     parser.add_argument("--duration", type=float, default=600.0, help="simulated seconds of the max-speed run")
-    parser.add_argument("--levels", default="5000,10000,20000,40000,80000,160000",
-                        help="real-time concurrency levels to try, in order, until one is not sustained")
+    parser.add_argument(
+        "--levels",
+        default="5000,10000,20000,40000,80000,160000",
+        help="real-time concurrency levels to try, in order, until one is not sustained",
+    )
     parser.add_argument("--speedup", type=float, default=50.0, help="speed-up of the real-time runs")
     parser.add_argument("--realtime-duration", type=float, default=450.0, help="simulated seconds per real-time run")
     args = parser.parse_args()
@@ -153,15 +172,28 @@ def main() -> None:
     sim_topics = create_topics(bootstrap, prefix)
     bare_topics = create_topics(bootstrap, prefix + "-bare")
     try:
-        settings = SimulationSettings(rate_per_min=args.rate, duration_s=args.duration, max_speed=True, seed=1,
-                                      start_time_ms=START_MS, topic_overrides=sim_topics)
+        settings = SimulationSettings(
+            rate_per_min=args.rate,
+            duration_s=args.duration,
+            max_speed=True,
+            seed=1,
+            start_time_ms=START_MS,
+            topic_overrides=sim_topics,
+        )
         generated = generation_rate(settings)
         summary = run_simulation(settings, {"bootstrap.servers": bootstrap}, progress=False)
-        bare_settings = SimulationSettings(rate_per_min=args.rate, duration_s=args.duration, seed=1,
-                                           start_time_ms=START_MS, topic_overrides=bare_topics)
+        bare_settings = SimulationSettings(
+            rate_per_min=args.rate,
+            duration_s=args.duration,
+            seed=1,
+            start_time_ms=START_MS,
+            topic_overrides=bare_topics,
+        )
         bare_rate, bare_events, bare_bytes = bare_producer_rate(bootstrap, bare_settings, bare_topics)
         if bare_events != summary.events or bare_bytes != summary.bytes:
-            raise SystemExit(f"baseline differs: {bare_events} events/{bare_bytes} B vs {summary.events}/{summary.bytes}")
+            raise SystemExit(
+                f"baseline differs: {bare_events} events/{bare_bytes} B vs {summary.events}/{summary.bytes}"
+            )
         levels = [int(x) for x in args.levels.split(",") if x.strip()]
         realtime = realtime_levels(bootstrap, sim_topics, levels, args.speedup, args.realtime_duration)
     finally:
@@ -174,39 +206,62 @@ def main() -> None:
     table = Table(title="simulator: max-speed throughput (one process, 2-core machine)")
     for column in ("producer", "events", "MB", "events/s", "ratio"):
         table.add_column(column, justify="right" if column != "producer" else "left")
-    table.add_row("bare confluent-kafka (pre-encoded)", f"{bare_events:,}", f"{bare_bytes / 1e6:.1f}",
-                  f"{bare_rate:,.0f}", "1.00")
-    table.add_row("run_simulation max-speed", f"{summary.events:,}", f"{summary.bytes / 1e6:.1f}",
-                  f"{summary.events_per_s:,.0f}", f"{ratio:.2f}")
-    table.add_row("generate_events only (no Kafka)", f"{summary.events:,}", "-", f"{generated:,.0f}",
-                  f"{generated / bare_rate:.2f}")
+    table.add_row(
+        "bare confluent-kafka (pre-encoded)", f"{bare_events:,}", f"{bare_bytes / 1e6:.1f}", f"{bare_rate:,.0f}", "1.00"
+    )
+    table.add_row(
+        "run_simulation max-speed",
+        f"{summary.events:,}",
+        f"{summary.bytes / 1e6:.1f}",
+        f"{summary.events_per_s:,.0f}",
+        f"{ratio:.2f}",
+    )
+    table.add_row(
+        "generate_events only (no Kafka)",
+        f"{summary.events:,}",
+        "-",
+        f"{generated:,.0f}",
+        f"{generated / bare_rate:.2f}",
+    )
     console.print(table)
-    console.print(f"{summary.calls:,} calls, mean call {mean_call_seconds(settings.profile):.0f} s simulated, "
-                  f"peak {summary.peak_concurrency:,} calls in progress, hash {summary.content_hash[:12]}")
+    console.print(
+        f"{summary.calls:,} calls, mean call {mean_call_seconds(settings.profile):.0f} s simulated, "
+        f"peak {summary.peak_concurrency:,} calls in progress, hash {summary.content_hash[:12]}"
+    )
 
     rt = Table(title=f"simulator: real-time pacing (speed-up {args.speedup:g}; level = calls in progress x speed-up)")
     for column in ("level", "steady calls (x speed-up)", "events/s", "max lag s", "late share", "sustained"):
         rt.add_column(column, justify="right")
     for row in realtime:
-        rt.add_row(f"{row['level']:,}", f"{row['steady_calls_in_progress']:,}", f"{row['events_per_s']:,.0f}",
-                   f"{row['max_lag_s']:.3f}", f"{row['late_share']:.2%}", "yes" if row["sustained"] else "NO")
+        rt.add_row(
+            f"{row['level']:,}",
+            f"{row['steady_calls_in_progress']:,}",
+            f"{row['events_per_s']:,.0f}",
+            f"{row['max_lag_s']:.3f}",
+            f"{row['late_share']:.2%}",
+            "yes" if row["sustained"] else "NO",
+        )
     console.print(rt)
     sustained = [r["steady_calls_in_progress"] for r in realtime if r["sustained"]]
     best = max(sustained) if sustained else 0
     console.print(f"sustained real-time concurrency: about {best:,} calls in progress")
-    print(json.dumps({
-        "bench": "simulator",
-        "max_speed_events_per_s": summary.events_per_s,
-        "bare_producer_events_per_s": round(bare_rate, 1),
-        "ratio_vs_bare_producer": round(ratio, 3),
-        "generate_only_events_per_s": round(generated, 1),
-        "events": summary.events,
-        "bytes": summary.bytes,
-        "calls": summary.calls,
-        "mean_value_bytes": round(summary.bytes / summary.events, 1),
-        "realtime": realtime,
-        "sustained_realtime_concurrency": best,
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "simulator",
+                "max_speed_events_per_s": summary.events_per_s,
+                "bare_producer_events_per_s": round(bare_rate, 1),
+                "ratio_vs_bare_producer": round(ratio, 3),
+                "generate_only_events_per_s": round(generated, 1),
+                "events": summary.events,
+                "bytes": summary.bytes,
+                "calls": summary.calls,
+                "mean_value_bytes": round(summary.bytes / summary.events, 1),
+                "realtime": realtime,
+                "sustained_realtime_concurrency": best,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -49,12 +49,20 @@ DIALED_NUMBER = "+18005550100"
 INTENTS = ("billing_dispute", "cancellation", "fraud_report", "technical_support", "payment", "address_change")
 QUEUES = ("billing", "retention", "fraud", "tech_support", "payments", "general")
 QUEUE_FOR_INTENT = {
-    "billing_dispute": "billing", "cancellation": "retention", "fraud_report": "fraud",
-    "technical_support": "tech_support", "payment": "payments", "address_change": "general",
+    "billing_dispute": "billing",
+    "cancellation": "retention",
+    "fraud_report": "fraud",
+    "technical_support": "tech_support",
+    "payment": "payments",
+    "address_change": "general",
 }
 DEFAULT_INTENT_MIX = (
-    ("billing_dispute", 0.22), ("cancellation", 0.12), ("fraud_report", 0.08),
-    ("technical_support", 0.26), ("payment", 0.19), ("address_change", 0.13),
+    ("billing_dispute", 0.22),
+    ("cancellation", 0.12),
+    ("fraud_report", 0.08),
+    ("technical_support", 0.26),
+    ("payment", 0.19),
+    ("address_change", 0.13),
 )
 SENTIMENT_ARCS = ("calm", "frustrated", "angry_then_relieved", "angry")
 #: the customer's mood in each phase of the call, per arc
@@ -66,8 +74,16 @@ ARC_MOODS = {
 }
 #: a hold longer than this should raise an escalation
 LONG_HOLD_MS = 120_000
-ACCOUNT_CHANGES = ("update_address", "update_phone", "update_email", "issue_refund", "apply_credit",
-                   "cancel_service", "block_card", "order_replacement_card")
+ACCOUNT_CHANGES = (
+    "update_address",
+    "update_phone",
+    "update_email",
+    "issue_refund",
+    "apply_credit",
+    "cancel_service",
+    "block_card",
+    "order_replacement_card",
+)
 
 
 @dataclass(frozen=True)
@@ -89,18 +105,30 @@ class ConversationProfile:
     spoken_number_share: float = 0.5  # numbers said in words rather than written by the STT
 
     def __post_init__(self) -> None:
-        for name in ("fraud_share", "transfer_share", "disorder_share", "omit_greeting_share",
-                     "omit_disclosure_share", "omit_closing_share", "skip_verification_share",
-                     "abrupt_hold_share", "long_hold_share", "spoken_number_share"):
+        for name in (
+            "fraud_share",
+            "transfer_share",
+            "disorder_share",
+            "omit_greeting_share",
+            "omit_disclosure_share",
+            "omit_closing_share",
+            "skip_verification_share",
+            "abrupt_hold_share",
+            "long_hold_share",
+            "spoken_number_share",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise SimulationError(f"{name} must be between 0 and 1, got {value!r}", "shares are fractions of calls")
         if self.disorder_share > 0.5:
-            raise SimulationError(f"disorder_share {self.disorder_share} is above 0.5",
-                                  "real feeds duplicate or reorder about 1% of segments")
+            raise SimulationError(
+                f"disorder_share {self.disorder_share} is above 0.5",
+                "real feeds duplicate or reorder about 1% of segments",
+            )
         if self.heartbeat_interval_s <= 0:
-            raise SimulationError(f"heartbeat interval must be positive, got {self.heartbeat_interval_s!r}",
-                                  "pass e.g. 10 seconds")
+            raise SimulationError(
+                f"heartbeat interval must be positive, got {self.heartbeat_interval_s!r}", "pass e.g. 10 seconds"
+            )
         unknown = [name for name, _ in self.intent_mix if name not in QUEUE_FOR_INTENT]
         if unknown or not self.intent_mix:
             raise SimulationError(f"unknown intents {unknown} in intent_mix", f"use {', '.join(INTENTS)}")
@@ -133,6 +161,7 @@ def generate_call(index: int, arrival_ms: int, seed: int, profile: ConversationP
 
 
 # --- internals --------------------------------------------------------------------------
+
 
 @dataclass
 class _Leg:
@@ -170,7 +199,7 @@ class _CallWriter:
         self.arrival_ms = arrival_ms
         self.customer: Customer = make_customer(rng)
         self.is_fraud = rng.random() < profile.fraud_share
-        names, weights = zip(*profile.intent_mix)
+        names, weights = zip(*profile.intent_mix, strict=True)
         self.intent = "address_change" if self.is_fraud else rng.choices(names, weights)[0]
         self.arc = self._pick_arc()
         self.phase = "opening"
@@ -180,10 +209,12 @@ class _CallWriter:
         self.escalation_signals: list[Signal] = []
         self.disorder: list[Disorder] = []
         self.legs: list[_Leg] = []
-        self.wants_supervisor = rng.random() < {"angry": 0.6, "angry_then_relieved": 0.5, "frustrated": 0.1}.get(self.arc, 0.0)
+        self.wants_supervisor = rng.random() < {"angry": 0.6, "angry_then_relieved": 0.5, "frustrated": 0.1}.get(
+            self.arc, 0.0
+        )
         self.long_hold = rng.random() < profile.long_hold_share
         self.verified_at: int | None = None
-        hour = dt.datetime.fromtimestamp(arrival_ms / 1000, tz=dt.timezone.utc).hour
+        hour = dt.datetime.fromtimestamp(arrival_ms / 1000, tz=dt.UTC).hour
         self.daypart = "morning" if hour < 12 else "afternoon" if hour < 17 else "evening"
 
     @cached_property
@@ -192,9 +223,14 @@ class _CallWriter:
         return make_customer(self.rng)
 
     def _pick_arc(self) -> str:
-        weights = {"billing_dispute": (4, 3, 2, 1), "cancellation": (3, 3, 2, 2),
-                   "fraud_report": (4, 3, 2, 1), "technical_support": (4, 3, 2, 1),
-                   "payment": (7, 2, 1, 0.5), "address_change": (8, 1, 0.5, 0.3)}[self.intent]
+        weights = {
+            "billing_dispute": (4, 3, 2, 1),
+            "cancellation": (3, 3, 2, 2),
+            "fraud_report": (4, 3, 2, 1),
+            "technical_support": (4, 3, 2, 1),
+            "payment": (7, 2, 1, 0.5),
+            "address_change": (8, 1, 0.5, 0.3),
+        }[self.intent]
         if self.is_fraud:
             weights = (6, 2, 0, 0)
         return self.rng.choices(SENTIMENT_ARCS, weights)[0]
@@ -219,7 +255,10 @@ class _CallWriter:
             self.phase = "body"
             self._body(leg)
             self._close(leg)
-        self._end_leg(leg, ended_by="customer" if leg.closing is False and self.arc == "angry" else rng.choice(("customer", "agent")))
+        self._end_leg(
+            leg,
+            ended_by="customer" if leg.closing is False and self.arc == "angry" else rng.choice(("customer", "agent")),
+        )
         return self._finish()
 
     # ------------------------------------------------------------------ legs and lifecycle
@@ -229,18 +268,30 @@ class _CallWriter:
         leg = _Leg(contact_id=contact_id, queue=queue, agent_id=agent_id(queue, rng), initiated_ms=at_ms, now=at_ms)
         initial = self.legs[0].contact_id if self.legs else None
         recognized = self.caller_number == self.customer.phone or previous is not None
-        self._emit(leg, CallInitiated, at_ms,
-                   caller_number=e164(self.caller_number), dialed_number=DIALED_NUMBER,
-                   customer_id=self.customer.customer_id if recognized else None,
-                   previous_contact_id=previous.contact_id if previous else None,
-                   initial_contact_id=initial)
+        self._emit(
+            leg,
+            CallInitiated,
+            at_ms,
+            caller_number=e164(self.caller_number),
+            dialed_number=DIALED_NUMBER,
+            customer_id=self.customer.customer_id if recognized else None,
+            previous_contact_id=previous.contact_id if previous else None,
+            initial_contact_id=initial,
+        )
         self.legs.append(leg)
         leg.states.append((at_ms, "queued"))
         # IVR menu (or the transfer's hand-over), then the queue
         leg.now += rng.randint(1_500, 4_000) if previous else rng.randint(4_000, 20_000)
         priority = 2 if queue == "fraud" else 1 if self.arc == "angry" else 0
-        self._emit(leg, CallQueued, leg.now, queue=queue, skills=[queue, "en"], priority=priority,
-                   queue_depth=rng.randint(0, 12))
+        self._emit(
+            leg,
+            CallQueued,
+            leg.now,
+            queue=queue,
+            skills=[queue, "en"],
+            priority=priority,
+            queue_depth=rng.randint(0, 12),
+        )
         queued_ms = leg.now
         leg.now += min(int(rng.expovariate(1 / 25_000)), 240_000)
         leg.connected_ms = leg.now
@@ -253,8 +304,16 @@ class _CallWriter:
         self._say(leg, "agent", L.TRANSFER_ANNOUNCE, team=L.TEAM_NAMES[to_queue])
         new_contact = self._uuid()
         initial = self.legs[0].contact_id
-        self._emit(leg, CallTransferred, leg.now, from_agent_id=leg.agent_id, to_queue=to_queue,
-                   new_contact_id=new_contact, initial_contact_id=initial, reason=reason)
+        self._emit(
+            leg,
+            CallTransferred,
+            leg.now,
+            from_agent_id=leg.agent_id,
+            to_queue=to_queue,
+            new_contact_id=new_contact,
+            initial_contact_id=initial,
+            reason=reason,
+        )
         leg.disposition = "transferred"
         leg.closing = None  # a transferred contact has no closing to check
         at = leg.now
@@ -264,12 +323,26 @@ class _CallWriter:
     def _end_leg(self, leg: _Leg, ended_by: str) -> None:
         rng = self.rng
         leg.ended_ms = leg.now
-        self._emit(leg, CallEnded, leg.now, ended_by=ended_by, duration_ms=leg.now - leg.initiated_ms,
-                   talk_ms=max(0, leg.now - leg.connected_ms - leg.hold_ms), hold_ms=leg.hold_ms,
-                   agent_id=leg.agent_id, queue=leg.queue)
-        self._emit(leg, CallDisposition, leg.now + rng.randint(3_000, 30_000), agent_id=leg.agent_id,
-                   disposition=leg.disposition, intent=self.intent,
-                   notes=f"{self.intent.replace('_', ' ')}: {leg.disposition}")
+        self._emit(
+            leg,
+            CallEnded,
+            leg.now,
+            ended_by=ended_by,
+            duration_ms=leg.now - leg.initiated_ms,
+            talk_ms=max(0, leg.now - leg.connected_ms - leg.hold_ms),
+            hold_ms=leg.hold_ms,
+            agent_id=leg.agent_id,
+            queue=leg.queue,
+        )
+        self._emit(
+            leg,
+            CallDisposition,
+            leg.now + rng.randint(3_000, 30_000),
+            agent_id=leg.agent_id,
+            disposition=leg.disposition,
+            intent=self.intent,
+            notes=f"{self.intent.replace('_', ' ')}: {leg.disposition}",
+        )
         self._heartbeats(leg)
         self._disorder(leg)
 
@@ -302,7 +375,9 @@ class _CallWriter:
             seg = timed.event
             if rng.random() < 0.5 or n + 1 == len(segment_positions):
                 again = min(timed.release_ms + rng.randint(50, 1_500), leg.ended_ms - 1)
-                extra.append(TimedEvent(again, msgspec.structs.replace(seg, event_id=self._uuid(), produced_at_ms=again)))
+                extra.append(
+                    TimedEvent(again, msgspec.structs.replace(seg, event_id=self._uuid(), produced_at_ms=again))
+                )
                 kind = "duplicate"
             else:
                 following = leg.events[segment_positions[n + 1]].release_ms
@@ -357,8 +432,9 @@ class _CallWriter:
             self._say(leg, "customer", L.VERIFY_ANSWERS[method], **self._credentials(method, correct=success))
             self._pause(leg, 800, 4_000)
             ani = "true" if self.caller_number == self.customer.phone else "false"
-            self._action(leg, "verify_identity", success=success,
-                         detail=f"method={method};attempt={attempt};ani_match={ani}")
+            self._action(
+                leg, "verify_identity", success=success, detail=f"method={method};attempt={attempt};ani_match={ani}"
+            )
             if success:
                 leg.verified = True
                 self.verified_at = leg.now
@@ -381,8 +457,10 @@ class _CallWriter:
             return {"phone": speech.phone_number(c.phone if correct else random_phone(rng), rng, spoken)}
         if method == "ssn":
             ssn = c.ssn if correct else f"{rng.randint(100, 665)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}"
-            return {"account": speech.account_number(c.account_number, rng, spoken),
-                    "ssn": speech.national_id(ssn, spoken, last_four_only=True)}
+            return {
+                "account": speech.account_number(c.account_number, rng, spoken),
+                "ssn": speech.national_id(ssn, spoken, last_four_only=True),
+            }
         address = c.email if correct else self.new_details.email
         return {"email": speech.email(address, spoken)}
 
@@ -408,9 +486,12 @@ class _CallWriter:
         if self.wants_supervisor:
             self._supervisor(leg)
         {
-            "billing_dispute": self._billing_dispute, "cancellation": self._cancellation,
-            "fraud_report": self._fraud_report, "technical_support": self._technical_support,
-            "payment": self._payment, "address_change": self._address_change,
+            "billing_dispute": self._billing_dispute,
+            "cancellation": self._cancellation,
+            "fraud_report": self._fraud_report,
+            "technical_support": self._technical_support,
+            "payment": self._payment,
+            "address_change": self._address_change,
         }[self.intent](leg)
 
     def _billing_dispute(self, leg: _Leg) -> None:
@@ -477,8 +558,12 @@ class _CallWriter:
         else:
             spoken = rng.random() < self.profile.spoken_number_share
             self._say(leg, "agent", L.TECH_VISIT)
-            self._say(leg, "customer", L.TECH_VISIT_ADDRESS,
-                      address=speech.street_address(c.house_number, c.street, c.unit, rng, spoken))
+            self._say(
+                leg,
+                "customer",
+                L.TECH_VISIT_ADDRESS,
+                address=speech.street_address(c.house_number, c.street, c.unit, rng, spoken),
+            )
             self._say(leg, "agent", L.TECH_CALLBACK)
             self._say(leg, "customer", L.TECH_CALLBACK_GIVE, phone=speech.phone_number(c.phone, rng, spoken))
             self._crm(leg, entity="case", change="opened", status="technician_visit", category="technical_support")
@@ -500,8 +585,12 @@ class _CallWriter:
         self._crm(leg, entity="customer", change="status", status="paid", category="payment")
         self._react(leg)
         if rng.random() < 0.3:
-            self._say(leg, "customer", L.CONFIRMATION_EMAIL,
-                      email=speech.email(self.customer.email, rng.random() < self.profile.spoken_number_share))
+            self._say(
+                leg,
+                "customer",
+                L.CONFIRMATION_EMAIL,
+                email=speech.email(self.customer.email, rng.random() < self.profile.spoken_number_share),
+            )
 
     def _address_change(self, leg: _Leg) -> None:
         rng, new = self.rng, self.new_details
@@ -509,8 +598,12 @@ class _CallWriter:
         if self.is_fraud and rng.random() < 0.5:
             self._urgency(leg)
         self._say(leg, "agent", L.ADDRESS_ASK)
-        self._say(leg, "customer", L.ADDRESS_GIVE,
-                  address=speech.street_address(new.house_number, new.street, new.unit, rng, spoken))
+        self._say(
+            leg,
+            "customer",
+            L.ADDRESS_GIVE,
+            address=speech.street_address(new.house_number, new.street, new.unit, rng, spoken),
+        )
         self.phase = "resolution"
         self._account_change(leg, "update_address")
         self._crm(leg, entity="customer", change="address")
@@ -609,9 +702,12 @@ class _CallWriter:
         if not leg.verified:
             leg.changed_before_verified = True
         leg.changed = True
-        if (action in ("update_address", "update_phone", "update_email") and self.verified_at is not None
-                and leg.now - self.verified_at < 90_000
-                and not any(s.name == "change_after_verification" for s in self.fraud_signals)):
+        if (
+            action in ("update_address", "update_phone", "update_email")
+            and self.verified_at is not None
+            and leg.now - self.verified_at < 90_000
+            and not any(s.name == "change_after_verification" for s in self.fraud_signals)
+        ):
             self.fraud_signals.append(Signal("change_after_verification", leg.contact_id, leg.now))
         self._action(leg, action, detail=detail)
 
@@ -619,8 +715,9 @@ class _CallWriter:
     def _mood(self) -> str:
         return ARC_MOODS[self.arc][self.phase]
 
-    def _say(self, leg: _Leg, participant: str, templates: tuple[str, ...], mood: str | None = None,
-             **slots: Any) -> None:
+    def _say(
+        self, leg: _Leg, participant: str, templates: tuple[str, ...], mood: str | None = None, **slots: Any
+    ) -> None:
         """One turn: 0-2 partials, then the final, then a pause before the next turn."""
         rng = self.rng
         utterance = speech.render(rng.choice(templates), slots)
@@ -635,13 +732,32 @@ class _CallWriter:
             cut = max(1, n_words * j // (n_partials + 1))
             partial = speech.prefix(utterance, cut)
             end_offset = start_offset + speaking_ms * j // (n_partials + 1)
-            self._segment(leg, participant, partial, start_offset, end_offset,
-                          at=leg.initiated_ms + end_offset + rng.randint(120, 350), is_final=False,
-                          final_id=final_id, confidence=rng.uniform(confidence_floor, 0.85), sentiment=sentiment)
+            self._segment(
+                leg,
+                participant,
+                partial,
+                start_offset,
+                end_offset,
+                at=leg.initiated_ms + end_offset + rng.randint(120, 350),
+                is_final=False,
+                final_id=final_id,
+                confidence=rng.uniform(confidence_floor, 0.85),
+                sentiment=sentiment,
+            )
         end_offset = start_offset + speaking_ms
         at = leg.initiated_ms + end_offset + rng.randint(400, 900)
-        self._segment(leg, participant, utterance, start_offset, end_offset, at=at, is_final=True,
-                      final_id=final_id, confidence=rng.uniform(max(confidence_floor, 0.8), 0.99), sentiment=sentiment)
+        self._segment(
+            leg,
+            participant,
+            utterance,
+            start_offset,
+            end_offset,
+            at=at,
+            is_final=True,
+            final_id=final_id,
+            confidence=rng.uniform(max(confidence_floor, 0.8), 0.99),
+            sentiment=sentiment,
+        )
         if sentiment == "angry" and not any(s.name == "anger" for s in self.escalation_signals):
             self._escalation("anger", leg, at)
         leg.now = at + rng.randint(150, 1_200)
@@ -651,21 +767,49 @@ class _CallWriter:
             return 0
         return self.rng.choices((0, 1, 2), (0.25, 0.4, 0.35))[0]
 
-    def _segment(self, leg: _Leg, participant: str, utterance: speech.Utterance, start_offset: int,
-                 end_offset: int, at: int, is_final: bool, final_id: str, confidence: float,
-                 sentiment: str | None) -> None:
+    def _segment(
+        self,
+        leg: _Leg,
+        participant: str,
+        utterance: speech.Utterance,
+        start_offset: int,
+        end_offset: int,
+        at: int,
+        is_final: bool,
+        final_id: str,
+        confidence: float,
+        sentiment: str | None,
+    ) -> None:
         leg.sequence += 1
         segment_id = f"{leg.contact_id}:s{leg.sequence}"
-        self._emit(leg, TranscriptSegment, at, segment_id=segment_id, sequence=leg.sequence,
-                   participant=participant, start_offset_ms=start_offset, end_offset_ms=end_offset,
-                   text=utterance.text, is_final=is_final, final_segment_id=None if is_final else final_id,
-                   confidence=round(confidence, 3))
-        leg.segments.append(SegmentTruth(
-            segment_id=segment_id, contact_id=leg.contact_id, participant=participant, is_final=is_final,
-            final_segment_id=None if is_final else final_id, sentiment=sentiment,
-            pii=[PiiSpan(s.start, s.end, s.pii.entity_type, s.pii.spoken, s.pii.text, s.pii.value, s.pii.fragment)
-                 for s in utterance.spans],
-        ))
+        self._emit(
+            leg,
+            TranscriptSegment,
+            at,
+            segment_id=segment_id,
+            sequence=leg.sequence,
+            participant=participant,
+            start_offset_ms=start_offset,
+            end_offset_ms=end_offset,
+            text=utterance.text,
+            is_final=is_final,
+            final_segment_id=None if is_final else final_id,
+            confidence=round(confidence, 3),
+        )
+        leg.segments.append(
+            SegmentTruth(
+                segment_id=segment_id,
+                contact_id=leg.contact_id,
+                participant=participant,
+                is_final=is_final,
+                final_segment_id=None if is_final else final_id,
+                sentiment=sentiment,
+                pii=[
+                    PiiSpan(s.start, s.end, s.pii.entity_type, s.pii.spoken, s.pii.text, s.pii.value, s.pii.fragment)
+                    for s in utterance.spans
+                ],
+            )
+        )
 
     def _action(self, leg: _Leg, action: str, success: bool = True, detail: str = "") -> None:
         # the agent types and reads the screen before and after each desktop action
@@ -675,8 +819,17 @@ class _CallWriter:
 
     def _crm(self, leg: _Leg, entity: str, change: str, status: str | None = None, category: str | None = None) -> None:
         case_id = f"case-{leg.contact_id[:8]}" if entity == "case" else None
-        self._emit(leg, CrmUpdate, leg.now + self.rng.randint(200, 1_500), customer_id=self.customer.customer_id,
-                   case_id=case_id, entity=entity, change=change, status=status, category=category)
+        self._emit(
+            leg,
+            CrmUpdate,
+            leg.now + self.rng.randint(200, 1_500),
+            customer_id=self.customer.customer_id,
+            case_id=case_id,
+            entity=entity,
+            change=change,
+            status=status,
+            category=category,
+        )
 
     def _pause(self, leg: _Leg, low_ms: int, high_ms: int) -> None:
         leg.now += self.rng.randint(low_ms, high_ms)
@@ -685,8 +838,14 @@ class _CallWriter:
         self.escalation_signals.append(Signal(reason, leg.contact_id, at_ms))
 
     def _emit(self, leg: _Leg, cls: type[Envelope], at_ms: int, **fields: Any) -> None:
-        event = cls(event_id=self._uuid(), contact_id=leg.contact_id, event_time_ms=at_ms,
-                    produced_at_ms=at_ms, producer=PRODUCER, **fields)
+        event = cls(
+            event_id=self._uuid(),
+            contact_id=leg.contact_id,
+            event_time_ms=at_ms,
+            produced_at_ms=at_ms,
+            producer=PRODUCER,
+            **fields,
+        )
         leg.events.append(TimedEvent(at_ms, event))
 
     def _uuid(self) -> str:
@@ -698,8 +857,22 @@ class _CallWriter:
         return f"${self.rng.randint(9, 320)}.{self.rng.randrange(100):02d}"
 
     def _when(self) -> str:
-        month = self.rng.choice(("January", "February", "March", "April", "May", "June", "July",
-                                 "August", "September", "October", "November", "December"))
+        month = self.rng.choice(
+            (
+                "January",
+                "February",
+                "March",
+                "April",
+                "May",
+                "June",
+                "July",
+                "August",
+                "September",
+                "October",
+                "November",
+                "December",
+            )
+        )
         return f"{month} {self.rng.randint(1, 28)}"
 
     # ------------------------------------------------------------------ truth
@@ -708,15 +881,21 @@ class _CallWriter:
         events.sort(key=lambda te: te.release_ms)  # stable: same-ms events keep script order
         reasons = sorted({s.name for s in self.escalation_signals})
         legs = [
-            LegTruth(contact_id=leg.contact_id, queue=leg.queue, agent_id=leg.agent_id,
-                     initiated_ms=leg.initiated_ms, ended_ms=leg.ended_ms, disposition=leg.disposition,
-                     qa={
-                         "greeting": leg.greeting,
-                         "disclosure": leg.disclosure,
-                         "identity_verified_first": (not leg.changed_before_verified) if leg.changed else None,
-                         "hold_etiquette": all(leg.holds_asked) if leg.holds_asked else None,
-                         "closing": leg.closing,
-                     })
+            LegTruth(
+                contact_id=leg.contact_id,
+                queue=leg.queue,
+                agent_id=leg.agent_id,
+                initiated_ms=leg.initiated_ms,
+                ended_ms=leg.ended_ms,
+                disposition=leg.disposition,
+                qa={
+                    "greeting": leg.greeting,
+                    "disclosure": leg.disclosure,
+                    "identity_verified_first": (not leg.changed_before_verified) if leg.changed else None,
+                    "hold_etiquette": all(leg.holds_asked) if leg.holds_asked else None,
+                    "closing": leg.closing,
+                },
+            )
             for leg in self.legs
         ]
         truth = CallTruth(

@@ -81,9 +81,20 @@ class PiecewiseLinearCurve:
 # peak, a lunch dip, an after-lunch peak and an evening tail. Shape only; it is rescaled so
 # the mean over the day equals the requested rate.
 BUSINESS_DAY: tuple[tuple[float, float], ...] = (
-    (8.0, 0.25), (9.0, 0.70), (10.0, 1.45), (10.75, 1.70), (11.5, 1.35), (12.25, 0.85),
-    (13.0, 0.80), (14.0, 1.35), (14.75, 1.50), (15.5, 1.20), (16.5, 0.95), (17.5, 0.60),
-    (18.5, 0.35), (20.0, 0.15),
+    (8.0, 0.25),
+    (9.0, 0.70),
+    (10.0, 1.45),
+    (10.75, 1.70),
+    (11.5, 1.35),
+    (12.25, 0.85),
+    (13.0, 0.80),
+    (14.0, 1.35),
+    (14.75, 1.50),
+    (15.5, 1.20),
+    (16.5, 0.95),
+    (17.5, 0.60),
+    (18.5, 0.35),
+    (20.0, 0.15),
 )
 
 
@@ -134,8 +145,11 @@ def campaign_curve(rate: float, duration_s: float, surge_factor: float = 4.0) ->
     _check_duration(duration_s)
     _check_factor(surge_factor, "surge_factor")
     return CampaignCurve(
-        base_rate=rate, surge_factor=surge_factor, surge_start_s=0.25 * duration_s,
-        ramp_s=0.05 * duration_s, plateau_s=0.30 * duration_s,
+        base_rate=rate,
+        surge_factor=surge_factor,
+        surge_start_s=0.25 * duration_s,
+        ramp_s=0.05 * duration_s,
+        plateau_s=0.30 * duration_s,
     )
 
 
@@ -172,8 +186,11 @@ def outage_curve(rate: float, duration_s: float, spike_factor: float = 8.0) -> O
     _check_duration(duration_s)
     _check_factor(spike_factor, "spike_factor")
     return OutageCurve(
-        base_rate=rate, spike_factor=spike_factor, spike_start_s=0.40 * duration_s,
-        hold_s=0.03 * duration_s, decay_s=0.05 * duration_s,
+        base_rate=rate,
+        spike_factor=spike_factor,
+        spike_start_s=0.40 * duration_s,
+        hold_s=0.03 * duration_s,
+        decay_s=0.05 * duration_s,
     )
 
 
@@ -202,7 +219,9 @@ def load_curve_csv(path: str | Path) -> PiecewiseLinearCurve:
     if missing:
         raise SimulationError(
             f"traffic curve {path} line {header_line}: missing column {', '.join(missing)} "
-            f"(header is {','.join(header)!r})", hint)
+            f"(header is {','.join(header)!r})",
+            hint,
+        )
     t_col, r_col = names.index(CSV_COLUMNS[0]), names.index(CSV_COLUMNS[1])
     if len(numbered) == 1:
         raise SimulationError(f"traffic curve {path} is empty: a header but no rows", hint)
@@ -213,18 +232,20 @@ def load_curve_csv(path: str | Path) -> PiecewiseLinearCurve:
         if len(row) <= max(t_col, r_col):
             absent = CSV_COLUMNS[0] if len(row) <= t_col else CSV_COLUMNS[1]
             raise SimulationError(
-                f"traffic curve {path} line {line}: missing column {absent} in {','.join(row)!r}", hint)
+                f"traffic curve {path} line {line}: missing column {absent} in {','.join(row)!r}", hint
+            )
         t = _number(row[t_col], path, line, CSV_COLUMNS[0], hint)
         r = _number(row[r_col], path, line, CSV_COLUMNS[1], hint)
         if t < 0:
             raise SimulationError(f"traffic curve {path} line {line}: time_s {t:g} is negative", hint)
         if r < 0:
-            raise SimulationError(
-                f"traffic curve {path} line {line}: negative rate {r:g} calls per minute", hint)
+            raise SimulationError(f"traffic curve {path} line {line}: negative rate {r:g} calls per minute", hint)
         if times and t <= times[-1]:
             raise SimulationError(
                 f"traffic curve {path} line {line}: time {t:g} s is not increasing "
-                f"(previous row is at {times[-1]:g} s)", hint)
+                f"(previous row is at {times[-1]:g} s)",
+                hint,
+            )
         times.append(t)
         rates.append(r)
     if max(rates) == 0:
@@ -251,7 +272,8 @@ def make_curve(spec: str, *, rate: float, duration_s: float) -> TrafficCurve:
         return outage_curve(rate, duration_s)
     raise SimulationError(
         f"unknown traffic curve {spec!r}",
-        f"use one of {', '.join(CURVE_NAMES)}, or a path to a .csv file of time_s,calls_per_minute")
+        f"use one of {', '.join(CURVE_NAMES)}, or a path to a .csv file of time_s,calls_per_minute",
+    )
 
 
 def arrival_times(curve: TrafficCurve, duration_s: float, rng: random.Random) -> list[float]:
@@ -291,8 +313,7 @@ def _number(cell: str, path: Path, line: int, column: str, hint: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise SimulationError(
-            f"traffic curve {path} line {line}: {column} {text!r} is not a number", hint) from None
+        raise SimulationError(f"traffic curve {path} line {line}: {column} {text!r} is not a number", hint) from None
     if not math.isfinite(value):
         raise SimulationError(f"traffic curve {path} line {line}: {column} {text!r} is not finite", hint)
     return value
@@ -301,15 +322,15 @@ def _number(cell: str, path: Path, line: int, column: str, hint: str) -> float:
 def _check_rate(rate: float, what: str) -> None:
     if not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
         raise SimulationError(
-            f"{what} must be a positive number of calls per minute, got {rate!r}",
-            "pass a rate above 0, e.g. --rate 30")
+            f"{what} must be a positive number of calls per minute, got {rate!r}", "pass a rate above 0, e.g. --rate 30"
+        )
 
 
 def _check_duration(duration_s: float) -> None:
     if not isinstance(duration_s, (int, float)) or not math.isfinite(duration_s) or duration_s <= 0:
         raise SimulationError(
-            f"duration must be a positive number of simulated seconds, got {duration_s!r}",
-            "pass e.g. --duration 600")
+            f"duration must be a positive number of simulated seconds, got {duration_s!r}", "pass e.g. --duration 600"
+        )
 
 
 def _check_factor(factor: float, what: str) -> None:

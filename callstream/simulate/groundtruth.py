@@ -109,8 +109,9 @@ class GroundTruthWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._handle = self.path.open("wb")
         except OSError as exc:
-            raise SimulationError(f"cannot write ground truth to {self.path}: {exc}",
-                                  "choose a writable --ground-truth path") from exc
+            raise SimulationError(
+                f"cannot write ground truth to {self.path}: {exc}", "choose a writable --ground-truth path"
+            ) from exc
         self.calls = 0
 
     def write(self, truth: CallTruth) -> None:
@@ -149,10 +150,14 @@ def read_ground_truth(path: str | Path) -> Iterator[CallTruth]:
             try:
                 truth = _decoder.decode(line)
             except msgspec.DecodeError as exc:
-                raise SimulationError(f"ground truth {path} line {line_no} is not a call record: {exc}",
-                                      "regenerate it with the simulator") from exc
+                raise SimulationError(
+                    f"ground truth {path} line {line_no} is not a call record: {exc}",
+                    "regenerate it with the simulator",
+                ) from exc
             if truth.truth_version > TRUTH_VERSION:
                 raise SimulationError(
                     f"ground truth {path} line {line_no} has version {truth.truth_version}, "
-                    f"this callstream reads up to {TRUTH_VERSION}", "upgrade callstream")
+                    f"this callstream reads up to {TRUTH_VERSION}",
+                    "upgrade callstream",
+                )
             yield truth

@@ -41,7 +41,8 @@ HOLD_ASKS = (
 HOLD_ABRUPT = ("Hold on.", "One sec.", "Hang on, I'm putting you on hold.")
 HOLD_ACCEPTS = ("Sure.", "Okay, go ahead.", "Yes, that's fine.")
 HOLD_RETURNS = (
-    "Thank you for holding.", "Thanks for your patience, I'm back.",
+    "Thank you for holding.",
+    "Thanks for your patience, I'm back.",
     "Thank you for waiting, I appreciate your patience.",
 )
 HOLD_RETURNS_ABRUPT = ("Okay, I'm back.", "Alright.")
@@ -94,7 +95,8 @@ VERIFY_ANSWERS = {
     "email": ("It's {email}.", "Sure, my email is {email}."),
 }
 VERIFY_OK = (
-    "Thank you, you're verified.", "Perfect, I've verified your account.",
+    "Thank you, you're verified.",
+    "Perfect, I've verified your account.",
     "Great, thanks {first}, I have your account up.",
 )
 VERIFY_FAIL = (
@@ -131,21 +133,29 @@ OPENINGS = {
             "I want to cancel. The service has been unreliable for weeks.",
             "Honestly I'm tired of the outages, I'd like to close my account.",
         ),
-        "angry": ("Cancel my account. Right now. I'm done with you people.",
-                  "I want out of this contract today, this is the worst service I have ever had."),
+        "angry": (
+            "Cancel my account. Right now. I'm done with you people.",
+            "I want out of this contract today, this is the worst service I have ever had.",
+        ),
     },
     "fraud_report": {
-        "calm": ("I noticed some charges on my card that I didn't make.",
-                 "I think someone used my card, there's a payment on my account I don't recognize."),
+        "calm": (
+            "I noticed some charges on my card that I didn't make.",
+            "I think someone used my card, there's a payment on my account I don't recognize.",
+        ),
         "frustrated": ("Someone has been using my card, there are charges I never authorized.",),
         "angry": ("Somebody stole my card details and you let them charge {amount}! How did this even happen?",),
     },
     "technical_support": {
-        "calm": ("My internet has been dropping out since yesterday.",
-                 "My TV box keeps showing an error code and won't load any channels."),
+        "calm": (
+            "My internet has been dropping out since yesterday.",
+            "My TV box keeps showing an error code and won't load any channels.",
+        ),
         "frustrated": ("My internet keeps cutting out and I work from home, this is the second time this week.",),
-        "angry": ("My service has been down for two days and nobody has fixed it!",
-                  "I've called three times about this outage and it is still not working!"),
+        "angry": (
+            "My service has been down for two days and nobody has fixed it!",
+            "I've called three times about this outage and it is still not working!",
+        ),
     },
     "payment": {
         "calm": ("I'd like to make a payment on my account.", "I want to pay my bill over the phone please."),
@@ -153,8 +163,10 @@ OPENINGS = {
         "angry": ("Your website rejected my payment three times and now you're charging me a late fee!",),
     },
     "address_change": {
-        "calm": ("I've moved recently and I need to update my address.",
-                 "I need to change the address on my account, I just moved."),
+        "calm": (
+            "I've moved recently and I need to update my address.",
+            "I need to change the address on my account, I just moved.",
+        ),
         "frustrated": ("I moved a month ago and my bills still go to the old address.",),
         "angry": ("I told you people I moved and you still sent my bill to the old place!",),
     },
@@ -163,30 +175,38 @@ OPENINGS = {
 CUSTOMER_REACTIONS = {
     "calm": ("Okay, thanks.", "Sure, no problem.", "Alright, that makes sense.", "Okay."),
     "frustrated": (
-        "Fine.", "I already explained this to the last person.",
-        "Okay, but this has been going on for a while now.", "Can we speed this up a bit?",
+        "Fine.",
+        "I already explained this to the last person.",
+        "Okay, but this has been going on for a while now.",
+        "Can we speed this up a bit?",
     ),
     "angry": (
-        "This is unbelievable.", "Are you serious right now?",
-        "I can't believe how long this is taking!", "This is ridiculous, I pay for this service every month!",
+        "This is unbelievable.",
+        "Are you serious right now?",
+        "I can't believe how long this is taking!",
+        "This is ridiculous, I pay for this service every month!",
     ),
     "relieved": (
-        "Oh, thank you so much, that really helps.", "Great, I really appreciate your help.",
+        "Oh, thank you so much, that really helps.",
+        "Great, I really appreciate your help.",
         "Okay, that's a big relief, thank you.",
     ),
 }
 SUPERVISOR_REQUESTS = (
-    "Let me speak to your supervisor.", "I want to talk to a manager, now.",
+    "Let me speak to your supervisor.",
+    "I want to talk to a manager, now.",
     "Can I please speak to your supervisor? This is going nowhere.",
 )
-SUPERVISOR_ACKS = ("I understand. Let me get my supervisor on the line.",
-                   "Of course, I'll bring my supervisor in.")
+SUPERVISOR_ACKS = ("I understand. Let me get my supervisor on the line.", "Of course, I'll bring my supervisor in.")
 SUPERVISOR_JOINS = (
     "Hi, this is {supervisor}, a supervisor here. I'm sorry about the trouble today, let's get this fixed.",
     "Hello, {supervisor} here, I'm the team supervisor. I've read the notes and I'll take care of this.",
 )
-LONG_HOLD_COMPLAINTS = ("I've been on hold forever.", "That was a really long hold.",
-                        "Finally. I was about to hang up.")
+LONG_HOLD_COMPLAINTS = (
+    "I've been on hold forever.",
+    "That was a really long hold.",
+    "Finally. I was about to hang up.",
+)
 EMPATHY = (
     "I'm really sorry about that, I understand how frustrating this must be.",
     "I apologize for the trouble, let's get this sorted out.",
@@ -195,36 +215,55 @@ EMPATHY = (
 
 # Account-takeover tells (urgency, pushing for changes right after verification).
 URGENCY = (
-    "Look, I need this done right now.", "This is urgent, I'm about to board a flight.",
-    "Can you hurry up please, I don't have much time.", "I need this fixed immediately.",
+    "Look, I need this done right now.",
+    "This is urgent, I'm about to board a flight.",
+    "Can you hurry up please, I don't have much time.",
+    "I need this fixed immediately.",
 )
-ALSO_CHANGE_PHONE = ("Also I need to change the phone number on the account to {phone}.",
-                     "And update the phone number to {phone}, the old one doesn't work anymore.")
+ALSO_CHANGE_PHONE = (
+    "Also I need to change the phone number on the account to {phone}.",
+    "And update the phone number to {phone}, the old one doesn't work anymore.",
+)
 ALSO_CHANGE_EMAIL = ("And change the email to {email} too.",)
 NEW_CARD_TO_NEW_ADDRESS = ("Can you send a replacement card to the new address?",)
 
 # --- intent bodies -----------------------------------------------------------------------
 
-BILLING_LOOKUP = ("I can see a charge of {amount} from {when}.", "I'm looking at your statement now, I see the {amount} charge.")
-BILLING_REFUND = ("I've issued a refund of {amount}, you'll see it in three to five business days.",
-                  "I've reversed that charge, {amount} will be back on your account shortly.")
+BILLING_LOOKUP = (
+    "I can see a charge of {amount} from {when}.",
+    "I'm looking at your statement now, I see the {amount} charge.",
+)
+BILLING_REFUND = (
+    "I've issued a refund of {amount}, you'll see it in three to five business days.",
+    "I've reversed that charge, {amount} will be back on your account shortly.",
+)
 BILLING_CREDIT = ("I've applied a credit of {amount} to your next bill.",)
 
-RETENTION_OFFER = ("Before you go, I can offer you {pct} percent off for the next six months.",
-                   "I'd hate to lose you. What if I took {pct} percent off your plan for a year?")
+RETENTION_OFFER = (
+    "Before you go, I can offer you {pct} percent off for the next six months.",
+    "I'd hate to lose you. What if I took {pct} percent off your plan for a year?",
+)
 RETENTION_ACCEPT = ("Okay, that's actually a good deal, I'll stay.", "Alright, if you can do that I'll keep it.")
 RETENTION_REFUSE = ("No, I just want to cancel.", "No thanks, please just cancel it.")
 CANCEL_DONE = ("I've processed the cancellation, your service ends on {when}.",)
 OFFER_APPLIED = ("Done, the discount is applied starting this month.",)
 
-FRAUD_CARD_ASK = ("Can you read me the card number so I can locate it?", "Which card is it? Please give me the full card number.")
+FRAUD_CARD_ASK = (
+    "Can you read me the card number so I can locate it?",
+    "Which card is it? Please give me the full card number.",
+)
 FRAUD_CARD_GIVE = ("The card number is {card}.", "It's {card}.")
 FRAUD_BLOCKED = ("I've blocked that card and opened a fraud case. The charges of {amount} will be reversed.",)
 
-TECH_TROUBLESHOOT = ("Let's try restarting your router. Unplug it for thirty seconds and plug it back in.",
-                     "I'm going to run a line test from our side.")
+TECH_TROUBLESHOOT = (
+    "Let's try restarting your router. Unplug it for thirty seconds and plug it back in.",
+    "I'm going to run a line test from our side.",
+)
 TECH_CUSTOMER_STEPS = ("Okay, it's restarting now.", "Alright, the lights are blinking.")
-TECH_RESOLVED = ("I can see your connection is stable now.", "The line test passed and I've reset your port, you should be good.")
+TECH_RESOLVED = (
+    "I can see your connection is stable now.",
+    "The line test passed and I've reset your port, you should be good.",
+)
 TECH_VISIT = ("I'll book a technician visit. Can you confirm the service address?",)
 TECH_VISIT_ADDRESS = ("It's {address}.", "The address is {address}.")
 TECH_CALLBACK = ("What's the best number for the technician to call?",)
@@ -235,7 +274,10 @@ PAYMENT_GIVE = ("It's {card}.", "The card number is {card}.")
 PAYMENT_HALF = ("Okay, it's {card}...",)
 PAYMENT_REST = ("...{card}.",)
 PAYMENT_LINK = ("For your security I'll text you a secure payment link instead of taking the card over the phone.",)
-PAYMENT_DONE = ("Your payment of {amount} went through.", "That's processed, {amount} has been applied to your account.")
+PAYMENT_DONE = (
+    "Your payment of {amount} went through.",
+    "That's processed, {amount} has been applied to your account.",
+)
 
 ADDRESS_ASK = ("What's the new address?", "Sure, what is the new address?")
 ADDRESS_GIVE = ("It's {address}.", "The new address is {address}.", "Sure, it's {address}.")
@@ -244,10 +286,16 @@ PHONE_DONE = ("The phone number is updated.",)
 EMAIL_DONE = ("I've changed the email on file.",)
 CONFIRMATION_EMAIL = ("Can you send a confirmation to {email}?", "Please email me the confirmation at {email}.")
 
-TRANSFER_ANNOUNCE = ("I'm going to transfer you to our {team} team, they can help with that. Please stay on the line.",
-                     "That's handled by {team}, let me transfer you now.")
+TRANSFER_ANNOUNCE = (
+    "I'm going to transfer you to our {team} team, they can help with that. Please stay on the line.",
+    "That's handled by {team}, let me transfer you now.",
+)
 
 TEAM_NAMES = {
-    "billing": "billing", "retention": "customer loyalty", "fraud": "fraud prevention",
-    "tech_support": "technical support", "payments": "payments", "general": "customer care",
+    "billing": "billing",
+    "retention": "customer loyalty",
+    "fraud": "fraud prevention",
+    "tech_support": "technical support",
+    "payments": "payments",
+    "general": "customer care",
 }

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import msgspec
 from confluent_kafka import KafkaException, Producer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from callstream.contract.catalog import load_catalog
@@ -42,9 +42,18 @@ DEFAULT_RATE_PER_MIN = 30.0
 
 #: Every event type the simulator writes; the catalog says which topic carries each.
 SIMULATED_EVENT_TYPES = (
-    "call.initiated", "call.queued", "call.connected", "call.held", "call.resumed",
-    "call.transferred", "call.ended", "call.disposition", "call.heartbeat",
-    "transcript.segment", "agent.action", "crm.update",
+    "call.initiated",
+    "call.queued",
+    "call.connected",
+    "call.held",
+    "call.resumed",
+    "call.transferred",
+    "call.ended",
+    "call.disposition",
+    "call.heartbeat",
+    "transcript.segment",
+    "agent.action",
+    "crm.update",
 )
 
 #: Batching for throughput; callers may override these.
@@ -91,20 +100,25 @@ class SimulationSettings:
 
     def __post_init__(self) -> None:
         if self.rate_per_min is not None and self.concurrency is not None:
-            raise SimulationError("give a rate or a target concurrency, not both",
-                                  "pass --rate (calls per minute) or --concurrency (calls in progress)")
+            raise SimulationError(
+                "give a rate or a target concurrency, not both",
+                "pass --rate (calls per minute) or --concurrency (calls in progress)",
+            )
         for name, value in (("rate", self.rate_per_min), ("concurrency", self.concurrency)):
             if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0):
-                raise SimulationError(f"{name} must be a positive number, got {value!r}",
-                                      f"pass e.g. --{name} 30")
+                raise SimulationError(f"{name} must be a positive number, got {value!r}", f"pass e.g. --{name} 30")
         if not isinstance(self.speedup, (int, float)) or not math.isfinite(self.speedup) or self.speedup <= 0:
-            raise SimulationError(f"speed-up must be a positive number, got {self.speedup!r}",
-                                  "1 is real time, 10 runs ten simulated seconds per second")
+            raise SimulationError(
+                f"speed-up must be a positive number, got {self.speedup!r}",
+                "1 is real time, 10 runs ten simulated seconds per second",
+            )
         if not isinstance(self.seed, int):
             raise SimulationError(f"seed must be an integer, got {self.seed!r}", "pass e.g. --seed 42")
         if self.start_time_ms is not None and (not isinstance(self.start_time_ms, int) or self.start_time_ms < 0):
-            raise SimulationError(f"start time must be epoch milliseconds >= 0, got {self.start_time_ms!r}",
-                                  "pass e.g. --start-time 1735732800000")
+            raise SimulationError(
+                f"start time must be epoch milliseconds >= 0, got {self.start_time_ms!r}",
+                "pass e.g. --start-time 1735732800000",
+            )
         make_curve(self.curve, rate=self.rate_per_min or 1.0, duration_s=self.duration_s)  # names, CSV, duration
 
     @property
@@ -157,14 +171,17 @@ class SimulationSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 # --- pure generation ----------------------------------------------------------------------
 
+
 def topic_routes(settings: SimulationSettings) -> dict[str, str]:
     """event_type -> the topic it is written to: the catalog's, unless overridden."""
     catalog = load_catalog(settings.catalog_path)
     routes = {event_type: catalog.topic_for(event_type) for event_type in SIMULATED_EVENT_TYPES}
     unknown = set(settings.topic_overrides) - set(routes.values())
     if unknown:
-        raise ConfigError(f"topic overrides name topics the simulator does not write: {sorted(unknown)}",
-                          f"override one of {sorted(set(routes.values()))}")
+        raise ConfigError(
+            f"topic overrides name topics the simulator does not write: {sorted(unknown)}",
+            f"override one of {sorted(set(routes.values()))}",
+        )
     return {event_type: settings.topic_overrides.get(topic, topic) for event_type, topic in routes.items()}
 
 
@@ -183,7 +200,9 @@ def generate_calls(settings: SimulationSettings) -> Iterator[GeneratedCall]:
 
 
 def generate_events(
-    settings: SimulationSettings, *, on_call: Callable[[GeneratedCall], None] | None = None,
+    settings: SimulationSettings,
+    *,
+    on_call: Callable[[GeneratedCall], None] | None = None,
 ) -> Iterator[SimulatedEvent]:
     """Every event of the run in delivery order, without Kafka.
 
@@ -284,6 +303,7 @@ def mean_call_seconds(profile: ConversationProfile) -> float:
 
 # --- producing ----------------------------------------------------------------------------
 
+
 def producer_settings(producer_config: Mapping[str, str]) -> dict[str, str]:
     """The simulator's producer config: defaults, then the caller's, then the required."""
     return {**PRODUCER_DEFAULTS, **producer_config, **PRODUCER_REQUIRED}
@@ -349,7 +369,8 @@ def run_simulation(
                 tracker.observe(event)
                 hasher.update(event)
                 value, headers = encode_event(
-                    msgspec.structs.replace(event, produced_at_ms=time.time_ns() // 1_000_000), validate=False)
+                    msgspec.structs.replace(event, produced_at_ms=time.time_ns() // 1_000_000), validate=False
+                )
                 _produce(producer, topic, event.contact_id.encode(), value, headers)
                 tag = event_type_of(event)
                 by_type[tag] += 1
@@ -360,6 +381,8 @@ def run_simulation(
                 if events & 0x3FF == 0:
                     producer.poll(0)
                     bar.update(sim_s, events, tracker.current, calls)
+                elif not settings.max_speed:
+                    bar.update(sim_s, events, tracker.current, calls)  # sparse traffic: refresh by time
             bar.update(last_sim_s, events, tracker.current, calls, force=True)
             remaining = producer.flush(60)
     finally:
@@ -368,12 +391,16 @@ def run_simulation(
     wall_s = time.perf_counter() - started
     in_progress.append((next_sample, tracker.current))
     if remaining:
-        raise KafkaOperationError(f"{remaining} of {events} simulated events were still unsent after 60 s",
-                                  "check that the brokers are up and the topics writable")
+        raise KafkaOperationError(
+            f"{remaining} of {events} simulated events were still unsent after 60 s",
+            "check that the brokers are up and the topics writable",
+        )
     if stats.failed:
         raise KafkaOperationError(
             f"Kafka rejected {stats.failed} of {events} simulated events: {stats.first_error}",
-            "check the topics, ACLs and broker health", code=stats.first_code)
+            "check the topics, ACLs and broker health",
+            code=stats.first_code,
+        )
     return SimulationSummary(
         seed=settings.seed,
         start_time_ms=settings.start_time_ms or 0,
@@ -443,7 +470,9 @@ def _produce(producer: Producer, topic: str, key: bytes, value: bytes, headers: 
         except BufferError:
             producer.poll(0.05)  # local queue full: let deliveries drain
         except KafkaException as exc:
-            raise KafkaOperationError(f"cannot produce to {topic}: {exc}", "check the topic and the producer settings") from exc
+            raise KafkaOperationError(
+                f"cannot produce to {topic}: {exc}", "check the topic and the producer settings"
+            ) from exc
 
 
 def _require_topics(producer: Producer, topics: list[str], bootstrap: str, wait_s: float = 5.0) -> None:
@@ -455,15 +484,19 @@ def _require_topics(producer: Producer, topics: list[str], bootstrap: str, wait_
         try:
             metadata = producer.list_topics(timeout=15)
         except KafkaException as exc:
-            raise KafkaOperationError(f"cannot reach Kafka at {bootstrap}: {exc}",
-                                      "start it with `callstream kafka start` or check --bootstrap-servers") from exc
+            raise KafkaOperationError(
+                f"cannot reach Kafka at {bootstrap}: {exc}",
+                "start it with `callstream kafka start` or check --bootstrap-servers",
+            ) from exc
         missing = [t for t in topics if t not in metadata.topics]
         if not missing or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     if missing:
-        raise ConfigError(f"topics {', '.join(missing)} do not exist on {bootstrap}",
-                          "create them with `callstream topics apply`, or override the topic names")
+        raise ConfigError(
+            f"topics {', '.join(missing)} do not exist on {bootstrap}",
+            "create them with `callstream topics apply`, or override the topic names",
+        )
 
 
 class _ProgressBar:
@@ -476,12 +509,19 @@ class _ProgressBar:
         if not enabled:
             return
         self.progress = Progress(
-            TextColumn("[bold]simulating"), BarColumn(),
-            TextColumn("{task.fields[sim]}"), TextColumn("{task.fields[events]} events"),
-            TextColumn("{task.fields[calls]} calls, {task.fields[live]} in progress"), TimeElapsedColumn(),
-            console=console, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[sim]}"),
+            TextColumn("{task.fields[events]} events"),
+            TextColumn("{task.fields[calls]} calls, {task.fields[live]} in progress"),
+            TextColumn("{task.fields[wall]} wall"),
+            console=console,
+            transient=False,
         )
-        self.task = self.progress.add_task("simulate", total=settings.duration_s, sim="", events=0, calls=0, live=0)
+        self.task = self.progress.add_task(
+            "simulating", total=settings.duration_s, sim="", events=0, calls=0, live=0, wall="0s"
+        )
+        self._started = time.perf_counter()
 
     def __enter__(self) -> _ProgressBar:
         if self.enabled:
@@ -500,5 +540,13 @@ class _ProgressBar:
             return
         self._last = now
         # after the last arrival the bar stays full while the calls in progress drain
-        self.progress.update(self.task, completed=min(sim_s, self.duration),
-                             sim=f"{sim_s:,.0f}/{self.duration:,.0f} s simulated", events=f"{events:,}", calls=f"{calls:,}", live=live)
+        self.progress.update(
+            self.task,
+            completed=min(sim_s, self.duration),
+            description="draining" if sim_s > self.duration else "simulating",
+            sim=f"{sim_s:,.0f}/{self.duration:,.0f} s simulated",
+            events=f"{events:,}",
+            calls=f"{calls:,}",
+            live=live,
+            wall=f"{now - self._started:,.0f}s",
+        )

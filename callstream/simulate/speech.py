@@ -25,7 +25,8 @@ class Pii(NamedTuple):
     """One PII value as it appears in text."""
 
     text: str
-    entity_type: str  # CARD_NUMBER | PHONE_NUMBER | EMAIL | DATE_OF_BIRTH | NATIONAL_ID | ACCOUNT_NUMBER | STREET_ADDRESS | PERSON_NAME
+    #: CARD_NUMBER | PHONE_NUMBER | EMAIL | DATE_OF_BIRTH | NATIONAL_ID | ACCOUNT_NUMBER | STREET_ADDRESS | PERSON_NAME
+    entity_type: str
     spoken: bool  # True: said in words ("four one one one"); False: written ("4111")
     value: str  # the normalized value: digits of a number, ISO date, lowercase email, the name
     fragment: bool = False  # part of a value split across two segments
@@ -85,7 +86,7 @@ def prefix(utterance: Utterance, n_words: int) -> Utterance:
         if span.start >= len(shown):
             continue
         end = min(span.end, len(shown))
-        clipped = span.pii if end == span.end else span.pii._replace(text=shown[span.start:end], fragment=True)
+        clipped = span.pii if end == span.end else span.pii._replace(text=shown[span.start : end], fragment=True)
         spans.append(Span(span.start, end, clipped))
     return Utterance(shown, tuple(spans))
 
@@ -97,7 +98,7 @@ def spoken_digits(digits: str, groups: tuple[int, ...] = (), oh_for_zero: bool =
         return " ".join(words)
     out, i = [], 0
     for size in groups:
-        out.append(" ".join(words[i:i + size]))
+        out.append(" ".join(words[i : i + size]))
         i += size
     if i < len(words):
         out.append(" ".join(words[i:]))
@@ -107,7 +108,7 @@ def spoken_digits(digits: str, groups: tuple[int, ...] = (), oh_for_zero: bool =
 def _grouped(digits: str, groups: tuple[int, ...], sep: str) -> str:
     out, i = [], 0
     for size in groups:
-        out.append(digits[i:i + size])
+        out.append(digits[i : i + size])
         i += size
     return sep.join(out)
 
@@ -121,12 +122,14 @@ def phone_number(digits: str, rng: random.Random, spoken: bool) -> Pii:
     if spoken:
         text = spoken_digits(digits, (3, 3, 4), oh_for_zero=rng.random() < 0.5)
     else:
-        text = rng.choice((
-            f"{digits[:3]}-{digits[3:6]}-{digits[6:]}",
-            f"({digits[:3]}) {digits[3:6]}-{digits[6:]}",
-            f"{digits[:3]}.{digits[3:6]}.{digits[6:]}",
-            digits,
-        ))
+        text = rng.choice(
+            (
+                f"{digits[:3]}-{digits[3:6]}-{digits[6:]}",
+                f"({digits[:3]}) {digits[3:6]}-{digits[6:]}",
+                f"{digits[:3]}.{digits[3:6]}.{digits[6:]}",
+                digits,
+            )
+        )
     return Pii(text, "PHONE_NUMBER", spoken, digits)
 
 
@@ -145,8 +148,10 @@ def card_number_in_two(number: str) -> tuple[Pii, Pii]:
     first = sum(groups[:2])
     head = spoken_digits(number[:first], groups[:2])
     tail = spoken_digits(number[first:], groups[2:])
-    return (Pii(head, "CARD_NUMBER", True, number, fragment=True),
-            Pii(tail, "CARD_NUMBER", True, number, fragment=True))
+    return (
+        Pii(head, "CARD_NUMBER", True, number, fragment=True),
+        Pii(tail, "CARD_NUMBER", True, number, fragment=True),
+    )
 
 
 def date_of_birth(born: dt.date, rng: random.Random, spoken: bool) -> Pii:
@@ -156,11 +161,13 @@ def date_of_birth(born: dt.date, rng: random.Random, spoken: bool) -> Pii:
         year = num2words(born.year, to="year")
         text = rng.choice((f"{month} {day}, {year}", f"the {day} of {month}, {year}"))
     else:
-        text = rng.choice((
-            f"{born.month:02d}/{born.day:02d}/{born.year}",
-            f"{born.month}/{born.day}/{born.year}",
-            f"{month} {born.day}, {born.year}",
-        ))
+        text = rng.choice(
+            (
+                f"{born.month:02d}/{born.day:02d}/{born.year}",
+                f"{born.month}/{born.day}/{born.year}",
+                f"{month} {born.day}, {born.year}",
+            )
+        )
     return Pii(text, "DATE_OF_BIRTH", spoken, born.isoformat())
 
 

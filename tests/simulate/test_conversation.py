@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter, defaultdict
 
@@ -59,7 +60,9 @@ def test_every_contact_runs_initiated_queued_connected_then_ended_and_dispositio
     for call in calls:
         for contact_id, timed in by_contact(call).items():
             kinds = [type(t.event) for t in timed]
-            lifecycle = [k for k in kinds if k in (CallInitiated, CallQueued, CallConnected, CallEnded, CallDisposition)]
+            lifecycle = [
+                k for k in kinds if k in (CallInitiated, CallQueued, CallConnected, CallEnded, CallDisposition)
+            ]
             assert lifecycle == [CallInitiated, CallQueued, CallConnected, CallEnded, CallDisposition], contact_id
             assert kinds[0] is CallInitiated and kinds[-1] is CallDisposition
             ended = next(t for t in timed if isinstance(t.event, CallEnded))
@@ -95,7 +98,13 @@ def test_queues_intents_agents_and_dispositions(calls) -> None:
             if isinstance(event, CallConnected):
                 assert event.agent_id.startswith(f"agent-{event.queue}-")
         assert {leg.disposition for leg in call.truth.legs} <= {
-            "resolved", "follow_up", "cancelled", "escalated", "fraud_review", "transferred"}
+            "resolved",
+            "follow_up",
+            "cancelled",
+            "escalated",
+            "fraud_review",
+            "transferred",
+        }
 
 
 def test_transfers_open_a_linked_contact(calls) -> None:
@@ -106,7 +115,7 @@ def test_transfers_open_a_linked_contact(calls) -> None:
         chain = call.truth.linked_contact_ids
         initial = chain[0]
         assert contacts[initial][0].event.previous_contact_id is None
-        for n, (previous, current) in enumerate(zip(chain, chain[1:]), start=1):
+        for n, (previous, current) in enumerate(itertools.pairwise(chain), start=1):
             transfer = next(t for t in contacts[previous] if isinstance(t.event, CallTransferred))
             assert transfer.event.new_contact_id == current and transfer.event.initial_contact_id == initial
             initiated = contacts[current][0]
@@ -203,7 +212,7 @@ def test_pii_spans_in_the_ground_truth_match_the_text_exactly(calls) -> None:
         for segment in call.truth.segments:
             text = texts[segment.segment_id]
             for span in segment.pii:
-                assert text[span.start:span.end] == span.text, (text, span)
+                assert text[span.start : span.end] == span.text, (text, span)
                 assert span.text and span.text == span.text.strip()
                 entity_types[span.entity_type] += 1
                 forms[(span.entity_type, span.spoken)] += 1
@@ -211,15 +220,33 @@ def test_pii_spans_in_the_ground_truth_match_the_text_exactly(calls) -> None:
                     assert luhn_valid(span.value), span
                 if not span.fragment and span.entity_type in ("PHONE_NUMBER", "CARD_NUMBER", "ACCOUNT_NUMBER"):
                     assert re.sub(r"\D", "", span.text) == span.value or span.spoken
-    assert set(entity_types) == {"CARD_NUMBER", "PHONE_NUMBER", "EMAIL", "DATE_OF_BIRTH", "NATIONAL_ID",
-                                 "ACCOUNT_NUMBER", "STREET_ADDRESS", "PERSON_NAME"}
+    assert set(entity_types) == {
+        "CARD_NUMBER",
+        "PHONE_NUMBER",
+        "EMAIL",
+        "DATE_OF_BIRTH",
+        "NATIONAL_ID",
+        "ACCOUNT_NUMBER",
+        "STREET_ADDRESS",
+        "PERSON_NAME",
+    }
     for entity in ("CARD_NUMBER", "PHONE_NUMBER", "EMAIL", "DATE_OF_BIRTH", "ACCOUNT_NUMBER"):
         assert forms[(entity, True)] and forms[(entity, False)], entity  # both spoken and typed
 
 
 def test_spoken_card_numbers_are_said_digit_by_digit(calls) -> None:
-    words = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-             "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+    words = {
+        "zero": "0",
+        "one": "1",
+        "two": "2",
+        "three": "3",
+        "four": "4",
+        "five": "5",
+        "six": "6",
+        "seven": "7",
+        "eight": "8",
+        "nine": "9",
+    }
     seen = 0
     for call in calls:
         for segment in call.truth.segments:
@@ -234,7 +261,7 @@ def test_spoken_card_numbers_are_said_digit_by_digit(calls) -> None:
 def test_heartbeats_tick_while_the_contact_is_live(calls) -> None:
     interval = int(BUSY.heartbeat_interval_s * 1000)
     for call in calls[:60]:
-        for contact_id, timed in by_contact(call).items():
+        for timed in by_contact(call).values():
             start = timed[0].release_ms
             ended = next(t.release_ms for t in timed if isinstance(t.event, CallEnded))
             beats = [t for t in timed if isinstance(t.event, CallHeartbeat)]
@@ -242,7 +269,7 @@ def test_heartbeats_tick_while_the_contact_is_live(calls) -> None:
             assert [b.release_ms for b in beats] == list(range(start + interval, ended, interval))
             held = [t.release_ms for t in timed if isinstance(t.event, (CallHeld, CallResumed))]
             for beat in beats:
-                inside_hold = any(a <= beat.release_ms < b for a, b in zip(held[::2], held[1::2]))
+                inside_hold = any(a <= beat.release_ms < b for a, b in zip(held[::2], held[1::2], strict=True))
                 assert (beat.event.state == "held") == inside_hold
 
 
@@ -252,8 +279,11 @@ def test_qa_expectations_match_what_the_agent_did(calls) -> None:
         contacts = by_contact(call)
         for leg in call.truth.legs:
             timed = contacts[leg.contact_id]
-            agent_lines = [t.event.text.lower() for t in timed
-                           if isinstance(t.event, TranscriptSegment) and t.event.is_final and t.event.participant == "agent"]
+            agent_lines = [
+                t.event.text.lower()
+                for t in timed
+                if isinstance(t.event, TranscriptSegment) and t.event.is_final and t.event.participant == "agent"
+            ]
             actions = [t.event for t in timed if isinstance(t.event, AgentAction)]
             holds = [t.event for t in timed if isinstance(t.event, CallHeld)]
             assert leg.qa["disclosure"] == any(DISCLOSURE_PHRASE in line for line in agent_lines)
@@ -263,9 +293,21 @@ def test_qa_expectations_match_what_the_agent_did(calls) -> None:
                 assert any("hold" in line and "?" in line for line in agent_lines)
             if leg.qa["identity_verified_first"] is not None:
                 verified = [i for i, a in enumerate(actions) if a.action == "verify_identity" and a.success]
-                changes = [i for i, a in enumerate(actions) if a.action in (
-                    "update_address", "update_phone", "update_email", "issue_refund", "apply_credit",
-                    "cancel_service", "block_card", "order_replacement_card")]
+                changes = [
+                    i
+                    for i, a in enumerate(actions)
+                    if a.action
+                    in (
+                        "update_address",
+                        "update_phone",
+                        "update_email",
+                        "issue_refund",
+                        "apply_credit",
+                        "cancel_service",
+                        "block_card",
+                        "order_replacement_card",
+                    )
+                ]
                 assert changes
                 assert leg.qa["identity_verified_first"] == bool(verified and verified[0] < changes[0])
             for check, passed in leg.qa.items():
@@ -282,7 +324,9 @@ def test_fraud_calls_show_account_takeover_patterns(calls) -> None:
         assert call.truth.fraud_pattern == "account_takeover"
         names = {s.name for s in call.truth.fraud_signals}
         assert names & {"failed_verification_loop", "urgency", "caller_id_mismatch", "change_after_verification"}
-        verifications = [t.event for t in call.events if isinstance(t.event, AgentAction) and t.event.action == "verify_identity"]
+        verifications = [
+            t.event for t in call.events if isinstance(t.event, AgentAction) and t.event.action == "verify_identity"
+        ]
         assert verifications and not verifications[0].success  # the impostor fails first
     for call in calls:
         initiated = call.events[0].event
@@ -306,11 +350,16 @@ def test_escalation_truth_follows_anger_supervisor_requests_and_long_holds(calls
         assert truth.should_escalate == bool(truth.escalation_reasons)
         assert set(truth.escalation_reasons) == {s.name for s in truth.escalation_signals}
         reasons.update(truth.escalation_reasons)
-        customer = [t.event.text for t in call.events if isinstance(t.event, TranscriptSegment)
-                    and t.event.is_final and t.event.participant == "customer"]
+        customer = [
+            t.event.text
+            for t in call.events
+            if isinstance(t.event, TranscriptSegment) and t.event.is_final and t.event.participant == "customer"
+        ]
         asked = any("supervisor" in line or "manager" in line for line in customer)
         assert asked == ("supervisor_request" in truth.escalation_reasons)
-        long_holds = [t.event for t in call.events if isinstance(t.event, CallResumed) and t.event.hold_ms > LONG_HOLD_MS]
+        long_holds = [
+            t.event for t in call.events if isinstance(t.event, CallResumed) and t.event.hold_ms > LONG_HOLD_MS
+        ]
         assert bool(long_holds) == ("long_hold" in truth.escalation_reasons)
         assert ("anger" in truth.escalation_reasons) == (truth.sentiment_arc in ("angry", "angry_then_relieved"))
         for signal in truth.escalation_signals:
@@ -357,7 +406,19 @@ def test_impossible_profiles_raise(kwargs: dict, message: str) -> None:
 
 def test_event_type_mix_of_a_call_population(calls) -> None:
     kinds = Counter(event_type_of(t.event) for call in calls for t in call.events)
-    for tag in ("call.initiated", "call.queued", "call.connected", "call.held", "call.resumed", "call.transferred",
-                "call.ended", "call.disposition", "call.heartbeat", "transcript.segment", "agent.action", "crm.update"):
+    for tag in (
+        "call.initiated",
+        "call.queued",
+        "call.connected",
+        "call.held",
+        "call.resumed",
+        "call.transferred",
+        "call.ended",
+        "call.disposition",
+        "call.heartbeat",
+        "transcript.segment",
+        "agent.action",
+        "crm.update",
+    ):
         assert kinds[tag] > 0, tag
     assert kinds["transcript.segment"] > kinds["call.heartbeat"] > kinds["call.initiated"]

@@ -29,6 +29,7 @@ def mean_rate(curve, duration_s: float) -> float:
 
 # --- shapes -------------------------------------------------------------------------------
 
+
 def test_steady_is_flat() -> None:
     curve = make_curve("steady", rate=42, duration_s=100)
     assert {curve.rate_at(t) for t in (0, 10, 99.9, 500)} == {42}
@@ -75,6 +76,7 @@ def test_outage_spikes_sharply_then_decays_to_the_base() -> None:
 
 # --- CSV curves ---------------------------------------------------------------------------
 
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "curve.csv"
     path.write_text(text)
@@ -116,7 +118,10 @@ def test_shipped_holiday_curve_loads() -> None:
         ("time_s,calls_per_minute\n0,10\n\n60,lots\n", r"line 4: calls_per_minute 'lots' is not a number"),
         ("time_s,calls_per_minute\n0,10\n60,-5\n", r"line 3: negative rate -5"),
         ("time_s,calls_per_minute\n0,10\n60,5\n60,7\n", r"line 4: time 60 s is not increasing"),
-        ("time_s,calls_per_minute\n0,10\n60,5\n30,7\n", r"line 4: time 30 s is not increasing \(previous row is at 60 s\)"),
+        (
+            "time_s,calls_per_minute\n0,10\n60,5\n30,7\n",
+            r"line 4: time 30 s is not increasing \(previous row is at 60 s\)",
+        ),
         ("time_s,calls_per_minute\n-1,10\n", r"line 2: time_s -1 is negative"),
         ("time_s,calls_per_minute\n0,nan\n", r"line 2: calls_per_minute 'nan' is not finite"),
         ("time_s,calls_per_minute\n0,0\n10,0\n", r"every rate is 0"),
@@ -141,6 +146,7 @@ def test_unreadable_csv_is_a_simulation_error(tmp_path: Path) -> None:
 
 # --- impossible options -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("spec", "rate", "duration", "message"),
     [
@@ -163,6 +169,7 @@ def test_surge_factor_below_one_is_rejected() -> None:
 
 
 # --- non-homogeneous Poisson arrivals -----------------------------------------------------
+
 
 def test_arrivals_are_sorted_inside_the_run_and_reproducible() -> None:
     curve = make_curve("outage", rate=30, duration_s=600)

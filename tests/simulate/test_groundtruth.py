@@ -29,8 +29,19 @@ def test_records_carry_what_benchmarks_score_against(tmp_path: Path) -> None:
     write_ground_truth(truths(1), path)
     record = msgspec.json.decode(path.read_text().splitlines()[0])
     assert record["truth_version"] == 1
-    for key in ("contact_id", "linked_contact_ids", "intent", "is_fraud", "fraud_pattern", "should_escalate",
-                "escalation_reasons", "sentiment_arc", "legs", "segments", "disorder"):
+    for key in (
+        "contact_id",
+        "linked_contact_ids",
+        "intent",
+        "is_fraud",
+        "fraud_pattern",
+        "should_escalate",
+        "escalation_reasons",
+        "sentiment_arc",
+        "legs",
+        "segments",
+        "disorder",
+    ):
         assert key in record
     assert set(record["legs"][0]["qa"]) == set(QA_CHECKS)
     spans = [span for segment in record["segments"] for span in segment["pii"]]

@@ -53,8 +53,12 @@ def test_topics_follow_the_catalog() -> None:
     carrier = {event_type: topic["name"] for topic in catalog["topics"] for event_type in topic["event_types"]}
     routes = topic_routes(settings())
     assert routes == {event_type: carrier[event_type] for event_type in SIMULATED_EVENT_TYPES}
-    assert set(routes.values()) == {"callstream.call.lifecycle", "callstream.transcript.raw",
-                                    "callstream.agent.actions", "callstream.crm.updates"}
+    assert set(routes.values()) == {
+        "callstream.call.lifecycle",
+        "callstream.transcript.raw",
+        "callstream.agent.actions",
+        "callstream.crm.updates",
+    }
     for sim in generate_events(settings(duration_s=30)):
         assert sim.topic == carrier[event_type_of(sim.event)]
 
@@ -83,10 +87,14 @@ def test_unset_start_time_means_now() -> None:
 
 def test_calls_arrive_within_the_duration_and_drain_after_it() -> None:
     stream = list(generate_events(settings(duration_s=60)))
-    starts = [s.sim_time_s for s in stream if isinstance(s.event, CallInitiated) and s.event.previous_contact_id is None]
+    starts = [
+        s.sim_time_s for s in stream if isinstance(s.event, CallInitiated) and s.event.previous_contact_id is None
+    ]
     assert max(starts) < 60
     assert stream[-1].sim_time_s > 60  # calls run to their end
-    assert sum(isinstance(s.event, CallInitiated) for s in stream) == sum(isinstance(s.event, CallEnded) for s in stream)
+    assert sum(isinstance(s.event, CallInitiated) for s in stream) == sum(
+        isinstance(s.event, CallEnded) for s in stream
+    )
 
 
 def test_without_drain_the_run_stops_at_the_duration_and_marks_cut_calls() -> None:
@@ -114,8 +122,11 @@ def test_calls_in_progress_over_time() -> None:
     assert [t for t, _ in samples] == [10.0 * i for i in range(len(samples))]
     live = 0
     for t, count in samples[1:20]:  # recount by hand at a few sample points
-        live = sum(1 if isinstance(s.event, CallInitiated) else -1 for s in stream
-                   if s.sim_time_s <= t and isinstance(s.event, (CallInitiated, CallEnded)))
+        live = sum(
+            1 if isinstance(s.event, CallInitiated) else -1
+            for s in stream
+            if s.sim_time_s <= t and isinstance(s.event, (CallInitiated, CallEnded))
+        )
         assert count == live
 
 

@@ -18,17 +18,30 @@ from callstream.simulate.simulator import SimulationSettings, content_hash, gene
 pytestmark = pytest.mark.kafka
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "topics.yaml"
-TOPICS = ("callstream.call.lifecycle", "callstream.transcript.raw", "callstream.agent.actions", "callstream.crm.updates")
+TOPICS = (
+    "callstream.call.lifecycle",
+    "callstream.transcript.raw",
+    "callstream.agent.actions",
+    "callstream.crm.updates",
+)
 
 
 @pytest.fixture
 def uuid_topics(unique_name, create_topic) -> dict[str, str]:
-    return {topic: create_topic(unique_name(topic.split(".", 1)[1].replace(".", "-")), partitions=3) for topic in TOPICS}
+    return {
+        topic: create_topic(unique_name(topic.split(".", 1)[1].replace(".", "-")), partitions=3) for topic in TOPICS
+    }
 
 
 def read_back(bootstrap: str, topics: list[str], group: str, expected: int, timeout_s: float = 60) -> list:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe(topics)
     messages = []
     deadline = time.monotonic() + timeout_s
@@ -47,8 +60,14 @@ def read_back(bootstrap: str, topics: list[str], group: str, expected: int, time
 def test_a_short_run_lands_every_event_in_its_topic(kafka_bootstrap, unique_name, uuid_topics, tmp_path) -> None:
     truth_path = tmp_path / "truth.jsonl"
     settings = SimulationSettings(
-        curve="campaign", rate_per_min=40, duration_s=60, max_speed=True, seed=11,
-        start_time_ms=1_767_261_600_000, ground_truth_path=truth_path, topic_overrides=uuid_topics,
+        curve="campaign",
+        rate_per_min=40,
+        duration_s=60,
+        max_speed=True,
+        seed=11,
+        start_time_ms=1_767_261_600_000,
+        ground_truth_path=truth_path,
+        topic_overrides=uuid_topics,
         catalog_path=CATALOG,
     )
     before_ms = time.time() * 1000
@@ -81,13 +100,23 @@ def test_a_short_run_lands_every_event_in_its_topic(kafka_bootstrap, unique_name
 def offline_topic(tag: str) -> str:
     if tag.startswith("call."):
         return "callstream.call.lifecycle"
-    return {"transcript.segment": "callstream.transcript.raw", "agent.action": "callstream.agent.actions",
-            "crm.update": "callstream.crm.updates"}[tag]
+    return {
+        "transcript.segment": "callstream.transcript.raw",
+        "agent.action": "callstream.agent.actions",
+        "crm.update": "callstream.crm.updates",
+    }[tag]
 
 
 def test_real_time_mode_follows_the_sped_up_clock(kafka_bootstrap, uuid_topics) -> None:
-    settings = SimulationSettings(rate_per_min=60, duration_s=40, speedup=20, drain=False, seed=2,
-                                  topic_overrides=uuid_topics, catalog_path=CATALOG)
+    settings = SimulationSettings(
+        rate_per_min=60,
+        duration_s=40,
+        speedup=20,
+        drain=False,
+        seed=2,
+        topic_overrides=uuid_topics,
+        catalog_path=CATALOG,
+    )
     summary = run_simulation(settings, {"bootstrap.servers": kafka_bootstrap}, progress=False)
     assert summary.simulated_s <= 40
     # 40 simulated seconds at 20x take about 2 s of wall clock, not less
@@ -97,7 +126,8 @@ def test_real_time_mode_follows_the_sped_up_clock(kafka_bootstrap, uuid_topics) 
 
 def test_a_missing_topic_is_named_before_anything_is_sent(kafka_bootstrap, unique_name) -> None:
     missing = unique_name("absent")
-    settings = SimulationSettings(duration_s=10, max_speed=True, catalog_path=CATALOG,
-                                  topic_overrides={"callstream.transcript.raw": missing})
+    settings = SimulationSettings(
+        duration_s=10, max_speed=True, catalog_path=CATALOG, topic_overrides={"callstream.transcript.raw": missing}
+    )
     with pytest.raises(ConfigError, match=f"topics .*{missing}.* do not exist"):
         run_simulation(settings, {"bootstrap.servers": kafka_bootstrap}, progress=False)

@@ -13,9 +13,11 @@ from callstream.simulate import speech
 def test_render_records_the_span_of_every_pii_slot() -> None:
     name = speech.person_name("Jane Okafor")
     phone = speech.phone_number("5551234567", random.Random(1), spoken=True)
-    utterance = speech.render("My name is {name}, call me on {phone}. Thanks {who}!", {"name": name, "phone": phone, "who": "Sam"})
+    utterance = speech.render(
+        "My name is {name}, call me on {phone}. Thanks {who}!", {"name": name, "phone": phone, "who": "Sam"}
+    )
     assert utterance.text.startswith("My name is Jane Okafor, call me on ")
-    assert [utterance.text[s.start:s.end] for s in utterance.spans] == ["Jane Okafor", phone.text]
+    assert [utterance.text[s.start : s.end] for s in utterance.spans] == ["Jane Okafor", phone.text]
     assert [s.pii.entity_type for s in utterance.spans] == ["PERSON_NAME", "PHONE_NUMBER"]
     assert utterance.text.endswith("Thanks Sam!")  # plain slots are not PII
 
@@ -65,8 +67,14 @@ def test_emails_typed_and_spoken() -> None:
 
 @pytest.mark.parametrize(
     ("number", "said"),
-    [(7, "seven"), (42, "forty-two"), (123, "one twenty-three"), (1205, "twelve oh five"),
-     (1200, "twelve hundred"), (8467, "eighty-four sixty-seven")],
+    [
+        (7, "seven"),
+        (42, "forty-two"),
+        (123, "one twenty-three"),
+        (1205, "twelve oh five"),
+        (1200, "twelve hundred"),
+        (8467, "eighty-four sixty-seven"),
+    ],
 )
 def test_house_numbers_are_said_the_usual_way(number: int, said: str) -> None:
     assert speech.house_number(number) == said
@@ -84,7 +92,7 @@ def test_prefix_clips_spans_like_a_partial_transcript() -> None:
     partial = speech.prefix(utterance, 4)
     assert partial.text == "It's four one one"
     (span,) = partial.spans
-    assert partial.text[span.start:span.end] == "four one one" == span.pii.text
+    assert partial.text[span.start : span.end] == "four one one" == span.pii.text
     assert span.pii.fragment and span.pii.value == "4111111111111111"
     assert speech.prefix(utterance, 100).text == utterance.text.rstrip(".")
     assert speech.prefix(utterance, 1).spans == ()
