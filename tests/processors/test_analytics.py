@@ -1,0 +1,153 @@
+"""Analytics: nothing until a call is over, then one unit window per queue and agent;
+``window_aggregates`` folds units into tumbling windows with weighted averages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from callstream.contract.events import (
+    AnalyticsWindow,
+    CallConnected,
+    CallDisposition,
+    CallEnded,
+    CallHeartbeat,
+    CallQueued,
+    Envelope,
+    EscalationOpened,
+    SentimentScored,
+)
+from callstream.processors.analytics import (
+    GRACE_MS,
+    AnalyticsAggregator,
+    window_aggregates,
+    window_initializer,
+    window_reducer,
+    window_result,
+)
+from callstream.processors.base import MemoryState
+
+T0 = 1_767_225_600_000
+
+
+class Call:
+    def __init__(self, contact_id: str = "call-1") -> None:
+        self.contact_id, self.now, self.n = contact_id, T0, 0
+
+    def at(self, cls: type[Envelope], after_ms: int = 1_000, **fields: Any) -> Any:
+        self.now += after_ms
+        self.n += 1
+        return cls(event_id=f"{self.contact_id}-e{self.n}", contact_id=self.contact_id, event_time_ms=self.now,
+                   produced_at_ms=self.now, producer="test", **fields)
+
+    def sentiment(self, score: float, segment: str, participant: str = "customer") -> SentimentScored:
+        return self.at(SentimentScored, segment_id=segment, participant=participant, score=score, rolling_score=score)
+
+
+def run(events: list[Envelope], state: MemoryState | None = None) -> list[AnalyticsWindow]:
+    aggregator, state = AnalyticsAggregator(), state if state is not None else MemoryState()
+    out: list[AnalyticsWindow] = []
+    for event in events:
+        out.extend(aggregator.process(event, state))
+        json.dumps(state.data)
+    return out
+
+
+def handled_call(c: Call) -> tuple[list[Envelope], CallEnded, CallDisposition]:
+    events = [
+        c.at(CallQueued, queue="billing"),
+        c.at(CallConnected, agent_id="agent-5", queue="billing"),  # connected at T0 + 2 s
+        c.sentiment(-0.4, "s1"),
+        c.sentiment(0.9, "s2", participant="agent"),  # the agent's mood is not the customer's
+        c.at(EscalationOpened, escalation_id="e1", reasons=["anger"]),
+        c.sentiment(-0.4, "s1"),  # a re-delivered score counts once
+        c.sentiment(0.6, "s3"),
+    ]
+    ended = c.at(CallEnded, after_ms=60_000, ended_by="agent", duration_ms=65_000)
+    late = c.sentiment(0.7, "s4")  # the last line's score arrives after the end
+    disposition = c.at(CallDisposition, after_ms=5_000, agent_id="agent-5", disposition="resolved")
+    return [*events, ended, late], ended, disposition
+
+
+def test_a_handled_call_emits_one_unit_per_queue_and_agent_after_its_wrap_up() -> None:
+    c, state = Call(), MemoryState()
+    events, ended, disposition = handled_call(c)
+    assert run(events, state) == []  # nothing until the call is over
+    units = run([disposition], state)
+    assert [(u.dimension, u.key) for u in units] == [("queue", "billing"), ("agent", "agent-5")]
+    for unit in units:
+        assert unit.calls_handled == 1 and unit.escalations == 1
+        assert unit.avg_sentiment == pytest.approx((-0.4 + 0.6 + 0.7) / 3)
+        assert unit.window_start_ms == T0 + 2_000 and unit.window_end_ms == ended.event_time_ms
+        assert unit.avg_handle_ms == disposition.event_time_ms - (T0 + 2_000)  # talk + hold + wrap-up
+        assert unit.event_time_ms == ended.event_time_ms and unit.caused_by == disposition.event_id
+        assert unit.contact_id == "call-1"
+    assert run([disposition, c.sentiment(1.0, "s9")], state) == []  # counted once
+    assert state.data == {"analytics": {"done": True}}
+
+
+def test_without_a_disposition_the_first_event_past_the_grace_closes_the_call() -> None:
+    c, state = Call(), MemoryState()
+    events, ended, _ = handled_call(c)
+    run(events, state)
+    heartbeat = c.at(CallHeartbeat, after_ms=GRACE_MS, state="connected", sequence=9)
+    units = run([heartbeat], state)
+    assert len(units) == 2 and units[0].avg_handle_ms == ended.event_time_ms - (T0 + 2_000)
+
+
+def test_an_abandoned_call_is_not_a_handled_call() -> None:
+    c = Call()
+    assert run([c.at(CallQueued, queue="billing"), c.at(CallEnded, ended_by="customer", duration_ms=9_000),
+                c.at(CallDisposition, agent_id="ivr", disposition="abandoned")]) == []
+
+
+def unit(key: str, end_ms: int, handle_ms: float, sentiment: float | None, escalations: int = 0,
+         dimension: str = "queue") -> AnalyticsWindow:
+    return AnalyticsWindow(event_id=f"u-{key}-{end_ms}", contact_id="c", event_time_ms=end_ms, produced_at_ms=end_ms,
+                           producer="test", dimension=dimension, key=key, window_start_ms=end_ms - 1, window_end_ms=end_ms,
+                           calls_handled=1, avg_handle_ms=handle_ms, avg_sentiment=sentiment, escalations=escalations)
+
+
+def test_window_aggregates_groups_by_key_and_end_time_with_weighted_averages() -> None:
+    minute = 60_000
+    units = [
+        unit("billing", T0 + 10_000, 100_000.0, 0.5, escalations=1),
+        unit("billing", T0 + 50_000, 200_000.0, None),  # no customer line scored: not in the sentiment average
+        unit("billing", T0 + 70_000, 400_000.0, -0.5),
+        unit("general", T0 + 20_000, 50_000.0, 0.1),
+        unit("agent-1", T0 + 30_000, 80_000.0, 0.2, dimension="agent"),
+    ]
+    windows = window_aggregates(units, minute)
+    summary = [(w.window_start_ms - T0, w.dimension, w.key, w.calls_handled, w.avg_handle_ms, w.avg_sentiment, w.escalations)
+               for w in windows]
+    assert summary == [
+        (0, "agent", "agent-1", 1, 80_000.0, 0.2, 0),
+        (0, "queue", "billing", 2, 150_000.0, 0.5, 1),
+        (0, "queue", "general", 1, 50_000.0, 0.1, 0),
+        (minute, "queue", "billing", 1, 400_000.0, -0.5, 0),
+    ]
+    assert all(w.window_end_ms - w.window_start_ms == minute and w.contact_id == "" for w in windows)
+    assert windows[1].event_id == f"analytics:queue:billing:{T0}"
+
+
+def test_the_reducer_parts_compose_like_window_aggregates() -> None:
+    units = [unit("billing", T0 + i * 1_000, 1_000.0 * i, i / 10) for i in range(1, 6)]
+    acc = window_initializer(units[0])
+    for u in units[1:]:
+        acc = window_reducer(acc, u)
+    json.dumps(acc)  # Quix keeps window state as JSON
+    [expected] = window_aggregates(units, 3_600_000)
+    got = window_result(acc, expected.window_start_ms, expected.window_end_ms)
+    assert comparable(got) == comparable(expected)
+
+
+def comparable(window: AnalyticsWindow) -> tuple:
+    return (window.key, window.calls_handled, window.avg_handle_ms, window.avg_sentiment, window.escalations,
+            window.window_start_ms, window.window_end_ms, window.event_id)
+
+
+def test_window_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="window_ms"):
+        window_aggregates([], 0)
