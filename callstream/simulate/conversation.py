@@ -422,7 +422,7 @@ class _CallWriter:
         legit_failures = 2 if rng.random() < 0.02 else 1 if rng.random() < 0.08 else 0
         failures = rng.randint(1, 3) if self.is_fraud else legit_failures
         gives_up = self.is_fraud and rng.random() < 0.3
-        methods = ["dob", "phone", "ssn", "email"]
+        methods = ["dob", "phone", "ssn", "email", "ssn_full"]
         rng.shuffle(methods)
         attempts = failures + (0 if gives_up else 1)
         for attempt in range(1, attempts + 1):
@@ -455,11 +455,11 @@ class _CallWriter:
             return {"name": speech.person_name(c.full_name), "dob": speech.date_of_birth(born, rng, spoken)}
         if method == "phone":
             return {"phone": speech.phone_number(c.phone if correct else random_phone(rng), rng, spoken)}
-        if method == "ssn":
+        if method in ("ssn", "ssn_full"):
             ssn = c.ssn if correct else f"{rng.randint(100, 665)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}"
             return {
                 "account": speech.account_number(c.account_number, rng, spoken),
-                "ssn": speech.national_id(ssn, spoken, last_four_only=True),
+                "ssn": speech.national_id(ssn, spoken, last_four_only=method == "ssn"),
             }
         address = c.email if correct else self.new_details.email
         return {"email": speech.email(address, spoken)}

@@ -80,6 +80,7 @@ VERIFY_ASKS = {
         "To verify, I'll need your account number and the last four of your social security number.",
     ),
     "email": ("Could you confirm the email address on the account?",),
+    "ssn_full": ("Can I have the account number and your full social security number, please?",),
 }
 VERIFY_ANSWERS = {
     "dob": (
@@ -93,6 +94,7 @@ VERIFY_ANSWERS = {
         "Account {account}. Last four of my social is {ssn}.",
     ),
     "email": ("It's {email}.", "Sure, my email is {email}."),
+    "ssn_full": ("Account {account}, and my social is {ssn}.", "It's account {account}, social {ssn}."),
 }
 VERIFY_OK = (
     "Thank you, you're verified.",

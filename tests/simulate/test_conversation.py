@@ -207,6 +207,7 @@ def test_default_disorder_is_about_one_percent() -> None:
 def test_pii_spans_in_the_ground_truth_match_the_text_exactly(calls) -> None:
     entity_types = Counter()
     forms = Counter()
+    national_id_lengths = set()
     for call in calls:
         texts = {t.event.segment_id: t.event.text for t in call.events if isinstance(t.event, TranscriptSegment)}
         for segment in call.truth.segments:
@@ -218,6 +219,8 @@ def test_pii_spans_in_the_ground_truth_match_the_text_exactly(calls) -> None:
                 forms[(span.entity_type, span.spoken)] += 1
                 if span.entity_type == "CARD_NUMBER":
                     assert luhn_valid(span.value), span
+                if span.entity_type == "NATIONAL_ID":
+                    national_id_lengths.add(len(span.value))
                 if not span.fragment and span.entity_type in ("PHONE_NUMBER", "CARD_NUMBER", "ACCOUNT_NUMBER"):
                     assert re.sub(r"\D", "", span.text) == span.value or span.spoken
     assert set(entity_types) == {
@@ -230,6 +233,7 @@ def test_pii_spans_in_the_ground_truth_match_the_text_exactly(calls) -> None:
         "STREET_ADDRESS",
         "PERSON_NAME",
     }
+    assert national_id_lengths == {4, 9}  # last four, and the whole social security number
     for entity in ("CARD_NUMBER", "PHONE_NUMBER", "EMAIL", "DATE_OF_BIRTH", "ACCOUNT_NUMBER"):
         assert forms[(entity, True)] and forms[(entity, False)], entity  # both spoken and typed
 
