@@ -4,6 +4,11 @@ The only reader of the restricted raw topic besides the archiver. Finals and par
 are both redacted; partials are marked provisional (their final may redact more). A
 segment id seen before (speech-to-text feeds re-send) is dropped here, so every consumer
 downstream sees each segment once.
+
+The tail of each speaker's previous final is kept in the per-call state so a cue ("my card
+number is") or a number split across two segments is still recognised. That state holds
+raw text: its changelog topic (``changelog__callstream-redactor--*``) is as restricted as
+the raw transcript topic.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Iterable
 
 from callstream.contract.events import Envelope, RedactedSegment, TranscriptSegment
 from callstream.processors.base import CallState, Processor, derive
-from callstream.processors.redaction import redact_text
+from callstream.processors.redaction import PRECEDING_CHARS, redact_text
 
 #: segment ids remembered per call for duplicate detection (re-sends arrive close together)
 SEEN_LIMIT = 256
@@ -34,7 +39,10 @@ class Redactor(Processor):
             return ()
         seen.append(event.segment_id)
         state.set("seen", seen[-SEEN_LIMIT:])
-        text, spans = redact_text(event.text)
+        context_key = f"last_final:{event.participant}"
+        text, spans = redact_text(event.text, preceding=state.get(context_key, ""), provisional=not event.is_final)
+        if event.is_final:
+            state.set(context_key, event.text[-PRECEDING_CHARS:])
         return (derive(
             RedactedSegment, event, self.name, "redacted",
             segment_id=event.segment_id, sequence=event.sequence, participant=event.participant,
