@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConsumerGroupTopicPartitions
+from confluent_kafka import ConsumerGroupTopicPartitions
+from confluent_kafka.admin import AdminClient
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table as RichTable
 
@@ -375,8 +376,8 @@ def redrive_window(
     union = " UNION ALL ".join(
         f"SELECT kafka_topic, kafka_partition, kafka_offset, key, payload, headers, {when} AS t FROM {s} "
         f"WHERE {when} >= {int(from_ms)} AND {when} < {int(to_ms)}" for s in sources)
-    total = con.execute(f"SELECT count(*) FROM ({union})").fetchone()[0]
-    reader = con.execute(f"SELECT * FROM ({union}) ORDER BY t, kafka_topic, kafka_partition, kafka_offset").fetch_record_batch(20_000)
+    total = con.sql(f"SELECT count(*) FROM ({union})").fetchall()[0][0]
+    reader = con.sql(f"SELECT * FROM ({union}) ORDER BY t, kafka_topic, kafka_partition, kafka_offset").fetch_record_batch(20_000)
 
     failures: list[str] = []
 

@@ -1,0 +1,178 @@
+"""Replay: a call's timeline across archive and Kafka tail, re-drive, rewind."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions
+from confluent_kafka.admin import AdminClient
+
+from callstream.archive.archiver import archive_topics
+from callstream.archive.partitioning import partition_for_key
+from callstream.archive.query import query
+from callstream.archive.replay import REDRIVE_HEADER, ArchiveView, ReplayScope, call_timeline, redrive_window, rewind_group
+from callstream.archive.settings import ArchiveSettings
+from callstream.archive.tables import Archive
+from callstream.errors import ArchiveError
+
+from .conftest import new_producer, now_ms, produce_events, queued, segment, transferred_call
+
+pytestmark = pytest.mark.kafka
+
+
+def archive_all(settings: ArchiveSettings, kafka_config, topics) -> None:
+    stats = archive_topics(settings, kafka_config, topics, idle_exit_s=1.5, max_seconds=60)
+    assert stats.archived > 0
+
+
+def consume_all(kafka_config, topic: str, expected: int, group: str | None = None, timeout_s: float = 30) -> list:
+    consumer = Consumer(kafka_config | {"group.id": group or f"reader-{topic}", "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    messages, deadline = [], time.monotonic() + timeout_s
+    while len(messages) < expected and time.monotonic() < deadline:
+        messages += [m for m in consumer.consume(1000, 0.5) if not m.error()]
+    consumer.close()
+    return messages
+
+
+@pytest.fixture
+def call_topics(make_topics):
+    lifecycle, raw, redacted = make_topics("lifecycle", "raw", "redacted", partitions=3)
+    return ReplayScope(topics=(lifecycle, raw, redacted), restricted=frozenset({raw}))
+
+
+def test_timeline_joins_archive_kafka_tail_and_transfers(kafka_config, call_topics, archive_settings, unique_name) -> None:
+    lifecycle, raw, redacted = call_topics.topics
+    settings = archive_settings.model_copy(update={"consumer_group": unique_name("archiver")})
+    t0 = now_ms() - 60_000
+    a, b = "call-A", "call-B"
+    a_events, b_events = transferred_call(a, b, t0)
+    producer = new_producer(kafka_config)
+    produce_events(producer, lifecycle, a_events[:2])
+    produce_events(producer, raw, [segment(a, 0, t0 + 5, "my card is 4111 1111 1111 1111")])
+    produce_events(producer, redacted, queued(a, 3, t0 + 6))
+    for noise in range(30):  # other calls share the partitions
+        produce_events(producer, lifecycle, queued(f"noise-{noise}", 5, t0))
+    assert producer.flush(30) == 0
+    archive_all(settings, kafka_config, list(call_topics.topics))
+
+    # Not archived yet: the tail that only Kafka holds (including the whole transferred leg).
+    produce_events(producer, lifecycle, a_events[2:] + b_events)
+    produce_events(producer, redacted, queued(b, 2, t0 + 40))
+    assert producer.flush(30) == 0
+
+    archive = Archive.open(settings)
+    timeline = call_timeline(archive, a, kafka_conf=kafka_config, scope=call_topics)
+
+    assert timeline.contact_ids == (a, b)
+    ids = [e.event().get("event_id") for e in timeline.events]
+    expected = [e.event_id for e in a_events[:2]] + [f"{a}-q{i}" for i in range(3)] + \
+        [e.event_id for e in a_events[2:] + b_events] + [f"{b}-q{i}" for i in range(2)]
+    assert sorted(ids) == sorted(expected) and len(ids) == len(set(ids))
+    times = [e.event_time_ms for e in timeline.events]
+    assert times == sorted(times)
+    assert timeline.from_archive == 5 and timeline.from_kafka == 6
+    assert all(e.topic != raw for e in timeline.events)  # restricted text only on request
+    assert msgspec.json.decode(timeline.to_json())["contact_ids"] == [a, b]
+
+    with_raw = call_timeline(archive, a, kafka_conf=kafka_config, scope=call_topics, include_raw=True)
+    assert [e.event()["text"] for e in with_raw.events if e.topic == raw] == ["my card is 4111 1111 1111 1111"]
+    alone = call_timeline(archive, a, kafka_conf=kafka_config, scope=call_topics, include_linked=False)
+    assert {e.contact_id for e in alone.events} == {a}
+    from_b = call_timeline(archive, b, kafka_conf=kafka_config, scope=call_topics)  # links work backwards too
+    assert set(from_b.contact_ids) == {a, b} and len(from_b.events) == len(timeline.events)
+
+
+def test_timeline_seam_has_no_duplicates_even_if_tail_overlaps(kafka_config, call_topics, archive_settings, unique_name) -> None:
+    lifecycle = call_topics.topics[0]
+    settings = archive_settings.model_copy(update={"consumer_group": unique_name("archiver")})
+    producer = new_producer(kafka_config)
+    t0 = now_ms()
+    produce_events(producer, lifecycle, queued("call-S", 10, t0))
+    assert producer.flush(30) == 0
+    archive_all(settings, kafka_config, [lifecycle])
+    produce_events(producer, lifecycle, queued("call-S", 4, t0 + 100, seq=10))
+    assert producer.flush(30) == 0
+
+    archive = Archive.open(settings)
+    view = ArchiveView(archive, (lifecycle,))
+    view.offsets = {}  # as if the archive moved on after the view was pinned: the tail re-reads it all
+    timeline = call_timeline(archive, "call-S", kafka_conf=kafka_config, scope=call_topics, view=view)
+    coordinates = [(e.topic, e.partition, e.offset) for e in timeline.events]
+    assert len(coordinates) == len(set(coordinates)) == 14
+    assert (timeline.from_archive, timeline.from_kafka) == (10, 4)
+    partition = partition_for_key("call-S", 3)
+    assert {e.partition for e in timeline.events} == {partition}  # murmur2 matches the producer
+
+
+def test_query_and_redrive_window(kafka_config, make_topics, archive_settings, unique_name) -> None:
+    lifecycle, into = make_topics("lifecycle", "redrive", partitions=3)
+    settings = archive_settings.model_copy(update={"consumer_group": unique_name("archiver")})
+    producer = new_producer(kafka_config)
+    t0 = now_ms() - 10_000
+    for c in range(20):
+        produce_events(producer, lifecycle, queued(f"call-{c}", 50, t0))  # event times t0 .. t0+49
+    assert producer.flush(30) == 0
+    archive_all(settings, kafka_config, [lifecycle])
+    archive = Archive.open(settings)
+
+    view = lifecycle.replace(".", "_").replace("-", "_")
+    counts = query(archive, f"SELECT count(*) AS n, count(DISTINCT contact_id) AS calls FROM {view}").to_pylist()
+    assert counts == [{"n": 1000, "calls": 20}]
+    in_window = query(archive, f"SELECT count(*) AS n FROM {view} WHERE event_time_ms >= {t0 + 10} "
+                               f"AND event_time_ms < {t0 + 30}").to_pylist()[0]["n"]
+    assert in_window == 400
+    with pytest.raises(ArchiveError, match="views named like the table"):
+        query(archive, "SELECT * FROM no_such_table")
+
+    started = time.monotonic()
+    report = redrive_window(archive, kafka_config, from_ms=t0 + 10, to_ms=t0 + 30, into_topic=into,
+                            topics=[lifecycle], rate_per_s=2000, progress=False)
+    elapsed = time.monotonic() - started
+    assert report.events == 400 and report.per_topic == {lifecycle: 400}
+    assert elapsed >= 400 / 2000 * 0.9  # the rate limit held
+    messages = consume_all(kafka_config, into, 400)
+    assert len(messages) == 400
+    event_times = [msgspec.json.decode(m.value())["event_time_ms"] for m in messages]
+    assert min(event_times) == t0 + 10 and max(event_times) == t0 + 29
+    assert all(dict(m.headers())[REDRIVE_HEADER].startswith(lifecycle.encode()) for m in messages)
+    with pytest.raises(ArchiveError, match="empty"):
+        redrive_window(archive, kafka_config, from_ms=t0, to_ms=t0, into_topic=into, topics=[lifecycle])
+
+
+def test_rewind_refuses_active_group_then_moves_offsets(kafka_config, make_topics, unique_name) -> None:
+    [topic] = make_topics("lifecycle", partitions=2)
+    group = unique_name("live")
+    producer = new_producer(kafka_config)
+    base = now_ms() - 100_000
+    for i in range(100):  # message i has timestamp base + i*1000
+        producer.produce(topic, value=b"{}", key=f"k{i % 7}", timestamp=base + i * 1000)
+    assert producer.flush(30) == 0
+
+    member = Consumer(kafka_config | {"group.id": group, "auto.offset.reset": "earliest"})
+    member.subscribe([topic])
+    deadline = time.monotonic() + 30
+    seen = 0
+    while seen < 100 and time.monotonic() < deadline:
+        seen += len([m for m in member.consume(500, 0.5) if not m.error()])
+    member.commit(asynchronous=False)
+    with pytest.raises(ArchiveError, match="active member"):
+        rewind_group(kafka_config, group, base + 50_000)
+    member.close()
+
+    moves = rewind_group(kafka_config, group, base + 50_000)
+
+    assert {m.topic for m in moves} == {topic} and len(moves) == 2
+    admin = AdminClient(kafka_config)
+    committed = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result()
+    probe = Consumer(kafka_config | {"group.id": unique_name("probe")})
+    expected = probe.offsets_for_times([TopicPartition(topic, p, base + 50_000) for p in (0, 1)], timeout=10)
+    probe.close()
+    assert {(tp.partition, tp.offset) for tp in committed.topic_partitions} == {(tp.partition, tp.offset) for tp in expected}
+    assert all(m.from_offset is not None and m.to_offset < m.from_offset for m in moves)
+    resumed = consume_all(kafka_config, topic, 50, group=group)
+    # The group resumes with exactly the messages at or after the rewind time.
+    assert sorted(m.timestamp()[1] for m in resumed) == [base + i * 1000 for i in range(50, 100)]
