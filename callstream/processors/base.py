@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Literal, Protocol, TypeVar
 
 from callstream.contract.events import Envelope
 
@@ -56,6 +57,21 @@ class KeyedMemoryState:
         return self.by_key.setdefault(key, MemoryState())
 
 
+@dataclass(frozen=True)
+class WindowSpec:
+    """Tumbling windows over a processor's outputs, re-keyed by ``key`` (a Quix
+    ``group_by`` + ``tumbling_window(...).reduce(...)``): how per-call results become
+    per-queue or per-agent aggregates. ``result`` turns an accumulator into the event."""
+
+    window_ms: int
+    key: Callable[[Any], str]
+    initializer: Callable[[Any], dict]
+    reducer: Callable[[dict, Any], dict]
+    result: Callable[[dict, int, int], Envelope]
+    unit_type: type
+    grace_ms: int = 0
+
+
 class Processor:
     """Base class: subclasses set the class attributes and implement ``process``.
 
@@ -74,6 +90,8 @@ class Processor:
     stateful: ClassVar[bool] = True
     #: seconds between commits (and transactions, for exactly-once)
     commit_interval: ClassVar[float] = 1.0
+    #: when set, outputs are folded into tumbling windows before they are produced
+    windowing: ClassVar[WindowSpec | None] = None
 
     @property
     def consumer_group(self) -> str:

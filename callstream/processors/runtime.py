@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from quixstreams import Application, message_context
 from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models.serializers import SerializationContext, Serializer
@@ -24,7 +25,7 @@ from callstream.contract.codec import decode_event, encode_event
 from callstream.contract.deadletter import dead_letter
 from callstream.contract.events import Envelope, event_type_of
 from callstream.errors import CatalogError, DecodeError
-from callstream.processors.base import CallState, Processor
+from callstream.processors.base import CallState, Processor, WindowSpec
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,31 @@ def build_application(
         sdf = sdf.apply(step, stateful=True, expand=True, metadata=True)
     else:
         sdf = sdf.apply(lambda value, key, ts, headers: step(value, key, ts, headers, None), expand=True, metadata=True)
+    if processor.windowing is not None:
+        sdf = _windowed(sdf, processor.windowing, step, outputs)
     sdf = sdf.set_headers(lambda value, key, ts, headers: value.headers)
     sdf.to_topic(lambda value, key, ts, headers: outputs[value.topic], key=lambda value: value.key)
     app.callstream_step = step  # type: ignore[attr-defined]  # counters for tests and status
     return app
+
+
+def _windowed(sdf, spec: WindowSpec, step: ProcessorStep, outputs: dict) -> object:
+    """Dead letters go straight out; unit results are re-keyed (a Quix repartition topic),
+    timestamped by event time and folded into tumbling windows emitted when they close."""
+    dead = sdf.filter(lambda out: out.topic == DEADLETTER_TOPIC)
+    dead = dead.set_headers(lambda value, key, ts, headers: value.headers)
+    dead.to_topic(outputs[DEADLETTER_TOPIC], key=lambda out: out.key)
+    units = sdf.filter(lambda out: out.topic != DEADLETTER_TOPIC)
+    units = units.apply(lambda out: msgspec.to_builtins(decode_event(out.value)))
+    units = units.set_timestamp(lambda value, key, ts, headers: value["event_time_ms"])
+    units = units.group_by(lambda unit: spec.key(msgspec.convert(unit, spec.unit_type)), name=f"{step.processor.name}-window-key")
+    windows = units.tumbling_window(duration_ms=spec.window_ms, grace_ms=spec.grace_ms).reduce(
+        reducer=lambda acc, unit: spec.reducer(acc, msgspec.convert(unit, spec.unit_type)),
+        initializer=lambda unit: spec.initializer(msgspec.convert(unit, spec.unit_type)),
+    ).final()
+
+    def emit(window: dict) -> Outgoing:
+        event = spec.result(window["value"], window["start"], window["end"])
+        return Outgoing(step.topic_for(event), None, *encode_event(event, validate=False))
+
+    return windows.apply(emit)
