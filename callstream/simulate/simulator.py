@@ -385,6 +385,9 @@ def run_simulation(
                     bar.update(sim_s, events, tracker.current, calls)  # sparse traffic: refresh by time
             bar.update(last_sim_s, events, tracker.current, calls, force=True)
             remaining = producer.flush(60)
+    except KeyboardInterrupt:
+        producer.flush(10)  # deliver what was already handed to the producer, then stop
+        raise
     finally:
         if writer is not None:
             writer.close()
