@@ -161,8 +161,9 @@ def _windowed(sdf, spec: WindowSpec, step: ProcessorStep, outputs: dict) -> obje
         initializer=lambda unit: spec.initializer(msgspec.convert(unit, spec.unit_type)),
     ).final()
 
-    def emit(window: dict) -> Outgoing:
+    def emit(window: dict, key: object, ts: int, headers: object) -> Outgoing:
         event = spec.result(window["value"], window["start"], window["end"])
-        return Outgoing(step.topic_for(event), None, *encode_event(event, validate=False))
+        message_key = key.encode() if isinstance(key, str) else key  # the window's group key
+        return Outgoing(step.topic_for(event), message_key, *encode_event(event, validate=False))
 
-    return windows.apply(emit)
+    return windows.apply(emit, metadata=True)
