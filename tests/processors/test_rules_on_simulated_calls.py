@@ -1,0 +1,207 @@
+"""All six rule processors over a seeded simulated stream, compared with the simulator's
+ground truth.
+
+The stream comes from the simulator's pure generator, in delivery order, with its
+re-sent and reordered segments. Transcript segments pass a redaction stand-in (the raw
+text as a ``RedactedSegment``) and the real sentiment processor; like the live pipeline,
+each hop adds a delay, so transcript-derived events reach the rule processors after the
+lifecycle and agent events of the same moment (the closing lines after ``call.ended``).
+Every processor reads only its catalog inputs and keeps one state per contact id.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pytest
+
+from callstream.contract.catalog import load_catalog
+from callstream.contract.events import (
+    ChurnRiskScored,
+    Envelope,
+    EscalationClosed,
+    EscalationOpened,
+    FraudScored,
+    QualityScored,
+    RedactedSegment,
+    TranscriptSegment,
+    event_type_of,
+)
+from callstream.processors.analytics import AnalyticsAggregator, window_aggregates
+from callstream.processors.base import KeyedMemoryState, Processor
+from callstream.processors.churn import ChurnScorer, churn_level
+from callstream.processors.escalation import EscalationDetector
+from callstream.processors.fraud import FraudScorer
+from callstream.processors.quality import QualityScorer
+from callstream.processors.routing import RoutingDecider
+from callstream.processors.sentiment_scoring import SentimentScorer
+from callstream.simulate.conversation import ConversationProfile
+from callstream.simulate.groundtruth import CallTruth
+from callstream.simulate.simulator import SimulationSettings, generate_events
+
+START_MS = 1_767_225_600_000
+#: delay each hop adds: redaction of a raw segment, then every processor's output
+REDACTION_LAG_MS = 700
+STAGE_LAG_MS = 40
+
+
+def redaction_stand_in(segment: TranscriptSegment) -> RedactedSegment:
+    return RedactedSegment(
+        event_id=f"{segment.event_id}/redacted", contact_id=segment.contact_id, event_time_ms=segment.event_time_ms,
+        produced_at_ms=segment.produced_at_ms, producer="redaction-stand-in", caused_by=segment.event_id,
+        source_time_ms=segment.produced_at_ms, segment_id=segment.segment_id, sequence=segment.sequence,
+        participant=segment.participant, start_offset_ms=segment.start_offset_ms,
+        end_offset_ms=segment.end_offset_ms, text=segment.text, is_final=segment.is_final,
+        provisional=not segment.is_final, final_segment_id=segment.final_segment_id,
+        confidence=segment.confidence, language=segment.language,
+    )
+
+
+@dataclass
+class PipelineRun:
+    truths: list[CallTruth]
+    outputs: dict[str, list[Envelope]]
+    states: dict[str, KeyedMemoryState]
+    delivered: Counter = field(default_factory=Counter)  # events by type
+
+
+def run_pipeline(settings: SimulationSettings, processors: Iterable[Processor]) -> PipelineRun:
+    """Deliver the simulated stream through the processors by topic, in delivery-time order."""
+    processors = [SentimentScorer(), *processors]
+    topic_of = load_catalog().topic_of_event
+    run = PipelineRun([], {p.name: [] for p in processors}, {p.name: KeyedMemoryState() for p in processors})
+    tie = itertools.count()
+    pending: list[tuple[int, int, Envelope]] = []
+
+    def deliver(event: Envelope, at_ms: int) -> None:
+        event_type = event_type_of(event)
+        topic = topic_of[event_type]
+        run.delivered[event_type] += 1
+        for processor in processors:
+            if topic in processor.inputs:
+                state = run.states[processor.name].for_key(event.contact_id)
+                for out in processor.process(event, state):
+                    run.outputs[processor.name].append(out)
+                    heapq.heappush(pending, (at_ms + STAGE_LAG_MS, next(tie), out))
+
+    def drain(until_ms: float) -> None:
+        while pending and pending[0][0] <= until_ms:
+            at_ms, _, event = heapq.heappop(pending)
+            deliver(event, at_ms)
+
+    for simulated in generate_events(settings, on_call=lambda call: run.truths.append(call.truth)):
+        now = START_MS + int(simulated.sim_time_s * 1000)
+        drain(now)
+        event = simulated.event
+        if isinstance(event, TranscriptSegment):
+            heapq.heappush(pending, (now + REDACTION_LAG_MS, next(tie), redaction_stand_in(event)))
+        else:
+            deliver(event, now)
+    drain(float("inf"))
+    return run
+
+
+def precision_recall(predicted: set[int], actual: set[int]) -> tuple[float, float]:
+    hits = len(predicted & actual)
+    return hits / max(1, len(predicted)), hits / max(1, len(actual))
+
+
+@pytest.fixture(scope="module")
+def simulated() -> PipelineRun:
+    settings = SimulationSettings(
+        seed=7, duration_s=1_800, rate_per_min=20, start_time_ms=START_MS, max_speed=True,
+        # more fraud and feed disorder than a normal day, so both are measured on enough calls
+        profile=ConversationProfile(fraud_share=0.1, disorder_share=0.05),
+    )
+    processors = [EscalationDetector(), FraudScorer(), ChurnScorer(), RoutingDecider(), QualityScorer(),
+                  AnalyticsAggregator()]
+    return run_pipeline(settings, processors)
+
+
+def calls_with(outputs: list[Envelope], cls: type, truths: list[CallTruth], accept=lambda e: True) -> set[int]:
+    contacts = {e.contact_id for e in outputs if isinstance(e, cls) and accept(e)}
+    return {t.call_index for t in truths if contacts.intersection(t.linked_contact_ids)}
+
+
+def test_escalations_match_the_ground_truth(simulated: PipelineRun) -> None:
+    truths, out = simulated.truths, simulated.outputs["escalation"]
+    precision, recall = precision_recall(calls_with(out, EscalationOpened, truths),
+                                         {t.call_index for t in truths if t.should_escalate})
+    print(f"\nescalation over {len(truths)} calls: precision {precision:.3f} recall {recall:.3f}")
+    # measured 1.000 / 1.000 on this seed and seeds 1-6: the anger cues were written from the same
+    # phrase book the simulator speaks, so this bounds wiring and ordering errors, not real-call accuracy
+    assert precision >= 0.95 and recall >= 0.95
+    opened = Counter(e.escalation_id for e in out if isinstance(e, EscalationOpened))
+    closed = Counter(e.escalation_id for e in out if isinstance(e, EscalationClosed))
+    assert opened == closed and set(opened.values()) == {1}  # every escalation opens and closes exactly once
+
+
+def test_fraud_scores_match_the_ground_truth(simulated: PipelineRun) -> None:
+    truths, out = simulated.truths, simulated.outputs["fraud"]
+    fraud = {t.call_index for t in truths if t.is_fraud}
+    precision, recall = precision_recall(calls_with(out, FraudScored, truths, lambda e: e.level == "high"), fraud)
+    print(f"\nfraud over {len(truths)} calls ({len(fraud)} fraudulent): precision {precision:.3f} recall {recall:.3f}")
+    # measured 0.985 / 1.000 on this seed (0.91-1.00 / 1.000 on seeds 1-6): honest callers who fail
+    # a check and then change their contact details look like account takeovers
+    assert precision >= 0.85 and recall >= 0.95
+
+
+def test_quality_checks_match_the_ground_truth_once_per_contact(simulated: PipelineRun) -> None:
+    scores = [e for e in simulated.outputs["quality"] if isinstance(e, QualityScored)]
+    by_contact = {s.contact_id: s for s in scores}
+    legs = [leg for t in simulated.truths for leg in t.legs]
+    assert len(scores) == len(by_contact) == len(legs)  # exactly one score per contact
+    agree, checks = 0, 0
+    for leg in legs:
+        got = {c.name: c.passed for c in by_contact[leg.contact_id].checks}
+        for name, expected in leg.qa.items():
+            checks += 1
+            agree += got.get(name) == expected  # a check that does not apply is absent (None)
+    print(f"\nquality: {agree}/{checks} checks agree with the ground truth over {len(legs)} contacts")
+    assert agree / checks >= 0.99  # measured 1.000
+
+
+def test_churn_is_high_when_the_customer_cancels_and_low_for_ordinary_calls(simulated: PipelineRun) -> None:
+    finals = {e.contact_id: e for e in simulated.outputs["churn"]
+              if isinstance(e, ChurnRiskScored) and e.event_id.endswith("/churn.final")}
+    assert len(finals) == sum(len(t.legs) for t in simulated.truths)  # a final score for every contact
+    cancelled = [t for t in simulated.truths if t.legs[-1].disposition == "cancelled"]
+    other = [t for t in simulated.truths if t.intent != "cancellation"]
+    high = lambda t: any(churn_level(finals[c].score) == "high" for c in t.linked_contact_ids)  # noqa: E731
+    cancelled_high = sum(map(high, cancelled)) / len(cancelled)
+    other_high = sum(map(high, other)) / len(other)
+    print(f"\nchurn high: {cancelled_high:.3f} of {len(cancelled)} cancelled calls, {other_high:.3f} of other intents")
+    assert cancelled_high >= 0.95 and other_high <= 0.02  # measured 1.000 and 0.000
+
+
+def test_routing_decides_every_queued_and_transferred_contact(simulated: PipelineRun) -> None:
+    decisions = simulated.outputs["routing"]
+    assert len({d.caused_by for d in decisions}) == len(decisions)
+    assert len(decisions) == simulated.delivered["call.queued"] + simulated.delivered["call.transferred"]
+    fraud_desk = [d for d in decisions if d.reason.startswith("fraud risk high")]
+    print(f"\nrouting: {len(decisions)} decisions, {len(fraud_desk)} to the fraud desk on fraud risk")
+    assert fraud_desk and all(d.target_queue == "fraud" and d.priority == 2 for d in fraud_desk)
+
+
+def test_analytics_counts_every_handled_contact_and_escalation(simulated: PipelineRun) -> None:
+    units = simulated.outputs["analytics"]
+    handled = sum(len(t.legs) for t in simulated.truths)  # every simulated contact reaches an agent
+    assert Counter(u.dimension for u in units) == {"queue": handled, "agent": handled}
+    opened = sum(isinstance(e, EscalationOpened) for e in simulated.outputs["escalation"])
+    windows = window_aggregates(units, 15 * 60_000)
+    assert sum(w.calls_handled for w in windows if w.dimension == "queue") == handled
+    assert sum(w.escalations for w in windows if w.dimension == "queue") == opened
+
+
+def test_state_is_json_and_nothing_but_tombstones_is_left(simulated: PipelineRun) -> None:
+    tombstones = {"escalation": {}, "fraud": {}, "churn": {}, "routing": {},
+                  "quality": {"quality": {"scored": True}}, "analytics": {"analytics": {"done": True}}}
+    for name, leftover in tombstones.items():
+        states = simulated.states[name].by_key.values()
+        json.dumps([s.data for s in states])
+        assert all(s.data == leftover for s in states), name
