@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -43,8 +44,8 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3server.Loc
 
 
 @pytest.fixture
-def s3_settings(s3_server: s3server.LocalS3Server, tmp_path: Path, unique_name) -> ArchiveSettings:
-    bucket = unique_name("arch").lower()[:20].rstrip("-") + "x"
+def s3_settings(s3_server: s3server.LocalS3Server, tmp_path: Path) -> ArchiveSettings:
+    bucket = f"archive-{uuid.uuid4().hex[:12]}"  # S3 bucket names: lowercase, digits, dashes
     s3_server.create_bucket(bucket)
     return ArchiveSettings(
         warehouse=f"s3://{bucket}/warehouse",
