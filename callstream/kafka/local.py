@@ -201,7 +201,11 @@ def _server_properties(node: KafkaNode, voters: str, size: int) -> str:
 
 
 def _new_cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Kafka's storage tool would read an id starting with "-" as an option.
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _plan(state_dir: Path, brokers: int, ports: list[int] | None, port_base: int) -> LocalCluster:
