@@ -15,7 +15,9 @@ Two parts:
   (dimension, key) by the call's end time. It is built from ``window_initializer``,
   ``window_reducer`` and ``window_result``, which also fit Quix Streams'
   ``tumbling_window(...).reduce(reducer, initializer)`` after a ``group_by`` on
-  ``dimension`` and ``key``. Accumulators are plain dicts (Quix stores them as JSON).
+  ``dimension`` and ``key``: ``AnalyticsAggregator.windowing`` hands them to the runtime's
+  window stage (``WINDOW_MS`` windows keyed ``window_key``). Accumulators are plain dicts
+  (Quix stores them as JSON).
 
 Aggregated windows belong to no contact (``contact_id`` is empty); their event id is
 ``analytics:<dimension>:<key>:<window start>``, the same whenever the window is recomputed.
@@ -38,70 +40,17 @@ from callstream.contract.events import (
     EscalationOpened,
     SentimentScored,
 )
-from callstream.processors.base import CallState, Processor, derive, now_ms
+from callstream.processors.base import CallState, Processor, WindowSpec, derive, now_ms
 
 GRACE_MS = 10_000
+#: the runtime's tumbling windows: one minute keeps a supervisor's view live; longer
+#: intervals (15 min for workforce planning) re-aggregate these with ``window_reducer``
+WINDOW_MS = 60_000
+#: a unit is emitted after the wrap-up (up to ~30 s after the call's end, its timestamp)
+WINDOW_GRACE_MS = 60_000
 PRODUCER = "analytics"
 #: sentiment segment ids remembered per call, to count a re-delivered score once
 SEEN_LIMIT = 256
-
-
-class AnalyticsAggregator(Processor):
-    name = "analytics"
-    description = "Per-queue and per-agent calls handled, handle time, customer sentiment and escalations"
-    inputs = ("callstream.call.lifecycle", "callstream.signals.sentiment", "callstream.signals.escalation")
-    outputs = ("callstream.analytics.windows",)
-    guarantee = "exactly-once"
-
-    def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
-        call: dict[str, Any] | None = state.get("analytics")
-        if call is not None and call.get("done"):
-            return []
-        if call is None:
-            call = {"queue": None, "agent_id": None, "connected_at": None, "ended_at": None,
-                    "sentiment_sum": 0.0, "sentiment_segments": [], "escalations": []}
-        ended_at = call["ended_at"]
-        past_grace = ended_at is not None and event.event_time_ms >= ended_at + GRACE_MS
-        if isinstance(event, SentimentScored) and not past_grace:
-            if event.participant == "customer" and event.segment_id not in call["sentiment_segments"]:
-                call["sentiment_segments"] = [*call["sentiment_segments"], event.segment_id][-SEEN_LIMIT:]
-                call["sentiment_sum"] += event.score
-        elif isinstance(event, EscalationOpened):
-            if event.escalation_id not in call["escalations"]:
-                call["escalations"].append(event.escalation_id)
-        elif isinstance(event, CallQueued):
-            call["queue"] = event.queue
-        elif isinstance(event, CallConnected):
-            call["queue"], call["agent_id"], call["connected_at"] = event.queue, event.agent_id, event.event_time_ms
-        elif isinstance(event, CallEnded):
-            call["ended_at"] = event.event_time_ms
-            call["queue"] = call["queue"] or event.queue
-            call["agent_id"] = call["agent_id"] or event.agent_id
-        if call["ended_at"] is not None and (isinstance(event, CallDisposition) or past_grace):
-            state.set("analytics", {"done": True})  # a tombstone: the call is counted once
-            wrap_up_end = event.event_time_ms if isinstance(event, CallDisposition) else call["ended_at"]
-            return self._units(event, call, wrap_up_end)
-        state.set("analytics", call)
-        return []
-
-    def _units(self, source: Envelope, call: dict[str, Any], handled_until: int) -> list[AnalyticsWindow]:
-        if call["connected_at"] is None or call["agent_id"] is None:
-            return []  # abandoned before an agent answered: not a handled call
-        segments = len(call["sentiment_segments"])
-        fields = {
-            "window_start_ms": call["connected_at"],
-            "window_end_ms": call["ended_at"],
-            "calls_handled": 1,
-            "avg_handle_ms": float(max(0, handled_until - call["connected_at"])),
-            "avg_sentiment": _clamp(call["sentiment_sum"] / segments) if segments else None,
-            "escalations": len(call["escalations"]),
-        }
-        units = []
-        for dimension, key in (("queue", call["queue"] or "unknown"), ("agent", call["agent_id"])):
-            unit = derive(AnalyticsWindow, source, self.name, f"analytics.{dimension}",
-                          dimension=dimension, key=key, **fields)
-            units.append(msgspec.structs.replace(unit, event_time_ms=call["ended_at"]))
-        return units
 
 
 # --- tumbling windows ----------------------------------------------------------------------
@@ -161,5 +110,74 @@ def window_aggregates(per_call_summaries: Iterable[AnalyticsWindow], window_ms: 
             for (_, _, start), acc in sorted(accumulators.items(), key=lambda item: (item[0][2], item[0][0], item[0][1]))]
 
 
+def window_key(unit: AnalyticsWindow) -> str:
+    """The group (and message) key of a window: ``queue:billing``, ``agent:agent-billing-007``."""
+    return f"{unit.dimension}:{unit.key}"
+
+
 def _clamp(score: float) -> float:
     return max(-1.0, min(1.0, score))
+
+
+# --- one contact ----------------------------------------------------------------------------
+
+class AnalyticsAggregator(Processor):
+    name = "analytics"
+    description = "Per-queue and per-agent calls handled, handle time, customer sentiment and escalations"
+    inputs = ("callstream.call.lifecycle", "callstream.signals.sentiment", "callstream.signals.escalation")
+    outputs = ("callstream.analytics.windows",)
+    guarantee = "exactly-once"
+    windowing = WindowSpec(
+        window_ms=WINDOW_MS, key=window_key, initializer=window_initializer, reducer=window_reducer,
+        result=window_result, unit_type=AnalyticsWindow, grace_ms=WINDOW_GRACE_MS,
+    )
+
+    def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
+        call: dict[str, Any] | None = state.get("analytics")
+        if call is not None and call.get("done"):
+            return []
+        if call is None:
+            call = {"queue": None, "agent_id": None, "connected_at": None, "ended_at": None,
+                    "sentiment_sum": 0.0, "sentiment_segments": [], "escalations": []}
+        ended_at = call["ended_at"]
+        past_grace = ended_at is not None and event.event_time_ms >= ended_at + GRACE_MS
+        if isinstance(event, SentimentScored) and not past_grace:
+            if event.participant == "customer" and event.segment_id not in call["sentiment_segments"]:
+                call["sentiment_segments"] = [*call["sentiment_segments"], event.segment_id][-SEEN_LIMIT:]
+                call["sentiment_sum"] += event.score
+        elif isinstance(event, EscalationOpened):
+            if event.escalation_id not in call["escalations"]:
+                call["escalations"].append(event.escalation_id)
+        elif isinstance(event, CallQueued):
+            call["queue"] = event.queue
+        elif isinstance(event, CallConnected):
+            call["queue"], call["agent_id"], call["connected_at"] = event.queue, event.agent_id, event.event_time_ms
+        elif isinstance(event, CallEnded):
+            call["ended_at"] = event.event_time_ms
+            call["queue"] = call["queue"] or event.queue
+            call["agent_id"] = call["agent_id"] or event.agent_id
+        if call["ended_at"] is not None and (isinstance(event, CallDisposition) or past_grace):
+            state.set("analytics", {"done": True})  # a tombstone: the call is counted once
+            wrap_up_end = event.event_time_ms if isinstance(event, CallDisposition) else call["ended_at"]
+            return self._units(event, call, wrap_up_end)
+        state.set("analytics", call)
+        return []
+
+    def _units(self, source: Envelope, call: dict[str, Any], handled_until: int) -> list[AnalyticsWindow]:
+        if call["connected_at"] is None or call["agent_id"] is None:
+            return []  # abandoned before an agent answered: not a handled call
+        segments = len(call["sentiment_segments"])
+        fields = {
+            "window_start_ms": call["connected_at"],
+            "window_end_ms": call["ended_at"],
+            "calls_handled": 1,
+            "avg_handle_ms": float(max(0, handled_until - call["connected_at"])),
+            "avg_sentiment": _clamp(call["sentiment_sum"] / segments) if segments else None,
+            "escalations": len(call["escalations"]),
+        }
+        units = []
+        for dimension, key in (("queue", call["queue"] or "unknown"), ("agent", call["agent_id"])):
+            unit = derive(AnalyticsWindow, source, self.name, f"analytics.{dimension}",
+                          dimension=dimension, key=key, **fields)
+            units.append(msgspec.structs.replace(unit, event_time_ms=call["ended_at"]))
+        return units

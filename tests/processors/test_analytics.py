@@ -24,6 +24,7 @@ from callstream.processors.analytics import (
     AnalyticsAggregator,
     window_aggregates,
     window_initializer,
+    window_key,
     window_reducer,
     window_result,
 )
@@ -151,3 +152,10 @@ def comparable(window: AnalyticsWindow) -> tuple:
 def test_window_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="window_ms"):
         window_aggregates([], 0)
+
+
+def test_the_runtime_windows_units_by_dimension_and_key() -> None:
+    spec = AnalyticsAggregator.windowing
+    assert spec is not None and spec.unit_type is AnalyticsWindow
+    assert spec.key is window_key and window_key(unit("billing", T0, 1.0, None)) == "queue:billing"
+    assert spec.grace_ms >= 30_000  # units come after the wrap-up, up to ~30 s after their timestamp
