@@ -11,6 +11,7 @@ of their event type.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from callstream.contract.codec import decode_event, encode_event
 from callstream.contract.deadletter import dead_letter
 from callstream.contract.events import Envelope, event_type_of
 from callstream.errors import CatalogError, DecodeError
+from callstream.observe.client_metrics import ProcessorMetrics, hook_quix_error_callbacks
 from callstream.processors.base import CallState, Processor, WindowSpec
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,8 @@ class ProcessorStep:
             catalog.topic(output)  # fail at start, not mid-stream, on a topic the catalog lacks
         self.dead_letters = 0
         self.processed = 0
+        #: the same counts (and timings, and client errors) for Prometheus: see observe.client_metrics
+        self.metrics = ProcessorMetrics(processor.name)
 
     def topic_for(self, event: Envelope) -> str:
         cls = type(event)
@@ -73,6 +77,13 @@ class ProcessorStep:
         return topic
 
     def __call__(self, value: bytes, key: Any, timestamp: int, headers: Any, state: CallState | None) -> list[Outgoing]:
+        started = time.perf_counter()
+        try:
+            return self._handle(value, key, headers, state)
+        finally:
+            self.metrics.step_seconds.observe(time.perf_counter() - started)
+
+    def _handle(self, value: bytes, key: Any, headers: Any, state: CallState | None) -> list[Outgoing]:
         try:
             event = decode_event(value, headers)
         except DecodeError as exc:
@@ -80,6 +91,7 @@ class ProcessorStep:
         if event is None:
             return []  # an event type this reader does not know: ignored by contract
         self.processed += 1
+        self.metrics.processed.inc()
         try:
             produced = self.processor.process(event, state)
             return [
@@ -93,6 +105,7 @@ class ProcessorStep:
     def _dead_letter(self, value: bytes, key: Any, headers: Any, reason: str) -> Outgoing:
         ctx = message_context()
         self.dead_letters += 1
+        self.metrics.dead_letter(reason)
         dl_key, dl_value, dl_headers = dead_letter(
             value, key, list(headers or []), reason, ctx.topic, ctx.partition, ctx.offset, self.processor.name
         )
@@ -142,6 +155,7 @@ def build_application(
         sdf = _windowed(sdf, processor.windowing, step, outputs)
     sdf = sdf.set_headers(lambda value, key, ts, headers: value.headers)
     sdf.to_topic(lambda value, key, ts, headers: outputs[value.topic], key=lambda value: value.key)
+    hook_quix_error_callbacks(app, step.metrics)
     app.callstream_step = step  # type: ignore[attr-defined]  # counters for tests and status
     return app
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from callstream.contract.catalog import load_catalog
 from callstream.errors import CallstreamError
 from callstream.kafka.config import client_config, load_settings
+from callstream.observe.client_metrics import serve_if_configured
 from callstream.processors.registry import load_processor
 from callstream.processors.runtime import build_application
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     except CallstreamError as exc:
         print(f"callstream: error: {exc}", file=sys.stderr)
         return 1
+    serve_if_configured()  # per-instance /metrics when CALLSTREAM_METRICS_PORT is set
     app.run()
     return 0
 

@@ -1,0 +1,142 @@
+"""Per-instance metrics of a processor worker: events processed, dead letters by reason,
+client errors by type (librdkafka's error callback) and processing time per event.
+
+A worker is one process of many, so its metrics must be collected somewhere. Two ways,
+both prometheus-client's own:
+
+* ``PROMETHEUS_MULTIPROC_DIR`` set in the worker's environment (``callstream up`` and the
+  tests do this): every worker writes its values to memory-mapped files in that directory
+  and the observer, on the same machine, adds them up (``read_worker_metrics``);
+* ``CALLSTREAM_METRICS_PORT`` set: the worker also serves its own ``/metrics`` on that
+  port (for a Prometheus that scrapes each instance, e.g. on other hosts), bound to
+  ``CALLSTREAM_METRICS_HOST`` (default 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+PROCESSED = "callstream_processor_events_total"
+DEAD_LETTERS = "callstream_processor_dead_letters_total"
+CLIENT_ERRORS = "callstream_client_errors_total"
+STEP_SECONDS = "callstream_processor_step_seconds"
+
+#: per-event processing time: most steps take well under a millisecond
+STEP_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
+
+_SLUG = re.compile(r"[^a-z]+")
+
+
+def reason_class(reason: str) -> str:
+    """A dead-letter reason as a bounded label: the words before its first colon, slugged
+    ("undecodable: not valid JSON: ..." -> ``undecodable``; "processing failed in sentiment:
+    ..." -> ``processing_failed_in_sentiment``)."""
+    head = reason.split(":", 1)[0].strip().lower()
+    return _SLUG.sub("_", head).strip("_")[:48] or "unknown"
+
+
+class _Families:
+    """The metric families, created once per registry (a registry refuses duplicates)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.processed = Counter(PROCESSED.removesuffix("_total"), "Events a processor instance decoded and processed",
+                                 ["processor"], registry=registry)
+        self.dead_letters = Counter(DEAD_LETTERS.removesuffix("_total"),
+                                    "Messages a processor sent to the dead-letter topic, by reason class",
+                                    ["processor", "reason"], registry=registry)
+        self.client_errors = Counter(CLIENT_ERRORS.removesuffix("_total"),
+                                     "Errors reported by librdkafka's error callback, by client and error name",
+                                     ["source", "client", "error"], registry=registry)
+        self.step_seconds = Histogram(STEP_SECONDS, "Time a processor spends on one event (decode, process, encode)",
+                                      ["processor"], buckets=STEP_BUCKETS, registry=registry)
+
+
+_FAMILIES: dict[int, _Families] = {}
+
+
+class ProcessorMetrics:
+    """The counters one processor instance updates. With no ``registry``, the default
+    one, so multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) applies when it is set."""
+
+    def __init__(self, processor: str, registry: CollectorRegistry | None = None) -> None:
+        from prometheus_client import REGISTRY
+
+        self.processor = processor
+        self.registry = registry if registry is not None else REGISTRY
+        families = _FAMILIES.get(id(self.registry))
+        if families is None:
+            families = _FAMILIES[id(self.registry)] = _Families(self.registry)
+        self._families = families
+        self.processed = families.processed.labels(processor)
+        self.step_seconds = families.step_seconds.labels(processor)
+
+    def dead_letter(self, reason: str) -> None:
+        self._families.dead_letters.labels(self.processor, reason_class(reason)).inc()
+
+    def client_error(self, client: str, error: Any) -> None:
+        """Count one librdkafka error (a ``KafkaError``) by its name (``_TRANSPORT``, ...)."""
+        name = error.name() if hasattr(error, "name") else type(error).__name__
+        self._families.client_errors.labels(self.processor, client, name).inc()
+
+    def error_callback(self, client: str, chained: Callable[[Any], None] | None = None) -> Callable[[Any], None]:
+        """An ``error_cb`` that counts, then calls the one it replaces (which logs)."""
+        def on_error(error: Any) -> None:
+            self.client_error(client, error)
+            if chained is not None:
+                chained(error)
+        return on_error
+
+
+def hook_quix_error_callbacks(app: Any, metrics: ProcessorMetrics) -> bool:
+    """Count the librdkafka errors of a Quix ``Application``'s consumer and producer.
+
+    Quix Streams builds its clients with its own ``error_cb`` and has no option to pass
+    one, but each client calls a replaceable ``_user_error_cb``; we chain onto it. Returns
+    False (and logs) if this Quix version lacks the hook, so a Quix upgrade loses the
+    error counts, never the processor (tests/observe/test_client_metrics.py pins it).
+    """
+    hooked = False
+    for client_name, attr in (("consumer", "_consumer"), ("producer", "_producer")):
+        client = getattr(app, attr, None)
+        inner = getattr(client, "_producer", client) if client_name == "producer" else client
+        for candidate in (client, inner):
+            if candidate is not None and hasattr(candidate, "_user_error_cb"):
+                candidate._user_error_cb = metrics.error_callback(client_name, candidate._user_error_cb)
+                hooked = True
+                break
+    if not hooked:
+        log.warning("this Quix Streams version offers no error callback hook: client errors are not counted")
+    return hooked
+
+
+def serve_if_configured(registry: CollectorRegistry | None = None) -> int | None:
+    """Serve ``/metrics`` on ``$CALLSTREAM_METRICS_PORT`` if set; returns the port."""
+    port = os.environ.get("CALLSTREAM_METRICS_PORT")
+    if not port:
+        return None
+    host = os.environ.get("CALLSTREAM_METRICS_HOST", "127.0.0.1")
+    from prometheus_client import REGISTRY
+
+    start_http_server(int(port), addr=host, registry=registry or REGISTRY)
+    return int(port)
+
+
+def read_worker_metrics(directory: Path) -> list[Any]:
+    """Every worker's metrics in ``directory`` (a ``PROMETHEUS_MULTIPROC_DIR``), summed
+    across processes, as prometheus-client metric families."""
+    if not Path(directory).is_dir():
+        return []
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    collector = MultiProcessCollector(registry, path=str(directory))
+    return list(collector.collect())
