@@ -132,8 +132,9 @@ class Archiver:
         """Ask ``run`` to flush and return (safe from a signal handler or another thread)."""
         self._stop.set()
 
-    def run(self, *, idle_exit_s: float | None = None, max_seconds: float | None = None) -> ArchiverStats:
-        """Archive until ``stop()``, or until idle for ``idle_exit_s``, or ``max_seconds``."""
+    def run(self, *, idle_exit_s: float | None = None, max_seconds: float | None = None,
+            max_messages: int | None = None) -> ArchiverStats:
+        """Archive until ``stop()``, idle for ``idle_exit_s``, ``max_seconds``, or ``max_messages`` read."""
         try:
             self.consumer = Consumer(self._consumer_conf)
         except KafkaException as exc:
@@ -156,6 +157,8 @@ class Archiver:
                     break
                 if max_seconds is not None and now - started >= max_seconds:
                     break
+                if max_messages is not None and self.stats.consumed >= max_messages:
+                    break
             self.flush_all("stop")
         finally:
             self.consumer.close()
@@ -163,23 +166,18 @@ class Archiver:
         return self.stats
 
     def _buffer(self, messages: list, now: float) -> None:
-        buffers = self.buffers
+        by_topic: dict[str, list] = {}
         for message in messages:
             error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    continue
-                if error.fatal() or not error.retriable():
-                    raise KafkaOperationError(f"the archiver consumer failed: {error.str()}",
-                                              "check the broker and the topic ACLs for the archiver",
-                                              code=error.name())
-                continue
-            kind, timestamp = message.timestamp()
-            buffers[message.topic()].add(
-                message.partition(), message.offset(), timestamp if kind else None,
-                message.key(), message.value(), message.headers(), now,
-            )
-        self.stats.consumed += len(messages)
+            if error is None:
+                by_topic.setdefault(message.topic(), []).append(message)
+            elif error.code() != KafkaError._PARTITION_EOF and (error.fatal() or not error.retriable()):
+                raise KafkaOperationError(f"the archiver consumer failed: {error.str()}",
+                                          "check the broker and the topic ACLs for the archiver",
+                                          code=error.name())
+        for topic, batch in by_topic.items():
+            self.buffers[topic].add_messages(batch, now)
+        self.stats.consumed += sum(len(b) for b in by_topic.values())
 
     def _flush_due(self, now: float) -> None:
         s = self.settings

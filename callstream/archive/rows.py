@@ -45,6 +45,31 @@ def read_envelope(value: bytes | None) -> EnvelopeView | None:
         return None
 
 
+_HEADERS_TYPE = ARROW_SCHEMA.field("headers").type
+
+
+def headers_array(headers: list[list[tuple[str, bytes | None]] | None]) -> pa.Array:
+    """Kafka headers as list<struct<key, value>>, built from flat columns (no dict per header)."""
+    offsets = [0]
+    names: list[str] = []
+    values: list[bytes | None] = []
+    nulls = []
+    for hs in headers:
+        if hs is None:
+            nulls.append(True)
+        else:
+            nulls.append(False)
+            for name, value in hs:
+                names.append(name)
+                values.append(value)
+        offsets.append(len(names))
+    struct_type = _HEADERS_TYPE.value_type
+    items = pa.StructArray.from_arrays([pa.array(names, pa.string()), pa.array(values, pa.binary())],
+                                       fields=list(struct_type))
+    mask = pa.array(nulls, pa.bool_()) if any(nulls) else None
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items, type=_HEADERS_TYPE, mask=mask)
+
+
 def event_day(time_ms: int) -> int:
     """Days since the epoch (the Arrow ``date32`` value) of a millisecond timestamp."""
     return time_ms // _MS_PER_DAY
@@ -91,6 +116,29 @@ class TopicBuffer:
         self.payload_bytes += len(value) if value else 0
         self.next_offsets[partition] = offset + 1
 
+    def add_messages(self, messages: list, now: float) -> None:
+        """Append confluent-kafka messages (all of this topic, none with an error).
+
+        Column-wise comprehensions instead of a per-message ``add``: this is the archiver's
+        hot loop, and it costs about a third as much this way.
+        """
+        if not messages:
+            return
+        if self.first_at is None:
+            self.first_at = now
+        partitions = [m.partition() for m in messages]
+        offsets = [m.offset() for m in messages]
+        values = [m.value() for m in messages]
+        self.partitions += partitions
+        self.offsets += offsets
+        self.timestamps += [ts if kind else None for kind, ts in (m.timestamp() for m in messages)]
+        self.keys += [m.key() for m in messages]
+        self.values += values
+        self.headers += [m.headers() for m in messages]
+        self.payload_bytes += sum(map(len, filter(None, values)))
+        # dict(zip()) keeps the last offset seen per partition; messages arrive in order.
+        self.next_offsets.update({p: o + 1 for p, o in dict(zip(partitions, offsets)).items()})
+
     def drop_partitions(self, partitions: set[int]) -> None:
         """Forget rows of partitions this archiver no longer owns (after a lost assignment)."""
         keep = [i for i, p in enumerate(self.partitions) if p not in partitions]
@@ -123,31 +171,13 @@ def build_rows(
 ) -> pa.Table:
     """Archive rows for one topic's messages, sorted so one call's events sit together."""
     n = len(offsets)
-    event_types: list[str | None] = [None] * n
-    event_ids: list[str | None] = [None] * n
-    contact_ids: list[str | None] = [None] * n
-    event_times: list[int | None] = [None] * n
-    versions: list[int | None] = [None] * n
-    producers: list[str | None] = [None] * n
-    causes: list[str | None] = [None] * n
-    days: list[int] = [0] * n
+    # One decode per value: measured faster than one decode of all values joined as an array.
+    envelopes = [read_envelope(v) for v in values]
     fallback_day = event_day(archived_at_ms)
-    for i, value in enumerate(values):
-        envelope = read_envelope(value)
-        if envelope is not None:
-            event_types[i] = envelope.event_type
-            event_ids[i] = envelope.event_id
-            contact_ids[i] = envelope.contact_id
-            event_times[i] = envelope.event_time_ms
-            versions[i] = envelope.schema_version
-            producers[i] = envelope.producer
-            causes[i] = envelope.caused_by
-            days[i] = event_day(envelope.event_time_ms)
-        else:
-            timestamp = timestamps[i]
-            days[i] = event_day(timestamp) if timestamp is not None and timestamp >= 0 else fallback_day
-    header_rows = [
-        None if hs is None else [{"key": k, "value": v} for k, v in hs] for hs in headers
+    days = [
+        e.event_time_ms // _MS_PER_DAY if e is not None
+        else (t // _MS_PER_DAY if t is not None and t >= 0 else fallback_day)
+        for e, t in zip(envelopes, timestamps)
     ]
     columns = [
         pa.array([topic] * n, pa.string()),
@@ -155,16 +185,16 @@ def build_rows(
         pa.array(offsets, pa.int64()),
         pa.array(timestamps, pa.int64()),
         pa.array(keys, pa.binary()),
-        pa.array(event_types, pa.string()),
-        pa.array(event_ids, pa.string()),
-        pa.array(contact_ids, pa.string()),
-        pa.array(event_times, pa.int64()),
+        pa.array([e.event_type if e is not None else None for e in envelopes], pa.string()),
+        pa.array([e.event_id if e is not None else None for e in envelopes], pa.string()),
+        pa.array([e.contact_id if e is not None else None for e in envelopes], pa.string()),
+        pa.array([e.event_time_ms if e is not None else None for e in envelopes], pa.int64()),
         pa.array(days, pa.int32()).cast(pa.date32()),
-        pa.array(versions, pa.int32()),
-        pa.array(producers, pa.string()),
-        pa.array(causes, pa.string()),
+        pa.array([e.schema_version if e is not None else None for e in envelopes], pa.int32()),
+        pa.array([e.producer if e is not None else None for e in envelopes], pa.string()),
+        pa.array([e.caused_by if e is not None else None for e in envelopes], pa.string()),
         pa.array(values, pa.binary()),
-        pa.array(header_rows, ARROW_SCHEMA.field("headers").type),
+        headers_array(headers),
         pa.array([archived_at_ms] * n, pa.int64()),
     ]
     rows = pa.Table.from_arrays(columns, schema=ARROW_SCHEMA)

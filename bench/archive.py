@@ -1,0 +1,279 @@
+"""Benchmark: the exactly-once archiver, storage size, timeline lookups and re-drive.
+
+Produces N events (default 1,000,000: whole calls of lifecycle, redacted transcript and
+sentiment events, spread over two days) into a local Kafka, then measures in one run:
+
+- archive throughput (events/s, consumer-group join to last commit) against a bare
+  consume-only loop over the same messages (baseline, same run);
+- bytes in object storage (the table's data + metadata files) against bytes in Kafka
+  (the log directories of those topics; producer compression lz4);
+- timeline lookup latency for random contact ids (p50/p99; target p99 < 1 s), archive
+  plus Kafka tail, on a view pinned once; also through a pyiceberg filtered scan;
+- re-drive throughput (events/s) of a window into a fresh topic, unthrottled.
+
+The live path's assist-latency p99 with and without a replay running (replay isolation)
+needs the processors; it is reported as ``replay_isolation_assist_p99_ratio: null`` (TODO).
+
+    python bench/archive.py [--events 1000000] [--bootstrap HOST:PORT] [--lookups 200]
+
+Without ``--bootstrap`` it starts (and stops, by PID) its own one-node Kafka. The last
+line of output is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from pyiceberg.expressions import EqualTo
+from rich.console import Console
+from rich.table import Table
+
+from callstream.archive.archiver import Archiver
+from callstream.archive.maintenance import compact
+from callstream.archive.replay import ArchiveView, ReplayScope, call_timeline, redrive_window
+from callstream.archive.settings import ArchiveSettings
+from callstream.archive.tables import Archive, data_files
+from callstream.contract.codec import encode_event
+from callstream.contract.events import (
+    CallConnected, CallEnded, CallInitiated, CallQueued, RedactedSegment, SentimentScored,
+)
+from callstream.kafka import local
+
+EVENTS_PER_CALL = 50  # 4 lifecycle + 40 segments + 6 sentiment
+PARTITIONS = 6
+WORDS = ("billing account refund charge plan upgrade outage router password card statement "
+         "payment late fee cancel service agent transfer supervisor thanks hold").split()
+
+
+def call_events(contact_id: str, t0: int, rng: random.Random) -> dict[str, list[tuple[bytes, list]]]:
+    """One call's events, encoded, by topic kind."""
+    env = {"contact_id": contact_id, "producer": "bench", "produced_at_ms": t0}
+    lifecycle = [
+        CallInitiated(event_id=f"{contact_id}-i", event_time_ms=t0, caller_number="+15550100",
+                      dialed_number="+18005550000", **env),
+        CallQueued(event_id=f"{contact_id}-q", event_time_ms=t0 + 500, queue="billing", **env),
+        CallConnected(event_id=f"{contact_id}-c", event_time_ms=t0 + 30_000, agent_id="agent-7", queue="billing", **env),
+        CallEnded(event_id=f"{contact_id}-e", event_time_ms=t0 + 400_000, ended_by="customer", duration_ms=400_000, **env),
+    ]
+    segments, sentiment = [], []
+    for i in range(40):
+        t = t0 + 30_000 + i * 9_000
+        text = " ".join(rng.choice(WORDS) for _ in range(14))
+        segments.append(RedactedSegment(event_id=f"{contact_id}-s{i}", event_time_ms=t, segment_id=f"{contact_id}-g{i}",
+                                        sequence=i, participant="customer" if i % 2 else "agent",
+                                        start_offset_ms=i * 9_000, end_offset_ms=i * 9_000 + 8_000, text=text,
+                                        is_final=True, provisional=False, **env))
+        if i % 7 == 6 or i == 39:
+            sentiment.append(SentimentScored(event_id=f"{contact_id}-m{i}", event_time_ms=t + 40,
+                                             segment_id=f"{contact_id}-g{i}", participant="customer",
+                                             score=round(rng.uniform(-1, 1), 3), rolling_score=0.1, **env))
+    return {kind: [encode_event(e, validate=False) for e in events]
+            for kind, events in (("lifecycle", lifecycle), ("redacted", segments), ("sentiment", sentiment))}
+
+
+def produce(conf: dict, topics: dict[str, str], calls: int, seed: int) -> tuple[int, list[str], float]:
+    rng = random.Random(seed)
+    producer = Producer(conf | {"linger.ms": "20", "batch.size": "1000000", "compression.type": "lz4",
+                                "partitioner": "murmur2_random", "queue.buffering.max.messages": "500000"})
+    now = int(time.time() * 1000)
+    contact_ids, sent = [], 0
+    started = time.perf_counter()
+    for c in range(calls):
+        contact_id = f"bench-{seed}-{c:07d}"
+        contact_ids.append(contact_id)
+        t0 = now - rng.randint(0, 2 * 86_400_000)  # two days of traffic: several event-date partitions
+        for kind, encoded in call_events(contact_id, t0, rng).items():
+            for value, headers in encoded:
+                while True:
+                    try:
+                        producer.produce(topics[kind], value=value, key=contact_id, headers=headers)
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+                sent += 1
+        producer.poll(0)
+    producer.flush(120)
+    return sent, contact_ids, time.perf_counter() - started
+
+
+def consume_only(conf: dict, topics: list[str], expected: int) -> float:
+    """Baseline: a consumer group reading every message and touching its value, nothing more."""
+    consumer = Consumer(conf | {"group.id": f"bench-baseline-{time.time_ns()}", "auto.offset.reset": "earliest",
+                                "enable.auto.commit": "false", "fetch.min.bytes": "65536"})
+    consumer.subscribe(topics)
+    seen, size = 0, 0
+    started = time.perf_counter()
+    while seen < expected:
+        for message in consumer.consume(num_messages=5000, timeout=0.5):
+            if message.error() is None:
+                size += len(message.value())
+                seen += 1
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return elapsed
+
+
+def archive_all(settings: ArchiveSettings, conf: dict, topics: list[str], expected: int) -> tuple[float, Archiver]:
+    """Group join to the last commit: size-triggered flushes while catching up, then the rest."""
+    archiver = Archiver(settings, conf, topics)
+    started = time.perf_counter()
+    archiver.run(max_messages=expected)
+    return time.perf_counter() - started, archiver
+
+
+def directory_bytes(paths: list[Path], suffix: str = "") -> int:
+    return sum(f.stat().st_size for p in paths for f in p.rglob(f"*{suffix}") if f.is_file())
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--bootstrap", help="use this Kafka instead of starting one (Kafka bytes then not measured)")
+    parser.add_argument("--lookups", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--kafka-log-dir", type=Path, help="log.dirs of the --bootstrap broker, to measure Kafka bytes")
+    args = parser.parse_args()
+    console = Console()
+    work = Path(tempfile.mkdtemp(prefix="callstream-bench-archive-"))
+    started_here = args.bootstrap is None
+    cluster = None
+    try:
+        if started_here:
+            cluster, _ = local.start(work / "state", 1, ports=local.free_ports(2), timeout_s=120)
+            bootstrap = cluster.bootstrap_servers
+        else:
+            bootstrap = args.bootstrap
+        conf = {"bootstrap.servers": bootstrap}
+        run = f"{time.time_ns() % 10**8}"
+        topics = {kind: f"bench.{kind}.{run}" for kind in ("lifecycle", "redacted", "sentiment")}
+        admin = AdminClient(conf)
+        for future in admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in topics.values()]).values():
+            future.result(30)
+        calls = max(1, args.events // EVENTS_PER_CALL)
+
+        console.print(f"producing {calls * EVENTS_PER_CALL:,} events ({calls:,} calls) ...")
+        events, contact_ids, produce_s = produce(conf, topics, calls, args.seed)
+
+        console.print("baseline: consume only ...")
+        baseline_s = consume_only(conf, list(topics.values()), events)
+
+        console.print("archiving ...")
+        settings = ArchiveSettings.for_state_dir(work / "state", consumer_group=f"bench-archiver-{run}")
+        archive_s, archiver = archive_all(settings, conf, list(topics.values()), events)
+        archived = archiver.stats.archived
+        archive = Archive.open(settings)
+        files_after_archive = sum(len(data_files(t)) for _, t in archive.tables())
+        compaction = compact(archive)
+        files_after_compaction = sum(len(data_files(t)) for _, t in archive.tables())
+
+        storage_bytes = directory_bytes([Path(settings.warehouse)])
+        data_bytes = sum(task.file.file_size_in_bytes for _, t in archive.tables() for task in t.scan().plan_files())
+        kafka_bytes = None
+        log_dir = Path(cluster.nodes[0].directory) / "data" if cluster is not None else args.kafka_log_dir
+        if log_dir is not None:
+            # Segment files only: Kafka preallocates its index files (10 MB each, sparse).
+            kafka_bytes = directory_bytes([d for d in log_dir.iterdir()
+                                           if any(d.name.startswith(t + "-") for t in topics.values())], ".log")
+
+        console.print("timeline lookups ...")
+        rng = random.Random(args.seed + 1)
+        scope = ReplayScope(topics=tuple(topics.values()))
+        view = ArchiveView(archive, scope.topics)
+        lookups, lookup_events = [], []
+        for contact_id in rng.sample(contact_ids, min(args.lookups, len(contact_ids))):
+            t = time.perf_counter()
+            timeline = call_timeline(archive, contact_id, kafka_conf=conf, scope=scope, view=view)
+            lookups.append((time.perf_counter() - t) * 1000)
+            lookup_events.append(len(timeline.events))
+        view.close()
+        complete = all(n == EVENTS_PER_CALL for n in lookup_events)
+        scan_ms = []
+        tables = [archive.table(t) for t in topics.values()]
+        for contact_id in rng.sample(contact_ids, 20):
+            t = time.perf_counter()
+            rows = sum(table.scan(row_filter=EqualTo("contact_id", contact_id)).to_arrow().num_rows for table in tables)
+            scan_ms.append((time.perf_counter() - t) * 1000)
+        cold_ms = []
+        for contact_id in rng.sample(contact_ids, 5):
+            t = time.perf_counter()
+            call_timeline(archive, contact_id, kafka_conf=conf, scope=scope)
+            cold_ms.append((time.perf_counter() - t) * 1000)
+
+        console.print("re-drive ...")
+        into = f"bench.redrive.{run}"
+        admin.create_topics([NewTopic(into, PARTITIONS, 1)])[into].result(30)
+        # The newest ~20% of the two days: a typical "re-run the last few hours" window.
+        now = int(time.time() * 1000)
+        redrive = redrive_window(archive, conf, from_ms=now - int(0.4 * 86_400_000), to_ms=now + 1,
+                                 into_topic=into, topics=list(topics.values()), progress=False)
+
+        archive_rate = archived / archive_s
+        baseline_rate = events / baseline_s
+        figures = {
+            "events": events,
+            "archived": archived,
+            "produce_events_per_s": round(events / produce_s),
+            "baseline_consume_events_per_s": round(baseline_rate),
+            "archive_events_per_s": round(archive_rate),
+            "archive_vs_consume_ratio": round(archive_rate / baseline_rate, 3),
+            "archive_flushes": archiver.stats.flushes,
+            "data_files_after_archive": files_after_archive,
+            "data_files_after_compaction": files_after_compaction,
+            "partitions_compacted": sum(r.partitions_rewritten for r in compaction),
+            "object_storage_bytes": storage_bytes,
+            "object_storage_data_bytes": data_bytes,
+            "kafka_log_bytes": kafka_bytes,
+            "storage_vs_kafka_ratio": round(storage_bytes / kafka_bytes, 3) if kafka_bytes else None,
+            "timeline_lookups": len(lookups),
+            "timeline_complete": complete,
+            "timeline_p50_ms": round(statistics.median(lookups), 1),
+            "timeline_p99_ms": round(percentile(lookups, 99), 1),
+            "timeline_cold_p50_ms": round(statistics.median(cold_ms), 1),
+            "pyiceberg_scan_p50_ms": round(statistics.median(scan_ms), 1),
+            "redrive_events": redrive.events,
+            "redrive_events_per_s": round(redrive.events_per_s),
+            # TODO(processors): assist-latency p99 with vs without a large replay running.
+            "replay_isolation_assist_p99_ratio": None,
+        }
+
+        table = Table(title=f"archive benchmark: {events:,} events, {PARTITIONS} partitions x 3 topics")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        table.add_column("baseline / note", justify="right")
+        table.add_row("archive throughput", f"{archive_rate:,.0f} ev/s", f"consume-only {baseline_rate:,.0f} ev/s")
+        table.add_row("archive / consume-only", f"{archive_rate / baseline_rate:.2f}x", "same run")
+        table.add_row("object storage (data+metadata)", f"{storage_bytes / 1e6:,.1f} MB",
+                      f"Kafka logs {kafka_bytes / 1e6:,.1f} MB (lz4)" if kafka_bytes else "Kafka not measured")
+        if kafka_bytes:
+            table.add_row("storage / Kafka bytes", f"{storage_bytes / kafka_bytes:.2f}x", "")
+        table.add_row("data files", f"{files_after_archive} -> {files_after_compaction}", "after compaction")
+        table.add_row("timeline p50 / p99", f"{figures['timeline_p50_ms']} / {figures['timeline_p99_ms']} ms",
+                      f"target p99 < 1000 ms; complete={complete}")
+        table.add_row("timeline cold (new view) p50", f"{figures['timeline_cold_p50_ms']} ms", "catalog + files each call")
+        table.add_row("pyiceberg filtered scan p50", f"{figures['pyiceberg_scan_p50_ms']} ms", "alternative lookup path")
+        table.add_row("re-drive", f"{redrive.events_per_s:,.0f} ev/s", f"{redrive.events:,} events")
+        table.add_row("replay isolation (assist p99 ratio)", "n/a", "TODO: needs the processors")
+        console.print(table)
+        print(json.dumps(figures))
+    finally:
+        if started_here:
+            local.stop(work / "state")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
