@@ -4,6 +4,7 @@ tracked by PID: started, watched, stopped gracefully, killed on purpose in rehea
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -11,6 +12,18 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the parent dies (Linux), so a crashed or
+    killed supervisor never leaves orphan processors consuming in the background."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass
@@ -35,6 +48,7 @@ class Child:
         self.process = subprocess.Popen(
             self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
             start_new_session=True,  # our Ctrl-C is handled by us, then passed on as SIGTERM
+            preexec_fn=_die_with_parent,
         )
         log.close()
 
