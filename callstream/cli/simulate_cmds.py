@@ -6,25 +6,9 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from callstream.cli import CliContext, pass_context
-from callstream.simulate.simulator import SimulationSettings, SimulationSummary, run_simulation
-
-
-def print_summary(summary: SimulationSummary, console: Console) -> None:
-    console.print(
-        f"simulated {summary.calls} calls ({summary.contacts} contacts, peak {summary.peak_concurrency} in progress) "
-        f"over {summary.simulated_s:.0f} simulated s in {summary.wall_s:.1f} s wall"
-    )
-    table = Table("event type", "events", title=None)
-    for event_type, count in sorted(summary.events_by_type.items()):
-        table.add_row(event_type, f"{count:,}")
-    table.add_row("total", f"{summary.events:,}")
-    console.print(table)
-    console.print(f"{summary.events_per_s:,.0f} events/s, {summary.bytes / 1e6:,.1f} MB, content hash {summary.content_hash}")
-    if summary.ground_truth_path:
-        console.print(f"ground truth: {summary.ground_truth_path}")
+from callstream.simulate.simulator import SimulationSettings, run_simulation, summary_table
 
 
 @click.command()
@@ -44,4 +28,6 @@ def simulate(ctx: CliContext, no_drain: bool, **options) -> None:
     settings = SimulationSettings(drain=not no_drain, **options)
     console = Console()
     summary = run_simulation(settings, ctx.client_config(), console=console)
-    print_summary(summary, console)
+    console.print(summary_table(summary))
+    # the full hash: compare two runs with the same seed and --start-time
+    console.print(f"content hash {summary.content_hash}")
