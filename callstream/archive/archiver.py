@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
@@ -34,6 +35,8 @@ from callstream.archive.rows import TopicBuffer
 from callstream.archive.settings import ArchiveSettings, build_archive_settings
 from callstream.archive.tables import Archive, archived_offsets, commit_with_retry, offsets_property
 from callstream.errors import ArchiveError, CallstreamError, KafkaOperationError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class ArchiverStats:
     flushes: int = 0
     per_topic: dict[str, int] = field(default_factory=dict)
     max_freshness_s: float = 0.0
+    #: "topic/partition" -> messages Kafka deleted (retention) before the archive had them
+    expired_before_archived: dict[str, int] = field(default_factory=dict)
 
 
 class Archiver:
@@ -108,8 +113,22 @@ class Archiver:
         recorded = {topic: archived_offsets(self.tables[topic].refresh()) for topic in {tp.topic for tp in partitions}}
         for tp in partitions:
             tp.offset = recorded[tp.topic].get(tp.partition, OFFSET_BEGINNING)
+            if tp.offset >= 0:
+                self._check_not_expired(consumer, tp)
         consumer.assign(partitions)
         self._assigned_at = time.monotonic()
+
+    def _check_not_expired(self, consumer: Consumer, tp: TopicPartition) -> None:
+        # If Kafka's retention deleted messages the archive never got, say so loudly: it is
+        # the one way to lose data (the archiver was down longer than the topic's retention).
+        try:
+            low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+        except KafkaException:
+            return
+        if low > tp.offset:
+            self.stats.expired_before_archived[f"{tp.topic}/{tp.partition}"] = low - tp.offset
+            logger.error("%s partition %d: offsets %d..%d expired from Kafka before they were archived",
+                         tp.topic, tp.partition, tp.offset, low - 1)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Still the owner during the callback: commit what is buffered rather than redo it.

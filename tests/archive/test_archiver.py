@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from callstream.archive.archiver import Archiver, archive_topics
 from callstream.archive.settings import ArchiveSettings
@@ -159,3 +160,24 @@ def test_sigkill_during_burst_loses_and_repeats_nothing(kafka_config, make_topic
     assert total == produced["total"] and produced["total"] > produced["before_kill"] > 0
     # The restart resumed from the archive's offsets, not from scratch or the group's commits.
     assert summary["skipped"] == 0 and summary["consumed"] == total - archived_before
+
+
+@pytest.mark.kafka
+def test_messages_expired_before_archiving_are_reported(kafka_config, make_topics, archive_settings, unique_name) -> None:
+    [topic] = make_topics("lifecycle", partitions=1)
+    settings = archive_settings.model_copy(update={"consumer_group": unique_name("archiver")})
+    producer = new_producer(kafka_config)
+    produce_events(producer, topic, queued("call-1", 100, now_ms()))
+    assert producer.flush(30) == 0
+    earlier = Archiver(settings, UNREACHABLE, [topic])  # the archive holds offsets 0..9
+    fill(earlier, topic, 0, range(10))
+    earlier.flush(topic)
+    admin = AdminClient(kafka_config)  # Kafka's retention removes 0..49 while the archiver is down
+    for future in admin.delete_records([TopicPartition(topic, 0, 50)]).values():
+        future.result(30)
+
+    stats = archive_topics(settings, kafka_config, [topic], idle_exit_s=1.5, max_seconds=60)
+
+    assert stats.expired_before_archived == {f"{topic}/0": 40}
+    assert stats.archived == 50
+    assert offsets_by_partition(settings, topic) == {0: list(range(10)) + list(range(50, 100))}
