@@ -1,0 +1,132 @@
+"""The dashboard's HTTP side: page, static assets, JSON APIs, SSE stream and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import msgspec
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from callstream.errors import CallstreamError
+from callstream.observe.metrics import render
+from callstream.observe.observer import Observer
+from callstream.observe.status import Thresholds, evaluate, status_document, summary
+
+STATIC = Path(__file__).parent / "static"
+
+
+def _json(data: object) -> Response:
+    return Response(msgspec.json.encode(data), media_type="application/json")
+
+
+def create_app(observer: Observer, kafka_conf: Mapping[str, str], *, thresholds: Thresholds | None = None,
+               run_observer: bool = True) -> FastAPI:
+    """The app; with ``run_observer`` its lifespan runs the observer in a thread."""
+    limits = thresholds or Thresholds()
+    settings = observer.settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        thread = None
+        if run_observer:
+            thread = threading.Thread(target=observer.run, name="observer", daemon=True)
+            thread.start()
+        try:
+            yield
+        finally:
+            observer.stop()
+            if thread is not None:
+                thread.join(timeout=10)
+            observer.close()
+
+    app = FastAPI(title="callstream dashboard", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        snapshot = observer.latest
+        if snapshot is None:
+            return Response("# no sample yet\n", media_type=CONTENT_TYPE_LATEST, status_code=503)
+        return Response(render(snapshot), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/api/snapshot")
+    def snapshot() -> Response:
+        s = observer.latest
+        if s is None:
+            raise HTTPException(503, "the observer has not taken its first sample yet")
+        return _json(status_document(s, evaluate(s, limits)))
+
+    @app.get("/api/history")
+    def history() -> Response:
+        return _json(list(observer.history))
+
+    @app.get("/api/board")
+    def board() -> Response:
+        return _json(observer.tap.board_view())
+
+    @app.get("/api/search")
+    def search(q: str = Query(min_length=1, max_length=200)) -> Response:
+        return _json(observer.tap.search(q))
+
+    @app.get("/api/calls/{contact_id}")
+    def call(contact_id: str) -> Response:
+        from callstream.observe.dashboard.timeline import call_timeline_view
+
+        try:
+            view = call_timeline_view(contact_id, settings.state_dir, kafka_conf, observer.catalog, settings.topic_names)
+        except CallstreamError as exc:
+            return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=503)
+        if not view["events"]:
+            return JSONResponse({"error": f"no events for contact {contact_id} in the archive or Kafka",
+                                 "hint": "check the contact id; events older than Kafka's retention are only in the archive"},
+                                status_code=404)
+        return _json(view)
+
+    @app.get("/api/stream")
+    async def stream(request: Request) -> StreamingResponse:
+        async def events() -> AsyncIterator[str]:
+            last = None
+            yield "retry: 2000\n\n"
+            while not await request.is_disconnected():
+                s = observer.latest
+                if s is not None and s.sampled_at_ms != last:
+                    last = s.sampled_at_ms
+                    payload = {"point": observer.history[-1] if observer.history else None,
+                               "summary": summary(s), "breaches": [str(b) for b in evaluate(s, limits)],
+                               "board": observer.tap.board_view(),
+                               "archive": msgspec.to_builtins(s.archive) if s.archive is not None else None,
+                               "cluster": msgspec.to_builtins(s.cluster)}
+                    yield f"event: sample\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
+                await asyncio.sleep(0.25)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    return app
+
+
+def serve(observer: Observer, kafka_conf: Mapping[str, str], *, host: str = "127.0.0.1", port: int = 8765,
+          thresholds: Thresholds | None = None) -> None:
+    """Run the dashboard until SIGINT/SIGTERM (uvicorn handles both)."""
+    import uvicorn
+
+    app = create_app(observer, kafka_conf, thresholds=thresholds)
+    # SSE streams never end on their own: don't wait for them long at shutdown
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    uvicorn.Server(config).run()

@@ -1,0 +1,266 @@
+"""The observer's tap on the output topics: end-to-end latency per stage from each event's
+lineage, dead letters by processor and reason, and the events the supervisor board needs.
+
+The tap assigns partitions itself (no consumer group, nothing committed), starting each
+partition at ``lookback_s`` before now (the dead-letter topic from its start, so totals are
+totals). Latency is ``produced_at_ms - source_time_ms``: the time from the first event of
+the chain being produced to this stage producing its result, the same clock a processor
+sees. Restricted topics (raw transcripts) are never read: the observer has no business
+with raw customer speech, and dead letters are counted from their headers only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+
+from callstream.contract.catalog import DEADLETTER_TOPIC, Catalog
+from callstream.contract.codec import decode_event
+from callstream.contract.deadletter import read_dead_letter
+from callstream.errors import DecodeError
+from callstream.observe.client_metrics import reason_class
+from callstream.observe.snapshot import LATENCY_BUCKETS, DeadLetterCount, StageLatency
+from callstream.observe.supervisor import SupervisorBoard
+
+
+class _Lineage(msgspec.Struct):
+    """The envelope fields latency needs; msgspec skips the rest of the body."""
+
+    event_type: str | None = None
+    producer: str | None = None
+    produced_at_ms: int | None = None
+    source_time_ms: int | None = None
+
+
+_LINEAGE = msgspec.json.Decoder(_Lineage)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        return None
+    rank = max(1, -(-int(q * 1000) * len(sorted_values) // 1000))  # ceil(q * n) without float error
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+@dataclass
+class _StageStats:
+    buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
+    count: int = 0
+    total_s: float = 0.0
+    #: (Kafka timestamp ms, latency ms) inside the sliding window
+    window: deque = field(default_factory=deque)
+
+    def observe(self, latency_ms: float, at_ms: int) -> None:
+        seconds = latency_ms / 1000.0
+        self.count += 1
+        self.total_s += seconds
+        index = bisect.bisect_left(LATENCY_BUCKETS, seconds)
+        if index < len(self.buckets):
+            self.buckets[index] += 1
+        self.window.append((at_ms, latency_ms))
+
+
+def default_topics(catalog: Catalog) -> list[str]:
+    """Catalog topics the tap reads: all but the restricted ones, plus the dead letters."""
+    return [t.name for t in catalog.topics if t.classification != "restricted" or t.name == DEADLETTER_TOPIC]
+
+
+class StreamTap:
+    """Reads the output topics and keeps latency, dead-letter and board state."""
+
+    def __init__(self, client_config: Mapping[str, str], catalog: Catalog, *,
+                 topic_names: Mapping[str, str] | None = None, topics: Sequence[str] | None = None,
+                 lookback_s: float = 900.0, window_s: float = 60.0, board: SupervisorBoard | None = None,
+                 on_error: Callable[[str, KafkaError], None] | None = None) -> None:
+        rename = dict(topic_names or {})
+        self.catalog_topics = list(topics) if topics is not None else default_topics(catalog)
+        #: actual topic name -> catalog name
+        self.logical = {rename.get(t, t): t for t in self.catalog_topics}
+        self.lookback_s = lookback_s
+        self.window_s = window_s
+        self.board = board if board is not None else SupervisorBoard()
+        self.lock = threading.Lock()
+        self.stages: dict[str, _StageStats] = {}
+        self.dead: dict[tuple[str, str], int] = {}
+        self.dead_window: deque = deque()  # (failed_at_ms, processor, reason)
+        self.messages = 0
+        self.undecodable = 0
+        conf = dict(client_config) | {
+            "group.id": f"callstream-observer-{uuid.uuid4().hex[:8]}",  # assign() only: never joined
+            "enable.auto.commit": "false",
+            "enable.partition.eof": "true",
+            "isolation.level": "read_uncommitted",  # latency of what was produced, committed or not yet
+            "fetch.wait.max.ms": "100",
+        }
+        if on_error is not None:
+            conf["error_cb"] = lambda error: on_error("consumer", error)
+        self.consumer = Consumer(conf)
+        self._ends: dict[tuple[str, int], int] = {}
+        self._assigned = False
+
+    # --- assignment ---------------------------------------------------------------------
+
+    def assign(self, now_ms: int | None = None, timeout_s: float = 10.0) -> None:
+        """Assign every partition of the tapped topics at ``now - lookback`` (dead letters
+        from the start)."""
+        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        metadata = self.consumer.list_topics(timeout=timeout_s)
+        by_time, from_start = [], []
+        for actual, logical in self.logical.items():
+            meta = metadata.topics.get(actual)
+            if meta is None or meta.error is not None:
+                continue
+            for partition in meta.partitions:
+                if logical == DEADLETTER_TOPIC:
+                    from_start.append(TopicPartition(actual, partition, OFFSET_BEGINNING))
+                else:
+                    by_time.append(TopicPartition(actual, partition, now - int(self.lookback_s * 1000)))
+        positions = self.consumer.offsets_for_times(by_time, timeout=timeout_s) if by_time else []
+        # no message at or after the time: start at the end
+        assignment = [TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
+                      for tp in positions] + from_start
+        self.consumer.assign(assignment)
+        self._assigned = True
+
+    def high_watermarks(self, timeout_s: float = 10.0) -> dict[tuple[str, int], int]:
+        return {(tp.topic, tp.partition): self.consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)[1]
+                for tp in self.consumer.assignment()}
+
+    # --- consuming ----------------------------------------------------------------------
+
+    def poll(self, seconds: float, max_messages: int = 2000) -> int:
+        """Consume for up to ``seconds``; returns the number of messages read."""
+        if not self._assigned:
+            self.assign()
+        deadline = time.monotonic() + seconds
+        read = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            messages = self.consumer.consume(num_messages=max_messages, timeout=min(remaining, 0.5))
+            if messages:
+                read += self._handle(messages)
+        return read
+
+    def catch_up(self, timeout_s: float = 30.0) -> int:
+        """Read until every partition reached the end it had when called (one-shot status)."""
+        if not self._assigned:
+            self.assign()
+        ends = {tp: end for tp, end in self.high_watermarks().items()}
+        positions = {(tp.topic, tp.partition): tp.offset for tp in self.consumer.position(self.consumer.assignment())}
+        pending = {tp for tp, end in ends.items() if positions.get(tp, 0) < end}
+        read, deadline = 0, time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            messages = self.consumer.consume(num_messages=5000, timeout=0.2)
+            read += self._handle(messages)
+            for message in messages:
+                tp = (message.topic(), message.partition())
+                error = message.error()
+                if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                    pending.discard(tp)
+                elif error is None and message.offset() >= ends.get(tp, 0) - 1:
+                    pending.discard(tp)
+        return read
+
+    def _handle(self, messages: list) -> int:
+        read = 0
+        with self.lock:
+            for message in messages:
+                if message.error() is not None:
+                    continue
+                read += 1
+                self.messages += 1
+                logical = self.logical.get(message.topic())
+                if logical == DEADLETTER_TOPIC:
+                    self._dead_letter(message)
+                    continue
+                value = message.value()
+                if not value:
+                    continue
+                try:
+                    lineage = _LINEAGE.decode(value)
+                except msgspec.DecodeError:
+                    self.undecodable += 1
+                    continue
+                _, timestamp = message.timestamp()
+                if lineage.source_time_ms is not None and lineage.produced_at_ms is not None and lineage.producer:
+                    stats = self.stages.get(lineage.producer)
+                    if stats is None:
+                        stats = self.stages[lineage.producer] = _StageStats()
+                    stats.observe(max(0, lineage.produced_at_ms - lineage.source_time_ms), timestamp)
+                if lineage.event_type in SupervisorBoard.EVENT_TYPES:
+                    try:
+                        event = decode_event(value)
+                    except DecodeError:
+                        self.undecodable += 1
+                        continue
+                    if event is not None:
+                        self.board.apply(event)
+        return read
+
+    def _dead_letter(self, message) -> None:
+        try:
+            letter = read_dead_letter(message)
+        except DecodeError:
+            processor, reason, failed_at = "unknown", "not_a_dead_letter", message.timestamp()[1]
+        else:
+            processor, reason, failed_at = letter.processor, reason_class(letter.reason), letter.failed_at_ms
+        key = (processor, reason)
+        self.dead[key] = self.dead.get(key, 0) + 1
+        self.dead_window.append((failed_at, processor, reason))
+
+    # --- figures ----------------------------------------------------------------------------
+
+    def latency(self, now_ms: int) -> list[StageLatency]:
+        """Per stage: the cumulative histogram and exact window percentiles at ``now_ms``."""
+        horizon = now_ms - int(self.window_s * 1000)
+        out = []
+        with self.lock:
+            for stage, stats in sorted(self.stages.items()):
+                while stats.window and stats.window[0][0] < horizon:
+                    stats.window.popleft()
+                values = sorted(v for at, v in stats.window if at <= now_ms)
+                cumulative, running = [], 0
+                for count in stats.buckets:
+                    running += count
+                    cumulative.append(running)
+                out.append(StageLatency(
+                    stage=stage, count=stats.count, sum_seconds=round(stats.total_s, 6), buckets=cumulative,
+                    window_count=len(values), p50_ms=percentile(values, 0.5), p99_ms=percentile(values, 0.99),
+                    max_ms=values[-1] if values else None))
+        return out
+
+    def dead_letters(self, now_ms: int) -> list[DeadLetterCount]:
+        horizon = now_ms - int(self.window_s * 1000)
+        with self.lock:
+            recent: dict[tuple[str, str], int] = {}
+            for at, processor, reason in self.dead_window:
+                if horizon <= at <= now_ms:
+                    recent[(processor, reason)] = recent.get((processor, reason), 0) + 1
+            while self.dead_window and self.dead_window[0][0] < horizon:
+                self.dead_window.popleft()
+            per_minute = 60.0 / self.window_s
+            return [DeadLetterCount(processor=p, reason=r, total=total,
+                                    per_minute=round(recent.get((p, r), 0) * per_minute, 3))
+                    for (p, r), total in sorted(self.dead.items())]
+
+    def board_view(self) -> dict:
+        with self.lock:
+            return self.board.view()
+
+    def search(self, text: str) -> list[dict]:
+        with self.lock:
+            return self.board.search(text)
+
+    def close(self) -> None:
+        self.consumer.close()
