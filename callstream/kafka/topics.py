@@ -124,7 +124,8 @@ def apply(conf: dict[str, str], catalog: Catalog, environment: Environment) -> l
 def delete_topics(conf: dict[str, str], names: list[str]) -> None:
     if not names:
         return
-    for name, future in _admin(conf).delete_topics(names, operation_timeout=30).items():
+    admin = _admin(conf)  # keep a reference: a collected client cancels its futures
+    for name, future in admin.delete_topics(names, operation_timeout=30).items():
         try:
             future.result(timeout=40)
         except KafkaException as exc:
