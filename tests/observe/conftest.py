@@ -13,3 +13,65 @@ _spec.loader.exec_module(_processors)
 PipelineTopics = _processors.PipelineTopics
 pipeline = _processors.pipeline
 workers = _processors.workers
+
+
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+from callstream.kafka.local import free_ports  # noqa: E402
+from callstream.process_group import ProcessGroup  # noqa: E402
+
+
+@pytest.fixture
+def worker_metrics_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Workers started after this fixture write their metrics here (prometheus multiprocess)."""
+    directory = tmp_path / "worker-metrics"
+    directory.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    return directory
+
+
+def wait_http(url: str, timeout_s: float = 60.0, child=None) -> bytes:
+    """GET ``url`` until it answers 200 (a health check over HTTP, not a log grep)."""
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if child is not None and not child.alive():
+            raise AssertionError(f"{child.name} exited: {child.log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.read()
+        except OSError as exc:
+            last = exc
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout_s}s: {last}")
+
+
+@pytest.fixture
+def dashboard(kafka_bootstrap: str, tmp_path: Path, pipeline) -> Iterator[Callable[..., str]]:
+    """``dashboard(groups=[...])`` starts ``python -m callstream.observe.dashboard`` on the
+    pipeline's topics and returns its base URL once /metrics answers."""
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env |= {"CALLSTREAM_BOOTSTRAP_SERVERS": kafka_bootstrap, "CALLSTREAM_STATE_DIR": str(tmp_path / "state")}
+    group = ProcessGroup(tmp_path / "dashboard-logs", env)
+
+    def start(groups: list[str], *extra: str) -> str:
+        port = free_ports(1)[0]
+        args = ["--port", str(port), "--topic-map", json.dumps(pipeline.names), "--interval", "1", *extra]
+        for name in groups:
+            args += ["--group", name]
+        child = group.spawn("dashboard", "callstream.observe.dashboard", *args)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/metrics", child=child)
+        start.child = child  # type: ignore[attr-defined]
+        return url
+
+    try:
+        yield start
+    finally:
+        group.stop_all()
