@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -164,19 +164,17 @@ class Archive:
             NO_BLIND_RETRIES[0]: NO_BLIND_RETRIES[1],
         }
 
-    def topics(self) -> list[str]:
-        """Topics that have an archive table, from each table's ``callstream.topic`` property."""
+    def tables(self) -> list[tuple[str, Table]]:
+        """Every archive table with the topic it archives (its ``callstream.topic`` property)."""
         found = []
         for identifier in self.catalog.list_tables(self.settings.namespace):
             table = self.catalog.load_table(identifier)
-            found.append(table.properties.get(TOPIC_PROPERTY, identifier[-1]))
-        return sorted(found)
+            found.append((table.properties.get(TOPIC_PROPERTY, identifier[-1]), table))
+        return sorted(found, key=lambda pair: pair[0])
 
-    def tables(self) -> Iterator[tuple[str, Table]]:
-        for topic in self.topics():
-            table = self.table(topic, create=False)
-            if table is not None:
-                yield topic, table
+    def topics(self) -> list[str]:
+        """Topics that have an archive table."""
+        return [topic for topic, _ in self.tables()]
 
 
 def archived_offsets(table: Table) -> dict[int, int]:
