@@ -61,7 +61,7 @@ def main() -> None:
         sim = SimulationSettings(curve="steady", rate_per_min=args.calls_per_min, duration_s=args.duration,
                                  max_speed=True, seed=args.seed, ground_truth_path=truth_path)
         summary = run_simulation(sim, bench.conf, progress=False)
-        drain_s = bench.wait_drained([f"callstream-{p}" for p in PROCESSORS], timeout_s=600, settle_s=12)
+        drain_s = bench.wait_drained(PROCESSORS, timeout_s=600, settle_s=12)
         events = read_all(bench.conf, OUTPUTS)
     truths = list(read_ground_truth(truth_path))
     redacted = {e.segment_id: e.redactions for e in events if isinstance(e, RedactedSegment) and e.is_final}

@@ -18,7 +18,8 @@ from confluent_kafka.admin import AdminClient
 from callstream.contract.catalog import load_catalog
 from callstream.kafka import local
 from callstream.kafka import topics as topic_admin
-from callstream.observe.lag import group_lag
+from callstream.observe.lag import OffsetReader
+from callstream.processors.registry import load_processor
 from callstream.process_group import ProcessGroup
 
 # A native crash in a Kafka client must leave a stack, not a bare exit code 139.
@@ -54,23 +55,34 @@ class BenchCluster:
             for i in range(instances):
                 self.processes.spawn(f"{name}-{i}", "callstream.processors.worker", name, "--instance", str(i))
 
-    def wait_drained(self, groups: list[str], timeout_s: float = 300, settle_s: float = 3.0) -> float:
-        """Seconds until every group has committed everything (twice, ``settle_s`` apart)."""
+    def message_lag(self, processors: list[str]) -> int:
+        """Messages the processors' groups have not committed yet, over all their inputs
+        (offsets only: cheap enough to sample every second under load)."""
+        total = 0
+        with OffsetReader(self.conf, timeout_s=20) as reader:
+            for name in processors:
+                spec = load_processor(name)
+                ends = reader.log_offsets(reader.partitions(spec.inputs))
+                committed = reader.committed(spec.consumer_group)
+                total += sum(end - committed.get(tp, start) for tp, (start, end) in ends.items())
+        return total
+
+    def wait_drained(self, processors: list[str], timeout_s: float = 300, settle_s: float = 3.0) -> float:
+        """Seconds until every processor's group has committed all its input (held ``settle_s``)."""
         started = time.monotonic()
         calm_since = None
         while time.monotonic() - started < timeout_s:
             dead = self.processes.dead()
             if dead:
                 raise RuntimeError(f"{dead[0].name} died; read {dead[0].log_path}")
-            lags = [group_lag(self.conf, g) for g in groups]
-            if all(lag.partitions and lag.total_lag == 0 for lag in lags):
+            if self.message_lag(processors) == 0:
                 calm_since = calm_since or time.monotonic()
                 if time.monotonic() - calm_since >= settle_s:
                     return time.monotonic() - started
             else:
                 calm_since = None
             time.sleep(1.0)
-        raise TimeoutError(f"groups {groups} did not drain within {timeout_s}s")
+        raise TimeoutError(f"processors {processors} did not drain within {timeout_s}s")
 
     def __exit__(self, *exc: object) -> None:
         self.processes.stop_all()

@@ -38,7 +38,6 @@ from harness import BenchCluster  # noqa: E402
 from callstream.contract.codec import decode_event, encode_event  # noqa: E402
 from callstream.contract.events import AssistPrompt, RedactedSegment, TranscriptSegment  # noqa: E402
 from callstream.kafka.topics import delete_topics  # noqa: E402
-from callstream.observe.lag import group_lag  # noqa: E402
 from callstream.processors.registry import processor_names  # noqa: E402
 from callstream.simulate.simulator import SimulationSettings, generate_events, mean_call_seconds, run_simulation  # noqa: E402
 from callstream.simulate.conversation import ConversationProfile  # noqa: E402
@@ -105,11 +104,11 @@ def redactor_drain_rate(bench: BenchCluster, payloads: list) -> float:
     started = time.perf_counter()
     first_progress = None
     while True:
-        lag = group_lag(bench.conf, "callstream-redactor", ["callstream.transcript.raw"])
-        consumed = len(payloads) - lag.total_lag if lag.partitions else 0
+        backlog = bench.message_lag(["redactor"])
+        consumed = len(payloads) - backlog
         if consumed > 0 and first_progress is None:
             first_progress = (time.perf_counter(), consumed)  # exclude process start and group join
-        if lag.partitions and lag.total_lag == 0:
+        if backlog == 0:
             break
         time.sleep(0.25)
     t0, done_at_start = first_progress or (started, 0)
@@ -145,7 +144,7 @@ class LatencyProbe(threading.Thread):
         return [ms for t, s, ms in self.samples if t >= since and s == stage]
 
 
-def run_step(bench: BenchCluster, probe: LatencyProbe, groups: list[str], concurrency: int, speedup: float,
+def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], concurrency: int, speedup: float,
              measure_s: float, seed: int, ramp_s: float) -> dict:
     sim = SimulationSettings(curve="steady", concurrency=concurrency / speedup, speedup=speedup,
                              duration_s=(ramp_s + measure_s + 5) * speedup, drain=False, seed=seed)
@@ -154,10 +153,9 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, groups: list[str], concur
     thread.start()
     time.sleep(ramp_s)
     window_start = time.time()
-    lags: list[tuple[float, int, float]] = []
+    lags: list[tuple[float, int]] = []
     while time.time() - window_start < measure_s:
-        sampled = [group_lag(bench.conf, g) for g in groups]
-        lags.append((time.time(), sum(l.total_lag for l in sampled), max(l.max_lag_seconds for l in sampled)))
+        lags.append((time.time(), bench.message_lag(processors)))
         time.sleep(2.0)
     thread.join()
     events = summary["s"].events if "s" in summary else 0
@@ -169,7 +167,7 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, groups: list[str], concur
     return {
         "concurrency": concurrency, "simulated_concurrency": round(concurrency / speedup), "speedup": speedup,
         "events_per_s": round(events / wall, 1), "lag_start": first, "lag_end": last, "lag_max": max(l[1] for l in lags),
-        "lag_seconds_max": round(max(l[2] for l in lags), 2), "lag_growing": growing,
+        "lag_growing": growing,
         "redacted_p50_ms": percentile(redacted, 0.5), "redacted_p99_ms": percentile(redacted, 0.99), "redacted_samples": len(redacted),
         "assist_p50_ms": percentile(assist, 0.5), "assist_p99_ms": assist_p99, "assist_samples": len(assist),
         "sustained": bool(assist and assist_p99 is not None and assist_p99 < ASSIST_P99_TARGET_MS and not growing),
@@ -200,17 +198,17 @@ def main() -> None:
         console.print(f"baseline: bare consume->produce {bare:,.0f} msgs/s; redactor worker {redactor:,.0f} msgs/s (ratio {redactor / bare:.3f})")
         others = [n for n in processor_names() if n != "redactor"]
         bench.start_processors(others)
-        groups = [f"callstream-{n}" for n in processor_names()]
-        bench.wait_drained(groups, timeout_s=300)
+        processors = processor_names()
+        bench.wait_drained(processors, timeout_s=300)
         probe = LatencyProbe(bench.conf)
         probe.start()
         ramp_s = mean_call_seconds(ConversationProfile()) / args.speedup
         results = []
         for concurrency in steps:
             console.print(f"step: {concurrency:,} calls in progress ({concurrency / args.speedup:,.0f} simulated at {args.speedup:g}x) ...")
-            result = run_step(bench, probe, groups, concurrency, args.speedup, args.measure, args.seed, ramp_s)
+            result = run_step(bench, probe, processors, concurrency, args.speedup, args.measure, args.seed, ramp_s)
             try:
-                result["drain_after_s"] = round(bench.wait_drained(groups, timeout_s=240, settle_s=2), 1)
+                result["drain_after_s"] = round(bench.wait_drained(processors, timeout_s=240, settle_s=2), 1)
             except TimeoutError:
                 result["drain_after_s"] = None
             results.append(result)
@@ -219,10 +217,10 @@ def main() -> None:
                 console.print("  the pipeline did not drain after this step; stopping")
                 break
         probe.stop.set()
-    table = Table("calls in progress", "events/s", "lag start->end (max s)", "redacted p50/p99 ms", "assist p50/p99 ms", "sustained", title="callstream pipeline (all 9 processors)")
+    table = Table("calls in progress", "events/s", "lag start->end (max)", "redacted p50/p99 ms", "assist p50/p99 ms", "sustained", title="callstream pipeline (all 9 processors)")
     fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
     for r in results:
-        table.add_row(f"{r['concurrency']:,}", f"{r['events_per_s']:,.0f}", f"{r['lag_start']} -> {r['lag_end']} ({r['lag_seconds_max']})",
+        table.add_row(f"{r['concurrency']:,}", f"{r['events_per_s']:,.0f}", f"{r['lag_start']} -> {r['lag_end']} ({r['lag_max']})",
                       f"{fmt(r['redacted_p50_ms'])} / {fmt(r['redacted_p99_ms'])}", f"{fmt(r['assist_p50_ms'])} / {fmt(r['assist_p99_ms'])}",
                       "yes" if r["sustained"] else "NO")
     console.print(table)

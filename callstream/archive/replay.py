@@ -25,6 +25,7 @@ from callstream.archive.partitioning import Partitioner, partition_for_key
 from callstream.archive.query import parquet_source
 from callstream.archive.rows import read_envelope
 from callstream.archive.tables import Archive, archived_offsets, data_files, table_name
+from callstream.kafka.config import KEY_PARTITIONER
 from callstream.errors import ArchiveError, KafkaOperationError
 
 #: Fields of lifecycle events that link the contacts of one transferred call.
@@ -385,8 +386,8 @@ def redrive_window(
         if err is not None:
             failures.append(err.str())
 
-    producer = Producer(dict(kafka_conf) | {"linger.ms": "20", "compression.type": "lz4",
-                                            "enable.idempotence": "true", "partitioner": "murmur2_random"})
+    producer = Producer(dict(kafka_conf) | KEY_PARTITIONER | {"linger.ms": "20", "compression.type": "lz4",
+                                            "enable.idempotence": "true"})
     pace = _pace(rate_per_s)
     per_topic: dict[str, int] = {}
     sent = 0

@@ -179,3 +179,9 @@ def settings_environment(settings: KafkaSettings) -> dict[str, str]:
             value = value.get_secret_value()
         env[f"CALLSTREAM_{name.upper()}"] = str(value)
     return env
+
+
+#: Every callstream producer picks partitions like the Java client (murmur2 of the key), so
+#: a contact's events land where Kafka Streams, Java producers and replay's tail lookup
+#: expect them; librdkafka's own default (CRC32) would scatter them differently.
+KEY_PARTITIONER = {"partitioner": "murmur2_random"}

@@ -26,6 +26,7 @@ from callstream.contract.codec import decode_event, encode_event
 from callstream.contract.deadletter import dead_letter
 from callstream.contract.events import Envelope, event_type_of
 from callstream.errors import CatalogError, DecodeError
+from callstream.kafka.config import KEY_PARTITIONER
 from callstream.observe.client_metrics import ProcessorMetrics, hook_quix_error_callbacks
 from callstream.processors.base import CallState, Processor, WindowSpec
 
@@ -135,7 +136,7 @@ def build_application(
         loglevel=loglevel,
         # Live agent assist waits on this path: don't let the broker hold fetches long.
         consumer_extra_config={"fetch.wait.max.ms": 20, "fetch.min.bytes": 1},
-        producer_extra_config={"linger.ms": 2},
+        producer_extra_config={"linger.ms": 2, **KEY_PARTITIONER},
         consumer_poll_timeout=0.1,
     )
     step = ProcessorStep(processor, catalog)

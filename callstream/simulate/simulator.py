@@ -34,6 +34,7 @@ from callstream.contract.catalog import load_catalog
 from callstream.contract.codec import encode_event
 from callstream.contract.events import CallEnded, CallInitiated, Envelope, event_type_of
 from callstream.errors import ConfigError, KafkaOperationError, SimulationError
+from callstream.kafka.config import KEY_PARTITIONER
 from callstream.simulate.conversation import ConversationProfile, GeneratedCall, generate_call
 from callstream.simulate.curves import TrafficCurve, arrival_times, make_curve
 from callstream.simulate.groundtruth import GroundTruthWriter
@@ -68,7 +69,7 @@ PRODUCER_DEFAULTS = {
     "queue.buffering.max.kbytes": "1048576",
 }
 #: Not overridable: a re-sent batch must not duplicate events, and every replica must have them.
-PRODUCER_REQUIRED = {"enable.idempotence": "true", "acks": "all"}
+PRODUCER_REQUIRED = {"enable.idempotence": "true", "acks": "all", **KEY_PARTITIONER}
 
 
 @dataclass(frozen=True)
