@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka import ConsumerGroupTopicPartitions
 from confluent_kafka.admin import AdminClient
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -202,9 +202,11 @@ class KafkaTail:
 
     def __init__(self, kafka_conf: Mapping[str, str], offsets: Mapping[str, Mapping[int, int]],
                  partitioner: Partitioner, timeout_s: float = 10.0) -> None:
-        # A consumer that only assigns never joins its group or commits.
+        # A consumer that only assigns never joins its group or commits. Partition EOF tells
+        # when the tail is read: on a transactional topic the last offsets are commit
+        # markers, which no message ever reaches.
         self.consumer = Consumer(dict(kafka_conf) | {"group.id": "callstream-replay-reader", "enable.auto.commit": "false",
-                                                     "enable.partition.eof": "false"})
+                                                     "enable.partition.eof": "true"})
         self.offsets = offsets
         self.partitioner = partitioner
         self.timeout_s = timeout_s
@@ -243,6 +245,8 @@ class KafkaTail:
         while ends and time.monotonic() < deadline:
             for message in self.consumer.consume(num_messages=5000, timeout=0.2):
                 if message.error():
+                    if message.error().code() == KafkaError._PARTITION_EOF:
+                        ends.pop((message.topic(), message.partition()), None)
                     continue
                 tp = (message.topic(), message.partition())
                 if tp not in ends:

@@ -53,7 +53,7 @@ def cli(ctx: click.Context, config_file: Path | None, bootstrap_servers: str | N
 
 
 def _register() -> None:
-    from callstream.cli import kafka_cmds, run_cmds, schemas_cmds, simulate_cmds, topics_cmds, up_cmd
+    from callstream.cli import archive_cmds, kafka_cmds, run_cmds, schemas_cmds, simulate_cmds, topics_cmds, up_cmd
 
     cli.add_command(kafka_cmds.kafka)
     cli.add_command(topics_cmds.topics)
@@ -61,6 +61,8 @@ def _register() -> None:
     cli.add_command(simulate_cmds.simulate)
     cli.add_command(schemas_cmds.schemas)
     cli.add_command(up_cmd.up)
+    cli.add_command(archive_cmds.archive)
+    cli.add_command(archive_cmds.replay)
 
 
 _register()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -51,7 +52,8 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
         group.spawn(name, "callstream.processors.worker", name)
     if not no_archive:
         topic_args = [arg for t in catalog.topics for arg in ("--topic", t.name)]
-        group.spawn("archiver", "callstream.archive.archiver", "--bootstrap", conf["bootstrap.servers"], "--state-dir", str(settings.state_dir), *topic_args)
+        group.spawn("archiver", "callstream.archive.archiver", "--bootstrap", conf["bootstrap.servers"], "--state-dir", str(settings.state_dir),
+                    "--instance-id", f"archiver-{socket.gethostname()}", *topic_args)
     console.print(f"[bold]processes[/] {', '.join(f'{n} (pid {c.pid})' for n, c in group.children.items())}")
     console.print(f"[bold]where to look[/]: logs {group.log_dir}/, archive {Path(settings.state_dir) / 'archive'}, "
                   "`callstream kafka status`, `callstream archive query`, `callstream replay call CONTACT_ID`")

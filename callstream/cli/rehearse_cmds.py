@@ -1,0 +1,92 @@
+"""``callstream rehearse SCENARIO`` and ``callstream scorecard``: the rehearsal lab's commands."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from callstream.cli import CliContext, pass_context
+from callstream.rehearse.schedule import builtin_scenarios, load_scenario, plan_faults, with_curve
+
+
+@click.command()
+@click.argument("scenario", required=False)
+@click.option("--curve", help="Replace the surge phase's traffic curve: steady, daily, campaign, outage or a CSV file.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Report directory (default <state dir>/reports/<scenario>-<UTC time>).")
+@click.option("--list", "list_only", is_flag=True, help="List the built-in scenarios and exit.")
+@click.option("--check", "check_only", is_flag=True, help="Validate the scenario and show its schedule, without running it.")
+@click.option("--keep-work-dir", is_flag=True, help="Keep the run's Kafka data, processor state and archive.")
+@pass_context
+def rehearse(ctx: CliContext, scenario: str | None, curve: str | None, report_dir: Path | None, list_only: bool,
+             check_only: bool, keep_work_dir: bool) -> None:
+    """Run a rehearsal SCENARIO (a built-in name or a .yaml file) end to end and write its
+    report (report.html, report.json, PNG plots). Exits 1 when a verdict fails.
+
+    Broker faults run on a local cluster the rehearsal starts in its own directory; other
+    scenarios use the configured cluster when one is set (uuid-named topics and groups).
+    """
+    console = Console()
+    if list_only:
+        for name, path in builtin_scenarios().items():
+            loaded = load_scenario(path)
+            console.print(f"[bold]{name:<26}[/] {loaded.description}", soft_wrap=True)
+        return
+    if not scenario:
+        raise click.UsageError("name a scenario (see `callstream rehearse --list`) or pass a .yaml file")
+    loaded = load_scenario(scenario)
+    if curve:
+        loaded = with_curve(loaded, curve)
+    if check_only:
+        console.print(f"[bold]{loaded.name}[/] ({loaded.source}) is valid: {len(loaded.traffic.phases)} phase(s), "
+                      f"{loaded.traffic.wall_s:.0f} s of traffic, {len(loaded.checks)} check(s)")
+        for fault in plan_faults(loaded):
+            console.print(f"  {fault.at_s:7.1f} s  {fault.label}")
+        return
+    from callstream.rehearse.runner import RunOptions, run_scenario
+
+    settings = ctx.settings
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report_dir = report_dir or Path(settings.state_dir) / "reports" / f"{loaded.name}-{stamp}"
+    work_dir = Path(settings.state_dir) / "rehearsals" / f"{loaded.name}-{stamp}"
+    client_config = None if settings.is_local else settings.to_librdkafka()
+    console.print(f"[bold]rehearsal[/] {loaded.name}: report in {report_dir}")
+    result = run_scenario(loaded, RunOptions(report_dir=report_dir, work_dir=work_dir, client_config=client_config,
+                                             console=console, keep_work_dir=keep_work_dir))
+    console.print(verdict_table(result.figures))
+    console.print(f"report: {result.report_dir / 'report.html'}")
+    if not result.passed:
+        click.get_current_context().exit(1)
+
+
+def verdict_table(figures: dict) -> Table:
+    table = Table(title=f"{figures['scenario']}: {'PASSED' if figures['passed'] else 'FAILED'}")
+    table.add_column("check")
+    table.add_column("verdict")
+    table.add_column("detail", overflow="fold")
+    for v in figures["verdicts"]:
+        table.add_row(v["check"], "[green]pass[/]" if v["passed"] else "[red]FAIL[/]", v["detail"])
+    return table
+
+
+@click.command()
+@click.option("--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where rehearsal reports are looked for (default <state dir>/reports, and docs/rehearsals).")
+@click.option("--json", "as_json", is_flag=True, help="Print the scorecard as JSON.")
+@pass_context
+def scorecard(ctx: CliContext, reports_dir: Path | None, as_json: bool) -> None:
+    """The readiness scorecard: each area 0/1/2 from evidence the project can check, with
+    the evidence behind each score and what is missing for the next level."""
+    from callstream.rehearse.scorecard import gather_evidence, render, score
+
+    dirs = [reports_dir] if reports_dir else [Path(ctx.settings.state_dir) / "reports"]
+    card = score(gather_evidence(report_dirs=dirs))
+    if as_json:
+        click.echo(json.dumps(card.to_json(), indent=1))
+        return
+    Console().print(render(card))
