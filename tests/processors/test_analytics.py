@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -159,3 +160,53 @@ def test_the_runtime_windows_units_by_dimension_and_key() -> None:
     assert spec is not None and spec.unit_type is AnalyticsWindow
     assert spec.key is window_key and window_key(unit("billing", T0, 1.0, None)) == "queue:billing"
     assert spec.grace_ms >= 30_000  # units come after the wrap-up, up to ~30 s after their timestamp
+
+
+@pytest.mark.kafka
+def test_worker_windows_match_window_aggregates(pipeline, workers) -> None:
+    """The runtime's tumbling-window stage with this processor's windowing spec produces the
+    same windows as the pure ``window_aggregates`` (lifecycle only: no sentiment, no escalations)."""
+    from callstream.contract.codec import decode_event
+    from callstream.contract.events import LIFECYCLE_EVENTS
+    from callstream.processors.analytics import WINDOW_GRACE_MS, WINDOW_MS
+    from callstream.processors.base import KeyedMemoryState
+    from callstream.simulate.conversation import ConversationProfile, generate_call
+
+    # Calls twenty minutes apart, each produced once the previous one is processed: the units
+    # then reach the window stage in event-time order whichever partition they come from (a
+    # backlog read partition by partition would not). Recent times: the window stage writes
+    # units to its repartition topic stamped with their event time, and Kafka deletes records
+    # older than the topic's retention.
+    start_ms = int(time.time() * 1000) - 6 * 3_600_000
+    calls = [[t.event for t in generate_call(index, start_ms + index * 20 * 60_000, seed=3, profile=ConversationProfile()).events
+              if isinstance(t.event, LIFECYCLE_EVENTS)] for index in range(16)]
+    aggregator, states = AnalyticsAggregator(), KeyedMemoryState()
+    units = [u for call in calls for e in call for u in aggregator.process(e, states.for_key(e.contact_id))]
+    expected = {(w.dimension, w.key, w.window_start_ms): w for w in window_aggregates(units, WINDOW_MS)}
+    # Quix closes a window when a later unit of the same key passes its end + grace
+    last_end: dict[str, int] = {}
+    for u in units:
+        last_end[window_key(u)] = max(last_end.get(window_key(u), 0), u.window_end_ms)
+    must_close = {slot for slot, w in expected.items() if last_end[window_key(w)] > w.window_end_ms + WINDOW_GRACE_MS}
+    assert len(must_close) >= 5
+
+    workers("analytics")
+    # running end to end once an unreadable message comes out on the dead-letter topic
+    pipeline.produce_raw("callstream.call.lifecycle", b"not an event", key=b"warm-up")
+    assert pipeline.read("callstream.deadletter", lambda ms: len(ms) >= 1, timeout_s=90, committed_only=True)
+    for call in calls:
+        pipeline.produce("callstream.call.lifecycle", call)
+        time.sleep(1.5)  # more than a commit interval: the call's units are through the stage
+    messages = pipeline.read("callstream.analytics.windows", lambda ms: len(ms) >= len(must_close),
+                             timeout_s=60, committed_only=True)
+    windows = {(w.dimension, w.key, w.window_start_ms): (w, m) for m in messages
+               for w in [decode_event(m.value(), m.headers())]}
+    print(f"\n{len(windows)} of {len(expected)} windows closed, {len(must_close)} had to")
+    assert len(windows) == len(messages)  # each window once
+    assert must_close <= set(windows)
+    for slot, (window, message) in windows.items():
+        want = expected[slot]
+        assert (window.calls_handled, window.avg_handle_ms, window.window_end_ms) == (
+            want.calls_handled, want.avg_handle_ms, want.window_end_ms)
+        assert window.avg_sentiment is None and window.escalations == 0 and window.contact_id == ""
+        assert message.key() == window_key(window).encode()

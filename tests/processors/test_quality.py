@@ -5,7 +5,10 @@ one score."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
+
+import pytest
 
 from callstream.contract.events import (
     AgentAction,
@@ -189,3 +192,61 @@ def test_phrase_helpers() -> None:
     assert closes("You're all set. Thank you for being a Northwind customer, goodbye.") == ["goodbye"]
     assert asks_to_hold("Would it be alright if I put you on a short hold while I check this?")
     assert not asks_to_hold("Hang on, I'm putting you on hold.")
+
+
+# --- on a real broker, as a worker process ------------------------------------------------
+
+def simulated_contacts(calls: range) -> tuple[dict[str, list[Envelope]], set[str]]:
+    """Simulated calls as the quality worker's inputs, by catalog topic (transcripts passed
+    through a redaction stand-in), and the contact ids they hold."""
+    from callstream.contract.catalog import load_catalog
+    from callstream.contract.events import TranscriptSegment, event_type_of
+    from callstream.simulate.conversation import ConversationProfile, generate_call
+
+    topic_for = load_catalog().topic_for
+    by_topic: dict[str, list[Envelope]] = {}
+    contacts: set[str] = set()
+    for index in calls:
+        call = generate_call(index, T0 + index * 20_000, seed=5, profile=ConversationProfile())
+        contacts.update(leg.contact_id for leg in call.truth.legs)
+        for timed in call.events:
+            event = timed.event
+            if isinstance(event, TranscriptSegment):
+                event = RedactedSegment(
+                    event_id=f"{event.event_id}/redacted", contact_id=event.contact_id, event_time_ms=event.event_time_ms,
+                    produced_at_ms=event.produced_at_ms, producer="redaction-stand-in", segment_id=event.segment_id,
+                    sequence=event.sequence, participant=event.participant, start_offset_ms=event.start_offset_ms,
+                    end_offset_ms=event.end_offset_ms, text=event.text, is_final=event.is_final,
+                    provisional=not event.is_final)
+            by_topic.setdefault(topic_for(event_type_of(event)), []).append(event)
+    return by_topic, contacts
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_worker_scores_each_contact_exactly_once_across_a_kill(pipeline, workers) -> None:
+    from callstream.contract.codec import decode_event
+
+    early, early_contacts = simulated_contacts(range(0, 100))
+    late, late_contacts = simulated_contacts(range(100, 300))
+    contacts = early_contacts | late_contacts
+    worker = workers("quality")
+    for topic in QualityScorer.inputs:
+        pipeline.produce(topic, early[topic])
+    first = pipeline.read("callstream.quality.events", lambda ms: len(ms) >= 5, timeout_s=120, committed_only=True)
+    assert len(first) >= 5
+    for topic in QualityScorer.inputs:
+        pipeline.produce(topic, late[topic])
+    workers.group.kill("quality-0")  # SIGKILL by PID while it works through the second batch
+    assert not worker.alive()
+    killed_at = len(pipeline.read("callstream.quality.events", lambda ms: False, timeout_s=3, committed_only=True))
+    print(f"\nkilled with {killed_at} of {len(contacts)} scores committed")
+    workers.group.restart("quality-0")
+    messages = pipeline.read("callstream.quality.events", lambda ms: len(ms) >= len(contacts), timeout_s=180,
+                             committed_only=True)
+    scores = [decode_event(m.value(), m.headers()) for m in messages]
+    assert sorted(s.contact_id for s in scores) == sorted(contacts)  # every contact, exactly once
+    assert all(isinstance(s, QualityScored) and 0 <= s.score <= 100 for s in scores)
+    time.sleep(3)  # anything still in flight (a replayed transaction) would show up now
+    again = pipeline.read("callstream.quality.events", lambda ms: False, timeout_s=8, committed_only=True)
+    assert len(again) == len(contacts)
