@@ -17,13 +17,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import msgspec
 from confluent_kafka import (
     OFFSET_INVALID,
     Consumer,
-    ConsumerGroupTopicPartitions,
     IsolationLevel,
     KafkaError,
     KafkaException,
@@ -122,6 +121,8 @@ def skew_of(topic: str, offsets: Mapping[int, tuple[int, int]],
 
 
 def _kafka_error(what: str, exc: Exception) -> KafkaOperationError:
+    if isinstance(exc, FutureTimeout):
+        return KafkaOperationError(f"{what} got no answer in time", "the cluster is slow or a coordinator is loading; retry")
     error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
     detail = error.str() if error else str(exc)
     return KafkaOperationError(f"{what} failed: {detail}", "check that the cluster is reachable and the names exist",
@@ -136,6 +137,7 @@ class OffsetReader:
         self.timeout_s = timeout_s
         self.admin = AdminClient(self.client_config)
         self._probe: Consumer | None = None
+        self._group_readers: dict[str, Consumer] = {}
 
     @property
     def probe(self) -> Consumer:
@@ -158,6 +160,9 @@ class OffsetReader:
         if self._probe is not None:
             self._probe.close()
             self._probe = None
+        for consumer in self._group_readers.values():
+            consumer.close()
+        self._group_readers.clear()
 
     def __enter__(self) -> OffsetReader:
         return self
@@ -195,20 +200,45 @@ class OffsetReader:
         try:
             futures = self.admin.list_offsets(request, isolation_level=IsolationLevel.READ_UNCOMMITTED,
                                               request_timeout=self.timeout_s)
-            return {(tp.topic, tp.partition): f.result(timeout=self.timeout_s).offset for tp, f in futures.items()}
-        except KafkaException as exc:
+            return {(tp.topic, tp.partition): f.result(timeout=self.timeout_s + 5).offset for tp, f in futures.items()}
+        except (KafkaException, FutureTimeout) as exc:
             raise _kafka_error("listing partition offsets", exc) from None
 
-    def committed(self, group: str) -> dict[tuple[str, int], int]:
-        """The group's committed offsets (partitions it never committed are absent)."""
+    def committed(self, group: str, topics: Iterable[str] | None = None) -> dict[tuple[str, int], int]:
+        """The group's committed offsets on ``topics`` (default: every non-internal topic);
+        partitions it never committed are absent.
+
+        Read through a consumer carrying the group's id that never subscribes (an
+        OffsetFetch, no JoinGroup), not through ``AdminClient.list_consumer_group_offsets``:
+        librdkafka 2.12's admin path crashes the process (SIGSEGV in
+        ``rd_kafka_cgrp_op``) when that response arrives while the group's coordinator is
+        moving or loading, which happens whenever groups start.
+        """
+        partitions = self.partitions(topics if topics is not None else self.topics())
+        if not partitions:
+            return {}
         try:
-            future: Future = self.admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group)], request_timeout=self.timeout_s)[group]
-            result = future.result(timeout=self.timeout_s)
+            result = self._group_reader(group).committed([TopicPartition(t, p) for t, p in partitions],
+                                                         timeout=self.timeout_s)
         except KafkaException as exc:
             raise _kafka_error(f"reading the committed offsets of group {group}", exc) from None
-        return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or []
-                if tp.offset != OFFSET_INVALID and tp.offset >= 0}
+        return {(tp.topic, tp.partition): tp.offset for tp in result
+                if tp.error is None and tp.offset != OFFSET_INVALID and tp.offset >= 0}
+
+    def _group_reader(self, group: str) -> Consumer:
+        consumer = self._group_readers.get(group)
+        if consumer is None:
+            consumer = self._group_readers[group] = Consumer(self.client_config | {
+                "group.id": group, "enable.auto.commit": "false", "enable.auto.offset.store": "false"})
+        return consumer
+
+    def topics(self) -> list[str]:
+        """Every topic on the cluster but Kafka's internal ones."""
+        try:
+            metadata = self.admin.list_topics(timeout=self.timeout_s)
+        except KafkaException as exc:
+            raise _kafka_error("reading cluster metadata", exc) from None
+        return sorted(t for t in metadata.topics if not t.startswith("__"))
 
     def group_states(self, groups: Sequence[str]) -> dict[str, tuple[str, int]]:
         """group -> (state name, member count); groups that cannot be described are left out."""
@@ -217,8 +247,8 @@ class OffsetReader:
         out = {}
         for group, future in self.admin.describe_consumer_groups(list(groups), request_timeout=self.timeout_s).items():
             try:
-                description = future.result(timeout=self.timeout_s)
-            except KafkaException:
+                description = future.result(timeout=self.timeout_s + 5)
+            except (KafkaException, FutureTimeout):
                 continue
             state = getattr(description.state, "name", str(description.state)).replace("_", " ").title().replace(" ", "")
             out[group] = (state, len(description.members))
@@ -227,8 +257,8 @@ class OffsetReader:
     def groups(self, include_ephemeral: bool = False) -> list[str]:
         """Consumer groups the cluster knows, without callstream's short-lived tool groups."""
         try:
-            listed = self.admin.list_consumer_groups(request_timeout=self.timeout_s).result(timeout=self.timeout_s)
-        except KafkaException as exc:
+            listed = self.admin.list_consumer_groups(request_timeout=self.timeout_s).result(timeout=self.timeout_s + 5)
+        except (KafkaException, FutureTimeout) as exc:
             raise _kafka_error("listing consumer groups", exc) from None
         names = sorted(g.group_id for g in listed.valid)
         if include_ephemeral:
@@ -277,7 +307,7 @@ class OffsetReader:
 
         A partition of ``topics`` the group never committed counts from its log start
         (what a group reading from the earliest offset would have to read)."""
-        committed = self.committed(group)
+        committed = self.committed(group, topics)
         if topics is None:
             partitions = sorted(committed)
         else:
@@ -320,7 +350,8 @@ class OffsetReader:
         """Lag of every group in ``groups`` (default: every non-ephemeral group), sharing
         one ListOffsets round trip for all of them."""
         names = list(groups) if groups is not None else self.groups()
-        committed = {g: self.committed(g) for g in names}
+        topics = self.topics()
+        committed = {g: self.committed(g, topics) for g in names}
         offsets = self.log_offsets(sorted({tp for c in committed.values() for tp in c}))
         states = self.group_states(names)
         return [self.lag_from_positions(g, dict(committed[g]), offsets, now_ms=now_ms, state=states.get(g))

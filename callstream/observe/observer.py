@@ -131,7 +131,13 @@ class Observer:
     def _kafka_figures(self, now: int) -> dict[str, Any]:
         reader = self.reader
         groups = self.groups()
-        committed = {g: reader.committed(g) for g in groups}
+        committed: dict[str, dict[tuple[str, int], int]] = {}
+        for g in groups:
+            try:
+                committed[g] = reader.committed(g, list(self.logical))
+            except KafkaOperationError:
+                continue  # a coordinator still loading (a group just created): report the others now
+        groups = [g for g in groups if g in committed]
         catalog_partitions = reader.partitions(self.logical)
         wanted = set(catalog_partitions) | {tp for c in committed.values() for tp in c}
         offsets = reader.log_offsets(sorted(wanted))

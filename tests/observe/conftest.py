@@ -57,7 +57,8 @@ def dashboard(kafka_bootstrap: str, tmp_path: Path, pipeline) -> Iterator[Callab
     """``dashboard(groups=[...])`` starts ``python -m callstream.observe.dashboard`` on the
     pipeline's topics and returns its base URL once /metrics answers."""
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    env |= {"CALLSTREAM_BOOTSTRAP_SERVERS": kafka_bootstrap, "CALLSTREAM_STATE_DIR": str(tmp_path / "state")}
+    env |= {"CALLSTREAM_BOOTSTRAP_SERVERS": kafka_bootstrap, "CALLSTREAM_STATE_DIR": str(tmp_path / "state"),
+            "PYTHONFAULTHANDLER": "1"}  # a crash in a C extension leaves a Python traceback in the log
     group = ProcessGroup(tmp_path / "dashboard-logs", env)
 
     def start(groups: list[str], *extra: str) -> str:
