@@ -6,7 +6,7 @@ Triggers (each a reason in ``EscalationOpened.reasons``):
 * ``supervisor_request``: the customer asks for a supervisor or manager;
 * ``anger``: hostile language from the customer ("you people", "this is ridiculous");
 * ``falling_sentiment``: the customer's rolling sentiment (from the sentiment processor)
-  falls to ``FALLING_ROLLING`` or below;
+  falls to ``FALLING_ROLLING`` or below, at least ``FALLING_DROP`` under its best in the call;
 * ``long_hold``: the customer has been on hold for ``LONG_HOLD_MS`` (seen on a heartbeat
   during the hold, or on the resume);
 * ``failed_verification``: ``FAILED_VERIFICATIONS`` failed identity checks in the call while
@@ -65,6 +65,8 @@ FAILED_VERIFICATIONS = 3
 
 #: escalation_phrases() results that are a request to escalate rather than hostility
 SUPERVISOR_PHRASES = frozenset({"supervisor", "manager", "escalate", "speak to someone else", "speak to someone in charge"})
+#: escalation_phrases() results that are no sign of anger on their own (churn's business)
+NOT_HOSTILE = frozenset({"cancel my account"})
 #: Hostility cues language.py's escalation list lacks (its list targets explicit threats).
 ANGER_PHRASES = (
     "you people", "unbelievable", "are you serious", "are you kidding", "can't believe", "cant believe",
@@ -81,7 +83,7 @@ def anger_cues(text: str) -> list[str]:
     """Hostile phrases in a customer's segment (our own list plus language.py's non-request
     escalation phrases such as "this is ridiculous" or "lawyer")."""
     found = [m.group() for m in _ANGER_RE.finditer(normalize(text))]
-    found += [p for p in escalation_phrases(text) if p not in SUPERVISOR_PHRASES]
+    found += [p for p in escalation_phrases(text) if p not in SUPERVISOR_PHRASES and p not in NOT_HOSTILE]
     return list(dict.fromkeys(found))
 
 

@@ -230,3 +230,4 @@ def test_reprocessing_the_same_input_gives_the_same_event_ids() -> None:
 def test_anger_cues_name_what_was_said() -> None:
     assert anger_cues("I've called three times and it is STILL not working!") == ["three times", "still not working"]
     assert anger_cues("Okay, but this has been going on for a while now.") == []
+    assert anger_cues("I'd like to cancel my account, please.") == []  # leaving is not anger
