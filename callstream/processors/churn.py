@@ -26,6 +26,7 @@ from typing import Any
 from callstream.contract.events import (
     CallDisposition,
     CallEnded,
+    CallHeartbeat,
     CallInitiated,
     CallQueued,
     CallTransferred,
@@ -86,9 +87,11 @@ class ChurnScorer(Processor):
         if call is None:
             call = {"reasons": [], "level": "low", "customer_id": None}
         out: list[Envelope] = []
-        if isinstance(event, RedactedSegment):
-            for admitted in self.gate.admit(event, state):
-                segment = admitted.segment
+        if isinstance(event, (RedactedSegment, CallHeartbeat)):
+            # a heartbeat releases lines held back by a transcript gap that never fills
+            admitted = (self.gate.admit(event, state) if isinstance(event, RedactedSegment)
+                        else self.gate.expire(state, event.event_time_ms))
+            for segment, _late in admitted:
                 if segment.participant == "customer":
                     self._evidence(segment, call, self._said(segment.text, call), out)
         elif isinstance(event, SentimentScored):

@@ -136,6 +136,9 @@ class EscalationDetector(Processor):
         elif isinstance(event, CallHeld):
             call["held_since"] = event.event_time_ms
         elif isinstance(event, CallHeartbeat):
+            # a gap in the transcript that never fills must not hold later lines back
+            for admitted in self.gate.expire(state, event.event_time_ms):
+                self._segment(admitted.segment, call, out)
             held_since = call["held_since"]
             if event.state == "held" and held_since is not None and event.event_time_ms - held_since >= LONG_HOLD_MS:
                 self._trigger(event, call, ["long_hold"],

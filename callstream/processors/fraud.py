@@ -34,6 +34,7 @@ from callstream.contract.events import (
     AgentAction,
     CallDisposition,
     CallEnded,
+    CallHeartbeat,
     CallInitiated,
     CrmUpdate,
     Envelope,
@@ -102,9 +103,11 @@ class FraudScorer(Processor):
             call = {"reasons": [], "level": "low", "failures": 0, "verified_at": None,
                     "failures_before_verified": 0, "changes": []}
         found: list[tuple[Envelope, list[str]]] = []
-        if isinstance(event, RedactedSegment):
-            for admitted in self.gate.admit(event, state):
-                segment = admitted.segment
+        if isinstance(event, (RedactedSegment, CallHeartbeat)):
+            # a heartbeat releases lines held back by a transcript gap that never fills
+            admitted = (self.gate.admit(event, state) if isinstance(event, RedactedSegment)
+                        else self.gate.expire(state, event.event_time_ms))
+            for segment, _late in admitted:
                 if segment.participant == "customer" and urgency_phrases(segment.text):
                     found.append((segment, ["urgency"]))
         elif isinstance(event, CallInitiated):

@@ -231,3 +231,12 @@ def test_anger_cues_name_what_was_said() -> None:
     assert anger_cues("I've called three times and it is STILL not working!") == ["three times", "still not working"]
     assert anger_cues("Okay, but this has been going on for a while now.") == []
     assert anger_cues("I'd like to cancel my account, please.") == []  # leaving is not anger
+
+
+def test_a_heartbeat_releases_lines_held_back_by_a_gap_that_never_fills() -> None:
+    detector, state, c = EscalationDetector(), MemoryState(), Call()
+    c.sequence = 1  # segment 1 (a partial) was lost: the angry line waits for it
+    assert run(detector, [c.connected(), c.says("customer", "This is unbelievable.")], state) == []
+    heartbeat = c._event(CallHeartbeat, step_ms=6_000, state="connected", sequence=1)
+    out = run(detector, [heartbeat], state)
+    assert kinds(out) == ["EscalationOpened", "SupervisorAlert"] and out[0].reasons == ["anger"]

@@ -11,6 +11,7 @@ from callstream.contract.events import (
     AgentAction,
     CallDisposition,
     CallEnded,
+    CallHeartbeat,
     CallInitiated,
     CrmUpdate,
     Envelope,
@@ -158,3 +159,11 @@ def test_score_and_level() -> None:
     assert fraud_score(["urgency", "urgency"]) == 0.15
     assert fraud_level(0.4) == "medium" and fraud_level(0.69) == "medium" and fraud_level(0.7) == "high"
     assert fraud_score(WEIGHTS) == 1.0  # capped
+
+
+def test_a_heartbeat_releases_an_urgent_line_held_back_by_a_transcript_gap() -> None:
+    c, state = Call(), MemoryState()
+    c.sequence = 1  # segment 1 never arrives
+    assert run([c.initiated(recognized=False), c.verify(success=False), c.says("I need this fixed immediately.")], state) == []
+    [score] = run([c._event(CallHeartbeat, step_ms=10_000, state="connected", sequence=1)], state)
+    assert score.level == "medium" and score.reasons == ["caller_id_mismatch", "failed_verification", "urgency"]
