@@ -97,28 +97,38 @@ class ArchiveHealth:
             self._newest[key] = newest
         return self._newest[key]
 
-    def measure(self, reader: OffsetReader, topics: Mapping[str, str],
-                log_offsets: Mapping[tuple[str, int], tuple[int, int]], now_ms: int | None = None) -> list[ArchiveTopic]:
-        """Per archived topic (``topics``: actual name -> name to report)."""
+    def positions(self, topics: Mapping[str, str]) -> dict[str, tuple[dict[int, int], int | None, int]]:
+        """actual topic -> (archived next offset per partition, newest archived Kafka
+        timestamp, when it was read in ms). Read these *before* the log end offsets they
+        are compared with, so the archive is never ahead of the log it archives."""
         if not self.available:
-            return []
+            return {}
         from callstream.archive.tables import archived_offsets
 
-        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
         archive = self._open()
-        out = []
-        for actual, label in topics.items():
+        out = {}
+        for actual in topics:
             table = archive.table(actual, create=False)
             if table is None:
                 continue
             table = table.refresh()
-            recorded = archived_offsets(table)
+            out[actual] = (archived_offsets(table), self.newest_archived_ms(table), time.time_ns() // 1_000_000)
+        return out
+
+    def measure(self, reader: OffsetReader, topics: Mapping[str, str],
+                positions: Mapping[str, tuple[dict[int, int], int | None, int]],
+                log_offsets: Mapping[tuple[str, int], tuple[int, int]], now_ms: int | None = None) -> list[ArchiveTopic]:
+        """Freshness and lag per archived topic (``topics``: actual name -> name to report)."""
+        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        out = []
+        for actual, (recorded, newest, read_at) in positions.items():
             partitions = {tp: offsets for tp, offsets in log_offsets.items() if tp[0] == actual}
-            positions = {tp: recorded.get(tp[1]) for tp in partitions}
-            lag = reader.lag_from_positions("archive", positions, partitions, now_ms=now) if partitions else None
-            newest = self.newest_archived_ms(table)
+            lag = reader.lag_from_positions("archive", {tp: recorded.get(tp[1]) for tp in partitions}, partitions,
+                                            now_ms=now) if partitions else None
             out.append(ArchiveTopic(
-                topic=label, newest_archived_ms=newest,
-                freshness_seconds=round(max(0.0, (now - newest) / 1000), 3) if newest is not None else None,
+                topic=topics[actual], newest_archived_ms=newest,
+                # against the moment the table was read: a commit that landed after the
+                # sample started is fresh, not from the future
+                freshness_seconds=round(max(0.0, (max(now, read_at) - newest) / 1000), 3) if newest is not None else None,
                 lag=lag.total_lag if lag else 0, lag_seconds=lag.max_lag_seconds if lag else 0.0))
         return out

@@ -138,6 +138,7 @@ class Observer:
             except KafkaOperationError:
                 continue  # a coordinator still loading (a group just created): report the others now
         groups = [g for g in groups if g in committed]
+        archived = self.archive.positions(self.logical) if self.archive.available else None
         catalog_partitions = reader.partitions(self.logical)
         wanted = set(catalog_partitions) | {tp for c in committed.values() for tp in c}
         offsets = reader.log_offsets(sorted(wanted))
@@ -172,9 +173,7 @@ class Observer:
                     rates.append(GroupRate(group=key[0], topic=key[1],
                                            consume_per_s=round(max(0, total - previous[2][key]) / interval, 3)))
         self._previous = (now / 1000, ends, consumed)
-        archive = None
-        if self.archive.available:
-            archive = self.archive.measure(reader, self.logical, offsets, now)
+        archive = self.archive.measure(reader, self.logical, archived, offsets, now) if archived is not None else None
         return {"groups": lags, "skew": skews, "topics": topics, "consume": rates, "archive": archive}
 
     def _rename(self, lag: GroupLag) -> GroupLag:

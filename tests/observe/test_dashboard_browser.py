@@ -3,9 +3,11 @@ topics, simulated traffic, and one seeded call whose customer asks for a supervi
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -22,7 +24,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 OUTPUT = Path(__file__).parents[2] / "test-output"
 SIMULATED = ("callstream.call.lifecycle", "callstream.transcript.raw", "callstream.agent.actions", "callstream.crm.updates")
-PROCESSORS = ("redactor", "sentiment", "escalation", "assist")
+PROCESSORS = ("redactor", "sentiment", "escalation", "assist", "fraud", "quality")
+ARCHIVED = ("callstream.call.lifecycle", "callstream.transcript.redacted", "callstream.signals.sentiment",
+            "callstream.signals.escalation", "callstream.supervisor.alerts")
 
 
 def escalating_call(contact_id: str) -> tuple[list, list]:
@@ -46,12 +50,17 @@ def escalating_call(contact_id: str) -> tuple[list, list]:
     return lifecycle, raw
 
 
-def test_dashboard_live_in_chromium(pipeline, workers, worker_metrics_dir, dashboard, kafka_config) -> None:
+def test_dashboard_live_in_chromium(pipeline, workers, worker_metrics_dir, dashboard, kafka_config, kafka_bootstrap,
+                                    tmp_path) -> None:
     OUTPUT.mkdir(exist_ok=True)
     suffix = pipeline["callstream.deadletter"].rsplit(".", 1)[-1]
     for name in PROCESSORS:
         workers(name)
-    url = dashboard([f"callstream-{p}-{suffix}" for p in PROCESSORS], "--worker-metrics-dir", str(worker_metrics_dir))
+    archived = [arg for t in ARCHIVED for arg in ("--topic", pipeline[t])]
+    workers.group.spawn("archiver", "callstream.archive.archiver", "--bootstrap", kafka_bootstrap, "--state-dir",
+                        str(tmp_path / "state"), "--group", f"callstream-archiver-{suffix}", "--flush-age-s", "3", *archived)
+    groups = [f"callstream-{p}-{suffix}" for p in (*PROCESSORS, "archiver")]
+    url = dashboard(groups, "--worker-metrics-dir", str(worker_metrics_dir))
 
     traffic = SimulationSettings(curve="steady", rate_per_min=40, duration_s=240, speedup=8, seed=11, drain=False,
                                  topic_overrides={t: pipeline[t] for t in SIMULATED})
@@ -91,7 +100,12 @@ def test_dashboard_live_in_chromium(pipeline, workers, worker_metrics_dir, dashb
             filled_after_s = time.monotonic() - started
             stages = page.evaluate("window.callstream.charts.p99.data.datasets.map((d) => d.label)")
             assert "redactor" in stages
-            page.wait_for_timeout(1500)
+            # consumption, latency lines and archive freshness follow as the pipeline warms up
+            page.wait_for_function("""() => {
+                const c = window.callstream.charts;
+                return c.throughput.data.datasets[1].data.some((pt) => pt.y > 0)
+                    && c.p99.data.datasets.some((d) => d.data.length >= 3) && c.archive.data.labels.length >= 1;
+            }""", timeout=45_000)
             page.screenshot(path=str(OUTPUT / "dashboard-operations.png"), full_page=True)
 
             # an escalation alert appears for the seeded call

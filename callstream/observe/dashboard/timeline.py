@@ -21,6 +21,11 @@ KINDS = {
 }
 
 
+#: at the same instant, what was said comes before what was derived from it
+KIND_ORDER = {"lifecycle": 0, "segment": 1, "signal": 2, "assist": 3, "escalation": 4, "alert": 5, "routing": 6,
+              "quality": 7, "analytics": 8}
+
+
 def summarize(event_type: str | None, body: Mapping[str, Any]) -> str:
     """A readable line for one event of the timeline."""
     b = body
@@ -94,13 +99,14 @@ def call_timeline_view(contact_id: str, state_dir: Path, kafka_conf: Mapping[str
         contact_ids += [c for c in timeline.contact_ids if c not in contact_ids]
         for e in timeline.events:
             seen.setdefault((e.topic, e.partition, e.offset), e)
-    events = sorted(seen.values(), key=lambda e: e.sort_key)
+    events = list(seen.values())
     rows = []
     for e in events:
         body = e.event()
         rows.append({"t_ms": e.sort_key[0], "contact_id": e.contact_id, "event_type": e.event_type,
                      "kind": KINDS.get(e.event_type or "", "lifecycle"), "topic": logical.get(e.topic, e.topic),
                      "source": e.source, "summary": summarize(e.event_type, body), "event": body})
+    rows.sort(key=lambda r: (r["t_ms"], KIND_ORDER[r["kind"]]))
     return {"contact_id": contact_id, "contact_ids": contact_ids, "events": rows,
             "from_archive": sum(1 for e in events if e.source == "archive"),
             "from_kafka": sum(1 for e in events if e.source == "kafka")}

@@ -33,7 +33,7 @@ function timeChart(id, { yLabel = "", dashed = false } = {}) {
     type: "line",
     data: { datasets: [] },
     options: {
-      parsing: false, normalized: true, spanGaps: true,
+      parsing: false, spanGaps: true,
       elements: { point: { radius: 0 }, line: { borderWidth: 2, tension: 0.2 } },
       scales: {
         x: { type: "linear", ticks: { callback: (v) => clock(v), maxTicksLimit: 6 } },
@@ -60,6 +60,7 @@ function series(chart, label) {
 function push(chart, label, t, y) {
   if (y === null || y === undefined) return;
   const data = series(chart, label).data;
+  if (data.length && data[data.length - 1].x >= t) return;  // the stream repeats the history's last point
   data.push({ x: t, y });
   if (data.length > MAX_POINTS) data.splice(0, data.length - MAX_POINTS);
 }
