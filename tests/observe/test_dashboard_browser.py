@@ -79,6 +79,9 @@ def test_dashboard_live_in_chromium(pipeline, workers, worker_metrics_dir, dashb
     pipeline.produce("callstream.call.lifecycle", lifecycle)
     pipeline.produce("callstream.transcript.raw", raw)
 
+    # a running pipeline: the processors have joined their groups and are emitting
+    assert pipeline.read("callstream.signals.sentiment", lambda ms: len(ms) >= 1, timeout_s=120)
+
     errors: list[str] = []
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -132,5 +135,5 @@ def test_dashboard_live_in_chromium(pipeline, workers, worker_metrics_dir, dashb
     simulator.join(timeout=120)
     assert not failures, failures
     assert errors == [], errors
-    assert filled_after_s < 30
+    assert filled_after_s < 15
     print(f"charts filled {filled_after_s:.1f} s after the page opened")

@@ -69,7 +69,7 @@ function addPoint(p, redraw = true) {
   if (!p) return;
   const t = p.t;
   push(charts.throughput, "appended", t, p.produce_total);
-  push(charts.throughput, "consumed (committed)", t, p.consume_total);
+  push(charts.throughput, "consumed (all groups, committed)", t, p.consume_total);
   for (const [group, lag] of Object.entries(p.lag || {})) push(charts.lag, group, t, lag);
   for (const [group, seconds] of Object.entries(p.lag_seconds || {})) push(charts.lagSeconds, group, t, seconds);
   for (const [stage, ms] of Object.entries(p.p50_ms || {})) push(charts.p50, stage, t, ms);
