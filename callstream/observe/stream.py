@@ -74,18 +74,13 @@ def default_topics(catalog: Catalog) -> list[str]:
     return [t.name for t in catalog.topics if t.classification != "restricted" or t.name == DEADLETTER_TOPIC]
 
 
-class StreamTap:
-    """Reads the output topics and keeps latency, dead-letter and board state."""
+class TapFigures:
+    """What the tap keeps from the messages it read (no Kafka client: benchmarked and
+    unit-tested on its own)."""
 
-    def __init__(self, client_config: Mapping[str, str], catalog: Catalog, *,
-                 topic_names: Mapping[str, str] | None = None, topics: Sequence[str] | None = None,
-                 lookback_s: float = 900.0, window_s: float = 60.0, board: SupervisorBoard | None = None,
-                 on_error: Callable[[str, KafkaError], None] | None = None) -> None:
-        rename = dict(topic_names or {})
-        self.catalog_topics = list(topics) if topics is not None else default_topics(catalog)
+    def __init__(self, logical: Mapping[str, str], window_s: float = 60.0, board: SupervisorBoard | None = None) -> None:
         #: actual topic name -> catalog name
-        self.logical = {rename.get(t, t): t for t in self.catalog_topics}
-        self.lookback_s = lookback_s
+        self.logical = dict(logical)
         self.window_s = window_s
         self.board = board if board is not None else SupervisorBoard()
         self.lock = threading.Lock()
@@ -94,85 +89,9 @@ class StreamTap:
         self.dead_window: deque = deque()  # (failed_at_ms, processor, reason)
         self.messages = 0
         self.undecodable = 0
-        conf = dict(client_config) | {
-            "group.id": f"callstream-observer-{uuid.uuid4().hex[:8]}",  # assign() only: never joined
-            "enable.auto.commit": "false",
-            "enable.partition.eof": "true",
-            "isolation.level": "read_uncommitted",  # latency of what was produced, committed or not yet
-            "fetch.wait.max.ms": "100",
-        }
-        if on_error is not None:
-            conf["error_cb"] = lambda error: on_error("consumer", error)
-        self.consumer = Consumer(conf)
-        self._ends: dict[tuple[str, int], int] = {}
-        self._assigned = False
 
-    # --- assignment ---------------------------------------------------------------------
-
-    def assign(self, now_ms: int | None = None, timeout_s: float = 10.0) -> None:
-        """Assign every partition of the tapped topics at ``now - lookback`` (dead letters
-        from the start)."""
-        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
-        metadata = self.consumer.list_topics(timeout=timeout_s)
-        by_time, from_start = [], []
-        for actual, logical in self.logical.items():
-            meta = metadata.topics.get(actual)
-            if meta is None or meta.error is not None:
-                continue
-            for partition in meta.partitions:
-                if logical == DEADLETTER_TOPIC:
-                    from_start.append(TopicPartition(actual, partition, OFFSET_BEGINNING))
-                else:
-                    by_time.append(TopicPartition(actual, partition, now - int(self.lookback_s * 1000)))
-        positions = self.consumer.offsets_for_times(by_time, timeout=timeout_s) if by_time else []
-        # no message at or after the time: start at the end
-        assignment = [TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
-                      for tp in positions] + from_start
-        self.consumer.assign(assignment)
-        self._assigned = True
-
-    def high_watermarks(self, timeout_s: float = 10.0) -> dict[tuple[str, int], int]:
-        return {(tp.topic, tp.partition): self.consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)[1]
-                for tp in self.consumer.assignment()}
-
-    # --- consuming ----------------------------------------------------------------------
-
-    def poll(self, seconds: float, max_messages: int = 2000) -> int:
-        """Consume for up to ``seconds``; returns the number of messages read."""
-        if not self._assigned:
-            self.assign()
-        deadline = time.monotonic() + seconds
-        read = 0
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            messages = self.consumer.consume(num_messages=max_messages, timeout=min(remaining, 0.5))
-            if messages:
-                read += self._handle(messages)
-        return read
-
-    def catch_up(self, timeout_s: float = 30.0) -> int:
-        """Read until every partition reached the end it had when called (one-shot status)."""
-        if not self._assigned:
-            self.assign()
-        ends = {tp: end for tp, end in self.high_watermarks().items()}
-        positions = {(tp.topic, tp.partition): tp.offset for tp in self.consumer.position(self.consumer.assignment())}
-        pending = {tp for tp, end in ends.items() if positions.get(tp, 0) < end}
-        read, deadline = 0, time.monotonic() + timeout_s
-        while pending and time.monotonic() < deadline:
-            messages = self.consumer.consume(num_messages=5000, timeout=0.2)
-            read += self._handle(messages)
-            for message in messages:
-                tp = (message.topic(), message.partition())
-                error = message.error()
-                if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                    pending.discard(tp)
-                elif error is None and message.offset() >= ends.get(tp, 0) - 1:
-                    pending.discard(tp)
-        return read
-
-    def _handle(self, messages: list) -> int:
+    def handle(self, messages: list) -> int:
+        """Account for a batch of consumed messages; returns how many were not errors."""
         read = 0
         with self.lock:
             for message in messages:
@@ -261,6 +180,116 @@ class StreamTap:
     def search(self, text: str) -> list[dict]:
         with self.lock:
             return self.board.search(text)
+
+
+class StreamTap:
+    """Reads the output topics and keeps latency, dead-letter and board state."""
+
+    def __init__(self, client_config: Mapping[str, str], catalog: Catalog, *,
+                 topic_names: Mapping[str, str] | None = None, topics: Sequence[str] | None = None,
+                 lookback_s: float = 900.0, window_s: float = 60.0, board: SupervisorBoard | None = None,
+                 on_error: Callable[[str, KafkaError], None] | None = None) -> None:
+        rename = dict(topic_names or {})
+        self.catalog_topics = list(topics) if topics is not None else default_topics(catalog)
+        #: actual topic name -> catalog name
+        self.logical = {rename.get(t, t): t for t in self.catalog_topics}
+        self.lookback_s = lookback_s
+        self.figures = TapFigures(self.logical, window_s, board)
+        conf = dict(client_config) | {
+            "group.id": f"callstream-observer-{uuid.uuid4().hex[:8]}",  # assign() only: never joined
+            "enable.auto.commit": "false",
+            "enable.partition.eof": "true",
+            "isolation.level": "read_uncommitted",  # latency of what was produced, committed or not yet
+            "fetch.wait.max.ms": "100",
+        }
+        if on_error is not None:
+            conf["error_cb"] = lambda error: on_error("consumer", error)
+        self.consumer = Consumer(conf)
+        self._ends: dict[tuple[str, int], int] = {}
+        self._assigned = False
+
+    # --- assignment ---------------------------------------------------------------------
+
+    def assign(self, now_ms: int | None = None, timeout_s: float = 10.0) -> None:
+        """Assign every partition of the tapped topics at ``now - lookback`` (dead letters
+        from the start)."""
+        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        metadata = self.consumer.list_topics(timeout=timeout_s)
+        by_time, from_start = [], []
+        for actual, logical in self.logical.items():
+            meta = metadata.topics.get(actual)
+            if meta is None or meta.error is not None:
+                continue
+            for partition in meta.partitions:
+                if logical == DEADLETTER_TOPIC:
+                    from_start.append(TopicPartition(actual, partition, OFFSET_BEGINNING))
+                else:
+                    by_time.append(TopicPartition(actual, partition, now - int(self.lookback_s * 1000)))
+        positions = self.consumer.offsets_for_times(by_time, timeout=timeout_s) if by_time else []
+        # no message at or after the time: start at the end
+        assignment = [TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
+                      for tp in positions] + from_start
+        self.consumer.assign(assignment)
+        self._assigned = True
+
+    def high_watermarks(self, timeout_s: float = 10.0) -> dict[tuple[str, int], int]:
+        return {(tp.topic, tp.partition): self.consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)[1]
+                for tp in self.consumer.assignment()}
+
+    # --- consuming ----------------------------------------------------------------------
+
+    def poll(self, seconds: float, max_messages: int = 2000) -> int:
+        """Consume for up to ``seconds``; returns the number of messages read."""
+        if not self._assigned:
+            self.assign()
+        deadline = time.monotonic() + seconds
+        read = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            messages = self.consumer.consume(num_messages=max_messages, timeout=min(remaining, 0.5))
+            if messages:
+                read += self.figures.handle(messages)
+        return read
+
+    def catch_up(self, timeout_s: float = 30.0) -> int:
+        """Read until every partition reached the end it had when called (one-shot status)."""
+        if not self._assigned:
+            self.assign()
+        ends = {tp: end for tp, end in self.high_watermarks().items()}
+        positions = {(tp.topic, tp.partition): tp.offset for tp in self.consumer.position(self.consumer.assignment())}
+        pending = {tp for tp, end in ends.items() if positions.get(tp, 0) < end}
+        read, deadline = 0, time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            messages = self.consumer.consume(num_messages=5000, timeout=0.2)
+            read += self.figures.handle(messages)
+            for message in messages:
+                tp = (message.topic(), message.partition())
+                error = message.error()
+                if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                    pending.discard(tp)
+                elif error is None and message.offset() >= ends.get(tp, 0) - 1:
+                    pending.discard(tp)
+        return read
+
+    # --- figures (see TapFigures) ----------------------------------------------------------
+
+    @property
+    def board(self) -> SupervisorBoard:
+        return self.figures.board
+
+    def latency(self, now_ms: int) -> list[StageLatency]:
+        return self.figures.latency(now_ms)
+
+    def dead_letters(self, now_ms: int) -> list[DeadLetterCount]:
+        return self.figures.dead_letters(now_ms)
+
+    def board_view(self) -> dict:
+        return self.figures.board_view()
+
+    def search(self, text: str) -> list[dict]:
+        return self.figures.search(text)
 
     def close(self) -> None:
         self.consumer.close()

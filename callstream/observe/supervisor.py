@@ -110,6 +110,7 @@ class SupervisorBoard:
         self.agents: dict[str, _Figures] = {}
         self.open_escalations: dict[str, dict[str, Any]] = {}
         self.alerts: deque[dict[str, Any]] = deque(maxlen=RECENT_ALERTS)
+        self._alert_ids: set[str] = set()  # of the alerts kept: re-sent alerts are dropped
         self.alert_kinds: Counter[str] = Counter()
         self.fraud: dict[str, dict[str, Any]] = {}
         self.quality_recent: deque[dict[str, Any]] = deque(maxlen=50)
@@ -238,8 +239,11 @@ class SupervisorBoard:
         self.open_escalations.pop(e.escalation_id, None)
 
     def _alert(self, e: SupervisorAlert) -> None:
-        if any(a["alert_id"] == e.alert_id for a in self.alerts):
+        if e.alert_id in self._alert_ids:
             return
+        if len(self.alerts) == self.alerts.maxlen:
+            self._alert_ids.discard(self.alerts[-1]["alert_id"])  # the oldest, about to drop out
+        self._alert_ids.add(e.alert_id)
         self.alert_kinds[e.kind] += 1
         contact = self.contacts.get(e.contact_id)
         queue = e.queue or (contact.queue if contact else None)

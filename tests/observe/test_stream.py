@@ -1,0 +1,85 @@
+"""The tap's figures from hand-made messages: lineage latency per stage, the sliding
+window, dead letters by reason, and events handed to the supervisor board."""
+
+from __future__ import annotations
+
+from callstream.contract.codec import encode_event
+from callstream.contract.deadletter import dead_letter
+from callstream.contract.events import CallQueued, SentimentScored
+from callstream.observe.stream import TapFigures
+
+T0 = 1_767_225_600_000
+
+
+class Message:
+    """The parts of a confluent-kafka message the tap reads."""
+
+    def __init__(self, topic: str, value: bytes | None, timestamp: int, headers=None, partition: int = 0, offset: int = 0):
+        self._topic, self._value, self._timestamp, self._headers = topic, value, timestamp, headers
+        self._partition, self._offset = partition, offset
+
+    def error(self):
+        return None
+
+    def topic(self):
+        return self._topic
+
+    def value(self):
+        return self._value
+
+    def timestamp(self):
+        return 1, self._timestamp
+
+    def headers(self):
+        return self._headers
+
+    def key(self):
+        return b"k"
+
+    def partition(self):
+        return self._partition
+
+    def offset(self):
+        return self._offset
+
+
+def sentiment(i: int, latency_ms: int, producer: str = "sentiment") -> Message:
+    event = SentimentScored(event_id=f"e{i}", contact_id="c1", event_time_ms=T0, produced_at_ms=T0 + 1000 + latency_ms,
+                            producer=producer, caused_by=f"r{i}", source_time_ms=T0 + 1000, segment_id=f"s{i}",
+                            participant="customer", score=-0.5, rolling_score=-0.4)
+    return Message("sig-copy", encode_event(event)[0], timestamp=T0 + 1000 + latency_ms + i)
+
+
+def test_latency_per_stage_histogram_and_window() -> None:
+    figures = TapFigures({"sig-copy": "callstream.signals.sentiment", "dlq": "callstream.deadletter"}, window_s=10)
+    figures.handle([sentiment(i, latency_ms=10 * (i + 1)) for i in range(100)])  # 10 .. 1000 ms
+    figures.handle([sentiment(100, latency_ms=30, producer="redactor")])
+    [redactor, stage] = figures.latency(now_ms=T0 + 3000)
+    assert (stage.stage, stage.count, stage.window_count) == ("sentiment", 100, 100)
+    assert (stage.p50_ms, stage.p99_ms, stage.max_ms) == (500, 990, 1000)
+    assert stage.buckets[0] == 0 and stage.buckets[1] == 1 and stage.buckets[-1] == 100  # le=0.01 holds the 10 ms one
+    assert round(stage.sum_seconds, 3) == 50.5 and redactor.count == 1
+    later = figures.latency(now_ms=T0 + 60_000)[1]  # the window moved past them; the histogram keeps them
+    assert (later.window_count, later.p99_ms, later.count) == (0, None, 100)
+
+
+def test_dead_letters_by_reason_and_rate() -> None:
+    figures = TapFigures({"dlq": "callstream.deadletter"}, window_s=60)
+    letters = []
+    for i, reason in enumerate(["undecodable: not valid JSON", "undecodable: no event_type", "processing failed in fraud: boom"]):
+        key, value, headers = dead_letter(b"x", b"k", [], reason, "raw", 0, i, "fraud" if "fraud" in reason else "redactor",
+                                          failed_at_ms=T0 + i)
+        letters.append(Message("dlq", value, T0 + i, headers=headers))
+    letters.append(Message("dlq", b"no headers", T0))
+    figures.handle(letters)
+    counts = {(d.processor, d.reason): (d.total, d.per_minute) for d in figures.dead_letters(now_ms=T0 + 1000)}
+    assert counts == {("redactor", "undecodable"): (2, 2.0), ("fraud", "processing_failed_in_fraud"): (1, 1.0),
+                      ("unknown", "not_a_dead_letter"): (1, 1.0)}
+
+
+def test_board_events_are_decoded_and_broken_ones_counted() -> None:
+    figures = TapFigures({"lc": "callstream.call.lifecycle"})
+    queued = CallQueued(event_id="q", contact_id="c9", event_time_ms=T0, produced_at_ms=T0, producer="sim", queue="billing")
+    figures.handle([Message("lc", encode_event(queued)[0], T0), Message("lc", b"{not json", T0)])
+    assert figures.board_view()["calls_in_progress"] == {"billing": 1}
+    assert figures.undecodable == 1 and figures.messages == 2
