@@ -16,6 +16,7 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient
 
 from callstream.contract.catalog import load_catalog
+from callstream.errors import KafkaOperationError
 from callstream.kafka import local
 from callstream.kafka import topics as topic_admin
 from callstream.observe.lag import OffsetReader
@@ -75,7 +76,12 @@ class BenchCluster:
             dead = self.processes.dead()
             if dead:
                 raise RuntimeError(f"{dead[0].name} died; read {dead[0].log_path}")
-            if self.message_lag(processors) == 0:
+            try:
+                backlog = self.message_lag(processors)
+            except KafkaOperationError:  # leadership still settling right after start-up
+                time.sleep(1.0)
+                continue
+            if backlog == 0:
                 calm_since = calm_since or time.monotonic()
                 if time.monotonic() - calm_since >= settle_s:
                     return time.monotonic() - started

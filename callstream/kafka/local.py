@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import signal
 import socket
@@ -24,6 +23,7 @@ from confluent_kafka.admin import AdminClient
 
 from callstream.errors import LocalKafkaError
 from callstream.kafka import maven
+from callstream.kafka.pids import pid_alive, signal_and_wait
 
 KAFKA_VERSION = "4.4.0"
 KAFKA_ARTIFACTS = [
@@ -70,7 +70,7 @@ class KafkaNode:
         return Path(self.directory) / "broker.log"
 
     def is_alive(self) -> bool:
-        return self.pid is not None and _pid_alive(self.pid)
+        return self.pid is not None and pid_alive(self.pid)
 
 
 @dataclass
@@ -121,28 +121,6 @@ class LocalCluster:
 
     def running_nodes(self) -> list[KafkaNode]:
         return [n for n in self.nodes if n.is_alive()]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still answers kill(0); reap it if it is ours.
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return _not_zombie(pid)
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def port_in_use(port: int) -> bool:
@@ -346,7 +324,7 @@ def stop_node(cluster: LocalCluster, node_id: int, *, kill: bool = False, timeou
     node = cluster.node(node_id)
     started = time.monotonic()
     if node.pid and node.is_alive():
-        _signal_and_wait([node.pid], signal.SIGKILL if kill else signal.SIGTERM, timeout_s)
+        signal_and_wait([node.pid], signal.SIGKILL if kill else signal.SIGTERM, timeout_s)
     node.pid = None
     cluster.save()
     return time.monotonic() - started
@@ -359,22 +337,6 @@ def start_node(cluster: LocalCluster, node_id: int, heap: str = DEFAULT_HEAP, ti
     wait_ready(cluster, timeout_s)
 
 
-def _signal_and_wait(pids: list[int], sig: int, timeout_s: float) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(_pid_alive(p) for p in pids):
-        time.sleep(0.1)
-    for pid in pids:
-        if _pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-    while any(_pid_alive(p) for p in pids):
-        time.sleep(0.05)
-
-
 def stop(state_dir: Path, timeout_s: float = 30.0, fresh: bool = False) -> list[int]:
     """Stop every node by PID and wait; ``fresh`` also deletes the data. Returns stopped PIDs."""
     cluster = LocalCluster.load(state_dir)
@@ -382,7 +344,7 @@ def stop(state_dir: Path, timeout_s: float = 30.0, fresh: bool = False) -> list[
         return []
     pids = [n.pid for n in cluster.running_nodes() if n.pid]
     # All at once: stopping voters one by one loses the quorum and stalls controlled shutdown.
-    _signal_and_wait(pids, signal.SIGTERM, timeout_s)
+    signal_and_wait(pids, signal.SIGTERM, timeout_s)
     for node in cluster.nodes:
         node.pid = None
     cluster.save()

@@ -11,7 +11,6 @@ another process (``python -m callstream.kafka.s3server stop``) can stop it too.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from callstream.errors import LocalKafkaError
 from callstream.kafka import maven
+from callstream.kafka.pids import pid_alive, signal_and_wait
 from callstream.kafka.local import free_ports
 
 S3PROXY_VERSION = "4.1.0"
@@ -93,7 +93,7 @@ class LocalS3Server:
         return Path(self.home) / "s3proxy.json"
 
     def is_alive(self) -> bool:
-        return self.pid is not None and _pid_alive(self.pid)
+        return self.pid is not None and pid_alive(self.pid)
 
     def create_bucket(self, bucket: str) -> None:
         """Create ``bucket`` (a no-op if it exists) through the S3 API with the server's keys."""
@@ -130,23 +130,6 @@ class LocalS3Server:
 
     def __exit__(self, *exc: object) -> None:
         stop(self.home)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a child that exited is a zombie until reaped; reap it if it is ours
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-        except (OSError, IndexError):
-            return False
 
 
 def _properties(server: LocalS3Server) -> str:
@@ -222,14 +205,7 @@ def stop(home: Path, timeout_s: float = 20.0, fresh: bool = False) -> int | None
     server = LocalS3Server.load(home)
     pid = server.pid if server else None
     if server and pid and server.is_alive():
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while server.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if server.is_alive():
-            os.kill(pid, signal.SIGKILL)
-            while server.is_alive():
-                time.sleep(0.05)
+        signal_and_wait([pid], signal.SIGTERM, timeout_s)
     if server:
         server.pid = None
         server.save()
