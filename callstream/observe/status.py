@@ -147,7 +147,11 @@ def render(s: Snapshot, breaches: list[Breach]) -> Group:
               f"{c.under_replicated_total} under-replicated, {c.offline_total} offline partitions") if c.reachable \
         else f"[red]cluster unreachable[/]: {c.error}"
     parts.append(Text.from_markup(health))
-    lag = Table("consumer group", "state", "lag (msgs)", "lag (s)", "consume/s", title="consumer lag", title_justify="left")
+    lag = Table(title="consumer lag", title_justify="left")
+    # a name cut short is a name you cannot act on: the other columns give way first
+    lag.add_column("consumer group", no_wrap=True, min_width=max((len(g.group) for g in s.groups), default=14))
+    for name in ("state", "lag (msgs)", "lag (s)", "consume/s"):
+        lag.add_column(name, justify="right" if name != "state" else "left")
     rates: dict[str, float] = {}
     for r in s.consume:
         rates[r.group] = rates.get(r.group, 0.0) + r.consume_per_s

@@ -104,6 +104,13 @@ def test_status_json_matches_metrics(capsys, kafka_bootstrap, tmp_path, worker_m
     shown = json.loads(capsys.readouterr().out)
     assert shown["summary"]["groups"][group]["lag"] == 50
 
+    # the one-screen view of the same
+    screen = main(["--bootstrap-servers", kafka_bootstrap, "--state-dir", str(tmp_path / "state"), "status",
+                   "--topic-map", json.dumps(pipeline.names), "--group", group, "--interval", "0",
+                   "--max-lag", "100000", "--max-lag-seconds", "3600"])
+    text = capsys.readouterr().out
+    assert screen == 0 and group in text and "redactor" in text and "all thresholds met" in text
+
     # a breached threshold: non-zero exit for scripts
     code, breached = run_status(capsys, kafka_bootstrap, tmp_path, pipeline, group, worker_metrics_dir, "--max-lag", "10")
     assert code == BREACH_EXIT_CODE and not breached["ok"]
