@@ -289,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
 
     registry = CollectorRegistry()
     registry.register(SnapshotCollector(lambda: observer.latest))
+    # serve only once there is a sample: an answering /metrics always has figures
+    observer.tap.catch_up()
+    observer.sample()
     server, thread = start_http_server(args.port, addr=args.host, registry=registry)
     signal.signal(signal.SIGTERM, lambda *_: observer.stop())
     print(f"observer: /metrics on http://{args.host}:{args.port}/metrics", flush=True)

@@ -54,19 +54,20 @@ def wait_http(url: str, timeout_s: float = 60.0, child=None) -> bytes:
 
 @pytest.fixture
 def dashboard(kafka_bootstrap: str, tmp_path: Path, pipeline) -> Iterator[Callable[..., str]]:
-    """``dashboard(groups=[...])`` starts ``python -m callstream.observe.dashboard`` on the
-    pipeline's topics and returns its base URL once /metrics answers."""
+    """``dashboard(groups=[...])`` starts ``python -m callstream.observe.dashboard`` (or, with
+    ``module=``, the metrics-only observer) on the pipeline's topics and returns its base URL
+    once /metrics answers."""
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env |= {"CALLSTREAM_BOOTSTRAP_SERVERS": kafka_bootstrap, "CALLSTREAM_STATE_DIR": str(tmp_path / "state"),
             "PYTHONFAULTHANDLER": "1"}  # a crash in a C extension leaves a Python traceback in the log
     group = ProcessGroup(tmp_path / "dashboard-logs", env)
 
-    def start(groups: list[str], *extra: str) -> str:
+    def start(groups: list[str], *extra: str, module: str = "callstream.observe.dashboard") -> str:
         port = free_ports(1)[0]
         args = ["--port", str(port), "--topic-map", json.dumps(pipeline.names), "--interval", "1", *extra]
         for name in groups:
             args += ["--group", name]
-        child = group.spawn("dashboard", "callstream.observe.dashboard", *args)
+        child = group.spawn(module.rsplit(".", 1)[-1], module, *args)
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/metrics", child=child)
         start.child = child  # type: ignore[attr-defined]

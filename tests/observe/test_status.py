@@ -57,6 +57,7 @@ def test_status_json_matches_metrics(capsys, kafka_bootstrap, tmp_path, worker_m
     assert not redactor.alive()
     pipeline.produce(RAW, segments(50, start=1000))  # the backlog nobody consumes
 
+    dead = (("processor", "redactor"), ("reason", "undecodable"))
     url = dashboard([group], "--window", "600", "--worker-metrics-dir", str(worker_metrics_dir))
     time.sleep(2.5)  # two samples: the first catches up on the topics
     metrics = scrape(url)
@@ -87,7 +88,6 @@ def test_status_json_matches_metrics(capsys, kafka_bootstrap, tmp_path, worker_m
         assert summary["latency_ms"]["redactor"][key[:3]] == stage[key]
 
     # the dead letter, from the topic, and the worker's own counts, from its metrics files
-    dead = (("processor", "redactor"), ("reason", "undecodable"))
     assert summary["dead_letters"]["by_reason"] == {"redactor/undecodable": 1}
     assert metrics[("callstream_dead_letters_total", dead)] == 1
     assert metrics[("callstream_processor_dead_letters_total", dead)] == 1
@@ -97,6 +97,13 @@ def test_status_json_matches_metrics(capsys, kafka_bootstrap, tmp_path, worker_m
     # broker health
     assert summary["cluster"]["brokers_up"] == metrics[("callstream_brokers", (("state", "up"),))] >= 1
     assert metrics[("callstream_cluster_reachable", ())] == 1
+
+    # the metrics-only observer process serves the same figures
+    alone = scrape(dashboard([group], module="callstream.observe.observer"))
+    for p in lag["partitions"]:
+        labels = (("group", group), ("partition", str(p["partition"])), ("topic", RAW))
+        assert alone[("callstream_consumer_lag_messages", labels)] == p["lag"]
+    assert alone[("callstream_dead_letters_total", dead)] == 1
 
     # the dashboard's own snapshot is the one /metrics renders
     via_dashboard = main(["status", "--json", "--from-dashboard", url])
