@@ -1,0 +1,138 @@
+"""Reads a rehearsal's output topics as a consumer would: latency per stage from lineage,
+and what the loss checks compare with the acknowledged input.
+
+The observer assigns every partition from the beginning (no group, nothing committed, so
+a coordinator failing over cannot stall it) and reads committed data only, so
+exactly-once outputs count once they are committed, as a real consumer sees them.
+Latency is ``produced_at_ms - source_time_ms`` of each output: the time from the
+simulated event reaching Kafka to the derived event being produced.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import defaultdict
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+from callstream.contract.catalog import DEADLETTER_TOPIC
+from callstream.contract.codec import decode_event
+from callstream.contract.events import QualityScored, RedactedSegment
+from callstream.errors import DecodeError
+from callstream.rehearse.schedule import STAGE_OF_PROCESSOR
+
+
+class OutputObserver:
+    """Consumes ``topics`` (actual name -> catalog name) in a thread until ``finish``."""
+
+    def __init__(self, client_config: dict[str, str], topics: dict[str, str], t0_ms: int,
+                 transactional: set[str] = frozenset()) -> None:
+        self.topics = topics
+        #: topics written in transactions: each ends with a commit marker no consumer reads
+        self.transactional = set(transactional)
+        self.t0_ms = t0_ms
+        self.consumer = Consumer(client_config | {
+            "group.id": f"callstream-observer-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": "false",
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+        })
+        #: stage -> ([seconds since t0 when produced], [latency ms])
+        self.latency: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+        self.redacted_segments: set[str] = set()
+        self.quality_contacts: list[str] = []
+        self.dead_letters = 0
+        self.outputs = 0
+        self.undecodable = 0
+        self.caught_up = False
+        self.error: BaseException | None = None
+        self._finish = threading.Event()
+        self._finish_by = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rehearsal-observer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def finish(self, timeout_s: float) -> bool:
+        """Read up to the current end of every partition (or ``timeout_s``), then stop;
+        returns whether it caught up."""
+        self._finish_by = time.monotonic() + timeout_s
+        self._finish.set()
+        self._done.wait(timeout_s + 15)
+        return self.caught_up
+
+    def close(self) -> None:
+        self._finish_by = time.monotonic()
+        self._finish.set()
+        self._done.wait(20)
+
+    def _assign(self) -> list[TopicPartition]:
+        metadata = self.consumer.list_topics(timeout=30)
+        partitions = [TopicPartition(t, p, OFFSET_BEGINNING)
+                      for t in self.topics if t in metadata.topics for p in metadata.topics[t].partitions]
+        self.consumer.assign(partitions)
+        return partitions
+
+    def _run(self) -> None:
+        try:
+            partitions = self._assign()
+            idle_since = time.monotonic()
+            while True:
+                messages = self.consumer.consume(1000, 0.2)
+                for message in messages:
+                    if message.error() is None:
+                        self._observe(message)
+                if messages:
+                    idle_since = time.monotonic()
+                if self._finish.is_set():
+                    if time.monotonic() >= self._finish_by:
+                        break
+                    if time.monotonic() - idle_since > 1.0 and self._at_end(partitions):
+                        self.caught_up = True
+                        break
+        except BaseException as exc:  # reported in the run's figures
+            self.error = exc
+        finally:
+            try:
+                self.consumer.close()
+            except (KafkaException, RuntimeError):
+                pass
+            self._done.set()
+
+    def _at_end(self, partitions: list[TopicPartition]) -> bool:
+        positions = {(tp.topic, tp.partition): tp.offset for tp in self.consumer.position(partitions)}
+        for tp in partitions:
+            _, high = self.consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+            position = positions[(tp.topic, tp.partition)]
+            if high <= 0:
+                continue  # an empty partition is at its end
+            # the consume position stops before the last transaction's commit marker
+            slack = 1 if tp.topic in self.transactional else 0
+            if position < 0 or high - position > slack:
+                return False
+        return True
+
+    def _observe(self, message) -> None:  # noqa: ANN001 - a confluent-kafka Message
+        if self.topics.get(message.topic()) == DEADLETTER_TOPIC:
+            self.dead_letters += 1
+            return
+        self.outputs += 1
+        try:
+            event = decode_event(message.value(), message.headers())
+        except DecodeError:
+            self.undecodable += 1
+            return
+        if event is None:
+            return
+        stage = STAGE_OF_PROCESSOR.get(event.producer)
+        if stage is not None and event.source_time_ms is not None:
+            times, values = self.latency[stage]
+            times.append((event.produced_at_ms - self.t0_ms) / 1000.0)
+            values.append(float(event.produced_at_ms - event.source_time_ms))
+        if isinstance(event, RedactedSegment):
+            self.redacted_segments.add(event.segment_id)
+        elif isinstance(event, QualityScored):
+            self.quality_contacts.append(event.contact_id)

@@ -1,0 +1,261 @@
+"""A rehearsal's report directory: report.json (every figure and verdict), PNG plots and
+report.html (the plots embedded, so the one file can be mailed or attached to a ticket).
+
+Every plot shares the time axis (seconds since the traffic started), shades the traffic
+phases and marks each fault: red for taking something down, green for bringing it back,
+purple for a re-drive.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+PLOTS = ("rates", "lag", "latency")
+_FAULT_COLORS = {"down": "#c62828", "up": "#2e7d32", "redrive": "#6a1b9a"}
+_PHASE_COLORS = ("#f5f5f5", "#e3f2fd")
+_SURGE_COLOR = "#ffe0b2"
+
+
+def write(report_dir: Path, figures: dict[str, Any]) -> dict[str, Path]:
+    """Write report.json, the PNGs and report.html into ``report_dir``; returns the paths."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": report_dir / "report.json"}
+    paths["json"].write_text(json.dumps(figures, indent=1, default=str))
+    for name, draw in (("rates", plot_rates), ("lag", plot_lag), ("latency", plot_latency)):
+        paths[name] = report_dir / f"{name}.png"
+        fig = draw(figures)
+        fig.savefig(paths[name], dpi=80)
+        plt.close(fig)
+    paths["html"] = report_dir / "report.html"
+    paths["html"].write_text(render_html(figures, {name: paths[name] for name in PLOTS}))
+    return paths
+
+
+# --- plots ----------------------------------------------------------------------------------
+
+def _fault_kind(action: str) -> str:
+    if action == "redrive":
+        return "redrive"
+    return "up" if action.startswith("restart-") else "down"
+
+
+def _decorate(ax: Axes, figures: dict[str, Any], *, label_faults: bool = False) -> None:
+    """Phases as shaded spans, faults as vertical lines (labelled on the top plot)."""
+    for i, phase in enumerate(figures["traffic"]["phases"]):
+        color = _SURGE_COLOR if phase.get("surge") else _PHASE_COLORS[i % 2]
+        ax.axvspan(phase["start_s"], phase["end_s"], color=color, alpha=0.6, lw=0, zorder=0)
+        if label_faults:
+            ax.text((phase["start_s"] + phase["end_s"]) / 2, 1.0, phase["name"], transform=ax.get_xaxis_transform(),
+                    ha="center", va="bottom", fontsize=8, color="#555555")
+    for fault in figures["faults"]:
+        at = fault.get("started_at_s")
+        if at is None:
+            continue
+        color = _FAULT_COLORS[_fault_kind(fault["action"])]
+        ax.axvline(at, color=color, lw=1.4, ls="--", zorder=3)
+        if label_faults:
+            ax.text(at, 0.03, " " + fault["label"], transform=ax.get_xaxis_transform(), rotation=90,
+                    va="bottom", ha="left", fontsize=7, color=color)
+    ax.grid(True, alpha=0.3)
+    ax.set_xlim(left=0)
+
+
+def _fault_legend() -> list[Line2D]:
+    return [Line2D([0], [0], color=c, ls="--", label=label) for label, c in
+            (("fault: down", _FAULT_COLORS["down"]), ("fault: back up", _FAULT_COLORS["up"]),
+             ("re-drive", _FAULT_COLORS["redrive"]))]
+
+
+def _series(values: list[Any]) -> list[float]:
+    return [float("nan") if v is None else v for v in values]
+
+
+def plot_rates(figures: dict[str, Any]):  # noqa: ANN201 - a matplotlib Figure
+    series = figures["series"]
+    t = series["t"]
+    groups = list(series["processed_per_s"])
+    rows = 1 + len(groups)
+    fig, axes = plt.subplots(rows, 1, figsize=(11, 2.1 * rows + 0.6), sharex=True, squeeze=False)
+    top = axes[0][0]
+    top.plot(t, _series(series["arrival_per_s"]), color="black", lw=1.2, label="acknowledged events/s (all topics)")
+    top.set_ylabel("events/s")
+    twin = top.twinx()
+    twin.plot(t, series["producer_retries"], color="#ef6c00", lw=1, label="producer request retries (total)")
+    twin.plot(t, series["producer_errors"], color="#c62828", lw=1, label="undelivered events (total)")
+    twin.set_ylabel("count")
+    twin.set_ylim(bottom=0, top=max(1, *series["producer_retries"], *series["producer_errors"]) * 1.1)
+    _decorate(top, figures, label_faults=True)
+    handles = top.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0] + _fault_legend()
+    top.legend(handles=handles, loc="upper left", fontsize=7, ncol=2)
+    top.set_title(f"{figures['scenario']}: arrival vs processed rate", fontsize=11, pad=14)
+    for row, group in enumerate(groups, start=1):
+        ax = axes[row][0]
+        ax.fill_between(t, _series(series["group_arrival_per_s"][group]), color="#90caf9", alpha=0.7, step="pre",
+                        label="arrival into its input topics")
+        ax.plot(t, _series(series["processed_per_s"][group]), color="#0d47a1", lw=1.2, label="processed (committed) msgs/s")
+        ax.set_ylabel(f"{group}\nmsgs/s", fontsize=8)
+        _decorate(ax, figures)
+        if row == 1:
+            ax.legend(loc="upper left", fontsize=7)
+    axes[-1][0].set_xlabel("seconds since the traffic started")
+    fig.tight_layout()
+    return fig
+
+
+def plot_lag(figures: dict[str, Any]):  # noqa: ANN201
+    series = figures["series"]
+    t = series["t"]
+    fig, (messages, seconds) = plt.subplots(2, 1, figsize=(11, 6.2), sharex=True)
+    for group, values in series["lag_messages"].items():
+        drain = figures["groups"][group].get("drain_time_s")
+        label = f"{group} (drain {drain:.0f} s)" if drain is not None else f"{group} (not drained)"
+        messages.plot(t, _series(values), lw=1.3, label=label)
+        seconds.plot(t, _series(series["lag_s"][group]), lw=1.3, label=group)
+    messages.set_ylabel("lag (messages)")
+    seconds.set_ylabel("lag (seconds)")
+    seconds.axhline(figures["recovery_bounds"]["lag_s"], color="grey", lw=0.8, ls=":", label="recovered bound")
+    _decorate(messages, figures, label_faults=True)
+    _decorate(seconds, figures)
+    messages.legend(handles=messages.get_legend_handles_labels()[0] + _fault_legend(), loc="upper left", fontsize=7, ncol=2)
+    seconds.legend(loc="upper left", fontsize=7, ncol=3)
+    messages.set_title(f"{figures['scenario']}: consumer lag per group", fontsize=11, pad=14)
+    seconds.set_xlabel("seconds since the traffic started")
+    fig.tight_layout()
+    return fig
+
+
+def plot_latency(figures: dict[str, Any]):  # noqa: ANN201
+    series = figures["series"]
+    t = series["t"]
+    fig, ax = plt.subplots(figsize=(11, 4.4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    drew = False
+    for i, stage in enumerate(series["latency_p99_ms"]):
+        color = colors[i % len(colors)]
+        p99 = _series(series["latency_p99_ms"][stage])
+        if all(v != v for v in p99):  # all NaN: nothing measured
+            continue
+        ax.plot(t, p99, color=color, lw=1.3, label=f"{stage} p99")
+        ax.plot(t, _series(series["latency_p50_ms"][stage]), color=color, lw=0.9, ls=":", label=f"{stage} p50")
+        drew = True
+    if drew:
+        ax.set_yscale("log")
+    ax.axhline(figures["recovery_bounds"]["latency_p99_ms"], color="grey", lw=0.8, ls=":")
+    ax.set_ylabel("end-to-end latency (ms, log)")
+    ax.set_xlabel("seconds since the traffic started")
+    _decorate(ax, figures, label_faults=True)
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + _fault_legend(), loc="upper left", fontsize=7, ncol=4)
+    ax.set_title(f"{figures['scenario']}: latency p50/p99 per stage (produced_at - source time)", fontsize=11, pad=14)
+    fig.tight_layout()
+    return fig
+
+
+# --- html -----------------------------------------------------------------------------------
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if not value.is_integer() else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _table(headers: list[str], rows: list[list[Any]], classes: list[str] | None = None) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = []
+    for i, row in enumerate(rows):
+        cls = f' class="{classes[i]}"' if classes and classes[i] else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def render_html(figures: dict[str, Any], pngs: dict[str, Path]) -> str:
+    verdicts = figures.get("verdicts", [])
+    passed = figures.get("passed", False)
+    run = figures.get("run", {})
+    traffic = figures["traffic"]
+    delivery = figures["delivery"]
+    images = "".join(
+        f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
+        f"<figcaption>{name}.png</figcaption></figure>" for name, path in pngs.items())
+    verdict_table = _table(["check", "verdict", "observed", "detail"],
+                           [[v["check"], "PASS" if v["passed"] else "FAIL", v["observed"], v["detail"]] for v in verdicts],
+                           ["pass" if v["passed"] else "fail" for v in verdicts])
+    key = _table(["figure", "value"], [
+        ["started / finished (UTC)", f"{run.get('started_at')} / {run.get('finished_at')}"],
+        ["cluster", run.get("cluster")],
+        ["topics", run.get("topics")],
+        ["events produced / acknowledged / undelivered", f"{_fmt(traffic.get('produced'))} / {_fmt(traffic.get('acked'))} / {_fmt(traffic.get('failed'))}"],
+        ["producer request retries / client errors", f"{_fmt(traffic.get('retries'))} / {_fmt(traffic.get('client_errors'))}"],
+        ["calls started", traffic.get("calls")],
+        ["traffic ended at (s) / why", f"{_fmt(traffic.get('end_s'))} / {traffic.get('stopped_by')}"],
+        ["acknowledged events lost", delivery.get("acknowledged_lost")],
+        ["redacted segments missing / archive offsets missing", f"{_fmt(delivery.get('redaction_missing_segments'))} / {_fmt(delivery.get('archive_missing_offsets'))}"],
+        ["quality scores missing / duplicated (exactly-once)", f"{_fmt(delivery.get('quality_missing_contacts'))} / {_fmt(delivery.get('exactly_once_duplicates'))}"],
+        ["archive duplicate offsets", delivery.get("archive_duplicate_offsets")],
+        ["unexpected process exits", len(figures.get("unexpected_exits", []))],
+        ["dead letters", figures.get("observer", {}).get("dead_letters")],
+        ["drained after the traffic", run.get("drained")],
+    ])
+    groups = _table(["group", "peak lag (msgs)", "peak at (s)", "peak lag (s)", "drained at (s)", "drain time (s)", "final lag"],
+                    [[g, d["peak_lag_messages"], d["peak_at_s"], d["peak_lag_s"], d["drained_at_s"], d["drain_time_s"],
+                      d["final_lag_messages"]] for g, d in figures["groups"].items()])
+    recovery = _table(["fault", "at (s)", "recovery time (s)", "worst p99 (ms)", "worst lag (s)", "samples out of bounds"],
+                      [[r["fault"], r["at_s"], r["recovery_time_s"], r["worst_p99_ms"], r["worst_lag_s"], r["out_of_bounds_samples"]]
+                       for r in figures["recovery"]]) if figures["recovery"] else "<p>No fault took anything down in this run.</p>"
+    bounds = figures["recovery_bounds"]
+    faults = _table(["planned (s)", "started (s)", "done (s)", "fault", "details", "error"],
+                    [[f["planned_at_s"], f["started_at_s"], f["done_at_s"], f["label"], f["details"], f["error"]]
+                     for f in figures["faults"]]) if figures["faults"] else "<p>No faults scheduled.</p>"
+    phases = [p["name"] for p in traffic["phases"]] + ["drain"]
+    stages = list(figures["latency"])
+    latency = _table(["stage", "run p50", "run p99"] + [f"{p} p99" for p in phases],
+                     [[s, figures["latency"][s]["p50_ms"], figures["latency"][s]["p99_ms"]]
+                      + [figures["latency_by_phase"].get(p, {}).get(s, {}).get("p99_ms") for p in phases] for s in stages])
+    phase_table = _table(["phase", "curve", "base calls/min", "speed-up", "from (s)", "to (s)"],
+                         [[p["name"] + (" (surge)" if p["surge"] else ""), p["curve"], p["rate_per_min"], p["speedup"],
+                           p["start_s"], p["end_s"]] for p in traffic["phases"]])
+    title = f"Rehearsal {figures['scenario']}: {'PASSED' if passed else 'FAILED'}"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+h1 {{ font-size: 1.5em; }} h1 .pass {{ color: #2e7d32; }} h1 .fail {{ color: #c62828; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }}
+th, td {{ border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }}
+th {{ background: #f5f5f5; }} tr.pass td:nth-child(2) {{ color: #2e7d32; font-weight: bold; }}
+tr.fail td:nth-child(2) {{ color: #c62828; font-weight: bold; }}
+figure {{ margin: 1em 0; }} img {{ max-width: 100%; border: 1px solid #eee; }} figcaption {{ font-size: 0.8em; color: #777; }}
+</style></head><body>
+<h1>Rehearsal <code>{html.escape(figures['scenario'])}</code>: <span class="{'pass' if passed else 'fail'}">{'PASSED' if passed else 'FAILED'}</span></h1>
+<p>{html.escape(figures.get('description', ''))}</p>
+<h2>Verdicts</h2>{verdict_table}
+<h2>Key figures</h2>{key}
+<h2>Traffic phases</h2>{phase_table}
+<h2>Consumer groups: lag and drain</h2>{groups}
+<h2>Recovery after faults</h2>
+<p>Recovered = every processor group's lag within {bounds['lag_s']:g} s and the p99 of {html.escape(', '.join(bounds['stages']) or 'no stage')}
+within {bounds['latency_p99_ms']:g} ms, for at least {bounds['stable_samples']} samples and from then on until the next fault.</p>{recovery}
+<h2>Faults</h2>{faults}
+<h2>Latency per stage (ms)</h2>{latency}
+<h2>Plots</h2>{images}
+<p>Every figure is in <a href="report.json">report.json</a>.</p>
+</body></html>
+"""
