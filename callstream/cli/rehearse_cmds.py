@@ -48,13 +48,16 @@ def rehearse(ctx: CliContext, scenario: str | None, curve: str | None, report_di
         for fault in plan_faults(loaded):
             console.print(f"  {fault.at_s:7.1f} s  {fault.label}")
         return
-    from callstream.rehearse.runner import RunOptions, run_scenario
+    from callstream.rehearse.runner import RunOptions, run_scenario, stop_leftover_clusters
 
     settings = ctx.settings
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report_dir = report_dir or Path(settings.state_dir) / "reports" / f"{loaded.name}-{stamp}"
     work_dir = Path(settings.state_dir) / "rehearsals" / f"{loaded.name}-{stamp}"
     client_config = None if settings.is_local else settings.to_librdkafka()
+    leftovers = stop_leftover_clusters(work_dir.parent)
+    if leftovers:
+        console.print(f"stopped a local cluster left running by an earlier, interrupted rehearsal (pids {leftovers})")
     console.print(f"[bold]rehearsal[/] {loaded.name}: report in {report_dir}")
     result = run_scenario(loaded, RunOptions(report_dir=report_dir, work_dir=work_dir, client_config=client_config,
                                              console=console, keep_work_dir=keep_work_dir))

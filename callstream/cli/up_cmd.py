@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import time
@@ -31,8 +32,10 @@ from callstream.simulate.simulator import SimulationSettings, run_simulation
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--no-simulator", is_flag=True, help="Run the processors and archiver only (your own producers feed them).")
 @click.option("--no-archive", is_flag=True, help="Do not start the archiver.")
+@click.option("--dashboard-port", type=click.IntRange(1024, 65535), default=8765, show_default=True, help="Port of the web dashboard on 127.0.0.1.")
 @pass_context
-def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float, speedup: float, seed: int, no_simulator: bool, no_archive: bool) -> None:
+def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float, speedup: float, seed: int, no_simulator: bool,
+       no_archive: bool, dashboard_port: int) -> None:
     """Start Kafka (unless a cluster is configured), the catalog, every processor, the archiver
     and the simulator; print a live summary until Ctrl-C or --duration, then stop cleanly."""
     console = Console()
@@ -46,7 +49,12 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
     changes = topic_admin.apply(conf, catalog, env)
     console.print(f"[bold]catalog[/] {len(catalog.topics)} topics ({env_name}), {len([c for c in changes if c.fixable])} change(s) applied")
 
-    child_env = {**os.environ, **settings_environment(settings), "CALLSTREAM_BOOTSTRAP_SERVERS": conf["bootstrap.servers"]}
+    # Workers write their client metrics here; the dashboard's observer adds them up.
+    metrics_dir = Path(settings.state_dir) / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    child_env = {**os.environ, **settings_environment(settings), "CALLSTREAM_BOOTSTRAP_SERVERS": conf["bootstrap.servers"],
+                 "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     group = ProcessGroup(settings.state_dir / "logs", child_env)
     for name in available():
         group.spawn(name, "callstream.processors.worker", name)
@@ -54,9 +62,11 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
         topic_args = [arg for t in catalog.topics for arg in ("--topic", t.name)]
         group.spawn("archiver", "callstream.archive.archiver", "--bootstrap", conf["bootstrap.servers"], "--state-dir", str(settings.state_dir),
                     "--instance-id", f"archiver-{socket.gethostname()}", *topic_args)
+    group.spawn("dashboard", "callstream.observe.dashboard", "--port", str(dashboard_port), "--state-dir", str(settings.state_dir))
     console.print(f"[bold]processes[/] {', '.join(f'{n} (pid {c.pid})' for n, c in group.children.items())}")
-    console.print(f"[bold]where to look[/]: logs {group.log_dir}/, archive {Path(settings.state_dir) / 'archive'}, "
-                  "`callstream kafka status`, `callstream archive query`, `callstream replay call CONTACT_ID`")
+    console.print(f"[bold]where to look[/]: dashboard [link]http://127.0.0.1:{dashboard_port}/[/link] (metrics at /metrics), "
+                  f"logs {group.log_dir}/, archive {Path(settings.state_dir) / 'archive'}; "
+                  "`callstream status`, `callstream kafka status`, `callstream archive query SQL`, `callstream replay call CONTACT_ID`")
 
     stop = threading.Event()
     if not no_simulator:
@@ -80,7 +90,7 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
         stop.set()
         monitor.close()
         group.stop_all()
-    console.print("stopped the processors and the archiver; Kafka keeps running (`callstream kafka stop` stops it)")
+    console.print("stopped the processors, the archiver and the dashboard; Kafka keeps running (`callstream kafka stop` stops it)")
 
 
 def _simulate(settings: SimulationSettings, conf: dict[str, str], stop: threading.Event, console: Console) -> None:

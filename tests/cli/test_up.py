@@ -11,6 +11,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from callstream.kafka.local import free_ports
+
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
@@ -20,11 +22,13 @@ def run_cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.Completed
 
 def test_up_runs_the_platform_then_history_replays(kafka_bootstrap: str, tmp_path: Path) -> None:
     base = ["--bootstrap-servers", kafka_bootstrap, "--state-dir", str(tmp_path / "state")]
-    up = run_cli(*base, "up", "--duration", "40", "--speedup", "10", "--rate", "60", "--seed", "3", cwd=tmp_path)
+    port = str(free_ports(1)[0])
+    up = run_cli(*base, "up", "--duration", "40", "--speedup", "10", "--rate", "60", "--seed", "3", "--dashboard-port", port, cwd=tmp_path)
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
     assert "calls in progress" in up.stdout and "archiver (pid" in up.stdout
     assert "exited" not in up.stdout  # no processor died
-    assert "stopped the processors and the archiver" in up.stdout
+    assert "stopped the processors, the archiver and the dashboard" in up.stdout
+    assert "http://127.0.0.1:" in up.stdout
 
     counted = run_cli(*base, "archive", "query", "--json",
                       "SELECT event_type, count(*) AS n FROM callstream_call_lifecycle GROUP BY event_type", cwd=tmp_path)
