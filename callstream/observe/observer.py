@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from confluent_kafka import KafkaException
 
 from callstream.contract.catalog import Catalog, load_catalog
 from callstream.errors import CallstreamError, KafkaOperationError
@@ -205,7 +206,12 @@ class Observer:
         """Tap and sample every ``interval_s`` until ``stop()``."""
         next_sample = time.monotonic()
         while not self._stop.is_set():
-            self.tap.poll(max(0.05, next_sample - time.monotonic()))
+            try:
+                self.tap.poll(max(0.05, next_sample - time.monotonic()))
+            except KafkaException as exc:  # e.g. leaders still moving after topics were created
+                self.own_errors[("tap", exc.args[0].name())] += 1
+                self._stop.wait(1.0)
+                continue
             if time.monotonic() >= next_sample:
                 next_sample = time.monotonic() + self.settings.interval_s
                 try:
