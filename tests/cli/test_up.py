@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import msgspec
@@ -22,9 +24,22 @@ def run_cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.Completed
 
 def test_up_runs_the_platform_then_history_replays(kafka_bootstrap: str, tmp_path: Path) -> None:
     base = ["--bootstrap-servers", kafka_bootstrap, "--state-dir", str(tmp_path / "state")]
-    port = str(free_ports(1)[0])
-    up = run_cli(*base, "up", "--duration", "40", "--speedup", "10", "--rate", "60", "--seed", "3", "--dashboard-port", port, cwd=tmp_path)
+    port = free_ports(1)[0]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "callstream", *base, "up", "--duration", "45", "--speedup", "10", "--rate", "60", "--seed", "3",
+         "--dashboard-port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    metrics = ""
+    while process.poll() is None and "callstream_consumer_lag_messages{" not in metrics:
+        time.sleep(2)
+        try:
+            metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        except OSError:
+            continue  # the dashboard is still starting
+    stdout, stderr = process.communicate(timeout=200)
+    up = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+    assert "callstream_consumer_lag_messages{" in metrics  # the dashboard served live metrics while up ran
     assert "calls in progress" in up.stdout and "archiver (pid" in up.stdout
     assert "exited" not in up.stdout  # no processor died
     assert "stopped the processors, the archiver and the dashboard" in up.stdout
