@@ -75,7 +75,8 @@ class BenchCluster:
         while time.monotonic() - started < timeout_s:
             dead = self.processes.dead()
             if dead:
-                raise RuntimeError(f"{dead[0].name} died; read {dead[0].log_path}")
+                tail = dead[0].log_path.read_text(errors="replace")[-3000:] if dead[0].log_path.exists() else ""
+                raise RuntimeError(f"{dead[0].name} died (its log is removed with the bench's state dir):\n{tail}")
             try:
                 backlog = self.message_lag(processors)
             except KafkaOperationError:  # leadership still settling right after start-up
