@@ -162,8 +162,11 @@ def drain(
     lag_bound_s: float,
     stable_samples: int,
 ) -> Drain:
-    """Peak lag and the time from the peak until the group is caught up (lag in seconds
-    within ``lag_bound_s``) for the rest of the run, at least ``stable_samples`` samples."""
+    """Peak lag (messages) and the time from the peak until the group is caught up again:
+    its lag in seconds within ``lag_bound_s`` for ``stable_samples`` samples in a row (the
+    drained time is the first of them). A peak whose oldest message is already within the
+    bound drains in 0 s: a big but young backlog is no delay. No such stretch after the
+    peak: not drained (``final_lag_messages`` then tells whether it fell behind for good)."""
     known = [(i, m) for i, m in enumerate(lag_messages) if m is not None]
     final = next((m for m in reversed(lag_messages) if m is not None), None)
     if not known:
@@ -171,13 +174,14 @@ def drain(
     peak_index, peak = max(known, key=lambda item: (item[1], -item[0]))
     drained_at = None
     run = 0
-    for i in range(len(t) - 1, peak_index - 1, -1):
+    for i in range(peak_index, len(t)):
         if lag_s[i] is None or lag_s[i] > lag_bound_s:
-            break
+            run = 0
+            continue
         run += 1
-        drained_at = t[i]
-    if run < stable_samples:
-        drained_at = None
+        if run >= stable_samples:
+            drained_at = t[i - stable_samples + 1]
+            break
     return Drain(peak_lag_messages=peak, peak_at_s=t[peak_index], drained_at_s=drained_at, final_lag_messages=final)
 
 
@@ -286,8 +290,7 @@ class EndOffsetHistory:
             values = self._ends.setdefault(tp, [])
             if values and end < values[-1]:
                 continue  # a stale answer from a lagging replica; offsets never go back
-            if values and end == values[-1]:
-                continue  # only the first sample at a given end says when it was reached
+            # equal ends are kept: the last sample of a plateau bounds when the next offset came
             times.append(t)
             values.append(end)
 

@@ -33,6 +33,8 @@ class Sample:
     #: sum of the group's committed offsets / of its input partitions' end offsets
     consumed: dict[str, int | None] = field(default_factory=dict)
     arrived: dict[str, int | None] = field(default_factory=dict)
+    #: why the lag fields are empty, when they are
+    error: str | None = None
 
 
 @dataclass
@@ -82,6 +84,9 @@ def build(record: RunRecord) -> dict[str, Any]:
         "arrival_per_s": analysis.rates(t, [s.acked for s in samples]),
         "producer_retries": [s.retries for s in samples],
         "producer_errors": [s.failed for s in samples],
+        "client_errors": [s.client_errors for s in samples],
+        #: why a sample has no lag figures (the cluster did not answer in time)
+        "sample_error": [s.error for s in samples],
         "lag_messages": {g: [s.lag_messages.get(g) for s in samples] for g in groups},
         "lag_s": {g: [s.lag_s.get(g) for s in samples] for g in groups},
         "processed_per_s": {g: analysis.rates(t, [s.consumed.get(g) for s in samples]) for g in groups},
@@ -102,10 +107,13 @@ def build(record: RunRecord) -> dict[str, Any]:
     p99_for_recovery = {s: series["latency_p99_ms"].get(s, [None] * len(t)) for s in stages}
     lag_for_recovery = {g: series["lag_s"][g] for g in recovery_groups if g in series["lag_s"]}
 
-    downs = [f for f in record.faults if f.is_down and f.ok]
+    # A crash is recovered only once its process is back, so a processor or archiver
+    # restart does not end the crash's window; a broker restart does: the cluster should
+    # recover with the broker down, and its return is a disturbance measured on its own.
+    measured = [f for f in record.faults if f.ok and (f.is_down or f.action == "restart-broker")]
     recoveries = []
-    for n, fault in enumerate(downs):
-        later = [d.started_at_s for d in downs[n + 1:] if d.started_at_s is not None]
+    for n, fault in enumerate(measured):
+        later = [d.started_at_s for d in measured[n + 1:] if d.started_at_s is not None]
         horizon = min(later) if later else (t[-1] if t else fault.started_at_s)
         found = analysis.recovery_after(
             fault.started_at_s, t, p99_for_recovery, lag_for_recovery,
@@ -120,8 +128,9 @@ def build(record: RunRecord) -> dict[str, Any]:
 
     drains = {}
     for g in groups:
+        bound = recovery_spec.archiver_lag_s if g == "archiver" else recovery_spec.lag_s
         d = analysis.drain(t, series["lag_messages"][g], series["lag_s"][g],
-                           lag_bound_s=recovery_spec.lag_s, stable_samples=recovery_spec.stable_samples)
+                           lag_bound_s=bound, stable_samples=recovery_spec.stable_samples)
         drains[g] = {"peak_lag_messages": d.peak_lag_messages, "peak_at_s": _round(d.peak_at_s),
                      "drained_at_s": _round(d.drained_at_s), "drain_time_s": d.drain_time_s,
                      "final_lag_messages": d.final_lag_messages,
@@ -181,6 +190,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "faults": [f.to_json() for f in record.faults],
         "recovery": recoveries,
         "recovery_bounds": {"latency_p99_ms": recovery_spec.latency_p99_ms, "lag_s": recovery_spec.lag_s,
+                            "archiver_lag_s": recovery_spec.archiver_lag_s,
                             "stable_samples": recovery_spec.stable_samples, "stages": stages, "groups": recovery_groups},
         "groups": drains,
         "latency": latency_run,

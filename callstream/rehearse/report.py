@@ -50,8 +50,21 @@ def _fault_kind(action: str) -> str:
     return "up" if action.startswith("restart-") else "down"
 
 
+def short_label(fault: dict[str, Any]) -> str:
+    """``kill-broker node 1``, ``restart-processor redactor-0``: what fits beside a line."""
+    details = fault.get("details") or {}
+    if "node_id" in details:
+        return f"{fault['action']} node {details['node_id']}"
+    if fault["action"] == "redrive":
+        return "re-drive"
+    if "process" in details:
+        return f"{fault['action']} {details['process']}"
+    return fault["label"]
+
+
 def _decorate(ax: Axes, figures: dict[str, Any], *, label_faults: bool = False) -> None:
-    """Phases as shaded spans, faults as vertical lines (labelled on the top plot)."""
+    """Phases as shaded spans, faults as vertical lines (labelled on the top plot); a fault
+    that took a while (a broker restart waits for the broker to rejoin) shades its span."""
     for i, phase in enumerate(figures["traffic"]["phases"]):
         color = _SURGE_COLOR if phase.get("surge") else _PHASE_COLORS[i % 2]
         ax.axvspan(phase["start_s"], phase["end_s"], color=color, alpha=0.6, lw=0, zorder=0)
@@ -59,14 +72,16 @@ def _decorate(ax: Axes, figures: dict[str, Any], *, label_faults: bool = False) 
             ax.text((phase["start_s"] + phase["end_s"]) / 2, 1.0, phase["name"], transform=ax.get_xaxis_transform(),
                     ha="center", va="bottom", fontsize=8, color="#555555")
     for fault in figures["faults"]:
-        at = fault.get("started_at_s")
+        at, done = fault.get("started_at_s"), fault.get("done_at_s")
         if at is None:
             continue
         color = _FAULT_COLORS[_fault_kind(fault["action"])]
         ax.axvline(at, color=color, lw=1.4, ls="--", zorder=3)
+        if done is not None and done - at >= 2:
+            ax.axvspan(at, done, color=color, alpha=0.12, lw=0, zorder=1)
         if label_faults:
-            ax.text(at, 0.03, " " + fault["label"], transform=ax.get_xaxis_transform(), rotation=90,
-                    va="bottom", ha="left", fontsize=7, color=color)
+            ax.text(at, 0.04, " " + short_label(fault), transform=ax.get_xaxis_transform(), rotation=90,
+                    va="bottom", ha="right", fontsize=7, color=color, clip_on=True)
     ax.grid(True, alpha=0.3)
     ax.set_xlim(left=0)
 
@@ -127,8 +142,8 @@ def plot_lag(figures: dict[str, Any]):  # noqa: ANN201
     seconds.axhline(figures["recovery_bounds"]["lag_s"], color="grey", lw=0.8, ls=":", label="recovered bound")
     _decorate(messages, figures, label_faults=True)
     _decorate(seconds, figures)
-    messages.legend(handles=messages.get_legend_handles_labels()[0] + _fault_legend(), loc="upper left", fontsize=7, ncol=2)
-    seconds.legend(loc="upper left", fontsize=7, ncol=3)
+    messages.legend(handles=messages.get_legend_handles_labels()[0] + _fault_legend(), loc="upper right", fontsize=7, ncol=2)
+    seconds.legend(loc="upper right", fontsize=7, ncol=3)
     messages.set_title(f"{figures['scenario']}: consumer lag per group", fontsize=11, pad=14)
     seconds.set_xlabel("seconds since the traffic started")
     fig.tight_layout()
@@ -138,7 +153,7 @@ def plot_lag(figures: dict[str, Any]):  # noqa: ANN201
 def plot_latency(figures: dict[str, Any]):  # noqa: ANN201
     series = figures["series"]
     t = series["t"]
-    fig, ax = plt.subplots(figsize=(11, 4.4))
+    fig, ax = plt.subplots(figsize=(11, 5.0))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     drew = False
     for i, stage in enumerate(series["latency_p99_ms"]):
@@ -155,7 +170,8 @@ def plot_latency(figures: dict[str, Any]):  # noqa: ANN201
     ax.set_ylabel("end-to-end latency (ms, log)")
     ax.set_xlabel("seconds since the traffic started")
     _decorate(ax, figures, label_faults=True)
-    ax.legend(handles=ax.get_legend_handles_labels()[0] + _fault_legend(), loc="upper left", fontsize=7, ncol=4)
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + _fault_legend(), loc="upper center",
+              bbox_to_anchor=(0.5, -0.16), fontsize=7, ncol=6, frameon=False)
     ax.set_title(f"{figures['scenario']}: latency p50/p99 per stage (produced_at - source time)", fontsize=11, pad=14)
     fig.tight_layout()
     return fig

@@ -38,19 +38,17 @@ from callstream.archive.tables import Archive, data_files
 from callstream.contract.catalog import DEADLETTER_TOPIC, load_catalog
 from callstream.errors import CallstreamError, KafkaOperationError, ScenarioError
 from callstream.kafka import local
-from callstream.observe.lag import OffsetReader
 from callstream.process_group import ProcessGroup
 from callstream.processors.registry import load_processor
 from callstream.rehearse import analysis, figures, report
 from callstream.rehearse.faults import FaultInjector
 from callstream.rehearse.observer import OutputObserver
+from callstream.rehearse.sampling import ClusterUnanswered, OffsetSampler
 from callstream.rehearse.schedule import PlannedFault, Scenario, plan_faults
 from callstream.rehearse.traffic import SIMULATED_TOPICS, TrafficDriver, write_curve_csv
 from callstream.rehearse.verdicts import Verdict, all_passed, evaluate
 
 REDRIVE_TOPIC = "callstream.rehearsal.redrive"
-#: what a sample may meet while a broker is down: unknown for this tick, not zero
-_UNANSWERED = (CallstreamError, KafkaException, TimeoutError)
 GROUP_READY_TIMEOUT_S = 120.0
 
 
@@ -73,6 +71,18 @@ class RunResult:
     passed: bool
     verdicts: list[Verdict]
     figures: dict[str, Any] = field(repr=False)
+
+
+def stop_leftover_clusters(rehearsals_dir: Path) -> list[int]:
+    """Stop (by PID) local clusters of earlier rehearsals under ``rehearsals_dir`` that are
+    still running: a run killed hard (SIGKILL, a crash) cannot clean up after itself."""
+    stopped: list[int] = []
+    for state in sorted(Path(rehearsals_dir).glob("*/kafka/cluster.json")):
+        work_dir = state.parent.parent
+        cluster = local.LocalCluster.load(work_dir)
+        if cluster is not None and cluster.running_nodes():
+            stopped += local.stop(work_dir)
+    return stopped
 
 
 def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
@@ -110,6 +120,7 @@ class Rehearsal:
         self.down: set[str] = set()  # children a fault took down on purpose
         self.redrive_children: list[str] = []
         self.unexpected_exits: list[dict[str, Any]] = []
+        self.startup_restarts: list[dict[str, Any]] = []
         self.broker_of: dict[str, int] = {}  # fault id -> node it took down
         self.lock = threading.RLock()
         self.samples: list[figures.Sample] = []
@@ -118,10 +129,9 @@ class Rehearsal:
         self.traffic: TrafficDriver | None = None
         self.observer: OutputObserver | None = None
         self.injector: FaultInjector | None = None
-        self.reader: OffsetReader | None = None
+        self.sampler: OffsetSampler | None = None
         self.run_info: dict[str, Any] = {}
         self._main_calls: queue.Queue = queue.Queue()
-        self.history = analysis.EndOffsetHistory()
         self.transactional_topics: set[str] = set()
 
     # --- the run ----------------------------------------------------------------------------
@@ -239,23 +249,31 @@ class Rehearsal:
 
     def _wait_for_groups(self) -> None:
         """Traffic starts once every group has all its members (so lag means something)."""
-        self.reader = OffsetReader(self._quiet(self.conf), timeout_s=4.0)
-        wanted = {self.group_ids[g]: (self.scenario.instances_of(g) or 1) for g in self.group_ids}
+        self.sampler = OffsetSampler(self._quiet(self.conf), self.group_ids, self.group_topics, self.transactional_topics)
+        self.sampler.discover()
         deadline = time.monotonic() + GROUP_READY_TIMEOUT_S
-        states: dict[str, tuple[str, int]] = {}
+        stable_checks = 0
+        waiting = list(self.group_ids.values())
         while time.monotonic() < deadline:
-            dead = self.processes.dead()
-            if dead:
-                raise CallstreamError(f"{dead[0].name} exited during start-up (code {dead[0].process.returncode})",
-                                      f"read {dead[0].log_path}")
+            for child in self.processes.dead():
+                # Quix may create its changelog topic and not see it yet on a fresh 3-broker
+                # cluster (TopicNotFoundError); a second start finds it. Twice at most.
+                if child.restarts >= 2:
+                    raise CallstreamError(f"{child.name} exited during start-up {child.restarts + 1} times "
+                                          f"(code {child.process.returncode})", f"read {child.log_path}")
+                self.startup_restarts.append({"process": child.name, "pid": child.pid, "returncode": child.process.returncode})
+                self._say(f"[yellow]{child.name} (pid {child.pid}) exited during start-up (code {child.process.returncode}); starting it again[/]")
+                self.processes.restart(child.name)
             try:
-                states = self.reader.group_states(list(wanted))
-            except (KafkaException, TimeoutError):  # coordinators are still being elected
+                states = self.sampler.group_states()
+            except ClusterUnanswered:
                 states = {}
-            if all(states.get(g, ("", 0))[0] == "Stable" and states[g][1] >= n for g, n in wanted.items()):
+            waiting = [g for g in self.group_ids.values() if states.get(g) != "STABLE"]
+            # stable three checks in a row: later instances of a processor have joined too
+            stable_checks = 0 if waiting else stable_checks + 1
+            if stable_checks >= 3:
                 return
             time.sleep(1.0)
-        waiting = [g for g, n in wanted.items() if not (states.get(g, ("", 0))[0] == "Stable" and states[g][1] >= n)]
         raise CallstreamError(f"consumer groups {', '.join(waiting)} did not become stable within {GROUP_READY_TIMEOUT_S:.0f} s",
                               f"read the logs in {self.work_dir / 'logs'}")
 
@@ -272,12 +290,11 @@ class Rehearsal:
         self.observer.start()
         self.traffic.start(self.t0, self.t0_ms)
         self.injector.start(self.t0)
-        partitions = self.reader.partitions(sorted({t for ts in self.group_topics.values() for t in ts}))
         last_progress = 0.0
         self._say(f"[bold]traffic[/] {len(scenario.traffic.phases)} phase(s), {scenario.traffic.wall_s:.0f} s; "
                   f"{len(self.injector.planned)} fault(s) scheduled")
         while not self.traffic.finished.is_set():
-            last_progress = self._tick(partitions, last_progress)
+            last_progress = self._tick(last_progress)
         traffic_end_s = time.monotonic() - self.t0
         if self.traffic.error is not None:
             raise CallstreamError(f"the rehearsal traffic failed: {self.traffic.error}")
@@ -287,7 +304,7 @@ class Rehearsal:
         caught_up_ticks = 0
         needed = scenario.recovery.stable_samples + 2  # enough quiet samples to measure drain and recovery
         while time.monotonic() < deadline:
-            last_progress = self._tick(partitions, last_progress)
+            last_progress = self._tick(last_progress)
             latest = self.samples[-1]
             idle = all(latest.lag_messages.get(g) == 0 for g in self.group_ids)
             redrives_done = all(not self.processes.children[n].alive() for n in self.redrive_children)
@@ -297,11 +314,12 @@ class Rehearsal:
         self.injector.stop()
         return traffic_end_s, caught_up_ticks >= needed
 
-    def _tick(self, partitions: list[tuple[str, int]], last_progress: float) -> float:
+    def _tick(self, last_progress: float) -> float:
         """One sample; sleeps the rest of the interval. Returns when progress was last shown."""
         tick_started = time.monotonic()
         self._supervise()
-        sample = self._sample(partitions)
+        ledger, health = self.traffic.ledger, self.traffic.health
+        sample = self.sampler.sample(time.monotonic() - self.t0, ledger.acked, ledger.failed, health.retries, health.client_errors)
         self.samples.append(sample)
         if self.options.progress_every_s and sample.t - last_progress >= self.options.progress_every_s:
             self._say(self._progress_line(sample))
@@ -330,39 +348,6 @@ class Rehearsal:
                     future.set_result(call())
                 except BaseException as exc:  # handed back to the fault thread that asked
                     future.set_exception(exc)
-
-    def _sample(self, partitions: list[tuple[str, int]]) -> figures.Sample:
-        ledger, health = self.traffic.ledger, self.traffic.health
-        now = time.monotonic() - self.t0
-        sample = figures.Sample(t=round(now, 3), acked=ledger.acked, failed=ledger.failed,
-                                retries=health.retries, client_errors=health.client_errors)
-        try:
-            # committed positions first, then log ends: a commit landing in between can then
-            # only make the lag look larger, never negative
-            committed = {g: self.reader.committed(group) for g, group in self.group_ids.items()}
-            offsets = self.reader.log_offsets(partitions)
-        except _UNANSWERED:
-            return sample  # the cluster did not answer within the timeout: unknown, not zero
-        self.history.record(now, {tp: end for tp, (_, end) in offsets.items()})
-        for logical in self.group_ids:
-            topics = set(self.group_topics[logical])
-            lag_messages, lag_s, consumed, arrived = 0, 0.0, 0, 0
-            for tp, (start, end) in offsets.items():
-                if tp[0] not in topics:
-                    continue
-                position = max(committed[logical].get(tp, start), start)
-                # an exactly-once producer's last commit marker is never consumed: not lag
-                behind = end - position - (1 if tp[0] in self.transactional_topics else 0)
-                lag_messages += max(0, behind)
-                if behind > 0:
-                    lag_s = max(lag_s, self.history.lag_seconds(tp, position, now))
-                consumed += committed[logical].get(tp, 0)
-                arrived += end
-            sample.lag_messages[logical] = lag_messages
-            sample.lag_s[logical] = round(lag_s, 3)
-            sample.consumed[logical] = consumed
-            sample.arrived[logical] = arrived
-        return sample
 
     def _progress_line(self, sample: figures.Sample) -> str:
         phase = self.scenario.traffic.phase_at_wall(sample.t) or "drain"
@@ -511,6 +496,7 @@ class Rehearsal:
             "setup_s": round(setup_s, 1),
             "drained": drained,
             "processes": {n: c.pid for n, c in self.processes.children.items()},
+            "startup_restarts": self.startup_restarts,
             "groups": self.group_ids,
         })
         return figures.RunRecord(
@@ -538,11 +524,11 @@ class Rehearsal:
             self.traffic.join(timeout=150)
         if self.observer is not None:
             self.observer.close()
+        if self.sampler is not None:
+            self.sampler.close()
         if self.processes is not None:
             self.processes.stop_all()
             self._keep_logs()
-        if self.reader is not None:
-            self.reader.close()
         if self.cluster is not None:
             local.stop(self.work_dir)
         elif self.options.client_config is not None and self.scenario.topics == "uuid":

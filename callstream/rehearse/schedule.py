@@ -163,6 +163,8 @@ class RecoverySpec(_Strict):
 
     latency_p99_ms: float = Field(default=1000.0, gt=0)
     lag_s: float = Field(default=5.0, ge=0)
+    #: the archiver commits in batches (every few seconds), so its lag is judged looser
+    archiver_lag_s: float = Field(default=10.0, ge=0)
     stable_samples: int = Field(default=3, ge=1, le=60)
     #: stages whose p99 counts (default: every stage measured except quality, which waits
     #: for a transaction commit by design)

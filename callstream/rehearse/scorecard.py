@@ -307,7 +307,7 @@ def _area(name: str, levels: list[tuple[list[str], list[str]]]) -> AreaScore:
 def score_event_model(e: Evidence) -> AreaScore:
     cat = e.catalog
     shown1, lack1 = [], []
-    if e.event_types:
+    if e.event_types and e.code.get("events"):
         shown1.append(f"{e.event_types} typed, versioned event types ({', '.join(e.code['events'])})")
     else:
         lack1.append("typed event definitions (callstream/contract/events.py)")

@@ -1,0 +1,85 @@
+"""From a recorded run to figures, metrics and the report directory (no Kafka)."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+from callstream.rehearse import analysis, figures, report
+from callstream.rehearse.faults import FaultRecord
+from callstream.rehearse.schedule import parse_scenario
+from callstream.rehearse.verdicts import evaluate
+
+SCENARIO = parse_scenario({
+    "name": "synthetic", "description": "a recorded run made up for tests",
+    "processors": [{"name": "redactor"}, {"name": "quality"}], "archiver": True,
+    "traffic": {"speedup": 10, "phases": [
+        {"name": "warm-up", "rate_per_min": 60, "duration_s": 100},
+        {"name": "surge", "rate_per_min": 240, "duration_s": 100, "surge": True},
+        {"name": "cool-down", "rate_per_min": 60, "duration_s": 100}]},
+    "faults": [{"at_s": 12, "action": "kill-processor", "processor": "redactor", "restart_after_s": 3}],
+    "recovery": {"latency_p99_ms": 1000, "lag_s": 5, "stable_samples": 3},
+    "checks": [{"metric": "acknowledged_lost", "max": 0}, {"metric": "recovery_time_s", "max": 10},
+               {"metric": "drain_time_s", "group": "*", "max": 15},
+               {"metric": "latency_p99_ms", "stage": "redaction", "phase": "cool-down", "max": 1000}],
+    "limits": {"max_wall_s": 60},
+}, "synthetic.yaml")
+
+
+def recorded_run() -> figures.RunRecord:
+    samples = []
+    for i in range(41):
+        t = float(i)
+        backlog = max(0, (i - 12) * 300) if i < 20 else max(0, 2400 - (i - 20) * 400)
+        samples.append(figures.Sample(
+            t=t, acked=i * 500, failed=0, retries=2 if i > 12 else 0, client_errors=0,
+            lag_messages={"redactor": backlog, "quality": 10, "archiver": 50 if i < 35 else 0},
+            lag_s={"redactor": backlog / 200, "quality": 0.5, "archiver": 2.0 if i < 35 else 0.0},
+            consumed={"redactor": i * 250 - backlog, "quality": i * 100, "archiver": i * 500},
+            arrived={"redactor": i * 250, "quality": i * 100, "archiver": i * 500}))
+    produced = [i / 10 for i in range(400)]
+    latency = [3000.0 if 12 <= t < 20 else 40.0 for t in produced]
+    faults = [FaultRecord(12.0, "kill-processor", "kill-processor redactor-0", 0, 12.0, 12.1, {"pid": 4242}),
+              FaultRecord(15.0, "restart-processor", "restart-processor redactor-0", 0, 15.0, 15.2, {"pid": 4243})]
+    delivery = analysis.delivery(acked_segments={"a", "b"}, redacted_segments={"a", "b"},
+                                 acked_offsets={("raw", 0): [0, 1]}, archived_offsets={("raw", 0): [0, 1]},
+                                 expected_quality_contacts={"c"}, quality_contacts=["c"])
+    return figures.RunRecord(
+        scenario=SCENARIO, samples=samples, latency={"redaction": (produced, latency), "produce": (produced, [5.0] * 400)},
+        faults=faults, traffic={"produced": 20_000, "acked": 20_000, "failed": 0, "retries": 56, "calls": 300},
+        delivery=delivery, traffic_end_s=30.0, groups=["redactor", "quality", "archiver"],
+        run={"started_at": "2026-11-25T10:00:00+00:00", "finished_at": "2026-11-25T10:01:00+00:00", "drained": True})
+
+
+def test_figures_carry_recovery_drain_latency_and_metrics() -> None:
+    data = figures.build(recorded_run())
+    metrics = data["metrics"]
+    assert metrics["acknowledged_lost"] == 0 and metrics["exactly_once_duplicates"] == 0
+    [recovery] = data["recovery"]
+    assert recovery["fault"] == "kill-processor redactor-0" and recovery["recovery_time_s"] == 11.0
+    assert data["groups"]["redactor"]["peak_lag_messages"] == 2400 and data["groups"]["redactor"]["drain_time_s"] == 4.0
+    assert data["recovery_bounds"]["stages"] == ["redaction"]  # quality waits for commits by design
+    assert data["latency_by_phase"]["surge"]["redaction"]["p99_ms"] == 3000.0
+    assert data["latency_by_phase"]["cool-down"]["redaction"]["p99_ms"] == 40.0
+    assert metrics["phases"]["cool-down"]["latency_p99_ms"]["redaction"] == 40.0
+    assert len(data["series"]["t"]) == len(data["series"]["lag_messages"]["redactor"]) == 41
+    assert data["series"]["processed_per_s"]["quality"][5] == 100.0
+    verdicts = {v.metric: v.passed for v in evaluate(SCENARIO.checks, metrics)}
+    assert verdicts == {"acknowledged_lost": True, "recovery_time_s": False, "drain_time_s": True, "latency_p99_ms": True}
+
+
+def test_report_directory_has_json_pngs_and_an_html_page_with_everything(tmp_path) -> None:
+    data = figures.build(recorded_run())
+    data["verdicts"] = [v.to_json() for v in evaluate(SCENARIO.checks, data["metrics"])]
+    data["passed"] = False
+    paths = report.write(tmp_path / "run", data)
+    assert json.loads(paths["json"].read_text())["recovery"][0]["recovery_time_s"] == 11.0
+    for name in report.PLOTS:
+        png = paths[name].read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", png[16:24])
+        assert width >= 800 and height >= 300
+    page = paths["html"].read_text()
+    assert "FAILED" in page and "kill-processor redactor-0" in page and "recovery_time_s &lt;= 10" in page
+    assert page.count("data:image/png;base64,") == 3
+    assert "redactor" in page and "drain time (s)" in page
