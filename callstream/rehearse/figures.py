@@ -110,21 +110,31 @@ def build(record: RunRecord) -> dict[str, Any]:
     # A crash is recovered only once its process is back, so a processor or archiver
     # restart does not end the crash's window; a broker restart does: the cluster should
     # recover with the broker down, and its return is a disturbance measured on its own.
+    # Faults that come before the system recovered from the previous one form one episode,
+    # measured from its first fault until back within bounds after its last.
     measured = [f for f in record.faults if f.ok and (f.is_down or f.action == "restart-broker")]
+    end = t[-1] if t else 0.0
     recoveries = []
-    for n, fault in enumerate(measured):
-        later = [d.started_at_s for d in measured[n + 1:] if d.started_at_s is not None]
-        horizon = min(later) if later else (t[-1] if t else fault.started_at_s)
-        found = analysis.recovery_after(
-            fault.started_at_s, t, p99_for_recovery, lag_for_recovery,
-            latency_bound_ms=recovery_spec.latency_p99_ms, lag_bound_s=recovery_spec.lag_s,
-            stable_samples=recovery_spec.stable_samples, horizon_s=horizon)
+    i = 0
+    while i < len(measured):
+        first, j = measured[i], i
+        while True:
+            horizon = measured[j + 1].started_at_s if j + 1 < len(measured) else end
+            found = analysis.recovery_after(
+                first.started_at_s, t, p99_for_recovery, lag_for_recovery,
+                latency_bound_ms=recovery_spec.latency_p99_ms, lag_bound_s=recovery_spec.lag_s,
+                stable_samples=recovery_spec.stable_samples, horizon_s=horizon)
+            if found.recovered_at_s is not None or j + 1 >= len(measured):
+                break
+            j += 1
+        episode = measured[i:j + 1]
         recoveries.append({
-            "fault": fault.label, "at_s": fault.started_at_s, "recovery_time_s": found.recovery_time_s,
-            "recovered_at_s": _round(found.recovered_at_s), "horizon_s": _round(found.horizon_s),
-            "worst_p99_ms": _round(found.worst_p99_ms, 1), "worst_lag_s": _round(found.worst_lag_s),
-            "out_of_bounds_samples": found.out_of_bounds_samples,
+            "fault": "; ".join(f.label for f in episode), "faults": len(episode), "at_s": first.started_at_s,
+            "recovery_time_s": found.recovery_time_s, "recovered_at_s": _round(found.recovered_at_s),
+            "horizon_s": _round(found.horizon_s), "worst_p99_ms": _round(found.worst_p99_ms, 1),
+            "worst_lag_s": _round(found.worst_lag_s), "out_of_bounds_samples": found.out_of_bounds_samples,
         })
+        i = j + 1
 
     drains = {}
     for g in groups:

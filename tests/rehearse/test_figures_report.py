@@ -38,7 +38,7 @@ def recorded_run() -> figures.RunRecord:
             consumed={"redactor": i * 250 - backlog, "quality": i * 100, "archiver": i * 500},
             arrived={"redactor": i * 250, "quality": i * 100, "archiver": i * 500}))
     produced = [i / 10 for i in range(400)]
-    latency = [3000.0 if 12 <= t < 20 else 40.0 for t in produced]
+    latency = [3000.0 if 12 < t < 20 else 40.0 for t in produced]
     faults = [FaultRecord(12.0, "kill-processor", "kill-processor redactor-0", 0, 12.0, 12.1, {"pid": 4242}),
               FaultRecord(15.0, "restart-processor", "restart-processor redactor-0", 0, 15.0, 15.2, {"pid": 4243})]
     delivery = analysis.delivery(acked_segments={"a", "b"}, redacted_segments={"a", "b"},
@@ -83,3 +83,18 @@ def test_report_directory_has_json_pngs_and_an_html_page_with_everything(tmp_pat
     assert "FAILED" in page and "kill-processor redactor-0" in page and "recovery_time_s &lt;= 10" in page
     assert page.count("data:image/png;base64,") == 3
     assert "redactor" in page and "drain time (s)" in page
+
+
+def test_recovery_is_measured_per_episode_and_broker_restarts_on_their_own() -> None:
+    record = recorded_run()
+    record.faults = [
+        FaultRecord(5.0, "kill-broker", "kill-broker broker 2", 0, 5.0, 5.2, {"node_id": 2}),
+        FaultRecord(8.0, "restart-broker", "restart-broker broker 2", 1, 8.0, 8.5, {"node_id": 2}),
+        FaultRecord(12.0, "kill-processor", "kill-processor redactor-0", 2, 12.0, 12.1, {}),
+        FaultRecord(14.0, "kill-archiver", "kill-archiver archiver", 3, 14.0, 14.1, {}),
+        FaultRecord(15.0, "restart-processor", "restart-processor redactor-0", 2, 15.0, 15.1, {}),
+    ]
+    recoveries = figures.build(record)["recovery"]
+    assert [(r["at_s"], r["faults"], r["recovery_time_s"]) for r in recoveries] == [(5.0, 1, 0.0), (8.0, 1, 0.0), (12.0, 2, 11.0)]
+    assert recoveries[2]["fault"] == "kill-processor redactor-0; kill-archiver archiver"
+    assert figures.build(record)["metrics"]["recovery_time_s"] == 11.0
