@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from PIL import Image  # noqa: E402  (matplotlib's own dependency)
 
 PLOTS = ("rates", "lag", "latency")
 _FAULT_COLORS = {"down": "#c62828", "up": "#2e7d32", "redrive": "#6a1b9a"}
@@ -35,7 +37,7 @@ def write(report_dir: Path, figures: dict[str, Any]) -> dict[str, Path]:
     for name, draw in (("rates", plot_rates), ("lag", plot_lag), ("latency", plot_latency)):
         paths[name] = report_dir / f"{name}.png"
         fig = draw(figures)
-        fig.savefig(paths[name], dpi=80)
+        _save_small_png(fig, paths[name])
         plt.close(fig)
     paths["html"] = report_dir / "report.html"
     paths["html"].write_text(render_html(figures, {name: paths[name] for name in PLOTS}))
@@ -43,6 +45,15 @@ def write(report_dir: Path, figures: dict[str, Any]) -> dict[str, Path]:
 
 
 # --- plots ----------------------------------------------------------------------------------
+
+def _save_small_png(fig, path: Path) -> None:  # noqa: ANN001 - a matplotlib Figure
+    """A palette PNG: line plots need few colors, and reports end up in repositories."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=80, format="png")
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        image.convert("RGB").quantize(colors=96, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+
 
 def _fault_kind(action: str) -> str:
     if action == "redrive":
