@@ -64,3 +64,23 @@ def create_topic(kafka_config: dict[str, str]) -> Callable[..., str]:
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Path:
     return tmp_path / "state"
+
+
+@pytest.fixture
+def eventually() -> Callable[..., object]:
+    """``eventually(check)``: see ``wait_for``."""
+    return wait_for
+
+
+def wait_for(check: Callable[[], object], timeout_s: float = 30.0, interval_s: float = 0.25):
+    """Call ``check`` until it returns a truthy value (returned) or the time runs out
+    (the last value is returned). Kafka metadata and configs reach every broker a little
+    after the change, so a test reading right after a change must allow for that."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval_s)

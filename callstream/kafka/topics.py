@@ -7,6 +7,7 @@ the ones Kafka allows (create, raise partitions, alter configs) and reports the 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -118,7 +119,19 @@ def apply(conf: dict[str, str], catalog: Catalog, environment: Environment) -> l
             resources.append(ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=entries))
         for resource, future in admin.incremental_alter_configs(resources).items():
             _kafka_call(f"altering configs of {resource.name}", future)
+    if any(c.fixable for c in changes):
+        _wait_until_visible(conf, catalog, environment)
     return changes
+
+
+def _wait_until_visible(conf: dict[str, str], catalog: Catalog, environment: Environment, timeout_s: float = 20.0) -> None:
+    """Metadata and configs reach every broker a moment after a change: return once the
+    cluster shows it, so an `apply` followed by a `check` agrees."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not [c for c in plan(conf, catalog, environment) if c.fixable]:
+            return
+        time.sleep(0.25)
 
 
 def delete_topics(conf: dict[str, str], names: list[str]) -> None:

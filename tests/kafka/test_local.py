@@ -18,7 +18,7 @@ def test_session_broker_answers_over_the_protocol(kafka_bootstrap: str) -> None:
     assert len(info["brokers"]) >= 1
 
 
-def test_three_broker_quorum_survives_losing_the_leader(tmp_path: Path, unique_name) -> None:
+def test_three_broker_quorum_survives_losing_the_leader(tmp_path: Path, unique_name, eventually) -> None:
     state = tmp_path / "q3"
     cluster, started = local.start(state, 3, ports=local.free_ports(6), timeout_s=120)
     try:
@@ -34,7 +34,12 @@ def test_three_broker_quorum_survives_losing_the_leader(tmp_path: Path, unique_n
         topic = unique_name("rf3")
         admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
         admin.create_topics([NewTopic(topic, 1, 3, config={"min.insync.replicas": "2"})])[topic].result(30)
-        leader = admin.list_topics(topic, timeout=10).topics[topic].partitions[0].leader
+        def partition_leader() -> int | None:
+            partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
+            return partitions[0].leader if 0 in partitions and partitions[0].leader >= 0 else None
+
+        leader = eventually(partition_leader)
+        assert leader is not None
         local.stop_node(cluster, leader, kill=True)
 
         producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all", "enable.idempotence": True, "message.timeout.ms": 60000})

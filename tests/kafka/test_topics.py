@@ -22,27 +22,27 @@ def small_catalog(unique_name):
     return parse_catalog(document, "test-catalog")
 
 
-def test_apply_is_idempotent_and_check_reports_drift(kafka_config, small_catalog) -> None:
+def test_apply_is_idempotent_and_check_reports_drift(kafka_config, small_catalog, eventually) -> None:
     env = small_catalog.environment("single-broker")
     first = topics.apply(kafka_config, small_catalog, env)
     assert [c.action for c in first] == ["create"] * 3
-    assert topics.apply(kafka_config, small_catalog, env) == []
+    assert eventually(lambda: topics.apply(kafka_config, small_catalog, env) == [])
     assert topics.plan(kafka_config, small_catalog, env) == []
 
     drifted = small_catalog.topics[0].name
     admin = AdminClient(kafka_config)
     resource = ConfigResource(ConfigResource.Type.TOPIC, drifted, incremental_configs=[ConfigEntry("retention.ms", "1234", incremental_operation=AlterConfigOpType.SET)])
     admin.incremental_alter_configs([resource])[resource].result(30)
-    drift = topics.plan(kafka_config, small_catalog, env)
+    drift = eventually(lambda: topics.plan(kafka_config, small_catalog, env))
     assert [(c.topic, c.action) for c in drift] == [(drifted, "alter-config")]
     assert "retention.ms: 1234 -> " in drift[0].detail
 
     fixed = topics.apply(kafka_config, small_catalog, env)
     assert [c.action for c in fixed] == ["alter-config"]
-    assert topics.plan(kafka_config, small_catalog, env) == []
+    assert eventually(lambda: topics.plan(kafka_config, small_catalog, env) == [])
 
 
-def test_partition_growth_is_applied_and_shrink_reported(kafka_config, small_catalog) -> None:
+def test_partition_growth_is_applied_and_shrink_reported(kafka_config, small_catalog, eventually) -> None:
     env = small_catalog.environment("single-broker")
     topics.apply(kafka_config, small_catalog, env)
     document = small_catalog.model_dump(exclude={"source"})
@@ -53,5 +53,6 @@ def test_partition_growth_is_applied_and_shrink_reported(kafka_config, small_cat
     assert plan[changed.topics[0].name].action == "add-partitions"
     assert not plan[changed.topics[1].name].fixable
     topics.apply(kafka_config, changed, env)
-    live = AdminClient(kafka_config).list_topics(timeout=10).topics
-    assert len(live[changed.topics[0].name].partitions) == changed.topics[0].partitions
+    admin = AdminClient(kafka_config)
+    grown = eventually(lambda: len(admin.list_topics(timeout=10).topics[changed.topics[0].name].partitions) == changed.topics[0].partitions)
+    assert grown
