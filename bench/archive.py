@@ -12,8 +12,9 @@ sentiment events, spread over two days) into a local Kafka, then measures in one
   (cold), and through a pyiceberg filtered scan;
 - re-drive throughput (events/s) of a window into a fresh topic, unthrottled.
 
-The live path's assist-latency p99 with and without a replay running (replay isolation)
-needs the processors; it is reported as ``replay_isolation_assist_p99_ratio: null`` (TODO).
+Replay isolation: the live path (simulator -> redactor -> assist workers) is measured for
+``--isolation-seconds`` alone and then while the re-drive runs; the ratio of the assist p99
+figures shows how much a large replay disturbs live agent assist.
 
     python bench/archive.py [--events 1000000] [--bootstrap HOST:PORT] [--lookups 200]
 
@@ -26,11 +27,15 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import random
 import shutil
 import statistics
+import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
@@ -38,6 +43,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from pyiceberg.expressions import EqualTo
 from rich.console import Console
 from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pipeline import LatencyProbe  # noqa: E402  (bench/pipeline.py: the same latency probe)
 
 from callstream.archive.archiver import Archiver
 from callstream.archive.maintenance import compact
@@ -48,7 +56,11 @@ from callstream.contract.codec import encode_event
 from callstream.contract.events import (
     CallConnected, CallEnded, CallInitiated, CallQueued, RedactedSegment, SentimentScored,
 )
+from callstream.contract.catalog import load_catalog
 from callstream.kafka import local
+from callstream.kafka.topics import apply as apply_topics
+from callstream.process_group import ProcessGroup
+from callstream.simulate.simulator import SimulationSettings, run_simulation
 
 EVENTS_PER_CALL = 50  # 4 lifecycle + 40 segments + 6 sentiment
 PARTITIONS = 6
@@ -144,12 +156,67 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def replay_isolation(conf: dict, work: Path, seconds: float, redrive: Callable[[], object]) -> dict:
+    """The live path's assist p99 (redactor + assist workers fed by the simulator) for
+    ``seconds`` alone, then for as long as ``redrive`` runs: the ratio shows how well a
+    large replay is kept off the live path (a short re-drive gives few samples)."""
+    catalog = load_catalog()
+    apply_topics(conf, catalog, catalog.environment("single-broker"))
+    group = ProcessGroup(work / "logs", {**os.environ, "CALLSTREAM_BOOTSTRAP_SERVERS": conf["bootstrap.servers"],
+                                         "CALLSTREAM_STATE_DIR": str(work / "isolation")})
+    for name in ("redactor", "assist"):
+        group.spawn(name, "callstream.processors.worker", name)
+    stop = threading.Event()
+
+    def live_traffic() -> None:
+        while not stop.is_set():
+            run_simulation(SimulationSettings(concurrency=100, speedup=10, duration_s=600, drain=False, seed=3),
+                           conf, progress=False)
+
+    probe = LatencyProbe(conf)
+    try:
+        threading.Thread(target=live_traffic, daemon=True).start()
+        time.sleep(20)  # workers join their groups and reach the live end
+        probe.start()
+        begin = time.time()
+        time.sleep(seconds)
+        middle = time.time()
+        result: dict = {}
+
+        def run_redrive() -> None:
+            result["redrive"] = redrive()
+            result["ended"] = time.time()
+
+        worker = threading.Thread(target=run_redrive)
+        worker.start()
+        worker.join()
+        time.sleep(1.0)  # the prompts of segments produced during the re-drive still arrive
+        # only samples taken while the re-drive ran count as "with replay"
+        during = [ms for t, stage, ms in probe.samples if stage == "assist" and middle <= t <= result["ended"] + 1.0]
+        before = [ms for t, stage, ms in probe.samples if stage == "assist" and begin <= t < middle]
+    finally:
+        stop.set()
+        probe.stop.set()
+        group.stop_all()
+    p99_before = round(percentile(before, 99), 1) if before else None
+    p99_during = round(percentile(during, 99), 1) if during else None
+    return {
+        "redrive": result["redrive"],
+        "assist_p99_ms_without_replay": p99_before,
+        "assist_p99_ms_with_replay": p99_during,
+        "assist_samples": [len(before), len(during)],
+        "redrive_seconds": round(result["ended"] - middle, 1),
+        "replay_isolation_assist_p99_ratio": round(p99_during / p99_before, 2) if p99_before and p99_during else None,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--bootstrap", help="use this Kafka instead of starting one (Kafka bytes then not measured)")
     parser.add_argument("--lookups", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--isolation-seconds", type=float, default=30, help="live-path measurement per phase")
     parser.add_argument("--kafka-log-dir", type=Path, help="log.dirs of the --bootstrap broker, to measure Kafka bytes")
     args = parser.parse_args()
     console = Console()
@@ -223,13 +290,15 @@ def main() -> None:
             call_timeline(archive, contact_id, kafka_conf=conf, scope=scope)
             cold_ms.append((time.perf_counter() - t) * 1000)
 
-        console.print("re-drive ...")
+        console.print("replay isolation: live assist path without, then with, a large re-drive ...")
         into = f"bench.redrive.{run}"
         admin.create_topics([NewTopic(into, PARTITIONS, 1)])[into].result(30)
         # The newest ~20% of the two days: a typical "re-run the last few hours" window.
         now = int(time.time() * 1000)
-        redrive = redrive_window(archive, conf, from_ms=now - int(0.4 * 86_400_000), to_ms=now + 1,
-                                 into_topic=into, topics=list(topics.values()), progress=False)
+        isolation = replay_isolation(conf, work, args.isolation_seconds, lambda: redrive_window(
+            archive, conf, from_ms=now - int(0.4 * 86_400_000), to_ms=now + 1,
+            into_topic=into, topics=list(topics.values()), progress=False))
+        redrive = isolation.pop("redrive")
 
         archive_rate = archived / archive_s
         baseline_rate = events / baseline_s
@@ -258,8 +327,7 @@ def main() -> None:
             "pyiceberg_scan_p50_ms": round(statistics.median(scan_ms), 1),
             "redrive_events": redrive.events,
             "redrive_events_per_s": round(redrive.events_per_s),
-            # TODO(processors): assist-latency p99 with vs without a large replay running.
-            "replay_isolation_assist_p99_ratio": None,
+            **isolation,
         }
 
         table = Table(title=f"archive benchmark: {events:,} events, {PARTITIONS} partitions x 3 topics")
@@ -281,7 +349,9 @@ def main() -> None:
         table.add_row("timeline cold (new view) p50", f"{figures['timeline_cold_p50_ms']} ms", "catalog + files each call")
         table.add_row("pyiceberg filtered scan p50", f"{figures['pyiceberg_scan_p50_ms']} ms", "alternative lookup path")
         table.add_row("re-drive", f"{redrive.events_per_s:,.0f} ev/s", f"{redrive.events:,} events")
-        table.add_row("replay isolation (assist p99 ratio)", "n/a", "TODO: needs the processors")
+        table.add_row("live assist p99 without / with re-drive",
+                      f"{isolation['assist_p99_ms_without_replay']} / {isolation['assist_p99_ms_with_replay']} ms",
+                      f"ratio {isolation['replay_isolation_assist_p99_ratio']}")
         console.print(table)
         del admin  # no client may outlive the broker: its disconnect logs would follow the JSON line
         gc.collect()
