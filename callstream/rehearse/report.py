@@ -97,10 +97,11 @@ def _decorate(ax: Axes, figures: dict[str, Any], *, label_faults: bool = False) 
     ax.set_xlim(left=0)
 
 
-def _fault_legend() -> list[Line2D]:
-    return [Line2D([0], [0], color=c, ls="--", label=label) for label, c in
-            (("fault: down", _FAULT_COLORS["down"]), ("fault: back up", _FAULT_COLORS["up"]),
-             ("re-drive", _FAULT_COLORS["redrive"]))]
+def _fault_legend(figures: dict[str, Any]) -> list[Line2D]:
+    """Legend entries for the kinds of fault this run had (none: no entries)."""
+    kinds = {_fault_kind(f["action"]) for f in figures["faults"] if f.get("started_at_s") is not None}
+    labels = (("down", "fault: down"), ("up", "fault: back up"), ("redrive", "re-drive"))
+    return [Line2D([0], [0], color=_FAULT_COLORS[k], ls="--", label=label) for k, label in labels if k in kinds]
 
 
 def _series(values: list[Any]) -> list[float]:
@@ -122,7 +123,7 @@ def plot_rates(figures: dict[str, Any]):  # noqa: ANN201 - a matplotlib Figure
     twin.set_ylabel("count")
     twin.set_ylim(bottom=0, top=max(1, *series["producer_retries"], *series["producer_errors"]) * 1.1)
     _decorate(top, figures, label_faults=True)
-    handles = top.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0] + _fault_legend()
+    handles = top.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0] + _fault_legend(figures)
     top.legend(handles=handles, loc="upper left", fontsize=7, ncol=2)
     top.set_title(f"{figures['scenario']}: arrival vs processed rate", fontsize=11, pad=14)
     for row, group in enumerate(groups, start=1):
@@ -153,7 +154,7 @@ def plot_lag(figures: dict[str, Any]):  # noqa: ANN201
     seconds.axhline(figures["recovery_bounds"]["lag_s"], color="grey", lw=0.8, ls=":", label="recovered bound")
     _decorate(messages, figures, label_faults=True)
     _decorate(seconds, figures)
-    messages.legend(handles=messages.get_legend_handles_labels()[0] + _fault_legend(), loc="upper right", fontsize=7, ncol=2)
+    messages.legend(handles=messages.get_legend_handles_labels()[0] + _fault_legend(figures), loc="upper right", fontsize=7, ncol=2)
     seconds.legend(loc="upper right", fontsize=7, ncol=3)
     messages.set_title(f"{figures['scenario']}: consumer lag per group", fontsize=11, pad=14)
     seconds.set_xlabel("seconds since the traffic started")
@@ -181,7 +182,7 @@ def plot_latency(figures: dict[str, Any]):  # noqa: ANN201
     ax.set_ylabel("end-to-end latency (ms, log)")
     ax.set_xlabel("seconds since the traffic started")
     _decorate(ax, figures, label_faults=True)
-    ax.legend(handles=ax.get_legend_handles_labels()[0] + _fault_legend(), loc="upper center",
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + _fault_legend(figures), loc="upper center",
               bbox_to_anchor=(0.5, -0.16), fontsize=7, ncol=6, frameon=False)
     ax.set_title(f"{figures['scenario']}: latency p50/p99 per stage (produced_at - source time)", fontsize=11, pad=14)
     fig.tight_layout()

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 #: a rehearsal older than this no longer proves today's behavior
 FRESH_DAYS = 90
@@ -27,6 +29,7 @@ AREAS = ("event model", "burst behavior", "consumer recovery", "retention policy
 BURST_SCENARIOS = ("burst",)
 FAILURE_SCENARIOS = ("broker-failure", "broker-failure-stays-down", "consumer-crash")
 RETENTION_OWNER_KEYS = ("cost_owner", "compliance_owner", "replay_owner")
+RECOVERY_RUNBOOKS = ("consumer-recovery", "replay", "consumer-ownership")
 
 #: capability -> what in the package source shows it exists (the rehearsal lab itself is
 #: not scanned: it names these words without implementing them)
@@ -368,7 +371,8 @@ def score_consumer_recovery(e: Evidence) -> AreaScore:
         lack1.append(f"declared consumers for topics {', '.join(e.catalog.without_consumers) or '(catalog unreadable)'}")
     shown2, lack2 = [], []
     books = {b.name: b for b in e.runbooks}
-    for needed in ("consumer-recovery", "replay"):
+    # the rubric names three: lag (consumer recovery), replay and consumer ownership
+    for needed in RECOVERY_RUNBOOKS:
         book = books.get(needed)
         if book is None:
             lack2.append(f"a {needed} runbook in docs/runbooks/ naming the rehearsal that tests it")
@@ -481,16 +485,22 @@ def score(evidence: Evidence) -> Scorecard:
     ], evidence=evidence)
 
 
-def render(card: Scorecard) -> Table:
-    table = Table(title=f"readiness scorecard: {card.total}/{2 * len(card.areas)} (scored {card.evidence.now[:10]})",
-                  show_lines=True)
-    table.add_column("area", style="bold")
-    table.add_column("score", justify="center")
-    table.add_column("evidence", overflow="fold")
-    table.add_column("missing for the next level", overflow="fold")
+def render(card: Scorecard) -> Group:
+    """A summary table, then each area's evidence and what its next level needs (readable
+    in an 80-column terminal, where a four-column table of long sentences is not)."""
     colors = {0: "red", 1: "yellow", 2: "green"}
+    summary = Table(title=f"readiness scorecard: {card.total}/{2 * len(card.areas)} (scored {card.evidence.now[:10]})",
+                    title_justify="left")
+    summary.add_column("area", style="bold")
+    summary.add_column("score", justify="center")
+    summary.add_column("to reach the next level", overflow="fold")
     for area in card.areas:
-        table.add_row(area.area, f"[{colors[area.score]}]{area.score}[/]",
-                      "\n".join(f"- {line}" for line in area.evidence) or "(none)",
-                      "\n".join(f"- {line}" for line in area.missing) or "(nothing: top level)")
-    return table
+        summary.add_row(area.area, f"[{colors[area.score]}]{area.score}[/]",
+                        area.missing[0].split(": ", 1)[1] if area.missing else "(top level)")
+    parts: list[Any] = [summary]
+    for area in card.areas:
+        lines = [f"\n[bold]{area.area}[/]: [{colors[area.score]}]{area.score}[/]"]
+        lines += [f"  evidence: {line}" for line in area.evidence] or ["  evidence: (none)"]
+        lines += [f"  [dim]missing {line}[/]" for line in area.missing]
+        parts.append(Text.from_markup("\n".join(lines)))
+    return Group(*parts)

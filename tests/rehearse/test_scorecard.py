@@ -43,7 +43,8 @@ def evidence(**changes) -> Evidence:
                "rehearsal": ["tests/rehearse/test_rehearsal_kafka.py"]},
         rehearsals=[run("burst"), run("broker-failure"), run("consumer-crash"), run("replay-under-load")],
         runbooks=[Runbook("docs/runbooks/consumer-recovery.md", "consumer-recovery", "consumer-crash", "platform-operations"),
-                  Runbook("docs/runbooks/replay.md", "replay", "replay-under-load", "platform-operations")],
+                  Runbook("docs/runbooks/replay.md", "replay", "replay-under-load", "platform-operations"),
+                  Runbook("docs/runbooks/consumer-ownership.md", "consumer-ownership", "consumer-crash", "platform-operations")],
         ci=".ci/run", metrics=ALL_METRICS, metrics_doc="docs/metrics.md",
     )
     return replace(base, **changes)
@@ -89,6 +90,9 @@ def test_burst_needs_a_fresh_passing_burst_and_a_failure_rehearsal_for_two() -> 
 
 def test_consumer_recovery_needs_runbooks_tested_by_passing_rehearsals() -> None:
     assert scores(evidence(runbooks=[]))["consumer recovery"] == 1
+    two = evidence(runbooks=evidence().runbooks[:2])
+    area = next(a for a in score(two).areas if a.area == "consumer recovery")
+    assert area.score == 1 and area.missing == ["for 2: a consumer-ownership runbook in docs/runbooks/ naming the rehearsal that tests it"]
     untested = evidence(rehearsals=[run("burst"), run("broker-failure"), run("replay-under-load")])
     area = next(a for a in score(untested).areas if a.area == "consumer recovery")
     assert area.score == 1 and "rehearsal consumer-crash" in area.missing[0]
