@@ -19,7 +19,10 @@ _PR_SET_PDEATHSIG = 1
 
 def _die_with_parent() -> None:
     """In the child, before exec: get SIGTERM when the parent dies (Linux), so a crashed or
-    killed supervisor never leaves orphan processors consuming in the background."""
+    killed supervisor never leaves orphan processors consuming in the background.
+
+    Linux sends it when the *thread* that forked exits, not the process: spawn children
+    from the main thread (or another thread that lives as long as they should)."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):

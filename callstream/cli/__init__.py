@@ -53,7 +53,9 @@ def cli(ctx: click.Context, config_file: Path | None, bootstrap_servers: str | N
 
 
 def _register() -> None:
-    from callstream.cli import archive_cmds, kafka_cmds, observe_cmds, run_cmds, schemas_cmds, simulate_cmds, topics_cmds, up_cmd
+    from callstream.cli import (
+        archive_cmds, kafka_cmds, observe_cmds, rehearse_cmds, run_cmds, schemas_cmds, simulate_cmds, topics_cmds, up_cmd,
+    )
 
     cli.add_command(kafka_cmds.kafka)
     cli.add_command(topics_cmds.topics)
@@ -65,6 +67,8 @@ def _register() -> None:
     cli.add_command(archive_cmds.replay)
     cli.add_command(observe_cmds.status)
     cli.add_command(observe_cmds.dashboard)
+    cli.add_command(rehearse_cmds.rehearse)
+    cli.add_command(rehearse_cmds.scorecard)
 
 
 _register()
