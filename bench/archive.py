@@ -58,6 +58,7 @@ from callstream.contract.events import (
 )
 from callstream.contract.catalog import load_catalog
 from callstream.kafka import local
+from callstream.observe.stream import percentile
 from callstream.kafka.topics import apply as apply_topics
 from callstream.process_group import ProcessGroup
 from callstream.simulate.simulator import SimulationSettings, run_simulation
@@ -151,11 +152,6 @@ def directory_bytes(paths: list[Path], suffix: str = "") -> int:
     return sum(f.stat().st_size for p in paths for f in p.rglob(f"*{suffix}") if f.is_file())
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
 def replay_isolation(conf: dict, work: Path, seconds: float, redrive: Callable[[], object]) -> dict:
     """The live path's assist p99 (redactor + assist workers fed by the simulator) for
     ``seconds`` alone, then for as long as ``redrive`` runs: the ratio shows how well a
@@ -198,8 +194,8 @@ def replay_isolation(conf: dict, work: Path, seconds: float, redrive: Callable[[
         stop.set()
         probe.stop.set()
         group.stop_all()
-    p99_before = round(percentile(before, 99), 1) if before else None
-    p99_during = round(percentile(during, 99), 1) if during else None
+    p99_before = round(percentile(sorted(before), 0.99), 1) if before else None
+    p99_during = round(percentile(sorted(during), 0.99), 1) if during else None
     return {
         "redrive": result["redrive"],
         "assist_p99_ms_without_replay": p99_before,
@@ -282,7 +278,7 @@ def main() -> None:
         tables = [archive.table(t) for t in topics.values()]
         for contact_id in rng.sample(contact_ids, 20):
             t = time.perf_counter()
-            rows = sum(table.scan(row_filter=EqualTo("contact_id", contact_id)).to_arrow().num_rows for table in tables)
+            _ = sum(table.scan(row_filter=EqualTo("contact_id", contact_id)).to_arrow().num_rows for table in tables)
             scan_ms.append((time.perf_counter() - t) * 1000)
         cold_ms = []
         for contact_id in rng.sample(contact_ids, 5):
@@ -320,9 +316,9 @@ def main() -> None:
             "timeline_lookups": len(lookups),
             "timeline_complete": complete,
             "timeline_p50_ms": round(statistics.median(lookups), 1),
-            "timeline_p99_ms": round(percentile(lookups, 99), 1),
+            "timeline_p99_ms": round(percentile(sorted(lookups), 0.99), 1),
             "timeline_archive_only_p50_ms": round(statistics.median(archive_only), 1),
-            "timeline_archive_only_p99_ms": round(percentile(archive_only, 99), 1),
+            "timeline_archive_only_p99_ms": round(percentile(sorted(archive_only), 0.99), 1),
             "timeline_cold_p50_ms": round(statistics.median(cold_ms), 1),
             "pyiceberg_scan_p50_ms": round(statistics.median(scan_ms), 1),
             "redrive_events": redrive.events,

@@ -38,18 +38,12 @@ from harness import BenchCluster  # noqa: E402
 from callstream.contract.codec import decode_event, encode_event  # noqa: E402
 from callstream.contract.events import AssistPrompt, RedactedSegment, TranscriptSegment  # noqa: E402
 from callstream.kafka.topics import delete_topics  # noqa: E402
+from callstream.observe.stream import percentile  # noqa: E402
 from callstream.processors.registry import processor_names  # noqa: E402
 from callstream.simulate.simulator import SimulationSettings, generate_events, mean_call_seconds, run_simulation  # noqa: E402
 from callstream.simulate.conversation import ConversationProfile  # noqa: E402
 
 ASSIST_P99_TARGET_MS = 250.0
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def raw_segments(count: int, seed: int) -> list[tuple[bytes, bytes, list]]:
@@ -166,6 +160,7 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], co
     assist, redacted = probe.window(window_start, "assist"), probe.window(window_start, "redacted")
     first, last = lags[0][1], lags[-1][1]
     growing = last > max(200, 2 * first)
+    assist, redacted = sorted(assist), sorted(redacted)
     assist_p99 = percentile(assist, 0.99)
     return {
         "concurrency": concurrency, "simulated_concurrency": round(concurrency / speedup), "speedup": speedup,

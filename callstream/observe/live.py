@@ -17,18 +17,12 @@ from confluent_kafka import Consumer
 from callstream.contract.codec import decode_event
 from callstream.contract.events import AssistPrompt, CallEnded, CallInitiated, SupervisorAlert
 from callstream.errors import DecodeError
+from callstream.observe.stream import percentile
 
 WATCHED = (
     "callstream.call.lifecycle", "callstream.transcript.raw", "callstream.assist.prompts",
     "callstream.supervisor.alerts", "callstream.deadletter",
 )
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 @dataclass
@@ -54,8 +48,8 @@ class LiveSummary:
         return (e1 - e0) / (t1 - t0) if t1 > t0 else 0.0
 
     def line(self) -> str:
-        p50 = percentile(list(self.assist_latency_ms), 0.5)
-        p99 = percentile(list(self.assist_latency_ms), 0.99)
+        ordered = sorted(self.assist_latency_ms)
+        p50, p99 = percentile(ordered, 0.5), percentile(ordered, 0.99)
         latency = f"assist latency p50 {p50:.0f} ms p99 {p99:.0f} ms" if p50 is not None else "assist latency: no prompts yet"
         return (
             f"calls in progress {self.in_progress:>5} | {self.rate():>7,.0f} events/s | alerts {self.alerts:>4} | "
