@@ -192,7 +192,7 @@ def replay_isolation(conf: dict, work: Path, seconds: float, redrive: Callable[[
         before = [ms for t, stage, ms in probe.samples if stage == "assist" and begin <= t < middle]
     finally:
         stop.set()
-        probe.stop.set()
+        probe.close()
         group.stop_all()
     p99_before = round(percentile(sorted(before), 0.99), 1) if before else None
     p99_during = round(percentile(sorted(during), 0.99), 1) if during else None

@@ -27,6 +27,14 @@ from callstream.process_group import ProcessGroup
 faulthandler.enable()
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 class BenchCluster:
     """A local broker in a temporary state dir (or ``bootstrap`` of an existing cluster)."""
 
@@ -36,6 +44,7 @@ class BenchCluster:
         self.heap = heap
         self.state_dir = Path(tempfile.mkdtemp(prefix="callstream-bench-"))
         self.processes = ProcessGroup(self.state_dir / "logs")
+        self._offsets: OffsetReader | None = None
 
     def __enter__(self) -> BenchCluster:
         if not self.bootstrap:
@@ -56,17 +65,35 @@ class BenchCluster:
             for i in range(instances):
                 self.processes.spawn(f"{name}-{i}", "callstream.processors.worker", name, "--instance", str(i))
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by each worker, each broker and this
+        benchmark process (simulator and probes): where the machine's cores go."""
+        pids = {child.name: child.pid for child in self.processes.children.values() if child.alive() and child.pid}
+        cluster = local.LocalCluster.load(self.state_dir)
+        for node in cluster.nodes if cluster else []:
+            if node.pid:
+                pids[f"broker-{node.node_id}"] = node.pid
+        pids["bench"] = os.getpid()
+        return {name: seconds for name, pid in pids.items() if (seconds := _cpu_seconds(pid)) is not None}
+
     def message_lag(self, processors: list[str]) -> int:
         """Messages the processors' groups have not committed yet, over all their inputs
         (offsets only: cheap enough to sample every second under load)."""
-        total = 0
-        with OffsetReader(self.conf, timeout_s=20) as reader:
-            for name in processors:
-                spec = load_processor(name)
-                ends = reader.log_offsets(reader.partitions(spec.inputs))
-                committed = reader.committed(spec.consumer_group)
-                total += sum(end - committed.get(tp, start) for tp, (start, end) in ends.items())
-        return total
+        return sum(self.lag_by_processor(processors).values())
+
+    def lag_by_processor(self, processors: list[str]) -> dict[str, int]:
+        """Each processor group's uncommitted messages over all its inputs."""
+        if self._offsets is None:
+            # one long-lived reader: a new admin client and group readers per sample would
+            # load the broker (and this process) more than what is being measured
+            self._offsets = OffsetReader(self.conf, timeout_s=20)
+        reader, lags = self._offsets, {}
+        for name in processors:
+            spec = load_processor(name)
+            ends = reader.log_offsets(reader.partitions(spec.inputs))
+            committed = reader.committed(spec.consumer_group, spec.inputs)
+            lags[name] = sum(end - committed.get(tp, start) for tp, (start, end) in ends.items())
+        return lags
 
     def wait_drained(self, processors: list[str], timeout_s: float = 300, settle_s: float = 3.0) -> float:
         """Seconds until every processor's group has committed all its input (held ``settle_s``)."""
@@ -92,6 +119,8 @@ class BenchCluster:
         raise TimeoutError(f"processors {processors} did not drain within {timeout_s}s")
 
     def __exit__(self, *exc: object) -> None:
+        if self._offsets is not None:
+            self._offsets.close()
         self.processes.stop_all()
         if local.LocalCluster.load(self.state_dir):
             local.stop(self.state_dir)

@@ -5,7 +5,9 @@ simulator holds a target number of calls in progress; the bench measures events/
 total consumer lag of every processor group, and the end-to-end latency from a raw
 transcript segment being produced to (a) its redacted segment and (b) an assist prompt
 being readable by a consumer. A step is sustained when assist p99 < 250 ms and the lag
-does not grow over the measured window.
+does not grow over the measured window (its fitted trend adds less than its mean again).
+Each step also reports the CPU each process used, in cores: on one machine the broker,
+the simulator and nine workers share them.
 
 Calls in progress are simulated with a speed-up (default 10): 500 simulated calls at 10x
 produce the event rate of 5,000 real-time calls, so each step reaches its steady state in
@@ -21,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -109,36 +113,70 @@ def redactor_drain_rate(bench: BenchCluster, payloads: list) -> float:
     return (len(payloads) - done_at_start) / max(1e-3, time.perf_counter() - t0)
 
 
-class LatencyProbe(threading.Thread):
-    """Reads the redacted and assist topics from their end; records receive time - origin time."""
+class LatencyProbe:
+    """Reads the redacted and assist topics from their end in its own process and records,
+    per message, receive time - origin time (the raw segment's produce time).
 
-    def __init__(self, conf: dict) -> None:
-        super().__init__(daemon=True, name="latency-probe")
-        self.consumer = Consumer({**conf, "group.id": f"latency-{time.time_ns()}", "auto.offset.reset": "latest",
-                                  "enable.auto.commit": False, "fetch.wait.max.ms": 10})
-        self.consumer.subscribe(["callstream.transcript.redacted", "callstream.assist.prompts"])
-        self.samples: list[tuple[float, str, float]] = []  # (receive wall s, stage, latency ms)
-        self.stop = threading.Event()
+    Its own process, because in the benchmark's process it would share one interpreter
+    lock with the simulator: at 7,500 calls a probe thread fell behind and measured its
+    own queueing, not the pipeline's. Samples go to a file, one per line."""
 
-    def run(self) -> None:
-        while not self.stop.is_set():
+    def __init__(self, conf: dict, path: Path | None = None) -> None:
+        self.path = path or Path(tempfile.mkstemp(prefix="callstream-latency-", suffix=".tsv")[1])
+        context = multiprocessing.get_context("spawn")  # never fork a process holding Kafka clients
+        self.stop = context.Event()
+        self.process = context.Process(target=_probe_main, args=(conf, str(self.path), self.stop), daemon=True,
+                                       name="latency-probe")
+
+    def start(self) -> None:
+        self.process.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.process.join(10)
+        self.path.unlink(missing_ok=True)
+
+    @property
+    def samples(self) -> list[tuple[float, str, float]]:
+        """(receive wall s, stage, latency ms) so far."""
+        out = []
+        for line in self.path.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3:  # the last line may be half written
+                out.append((float(parts[0]), parts[1], float(parts[2])))
+        return out
+
+    def window(self, since: float, until: float, stage: str) -> list[float]:
+        return [ms for t, s, ms in self.samples if since <= t < until and s == stage]
+
+
+def _probe_main(conf: dict, path: str, stop) -> None:
+    consumer = Consumer({**conf, "group.id": f"latency-{time.time_ns()}", "auto.offset.reset": "latest",
+                         "enable.auto.commit": False, "fetch.wait.max.ms": 5, "fetch.min.bytes": 65536})
+    consumer.subscribe(["callstream.transcript.redacted", "callstream.assist.prompts"])
+    with open(path, "a", buffering=1 << 16) as out:
+        flushed = time.monotonic()
+        while not stop.is_set():
             # poll(), not consume(n, timeout): a batch call waits its whole timeout for n
             # messages at low rates, which would add up to that timeout to every sample.
-            message = self.consumer.poll(0.05)
-            if message is not None:
-                if message.error():
-                    continue
+            message = consumer.poll(0.05)
+            if message is not None and not message.error():
                 received = time.time()
                 event = decode_event(message.value(), message.headers())
-                if event is None or event.source_time_ms is None:
-                    continue
                 stage = "assist" if isinstance(event, AssistPrompt) else "redacted" if isinstance(event, RedactedSegment) else None
-                if stage:
-                    self.samples.append((received, stage, received * 1000 - event.source_time_ms))
-        self.consumer.close()
+                if stage and event.source_time_ms is not None:
+                    out.write(f"{received:.4f}\t{stage}\t{received * 1000 - event.source_time_ms:.2f}\n")
+            if time.monotonic() - flushed > 0.5:
+                out.flush()
+                flushed = time.monotonic()
+    consumer.close()
 
-    def window(self, since: float, stage: str) -> list[float]:
-        return [ms for t, s, ms in self.samples if t >= since and s == stage]
+
+def lag_slope(samples: list[tuple[float, int]]) -> float:
+    """Least-squares trend of the lag, in messages per second."""
+    if len(samples) < 2:
+        return 0.0
+    return statistics.linear_regression([t for t, _ in samples], [float(lag) for _, lag in samples]).slope
 
 
 def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], concurrency: int, speedup: float,
@@ -150,26 +188,41 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], co
     thread.start()
     time.sleep(ramp_s)
     window_start = time.time()
+    cpu_before = bench.cpu_seconds()
     lags: list[tuple[float, int]] = []
+    by_processor: list[dict[str, int]] = []
     while time.time() - window_start < measure_s:
-        lags.append((time.time(), bench.message_lag(processors)))
-        time.sleep(2.0)
+        by_processor.append(bench.lag_by_processor(processors))
+        lags.append((time.time(), sum(by_processor[-1].values())))
+        time.sleep(1.0)
+    cpu_after = bench.cpu_seconds()
+    window_end = time.time()
+    measured_s = window_end - window_start
+    # share of one core each process used over the window (2.0 = both cores of this machine)
+    cpu = {name: round((cpu_after[name] - cpu_before[name]) / measured_s, 3) for name in cpu_after if name in cpu_before}
     thread.join()
     events = summary["s"].events if "s" in summary else 0
     wall = summary["s"].wall_s if "s" in summary else 1
-    assist, redacted = probe.window(window_start, "assist"), probe.window(window_start, "redacted")
+    assist, redacted = probe.window(window_start, window_end, "assist"), probe.window(window_start, window_end, "redacted")
     first, last = lags[0][1], lags[-1][1]
-    growing = last > max(200, 2 * first)
+    growth_per_s = lag_slope(lags)
+    # Committed-offset lag is a sawtooth (commits every 0.2-1 s per group), so two samples
+    # say little: the trend over the whole window does. Growing means the fitted trend adds
+    # more than the window's mean lag again over the window (a backlog that doubles).
+    mean_lag = statistics.fmean(l[1] for l in lags)
+    growing = growth_per_s * measure_s > max(500.0, mean_lag)
     assist, redacted = sorted(assist), sorted(redacted)
     assist_p99 = percentile(assist, 0.99)
     return {
         "concurrency": concurrency, "simulated_concurrency": round(concurrency / speedup), "speedup": speedup,
         "events_per_s": round(events / wall, 1), "lag_start": first, "lag_end": last, "lag_max": max(l[1] for l in lags),
-        "lag_growing": growing,
+        "lag_mean": round(mean_lag), "lag_trend_per_s": round(growth_per_s, 1), "lag_growing": growing,
+        "lag_mean_by_processor": {name: round(statistics.fmean(sample[name] for sample in by_processor)) for name in processors},
         "redacted_p50_ms": percentile(redacted, 0.5), "redacted_p99_ms": percentile(redacted, 0.99), "redacted_samples": len(redacted),
         "assist_p50_ms": percentile(assist, 0.5), "assist_p99_ms": assist_p99, "assist_samples": len(assist),
         "sustained": bool(assist and assist_p99 is not None and assist_p99 < ASSIST_P99_TARGET_MS and not growing),
         "max_behind_schedule_s": summary["s"].max_lag_s if "s" in summary else None,
+        "cpu_cores": cpu, "cpu_cores_total": round(sum(cpu.values()), 2),
     }
 
 
@@ -202,23 +255,28 @@ def main() -> None:
         probe.start()
         ramp_s = mean_call_seconds(ConversationProfile()) / args.speedup
         results = []
-        for concurrency in steps:
+        for index, concurrency in enumerate(steps):
             console.print(f"step: {concurrency:,} calls in progress ({concurrency / args.speedup:,.0f} simulated at {args.speedup:g}x) ...")
-            result = run_step(bench, probe, processors, concurrency, args.speedup, args.measure, args.seed, ramp_s)
+            # A seed per step (and another than the baseline's): the same seed repeats the same
+            # contact ids, and every processor rightly drops a finished call's events as repeats.
+            result = run_step(bench, probe, processors, concurrency, args.speedup, args.measure, args.seed + 1 + index, ramp_s)
             try:
                 result["drain_after_s"] = round(bench.wait_drained(processors, timeout_s=240, settle_s=2), 1)
             except TimeoutError:
                 result["drain_after_s"] = None
             results.append(result)
-            console.print(f"  {result['events_per_s']:,.0f} events/s, assist p99 {result['assist_p99_ms']} ms, lag {result['lag_start']} -> {result['lag_end']}, sustained {result['sustained']}")
+            console.print(f"  {result['events_per_s']:,.0f} events/s, assist p99 {result['assist_p99_ms']} ms, lag mean {result['lag_mean']:,} trend {result['lag_trend_per_s']:+,.0f}/s, sustained {result['sustained']}")
+            console.print("  mean lag: " + ", ".join(f"{name} {lag:,}" for name, lag in sorted(result["lag_mean_by_processor"].items(), key=lambda kv: -kv[1])))
+            console.print("  cores used: " + ", ".join(f"{name} {share:.2f}" for name, share in sorted(result["cpu_cores"].items(), key=lambda kv: -kv[1])))
             if result["drain_after_s"] is None:
                 console.print("  the pipeline did not drain after this step; stopping")
                 break
-        probe.stop.set()
-    table = Table("calls in progress", "events/s", "lag start->end (max)", "redacted p50/p99 ms", "assist p50/p99 ms", "sustained", title="callstream pipeline (all 9 processors)")
+        latency_samples = probe.samples
+        probe.close()
+    table = Table("calls in progress", "events/s", "lag mean (trend/s)", "redacted p50/p99 ms", "assist p50/p99 ms", "sustained", title="callstream pipeline (all 9 processors)")
     fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
     for r in results:
-        table.add_row(f"{r['concurrency']:,}", f"{r['events_per_s']:,.0f}", f"{r['lag_start']} -> {r['lag_end']} ({r['lag_max']})",
+        table.add_row(f"{r['concurrency']:,}", f"{r['events_per_s']:,.0f}", f"{r['lag_mean']:,} ({r['lag_trend_per_s']:+,.0f})",
                       f"{fmt(r['redacted_p50_ms'])} / {fmt(r['redacted_p99_ms'])}", f"{fmt(r['assist_p50_ms'])} / {fmt(r['assist_p99_ms'])}",
                       "yes" if r["sustained"] else "NO")
     console.print(table)
@@ -228,7 +286,7 @@ def main() -> None:
     print(json.dumps({"baseline_bare_copy_msgs_per_s": round(bare, 1), "redactor_msgs_per_s": round(redactor, 1),
                       "redactor_vs_bare_ratio": round(redactor / bare, 4), "highest_sustained_concurrency": highest,
                       "assist_p99_target_ms": ASSIST_P99_TARGET_MS, "steps": results,
-                      "latency_stats": {"samples": len(probe.samples), "median_all_ms": statistics.median([s[2] for s in probe.samples]) if probe.samples else None}}))
+                      "latency_stats": {"samples": len(latency_samples), "median_all_ms": statistics.median([s[2] for s in latency_samples]) if latency_samples else None}}))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ class AgentAssist(Processor):
     outputs = ("callstream.assist.prompts",)
     guarantee = "at-least-once"
     commit_interval = 0.5
+    batch_ms = 5  # on the live agent-assist path
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
         if not isinstance(event, RedactedSegment) or not event.is_final or event.participant != "customer":

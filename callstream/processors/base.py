@@ -92,6 +92,12 @@ class Processor:
     commit_interval: ClassVar[float] = 1.0
     #: when set, outputs are folded into tumbling windows before they are produced
     windowing: ClassVar[WindowSpec | None] = None
+    #: how long this processor's consumer may wait to fill a fetch (and a quarter of it,
+    #: its producer to fill a batch): the delay it may add per hop, traded for fewer
+    #: requests to the brokers. At 5,000 calls nine processors fetching whatever had just
+    #: arrived cost the broker more CPU than the processors' own work. The live
+    #: agent-assist path uses a few milliseconds.
+    batch_ms: ClassVar[int] = 100
 
     @property
     def consumer_group(self) -> str:

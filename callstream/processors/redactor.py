@@ -30,6 +30,7 @@ class Redactor(Processor):
     outputs = ("callstream.transcript.redacted",)
     guarantee = "at-least-once"
     commit_interval = 0.5
+    batch_ms = 5  # on the live agent-assist path
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
         if not isinstance(event, TranscriptSegment):

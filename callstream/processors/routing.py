@@ -77,6 +77,7 @@ class RoutingDecider(Processor):
     outputs = ("callstream.routing.decisions",)
     guarantee = "at-least-once"
     commit_interval = 0.2  # a caller is waiting on this
+    batch_ms = 50
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
         call: dict[str, Any] | None = state.get("routing")

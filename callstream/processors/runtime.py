@@ -113,6 +113,13 @@ class ProcessorStep:
         return Outgoing(DEADLETTER_TOPIC, dl_key, dl_value, dl_headers)
 
 
+def fetch_config(batch_ms: int) -> dict[str, int]:
+    """Consumer fetch settings for a processor that may wait ``batch_ms`` per fetch: the
+    broker holds a fetch until 64 KiB arrived or ``batch_ms`` passed, so a consumer makes
+    at most 1000/batch_ms fetches a second instead of one per message that arrives."""
+    return {"fetch.wait.max.ms": max(1, batch_ms), "fetch.min.bytes": 65536}
+
+
 def build_application(
     processor: Processor,
     client_config: dict[str, str],
@@ -134,9 +141,8 @@ def build_application(
         commit_interval=processor.commit_interval,
         state_dir=str(state_dir),
         loglevel=loglevel,
-        # Live agent assist waits on this path: don't let the broker hold fetches long.
-        consumer_extra_config={"fetch.wait.max.ms": 20, "fetch.min.bytes": 1},
-        producer_extra_config={"linger.ms": 2, **KEY_PARTITIONER},
+        consumer_extra_config=fetch_config(processor.batch_ms),
+        producer_extra_config={"linger.ms": max(2, processor.batch_ms // 4), **KEY_PARTITIONER},
         consumer_poll_timeout=0.1,
     )
     step = ProcessorStep(processor, catalog)
