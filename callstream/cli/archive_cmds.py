@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 from pathlib import Path
 
 import click
@@ -20,6 +19,7 @@ from callstream.archive.tables import Archive
 from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
 from callstream.errors import ConfigError
+from callstream.kafka.config import static_member_id
 
 
 def parse_time(value: str, option: str) -> int:
@@ -54,7 +54,7 @@ def archive_run(ctx: CliContext, flush_rows: int | None, flush_age_s: float | No
     settings = ArchiveSettings.for_state_dir(ctx.settings.state_dir, **overrides)
     topics = [t.name for t in load_catalog().topics]
     click.echo(f"archiving {len(topics)} topics into {settings.warehouse}; Ctrl-C stops after a final commit")
-    stats = archive_topics(settings, ctx.client_config(), topics, instance_id=f"archiver-{socket.gethostname()}")
+    stats = archive_topics(settings, ctx.client_config(), topics, instance_id=static_member_id("archiver"))
     click.echo(f"archived {stats.archived:,} of {stats.consumed:,} consumed events")
 
 

@@ -11,7 +11,7 @@ import click
 from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
 from callstream.errors import ConfigError
-from callstream.kafka.config import settings_environment
+from callstream.kafka.config import settings_environment, static_member_id
 from callstream.process_group import ProcessGroup
 from callstream.processors.registry import available, load_processor, processor_names
 from callstream.processors.runtime import build_application
@@ -45,7 +45,7 @@ def run(ctx: CliContext, processor: str | None, instances: int, list_only: bool,
     if instances == 1:
         state_dir = settings.state_dir / "processors" / spec.consumer_group / "instance-0"
         click.echo(f"running {processor} ({spec.guarantee}) as group {spec.consumer_group} on {conf['bootstrap.servers']}; Ctrl-C stops")
-        build_application(spec, conf, load_catalog(catalog_path), state_dir).run()
+        build_application(spec, conf, load_catalog(catalog_path), state_dir, instance_id=static_member_id(spec.consumer_group)).run()
         return
     env = {**os.environ, **settings_environment(settings), "CALLSTREAM_BOOTSTRAP_SERVERS": conf["bootstrap.servers"]}
     group = ProcessGroup(settings.state_dir / "logs", env)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
 from callstream.kafka import local
 from callstream.kafka import topics as topic_admin
-from callstream.kafka.config import settings_environment
+from callstream.kafka.config import static_member_id, settings_environment
 from callstream.observe.live import LiveMonitor
 from callstream.process_group import ProcessGroup
 from callstream.processors.registry import available
@@ -61,7 +60,7 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
     if not no_archive:
         topic_args = [arg for t in catalog.topics for arg in ("--topic", t.name)]
         group.spawn("archiver", "callstream.archive.archiver", "--bootstrap", conf["bootstrap.servers"], "--state-dir", str(settings.state_dir),
-                    "--instance-id", f"archiver-{socket.gethostname()}", *topic_args)
+                    "--instance-id", static_member_id("archiver"), *topic_args)
     group.spawn("dashboard", "callstream.observe.dashboard", "--port", str(dashboard_port), "--state-dir", str(settings.state_dir))
     console.print(f"[bold]processes[/] {', '.join(f'{n} (pid {c.pid})' for n, c in group.children.items())}")
     console.print(f"[bold]where to look[/]: dashboard [link]http://127.0.0.1:{dashboard_port}/[/link] (metrics at /metrics), "

@@ -9,6 +9,7 @@ use the local broker that ``callstream kafka start`` runs (see ``callstream.kafk
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -185,3 +186,10 @@ def settings_environment(settings: KafkaSettings) -> dict[str, str]:
 #: a contact's events land where Kafka Streams, Java producers and replay's tail lookup
 #: expect them; librdkafka's own default (CRC32) would scatter them differently.
 KEY_PARTITIONER = {"partitioner": "murmur2_random"}
+
+
+def static_member_id(member: str, instance: str = "0") -> str:
+    """A ``group.instance.id`` unique per host and instance: a restarted member with the
+    same id takes its partitions back at once instead of after the session timeout. Two
+    live members with one id fence each other, hence the host name."""
+    return f"{member}-{socket.gethostname()}-{instance}"

@@ -113,7 +113,7 @@ class ProcessorStep:
         return Outgoing(DEADLETTER_TOPIC, dl_key, dl_value, dl_headers)
 
 
-def fetch_config(batch_ms: int) -> dict[str, int]:
+def fetch_config(batch_ms: int) -> dict[str, int | str]:
     """Consumer fetch settings for a processor that may wait ``batch_ms`` per fetch: the
     broker holds a fetch until 64 KiB arrived or ``batch_ms`` passed, so a consumer makes
     at most 1000/batch_ms fetches a second instead of one per message that arrives."""
@@ -128,11 +128,17 @@ def build_application(
     *,
     group: str | None = None,
     topic_names: dict[str, str] | None = None,
+    instance_id: str | None = None,
     loglevel: str = "WARNING",
 ) -> Application:
     """A Quix ``Application`` running ``processor``; ``topic_names`` renames catalog topics
-    (tests and rehearsals run on uuid-named copies)."""
+    (tests and rehearsals run on uuid-named copies); ``instance_id`` makes it a static
+    group member (``static_member_id``), so a restarted instance resumes its partitions at
+    once instead of after the 45 s session timeout."""
     rename = topic_names or {}
+    consumer_config: dict[str, int | str] = fetch_config(processor.batch_ms)
+    if instance_id:
+        consumer_config["group.instance.id"] = instance_id
     app = Application(
         broker_address=ConnectionConfig.from_librdkafka_dict(dict(client_config), ignore_extras=True),
         consumer_group=group or processor.consumer_group,
@@ -141,7 +147,7 @@ def build_application(
         commit_interval=processor.commit_interval,
         state_dir=str(state_dir),
         loglevel=loglevel,
-        consumer_extra_config=fetch_config(processor.batch_ms),
+        consumer_extra_config=consumer_config,
         producer_extra_config={"linger.ms": max(2, processor.batch_ms // 4), **KEY_PARTITIONER},
         consumer_poll_timeout=0.1,
     )

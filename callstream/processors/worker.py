@@ -14,7 +14,7 @@ from pathlib import Path
 
 from callstream.contract.catalog import load_catalog
 from callstream.errors import CallstreamError
-from callstream.kafka.config import client_config, load_settings
+from callstream.kafka.config import client_config, load_settings, static_member_id
 from callstream.observe.client_metrics import serve_if_configured
 from callstream.processors.registry import load_processor
 from callstream.processors.runtime import build_application
@@ -23,7 +23,7 @@ from callstream.processors.runtime import build_application
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="callstream-worker", description=__doc__)
     parser.add_argument("processor")
-    parser.add_argument("--instance", default="0", help="instance id: separates local state directories")
+    parser.add_argument("--instance", default="0", help="instance id on this host: its state directory and static group membership")
     parser.add_argument("--group", help="consumer group (default callstream-<processor>)")
     parser.add_argument("--topic-map", help="JSON object renaming catalog topics (tests, rehearsals)")
     parser.add_argument("--catalog", type=Path)
@@ -31,10 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(None)
         processor = load_processor(args.processor)
-        state_dir = settings.state_dir / "processors" / (args.group or processor.consumer_group) / f"instance-{args.instance}"
+        group = args.group or processor.consumer_group
+        state_dir = settings.state_dir / "processors" / group / f"instance-{args.instance}"
         app = build_application(
             processor, client_config(settings), load_catalog(args.catalog), state_dir,
-            group=args.group, topic_names=json.loads(args.topic_map) if args.topic_map else None,
+            group=group, topic_names=json.loads(args.topic_map) if args.topic_map else None,
+            instance_id=static_member_id(group, args.instance),
         )
     except CallstreamError as exc:
         print(f"callstream: error: {exc}", file=sys.stderr)

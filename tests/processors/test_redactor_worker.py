@@ -75,3 +75,21 @@ def test_kill_mid_stream_and_restart_loses_nothing(pipeline, workers) -> None:
     assert {f"raw-{i}/redacted" for i in range(3000)} <= set(ids)  # no loss
     # at-least-once: a replayed input yields the same event id, so consumers drop repeats by id
     assert len(set(ids)) == 3000
+
+
+def test_a_restarted_worker_resumes_before_the_session_timeout(pipeline, workers) -> None:
+    """Workers are static group members (one ``group.instance.id`` per host and instance):
+    a worker restarted after a SIGKILL takes its partitions back at once. A dynamic member
+    would find them held by its dead predecessor until the 45 s session timeout ran out."""
+    workers("redactor")
+    pipeline.produce(RAW, segments(60))
+    pipeline.read(REDACTED, lambda ms: len(ms) >= 60, timeout_s=90)
+    workers.group.kill("redactor-0")
+    restarted = time.monotonic()
+    workers.group.restart("redactor-0")
+    pipeline.produce(RAW, segments(60, start=1000))  # 17 contacts: every partition gets some
+    out = pipeline.read_events(REDACTED, distinct_events_at_least(120), timeout_s=90)
+    resumed_after_s = time.monotonic() - restarted
+    assert {f"raw-{i}/redacted" for i in range(1000, 1060)} <= {e.event_id for e in out}
+    # the bound leaves room for a slow interpreter start, not for a session timeout (45 s)
+    assert resumed_after_s < 35, f"the restarted worker took {resumed_after_s:.1f} s: static membership is not working"
