@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Callable, ClassVar, Literal, Protocol, TypeVar
 
 from callstream.contract.events import Envelope
@@ -98,6 +99,10 @@ class Processor:
     #: arrived cost the broker more CPU than the processors' own work. The live
     #: agent-assist path uses a few milliseconds.
     batch_ms: ClassVar[int] = 100
+    #: a call's state is forgotten this long (in Kafka record time) after its last write:
+    #: processors that never see a call's end (redactor, assist) and calls whose end or
+    #: disposition never arrives would otherwise keep state, and changelog records, forever
+    state_ttl: ClassVar[timedelta] = timedelta(hours=6)
 
     @property
     def consumer_group(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,29 @@ class _OutgoingSerializer(Serializer):
 
     def __call__(self, value: Outgoing, ctx: SerializationContext) -> bytes:
         return value.value
+
+
+class ExpiringState:
+    """A Quix per-key state whose every write expires ``ttl`` after its record's timestamp
+    (Quix evicts expired keys at checkpoints and tombstones them in the changelog)."""
+
+    __slots__ = ("_state", "_ttl")
+
+    def __init__(self, state: Any, ttl: timedelta) -> None:
+        self._state = state
+        self._ttl = ttl
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self._state.get(key, default)
+
+    def set(self, key: Any, value: Any) -> None:
+        self._state.set(key, value, ttl=self._ttl)
+
+    def delete(self, key: Any) -> None:
+        self._state.delete(key)
+
+    def exists(self, key: Any) -> bool:
+        return self._state.exists(key)
 
 
 class ProcessorStep:
@@ -129,12 +153,14 @@ def build_application(
     group: str | None = None,
     topic_names: dict[str, str] | None = None,
     instance_id: str | None = None,
+    state_ttl: timedelta | None = None,
     loglevel: str = "WARNING",
 ) -> Application:
     """A Quix ``Application`` running ``processor``; ``topic_names`` renames catalog topics
     (tests and rehearsals run on uuid-named copies); ``instance_id`` makes it a static
     group member (``static_member_id``), so a restarted instance resumes its partitions at
-    once instead of after the 45 s session timeout."""
+    once instead of after the 45 s session timeout; ``state_ttl`` overrides the processor's
+    ``state_ttl``."""
     rename = topic_names or {}
     consumer_config: dict[str, int | str] = fetch_config(processor.batch_ms)
     if instance_id:
@@ -161,7 +187,9 @@ def build_application(
     for topic in inputs[1:]:
         sdf = sdf.concat(app.dataframe(topic))
     if processor.stateful:
-        sdf = sdf.apply(step, stateful=True, expand=True, metadata=True)
+        ttl = state_ttl or processor.state_ttl
+        sdf = sdf.apply(lambda value, key, ts, headers, state: step(value, key, ts, headers, ExpiringState(state, ttl)),
+                        stateful=True, expand=True, metadata=True)
     else:
         sdf = sdf.apply(lambda value, key, ts, headers: step(value, key, ts, headers, None), expand=True, metadata=True)
     if processor.windowing is not None:

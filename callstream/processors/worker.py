@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from callstream.contract.catalog import load_catalog
@@ -27,7 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group", help="consumer group (default callstream-<processor>)")
     parser.add_argument("--topic-map", help="JSON object renaming catalog topics (tests, rehearsals)")
     parser.add_argument("--catalog", type=Path)
+    parser.add_argument("--state-ttl-s", type=float, help="forget a call's state this many seconds after its last write (default: the processor's)")
     args = parser.parse_args(argv)
+    if args.state_ttl_s is not None and args.state_ttl_s <= 0:
+        parser.error(f"--state-ttl-s must be a positive number of seconds, got {args.state_ttl_s:g}")
     try:
         settings = load_settings(None)
         processor = load_processor(args.processor)
@@ -37,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             processor, client_config(settings), load_catalog(args.catalog), state_dir,
             group=group, topic_names=json.loads(args.topic_map) if args.topic_map else None,
             instance_id=static_member_id(group, args.instance),
+            state_ttl=timedelta(seconds=args.state_ttl_s) if args.state_ttl_s else None,
         )
     except CallstreamError as exc:
         print(f"callstream: error: {exc}", file=sys.stderr)

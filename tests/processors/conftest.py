@@ -78,10 +78,11 @@ def workers(kafka_bootstrap: str, tmp_path: Path, pipeline: PipelineTopics) -> I
     group = ProcessGroup(tmp_path / "logs", env)
     group_suffix = pipeline["callstream.deadletter"].rsplit(".", 1)[-1]
 
-    def spawn(processor: str, instance: str = "0"):
+    def spawn(processor: str, instance: str = "0", *worker_args: str):
         return group.spawn(
             f"{processor}-{instance}", "callstream.processors.worker", processor,
             "--instance", instance, "--group", f"callstream-{processor}-{group_suffix}", "--topic-map", pipeline.topic_map,
+            *worker_args,
         )
 
     spawn.group = group  # type: ignore[attr-defined]
