@@ -31,7 +31,7 @@ from callstream.contract.catalog import Catalog, load_catalog
 from callstream.errors import CallstreamError, KafkaOperationError
 from callstream.observe.client_metrics import CLIENT_ERRORS, read_worker_metrics
 from callstream.observe.health import ArchiveHealth, cluster_health, local_broker_count
-from callstream.observe.lag import GroupLag, OffsetReader, PartitionLag, skew_of
+from callstream.observe.lag import GroupLag, OffsetReader, skew_of
 from callstream.observe.snapshot import (
     ClusterHealth,
     GroupRate,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable, ClassVar, Literal, Protocol, TypeVar
 
-from callstream.contract.events import Envelope
+from callstream.contract.events import CallDisposition, Envelope
 
 Guarantee = Literal["at-least-once", "exactly-once"]
 E = TypeVar("E", bound=Envelope)
@@ -110,6 +110,42 @@ class Processor:
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
         raise NotImplementedError
+
+
+class CallRecord:
+    """A rule processor's record of one call in its state, under ``key``, and the tombstone
+    that replaces it when the call ends: events that still arrive for an ended call are
+    ignored (not the start of a new record) until its disposition forgets the call.
+    ``gate``, when given, is the call's ``SequenceGate``, cleared with the record."""
+
+    def __init__(self, key: str, gate: Any = None) -> None:
+        self.key = key
+        self.gate = gate
+
+    def load(self, event: Envelope, state: CallState) -> dict[str, Any] | None:
+        """The stored record (``{}`` for a new call), or ``None`` when the call has ended
+        and ``event`` is to be ignored."""
+        call = state.get(self.key)
+        if call is None:
+            return {}
+        if call.get("ended"):
+            if isinstance(event, CallDisposition):
+                state.delete(self.key)
+                self._clear_gate(state)
+            return None
+        return call
+
+    def save(self, state: CallState, call: dict[str, Any]) -> None:
+        state.set(self.key, call)
+
+    def end(self, state: CallState) -> None:
+        """The call ended: keep only the tombstone until its disposition."""
+        self._clear_gate(state)
+        state.set(self.key, {"ended": True})
+
+    def _clear_gate(self, state: CallState) -> None:
+        if self.gate is not None:
+            self.gate.clear(state)
 
 
 def now_ms() -> int:

@@ -24,7 +24,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from callstream.contract.events import (
-    CallDisposition,
     CallEnded,
     CallHeartbeat,
     CallInitiated,
@@ -35,7 +34,7 @@ from callstream.contract.events import (
     RedactedSegment,
     SentimentScored,
 )
-from callstream.processors.base import CallState, Processor, derive
+from callstream.processors.base import CallRecord, CallState, Processor, derive
 from callstream.processors.language import cancellation_intent, dissatisfaction, normalize
 from callstream.processors.ordering import SequenceGate
 
@@ -76,16 +75,13 @@ class ChurnScorer(Processor):
 
     def __init__(self) -> None:
         self.gate = SequenceGate("churn_gate")
+        self.record = CallRecord("churn", self.gate)
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
-        call: dict[str, Any] | None = state.get("churn")
-        if call is not None and call.get("ended"):
-            if isinstance(event, CallDisposition):
-                state.delete("churn")
-                self.gate.clear(state)
-            return []
+        call = self.record.load(event, state)
         if call is None:
-            call = {"reasons": [], "level": "low", "customer_id": None}
+            return []
+        call = call or {"reasons": [], "level": "low", "customer_id": None}
         out: list[Envelope] = []
         if isinstance(event, (RedactedSegment, CallHeartbeat)):
             # a heartbeat releases lines held back by a transcript gap that never fills
@@ -109,10 +105,9 @@ class ChurnScorer(Processor):
             score = churn_score(call["reasons"])
             out.append(derive(ChurnRiskScored, event, self.name, "churn.final",
                               customer_id=call["customer_id"], score=score, reasons=list(call["reasons"])))
-            self.gate.clear(state)
-            state.set("churn", {"ended": True})  # a tombstone until the disposition
+            self.record.end(state)
             return out
-        state.set("churn", call)
+        self.record.save(state, call)
         return out
 
     @staticmethod

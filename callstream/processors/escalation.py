@@ -33,7 +33,6 @@ from typing import Any
 from callstream.contract.events import (
     AgentAction,
     CallConnected,
-    CallDisposition,
     CallEnded,
     CallHeartbeat,
     CallHeld,
@@ -47,7 +46,7 @@ from callstream.contract.events import (
     SentimentScored,
     SupervisorAlert,
 )
-from callstream.processors.base import CallState, Processor, derive
+from callstream.processors.base import CallRecord, CallState, Processor, derive
 from callstream.processors.language import escalation_phrases, normalize
 from callstream.processors.ordering import SequenceGate
 from callstream.processors.sentiment import NEUTRAL_BAND
@@ -104,17 +103,14 @@ class EscalationDetector(Processor):
 
     def __init__(self) -> None:
         self.gate = SequenceGate("escalation_gate")
+        self.record = CallRecord("escalation", self.gate)
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
-        call: dict[str, Any] | None = state.get("escalation")
-        if call is not None and call.get("ended"):
-            if isinstance(event, CallDisposition):
-                state.delete("escalation")
-                self.gate.clear(state)
-            return []
+        call = self.record.load(event, state)
         if call is None:
-            call = {"open": None, "opened": 0, "reasons_seen": [], "failed_verifications": 0,
-                    "held_since": None, "agent_id": None, "queue": None}
+            return []
+        call = call or {"open": None, "opened": 0, "reasons_seen": [], "failed_verifications": 0,
+                        "held_since": None, "agent_id": None, "queue": None}
         out: list[Envelope] = []
         if isinstance(event, RedactedSegment):
             for admitted in self.gate.admit(event, state):
@@ -154,10 +150,9 @@ class EscalationDetector(Processor):
             self._close(event, call, "call_ended", out)
             call["ended"] = True
         if call.get("ended"):
-            self.gate.clear(state)
-            state.set("escalation", {"ended": True})  # the tombstone
+            self.record.end(state)
         else:
-            state.set("escalation", call)
+            self.record.save(state, call)
         return out
 
     # --- signals ----------------------------------------------------------------------

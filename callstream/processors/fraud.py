@@ -32,7 +32,6 @@ from typing import Any
 
 from callstream.contract.events import (
     AgentAction,
-    CallDisposition,
     CallEnded,
     CallHeartbeat,
     CallInitiated,
@@ -42,7 +41,7 @@ from callstream.contract.events import (
     RedactedSegment,
     SupervisorAlert,
 )
-from callstream.processors.base import CallState, Processor, derive
+from callstream.processors.base import CallRecord, CallState, Processor, derive
 from callstream.processors.language import urgency_phrases
 from callstream.processors.ordering import SequenceGate
 
@@ -91,17 +90,14 @@ class FraudScorer(Processor):
 
     def __init__(self) -> None:
         self.gate = SequenceGate("fraud_gate")
+        self.record = CallRecord("fraud", self.gate)
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
-        call: dict[str, Any] | None = state.get("fraud")
-        if call is not None and call.get("ended"):
-            if isinstance(event, CallDisposition):
-                state.delete("fraud")
-                self.gate.clear(state)
-            return []
+        call = self.record.load(event, state)
         if call is None:
-            call = {"reasons": [], "level": "low", "failures": 0, "verified_at": None,
-                    "failures_before_verified": 0, "changes": []}
+            return []
+        call = call or {"reasons": [], "level": "low", "failures": 0, "verified_at": None,
+                        "failures_before_verified": 0, "changes": []}
         found: list[tuple[Envelope, list[str]]] = []
         if isinstance(event, (RedactedSegment, CallHeartbeat)):
             # a heartbeat releases lines held back by a transcript gap that never fills
@@ -141,10 +137,9 @@ class FraudScorer(Processor):
                                       message=f"Possible account takeover on call {source.contact_id} "
                                               f"(score {score:.2f}): {', '.join(call['reasons'])}"))
         if call.get("ended"):
-            self.gate.clear(state)
-            state.set("fraud", {"ended": True})  # a tombstone until the disposition
+            self.record.end(state)
         else:
-            state.set("fraud", call)
+            self.record.save(state, call)
         return out
 
     def _action(self, action: AgentAction, call: dict[str, Any]) -> list[str]:

@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from callstream.contract.events import (
-    CallDisposition,
     CallEnded,
     CallQueued,
     CallTransferred,
@@ -28,7 +27,7 @@ from callstream.contract.events import (
     FraudScored,
     RoutingDecision,
 )
-from callstream.processors.base import CallState, Processor, derive
+from callstream.processors.base import CallRecord, CallState, Processor, derive
 
 FRAUD_QUEUE = "fraud"
 RETENTION_QUEUE = "retention"
@@ -79,11 +78,11 @@ class RoutingDecider(Processor):
     commit_interval = 0.2  # a caller is waiting on this
     batch_ms = 50
 
+    record = CallRecord("routing")
+
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
-        call: dict[str, Any] | None = state.get("routing")
-        if call is not None and call.get("ended"):
-            if isinstance(event, CallDisposition):
-                state.delete("routing")
+        call = self.record.load(event, state)
+        if call is None:
             return []
         call = call or {"fraud": "low", "churn": 0.0, "priority": 0}
         out: list[Envelope] = []
@@ -101,9 +100,9 @@ class RoutingDecider(Processor):
             reason += f" (new contact {event.new_contact_id})"
             out.append(self._decision(event, call, target, reason, [event.to_queue]))
         elif isinstance(event, CallEnded):
-            state.set("routing", {"ended": True})  # a tombstone until the disposition
+            self.record.end(state)
             return out
-        state.set("routing", call)
+        self.record.save(state, call)
         return out
 
     def _decision(self, source: Envelope, call: dict[str, Any], target: str, reason: str, skills: list[str]) -> RoutingDecision:
