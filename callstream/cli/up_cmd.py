@@ -16,7 +16,7 @@ from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
 from callstream.kafka import local
 from callstream.kafka import topics as topic_admin
-from callstream.kafka.config import static_member_id, settings_environment
+from callstream.kafka.config import settings_environment, static_member_id
 from callstream.observe.live import LiveMonitor
 from callstream.process_group import ProcessGroup
 from callstream.processors.registry import available
