@@ -1,18 +1,20 @@
 # callstream: `make up` runs the platform locally, `make test` runs the whole test suite.
+# Both install exactly what requirements.lock pins (with hashes); `make lock` refreshes it.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
 
-.PHONY: setup up test test-unit bench clean
+.PHONY: setup up test test-unit lint lock bench clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup-system.sh
+$(STAMP): pyproject.toml $(LOCK) scripts/setup-system.sh
 	./scripts/setup-system.sh
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 up: setup
@@ -22,7 +24,19 @@ test: setup
 	$(BIN)/python -m pytest
 
 test-unit: setup
-	$(BIN)/python -m pytest -m "not kafka"
+	$(BIN)/python -m pytest -m "not kafka and not s3"
+
+lint: setup
+	$(BIN)/ruff check callstream tests bench
+	$(BIN)/mypy
+
+# Refreshes the lock to the newest releases pyproject.toml allows. Run `make test` on the
+# result before committing it: the lock is what CI and every new machine install.
+lock:
+	$(PYTHON) -m venv /tmp/callstream-lock-tool
+	/tmp/callstream-lock-tool/bin/pip install -q uv
+	/tmp/callstream-lock-tool/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--generate-hashes --upgrade --quiet -o $(LOCK)
 
 clean:
 	-$(BIN)/callstream kafka stop

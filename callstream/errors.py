@@ -53,6 +53,10 @@ class SchemaCompatibilityError(CallstreamError):
     """A schema change would break an existing producer or consumer."""
 
 
+class SchemaRegistryError(KafkaOperationError):
+    """A schema registry could not be reached or refused a request."""
+
+
 class SimulationError(ConfigError):
     """Impossible simulator options or an unreadable traffic curve."""
 

@@ -8,6 +8,7 @@ import click
 
 from callstream.cli import CliContext, pass_context
 from callstream.contract import schemas as contract_schemas
+from callstream.contract.registry import SchemaRegistrySync
 from callstream.errors import ConfigError, SchemaCompatibilityError
 
 directory_option = click.option("--directory", type=click.Path(file_okay=False, path_type=Path), default=contract_schemas.DEFAULT_DIRECTORY, show_default=True)
@@ -47,5 +48,5 @@ def register(ctx: CliContext) -> None:
     url = ctx.settings.schema_registry_url
     if not url:
         raise ConfigError("no schema registry is configured", "set CALLSTREAM_SCHEMA_REGISTRY_URL or schema_registry_url in the config file")
-    result = contract_schemas.SchemaRegistrySync(url).sync()
+    result = SchemaRegistrySync(url).sync()
     click.echo(f"schema registry {url}: {result}")

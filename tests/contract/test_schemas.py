@@ -14,19 +14,19 @@ import pytest
 
 from callstream.contract.codec import encode_event
 from callstream.contract.events import EVENT_TYPES, RedactedSegment, TranscriptSegment
+from callstream.contract.compatibility import check, compare_schemas
+from callstream.contract.registry import SchemaRegistrySync
 from callstream.contract.schemas import (
     EXPORT_COMMAND,
-    SchemaRegistrySync,
-    check,
     check_compatibility,
-    compare_schemas,
     export_schemas,
+    same_meaning,
     schema_drift,
     schema_for,
     schema_path,
     stored_versions,
 )
-from callstream.errors import ConfigError, KafkaOperationError, SchemaCompatibilityError
+from callstream.errors import ConfigError, SchemaCompatibilityError, SchemaRegistryError
 
 REPO_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -65,6 +65,34 @@ def test_committed_schemas_match_the_code():
         "schemas/ is out of date with callstream/contract/events.py:\n  " + "\n  ".join(drift)
         + f"\nre-export from the repository root with:  {EXPORT_COMMAND}"
     )
+
+
+def _with_description(schema: dict[str, Any], field: str, text: str) -> dict[str, Any]:
+    edited = json.loads(json.dumps(schema))
+    edited["$defs"]["TranscriptSegment"]["properties"][field]["description"] = text
+    return edited
+
+
+def test_description_whitespace_is_not_a_schema_change():
+    schema = schema_for(TranscriptSegment)
+    described = _with_description(schema, "text", "What was said,\n    as the speech engine heard it.")
+    redented = _with_description(schema, "text", "What was said,\nas the speech engine heard it.  ")
+    assert same_meaning(described, redented)
+    assert not same_meaning(described, _with_description(schema, "text", "What was said."))
+
+
+@pytest.mark.parametrize("edit", [
+    lambda props, required: props["text"].update(type="integer"),
+    lambda props, required: props.pop("is_final"),
+    lambda props, required: required.remove("text"),
+    lambda props, required: props["participant"].update(enum=["agent", "customer"]),
+], ids=["type", "field", "requiredness", "enum"])
+def test_any_structural_change_still_counts(edit):
+    schema = schema_for(TranscriptSegment)
+    edited = json.loads(json.dumps(schema))
+    definition = edited["$defs"]["TranscriptSegment"]
+    edit(definition["properties"], definition["required"])
+    assert not same_meaning(schema, edited)
 
 
 def test_the_code_is_compatible_with_the_committed_schemas():
@@ -356,5 +384,5 @@ def test_registry_sync_registers_every_event_type_then_refuses_a_change(fake_reg
 
 def test_registry_unreachable_is_a_clear_error():
     registry = SchemaRegistrySync("http://127.0.0.1:9", timeout_s=2)
-    with pytest.raises(KafkaOperationError, match="schema registry http://127.0.0.1:9 is unreachable"):
+    with pytest.raises(SchemaRegistryError, match="schema registry http://127.0.0.1:9 is unreachable"):
         registry.incompatibilities("callstream.call.held.v1", schema_for(EVENT_TYPES["call.held"]))
