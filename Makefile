@@ -30,13 +30,14 @@ lint: setup
 	$(BIN)/ruff check callstream tests bench
 	$(BIN)/mypy
 
-# Refreshes the lock to the newest releases pyproject.toml allows. Run `make test` on the
+# `make lock` pins what pyproject.toml added and keeps every other pin; `make lock UPGRADE=1`
+# refreshes every pin to the newest release pyproject.toml allows. Run `make test` on the
 # result before committing it: the lock is what CI and every new machine install.
 lock:
 	$(PYTHON) -m venv /tmp/callstream-lock-tool
 	/tmp/callstream-lock-tool/bin/pip install -q uv
 	/tmp/callstream-lock-tool/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
-		--generate-hashes --upgrade --quiet -o $(LOCK)
+		--generate-hashes $(if $(UPGRADE),--upgrade) --quiet -o $(LOCK)
 
 clean:
 	-$(BIN)/callstream kafka stop

@@ -25,6 +25,10 @@ class ConfigError(CallstreamError):
     """Invalid connection settings, options or files."""
 
 
+class DependencyError(ConfigError):
+    """An installed library is outside the range callstream supports."""
+
+
 class CatalogError(ConfigError):
     """The topic catalog is invalid or does not match what was asked."""
 

@@ -16,11 +16,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pyiceberg.expressions import AlwaysTrue, LessThan
-from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.table import Table
 
 from callstream.archive.tables import Archive, archived_offsets, commit_with_retry, offsets_property
+from callstream.dependencies import require_supported
 from callstream.errors import ArchiveError
+
+require_supported("pyiceberg")
+# private: writes data files without committing them (see callstream.dependencies)
+from pyiceberg.io.pyarrow import _dataframe_to_data_files  # noqa: E402, I001
 
 DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024
 

@@ -26,6 +26,7 @@ from callstream.contract.catalog import DEADLETTER_TOPIC, Catalog
 from callstream.contract.codec import decode_event, encode_event
 from callstream.contract.deadletter import dead_letter
 from callstream.contract.events import Envelope, event_type_of
+from callstream.dependencies import require_supported
 from callstream.errors import CatalogError, DecodeError
 from callstream.kafka.config import KEY_PARTITIONER
 from callstream.observe.client_metrics import ProcessorMetrics, hook_quix_error_callbacks
@@ -144,6 +145,17 @@ def fetch_config(batch_ms: int) -> dict[str, int | str]:
     return {"fetch.wait.max.ms": max(1, batch_ms), "fetch.min.bytes": 65536}
 
 
+@dataclass(frozen=True)
+class ProcessorApp:
+    """A processor's Quix ``Application`` and the step inside it (its counters and metrics)."""
+
+    app: Application
+    step: ProcessorStep
+
+    def run(self) -> None:
+        self.app.run()
+
+
 def build_application(
     processor: Processor,
     client_config: dict[str, str],
@@ -155,12 +167,13 @@ def build_application(
     instance_id: str | None = None,
     state_ttl: timedelta | None = None,
     loglevel: str = "WARNING",
-) -> Application:
+) -> ProcessorApp:
     """A Quix ``Application`` running ``processor``; ``topic_names`` renames catalog topics
     (tests and rehearsals run on uuid-named copies); ``instance_id`` makes it a static
     group member (``static_member_id``), so a restarted instance resumes its partitions at
     once instead of after the 45 s session timeout; ``state_ttl`` overrides the processor's
     ``state_ttl``."""
+    require_supported("quixstreams")
     rename = topic_names or {}
     consumer_config: dict[str, int | str] = fetch_config(processor.batch_ms)
     if instance_id:
@@ -197,8 +210,7 @@ def build_application(
     sdf = sdf.set_headers(lambda value, key, ts, headers: value.headers)
     sdf.to_topic(lambda value, key, ts, headers: outputs[value.topic], key=lambda value: value.key)
     hook_quix_error_callbacks(app, step.metrics)
-    app.callstream_step = step  # type: ignore[attr-defined]  # counters for tests and status
-    return app
+    return ProcessorApp(app, step)
 
 
 def _windowed(sdf, spec: WindowSpec, step: ProcessorStep, outputs: dict) -> object:

@@ -52,9 +52,9 @@ def test_counts_processed_dead_letters_and_client_errors() -> None:
 
 @pytest.mark.kafka
 def test_quix_application_error_callbacks_are_counted(tmp_path: Path, kafka_config, pipeline) -> None:
-    app = build_application(Redactor(), kafka_config, load_catalog(), tmp_path, group=f"g-{tmp_path.name}",
-                            topic_names=pipeline.names)
-    step = app.callstream_step
+    built = build_application(Redactor(), kafka_config, load_catalog(), tmp_path, group=f"g-{tmp_path.name}",
+                              topic_names=pipeline.names)
+    app, step = built.app, built.step
     assert hook_quix_error_callbacks(app, step.metrics)  # this Quix version still has the hook
     before = step.metrics._families.client_errors.labels("redactor", "consumer", "_ALL_BROKERS_DOWN")._value.get()
     app._consumer._error_cb(KafkaError(KafkaError._ALL_BROKERS_DOWN))  # what librdkafka calls

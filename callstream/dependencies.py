@@ -1,0 +1,53 @@
+"""Guards for the libraries whose private API callstream uses.
+
+Two of callstream's dependencies offer no public way to do what it needs:
+
+* pyiceberg: compaction writes data files with ``pyiceberg.io.pyarrow._dataframe_to_data_files``
+  (the public ``Table.overwrite`` would commit, and compaction must commit its own files
+  together with the archiver's offsets).
+* Quix Streams: client errors are counted by chaining onto each client's ``_user_error_cb``
+  (Quix builds its clients with its own ``error_cb`` and has no option to pass one).
+
+Each is pinned to a supported range in ``pyproject.toml``; that range is read back from
+callstream's installed metadata, so the declared bound and the check cannot disagree.
+``require_supported`` fails with a clear error naming the range before the private name is
+touched; ``tests/test_dependencies.py`` breaks when the private API itself changes.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+from callstream.errors import ConfigError, DependencyError
+
+#: distributions whose private functions callstream calls, and what it calls
+PRIVATE_API = {
+    "pyiceberg": "pyiceberg.io.pyarrow._dataframe_to_data_files",
+    "quixstreams": "the _user_error_cb of Quix's Kafka clients",
+}
+
+
+def supported_range(distribution: str) -> str:
+    """The version range of ``distribution`` that callstream declares, e.g. ``<0.13,>=0.9``."""
+    for line in importlib.metadata.requires("callstream") or []:
+        requirement = Requirement(line)
+        if requirement.name.lower() == distribution and not requirement.marker:
+            return str(requirement.specifier)
+    raise ConfigError(f"callstream's metadata declares no requirement on {distribution}",
+                      hint="reinstall callstream (make setup)")
+
+
+def require_supported(distribution: str) -> None:
+    """Raise ``DependencyError`` unless the installed ``distribution`` is in callstream's range."""
+    installed = importlib.metadata.version(distribution)
+    wanted = supported_range(distribution)
+    if not Requirement(f"{distribution}{wanted}").specifier.contains(Version(installed), prereleases=True):
+        raise DependencyError(
+            f"{distribution} {installed} is installed, but callstream supports {distribution}{wanted} "
+            f"(it uses {PRIVATE_API[distribution]}, which other versions may lack)",
+            hint="install the locked versions with `make setup` (requirements.lock), "
+            f"or `pip install '{distribution}{wanted}'`",
+        )
