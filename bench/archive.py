@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import random
 import shutil
 import statistics
@@ -52,15 +51,21 @@ from callstream.archive.maintenance import compact
 from callstream.archive.replay import ArchiveView, ReplayScope, call_timeline, redrive_window
 from callstream.archive.settings import ArchiveSettings
 from callstream.archive.tables import Archive, data_files
+from callstream.contract.catalog import load_catalog
 from callstream.contract.codec import encode_event
 from callstream.contract.events import (
-    CallConnected, CallEnded, CallInitiated, CallQueued, RedactedSegment, SentimentScored,
+    CallConnected,
+    CallEnded,
+    CallInitiated,
+    CallQueued,
+    RedactedSegment,
+    SentimentScored,
 )
-from callstream.contract.catalog import load_catalog
-from callstream.kafka import local
-from callstream.observe.stream import percentile
 from callstream.kafka.topics import apply as apply_topics
-from callstream.process_group import ProcessGroup
+from callstream.local import broker
+from callstream.local.processes import ProcessGroup
+from callstream.observe.stream import percentile
+from callstream.settings import child_process_environment, load_settings
 from callstream.simulate.simulator import SimulationSettings, run_simulation
 
 EVENTS_PER_CALL = 50  # 4 lifecycle + 40 segments + 6 sentiment
@@ -158,8 +163,8 @@ def replay_isolation(conf: dict, work: Path, seconds: float, redrive: Callable[[
     large replay is kept off the live path (a short re-drive gives few samples)."""
     catalog = load_catalog()
     apply_topics(conf, catalog, catalog.environment("single-broker"))
-    group = ProcessGroup(work / "logs", {**os.environ, "CALLSTREAM_BOOTSTRAP_SERVERS": conf["bootstrap.servers"],
-                                         "CALLSTREAM_STATE_DIR": str(work / "isolation")})
+    settings = load_settings().with_cluster(conf["bootstrap.servers"]).with_state_dir(work / "isolation")
+    group = ProcessGroup(work / "logs", child_process_environment(settings))
     for name in ("redactor", "assist"):
         group.spawn(name, "callstream.processors.worker", name)
     stop = threading.Event()
@@ -221,7 +226,7 @@ def main() -> None:
     cluster = None
     try:
         if started_here:
-            cluster, _ = local.start(work / "state", 1, ports=local.free_ports(2), timeout_s=120)
+            cluster, _ = broker.start(work / "state", 1, ports=broker.free_ports(2), timeout_s=120)
             bootstrap = cluster.bootstrap_servers
         else:
             bootstrap = args.bootstrap
@@ -354,7 +359,7 @@ def main() -> None:
         print(json.dumps(figures), flush=True)
     finally:
         if started_here:
-            local.stop(work / "state")
+            broker.stop(work / "state")
         shutil.rmtree(work, ignore_errors=True)
 
 

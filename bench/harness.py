@@ -17,11 +17,12 @@ from confluent_kafka.admin import AdminClient
 
 from callstream.contract.catalog import load_catalog
 from callstream.errors import KafkaOperationError
-from callstream.kafka import local
 from callstream.kafka import topics as topic_admin
+from callstream.local import broker
+from callstream.local.processes import ProcessGroup
 from callstream.observe.lag import OffsetReader
 from callstream.processors.registry import load_processor
-from callstream.process_group import ProcessGroup
+from callstream.settings import child_process_environment, load_settings
 
 # A native crash in a Kafka client must leave a stack, not a bare exit code 139.
 faulthandler.enable()
@@ -48,12 +49,13 @@ class BenchCluster:
 
     def __enter__(self) -> BenchCluster:
         if not self.bootstrap:
-            cluster, _ = local.start(self.state_dir, self.brokers, ports=local.free_ports(2 * self.brokers), heap=self.heap)
+            cluster, _ = broker.start(self.state_dir, self.brokers, ports=broker.free_ports(2 * self.brokers), heap=self.heap)
             self.bootstrap = cluster.bootstrap_servers
         catalog = load_catalog()
         _, env = catalog.environment_for_brokers(topic_admin.broker_count(AdminClient(self.conf)))
         topic_admin.apply(self.conf, catalog, env)
-        self.processes.env = {**os.environ, "CALLSTREAM_BOOTSTRAP_SERVERS": self.bootstrap, "CALLSTREAM_STATE_DIR": str(self.state_dir)}
+        settings = load_settings().with_cluster(self.bootstrap).with_state_dir(self.state_dir)
+        self.processes.env = child_process_environment(settings)
         return self
 
     @property
@@ -69,7 +71,7 @@ class BenchCluster:
         """CPU seconds (user + system) used so far by each worker, each broker and this
         benchmark process (simulator and probes): where the machine's cores go."""
         pids = {child.name: child.pid for child in self.processes.children.values() if child.alive() and child.pid}
-        cluster = local.LocalCluster.load(self.state_dir)
+        cluster = broker.LocalCluster.load(self.state_dir)
         for node in cluster.nodes if cluster else []:
             if node.pid:
                 pids[f"broker-{node.node_id}"] = node.pid
@@ -122,6 +124,6 @@ class BenchCluster:
         if self._offsets is not None:
             self._offsets.close()
         self.processes.stop_all()
-        if local.LocalCluster.load(self.state_dir):
-            local.stop(self.state_dir)
+        if broker.LocalCluster.load(self.state_dir):
+            broker.stop(self.state_dir)
         shutil.rmtree(self.state_dir, ignore_errors=True)

@@ -40,42 +40,12 @@ from callstream.observe.lag import GroupLag, PartitionLag
 from callstream.observe.metrics import render
 from callstream.observe.snapshot import LATENCY_BUCKETS, ClusterHealth, Snapshot, StageLatency
 from callstream.observe.stream import TapFigures
+from callstream.testing import RecordedMessage
 
 T0 = 1_764_060_000_000
 
 
-class Message:
-    __slots__ = ("_topic", "_value", "_timestamp", "_headers")
-
-    def __init__(self, topic: str, value: bytes, timestamp: int, headers=None) -> None:
-        self._topic, self._value, self._timestamp, self._headers = topic, value, timestamp, headers
-
-    def error(self):
-        return None
-
-    def topic(self):
-        return self._topic
-
-    def value(self):
-        return self._value
-
-    def timestamp(self):
-        return 1, self._timestamp
-
-    def headers(self):
-        return self._headers
-
-    def key(self):
-        return b"k"
-
-    def partition(self):
-        return 0
-
-    def offset(self):
-        return 0
-
-
-def message_mix(n: int, seed: int = 7) -> list[Message]:
+def message_mix(n: int, seed: int = 7) -> list[RecordedMessage]:
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -103,9 +73,9 @@ def message_mix(n: int, seed: int = 7) -> list[Message]:
         else:
             _, value, headers = dead_letter(b"{bad", b"k", [], "undecodable: not valid JSON", "raw", 0, i, "redactor",
                                             failed_at_ms=now)
-            out.append(Message("dlq", value, now, headers))
+            out.append(RecordedMessage("dlq", value, timestamp_ms=now, headers=headers))
             continue
-        out.append(Message(topic, encode_event(event)[0], now + 1))
+        out.append(RecordedMessage(topic, encode_event(event)[0], timestamp_ms=now + 1))
     return out
 
 
@@ -114,11 +84,11 @@ LOGICAL = {"redacted": "callstream.transcript.redacted", "sentiment": "callstrea
            "alerts": "callstream.supervisor.alerts", "dlq": "callstream.deadletter"}
 
 
-def tap(messages: list[Message]) -> None:
+def tap(messages: list[RecordedMessage]) -> None:
     TapFigures(LOGICAL).handle(messages)
 
 
-def bare_decode(messages: list[Message]) -> None:
+def bare_decode(messages: list[RecordedMessage]) -> None:
     """The floor: every message decoded in full, latency read, nothing kept."""
     latencies: dict[str, list[int]] = {}
     for m in messages:

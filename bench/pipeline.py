@@ -44,8 +44,8 @@ from callstream.contract.events import AssistPrompt, RedactedSegment, Transcript
 from callstream.kafka.topics import delete_topics  # noqa: E402
 from callstream.observe.stream import percentile  # noqa: E402
 from callstream.processors.registry import processor_names  # noqa: E402
-from callstream.simulate.simulator import SimulationSettings, generate_events, mean_call_seconds, run_simulation  # noqa: E402
 from callstream.simulate.conversation import ConversationProfile  # noqa: E402
+from callstream.simulate.simulator import SimulationSettings, generate_events, mean_call_seconds, run_simulation  # noqa: E402
 
 ASSIST_P99_TARGET_MS = 250.0
 
@@ -209,13 +209,13 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], co
     # Committed-offset lag is a sawtooth (commits every 0.2-1 s per group), so two samples
     # say little: the trend over the whole window does. Growing means the fitted trend adds
     # more than the window's mean lag again over the window (a backlog that doubles).
-    mean_lag = statistics.fmean(l[1] for l in lags)
+    mean_lag = statistics.fmean(lag for _, lag in lags)
     growing = growth_per_s * measure_s > max(500.0, mean_lag)
     assist, redacted = sorted(assist), sorted(redacted)
     assist_p99 = percentile(assist, 0.99)
     return {
         "concurrency": concurrency, "simulated_concurrency": round(concurrency / speedup), "speedup": speedup,
-        "events_per_s": round(events / wall, 1), "lag_start": first, "lag_end": last, "lag_max": max(l[1] for l in lags),
+        "events_per_s": round(events / wall, 1), "lag_start": first, "lag_end": last, "lag_max": max(lag for _, lag in lags),
         "lag_mean": round(mean_lag), "lag_trend_per_s": round(growth_per_s, 1), "lag_growing": growing,
         "lag_mean_by_processor": {name: round(statistics.fmean(sample[name] for sample in by_processor)) for name in processors},
         "redacted_p50_ms": percentile(redacted, 0.5), "redacted_p99_ms": percentile(redacted, 0.99), "redacted_samples": len(redacted),

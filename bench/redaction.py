@@ -15,7 +15,7 @@ import json
 import re
 import time
 
-from callstream.processors.redaction import redact_text
+from callstream.detectors.redaction import redact_text
 
 #: Roughly the mix of a support call: most segments carry no PII.
 SEGMENTS = [

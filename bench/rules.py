@@ -27,7 +27,7 @@ from callstream.processors.escalation import EscalationDetector
 from callstream.processors.fraud import FraudScorer
 from callstream.processors.quality import QualityScorer
 from callstream.processors.routing import RoutingDecider
-from callstream.processors.sentiment_scoring import SentimentScorer
+from callstream.processors.sentiment import SentimentScorer
 from callstream.simulate.simulator import SimulationSettings, generate_events
 
 

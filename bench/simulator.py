@@ -8,7 +8,7 @@ can play in real time on this machine.
    C calls in progress produces the event rate of C x S calls in real time; a level is
    sustained when no event is more than 1 s behind schedule and under 1% are 100 ms late.
 
-Starts a throwaway local Kafka (``callstream.kafka.local``) unless --bootstrap is given.
+Starts a throwaway local Kafka (``callstream.local.broker``) unless --bootstrap is given.
 
     python bench/simulator.py [--bootstrap HOST:PORT] [--rate 300] [--duration 600]
 """
@@ -30,7 +30,7 @@ from rich.table import Table
 
 from callstream.contract.codec import encode_event
 from callstream.errors import LocalKafkaError
-from callstream.kafka import local
+from callstream.local import broker
 from callstream.simulate.simulator import (
     SimulationSettings,
     generate_events,
@@ -158,12 +158,12 @@ def main() -> None:
         for _ in range(2):  # a fresh state dir and ports on a failed start
             state_dir = Path(tempfile.mkdtemp(prefix="callstream-bench-kafka-"))
             try:
-                cluster, _ = local.start(state_dir, 1, ports=local.free_ports(2), timeout_s=120)
+                cluster, _ = broker.start(state_dir, 1, ports=broker.free_ports(2), timeout_s=120)
                 bootstrap = cluster.bootstrap_servers
                 break
             except LocalKafkaError as exc:
                 console.print(f"[yellow]local Kafka did not start ({exc}); retrying once")
-                local.stop(state_dir)
+                broker.stop(state_dir)
                 shutil.rmtree(state_dir, ignore_errors=True)
                 state_dir = None
         if not bootstrap:
@@ -199,7 +199,7 @@ def main() -> None:
     finally:
         delete_topics(bootstrap, list(sim_topics.values()) + list(bare_topics.values()))
         if state_dir is not None:
-            local.stop(state_dir)
+            broker.stop(state_dir)
             shutil.rmtree(state_dir, ignore_errors=True)
 
     ratio = summary.events_per_s / bare_rate

@@ -2,34 +2,59 @@
 
 Set CALLSTREAM_TEST_BOOTSTRAP=host:port to run the Kafka tests against an existing
 cluster instead of starting one.
+
+Markers come from fixtures, not from hands: a test that uses ``kafka_installation`` (which
+every broker fixture needs) is marked ``kafka``, one that uses ``s3_server`` is marked
+``s3``; ``make test-unit`` (``-m "not kafka and not s3"``) therefore needs neither.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
+from support.pipeline import PipelineTopics
 
-from callstream.kafka import local
+from callstream.local import broker
+from callstream.local.processes import ProcessGroup
+from callstream.settings import Settings, child_process_environment
+
+#: fixture -> the marker every test using it (directly or through other fixtures) gets
+MARKER_OF_FIXTURE = {"kafka_installation": "kafka", "s3_server": "s3"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, marker in MARKER_OF_FIXTURE.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_installation() -> Path:
+    """The Apache Kafka jars (resolved from Maven Central once, then cached): what every
+    test that starts or talks to a broker needs."""
+    return broker.kafka_libs()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_installation: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Bootstrap servers of a real Kafka 4.x broker started once for the session."""
     external = os.environ.get("CALLSTREAM_TEST_BOOTSTRAP")
     if external:
         yield external
         return
     state_dir = tmp_path_factory.mktemp("kafka-state")
-    cluster, _ = local.start(state_dir, 1, ports=local.free_ports(2), timeout_s=120)
+    cluster, _ = broker.start(state_dir, 1, ports=broker.free_ports(2), timeout_s=120)
     try:
         yield cluster.bootstrap_servers
     finally:
-        local.stop(state_dir)
+        broker.stop(state_dir)
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +84,45 @@ def create_topic(kafka_config: dict[str, str]) -> Callable[..., str]:
         return name
 
     return create
+
+
+@pytest.fixture
+def child_env(kafka_bootstrap: str) -> Callable[..., dict[str, str]]:
+    """``child_env(state_dir, **extra)``: the environment callstream gives its children
+    (``child_process_environment``), for a child on the test broker."""
+
+    def make(state_dir: Path, **extra: str) -> dict[str, str]:
+        return child_process_environment(Settings().with_cluster(kafka_bootstrap).with_state_dir(state_dir)) | extra
+
+    return make
+
+
+@pytest.fixture
+def pipeline(kafka_config, create_topic, unique_name) -> PipelineTopics:
+    return PipelineTopics(kafka_config, create_topic, unique_name("p").split("-")[-1])
+
+
+@pytest.fixture
+def workers(child_env, tmp_path: Path, pipeline: PipelineTopics) -> Iterator[Callable[..., object]]:
+    """``workers("redactor")`` starts a real worker process on the pipeline's topics."""
+    group = ProcessGroup(tmp_path / "logs", child_env(tmp_path / "state"))
+    group_suffix = pipeline["callstream.deadletter"].rsplit(".", 1)[-1]
+
+    def spawn(processor: str, instance: str = "0", *worker_args: str):
+        return group.spawn(
+            f"{processor}-{instance}", "callstream.processors.worker", processor,
+            "--instance", instance, "--group", f"callstream-{processor}-{group_suffix}", "--topic-map", pipeline.topic_map,
+            *worker_args,
+        )
+
+    spawn.group = group  # type: ignore[attr-defined]
+    try:
+        yield spawn
+    finally:
+        group.stop_all()
+        for child in group.children.values():
+            if child.log_path.exists() and child.returncode not in (0, -15, -9, None):
+                sys.stderr.write(child.log_path.read_text()[-3000:])
 
 
 @pytest.fixture

@@ -10,8 +10,10 @@ the commit happened (rows and offsets) or it did not (neither). Before committin
 offsets the table already holds are dropped, so even a stale second archiver (a zombie
 after a rebalance) cannot write duplicates. See docs/decisions/0002-archive-exactly-once.md.
 
-Run as a process: ``python -m callstream.archive.archiver --bootstrap HOST:PORT --state-dir
-DIR --topic T [--topic T ...]`` (SIGTERM flushes and exits; SIGKILL loses nothing).
+Run as a process: ``python -m callstream.archive.archiver --topic T [--topic T ...]`` with
+the cluster, the state dir and the warehouse (S3 credentials included) from callstream's
+settings (``CALLSTREAM_*``, as every child gets them); SIGTERM flushes and exits, SIGKILL
+loses nothing.
 """
 
 from __future__ import annotations
@@ -25,16 +27,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow.compute as pc
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from pyiceberg.table import Table
 
 from callstream.archive.rows import TopicBuffer
-from callstream.archive.settings import ArchiveSettings, build_archive_settings
+from callstream.archive.settings import ArchiveSettings
 from callstream.archive.tables import Archive, archived_offsets, commit_with_retry, offsets_property
-from callstream.errors import ArchiveError, CallstreamError, KafkaOperationError
+from callstream.entry import run_entry_point
+from callstream.errors import ArchiveError, KafkaOperationError
 
 logger = logging.getLogger(__name__)
 
@@ -294,37 +296,28 @@ def archive_topics(
 def main(argv: list[str] | None = None) -> int:
     """Process entry point (used by tests and process supervisors; the CLI wraps the same)."""
     parser = argparse.ArgumentParser(prog="python -m callstream.archive.archiver", description=__doc__.split("\n")[0])
-    parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
-    parser.add_argument("--state-dir", type=Path, default=Path(".callstream"))
-    parser.add_argument("--warehouse", help="override the warehouse (directory or s3://bucket/prefix)")
-    parser.add_argument("--catalog-uri", help="override the SQL catalog URI")
     parser.add_argument("--topic", action="append", required=True, dest="topics")
     parser.add_argument("--group", help="consumer group (default callstream-archiver)")
     parser.add_argument("--instance-id", help="static group membership id (fast takeover on restart)")
     parser.add_argument("--flush-rows", type=int)
     parser.add_argument("--flush-age-s", type=float)
     parser.add_argument("--idle-exit-s", type=float)
-    parser.add_argument("--s3-settings", help="JSON of S3Settings for an s3:// warehouse")
     args = parser.parse_args(argv)
-    try:
-        base = ArchiveSettings.for_state_dir(args.state_dir)
-        overrides = {"warehouse": args.warehouse, "catalog_uri": args.catalog_uri, "consumer_group": args.group,
-                     "flush_max_rows": args.flush_rows, "flush_max_age_s": args.flush_age_s,
-                     "s3": json.loads(args.s3_settings) if args.s3_settings else None}
-        settings = build_archive_settings(base.model_dump() | {k: v for k, v in overrides.items() if v is not None})
+    from callstream.settings import client_config, load_settings
 
-        def report(flush: FlushReport) -> None:
-            print(json.dumps({"topic": flush.topic, "rows": flush.rows, "skipped": flush.skipped,
-                              "reason": flush.reason, "offsets": flush.offsets}), flush=True)
+    settings = load_settings()
+    overrides = {"consumer_group": args.group, "flush_max_rows": args.flush_rows, "flush_max_age_s": args.flush_age_s}
+    archive_settings = settings.archive_settings(**{k: v for k, v in overrides.items() if v is not None})
 
-        stats = archive_topics(settings, {"bootstrap.servers": args.bootstrap}, args.topics,
-                               idle_exit_s=args.idle_exit_s, on_flush=report, instance_id=args.instance_id)
-    except CallstreamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    def report(flush: FlushReport) -> None:
+        print(json.dumps({"topic": flush.topic, "rows": flush.rows, "skipped": flush.skipped,
+                          "reason": flush.reason, "offsets": flush.offsets}), flush=True)
+
+    stats = archive_topics(archive_settings, client_config(settings), args.topics,
+                           idle_exit_s=args.idle_exit_s, on_flush=report, instance_id=args.instance_id)
     print(json.dumps({"consumed": stats.consumed, "archived": stats.archived, "skipped": stats.skipped}), flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_entry_point(main))

@@ -157,7 +157,8 @@ def expire_snapshots(table: Table, *, older_than_ms: int | None = None) -> int:
 
     def attempt(table: Table) -> None:
         still_there = {s.snapshot_id for s in table.metadata.snapshots}
-        ids = [i for i in doomed if i in still_there and i != table.current_snapshot().snapshot_id]
+        current = table.current_snapshot()
+        ids = [i for i in doomed if i in still_there and (current is None or i != current.snapshot_id)]
         if ids:
             table.maintenance.expire_snapshots().by_ids(ids).commit()
 
@@ -202,9 +203,9 @@ def apply_retention(archive: Archive, policy: Mapping[str, tuple[str, int]], *, 
         size = sum(t.file.file_size_in_bytes for t in expired)
         purged = 0
         if expired and not dry_run:
-            def attempt(table: Table) -> None:
+            def attempt(table: Table, cutoff: dt.date = cutoff) -> None:
                 # event_date is the identity partition: whole files drop, nothing is rewritten.
-                table.delete(LessThan("event_date", cutoff.isoformat()),
+                table.delete(LessThan(term="event_date", value=cutoff.isoformat()),
                              snapshot_properties=offsets_property(archived_offsets(table)))
 
             commit_with_retry(table, attempt, what="retention")

@@ -15,8 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka import ConsumerGroupTopicPartitions
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table as RichTable
@@ -25,8 +24,8 @@ from callstream.archive.partitioning import Partitioner, partition_for_key
 from callstream.archive.query import parquet_source
 from callstream.archive.rows import read_envelope
 from callstream.archive.tables import Archive, archived_offsets, data_files, table_name
-from callstream.kafka.config import KEY_PARTITIONER
 from callstream.errors import ArchiveError, KafkaOperationError
+from callstream.kafka.config import KEY_PARTITIONER
 
 #: Fields of lifecycle events that link the contacts of one transferred call.
 LINK_FIELDS = ("previous_contact_id", "initial_contact_id", "new_contact_id")
@@ -404,7 +403,7 @@ def redrive_window(
             columns = batch.to_pydict()
             for topic, partition, offset, key, payload, headers in zip(
                     columns["kafka_topic"], columns["kafka_partition"], columns["kafka_offset"],
-                    columns["key"], columns["payload"], columns["headers"]):
+                    columns["key"], columns["payload"], columns["headers"], strict=False):
                 out_headers = [(h["key"], h["value"]) for h in headers or []]
                 out_headers.append((REDRIVE_HEADER, f"{topic}/{partition}/{offset}".encode()))
                 while True:

@@ -137,7 +137,7 @@ class TopicBuffer:
         self.headers += [m.headers() for m in messages]
         self.payload_bytes += sum(map(len, filter(None, values)))
         # dict(zip()) keeps the last offset seen per partition; messages arrive in order.
-        self.next_offsets.update({p: o + 1 for p, o in dict(zip(partitions, offsets)).items()})
+        self.next_offsets.update({p: o + 1 for p, o in dict(zip(partitions, offsets, strict=False)).items()})
 
     def drop_partitions(self, partitions: set[int]) -> None:
         """Forget rows of partitions this archiver no longer owns (after a lost assignment)."""
@@ -177,7 +177,7 @@ def build_rows(
     days = [
         e.event_time_ms // _MS_PER_DAY if e is not None
         else (t // _MS_PER_DAY if t is not None and t >= 0 else fallback_day)
-        for e, t in zip(envelopes, timestamps)
+        for e, t in zip(envelopes, timestamps, strict=False)
     ]
     columns = [
         pa.array([topic] * n, pa.string()),

@@ -25,7 +25,14 @@ from pyiceberg.table import Table
 from pyiceberg.table.sorting import SortField, SortOrder
 from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import (
-    BinaryType, DateType, IntegerType, ListType, LongType, NestedField, StringType, StructType,
+    BinaryType,
+    DateType,
+    IntegerType,
+    ListType,
+    LongType,
+    NestedField,
+    StringType,
+    StructType,
 )
 
 from callstream.archive.settings import ArchiveSettings

@@ -13,8 +13,9 @@ from pathlib import Path
 import click
 
 from callstream import __version__
+from callstream.entry import INTERRUPTED_EXIT_CODE, error_line
 from callstream.errors import CallstreamError
-from callstream.kafka.config import KafkaSettings, client_config, load_settings
+from callstream.settings import Settings, client_config, load_settings
 
 
 @dataclass
@@ -23,10 +24,10 @@ class CliContext:
 
     config_file: Path | None = None
     flags: dict = field(default_factory=dict)
-    _settings: KafkaSettings | None = None
+    _settings: Settings | None = None
 
     @property
-    def settings(self) -> KafkaSettings:
+    def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings(self.config_file, **self.flags)
         return self._settings
@@ -40,7 +41,7 @@ pass_context = click.make_pass_decorator(CliContext)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="callstream")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="YAML config file (a 'kafka:' section); default ./callstream.yaml if present.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="YAML config file (sections kafka:, archive:, dashboard:); default ./callstream.yaml if present.")
 @click.option("--bootstrap-servers", help="Kafka bootstrap servers; default: the local broker from `callstream kafka start`.")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), help="Where local state lives (broker data, archive, reports). Default .callstream")
 @click.pass_context
@@ -54,7 +55,15 @@ def cli(ctx: click.Context, config_file: Path | None, bootstrap_servers: str | N
 
 def _register() -> None:
     from callstream.cli import (
-        archive_cmds, kafka_cmds, observe_cmds, rehearse_cmds, run_cmds, schemas_cmds, simulate_cmds, topics_cmds, up_cmd,
+        archive_cmds,
+        kafka_cmds,
+        observe_cmds,
+        rehearse_cmds,
+        run_cmds,
+        schemas_cmds,
+        simulate_cmds,
+        topics_cmds,
+        up_cmd,
     )
 
     cli.add_command(kafka_cmds.kafka)
@@ -78,17 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = cli.main(args=argv, prog_name="callstream", standalone_mode=False)
     except CallstreamError as exc:
-        click.echo(f"callstream: error: {exc.message}" + (f" -- {exc.hint}" if exc.hint else ""), err=True)
+        click.echo(error_line(exc), err=True)
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("callstream: interrupted", err=True)
-        return 130
+        return INTERRUPTED_EXIT_CODE
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("callstream: interrupted", err=True)
-        return 130
+        return INTERRUPTED_EXIT_CODE
     return result if isinstance(result, int) else 0
 
 

@@ -13,7 +13,6 @@ from callstream.archive.archiver import archive_topics
 from callstream.archive.maintenance import apply_retention, compact, retention_days_by_topic
 from callstream.archive.query import query
 from callstream.archive.replay import ReplayScope, call_timeline, redrive_window, rewind_group
-from callstream.archive.settings import ArchiveSettings
 from callstream.archive.tables import Archive
 from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
@@ -30,12 +29,12 @@ def parse_time(value: str, option: str) -> int:
     except ValueError:
         raise ConfigError(f"{option} {value!r} is not a time", "use epoch milliseconds or ISO-8601, e.g. 2026-11-25T09:00:00Z") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     return int(moment.timestamp() * 1000)
 
 
 def open_archive(ctx: CliContext) -> Archive:
-    return Archive.open(ArchiveSettings.for_state_dir(ctx.settings.state_dir))
+    return Archive.open(ctx.settings.archive_settings())
 
 
 @click.group()
@@ -50,7 +49,7 @@ def archive() -> None:
 def archive_run(ctx: CliContext, flush_rows: int | None, flush_age_s: float | None) -> None:
     """Run the exactly-once archiver (consumer group callstream-archiver) until Ctrl-C."""
     overrides = {k: v for k, v in {"flush_max_rows": flush_rows, "flush_max_age_s": flush_age_s}.items() if v is not None}
-    settings = ArchiveSettings.for_state_dir(ctx.settings.state_dir, **overrides)
+    settings = ctx.settings.archive_settings(**overrides)
     topics = [t.name for t in load_catalog().topics]
     click.echo(f"archiving {len(topics)} topics into {settings.warehouse}; Ctrl-C stops after a final commit")
     stats = archive_topics(settings, ctx.client_config(), topics, instance_id=static_member_id("archiver"))

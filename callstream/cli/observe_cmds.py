@@ -50,7 +50,7 @@ def _observer(ctx: CliContext, groups, topic_map, window, lookback, worker_metri
     conf = ctx.client_config()
     observer = Observer(conf, ObserverSettings(
         topic_names=names, groups=list(groups) or None, window_s=window, lookback_s=lookback, interval_s=interval,
-        state_dir=ctx.settings.state_dir, worker_metrics_dir=worker_metrics_dir))
+        state_dir=ctx.settings.state_dir, archive=ctx.settings.archive_settings(), worker_metrics_dir=worker_metrics_dir))
     return observer, conf
 
 

@@ -54,12 +54,11 @@ def rehearse(ctx: CliContext, scenario: str | None, curve: str | None, report_di
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report_dir = report_dir or Path(settings.state_dir) / "reports" / f"{loaded.name}-{stamp}"
     work_dir = Path(settings.state_dir) / "rehearsals" / f"{loaded.name}-{stamp}"
-    client_config = None if settings.is_local else settings.to_librdkafka()
     leftovers = stop_leftover_clusters(work_dir.parent)
     if leftovers:
         console.print(f"stopped a local cluster left running by an earlier, interrupted rehearsal (pids {leftovers})")
     console.print(f"[bold]rehearsal[/] {loaded.name}: report in {report_dir}")
-    result = run_scenario(loaded, RunOptions(report_dir=report_dir, work_dir=work_dir, client_config=client_config,
+    result = run_scenario(loaded, RunOptions(report_dir=report_dir, work_dir=work_dir, settings=settings,
                                              console=console, keep_work_dir=keep_work_dir))
     console.print(verdict_table(result.figures))
     console.print(f"report: {result.report_dir / 'report.html'}")

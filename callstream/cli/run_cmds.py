@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -11,10 +10,11 @@ import click
 from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
 from callstream.errors import ConfigError
-from callstream.kafka.config import settings_environment, static_member_id
-from callstream.process_group import ProcessGroup
+from callstream.kafka.config import static_member_id
+from callstream.local.processes import ProcessGroup
 from callstream.processors.registry import available, load_processor, processor_names
 from callstream.processors.runtime import build_application
+from callstream.settings import child_process_environment
 
 
 @click.command()
@@ -47,7 +47,7 @@ def run(ctx: CliContext, processor: str | None, instances: int, list_only: bool,
         click.echo(f"running {processor} ({spec.guarantee}) as group {spec.consumer_group} on {conf['bootstrap.servers']}; Ctrl-C stops")
         build_application(spec, conf, load_catalog(catalog_path), state_dir, instance_id=static_member_id(spec.consumer_group)).run()
         return
-    env = {**os.environ, **settings_environment(settings), "CALLSTREAM_BOOTSTRAP_SERVERS": conf["bootstrap.servers"]}
+    env = child_process_environment(settings.with_cluster(conf["bootstrap.servers"]))
     group = ProcessGroup(settings.state_dir / "logs", env)
     extra = ["--catalog", str(catalog_path)] if catalog_path else []
     for i in range(instances):
@@ -57,6 +57,6 @@ def run(ctx: CliContext, processor: str | None, instances: int, list_only: bool,
         while not group.dead():
             time.sleep(0.5)
         dead = group.dead()[0]
-        raise ConfigError(f"{dead.name} exited with code {dead.process.returncode}", f"read {dead.log_path}")
+        raise ConfigError(f"{dead.name} exited with code {dead.returncode}", f"read {dead.log_path}")
     finally:
         group.stop_all()

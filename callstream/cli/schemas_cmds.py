@@ -45,7 +45,7 @@ def check(directory: Path) -> None:
 @pass_context
 def register(ctx: CliContext) -> None:
     """Check and register every schema in the configured Confluent-compatible schema registry."""
-    url = ctx.settings.schema_registry_url
+    url = ctx.settings.kafka.schema_registry_url
     if not url:
         raise ConfigError("no schema registry is configured", "set CALLSTREAM_SCHEMA_REGISTRY_URL or schema_registry_url in the config file")
     result = SchemaRegistrySync(url).sync()

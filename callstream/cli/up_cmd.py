@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import time
@@ -14,12 +13,13 @@ from rich.console import Console
 
 from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
-from callstream.kafka import local
 from callstream.kafka import topics as topic_admin
-from callstream.kafka.config import settings_environment, static_member_id
+from callstream.kafka.config import static_member_id
+from callstream.local import broker
+from callstream.local.processes import ProcessGroup
 from callstream.observe.live import LiveMonitor
-from callstream.process_group import ProcessGroup
 from callstream.processors.registry import available
+from callstream.settings import DashboardSection, child_process_environment
 from callstream.simulate.simulator import SimulationSettings, run_simulation
 
 
@@ -31,17 +31,19 @@ from callstream.simulate.simulator import SimulationSettings, run_simulation
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--no-simulator", is_flag=True, help="Run the processors and archiver only (your own producers feed them).")
 @click.option("--no-archive", is_flag=True, help="Do not start the archiver.")
-@click.option("--dashboard-port", type=click.IntRange(1024, 65535), default=8765, show_default=True, help="Port of the web dashboard on 127.0.0.1.")
+@click.option("--dashboard-port", type=click.IntRange(1024, 65535), help="Port of the web dashboard (default: settings, 8765).")
 @pass_context
 def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float, speedup: float, seed: int, no_simulator: bool,
-       no_archive: bool, dashboard_port: int) -> None:
+       no_archive: bool, dashboard_port: int | None) -> None:
     """Start Kafka (unless a cluster is configured), the catalog, every processor, the archiver
     and the simulator; print a live summary until Ctrl-C or --duration, then stop cleanly."""
     console = Console()
     settings = ctx.settings
-    if settings.is_local:
-        cluster, started = local.start(settings.state_dir, 1)
-        console.print(f"[bold]Kafka[/] {local.KAFKA_VERSION} {'started' if started else 'already running'} at {cluster.bootstrap_servers} (data {cluster.home})")
+    if dashboard_port:
+        settings = settings.model_copy(update={"dashboard": DashboardSection(host=settings.dashboard.host, port=dashboard_port)})
+    if settings.kafka.is_local:
+        cluster, started = broker.start(settings.state_dir, 1)
+        console.print(f"[bold]Kafka[/] {broker.KAFKA_VERSION} {'started' if started else 'already running'} at {cluster.bootstrap_servers} (data {cluster.home})")
     conf = ctx.client_config()
     catalog = load_catalog()
     env_name, env = catalog.environment_for_brokers(topic_admin.broker_count(AdminClient(conf)))
@@ -52,18 +54,17 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
     metrics_dir = Path(settings.state_dir) / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
-    child_env = {**os.environ, **settings_environment(settings), "CALLSTREAM_BOOTSTRAP_SERVERS": conf["bootstrap.servers"],
-                 "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    child_env = child_process_environment(settings.with_cluster(conf["bootstrap.servers"])) | {
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     group = ProcessGroup(settings.state_dir / "logs", child_env)
     for name in available():
         group.spawn(name, "callstream.processors.worker", name)
     if not no_archive:
         topic_args = [arg for t in catalog.topics for arg in ("--topic", t.name)]
-        group.spawn("archiver", "callstream.archive.archiver", "--bootstrap", conf["bootstrap.servers"], "--state-dir", str(settings.state_dir),
-                    "--instance-id", static_member_id("archiver"), *topic_args)
-    group.spawn("dashboard", "callstream.observe.dashboard", "--port", str(dashboard_port), "--state-dir", str(settings.state_dir))
+        group.spawn("archiver", "callstream.archive.archiver", "--instance-id", static_member_id("archiver"), *topic_args)
+    group.spawn("dashboard", "callstream.observe.dashboard")
     console.print(f"[bold]processes[/] {', '.join(f'{n} (pid {c.pid})' for n, c in group.children.items())}")
-    console.print(f"[bold]where to look[/]: dashboard [link]http://127.0.0.1:{dashboard_port}/[/link] (metrics at /metrics), "
+    console.print(f"[bold]where to look[/]: dashboard [link]http://{settings.dashboard.host}:{settings.dashboard.port}/[/link] (metrics at /metrics), "
                   f"logs {group.log_dir}/, archive {Path(settings.state_dir) / 'archive'}; "
                   "`callstream status`, `callstream kafka status`, `callstream archive query SQL`, `callstream replay call CONTACT_ID`")
 
@@ -81,7 +82,7 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
             console.print(summary.line(), soft_wrap=True)
             dead = group.dead()
             if dead:
-                console.print(f"[red]{dead[0].name} exited ({dead[0].process.returncode}); read {dead[0].log_path}[/]")
+                console.print(f"[red]{dead[0].name} exited ({dead[0].returncode}); read {dead[0].log_path}[/]")
                 break
     except KeyboardInterrupt:
         console.print("stopping ...")

@@ -23,12 +23,13 @@ from typing import Any, TypeVar, Union
 
 import msgspec
 
-from callstream.contract.events import EVENT_TYPES, Envelope
+from callstream.contract.events import EVENT_TYPES, Envelope, event_tag, event_type_of
 from callstream.errors import DecodeError, EncodeError
 
 __all__ = [
     "EVENT_TYPE_HEADER", "SCHEMA_VERSION_HEADER", "CONTENT_TYPE_HEADER", "CONTENT_TYPE",
-    "encode_event", "decode_event", "decode_as", "EventSerializer", "EventDeserializer",
+    # the two Quix classes are defined on first access (module __getattr__, below)
+    "encode_event", "decode_event", "decode_as", "EventSerializer", "EventDeserializer",  # noqa: F822
 ]
 
 EVENT_TYPE_HEADER = "callstream.event_type"
@@ -36,7 +37,7 @@ SCHEMA_VERSION_HEADER = "callstream.schema_version"
 CONTENT_TYPE_HEADER = "content-type"
 CONTENT_TYPE = b"application/json"
 
-Headers = Sequence[tuple[str, bytes | None]] | Mapping[str, bytes | None] | None
+Headers = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None] | None
 E = TypeVar("E", bound=Envelope)
 
 # msgspec.ValidationError (a wrong field, type or constraint) subclasses msgspec.DecodeError
@@ -89,7 +90,7 @@ def encode_event(event: Envelope, *, validate: bool = True) -> tuple[bytes, list
         )
     if event.schema_version != cls.SCHEMA_VERSION:
         raise EncodeError(
-            f"cannot encode {cls.__struct_config__.tag} event {event.event_id!r}: it says "
+            f"cannot encode {event_tag(cls)} event {event.event_id!r}: it says "
             f"schema_version={event.schema_version!r} but the contract is version {cls.SCHEMA_VERSION}",
             hint="leave schema_version at its default; the class declares the version it writes",
         )
@@ -97,15 +98,15 @@ def encode_event(event: Envelope, *, validate: bool = True) -> tuple[bytes, list
         value = _ENCODER.encode(event)
     except (TypeError, ValueError, OverflowError) as exc:
         raise EncodeError(
-            f"cannot encode {cls.__struct_config__.tag} event {event.event_id!r}: {exc}",
+            f"cannot encode {event_tag(cls)} event {event.event_id!r}: {exc}",
             hint="a field holds a value JSON cannot represent; check the types passed to the event",
         ) from exc
     if validate:
         try:
-            _DECODERS[cls.__struct_config__.tag].decode(value)
+            _DECODERS[event_tag(cls)].decode(value)
         except msgspec.ValidationError as exc:
             raise EncodeError(
-                f"{cls.__struct_config__.tag} event {event.event_id!r} breaks its contract: {exc}",
+                f"{event_tag(cls)} event {event.event_id!r} breaks its contract: {exc}",
                 hint="fix the producer; readers would send this event to the dead-letter topic",
             ) from exc
     return value, list(headers)
@@ -124,16 +125,14 @@ def decode_event(value: bytes | None, headers: Headers = None) -> Envelope | Non
     reader knows.
     """
     if value is None:
-        raise DecodeError(
-            "message has no value (a tombstone), not a callstream event",
-            hint="event topics use cleanup.policy=delete; find who produced a null value",
-        )
+        raise _tombstone()
     try:
         event = _UNION_DECODER.decode(value)
     except msgspec.DecodeError as exc:
-        return _unknown_or_raise(value, exc)
+        _unknown_or_raise(value, exc)
+        return None
     if event.schema_version > type(event).SCHEMA_VERSION:
-        raise _newer_version(event.__struct_config__.tag, event.schema_version, type(event))
+        raise _newer_version(event_type_of(event), event.schema_version, type(event))
     return event
 
 
@@ -143,6 +142,8 @@ def decode_as(value: bytes | None, cls: type[E], headers: Headers = None) -> E:
     Unlike ``decode_event`` there is no ``None``: another event type on this topic is a
     contract violation (see the topic catalog) and raises ``DecodeError``.
     """
+    if value is None:
+        raise _tombstone()
     if cls not in _HEADERS:
         # A Struct outside EVENT_TYPES (a schema in development): decode it directly.
         decoder = _EXTRA_DECODERS.get(cls) or _EXTRA_DECODERS.setdefault(cls, msgspec.json.Decoder(cls))
@@ -153,9 +154,9 @@ def decode_as(value: bytes | None, cls: type[E], headers: Headers = None) -> E:
     event = decode_event(value)
     if type(event) is cls:
         return event
-    found = event.__struct_config__.tag if event is not None else _probe(value).event_type
+    found = event_type_of(event) if event is not None else _probe(value).event_type
     raise DecodeError(
-        f"expected a {cls.__struct_config__.tag} event, got {found!r}",
+        f"expected a {event_tag(cls)} event, got {found!r}",
         hint="check the topic catalog: this topic should carry only the expected event type",
     )
 
@@ -165,6 +166,11 @@ def _probe(value: bytes) -> _TypeProbe:
         return _PROBE_DECODER.decode(value)
     except msgspec.DecodeError:
         return _TypeProbe()
+
+
+def _tombstone() -> DecodeError:
+    return DecodeError("message has no value (a tombstone), not a callstream event",
+                       hint="event topics use cleanup.policy=delete; find who produced a null value")
 
 
 def _unknown_or_raise(value: bytes, exc: Exception) -> None:
@@ -237,14 +243,14 @@ def _define_quix_classes() -> None:
             else:
                 self._extra = dict(_HEADERS[event_class])
 
-        @property
-        def extra_headers(self) -> dict[str, bytes | None]:
+        @property  # Quix types header values as str | bytes; None blanks a copied header
+        def extra_headers(self) -> dict[str, bytes | None]:  # type: ignore[override]
             return self._extra
 
         def __call__(self, value: Envelope, ctx: SerializationContext) -> bytes:
             if self._event_class is not None and type(value) is not self._event_class:
                 raise EncodeError(
-                    f"topic {ctx.topic} takes {self._event_class.__struct_config__.tag} events, "
+                    f"topic {ctx.topic} takes {event_tag(self._event_class)} events, "
                     f"got {type(value).__name__}",
                     hint="produce the declared event type, or use EventSerializer() for a mixed topic",
                 )

@@ -301,8 +301,16 @@ ALL_EVENTS: tuple[type[Envelope], ...] = (
     *LIFECYCLE_EVENTS, TranscriptSegment, RedactedSegment, AgentAction, CrmUpdate, *SIGNAL_EVENTS,
 )
 
+def event_tag(cls: type[Envelope]) -> str:
+    """The dotted ``event_type`` tag of an event class."""
+    tag = cls.__struct_config__.tag
+    if not isinstance(tag, str):
+        raise TypeError(f"{cls.__name__} is not a tagged callstream event (tag {tag!r})")
+    return tag
+
+
 #: event_type tag -> Struct class
-EVENT_TYPES: dict[str, type[Envelope]] = {cls.__struct_config__.tag: cls for cls in ALL_EVENTS}
+EVENT_TYPES: dict[str, type[Envelope]] = {event_tag(cls): cls for cls in ALL_EVENTS}
 
 AnyEvent = (
     CallInitiated | CallQueued | CallConnected | CallHeld | CallResumed | CallTransferred
@@ -315,4 +323,4 @@ AnyEvent = (
 
 def event_type_of(event: Envelope) -> str:
     """The dotted ``event_type`` tag of an event instance."""
-    return type(event).__struct_config__.tag
+    return event_tag(type(event))

@@ -48,7 +48,7 @@ from typing import Any
 import msgspec
 
 from callstream.contract.compatibility import Violation, compare_schemas, incompatible
-from callstream.contract.events import EVENT_TYPES, Envelope
+from callstream.contract.events import EVENT_TYPES, Envelope, event_tag
 from callstream.errors import ConfigError, SchemaCompatibilityError
 
 DEFAULT_DIRECTORY = Path("schemas")
@@ -62,7 +62,7 @@ _VERSION_FILE = re.compile(r"^v(\d+)\.json$")
 
 def schema_for(cls: type[Envelope]) -> dict[str, Any]:
     """The JSON Schema of one event class, as it is stored in ``schemas/``."""
-    tag = cls.__struct_config__.tag
+    tag = event_tag(cls)
     return {
         "$schema": JSON_SCHEMA_DIALECT,
         "title": tag,
@@ -125,7 +125,7 @@ def export_schemas(
         raise incompatible(violations)
     written = []
     for cls in event_types.values():
-        path = schema_path(directory, cls.__struct_config__.tag, cls.SCHEMA_VERSION)
+        path = schema_path(directory, event_tag(cls), cls.SCHEMA_VERSION)
         text = _render(schema_for(cls))
         if path.is_file() and same_meaning(load_schema(path), schema_for(cls)):
             continue

@@ -1,19 +1,16 @@
-"""One typed Kafka connection config, validated once and passed down explicitly.
+"""One typed Kafka connection config with a lossless round trip to librdkafka's dict.
 
-Sources, highest priority first: CLI flags, environment variables (``CALLSTREAM_*``),
-a YAML file (``--config``, ``$CALLSTREAM_CONFIG`` or ``./callstream.yaml``; settings under
-a top-level ``kafka:`` key), defaults. With no ``bootstrap_servers`` anywhere, commands
-use the local broker that ``callstream kafka start`` runs (see ``callstream.kafka.local``).
+It is the ``kafka:`` section of callstream's settings (``callstream.settings`` loads it
+with the other sections, one precedence for all). With no ``bootstrap_servers``, commands
+use the local broker that ``callstream kafka start`` runs (see ``callstream.local.broker``).
 """
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,8 +18,6 @@ from callstream.errors import ConfigError
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
-
-DEFAULT_CONFIG_FILE = Path("callstream.yaml")
 
 # settings field -> librdkafka property; secrets are unwrapped only here, at the edge.
 _LIBRDKAFKA_NAMES = {
@@ -57,8 +52,6 @@ class KafkaSettings(BaseSettings):
     ssl_key_location: Path | None = None
     ssl_key_password: SecretStr | None = None
     schema_registry_url: str | None = None
-    #: where local state lives: the local broker, the archive, reports
-    state_dir: Path = Path(".callstream")
     #: extra librdkafka properties passed through unchanged (e.g. {"socket.timeout.ms": "5000"})
     librdkafka: dict[str, str] = Field(default_factory=dict)
 
@@ -122,64 +115,6 @@ def build_settings(values: dict[str, Any], source: str) -> KafkaSettings:
             f"invalid Kafka settings from {source}: {problems}",
             "fix the value in the config file, the CALLSTREAM_* variable or the flag",
         ) from None
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """The ``kafka:`` mapping of a callstream YAML config file."""
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found", "pass an existing file to --config") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}".replace("\n", " ")) from None
-    if not isinstance(document, dict) or not isinstance(document.get("kafka", {}), dict):
-        raise ConfigError(f"config file {path} must be a mapping with a 'kafka:' section")
-    return dict(document.get("kafka") or {})
-
-
-def load_settings(config_file: Path | None = None, **flags: Any) -> KafkaSettings:
-    """Settings from flags > environment > YAML file > defaults."""
-    if config_file is None and os.environ.get("CALLSTREAM_CONFIG"):
-        config_file = Path(os.environ["CALLSTREAM_CONFIG"])
-    if config_file is None and DEFAULT_CONFIG_FILE.exists():
-        config_file = DEFAULT_CONFIG_FILE
-    values = read_config_file(config_file) if config_file else {}
-    env_only = build_settings({}, source="CALLSTREAM_* environment variables")
-    values.update({name: getattr(env_only, name) for name in env_only.model_fields_set})
-    values.update({name: value for name, value in flags.items() if value is not None})
-    source = f"{config_file}, environment and flags" if config_file else "environment and flags"
-    return build_settings(values, source=source)
-
-
-def client_config(settings: KafkaSettings) -> dict[str, str]:
-    """The librdkafka dict for the configured cluster, or the running local broker."""
-    if not settings.is_local:
-        return settings.to_librdkafka()
-    from callstream.kafka.local import local_bootstrap
-
-    bootstrap = local_bootstrap(settings.state_dir)
-    if not bootstrap:
-        raise ConfigError(
-            f"no Kafka cluster is configured and no local broker is running (state dir {settings.state_dir})",
-            "run `callstream kafka start`, or point at a cluster with --bootstrap-servers or CALLSTREAM_BOOTSTRAP_SERVERS",
-        )
-    return settings.to_librdkafka(bootstrap)
-
-
-def settings_environment(settings: KafkaSettings) -> dict[str, str]:
-    """``CALLSTREAM_*`` variables that recreate ``settings`` in a child process."""
-    env: dict[str, str] = {}
-    for name, value in settings.model_dump(exclude_none=True).items():
-        if name == "librdkafka":
-            if value:
-                import json
-
-                env["CALLSTREAM_LIBRDKAFKA"] = json.dumps(value)
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        env[f"CALLSTREAM_{name.upper()}"] = str(value)
-    return env
 
 
 #: Every callstream producer picks partitions like the Java client (murmur2 of the key), so

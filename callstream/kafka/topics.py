@@ -79,7 +79,7 @@ def plan(conf: dict[str, str], catalog: Catalog, environment: Environment) -> li
     if existing:
         resources = [ConfigResource(ConfigResource.Type.TOPIC, t.name) for t in existing]
         described = admin.describe_configs(resources)
-        for topic, resource in zip(existing, resources):
+        for topic, resource in zip(existing, resources, strict=False):
             live_configs = _kafka_call(f"describing configs of {topic.name}", described[resource])
             for key, wanted_value in topic.kafka_configs(environment).items():
                 live_value = live_configs[key].value if key in live_configs else None

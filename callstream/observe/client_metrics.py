@@ -110,7 +110,9 @@ def hook_quix_error_callbacks(app: Any, metrics: ProcessorMetrics) -> bool:
         inner = getattr(client, "_producer", client) if client_name == "producer" else client
         for candidate in (client, inner):
             if candidate is not None and hasattr(candidate, "_user_error_cb"):
-                candidate._user_error_cb = metrics.error_callback(client_name, candidate._user_error_cb)
+                # private: the only hook Quix offers (pinned by callstream.dependencies)
+                chained = candidate._user_error_cb  # noqa: SLF001
+                candidate._user_error_cb = metrics.error_callback(client_name, chained)  # noqa: SLF001
                 hooked = True
                 break
     if not hooked:

@@ -19,6 +19,8 @@ from confluent_kafka.admin import AdminClient
 from pyiceberg.conversions import from_bytes
 from pyiceberg.types import LongType
 
+from callstream.archive.settings import ArchiveSettings
+from callstream.archive.tables import Archive
 from callstream.observe.lag import OffsetReader
 from callstream.observe.snapshot import ArchiveTopic, ClusterHealth
 
@@ -54,7 +56,7 @@ def cluster_health(admin: AdminClient, *, expected_brokers: int = 0, timeout_s: 
 
 def local_broker_count(state_dir: Path) -> int:
     """Nodes of the local cluster callstream started in ``state_dir`` (0 if none)."""
-    from callstream.kafka.local import LocalCluster
+    from callstream.local.broker import LocalCluster
 
     cluster = LocalCluster.load(Path(state_dir))
     return len(cluster.nodes) if cluster else 0
@@ -63,22 +65,22 @@ def local_broker_count(state_dir: Path) -> int:
 class ArchiveHealth:
     """Freshness and lag of the archive tables of some topics."""
 
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = Path(state_dir)
-        self._archive = None
+    def __init__(self, settings: ArchiveSettings) -> None:
+        self.settings = settings
+        self._archive: Archive | None = None
         #: (topic, snapshot id) -> newest archived Kafka timestamp
         self._newest: dict[tuple[str, int], int | None] = {}
 
     @property
     def available(self) -> bool:
-        return (self.state_dir / "archive" / "catalog.db").exists()
+        # an SQLite catalog that was never created means no archiver has run yet
+        prefix = "sqlite:///"
+        uri = self.settings.catalog_uri
+        return not uri.startswith(prefix) or Path(uri[len(prefix):]).exists()
 
     def _open(self):
         if self._archive is None:
-            from callstream.archive.settings import ArchiveSettings
-            from callstream.archive.tables import Archive
-
-            self._archive = Archive.open(ArchiveSettings.for_state_dir(self.state_dir))
+            self._archive = Archive.open(self.settings)
         return self._archive
 
     def newest_archived_ms(self, table) -> int | None:
@@ -92,7 +94,7 @@ class ArchiveHealth:
                 for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
                     bound = (entry.data_file.upper_bounds or {}).get(KAFKA_TIMESTAMP_FIELD_ID)
                     if bound is not None:
-                        value = from_bytes(LongType(), bound)
+                        value = int(from_bytes(LongType(), bound))
                         newest = value if newest is None else max(newest, value)
             self._newest[key] = newest
         return self._newest[key]

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 import msgspec
 from confluent_kafka import (
@@ -132,7 +133,7 @@ def _kafka_error(what: str, exc: Exception) -> KafkaOperationError:
 class OffsetReader:
     """Reads offsets, committed positions and probe messages with long-lived clients."""
 
-    def __init__(self, client_config: Mapping[str, str], timeout_s: float = 10.0) -> None:
+    def __init__(self, client_config: Mapping[str, Any], timeout_s: float = 10.0) -> None:
         self.client_config = dict(client_config)
         self.timeout_s = timeout_s
         self.admin = AdminClient(self.client_config)
@@ -178,7 +179,7 @@ class OffsetReader:
             metadata = self.admin.list_topics(timeout=self.timeout_s)
         except KafkaException as exc:
             raise _kafka_error("reading cluster metadata", exc) from None
-        found = []
+        found: list[tuple[str, int]] = []
         for topic in topics:
             meta = metadata.topics.get(topic)
             if meta is None or meta.error is not None:

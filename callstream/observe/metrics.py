@@ -9,7 +9,7 @@ contract (docs/metrics.md is checked against it by the tests).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -75,7 +75,8 @@ METRICS: tuple[MetricSpec, ...] = (
 )
 SPECS = {spec.name: spec for spec in METRICS}
 
-def _family(name: str) -> Metric:
+def _family(name: str) -> Any:
+    # Any: the gauge, counter and histogram families share ``add_metric`` by name, not by signature
     spec = SPECS[name]
     base = name.removesuffix("_total") if spec.kind == "counter" else name
     cls = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily, "histogram": HistogramMetricFamily}[spec.kind]
@@ -88,7 +89,7 @@ def _seconds(ms: float | None) -> float:
 
 def snapshot_families(s: Snapshot) -> list[Metric]:
     """Every metric family of one snapshot."""
-    f = {spec.name: _family(spec.name) for spec in METRICS}
+    f: dict[str, Any] = {spec.name: _family(spec.name) for spec in METRICS}
     for group in s.groups:
         f["callstream_consumer_group_members"].add_metric([group.group, group.state], group.members)
         for p in group.partitions:
@@ -106,7 +107,7 @@ def snapshot_families(s: Snapshot) -> list[Metric]:
     for rate in s.consume:
         f["callstream_consume_messages_per_second"].add_metric([rate.group, rate.topic], rate.consume_per_s)
     for stage in s.latency:
-        buckets = [(str(bound), count) for bound, count in zip(LATENCY_BUCKETS, stage.buckets)]
+        buckets = [(str(bound), count) for bound, count in zip(LATENCY_BUCKETS, stage.buckets, strict=False)]
         buckets.append(("+Inf", stage.count))
         f["callstream_stage_latency_seconds"].add_metric([stage.stage], buckets, stage.sum_seconds)
         if stage.window_count:
@@ -127,10 +128,10 @@ def snapshot_families(s: Snapshot) -> list[Metric]:
     f["callstream_cluster_reachable"].add_metric([], 1 if c.reachable else 0)
     f["callstream_brokers"].add_metric(["up"], c.brokers_up)
     f["callstream_brokers"].add_metric(["expected"], c.brokers_expected)
-    for topic, count in sorted(c.under_replicated.items()):
-        f["callstream_under_replicated_partitions"].add_metric([topic], count)
-    for topic, count in sorted(c.offline_partitions.items()):
-        f["callstream_offline_partitions"].add_metric([topic], count)
+    for topic_name, count in sorted(c.under_replicated.items()):
+        f["callstream_under_replicated_partitions"].add_metric([topic_name], count)
+    for topic_name, count in sorted(c.offline_partitions.items()):
+        f["callstream_offline_partitions"].add_metric([topic_name], count)
     for queue, count in sorted(s.calls_in_progress.items()):
         f["callstream_calls_in_progress"].add_metric([queue], count)
     for queue, count in sorted(s.open_escalations.items()):

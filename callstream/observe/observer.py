@@ -27,7 +27,9 @@ from typing import Any
 import msgspec
 from confluent_kafka import KafkaException
 
+from callstream.archive.settings import ArchiveSettings
 from callstream.contract.catalog import Catalog, load_catalog
+from callstream.entry import run_entry_point
 from callstream.errors import CallstreamError, KafkaOperationError
 from callstream.observe.client_metrics import CLIENT_ERRORS, read_worker_metrics
 from callstream.observe.health import ArchiveHealth, cluster_health, local_broker_count
@@ -41,6 +43,7 @@ from callstream.observe.snapshot import (
     client_error_key,
 )
 from callstream.observe.stream import StreamTap
+from callstream.settings import Settings, client_config, load_settings
 
 #: groups the observer watches when none are named: callstream's own long-lived groups
 DEFAULT_GROUP_PREFIX = "callstream-"
@@ -61,10 +64,16 @@ class ObserverSettings:
     lookback_s: float = 900.0
     interval_s: float = 2.0
     state_dir: Path = Path(".callstream")
+    #: the archive to report on; default: the one under ``state_dir``
+    archive: ArchiveSettings | None = None
     #: where workers write their metrics (``PROMETHEUS_MULTIPROC_DIR``); default <state_dir>/metrics
     worker_metrics_dir: Path | None = None
     #: chart points kept (at ``interval_s`` apart)
     history_points: int = 450
+
+    @property
+    def archive_settings(self) -> ArchiveSettings:
+        return self.archive or ArchiveSettings.for_state_dir(self.state_dir)
 
     @property
     def metrics_dir(self) -> Path:
@@ -88,7 +97,7 @@ class Observer:
         self.tap = StreamTap(conf, self.catalog, topic_names=rename, topics=tap_topics,
                              lookback_s=lookback_s if lookback_s is not None else self.settings.lookback_s,
                              window_s=self.settings.window_s, on_error=self._on_error)
-        self.archive = ArchiveHealth(self.settings.state_dir)
+        self.archive = ArchiveHealth(self.settings.archive_settings)
         self.expected_brokers = local_broker_count(self.settings.state_dir)
         self.latest: Snapshot | None = None
         self.history: deque[dict[str, Any]] = deque(maxlen=self.settings.history_points)
@@ -262,21 +271,19 @@ def add_observer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between samples")
     parser.add_argument("--window", type=float, default=60.0, help="seconds of the latency / dead-letter window")
     parser.add_argument("--lookback", type=float, default=900.0, help="seconds of history read at start")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", help="address to listen on (default: the dashboard section's host, 127.0.0.1)")
 
 
-def observer_from_arguments(args: argparse.Namespace) -> tuple[Observer, dict[str, str]]:
+def observer_from_arguments(args: argparse.Namespace) -> tuple[Observer, dict[str, str], Settings]:
     """Settings from the environment (CALLSTREAM_*) and the shared options."""
-    from callstream.kafka.config import client_config, load_settings
-
-    overrides = {"state_dir": args.state_dir} if args.state_dir else {}
-    settings = load_settings(None, **overrides)
+    settings = load_settings(None, state_dir=args.state_dir)
     conf = client_config(settings)
     observer = Observer(conf, ObserverSettings(
         topic_names=json.loads(args.topic_map) if args.topic_map else {}, groups=args.groups,
         window_s=args.window, lookback_s=args.lookback, interval_s=args.interval, state_dir=settings.state_dir,
+        archive=settings.archive_settings(),
         worker_metrics_dir=args.worker_metrics_dir))
-    return observer, conf
+    return observer, conf, settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,11 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=9464)
     add_observer_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        observer, _ = observer_from_arguments(args)
-    except CallstreamError as exc:
-        print(f"callstream: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    observer, _, settings = observer_from_arguments(args)
+    host = args.host or settings.dashboard.host
     from prometheus_client import CollectorRegistry, start_http_server
 
     from callstream.observe.metrics import SnapshotCollector
@@ -298,9 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     # serve only once there is a sample: an answering /metrics always has figures
     observer.tap.catch_up()
     observer.sample()
-    server, thread = start_http_server(args.port, addr=args.host, registry=registry)
+    server, thread = start_http_server(args.port, addr=host, registry=registry)
     signal.signal(signal.SIGTERM, lambda *_: observer.stop())
-    print(f"observer: /metrics on http://{args.host}:{args.port}/metrics", flush=True)
+    print(f"observer: /metrics on http://{host}:{args.port}/metrics", flush=True)
     try:
         observer.run()
     except KeyboardInterrupt:
@@ -312,4 +316,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_entry_point(main))

@@ -18,6 +18,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
@@ -195,7 +196,7 @@ class StreamTap:
         self.logical = {rename.get(t, t): t for t in self.catalog_topics}
         self.lookback_s = lookback_s
         self.figures = TapFigures(self.logical, window_s, board)
-        conf = dict(client_config) | {
+        conf: dict[str, Any] = dict(client_config) | {
             "group.id": f"callstream-observer-{uuid.uuid4().hex[:8]}",  # assign() only: never joined
             "enable.auto.commit": "false",
             "enable.partition.eof": "true",

@@ -32,6 +32,7 @@ from callstream.contract.events import (
     RoutingDecision,
     SentimentScored,
     SupervisorAlert,
+    event_tag,
 )
 
 #: contacts remembered for search and drill-down after they end
@@ -132,10 +133,12 @@ class SupervisorBoard:
             self.contacts.move_to_end(contact_id)
         return contact
 
-    def _figures(self, table: dict[str, _Figures], key: str | None) -> _Figures | None:
-        if key is None:
-            return None
+    @staticmethod
+    def _figures_of(table: dict[str, _Figures], key: str) -> _Figures:
         return table.setdefault(key, _Figures())
+
+    def _figures(self, table: dict[str, _Figures], key: str | None) -> _Figures | None:
+        return None if key is None else self._figures_of(table, key)
 
     def _uncount(self, contact: _Contact) -> None:
         queue, agent = contact.counted
@@ -150,9 +153,9 @@ class SupervisorBoard:
         if contact.state == "ended":
             return
         queue = contact.queue or UNASSIGNED
-        self._figures(self.queues, queue).in_progress += 1
+        self._figures_of(self.queues, queue).in_progress += 1
         if contact.agent_id:
-            self._figures(self.agents, contact.agent_id).in_progress += 1
+            self._figures_of(self.agents, contact.agent_id).in_progress += 1
         contact.counted = (queue, contact.agent_id)
 
     def apply(self, event: Envelope) -> None:
@@ -180,7 +183,7 @@ class SupervisorBoard:
         first = contact.state in ("initiated", "queued")
         contact.state, contact.queue, contact.agent_id = "connected", e.queue, e.agent_id
         if first:
-            self._figures(self.queues, e.queue).wait_ms.add(e.wait_ms)
+            self._figures_of(self.queues, e.queue).wait_ms.add(e.wait_ms)
         self._recount(contact)
 
     def _held(self, e: CallHeld) -> None:
@@ -301,14 +304,14 @@ class SupervisorBoard:
         RoutingDecision: _routing, AnalyticsWindow: _window,
     }
     #: the event types the board reads (the observer decodes only these in full)
-    EVENT_TYPES = frozenset(cls.__struct_config__.tag for cls in _HANDLERS)
+    EVENT_TYPES = frozenset(event_tag(cls) for cls in _HANDLERS)
 
     # --- views ------------------------------------------------------------------------------
 
     def calls_in_progress(self) -> dict[str, int]:
         return {q: f.in_progress for q, f in sorted(self.queues.items()) if f.in_progress > 0}
 
-    def live_sentiment(self) -> dict[str, dict[str, float]]:
+    def live_sentiment(self) -> dict[str, dict[str, float | None]]:
         """Mean of the latest rolling customer score of the calls in progress, by queue and agent."""
         by: dict[str, dict[str, _Mean]] = {"queue": {}, "agent": {}}
         for c in self.contacts.values():

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from callstream.contract.events import AssistPrompt, Envelope, RedactedSegment
+from callstream.detectors.language import assist_for, detect_intent
 from callstream.processors.base import CallState, Processor, derive
-from callstream.processors.language import assist_for, detect_intent
 
 #: customer finals the intent is read from (recent speech outweighs the call's opening)
 RECENT_FINALS = 3

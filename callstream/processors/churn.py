@@ -34,8 +34,8 @@ from callstream.contract.events import (
     RedactedSegment,
     SentimentScored,
 )
+from callstream.detectors.language import cancellation_intent, dissatisfaction, normalize
 from callstream.processors.base import CallRecord, CallState, Processor, derive
-from callstream.processors.language import cancellation_intent, dissatisfaction, normalize
 from callstream.processors.ordering import SequenceGate
 
 WEIGHTS: dict[str, float] = {

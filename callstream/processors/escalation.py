@@ -46,10 +46,10 @@ from callstream.contract.events import (
     SentimentScored,
     SupervisorAlert,
 )
+from callstream.detectors.language import escalation_phrases, normalize
+from callstream.detectors.sentiment import NEUTRAL_BAND
 from callstream.processors.base import CallRecord, CallState, Processor, derive
-from callstream.processors.language import escalation_phrases, normalize
-from callstream.processors.ordering import SequenceGate
-from callstream.processors.sentiment import NEUTRAL_BAND
+from callstream.processors.ordering import Segment, SequenceGate
 
 LONG_HOLD_MS = 120_000
 #: the customer's rolling sentiment is "falling" at or below this, and at least
@@ -157,7 +157,7 @@ class EscalationDetector(Processor):
 
     # --- signals ----------------------------------------------------------------------
 
-    def _segment(self, segment: RedactedSegment, call: dict[str, Any], out: list[Envelope]) -> None:
+    def _segment(self, segment: Segment, call: dict[str, Any], out: list[Envelope]) -> None:
         if segment.participant != "customer":
             return
         reasons, said = [], []

@@ -41,8 +41,8 @@ from callstream.contract.events import (
     RedactedSegment,
     SupervisorAlert,
 )
+from callstream.detectors.language import urgency_phrases
 from callstream.processors.base import CallRecord, CallState, Processor, derive
-from callstream.processors.language import urgency_phrases
 from callstream.processors.ordering import SequenceGate
 
 WEIGHTS: dict[str, float] = {

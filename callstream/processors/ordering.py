@@ -179,4 +179,7 @@ def _to_state(segment: Segment) -> dict[str, Any]:
 
 
 def _from_state(stored: dict[str, Any]) -> Segment:
-    return msgspec.convert(stored, EVENT_TYPES[stored["event_type"]])
+    segment = msgspec.convert(stored, EVENT_TYPES[stored["event_type"]])
+    if not isinstance(segment, RedactedSegment | TranscriptSegment):
+        raise TypeError(f"the sequence gate's state holds a {stored['event_type']} event, not a segment")
+    return segment

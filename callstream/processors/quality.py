@@ -41,9 +41,9 @@ from callstream.contract.events import (
     QualityScored,
     RedactedSegment,
 )
+from callstream.detectors.language import closing, disclosure, greeting, normalize
 from callstream.processors.base import CallState, Processor, derive
-from callstream.processors.language import closing, disclosure, greeting, normalize
-from callstream.processors.ordering import SequenceGate
+from callstream.processors.ordering import Segment, SequenceGate
 
 GRACE_MS = 10_000
 CLOSING_TAIL = 3
@@ -135,7 +135,7 @@ class QualityScorer(Processor):
             call["ended_at"], call["ended_by"] = event.event_time_ms, event.ended_by
             call["agent_id"] = call["agent_id"] or event.agent_id
 
-    def _segment(self, segment: RedactedSegment, call: dict[str, Any]) -> None:
+    def _segment(self, segment: Segment, call: dict[str, Any]) -> None:
         if segment.participant != "agent":
             return
         first = call["first_agent"]

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from callstream.contract.events import Envelope, RedactedSegment, TranscriptSegment
+from callstream.detectors.redaction import PRECEDING_CHARS, redact_text
 from callstream.processors.base import CallState, Processor, derive
-from callstream.processors.redaction import PRECEDING_CHARS, redact_text
 
 #: segment ids remembered per call for duplicate detection (re-sends arrive close together)
 SEEN_LIMIT = 256

@@ -10,7 +10,7 @@ from callstream.processors.base import Processor
 #: name -> "module:Class", imported on demand so one processor's imports never slow another's start
 _PROCESSORS: dict[str, str] = {
     "redactor": "callstream.processors.redactor:Redactor",
-    "sentiment": "callstream.processors.sentiment_scoring:SentimentScorer",
+    "sentiment": "callstream.processors.sentiment:SentimentScorer",
     "assist": "callstream.processors.assist:AgentAssist",
     "escalation": "callstream.processors.escalation:EscalationDetector",
     "fraud": "callstream.processors.fraud:FraudScorer",

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from quixstreams import Application, message_context
+from quixstreams.dataframe import StreamingDataFrame
 from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models.serializers import SerializationContext, Serializer
 
@@ -35,20 +37,36 @@ from callstream.processors.base import CallState, Processor, WindowSpec
 log = logging.getLogger(__name__)
 
 
+LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
+
+
+class _Stateless:
+    """The state handed to a processor that declared ``stateful = False``: using it is a bug."""
+
+    def _refuse(self, *args: Any) -> Any:
+        raise TypeError("this processor is declared stateless (stateful = False) but used per-call state")
+
+    get = set = delete = exists = _refuse
+
+
+STATELESS: CallState = _Stateless()
+
+
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """One record a processor step emits: already encoded, with its destination."""
 
     topic: str
     key: bytes | None
-    value: bytes
-    headers: list[tuple[str, bytes]]
+    #: ``None`` only for a dead-lettered tombstone, which stays a tombstone
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes | None]]
 
 
 class _OutgoingSerializer(Serializer):
     """Outputs are encoded in the step (once, with their own headers); pass the bytes on."""
 
-    def __call__(self, value: Outgoing, ctx: SerializationContext) -> bytes:
+    def __call__(self, value: Outgoing, ctx: SerializationContext) -> bytes | None:  # type: ignore[override]
         return value.value
 
 
@@ -119,7 +137,7 @@ class ProcessorStep:
         self.processed += 1
         self.metrics.processed.inc()
         try:
-            produced = self.processor.process(event, state)
+            produced = self.processor.process(event, state if state is not None else STATELESS)
             return [
                 Outgoing(self.topic_for(out), out.contact_id.encode() if out.contact_id else key, *encode_event(out, validate=False))
                 for out in produced
@@ -166,7 +184,7 @@ def build_application(
     topic_names: dict[str, str] | None = None,
     instance_id: str | None = None,
     state_ttl: timedelta | None = None,
-    loglevel: str = "WARNING",
+    loglevel: LogLevel = "WARNING",
 ) -> ProcessorApp:
     """A Quix ``Application`` running ``processor``; ``topic_names`` renames catalog topics
     (tests and rehearsals run on uuid-named copies); ``instance_id`` makes it a static
@@ -213,7 +231,7 @@ def build_application(
     return ProcessorApp(app, step)
 
 
-def _windowed(sdf, spec: WindowSpec, step: ProcessorStep, outputs: dict) -> object:
+def _windowed(sdf: StreamingDataFrame, spec: WindowSpec, step: ProcessorStep, outputs: dict) -> StreamingDataFrame:
     """Dead letters go straight out; unit results are re-keyed (a Quix repartition topic),
     timestamped by event time and folded into tumbling windows emitted when they close."""
     dead = sdf.filter(lambda out: out.topic == DEADLETTER_TOPIC)
@@ -228,7 +246,7 @@ def _windowed(sdf, spec: WindowSpec, step: ProcessorStep, outputs: dict) -> obje
         initializer=lambda unit: spec.initializer(msgspec.convert(unit, spec.unit_type)),
     ).final()
 
-    def emit(window: dict, key: object, ts: int, headers: object) -> Outgoing:
+    def emit(window: dict, key: str | bytes | None, ts: int, headers: object) -> Outgoing:
         event = spec.result(window["value"], window["start"], window["end"])
         message_key = key.encode() if isinstance(key, str) else key  # the window's group key
         return Outgoing(step.topic_for(event), message_key, *encode_event(event, validate=False))

@@ -14,11 +14,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from callstream.contract.catalog import load_catalog
-from callstream.errors import CallstreamError
-from callstream.kafka.config import client_config, load_settings, static_member_id
+from callstream.entry import run_entry_point
+from callstream.kafka.config import static_member_id
 from callstream.observe.client_metrics import serve_if_configured
 from callstream.processors.registry import load_processor
 from callstream.processors.runtime import build_application
+from callstream.settings import client_config, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,24 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.state_ttl_s is not None and args.state_ttl_s <= 0:
         parser.error(f"--state-ttl-s must be a positive number of seconds, got {args.state_ttl_s:g}")
-    try:
-        settings = load_settings(None)
-        processor = load_processor(args.processor)
-        group = args.group or processor.consumer_group
-        state_dir = settings.state_dir / "processors" / group / f"instance-{args.instance}"
-        app = build_application(
-            processor, client_config(settings), load_catalog(args.catalog), state_dir,
-            group=group, topic_names=json.loads(args.topic_map) if args.topic_map else None,
-            instance_id=static_member_id(group, args.instance),
-            state_ttl=timedelta(seconds=args.state_ttl_s) if args.state_ttl_s else None,
-        )
-    except CallstreamError as exc:
-        print(f"callstream: error: {exc}", file=sys.stderr)
-        return 1
+    settings = load_settings(None)
+    processor = load_processor(args.processor)
+    group = args.group or processor.consumer_group
+    state_dir = settings.state_dir / "processors" / group / f"instance-{args.instance}"
+    app = build_application(
+        processor, client_config(settings), load_catalog(args.catalog), state_dir,
+        group=group, topic_names=json.loads(args.topic_map) if args.topic_map else None,
+        instance_id=static_member_id(group, args.instance),
+        state_ttl=timedelta(seconds=args.state_ttl_s) if args.state_ttl_s else None,
+    )
     serve_if_configured()  # per-instance /metrics when CALLSTREAM_METRICS_PORT is set
     app.run()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_entry_point(main))

@@ -49,11 +49,12 @@ def latency_windows(
 def rates(t: Sequence[float], counts: Sequence[float | None]) -> list[float | None]:
     """Per-second rates from cumulative counts sampled at ``t`` (``None`` where unknown)."""
     out: list[float | None] = []
-    for i, (now, count) in enumerate(zip(t, counts)):
-        if i == 0 or count is None or counts[i - 1] is None or now <= t[i - 1]:
+    for i, (now, count) in enumerate(zip(t, counts, strict=False)):
+        before = counts[i - 1] if i > 0 else None
+        if count is None or before is None or now <= t[i - 1]:
             out.append(None)
             continue
-        out.append(max(0.0, (count - counts[i - 1]) / (now - t[i - 1])))
+        out.append(max(0.0, (count - before) / (now - t[i - 1])))
     return out
 
 
@@ -86,9 +87,10 @@ def in_bounds(
     """Sample ``i`` is healthy: every group's lag known and within bound, every stage's p99
     within bound (a stage with no output in the window is judged by its lag alone)."""
     for series in lag_s_by_group.values():
-        if series[i] is None or series[i] > lag_bound_s:
+        lag = series[i]
+        if lag is None or lag > lag_bound_s:
             return False
-    return all(series[i] is None or series[i] <= latency_bound_ms for series in p99_by_stage.values())
+    return all((p99 := series[i]) is None or p99 <= latency_bound_ms for series in p99_by_stage.values())
 
 
 def recovery_after(
@@ -115,11 +117,11 @@ def recovery_after(
     last = bisect.bisect_left(t, horizon)
     indices = [i for i in range(first, min(last + 1, len(t)))]
     ok = [in_bounds(i, p99_by_stage, lag_s_by_group, latency_bound_ms, lag_bound_s) for i in indices]
-    worst_p99 = _worst((p99_by_stage[s][i] for s in p99_by_stage for i in indices))
-    worst_lag = _worst((lag_s_by_group[g][i] for g in lag_s_by_group for i in indices))
+    worst_p99 = _worst(p99_by_stage[s][i] for s in p99_by_stage for i in indices)
+    worst_lag = _worst(lag_s_by_group[g][i] for g in lag_s_by_group for i in indices)
     recovered_at = None
     run = 0
-    for i, healthy in zip(reversed(indices), reversed(ok)):
+    for i, healthy in zip(reversed(indices), reversed(ok), strict=False):
         if not healthy:
             break
         run += 1
@@ -175,7 +177,8 @@ def drain(
     drained_at = None
     run = 0
     for i in range(peak_index, len(t)):
-        if lag_s[i] is None or lag_s[i] > lag_bound_s:
+        lag = lag_s[i]
+        if lag is None or lag > lag_bound_s:
             run = 0
             continue
         run += 1

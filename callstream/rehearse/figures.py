@@ -66,7 +66,7 @@ def stage_latency(latency: dict[str, tuple[list[float], list[float]]], select=No
     """p50/p99/count per stage, optionally only for outputs whose time passes ``select``."""
     out = {}
     for stage, (times, values) in sorted(latency.items()):
-        chosen = [v for t, v in zip(times, values) if select is None or select(t)]
+        chosen = [v for t, v in zip(times, values, strict=False) if select is None or select(t)]
         out[stage] = {"p50_ms": _round(analysis.percentile(chosen, 50), 1),
                       "p99_ms": _round(analysis.percentile(chosen, 99), 1), "count": len(chosen)}
     return out

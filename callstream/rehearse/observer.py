@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Set as AbstractSet
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
@@ -28,7 +29,7 @@ class OutputObserver:
     """Consumes ``topics`` (actual name -> catalog name) in a thread until ``finish``."""
 
     def __init__(self, client_config: dict[str, str], topics: dict[str, str], t0_ms: int,
-                 transactional: set[str] = frozenset()) -> None:
+                 transactional: AbstractSet[str] = frozenset()) -> None:
         self.topics = topics
         #: topics written in transactions: each ends with a commit marker no consumer reads
         self.transactional = set(transactional)

@@ -13,7 +13,6 @@ stopped by PID in ``finally``.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import shutil
 import signal
@@ -25,7 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 from confluent_kafka import KafkaException
@@ -33,12 +32,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 
 from callstream.archive.query import parquet_source
-from callstream.archive.settings import ArchiveSettings
 from callstream.archive.tables import Archive, data_files
 from callstream.contract.catalog import DEADLETTER_TOPIC, load_catalog
 from callstream.errors import CallstreamError, KafkaOperationError, ScenarioError
-from callstream.kafka import local
-from callstream.process_group import ProcessGroup
+from callstream.local import broker
+from callstream.local.processes import ProcessGroup
 from callstream.processors.registry import load_processor
 from callstream.rehearse import analysis, figures, report
 from callstream.rehearse.faults import FaultInjector
@@ -47,9 +45,12 @@ from callstream.rehearse.sampling import ClusterUnanswered, OffsetSampler
 from callstream.rehearse.schedule import PlannedFault, Scenario, plan_faults
 from callstream.rehearse.traffic import SIMULATED_TOPICS, TrafficDriver, write_curve_csv
 from callstream.rehearse.verdicts import Verdict, all_passed, evaluate
+from callstream.settings import Settings, child_process_environment
 
 REDRIVE_TOPIC = "callstream.rehearsal.redrive"
 GROUP_READY_TIMEOUT_S = 120.0
+
+_Part = TypeVar("_Part")
 
 
 @dataclass
@@ -57,12 +58,17 @@ class RunOptions:
     report_dir: Path
     #: the run's own state: cluster data, processor state, archive, logs
     work_dir: Path
-    #: a configured cluster's librdkafka config; ``None`` starts a local cluster
-    client_config: dict[str, str] | None = None
+    #: callstream's settings; with a configured cluster the rehearsal runs there (uuid-named
+    #: topics), otherwise it starts a local cluster of its own
+    settings: Settings = field(default_factory=Settings)
     console: Console | None = None
     keep_work_dir: bool = False
     #: print a progress line every this many seconds (0: quiet)
     progress_every_s: float = 5.0
+
+    @property
+    def uses_configured_cluster(self) -> bool:
+        return not self.settings.kafka.is_local
 
 
 @dataclass
@@ -79,10 +85,16 @@ def stop_leftover_clusters(rehearsals_dir: Path) -> list[int]:
     stopped: list[int] = []
     for state in sorted(Path(rehearsals_dir).glob("*/kafka/cluster.json")):
         work_dir = state.parent.parent
-        cluster = local.LocalCluster.load(work_dir)
+        cluster = broker.LocalCluster.load(work_dir)
         if cluster is not None and cluster.running_nodes():
-            stopped += local.stop(work_dir)
+            stopped += broker.stop(work_dir)
     return stopped
+
+
+def _started(part: _Part | None, name: str) -> _Part:
+    if part is None:
+        raise RuntimeError(f"the rehearsal's {name} were used before they were started")
+    return part
 
 
 def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
@@ -94,11 +106,11 @@ class Rehearsal:
     """One run of one scenario; also the ``FaultTargets`` its injector acts on."""
 
     def __init__(self, scenario: Scenario, options: RunOptions) -> None:
-        if options.client_config is not None and scenario.needs_process_control:
+        if options.uses_configured_cluster and scenario.needs_process_control:
             raise ScenarioError(
                 f"scenario {scenario.name} stops brokers, which needs the local cluster the rehearsal starts itself",
                 "run it without --bootstrap-servers / CALLSTREAM_BOOTSTRAP_SERVERS")
-        if options.client_config is not None and scenario.topics == "catalog":
+        if options.uses_configured_cluster and scenario.topics == "catalog":
             raise ScenarioError(f"scenario {scenario.name} writes to the catalog's own topics, which a rehearsal does "
                                 "only on its own local cluster", "set topics: uuid, or run without a configured cluster")
         self.scenario = scenario
@@ -107,8 +119,9 @@ class Rehearsal:
         self.suffix = uuid.uuid4().hex[:8]
         self.work_dir = Path(options.work_dir)
         self.catalog = load_catalog()
-        self.cluster: local.LocalCluster | None = None
+        self._cluster: broker.LocalCluster | None = None
         self.conf: dict[str, str] = {}
+        self.child_settings = options.settings.with_state_dir(self.work_dir)
         if scenario.topics == "uuid":
             self.names = {t.name: f"{t.name}.{self.suffix}" for t in self.catalog.topics}
         else:
@@ -116,7 +129,7 @@ class Rehearsal:
         self.redrive_topic = f"{REDRIVE_TOPIC}.{self.suffix}"
         self.group_ids: dict[str, str] = {}
         self.group_topics: dict[str, list[str]] = {}
-        self.processes: ProcessGroup | None = None
+        self._processes: ProcessGroup | None = None
         self.down: set[str] = set()  # children a fault took down on purpose
         self.redrive_children: list[str] = []
         self.unexpected_exits: list[dict[str, Any]] = []
@@ -126,13 +139,39 @@ class Rehearsal:
         self.samples: list[figures.Sample] = []
         self.t0 = 0.0
         self.t0_ms = 0
-        self.traffic: TrafficDriver | None = None
-        self.observer: OutputObserver | None = None
-        self.injector: FaultInjector | None = None
-        self.sampler: OffsetSampler | None = None
+        self._traffic: TrafficDriver | None = None
+        self._observer: OutputObserver | None = None
+        self._injector: FaultInjector | None = None
+        self._sampler: OffsetSampler | None = None
         self.run_info: dict[str, Any] = {}
         self._main_calls: queue.Queue = queue.Queue()
         self.transactional_topics: set[str] = set()
+
+
+    # The parts a run starts one after another; using one before it started is a bug.
+    @property
+    def processes(self) -> ProcessGroup:
+        return _started(self._processes, "processes")
+
+    @property
+    def traffic(self) -> TrafficDriver:
+        return _started(self._traffic, "traffic")
+
+    @property
+    def observer(self) -> OutputObserver:
+        return _started(self._observer, "observer")
+
+    @property
+    def sampler(self) -> OffsetSampler:
+        return _started(self._sampler, "sampler")
+
+    @property
+    def injector(self) -> FaultInjector:
+        return _started(self._injector, "injector")
+
+    @property
+    def cluster(self) -> broker.LocalCluster:
+        return _started(self._cluster, "cluster")
 
     # --- the run ----------------------------------------------------------------------------
 
@@ -175,21 +214,23 @@ class Rehearsal:
         self.console.print(text, soft_wrap=True)
 
     def _start_cluster(self) -> None:
-        if self.options.client_config is not None:
-            self.conf = dict(self.options.client_config)
+        if self.options.uses_configured_cluster:
+            self.conf = self.options.settings.kafka.to_librdkafka()
+            self.child_settings = self.options.settings.with_state_dir(self.work_dir)
             self.run_info["cluster"] = {"configured": True, "bootstrap": self.conf.get("bootstrap.servers")}
             self._say(f"[bold]cluster[/] configured: {self.conf.get('bootstrap.servers')}")
             return
         brokers = self.scenario.cluster.brokers
         started = time.monotonic()
-        self.cluster, _ = local.start(self.work_dir, brokers, ports=local.free_ports(2 * brokers),
+        self._cluster, _ = broker.start(self.work_dir, brokers, ports=broker.free_ports(2 * brokers),
                                       heap=self.scenario.cluster.heap, timeout_s=180)
         self.conf = {"bootstrap.servers": self.cluster.bootstrap_servers}
-        self.run_info["cluster"] = {"configured": False, "brokers": brokers, "kafka": local.KAFKA_VERSION,
+        self.child_settings = self.options.settings.with_cluster(self.cluster.bootstrap_servers).with_state_dir(self.work_dir)
+        self.run_info["cluster"] = {"configured": False, "brokers": brokers, "kafka": broker.KAFKA_VERSION,
                                     "bootstrap": self.cluster.bootstrap_servers,
                                     "start_s": round(time.monotonic() - started, 1),
                                     "pids": {n.node_id: n.pid for n in self.cluster.nodes}}
-        self._say(f"[bold]cluster[/] {brokers} broker(s) Kafka {local.KAFKA_VERSION} at {self.cluster.bootstrap_servers} "
+        self._say(f"[bold]cluster[/] {brokers} broker(s) Kafka {broker.KAFKA_VERSION} at {self.cluster.bootstrap_servers} "
                   f"(pids {', '.join(str(n.pid) for n in self.cluster.nodes)}) in {time.monotonic() - started:.0f} s")
 
     def _create_topics(self) -> None:
@@ -220,10 +261,7 @@ class Rehearsal:
         return f"callstream-{logical}-{self.suffix}"
 
     def _start_processes(self) -> None:
-        env = {**os.environ, "CALLSTREAM_BOOTSTRAP_SERVERS": self.conf["bootstrap.servers"],
-               "CALLSTREAM_STATE_DIR": str(self.work_dir)}
-        env.pop("CALLSTREAM_CONFIG", None)
-        self.processes = ProcessGroup(self.work_dir / "logs", env)
+        self._processes = ProcessGroup(self.work_dir / "logs", child_process_environment(self.child_settings))
         topic_map = json.dumps(self.names)
         for spec in self.scenario.processors:
             processor = load_processor(spec.name)
@@ -244,12 +282,11 @@ class Rehearsal:
 
     def _archiver_args(self) -> list[str]:
         topics = [arg for t in self.group_topics["archiver"] for arg in ("--topic", t)]
-        return ["--bootstrap", self.conf["bootstrap.servers"], "--state-dir", str(self.work_dir),
-                "--group", self.group_ids["archiver"], "--flush-age-s", "2", *topics]
+        return ["--group", self.group_ids["archiver"], "--flush-age-s", "2", *topics]
 
     def _wait_for_groups(self) -> None:
         """Traffic starts once every group has all its members (so lag means something)."""
-        self.sampler = OffsetSampler(self._quiet(self.conf), self.group_ids, self.group_topics, self.transactional_topics)
+        self._sampler = OffsetSampler(self._quiet(self.conf), self.group_ids, self.group_topics, self.transactional_topics)
         self.sampler.discover()
         deadline = time.monotonic() + GROUP_READY_TIMEOUT_S
         stable_checks = 0
@@ -260,9 +297,9 @@ class Rehearsal:
                 # cluster (TopicNotFoundError); a second start finds it. Twice at most.
                 if child.restarts >= 2:
                     raise CallstreamError(f"{child.name} exited during start-up {child.restarts + 1} times "
-                                          f"(code {child.process.returncode})", f"read {child.log_path}")
-                self.startup_restarts.append({"process": child.name, "pid": child.pid, "returncode": child.process.returncode})
-                self._say(f"[yellow]{child.name} (pid {child.pid}) exited during start-up (code {child.process.returncode}); starting it again[/]")
+                                          f"(code {child.returncode})", f"read {child.log_path}")
+                self.startup_restarts.append({"process": child.name, "pid": child.pid, "returncode": child.returncode})
+                self._say(f"[yellow]{child.name} (pid {child.pid}) exited during start-up (code {child.returncode}); starting it again[/]")
                 self.processes.restart(child.name)
             try:
                 states = self.sampler.group_states()
@@ -280,13 +317,13 @@ class Rehearsal:
     def _run_schedule(self) -> tuple[float, bool]:
         scenario = self.scenario
         curve_csv = write_curve_csv(scenario.traffic, self.options.report_dir / "traffic-curve.csv")
-        self.traffic = TrafficDriver(scenario.traffic, scenario.limits, scenario.producer, self._quiet(self.conf), self.names, curve_csv)
+        self._traffic = TrafficDriver(scenario.traffic, scenario.limits, scenario.producer, self._quiet(self.conf), self.names, curve_csv)
         outputs = {self.names[t]: t for spec in scenario.processors for t in load_processor(spec.name).outputs}
         outputs[self.names[DEADLETTER_TOPIC]] = DEADLETTER_TOPIC
-        self.injector = FaultInjector(plan_faults(scenario), self)
+        self._injector = FaultInjector(plan_faults(scenario), self)
         self.t0_ms = time.time_ns() // 1_000_000
         self.t0 = time.monotonic()
-        self.observer = OutputObserver(self._quiet(self.conf), outputs, self.t0_ms, self.transactional_topics)
+        self._observer = OutputObserver(self._quiet(self.conf), outputs, self.t0_ms, self.transactional_topics)
         self.observer.start()
         self.traffic.start(self.t0, self.t0_ms)
         self.injector.start(self.t0)
@@ -368,9 +405,9 @@ class Rehearsal:
                 if name in self.down or name in self.redrive_children or child.alive() or child.process is None:
                     continue
                 self.unexpected_exits.append({"at_s": round(time.monotonic() - self.t0, 3), "process": name,
-                                              "pid": child.pid, "returncode": child.process.returncode,
+                                              "pid": child.pid, "returncode": child.returncode,
                                               "log": str(child.log_path)})
-                self._say(f"[red]{name} (pid {child.pid}) exited by itself with code {child.process.returncode}[/]")
+                self._say(f"[red]{name} (pid {child.pid}) exited by itself with code {child.returncode}[/]")
                 if self.scenario.supervise:
                     self.processes.restart(name)
 
@@ -381,13 +418,15 @@ class Rehearsal:
         if fault.kind == "broker":
             if action == "restart-broker":
                 node_id = fault.broker if isinstance(fault.broker, int) else self.broker_of[str(fault.broker)]
-                local.start_node(self.cluster, node_id, heap=self.scenario.cluster.heap, timeout_s=120)
+                broker.start_node(self.cluster, node_id, heap=self.scenario.cluster.heap, timeout_s=120)
                 self._say(f"[yellow]fault[/] restarted broker {node_id} (pid {self.cluster.node(node_id).pid})")
                 return {"node_id": node_id, "pid": self.cluster.node(node_id).pid}
+            if fault.broker is None:
+                raise ScenarioError(f"{fault.label} names no broker", "set broker: to a node id or leader")
             node_id = self._leader(fault) if fault.broker == "leader" else int(fault.broker)
             pid = self.cluster.node(node_id).pid
             self.broker_of[fault.id or f"#{fault.index}"] = node_id
-            took = local.stop_node(self.cluster, node_id, kill=action == "kill-broker")
+            took = broker.stop_node(self.cluster, node_id, kill=action == "kill-broker")
             self._say(f"[yellow]fault[/] {action} node {node_id} (pid {pid}) in {took:.1f} s")
             return {"node_id": node_id, "pid": pid, "signal": "SIGKILL" if action == "kill-broker" else "SIGTERM",
                     "stop_s": round(took, 3)}
@@ -414,6 +453,8 @@ class Rehearsal:
             return child
 
     def _leader(self, fault: PlannedFault) -> int:
+        if fault.topic is None:
+            raise ScenarioError(f"{fault.label} asks for a leader but names no topic", "set topic: to a catalog topic")
         topic = self.names[fault.topic]
         metadata = AdminClient(self.conf).list_topics(topic, timeout=10)
         partition = metadata.topics[topic].partitions.get(fault.partition)
@@ -424,12 +465,13 @@ class Rehearsal:
     def _start_redrive(self, fault: PlannedFault) -> dict[str, Any]:
         traffic = self.scenario.traffic
         start_ms = self.traffic.start_ms
+        if fault.from_s is None or fault.to_s is None:
+            raise ScenarioError(f"{fault.label} has no window", "set from_s and to_s")
         from_ms = start_ms + int(traffic.sim_of(fault.from_s) * 1000)
         to_ms = start_ms + int(traffic.sim_of(fault.to_s) * 1000)
         catalog_topics = fault.topics or [t for t in SIMULATED_TOPICS if self.catalog.topic(t).classification != "restricted"]
         name = f"redrive-{fault.index}"
-        args = ["--bootstrap", self.conf["bootstrap.servers"], "--state-dir", str(self.work_dir),
-                "--from-ms", str(from_ms), "--to-ms", str(to_ms), "--into", self.redrive_topic,
+        args = ["--from-ms", str(from_ms), "--to-ms", str(to_ms), "--into", self.redrive_topic,
                 *[a for t in catalog_topics for a in ("--topic", self.names[t])]]
         if fault.rate_per_s:
             args += ["--rate", str(fault.rate_per_s)]
@@ -444,7 +486,7 @@ class Rehearsal:
 
     def _read_archive(self) -> dict[tuple[str, int], list[int]]:
         """Every archived (catalog topic, partition) -> offsets, repeats included."""
-        archive = Archive.open(ArchiveSettings.for_state_dir(self.work_dir))
+        archive = Archive.open(self.child_settings.archive_settings())
         con = duckdb.connect()
         out: dict[tuple[str, int], list[int]] = {}
         try:
@@ -469,7 +511,7 @@ class Rehearsal:
                 result = json.loads(lines[-1]) if lines else {"error": "no output"}
             except ValueError:
                 result = {"error": lines[-1][:300]}
-            results.append({"process": name, "pid": child.pid, "returncode": child.process.returncode} | result)
+            results.append({"process": name, "pid": child.pid, "returncode": child.returncode} | result)
         return results
 
     def _record(self, started_at: datetime, setup_s: float, traffic_end_s: float, drained: bool,
@@ -515,31 +557,31 @@ class Rehearsal:
 
     def _clean_up(self) -> None:
         """Stop everything this run started, by PID, whatever state the run is in."""
-        for part in (self.injector, self.traffic):
+        for part in (self._injector, self._traffic):
             if part is not None:
                 part.stop()
-        if self.injector is not None:
-            self.injector.join(timeout_s=150)  # a broker restart in progress finishes first
-        if self.traffic is not None:
-            self.traffic.join(timeout=150)
-        if self.observer is not None:
-            self.observer.close()
-        if self.sampler is not None:
-            self.sampler.close()
-        if self.processes is not None:
-            self.processes.stop_all()
+        if self._injector is not None:
+            self._injector.join(timeout_s=150)  # a broker restart in progress finishes first
+        if self._traffic is not None:
+            self._traffic.join(timeout=150)
+        if self._observer is not None:
+            self._observer.close()
+        if self._sampler is not None:
+            self._sampler.close()
+        if self._processes is not None:
+            self._processes.stop_all()
             self._keep_logs()
-        if self.cluster is not None:
-            local.stop(self.work_dir)
-        elif self.options.client_config is not None and self.scenario.topics == "uuid":
+        if self._cluster is not None:
+            broker.stop(self.work_dir)
+        elif self.options.uses_configured_cluster and self.scenario.topics == "uuid":
             self._delete_rehearsal_topics()
 
     def _keep_logs(self) -> None:
         """Copy the tail of each process log beside the report (the work dir may be removed)."""
         target = self.options.report_dir / "logs"
         logs = {name: child.log_path for name, child in self.processes.children.items()}
-        if self.cluster is not None:
-            logs |= {f"kafka-node-{n.node_id}": n.log_path for n in self.cluster.nodes}
+        if self._cluster is not None:
+            logs |= {f"kafka-node-{n.node_id}": n.log_path for n in self._cluster.nodes}
         for name, path in logs.items():
             if path.exists():
                 target.mkdir(parents=True, exist_ok=True)

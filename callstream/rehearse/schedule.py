@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -427,7 +428,7 @@ def parse_scenario(document: object, source: str, catalog: Catalog | None = None
     return scenario
 
 
-def _message(err: dict) -> str:
+def _message(err: Mapping[str, Any]) -> str:
     if err["type"] == "union_tag_invalid":
         return (f"unknown action {err['input'].get('action')!r}; one of kill-broker, stop-broker, restart-broker, "
                 "kill-processor, stop-processor, restart-processor, kill-archiver, stop-archiver, restart-archiver, redrive")
@@ -447,13 +448,13 @@ def _entry(document: dict, loc: tuple) -> str:
     if len(loc) >= 3 and loc[:2] == ("traffic", "phases") and isinstance(loc[2], int):
         phases = (document.get("traffic") or {}).get("phases") or []
         item = phases[loc[2]] if loc[2] < len(phases) and isinstance(phases[loc[2]], dict) else {}
-        rest = ".".join(str(p) for p in loc[3:])
-        return f"traffic.phases[{loc[2]}] ({item.get('name', '?')})" + (f": {rest}" if rest else "")
+        path = ".".join(str(p) for p in loc[3:])
+        return f"traffic.phases[{loc[2]}] ({item.get('name', '?')})" + (f": {path}" if path else "")
     return ".".join(str(p) for p in loc) or "scenario"
 
 
 def _check_meaning(scenario: Scenario, source: str, catalog: Catalog) -> None:
-    def fail(entry: str, reason: str, hint: str = "fix that entry") -> None:
+    def fail(entry: str, reason: str, hint: str = "fix that entry") -> NoReturn:
         raise ScenarioError(f"{source}: {entry}: {reason}", hint)
 
     from callstream.processors.registry import processor_names

@@ -280,7 +280,7 @@ def gather_evidence(root: Path | None = None, report_dirs: Iterable[Path] = (), 
 def _latest_passing(evidence: Evidence, scenarios: Iterable[str]) -> RehearsalRun | None:
     now = datetime.fromisoformat(evidence.now)
     fresh = [r for r in evidence.rehearsals if r.scenario in set(scenarios) and r.passed
-             and (r.age_days(now) is not None and r.age_days(now) <= FRESH_DAYS)]
+             and (age := r.age_days(now)) is not None and age <= FRESH_DAYS]
     return max(fresh, key=lambda r: r.finished_at or "", default=None)
 
 
@@ -382,7 +382,7 @@ def score_consumer_recovery(e: Evidence) -> AreaScore:
             lack2.append(f"a passing report of rehearsal {book.rehearsal or '(none named)'} that tests {book.path}")
         else:
             shown2.append(f"runbook {book.path} (owner {book.owner or '?'}) tested by rehearsal {run.scenario}, "
-                          f"passed {run.finished_at[:10]} ({run.path})")
+                          f"passed {(run.finished_at or '?')[:10]} ({run.path})")
     return _area("consumer recovery", [(shown1, lack1), (shown2, lack2)])
 
 

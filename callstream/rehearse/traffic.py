@@ -37,7 +37,7 @@ def composite_points(traffic: Traffic, step_s: float = 1.0) -> list[tuple[float,
     """``(simulated second, calls per minute)`` of all phases back to back: each phase's
     curve sampled at least every ``step_s`` (and at most 2,000 points per phase)."""
     points: list[tuple[float, float]] = []
-    for phase, sim_start, sim_end, _, _ in traffic.phase_bounds():
+    for phase, sim_start, _, _, _ in traffic.phase_bounds():
         curve = make_curve(phase.curve, rate=phase.rate_per_min, duration_s=phase.duration_s)
         step = max(step_s, phase.duration_s / 2000)
         t = 0.0

@@ -69,6 +69,8 @@ def evaluate_one(check: Check, metrics: Mapping[str, Any]) -> Verdict:
         ok = within(raw, check)
         return verdict(ok, raw, f"{_number(raw)} {'within' if ok else 'outside'} {_bound(check)}")
     values: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    if selector is None:
+        return verdict(False, None, f"{check.metric} is measured per {per}: name the {per} (or *)")
     if selector != "*":
         value = values.get(selector)
         if value is None:

@@ -11,7 +11,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -145,7 +145,7 @@ class TimedEvent(NamedTuple):
 
 
 class GeneratedCall(NamedTuple):
-    index: int
+    call_index: int
     events: list[TimedEvent]  # sorted by release_ms
     truth: CallTruth
 
@@ -373,6 +373,9 @@ class _CallWriter:
                 continue
             timed = leg.events[pos]
             seg = timed.event
+            if not isinstance(seg, TranscriptSegment):  # positions were chosen as segments
+                continue
+            kind: Literal["duplicate", "reorder"]
             if rng.random() < 0.5 or n + 1 == len(segment_positions):
                 again = min(timed.release_ms + rng.randint(50, 1_500), leg.ended_ms - 1)
                 extra.append(

@@ -27,7 +27,8 @@ CSV_COLUMNS = ("time_s", "calls_per_minute")
 class TrafficCurve(Protocol):
     """Calls per minute as a function of simulated seconds since the start of the run."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     @property
     def peak_rate(self) -> float:

@@ -42,9 +42,14 @@ class Customer:
         return f"{self.first_name} {self.last_name}"
 
 
+def _draw_from(rng: random.Random) -> None:
+    # Faker's proxy passes ``random`` on to its generator; its stubs do not declare it
+    _FAKER.random = rng  # type: ignore[attr-defined]
+
+
 def make_customer(rng: random.Random) -> Customer:
     """A customer whose every field comes from ``rng`` (same state, same customer)."""
-    _FAKER.random = rng  # Faker draws from the caller's stream, keeping runs reproducible
+    _draw_from(rng)  # Faker draws from the caller's stream, keeping runs reproducible
     first, last = _FAKER.first_name(), _FAKER.last_name()
     style = rng.randrange(4)
     local = (f"{first}.{last}", f"{first}{last}", f"{first[0]}{last}", f"{first}_{last}{rng.randint(1, 99)}")[style]
@@ -83,5 +88,5 @@ def agent_id(queue: str, rng: random.Random) -> str:
 @lru_cache(maxsize=1024)
 def agent_name(agent: str) -> str:
     """The first name an agent introduces themself with; stable for an agent id."""
-    _FAKER.random = random.Random(agent)
+    _draw_from(random.Random(agent))
     return _FAKER.first_name()

@@ -114,7 +114,7 @@ NAME_INTROS = ("My name is {name}.", "Hi, this is {name}.", "Hello, it's {name} 
 
 # --- the reason for the call, by intent and mood -----------------------------------------
 
-OPENINGS = {
+OPENINGS: dict[str, dict[str, tuple[str, ...]]] = {
     "billing_dispute": {
         "calm": (
             "I'm calling about my bill. There's a charge of {amount} I don't recognize.",

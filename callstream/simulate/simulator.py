@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from types import TracebackType
 from typing import NamedTuple
 
 import msgspec
@@ -538,9 +539,10 @@ class _ProgressBar:
             self.progress.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         if self.enabled:
-            self.progress.__exit__(*exc)
+            self.progress.__exit__(kind, error, traceback)
 
     def update(self, sim_s: float, events: int, live: int, calls: int, force: bool = False) -> None:
         if not self.enabled:

@@ -15,9 +15,15 @@ from callstream.archive.settings import ArchiveSettings, S3Settings
 from callstream.archive.tables import Archive
 from callstream.contract.codec import encode_event
 from callstream.contract.events import (
-    CallConnected, CallEnded, CallInitiated, CallQueued, CallTransferred, Envelope, TranscriptSegment,
+    CallConnected,
+    CallEnded,
+    CallInitiated,
+    CallQueued,
+    CallTransferred,
+    Envelope,
+    TranscriptSegment,
 )
-from callstream.kafka import s3server
+from callstream.local import s3server
 
 DAY_MS = 86_400_000
 

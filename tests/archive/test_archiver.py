@@ -48,7 +48,7 @@ def test_flush_records_offsets_and_a_stale_writer_cannot_duplicate(archive_setti
     table = Archive.open(archive_settings).table(topic)
     assert archived_offsets(table) == {0: 120, 1: 40}
     rows = table.scan().to_arrow()
-    by_partition = {p: sorted(o for q, o in zip(rows["kafka_partition"].to_pylist(), rows["kafka_offset"].to_pylist())
+    by_partition = {p: sorted(o for q, o in zip(rows["kafka_partition"].to_pylist(), rows["kafka_offset"].to_pylist(), strict=False)
                               if q == p) for p in (0, 1)}
     assert by_partition == {0: list(range(120)), 1: list(range(40))}
 
@@ -62,7 +62,7 @@ def offsets_by_partition(settings: ArchiveSettings, topic: str) -> dict[int, lis
     table = Archive.open(settings).table(topic)
     rows = table.scan(selected_fields=("kafka_partition", "kafka_offset")).to_arrow()
     found: dict[int, list[int]] = {}
-    for partition, offset in zip(rows["kafka_partition"].to_pylist(), rows["kafka_offset"].to_pylist()):
+    for partition, offset in zip(rows["kafka_partition"].to_pylist(), rows["kafka_offset"].to_pylist(), strict=False):
         found.setdefault(partition, []).append(offset)
     return {p: sorted(o) for p, o in found.items()}
 
@@ -75,7 +75,6 @@ def high_watermarks(kafka_config: dict[str, str], topic: str, partitions: int) -
         consumer.close()
 
 
-@pytest.mark.kafka
 def test_archived_rows_equal_produced_per_partition(kafka_config, make_topics, archive_settings, unique_name) -> None:
     lifecycle, raw = make_topics("lifecycle", "raw", partitions=3)
     producer = new_producer(kafka_config)
@@ -96,12 +95,12 @@ def test_archived_rows_equal_produced_per_partition(kafka_config, make_topics, a
         assert archived_offsets(Archive.open(settings).table(topic)) == {p: n for p, n in marks.items() if n}
 
 
-@pytest.mark.kafka
-def test_sigkill_during_burst_loses_and_repeats_nothing(kafka_config, make_topics, tmp_path: Path, unique_name) -> None:
+def test_sigkill_during_burst_loses_and_repeats_nothing(kafka_config, make_topics, tmp_path: Path, unique_name,
+                                                        child_env) -> None:
     topics = make_topics("lifecycle", "signals", partitions=3)
     group = unique_name("archiver")
-    command = [sys.executable, "-m", "callstream.archive.archiver", "--bootstrap", kafka_config["bootstrap.servers"],
-               "--state-dir", str(tmp_path), "--group", group, "--instance-id", "archiver-1", "--flush-rows", "250", "--flush-age-s", "0.2",
+    env = child_env(tmp_path)
+    command = [sys.executable, "-m", "callstream.archive.archiver", "--group", group, "--instance-id", "archiver-1", "--flush-rows", "250", "--flush-age-s", "0.2",
                *[arg for t in topics for arg in ("--topic", t)]]
     settings = ArchiveSettings.for_state_dir(tmp_path)
     per_burst = 200
@@ -127,7 +126,7 @@ def test_sigkill_during_burst_loses_and_repeats_nothing(kafka_config, make_topic
                 produced["before_kill"] += per_burst
             time.sleep(0.02)
 
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         traffic = threading.Thread(target=burst_traffic)
         traffic.start()
@@ -147,7 +146,7 @@ def test_sigkill_during_burst_loses_and_repeats_nothing(kafka_config, make_topic
     archived_before = sum(len(o) for t in topics for o in offsets_by_partition(settings, t).values())
     assert 0 < archived_before
 
-    second = subprocess.run([*command, "--idle-exit-s", "2"], capture_output=True, text=True, timeout=120)
+    second = subprocess.run([*command, "--idle-exit-s", "2"], capture_output=True, text=True, timeout=120, env=env)
     assert second.returncode == 0, second.stderr
     summary = json.loads(second.stdout.strip().splitlines()[-1])
 
@@ -162,7 +161,6 @@ def test_sigkill_during_burst_loses_and_repeats_nothing(kafka_config, make_topic
     assert summary["skipped"] == 0 and summary["consumed"] == total - archived_before
 
 
-@pytest.mark.kafka
 def test_messages_expired_before_archiving_are_reported(kafka_config, make_topics, archive_settings, unique_name) -> None:
     [topic] = make_topics("lifecycle", partitions=1)
     settings = archive_settings.model_copy(update={"consumer_group": unique_name("archiver")})

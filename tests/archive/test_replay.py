@@ -6,21 +6,25 @@ import time
 
 import msgspec
 import pytest
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka import ConsumerGroupTopicPartitions
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from callstream.archive.archiver import archive_topics
 from callstream.archive.partitioning import partition_for_key
 from callstream.archive.query import query
-from callstream.archive.replay import REDRIVE_HEADER, ArchiveView, ReplayScope, call_timeline, redrive_window, rewind_group
+from callstream.archive.replay import (
+    REDRIVE_HEADER,
+    ArchiveView,
+    ReplayScope,
+    call_timeline,
+    redrive_window,
+    rewind_group,
+)
 from callstream.archive.settings import ArchiveSettings
 from callstream.archive.tables import Archive
 from callstream.errors import ArchiveError
 
 from .conftest import new_producer, now_ms, produce_events, queued, segment, transferred_call
-
-pytestmark = pytest.mark.kafka
 
 
 def archive_all(settings: ArchiveSettings, kafka_config, topics) -> None:

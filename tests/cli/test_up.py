@@ -13,9 +13,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from callstream.kafka.local import free_ports
+from callstream.local.broker import free_ports
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:

@@ -20,33 +20,15 @@ from callstream.contract.deadletter import (
 )
 from callstream.contract.events import TranscriptSegment
 from callstream.errors import DecodeError, EncodeError, KafkaOperationError
+from callstream.testing import RecordedMessage
 
 LOG = logging.getLogger("test")
 
 
-class FakeMessage:
-    """The part of ``confluent_kafka.Message`` the dead-letter code reads."""
-
-    def __init__(self, value, key=None, headers=None, topic="callstream.transcript.raw", partition=2, offset=41):
-        self._v, self._k, self._h, self._t, self._p, self._o = value, key, headers, topic, partition, offset
-
-    def value(self):
-        return self._v
-
-    def key(self):
-        return self._k
-
-    def headers(self):
-        return self._h
-
-    def topic(self):
-        return self._t
-
-    def partition(self):
-        return self._p
-
-    def offset(self):
-        return self._o
+def raw_message(value: bytes, key: bytes | None = None, headers=None, *, topic: str = "callstream.transcript.raw",
+                partition: int = 2, offset: int = 41) -> RecordedMessage:
+    """A record of the raw transcript topic, as the dead-letter code reads it."""
+    return RecordedMessage(topic, value, key=key, headers=headers, partition=partition, offset=offset)
 
 
 class FakeProducer:
@@ -86,7 +68,7 @@ def test_read_dead_letter_round_trips_and_redrives_the_original():
     original_headers = [("traceparent", b"00-ab")]
     key, value, headers = dead_letter(b"{oops", b"c-1", original_headers, "not valid JSON",
                                       "callstream.transcript.raw", 2, 41, "redactor", failed_at_ms=5)
-    record = read_dead_letter(FakeMessage(value, key, headers, topic=DEADLETTER_TOPIC, partition=0, offset=9))
+    record = read_dead_letter(raw_message(value, key, headers, topic=DEADLETTER_TOPIC, partition=0, offset=9))
     assert (record.reason, record.source_topic, record.source_partition, record.source_offset) == (
         "not valid JSON", "callstream.transcript.raw", 2, 41)
     assert (record.processor, record.failed_at_ms, record.partition, record.offset) == ("redactor", 5, 0, 9)
@@ -96,7 +78,7 @@ def test_read_dead_letter_round_trips_and_redrives_the_original():
 def test_a_redriven_message_that_fails_again_carries_only_its_latest_failure():
     _, _, first = dead_letter(b"x", None, None, "first", "t", 0, 1, "redactor", failed_at_ms=1)
     _, _, second = dead_letter(b"x", None, first, "second", "t", 0, 7, "sentiment", failed_at_ms=2)
-    record = read_dead_letter(FakeMessage(b"x", None, second))
+    record = read_dead_letter(raw_message(b"x", None, second))
     assert (record.reason, record.source_offset, record.processor) == ("second", 7, "sentiment")
     assert record.headers == ()
 
@@ -109,31 +91,31 @@ def test_long_reasons_are_truncated():
 
 def test_reading_a_record_that_is_not_a_dead_letter_is_a_decode_error():
     with pytest.raises(DecodeError, match="not a dead-letter record: header callstream.dlq.reason is missing"):
-        read_dead_letter(FakeMessage(b"{}", headers=[("traceparent", b"x")]))
+        read_dead_letter(raw_message(b"{}", headers=[("traceparent", b"x")]))
     _, _, headers = dead_letter(b"x", None, None, "r", "t", 0, 1, "p")
     bad = [(k, b"NaN" if k == "callstream.dlq.source_offset" else v) for k, v in headers]
     with pytest.raises(DecodeError, match="source_offset is 'NaN', not a number"):
-        read_dead_letter(FakeMessage(b"x", headers=bad))
+        read_dead_letter(raw_message(b"x", headers=bad))
 
 
 def test_router_waits_for_the_ack_and_raises_when_the_broker_refuses():
     producer = FakeProducer()
     router = DeadLetterRouter(producer, "redactor")
-    router.route(FakeMessage(b"{oops", b"c-1"), "not valid JSON")
+    router.route(raw_message(b"{oops", b"c-1"), "not valid JSON")
     assert producer.records[0]["topic"] == DEADLETTER_TOPIC and producer.flushes == 1 and router.routed == 1
     refusing = DeadLetterRouter(FakeProducer(fail="TOPIC_AUTHORIZATION_FAILED"), "redactor")
     with pytest.raises(KafkaOperationError, match="could not write 1 record.*TOPIC_AUTHORIZATION_FAILED"):
-        refusing.route(FakeMessage(b"{oops"), "not valid JSON")
+        refusing.route(raw_message(b"{oops"), "not valid JSON")
 
 
 def test_quix_consumer_error_callback_dead_letters_decode_errors_only():
     producer = FakeProducer()
     router = DeadLetterRouter(producer, "redactor")
-    message = FakeMessage(b"{oops", b"c-1", [("traceparent", b"1")])
+    message = raw_message(b"{oops", b"c-1", [("traceparent", b"1")])
     with pytest.raises(DecodeError) as err:
         decode_event(message.value())
     assert router.on_consumer_error(err.value, message, LOG) is True
-    record = read_dead_letter(FakeMessage(producer.records[0]["value"], producer.records[0]["key"], producer.records[0]["headers"]))
+    record = read_dead_letter(raw_message(producer.records[0]["value"], producer.records[0]["key"], producer.records[0]["headers"]))
     assert record.reason.startswith("not valid JSON") and record.value == b"{oops" and record.source_offset == 41
     # A broker failure is not the message's fault: the app must stop, not skip it.
     assert router.on_consumer_error(RuntimeError("broker down"), None, LOG) is False
@@ -186,7 +168,6 @@ def _produce_inputs(conf: dict, topic: str, event) -> list[tuple]:
     return inputs
 
 
-@pytest.mark.kafka
 def test_consume_loop_sends_an_undecodable_message_to_the_dead_letter_topic(
         kafka_config, create_topic, unique_name, sample_event):
     source = create_topic(unique_name("callstream.transcript.raw"), partitions=1)
@@ -226,7 +207,6 @@ def test_consume_loop_sends_an_undecodable_message_to_the_dead_letter_topic(
     assert abs(record.failed_at_ms - time.time() * 1000) < 60_000
 
 
-@pytest.mark.kafka
 def test_quix_application_dead_letters_through_on_consumer_error(
         kafka_config, create_topic, unique_name, sample_event, tmp_path):
     from quixstreams import Application

@@ -13,8 +13,8 @@ import msgspec
 import pytest
 
 from callstream.contract.codec import encode_event
-from callstream.contract.events import EVENT_TYPES, RedactedSegment, TranscriptSegment
 from callstream.contract.compatibility import check, compare_schemas
+from callstream.contract.events import EVENT_TYPES, RedactedSegment, TranscriptSegment
 from callstream.contract.registry import SchemaRegistrySync
 from callstream.contract.schemas import (
     EXPORT_COMMAND,

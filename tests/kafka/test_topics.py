@@ -9,8 +9,6 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from callstream.contract.catalog import default_catalog_path, parse_catalog
 from callstream.kafka import topics
 
-pytestmark = pytest.mark.kafka
-
 
 @pytest.fixture
 def small_catalog(unique_name):

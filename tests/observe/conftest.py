@@ -1,30 +1,17 @@
-"""Fixtures of tests/processors (uuid pipeline topics, real worker processes), reused here."""
+"""Fixtures of the observer and dashboard tests: worker metrics, a dashboard child process."""
 
 from __future__ import annotations
 
-import importlib.util
+import json
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-_spec = importlib.util.spec_from_file_location(
-    "callstream_tests_processors_conftest", Path(__file__).parent.parent / "processors" / "conftest.py")
-_processors = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_processors)
+import pytest
 
-PipelineTopics = _processors.PipelineTopics
-pipeline = _processors.pipeline
-workers = _processors.workers
-
-
-import json  # noqa: E402
-import os  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-
-import pytest  # noqa: E402
-
-from callstream.kafka.local import free_ports  # noqa: E402
-from callstream.process_group import ProcessGroup  # noqa: E402
+from callstream.local.broker import free_ports
+from callstream.local.processes import ProcessGroup
 
 
 @pytest.fixture
@@ -53,13 +40,13 @@ def wait_http(url: str, timeout_s: float = 60.0, child=None) -> bytes:
 
 
 @pytest.fixture
-def dashboard(kafka_bootstrap: str, tmp_path: Path, pipeline) -> Iterator[Callable[..., str]]:
+def dashboard(child_env, tmp_path: Path, pipeline) -> Iterator[Callable[..., str]]:
     """``dashboard(groups=[...])`` starts ``python -m callstream.observe.dashboard`` (or, with
     ``module=``, the metrics-only observer) on the pipeline's topics and returns its base URL
     once /metrics answers."""
-    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    env |= {"CALLSTREAM_BOOTSTRAP_SERVERS": kafka_bootstrap, "CALLSTREAM_STATE_DIR": str(tmp_path / "state"),
-            "PYTHONFAULTHANDLER": "1"}  # a crash in a C extension leaves a Python traceback in the log
+    # PYTHONFAULTHANDLER: a crash in a C extension leaves a Python traceback in the log
+    env = child_env(tmp_path / "state", PYTHONFAULTHANDLER="1")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     group = ProcessGroup(tmp_path / "dashboard-logs", env)
 
     def start(groups: list[str], *extra: str, module: str = "callstream.observe.dashboard") -> str:

@@ -3,11 +3,9 @@ topics, simulated traffic, and one seeded call whose customer asks for a supervi
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 from callstream.contract.events import CallConnected, CallInitiated, CallQueued, TranscriptSegment
 from callstream.simulate.simulator import SimulationSettings, run_simulation
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 playwright = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -57,8 +55,8 @@ def test_dashboard_live_in_chromium(pipeline, workers, worker_metrics_dir, dashb
     for name in PROCESSORS:
         workers(name)
     archived = [arg for t in ARCHIVED for arg in ("--topic", pipeline[t])]
-    workers.group.spawn("archiver", "callstream.archive.archiver", "--bootstrap", kafka_bootstrap, "--state-dir",
-                        str(tmp_path / "state"), "--group", f"callstream-archiver-{suffix}", "--flush-age-s", "3", *archived)
+    workers.group.spawn("archiver", "callstream.archive.archiver", "--group", f"callstream-archiver-{suffix}",
+                        "--flush-age-s", "3", *archived)
     groups = [f"callstream-{p}-{suffix}" for p in (*PROCESSORS, "archiver")]
     url = dashboard(groups, "--worker-metrics-dir", str(worker_metrics_dir))
 

@@ -49,7 +49,6 @@ def _consume_all(config: dict, group: str, topic: str, expected: int, isolation:
         consumer.close()
 
 
-@pytest.mark.kafka
 def test_stopped_group_lags_by_what_was_produced_then_drains(kafka_config, create_topic, unique_name) -> None:
     topic, group = create_topic(unique_name("lag"), partitions=3), unique_name("group")
     _produce(kafka_config, topic, 30)
@@ -78,7 +77,6 @@ def test_stopped_group_lags_by_what_was_produced_then_drains(kafka_config, creat
     assert drained.by_topic() == {topic: (0, 0.0)}
 
 
-@pytest.mark.kafka
 def test_transaction_markers_are_not_lag(kafka_config, create_topic, unique_name) -> None:
     topic, group = create_topic(unique_name("txn"), partitions=1), unique_name("group")
     producer = Producer({**kafka_config, "transactional.id": unique_name("tx")})
@@ -99,7 +97,6 @@ def test_transaction_markers_are_not_lag(kafka_config, create_topic, unique_name
     assert row.lag == 0 and row.lag_seconds == 0.0
 
 
-@pytest.mark.kafka
 def test_never_committed_group_counts_from_log_start_and_skew(kafka_config, create_topic, unique_name) -> None:
     topic = create_topic(unique_name("skew"), partitions=4)
     _produce(kafka_config, topic, 40, partition=2)

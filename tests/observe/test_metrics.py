@@ -20,7 +20,8 @@ from callstream.observe.snapshot import (
     StageLatency,
     WorkerSample,
 )
-from callstream.observe.status import BREACH_EXIT_CODE, Thresholds, evaluate, load_thresholds, render as render_status
+from callstream.observe.status import BREACH_EXIT_CODE, Thresholds, evaluate, load_thresholds
+from callstream.observe.status import render as render_status
 from callstream.observe.stream import percentile
 
 DOCS = Path(__file__).parents[2] / "docs" / "metrics.md"

@@ -16,7 +16,6 @@ from callstream.cli.observe_cmds import status
 from callstream.contract.events import TranscriptSegment
 from callstream.observe.status import BREACH_EXIT_CODE
 
-pytestmark = pytest.mark.kafka
 RAW, REDACTED = "callstream.transcript.raw", "callstream.transcript.redacted"
 
 if "status" not in cli.commands:  # until the lead registers it in callstream/cli/__init__.py

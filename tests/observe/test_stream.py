@@ -7,47 +7,16 @@ from callstream.contract.codec import encode_event
 from callstream.contract.deadletter import dead_letter
 from callstream.contract.events import CallQueued, SentimentScored
 from callstream.observe.stream import TapFigures
+from callstream.testing import RecordedMessage
 
 T0 = 1_767_225_600_000
 
 
-class Message:
-    """The parts of a confluent-kafka message the tap reads."""
-
-    def __init__(self, topic: str, value: bytes | None, timestamp: int, headers=None, partition: int = 0, offset: int = 0):
-        self._topic, self._value, self._timestamp, self._headers = topic, value, timestamp, headers
-        self._partition, self._offset = partition, offset
-
-    def error(self):
-        return None
-
-    def topic(self):
-        return self._topic
-
-    def value(self):
-        return self._value
-
-    def timestamp(self):
-        return 1, self._timestamp
-
-    def headers(self):
-        return self._headers
-
-    def key(self):
-        return b"k"
-
-    def partition(self):
-        return self._partition
-
-    def offset(self):
-        return self._offset
-
-
-def sentiment(i: int, latency_ms: int, producer: str = "sentiment") -> Message:
+def sentiment(i: int, latency_ms: int, producer: str = "sentiment") -> RecordedMessage:
     event = SentimentScored(event_id=f"e{i}", contact_id="c1", event_time_ms=T0, produced_at_ms=T0 + 1000 + latency_ms,
                             producer=producer, caused_by=f"r{i}", source_time_ms=T0 + 1000, segment_id=f"s{i}",
                             participant="customer", score=-0.5, rolling_score=-0.4)
-    return Message("sig-copy", encode_event(event)[0], timestamp=T0 + 1000 + latency_ms + i)
+    return RecordedMessage("sig-copy", encode_event(event)[0], timestamp_ms=T0 + 1000 + latency_ms + i)
 
 
 def test_latency_per_stage_histogram_and_window() -> None:
@@ -69,8 +38,8 @@ def test_dead_letters_by_reason_and_rate() -> None:
     for i, reason in enumerate(["undecodable: not valid JSON", "undecodable: no event_type", "processing failed in fraud: boom"]):
         key, value, headers = dead_letter(b"x", b"k", [], reason, "raw", 0, i, "fraud" if "fraud" in reason else "redactor",
                                           failed_at_ms=T0 + i)
-        letters.append(Message("dlq", value, T0 + i, headers=headers))
-    letters.append(Message("dlq", b"no headers", T0))
+        letters.append(RecordedMessage("dlq", value, timestamp_ms=T0 + i, headers=headers))
+    letters.append(RecordedMessage("dlq", b"no headers", timestamp_ms=T0))
     figures.handle(letters)
     counts = {(d.processor, d.reason): (d.total, d.per_minute) for d in figures.dead_letters(now_ms=T0 + 1000)}
     assert counts == {("redactor", "undecodable"): (2, 2.0), ("fraud", "processing_failed_in_fraud"): (1, 1.0),
@@ -80,6 +49,7 @@ def test_dead_letters_by_reason_and_rate() -> None:
 def test_board_events_are_decoded_and_broken_ones_counted() -> None:
     figures = TapFigures({"lc": "callstream.call.lifecycle"})
     queued = CallQueued(event_id="q", contact_id="c9", event_time_ms=T0, produced_at_ms=T0, producer="sim", queue="billing")
-    figures.handle([Message("lc", encode_event(queued)[0], T0), Message("lc", b"{not json", T0)])
+    figures.handle([RecordedMessage("lc", encode_event(queued)[0], timestamp_ms=T0),
+                    RecordedMessage("lc", b"{not json", timestamp_ms=T0)])
     assert figures.board_view()["calls_in_progress"] == {"billing": 1}
     assert figures.undecodable == 1 and figures.messages == 2

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import pytest
+from support.calls import T0, CallBuilder, run_processor
 
 from callstream.contract.events import (
     AnalyticsWindow,
@@ -18,7 +18,6 @@ from callstream.contract.events import (
     CallQueued,
     Envelope,
     EscalationOpened,
-    SentimentScored,
 )
 from callstream.processors.analytics import (
     GRACE_MS,
@@ -31,45 +30,28 @@ from callstream.processors.analytics import (
 )
 from callstream.processors.base import MemoryState
 
-T0 = 1_767_225_600_000
 
-
-class Call:
-    def __init__(self, contact_id: str = "call-1") -> None:
-        self.contact_id, self.now, self.n = contact_id, T0, 0
-
-    def at(self, cls: type[Envelope], after_ms: int = 1_000, **fields: Any) -> Any:
-        self.now += after_ms
-        self.n += 1
-        return cls(event_id=f"{self.contact_id}-e{self.n}", contact_id=self.contact_id, event_time_ms=self.now,
-                   produced_at_ms=self.now, producer="test", **fields)
-
-    def sentiment(self, score: float, segment: str, participant: str = "customer") -> SentimentScored:
-        return self.at(SentimentScored, segment_id=segment, participant=participant, score=score, rolling_score=score)
+class Call(CallBuilder):
+    step_ms = 1_000
 
 
 def run(events: list[Envelope], state: MemoryState | None = None) -> list[AnalyticsWindow]:
-    aggregator, state = AnalyticsAggregator(), state if state is not None else MemoryState()
-    out: list[AnalyticsWindow] = []
-    for event in events:
-        out.extend(aggregator.process(event, state))
-        json.dumps(state.data)
-    return out
+    return run_processor(AnalyticsAggregator(), events, state)
 
 
 def handled_call(c: Call) -> tuple[list[Envelope], CallEnded, CallDisposition]:
     events = [
-        c.at(CallQueued, queue="billing"),
-        c.at(CallConnected, agent_id="agent-5", queue="billing"),  # connected at T0 + 2 s
-        c.sentiment(-0.4, "s1"),
-        c.sentiment(0.9, "s2", participant="agent"),  # the agent's mood is not the customer's
-        c.at(EscalationOpened, escalation_id="e1", reasons=["anger"]),
-        c.sentiment(-0.4, "s1"),  # a re-delivered score counts once
-        c.sentiment(0.6, "s3"),
+        c.event(CallQueued, queue="billing"),
+        c.event(CallConnected, agent_id="agent-5", queue="billing"),  # connected at T0 + 2 s
+        c.sentiment(-0.4, segment_id="s1"),
+        c.sentiment(0.9, segment_id="s2", participant="agent"),  # the agent's mood is not the customer's
+        c.event(EscalationOpened, escalation_id="e1", reasons=["anger"]),
+        c.sentiment(-0.4, segment_id="s1"),  # a re-delivered score counts once
+        c.sentiment(0.6, segment_id="s3"),
     ]
-    ended = c.at(CallEnded, after_ms=60_000, ended_by="agent", duration_ms=65_000)
-    late = c.sentiment(0.7, "s4")  # the last line's score arrives after the end
-    disposition = c.at(CallDisposition, after_ms=5_000, agent_id="agent-5", disposition="resolved")
+    ended = c.event(CallEnded, step_ms=60_000, ended_by="agent", duration_ms=65_000)
+    late = c.sentiment(0.7, segment_id="s4")  # the last line's score arrives after the end
+    disposition = c.event(CallDisposition, step_ms=5_000, agent_id="agent-5", disposition="resolved")
     return [*events, ended, late], ended, disposition
 
 
@@ -86,7 +68,7 @@ def test_a_handled_call_emits_one_unit_per_queue_and_agent_after_its_wrap_up() -
         assert unit.avg_handle_ms == disposition.event_time_ms - (T0 + 2_000)  # talk + hold + wrap-up
         assert unit.event_time_ms == ended.event_time_ms and unit.caused_by == disposition.event_id
         assert unit.contact_id == "call-1"
-    assert run([disposition, c.sentiment(1.0, "s9")], state) == []  # counted once
+    assert run([disposition, c.sentiment(1.0, segment_id="s9")], state) == []  # counted once
     assert state.data == {"analytics": {"done": True}}
 
 
@@ -94,15 +76,15 @@ def test_without_a_disposition_the_first_event_past_the_grace_closes_the_call() 
     c, state = Call(), MemoryState()
     events, ended, _ = handled_call(c)
     run(events, state)
-    heartbeat = c.at(CallHeartbeat, after_ms=GRACE_MS, state="connected", sequence=9)
+    heartbeat = c.event(CallHeartbeat, step_ms=GRACE_MS, state="connected", sequence=9)
     units = run([heartbeat], state)
     assert len(units) == 2 and units[0].avg_handle_ms == ended.event_time_ms - (T0 + 2_000)
 
 
 def test_an_abandoned_call_is_not_a_handled_call() -> None:
     c = Call()
-    assert run([c.at(CallQueued, queue="billing"), c.at(CallEnded, ended_by="customer", duration_ms=9_000),
-                c.at(CallDisposition, agent_id="ivr", disposition="abandoned")]) == []
+    assert run([c.event(CallQueued, queue="billing"), c.event(CallEnded, ended_by="customer", duration_ms=9_000),
+                c.event(CallDisposition, agent_id="ivr", disposition="abandoned")]) == []
 
 
 def unit(key: str, end_ms: int, handle_ms: float, sentiment: float | None, escalations: int = 0,
@@ -162,7 +144,6 @@ def test_the_runtime_windows_units_by_dimension_and_key() -> None:
     assert spec.grace_ms >= 30_000  # units come after the wrap-up, up to ~30 s after their timestamp
 
 
-@pytest.mark.kafka
 def test_worker_windows_match_window_aggregates(pipeline, workers) -> None:
     """The runtime's tumbling-window stage with this processor's windowing spec produces the
     same windows as the pure ``window_aggregates`` (lifecycle only: no sentiment, no escalations)."""

@@ -3,59 +3,27 @@ the retention offer comes back down, a calm call only gets its final low score."
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from support.calls import CallBuilder, run_processor
 
 from callstream.contract.events import (
     CallDisposition,
-    CallEnded,
     CallInitiated,
     CallQueued,
     ChurnRiskScored,
     Envelope,
-    RedactedSegment,
-    SentimentScored,
 )
 from callstream.processors.base import MemoryState
 from callstream.processors.churn import ChurnScorer, accepts_retention, churn_level, churn_score
 
-T0 = 1_767_225_600_000
 
-
-class Call:
-    def __init__(self, contact_id: str = "call-1") -> None:
-        self.contact_id, self.now, self.n, self.sequence = contact_id, T0, 0, 0
-
-    def _event(self, cls: type[Envelope], **fields: Any) -> Any:
-        self.now += 3_000
-        self.n += 1
-        return cls(event_id=f"{self.contact_id}-e{self.n}", contact_id=self.contact_id, event_time_ms=self.now,
-                   produced_at_ms=self.now, producer="test", **fields)
-
+class Call(CallBuilder):
     def start(self, queue: str = "general") -> list[Envelope]:
-        return [self._event(CallInitiated, caller_number="+12025550101", dialed_number="+18005550100", customer_id="cust-9"),
-                self._event(CallQueued, queue=queue)]
-
-    def customer(self, text: str) -> RedactedSegment:
-        self.sequence += 1
-        return self._event(RedactedSegment, segment_id=f"{self.contact_id}:s{self.sequence}", sequence=self.sequence,
-                           participant="customer", start_offset_ms=0, end_offset_ms=1, text=text,
-                           is_final=True, provisional=False)
-
-    def sentiment(self, rolling: float) -> SentimentScored:
-        return self._event(SentimentScored, segment_id="x", participant="customer", score=rolling, rolling_score=rolling)
-
-    def ended(self) -> CallEnded:
-        return self._event(CallEnded, ended_by="customer", duration_ms=self.now - T0)
+        return [self.event(CallInitiated, caller_number="+12025550101", dialed_number="+18005550100", customer_id="cust-9"),
+                self.event(CallQueued, queue=queue)]
 
 
 def run(events: list[Envelope], state: MemoryState | None = None) -> list[ChurnRiskScored]:
-    scorer, state = ChurnScorer(), state if state is not None else MemoryState()
-    out: list[ChurnRiskScored] = []
-    for event in events:
-        out.extend(scorer.process(event, state))
-        json.dumps(state.data)
-    return out
+    return run_processor(ChurnScorer(), events, state)
 
 
 def test_a_customer_set_on_cancelling_goes_high_and_ends_high() -> None:
@@ -109,7 +77,7 @@ def test_the_call_is_forgotten_after_its_disposition() -> None:
     run([*c.start(), c.customer("Cancel my account."), c.ended()], state)
     assert state.data == {"churn": {"ended": True}}
     assert run([c.customer("cancel cancel cancel")], state) == []
-    run([c._event(CallDisposition, agent_id="a", disposition="cancelled")], state)
+    run([c.event(CallDisposition, agent_id="a", disposition="cancelled")], state)
     assert state.data == {}
 
 

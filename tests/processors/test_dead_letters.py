@@ -12,7 +12,7 @@ from callstream.contract.deadletter import read_dead_letter
 from callstream.contract.events import TranscriptSegment
 from callstream.processors.registry import available
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def test_malformed_input_to_every_topic_is_dead_lettered(pipeline, workers) -> None:

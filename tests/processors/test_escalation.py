@@ -4,14 +4,11 @@ sentiment, long hold, failed verification) does what the module says."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from support.calls import CallBuilder, run_processor
 
 from callstream.contract.events import (
     AgentAction,
-    CallConnected,
     CallDisposition,
-    CallEnded,
     CallHeartbeat,
     CallHeld,
     CallResumed,
@@ -19,55 +16,20 @@ from callstream.contract.events import (
     Envelope,
     EscalationClosed,
     EscalationOpened,
-    RedactedSegment,
     SentimentScored,
     SupervisorAlert,
 )
 from callstream.processors.base import MemoryState
 from callstream.processors.escalation import EscalationDetector, anger_cues
 
-T0 = 1_767_225_600_000
 
-
-class Call:
-    """A hand-written call: each method makes the next event, a few seconds after the last."""
-
-    def __init__(self, contact_id: str = "call-1") -> None:
-        self.contact_id = contact_id
-        self.now = T0
-        self.n = 0
-        self.sequence = 0
-
-    def _event(self, cls: type[Envelope], step_ms: int = 3_000, **fields: Any) -> Any:
-        self.now += step_ms
-        self.n += 1
-        return cls(event_id=f"{self.contact_id}-e{self.n}", contact_id=self.contact_id, event_time_ms=self.now,
-                   produced_at_ms=self.now, producer="test", **fields)
-
-    def connected(self) -> CallConnected:
-        return self._event(CallConnected, agent_id="agent-7", queue="billing")
-
-    def says(self, participant: str, text: str) -> RedactedSegment:
-        self.sequence += 1
-        return self._event(RedactedSegment, segment_id=f"{self.contact_id}:s{self.sequence}", sequence=self.sequence,
-                           participant=participant, start_offset_ms=0, end_offset_ms=1, text=text,
-                           is_final=True, provisional=False)
-
-    def sentiment(self, score: float, rolling: float, participant: str = "customer") -> SentimentScored:
-        return self._event(SentimentScored, step_ms=50, segment_id=f"{self.contact_id}:s{self.sequence}",
-                           participant=participant, score=score, rolling_score=rolling)
-
-    def ended(self) -> CallEnded:
-        return self._event(CallEnded, ended_by="customer", duration_ms=self.now - T0)
+class Call(CallBuilder):
+    def sentiment(self, score: float, rolling: float | None = None, participant: str = "customer", **fields) -> SentimentScored:
+        return super().sentiment(score, rolling, participant, step_ms=50, **fields)
 
 
 def run(detector: EscalationDetector, events: list[Envelope], state: MemoryState | None = None) -> list[Envelope]:
-    state = state if state is not None else MemoryState()
-    out: list[Envelope] = []
-    for event in events:
-        out.extend(detector.process(event, state))
-        json.dumps(state.data)  # Quix keeps state as JSON: it must stay plain data
-    return out
+    return run_processor(detector, events, state)
 
 
 def kinds(out: list[Envelope]) -> list[str]:
@@ -134,7 +96,7 @@ def test_a_transfer_closes_the_open_escalation() -> None:
     events = [
         c.connected(),
         c.says("customer", "I can't believe how long this is taking!"),
-        c._event(CallTransferred, from_agent_id="agent-7", to_queue="retention", new_contact_id="call-2",
+        c.event(CallTransferred, from_agent_id="agent-7", to_queue="retention", new_contact_id="call-2",
                  initial_contact_id="call-1"),
         c.ended(),
     ]
@@ -145,11 +107,11 @@ def test_a_transfer_closes_the_open_escalation() -> None:
 
 def test_a_long_hold_opens_during_the_hold_once() -> None:
     c = Call()
-    events = [c.connected(), c._event(CallHeld, agent_id="agent-7")]
+    events = [c.connected(), c.event(CallHeld, agent_id="agent-7")]
     held_at = c.now
     for _ in range(20):  # a heartbeat every 10 s for 200 s
-        events.append(c._event(CallHeartbeat, step_ms=10_000, state="held", sequence=len(events)))
-    events.append(c._event(CallResumed, agent_id="agent-7", hold_ms=c.now - held_at))
+        events.append(c.event(CallHeartbeat, step_ms=10_000, state="held", sequence=len(events)))
+    events.append(c.event(CallResumed, agent_id="agent-7", hold_ms=c.now - held_at))
     events.append(c.ended())
     out = run(EscalationDetector(), events)
     assert kinds(out) == ["EscalationOpened", "SupervisorAlert", "EscalationClosed"]
@@ -160,9 +122,9 @@ def test_a_long_hold_opens_during_the_hold_once() -> None:
 
 def test_a_short_hold_does_not_open() -> None:
     c = Call()
-    events = [c.connected(), c._event(CallHeld, agent_id="agent-7"),
-              c._event(CallHeartbeat, step_ms=10_000, state="held", sequence=1),
-              c._event(CallResumed, step_ms=30_000, agent_id="agent-7", hold_ms=40_000), c.ended()]
+    events = [c.connected(), c.event(CallHeld, agent_id="agent-7"),
+              c.event(CallHeartbeat, step_ms=10_000, state="held", sequence=1),
+              c.event(CallResumed, step_ms=30_000, agent_id="agent-7", hold_ms=40_000), c.ended()]
     assert run(EscalationDetector(), events) == []
 
 
@@ -181,7 +143,7 @@ def test_falling_sentiment_opens_but_a_customer_negative_from_the_start_does_not
 
 def test_repeated_failed_verification_opens_only_for_an_upset_customer() -> None:
     def verification_loop(c: Call, rolling: float) -> list[Envelope]:
-        failed = [c._event(AgentAction, agent_id="agent-7", action="verify_identity", success=False) for _ in range(3)]
+        failed = [c.event(AgentAction, agent_id="agent-7", action="verify_identity", success=False) for _ in range(3)]
         return [c.connected(), c.sentiment(rolling, rolling), *failed]
 
     upset = run(EscalationDetector(), verification_loop(Call("upset"), -0.3))
@@ -215,7 +177,7 @@ def test_duplicates_late_segments_and_cleanup() -> None:
     late = c.says("customer", "Let me speak to your supervisor.")
     assert run(detector, [late], state) == []  # a finished call never re-opens
     assert state.data == {"escalation": {"ended": True}}
-    run(detector, [c._event(CallDisposition, agent_id="agent-7", disposition="escalated")], state)
+    run(detector, [c.event(CallDisposition, agent_id="agent-7", disposition="escalated")], state)
     assert state.data == {}
 
 
@@ -237,6 +199,6 @@ def test_a_heartbeat_releases_lines_held_back_by_a_gap_that_never_fills() -> Non
     detector, state, c = EscalationDetector(), MemoryState(), Call()
     c.sequence = 1  # segment 1 (a partial) was lost: the angry line waits for it
     assert run(detector, [c.connected(), c.says("customer", "This is unbelievable.")], state) == []
-    heartbeat = c._event(CallHeartbeat, step_ms=6_000, state="connected", sequence=1)
+    heartbeat = c.event(CallHeartbeat, step_ms=6_000, state="connected", sequence=1)
     out = run(detector, [heartbeat], state)
     assert kinds(out) == ["EscalationOpened", "SupervisorAlert"] and out[0].reasons == ["anger"]

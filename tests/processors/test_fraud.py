@@ -4,8 +4,7 @@ when they rise."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from support.calls import CallBuilder, run_processor
 
 from callstream.contract.events import (
     AgentAction,
@@ -22,49 +21,33 @@ from callstream.contract.events import (
 from callstream.processors.base import MemoryState
 from callstream.processors.fraud import WEIGHTS, FraudScorer, fraud_level, fraud_score
 
-T0 = 1_767_225_600_000
 
-
-class Call:
-    def __init__(self, contact_id: str = "call-1") -> None:
-        self.contact_id, self.now, self.n, self.sequence = contact_id, T0, 0, 0
-
-    def _event(self, cls: type[Envelope], step_ms: int = 5_000, **fields: Any) -> Any:
-        self.now += step_ms
-        self.n += 1
-        return cls(event_id=f"{self.contact_id}-e{self.n}", contact_id=self.contact_id, event_time_ms=self.now,
-                   produced_at_ms=self.now, producer="test", **fields)
+class Call(CallBuilder):
+    step_ms = 5_000
+    agent_id = "agent-1"
 
     def initiated(self, recognized: bool = True) -> CallInitiated:
-        return self._event(CallInitiated, caller_number="+12025550101", dialed_number="+18005550100",
-                           customer_id="cust-1" if recognized else None)
+        return self.event(CallInitiated, caller_number="+12025550101", dialed_number="+18005550100",
+                          customer_id="cust-1" if recognized else None)
 
     def action(self, action: str, success: bool = True, detail: str = "", step_ms: int = 5_000) -> AgentAction:
-        return self._event(AgentAction, step_ms=step_ms, agent_id="agent-1", action=action, success=success, detail=detail)
+        return self.event(AgentAction, step_ms=step_ms, agent_id=self.agent_id, action=action, success=success, detail=detail)
 
     def verify(self, success: bool, ani_match: bool = True) -> AgentAction:
         return self.action("verify_identity", success, f"method=dob;attempt=1;ani_match={str(ani_match).lower()}")
 
-    def says(self, text: str, participant: str = "customer") -> RedactedSegment:
-        self.sequence += 1
-        return self._event(RedactedSegment, segment_id=f"{self.contact_id}:s{self.sequence}", sequence=self.sequence,
-                           participant=participant, start_offset_ms=0, end_offset_ms=1, text=text,
-                           is_final=True, provisional=False)
+    def says(self, text: str, participant: str = "customer") -> RedactedSegment:  # type: ignore[override]
+        return super().says(participant, text)
 
     def crm(self, change: str) -> CrmUpdate:
-        return self._event(CrmUpdate, step_ms=500, customer_id="cust-1", entity="customer", change=change)
+        return self.event(CrmUpdate, step_ms=500, customer_id="cust-1", entity="customer", change=change)
 
-    def ended(self) -> CallEnded:
-        return self._event(CallEnded, ended_by="agent", duration_ms=self.now - T0)
+    def ended(self, by: str = "agent", **fields) -> CallEnded:
+        return super().ended(by, **fields)
 
 
 def run(events: list[Envelope], state: MemoryState | None = None) -> list[Envelope]:
-    scorer, state = FraudScorer(), state if state is not None else MemoryState()
-    out: list[Envelope] = []
-    for event in events:
-        out.extend(scorer.process(event, state))
-        json.dumps(state.data)
-    return out
+    return run_processor(FraudScorer(), events, state)
 
 
 def test_an_account_takeover_scores_high_with_its_reasons_and_one_alert() -> None:
@@ -150,7 +133,7 @@ def test_the_call_is_forgotten_after_its_disposition() -> None:
     run([c.initiated(), c.verify(success=False), c.says("hello", "agent"), c.ended()], state)
     assert state.data == {"fraud": {"ended": True}}
     assert run([c.action("update_address")], state) == []  # late events do not re-score
-    run([c._event(CallDisposition, agent_id="agent-1", disposition="resolved")], state)
+    run([c.event(CallDisposition, agent_id="agent-1", disposition="resolved")], state)
     assert state.data == {}
 
 
@@ -165,5 +148,5 @@ def test_a_heartbeat_releases_an_urgent_line_held_back_by_a_transcript_gap() -> 
     c, state = Call(), MemoryState()
     c.sequence = 1  # segment 1 never arrives
     assert run([c.initiated(recognized=False), c.verify(success=False), c.says("I need this fixed immediately.")], state) == []
-    [score] = run([c._event(CallHeartbeat, step_ms=10_000, state="connected", sequence=1)], state)
+    [score] = run([c.event(CallHeartbeat, step_ms=10_000, state="connected", sequence=1)], state)
     assert score.level == "medium" and score.reasons == ["caller_id_mismatch", "failed_verification", "urgency"]

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 
 from callstream.contract.events import AssistPrompt
-from callstream.processors import language
-from callstream.processors.language import (
+from callstream.detectors import language
+from callstream.detectors.language import (
     INTENTS,
     KNOWLEDGE_BASE,
     NO_MATCH_CONFIDENCE,

@@ -4,7 +4,7 @@ from callstream.contract.events import AssistPrompt, RedactedSegment, SentimentS
 from callstream.processors.assist import AgentAssist
 from callstream.processors.base import MemoryState
 from callstream.processors.redactor import Redactor
-from callstream.processors.sentiment_scoring import SentimentScorer
+from callstream.processors.sentiment import SentimentScorer
 
 
 def raw(i: int, text: str, final: bool = True, participant: str = "customer") -> TranscriptSegment:

@@ -4,15 +4,13 @@ one score."""
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
 import pytest
+from support.calls import T0, CallBuilder, run_processor
 
 from callstream.contract.events import (
     AgentAction,
-    CallConnected,
     CallDisposition,
     CallEnded,
     CallHeld,
@@ -24,54 +22,26 @@ from callstream.contract.events import (
 from callstream.processors.base import MemoryState
 from callstream.processors.quality import GRACE_MS, QualityScorer, asks_to_hold, closes, greets
 
-T0 = 1_767_225_600_000
 
-
-class Call:
-    def __init__(self, contact_id: str = "call-1") -> None:
-        self.contact_id, self.now, self.n, self.sequence = contact_id, T0, 0, 0
-
-    def _event(self, cls: type[Envelope], step_ms: int = 3_000, **fields: Any) -> Any:
-        self.now += step_ms
-        self.n += 1
-        return cls(event_id=f"{self.contact_id}-e{self.n}", contact_id=self.contact_id, event_time_ms=self.now,
-                   produced_at_ms=self.now, producer="test", **fields)
-
-    def connected(self) -> CallConnected:
-        return self._event(CallConnected, agent_id="agent-3", queue="billing")
-
-    def agent(self, text: str) -> RedactedSegment:
-        return self._says("agent", text)
-
-    def customer(self, text: str) -> RedactedSegment:
-        return self._says("customer", text)
-
-    def _says(self, participant: str, text: str) -> RedactedSegment:
-        self.sequence += 1
-        return self._event(RedactedSegment, segment_id=f"{self.contact_id}:s{self.sequence}", sequence=self.sequence,
-                           participant=participant, start_offset_ms=0, end_offset_ms=1, text=text,
-                           is_final=True, provisional=False)
+class Call(CallBuilder):
+    agent_id = "agent-3"
 
     def action(self, action: str, success: bool = True) -> AgentAction:
-        return self._event(AgentAction, agent_id="agent-3", action=action, success=success)
+        return self.event(AgentAction, agent_id=self.agent_id, action=action, success=success)
 
     def hold(self) -> list[Envelope]:
-        return [self._event(CallHeld, agent_id="agent-3"), self._event(CallResumed, step_ms=30_000, agent_id="agent-3", hold_ms=30_000)]
+        return [self.event(CallHeld, agent_id=self.agent_id),
+                self.event(CallResumed, step_ms=30_000, agent_id=self.agent_id, hold_ms=30_000)]
 
-    def ended(self, by: str = "agent") -> CallEnded:
-        return self._event(CallEnded, ended_by=by, duration_ms=self.now - T0, agent_id="agent-3")
+    def ended(self, by: str = "agent", **fields) -> CallEnded:
+        return super().ended(by, agent_id=self.agent_id, **fields)
 
     def disposition(self) -> CallDisposition:
-        return self._event(CallDisposition, step_ms=8_000, agent_id="agent-3", disposition="resolved")
+        return self.event(CallDisposition, step_ms=8_000, agent_id=self.agent_id, disposition="resolved")
 
 
 def run(events: list[Envelope], state: MemoryState | None = None) -> list[QualityScored]:
-    scorer, state = QualityScorer(), state if state is not None else MemoryState()
-    out: list[QualityScored] = []
-    for event in events:
-        out.extend(scorer.process(event, state))
-        json.dumps(state.data)
-    return out
+    return run_processor(QualityScorer(), events, state)
 
 
 def results(score: QualityScored) -> dict[str, bool]:
@@ -155,7 +125,7 @@ def test_without_a_disposition_the_first_event_past_the_grace_scores_the_call() 
     c = Call()
     events = model_call(c)[:-3]
     ended = c.ended()
-    too_late = c._event(RedactedSegment, step_ms=GRACE_MS, segment_id="call-1:s99", sequence=99, participant="agent",
+    too_late = c.event(RedactedSegment, step_ms=GRACE_MS, segment_id="call-1:s99", sequence=99, participant="agent",
                         start_offset_ms=0, end_offset_ms=1, text="Have a great day!", is_final=True, provisional=False)
     state = MemoryState()
     assert run([*events, ended], state) == []
@@ -222,7 +192,6 @@ def simulated_contacts(calls: range) -> tuple[dict[str, list[Envelope]], set[str
     return by_topic, contacts
 
 
-@pytest.mark.kafka
 @pytest.mark.slow
 def test_worker_scores_each_contact_exactly_once_across_a_kill(pipeline, workers) -> None:
     from callstream.contract.codec import decode_event

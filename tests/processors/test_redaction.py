@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from itertools import pairwise
 
 import msgspec
 import pytest
 
 from callstream.contract.events import RedactionSpan, TranscriptSegment
-from callstream.processors.redaction import (
+from callstream.detectors.redaction import (
     ENTITY_TYPES,
     apply_redactions,
     find_pii,
@@ -292,7 +293,7 @@ def test_random_text_gives_in_bounds_non_overlapping_spans():
         text = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(0, 30)))
         redacted, spans = redact_text(text)
         assert all(0 <= s.start < s.end <= len(text) for s in spans)
-        assert all(a.end <= b.start for a, b in zip(spans, spans[1:]))
+        assert all(a.end <= b.start for a, b in pairwise(spans))
         kept = len(text) - sum(s.end - s.start for s in spans)
         assert len(redacted) == kept + sum(len(s.entity_type) + 2 for s in spans)
 

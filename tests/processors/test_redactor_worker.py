@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from callstream.contract.codec import decode_event
 from callstream.contract.deadletter import read_dead_letter
 from callstream.contract.events import RedactedSegment, TranscriptSegment
 
-pytestmark = pytest.mark.kafka
 RAW, REDACTED, DLQ = "callstream.transcript.raw", "callstream.transcript.redacted", "callstream.deadletter"
 
 

@@ -3,8 +3,7 @@ fraud desk for high fraud risk and retention for high churn risk."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from support.calls import CallBuilder, run_processor
 
 from callstream.contract.events import (
     CallDisposition,
@@ -19,40 +18,26 @@ from callstream.contract.events import (
 from callstream.processors.base import MemoryState
 from callstream.processors.routing import OVERFLOW_DEPTH, RoutingDecider, choose_queue
 
-T0 = 1_767_225_600_000
 
-
-class Call:
-    def __init__(self, contact_id: str = "call-1") -> None:
-        self.contact_id, self.now, self.n = contact_id, T0, 0
-
-    def _event(self, cls: type[Envelope], **fields: Any) -> Any:
-        self.now += 1_000
-        self.n += 1
-        return cls(event_id=f"{self.contact_id}-e{self.n}", contact_id=self.contact_id, event_time_ms=self.now,
-                   produced_at_ms=self.now, producer="test", **fields)
+class Call(CallBuilder):
+    step_ms = 1_000
 
     def queued(self, queue: str, depth: int = 2, priority: int = 0) -> CallQueued:
-        return self._event(CallQueued, queue=queue, skills=[queue, "en"], queue_depth=depth, priority=priority)
+        return self.event(CallQueued, queue=queue, skills=[queue, "en"], queue_depth=depth, priority=priority)
 
     def transferred(self, to_queue: str) -> CallTransferred:
-        return self._event(CallTransferred, from_agent_id="agent-1", to_queue=to_queue, new_contact_id="call-2",
-                           initial_contact_id=self.contact_id)
+        return self.event(CallTransferred, from_agent_id="agent-1", to_queue=to_queue, new_contact_id="call-2",
+                          initial_contact_id=self.contact_id)
 
     def fraud(self, level: str, score: float) -> FraudScored:
-        return self._event(FraudScored, score=score, level=level, reasons=["failed_verification"])
+        return self.event(FraudScored, score=score, level=level, reasons=["failed_verification"])
 
     def churn(self, score: float) -> ChurnRiskScored:
-        return self._event(ChurnRiskScored, score=score, reasons=["cancellation_intent"])
+        return self.event(ChurnRiskScored, score=score, reasons=["cancellation_intent"])
 
 
 def run(events: list[Envelope], state: MemoryState | None = None) -> list[RoutingDecision]:
-    decider, state = RoutingDecider(), state if state is not None else MemoryState()
-    out: list[RoutingDecision] = []
-    for event in events:
-        out.extend(decider.process(event, state))
-        json.dumps(state.data)
-    return out
+    return run_processor(RoutingDecider(), events, state)
 
 
 def test_a_queued_call_goes_where_it_asked_with_the_depth_as_reason() -> None:
@@ -95,10 +80,10 @@ def test_a_fraud_level_never_goes_back_down() -> None:
 
 def test_the_call_is_forgotten_after_its_disposition() -> None:
     c, state = Call(), MemoryState()
-    run([c.queued("general"), c.fraud("high", 0.9), c._event(CallEnded, ended_by="agent", duration_ms=1)], state)
+    run([c.queued("general"), c.fraud("high", 0.9), c.event(CallEnded, ended_by="agent", duration_ms=1)], state)
     assert state.data == {"routing": {"ended": True}}
     assert run([c.queued("general")], state) == []
-    run([c._event(CallDisposition, agent_id="a", disposition="resolved")], state)
+    run([c.event(CallDisposition, agent_id="a", disposition="resolved")], state)
     assert state.data == {}
 
 

@@ -40,7 +40,7 @@ from callstream.processors.evaluation import score_calls
 from callstream.processors.fraud import FraudScorer
 from callstream.processors.quality import QualityScorer
 from callstream.processors.routing import RoutingDecider
-from callstream.processors.sentiment_scoring import SentimentScorer
+from callstream.processors.sentiment import SentimentScorer
 from callstream.simulate.conversation import ConversationProfile
 from callstream.simulate.groundtruth import CallTruth
 from callstream.simulate.simulator import SimulationSettings, generate_events

@@ -7,8 +7,8 @@ import time
 import msgspec
 import pytest
 
-from callstream.processors import sentiment
-from callstream.processors.sentiment import RollingSentiment, SentimentTracker, segment_sentiment
+from callstream.detectors import sentiment
+from callstream.detectors.sentiment import RollingSentiment, SentimentTracker, segment_sentiment
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_empty_and_redacted_segments_are_neutral(text):
 
 
 def test_analyzer_is_built_once_per_process():
-    assert sentiment._analyzer() is sentiment._analyzer()
+    assert sentiment.sentiment_analyzer() is sentiment.sentiment_analyzer()
 
 
 def test_rolling_score_is_exponentially_weighted_from_the_first_score():

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from callstream.contract.codec import encode_event
 from callstream.contract.events import TranscriptSegment
 
-pytestmark = pytest.mark.kafka
 RAW, REDACTED = "callstream.transcript.raw", "callstream.transcript.redacted"
 TTL_S = 5
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
 from confluent_kafka.admin import AdminClient
 
 from callstream.rehearse.runner import RunOptions, run_scenario
 from callstream.rehearse.schedule import parse_scenario
-
-pytestmark = pytest.mark.kafka
+from callstream.settings import Settings
 
 SHORT_BURST = {
     "name": "short-burst",
@@ -51,7 +49,7 @@ def _alive(pid: int) -> bool:
 def test_a_short_burst_runs_end_to_end_and_cleans_up(kafka_bootstrap: str, tmp_path) -> None:
     scenario = parse_scenario(SHORT_BURST, "tests/rehearse/short-burst")
     result = run_scenario(scenario, RunOptions(report_dir=tmp_path / "report", work_dir=tmp_path / "work",
-                                               client_config={"bootstrap.servers": kafka_bootstrap}))
+                                               settings=Settings().with_cluster(kafka_bootstrap)))
     verdicts = {v.check: v for v in result.verdicts}
     failed = {name: v.detail for name, v in verdicts.items() if not v.passed}
     assert failed.keys() == {"impossible"}, failed

@@ -66,7 +66,7 @@ def test_a_failing_verdict_exits_non_zero(cli, tmp_path, monkeypatch) -> None:
     assert result.exit_code == 1
     assert "FAIL" in result.output and "3 outside <= 0" in result.output
     assert seen["scenario"].surge_phase().curve == "outage" and seen["options"].report_dir == tmp_path / "r"
-    assert seen["options"].client_config is None  # no cluster configured: the rehearsal starts its own
+    assert not seen["options"].uses_configured_cluster  # no cluster configured: the rehearsal starts its own
 
 
 def test_scorecard_json_has_every_area_with_evidence(cli) -> None:

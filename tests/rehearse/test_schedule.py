@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from itertools import pairwise
 
 import pytest
 import yaml
@@ -170,7 +171,7 @@ def test_repeats_are_bounded_seeded_and_restart_before_the_next_crash() -> None:
     planned = [f for f in plan_faults(parse_scenario(doc, SOURCE)) if f.kind == "processor"]
     assert [f.action for f in planned] == ["kill-processor", "restart-processor"] * 3
     kills = [f.at_s for f in planned if f.action == "kill-processor"]
-    assert kills[0] == 50 and all(8 <= b - a <= 12 for a, b in zip(kills, kills[1:]))
+    assert kills[0] == 50 and all(8 <= b - a <= 12 for a, b in pairwise(kills))
     assert kills == [f.at_s for f in plan_faults(parse_scenario(doc, SOURCE)) if f.action == "kill-processor"]
     doc["faults"][2]["restart_after_s"] = 9
     with pytest.raises(ScenarioError, match=r"restart_after_s 9 is not shorter than repeat.min_gap_s 8"):

@@ -111,7 +111,7 @@ def test_on_call_sees_every_call_with_its_truth_before_its_events() -> None:
     for n, sim in enumerate(generate_events(settings(), on_call=seen.append)):
         first_event.setdefault(sim.event.contact_id, n)
         assert any(sim.event.contact_id in c.truth.linked_contact_ids for c in seen)
-    assert [c.index for c in seen] == list(range(len(seen)))
+    assert [c.call_index for c in seen] == list(range(len(seen)))
     assert [c.truth for c in seen] == [c.truth for c in generate_calls(settings())]
 
 

@@ -13,9 +13,13 @@ from callstream.contract.codec import EVENT_TYPE_HEADER, decode_event
 from callstream.contract.events import event_type_of
 from callstream.errors import ConfigError
 from callstream.simulate.groundtruth import read_ground_truth
-from callstream.simulate.simulator import PACING_TICK_S, SimulationSettings, content_hash, generate_events, run_simulation
-
-pytestmark = pytest.mark.kafka
+from callstream.simulate.simulator import (
+    PACING_TICK_S,
+    SimulationSettings,
+    content_hash,
+    generate_events,
+    run_simulation,
+)
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "topics.yaml"
 TOPICS = (

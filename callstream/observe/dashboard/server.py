@@ -89,7 +89,7 @@ def create_app(observer: Observer, kafka_conf: Mapping[str, str], *, thresholds:
         from callstream.observe.dashboard.timeline import call_timeline_view
 
         try:
-            view = call_timeline_view(contact_id, settings.state_dir, kafka_conf, observer.catalog, settings.topic_names)
+            view = call_timeline_view(contact_id, settings.archive_settings, kafka_conf, observer.catalog, settings.topic_names)
         except CallstreamError as exc:
             return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=503)
         if not view["events"]:

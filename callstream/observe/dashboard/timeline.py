@@ -7,9 +7,9 @@ tail). Raw transcripts are never included: the drill-down shows the redacted seg
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from callstream.archive.settings import ArchiveSettings
 from callstream.contract.catalog import Catalog
 
 #: the kinds the page colours and filters by
@@ -77,11 +77,10 @@ def summarize(event_type: str | None, body: Mapping[str, Any]) -> str:
     return event_type or "(undecodable message)"
 
 
-def call_timeline_view(contact_id: str, state_dir: Path, kafka_conf: Mapping[str, str], catalog: Catalog,
+def call_timeline_view(contact_id: str, archive_settings: ArchiveSettings, kafka_conf: Mapping[str, str], catalog: Catalog,
                        topic_names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The drill-down of one call (and the calls transferred to or from it)."""
     from callstream.archive.replay import ReplayScope, call_timeline
-    from callstream.archive.settings import ArchiveSettings
     from callstream.archive.tables import Archive
 
     rename = dict(topic_names or {})
@@ -89,7 +88,7 @@ def call_timeline_view(contact_id: str, state_dir: Path, kafka_conf: Mapping[str
     scope = ReplayScope(topics=tuple(logical),
                         restricted=frozenset(rename.get(t.name, t.name) for t in catalog.topics
                                              if t.classification == "restricted"))
-    archive = Archive.open(ArchiveSettings.for_state_dir(state_dir))
+    archive = Archive.open(archive_settings)
     # Producers differ in partitioner (Java-compatible murmur2 in Quix, librdkafka's CRC32
     # by default): look in both partitions a key can be in, and merge.
     seen: dict[tuple[str, int, int], Any] = {}

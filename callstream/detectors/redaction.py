@@ -450,8 +450,8 @@ def _best_partition(tokens: list[_Token], context: str | None, plus: bool) -> li
             kind = _classify(tokens, i, j, context if i == 0 else None, plus and i == 0)
             if kind is None:
                 continue
-            covered, chunks = best[i]
-            candidate = (covered + width, chunks - 1)
+            covered, negative_count = best[i]
+            candidate = (covered + width, negative_count - 1)
             if candidate > best[j]:
                 best[j] = candidate
                 back[j] = (i, kind)
@@ -470,12 +470,18 @@ def _is_money(lower: str, start: int) -> bool:
     return start > 0 and lower[start - 1] in "$\u00a3\u20ac"
 
 
+def _last_run(text: str, end: int | None = None) -> re.Match[str] | None:
+    """The last run of number words or digits in ``text[:end]``."""
+    last = None
+    for last in _RUN_RE.finditer(text, 0, len(text) if end is None else end):  # noqa: B007 (the last one is wanted)
+        pass
+    return last
+
+
 def _continued_run(tail: str, tokens: list[_Token]) -> str | None:
     """The entity type of a number that ``tail`` (the previous segment) began and ``tokens``
     (opening this segment) finish, or None. Only an incomplete number is continued."""
-    previous = None
-    for previous in _RUN_RE.finditer(tail):
-        pass
+    previous = _last_run(tail)
     if previous is None or any(ch.isalnum() for ch in tail[previous.end():]):
         return None
     before = _tokens_of_run(tail, *previous.span())
@@ -614,14 +620,13 @@ def _leading_name(text: str) -> Iterable[tuple[int, int, str]]:
     if m is None:
         return
     mixed_case = text != text.lower()
-    end = None
+    name_words = []  # the leading words that look like a name: at most 3 (2 in lower case)
     for i, w in enumerate(_WORD_RE.finditer(text, m.start("words"), m.end("words"))):
         if i >= (3 if mixed_case else 2) or not _looks_like_name(w.group(), need_capital=mixed_case and i > 0):
             break
-        start = w.start() if end is None else start
-        end = w.end()
-    if end is not None:
-        yield start, end, PERSON_NAME
+        name_words.append(w)
+    if name_words:
+        yield name_words[0].start(), name_words[-1].end(), PERSON_NAME
 
 
 # --- partial transcripts: the value may be cut off at the end --------------------------------
@@ -647,9 +652,7 @@ def _trailing_fragment_spans(text: str, lower: str, tail: str) -> Iterable[tuple
     end = len(lower.rstrip(_TRAILING_PUNCT))
     if end == 0:
         return
-    last = None
-    for last in _RUN_RE.finditer(lower, 0, end):
-        pass
+    last = _last_run(lower, end)
     if last is not None and last.end() == end:
         tokens = _tokens_of_run(lower, *last.span())
         digits = sum(len(t.digits) for t in tokens)

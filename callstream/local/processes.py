@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 _PR_SET_PDEATHSIG = 1
 
 
@@ -41,6 +40,11 @@ class Child:
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once the process has ended (``None`` while it runs or before it starts)."""
+        return self.process.poll() if self.process is not None else None
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -73,11 +77,11 @@ class ProcessGroup:
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int | None:
         """Signal one child by PID (a rehearsal's crash); returns the PID signalled."""
         child = self.children[name]
-        pid = child.pid
-        if child.alive() and pid:
-            os.kill(pid, sig)
-            child.process.wait(timeout=30)
-        return pid
+        process = child.process
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, sig)
+            process.wait(timeout=30)
+        return child.pid
 
     def restart(self, name: str) -> Child:
         child = self.children[name]
@@ -92,16 +96,16 @@ class ProcessGroup:
 
     def stop_all(self, timeout_s: float = 20.0) -> None:
         """SIGTERM every child (Quix apps commit and leave their group), then SIGKILL stragglers."""
-        running = [c for c in self.children.values() if c.alive()]
-        for child in running:
+        running = [c.process for c in self.children.values() if c.process is not None and c.process.poll() is None]
+        for process in running:
             try:
-                os.kill(child.pid, signal.SIGTERM)
+                os.kill(process.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + timeout_s
-        for child in running:
+        for process in running:
             try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.kill(child.pid, signal.SIGKILL)
-                child.process.wait(timeout=10)
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)

@@ -5,7 +5,7 @@ s3proxy (``org.gaul:s3proxy`` from Maven Central, its self-contained
 are plain directories under ``data_dir``. Clients sign requests (SigV2/SigV4) with fixed
 keys. Readiness is checked over HTTP (``/healthz``, then a signed request), never by
 reading the log; the process is tracked and stopped by PID (``<home>/s3proxy.json``), so
-another process (``python -m callstream.kafka.s3server stop``) can stop it too.
+another process (``python -m callstream.local.s3server stop``) can stop it too.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from callstream.errors import LocalKafkaError
-from callstream.kafka import maven
-from callstream.kafka.pids import pid_alive, signal_and_wait
-from callstream.kafka.local import free_ports
+from callstream.local import maven
+from callstream.local.broker import free_ports
+from callstream.local.pids import pid_alive, signal_and_wait
 
 S3PROXY_VERSION = "4.1.0"
 #: Fixed test credentials: the server only listens on loopback.
@@ -215,10 +215,10 @@ def stop(home: Path, timeout_s: float = 20.0, fresh: bool = False) -> int | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m callstream.kafka.s3server resolve|start|stop [HOME]`` for CI scripts."""
+    """``python -m callstream.local.s3server resolve|start|stop [HOME]`` for CI scripts."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in {"resolve", "start", "stop"}:
-        print("usage: python -m callstream.kafka.s3server resolve|start|stop [HOME]", file=sys.stderr)
+        print("usage: python -m callstream.local.s3server resolve|start|stop [HOME]", file=sys.stderr)
         return 2
     home = Path(args[1]) if len(args) > 1 else Path(".callstream") / "s3"
     try:

@@ -7,29 +7,27 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from callstream.errors import LocalKafkaError
-from callstream.kafka import local
-
-pytestmark = pytest.mark.kafka
+from callstream.local import broker
 
 
 def test_session_broker_answers_over_the_protocol(kafka_bootstrap: str) -> None:
-    info = local.describe(kafka_bootstrap)
+    info = broker.describe(kafka_bootstrap)
     assert info["controller"] is not None
     assert len(info["brokers"]) >= 1
 
 
-def test_three_broker_quorum_survives_losing_the_leader(tmp_path: Path, unique_name, eventually) -> None:
+def test_three_broker_quorum_survives_losing_the_leader(kafka_installation, tmp_path: Path, unique_name, eventually) -> None:
     state = tmp_path / "q3"
-    cluster, started = local.start(state, 3, ports=local.free_ports(6), timeout_s=120)
+    cluster, started = broker.start(state, 3, ports=broker.free_ports(6), timeout_s=120)
     try:
         assert started
-        info = local.describe(cluster.bootstrap_servers)
+        info = broker.describe(cluster.bootstrap_servers)
         assert len(info["brokers"]) == 3
-        again, started_again = local.start(state, 3, timeout_s=60)  # idempotent: reported, not duplicated
+        again, started_again = broker.start(state, 3, timeout_s=60)  # idempotent: reported, not duplicated
         assert not started_again
         assert [n.pid for n in again.nodes] == [n.pid for n in cluster.nodes]
         with pytest.raises(LocalKafkaError, match="already running"):
-            local.start(state, 1)
+            broker.start(state, 1)
 
         topic = unique_name("rf3")
         admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
@@ -40,7 +38,7 @@ def test_three_broker_quorum_survives_losing_the_leader(tmp_path: Path, unique_n
 
         leader = eventually(partition_leader)
         assert leader is not None
-        local.stop_node(cluster, leader, kill=True)
+        broker.stop_node(cluster, leader, kill=True)
 
         producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all", "enable.idempotence": True, "message.timeout.ms": 60000})
         delivered: list = []
@@ -48,16 +46,16 @@ def test_three_broker_quorum_survives_losing_the_leader(tmp_path: Path, unique_n
             producer.produce(topic, value=f"event-{i}".encode(), on_delivery=lambda err, msg: delivered.append(err))
         assert producer.flush(60) == 0
         assert delivered == [None] * 20  # acks=all accepted with 2 of 3 replicas in sync
-        survivors = local.describe(",".join(n.address for n in cluster.running_nodes()))
+        survivors = broker.describe(",".join(n.address for n in cluster.running_nodes()))
         assert len(survivors["brokers"]) == 2 and survivors["controller"] is not None
         assert f"{leader}@" not in " ".join(survivors["brokers"])
     finally:
-        stopped = local.stop(state)
+        stopped = broker.stop(state)
     assert len(stopped) == 2
-    assert not local.LocalCluster.load(state).running_nodes()
+    assert not broker.LocalCluster.load(state).running_nodes()
 
 
-def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+def test_port_in_use_is_a_clear_error(kafka_installation, tmp_path: Path) -> None:
     import socket
 
     with socket.socket() as busy:
@@ -65,16 +63,16 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(LocalKafkaError, match=f"port {port} on 127.0.0.1 is in use"):
-            local.start(tmp_path / "busy", 1, ports=[port, local.free_ports(1)[0]])
+            broker.start(tmp_path / "busy", 1, ports=[port, broker.free_ports(1)[0]])
 
 
 def test_invalid_broker_count(tmp_path: Path) -> None:
     with pytest.raises(LocalKafkaError, match="--brokers must be 1 or 3"):
-        local.start(tmp_path, 2)
+        broker.start(tmp_path, 2)
 
 
 def test_java_too_old_or_missing_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from callstream.kafka import maven
+    from callstream.local import maven
 
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-java"))
     with pytest.raises(LocalKafkaError, match="Java was not found"):
@@ -89,7 +87,7 @@ def test_java_too_old_or_missing_is_reported(monkeypatch: pytest.MonkeyPatch, tm
 
 
 def test_maven_failure_points_at_its_log(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from callstream.kafka import maven
+    from callstream.local import maven
 
     monkeypatch.setenv("CALLSTREAM_CACHE", str(tmp_path))
     with pytest.raises(LocalKafkaError, match=r"Maven could not resolve .*read .*mvn.log"):

@@ -1,21 +1,16 @@
-"""Fixtures for running real processor workers on uuid copies of the catalog topics."""
+"""Every catalog topic as a uuid-named copy on the test broker, with helpers to feed and read it."""
 
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 from confluent_kafka import Consumer, Producer
 
 from callstream.contract.catalog import load_catalog
 from callstream.contract.codec import decode_event, encode_event
 from callstream.contract.events import Envelope
-from callstream.process_group import ProcessGroup
 
 
 class PipelineTopics:
@@ -64,32 +59,3 @@ class PipelineTopics:
 
     def read_events(self, catalog_topic: str, until: Callable[[list], bool], **kwargs) -> list[Envelope]:
         return [decode_event(m.value(), m.headers()) for m in self.read(catalog_topic, lambda ms: until(ms), **kwargs)]
-
-
-@pytest.fixture
-def pipeline(kafka_config, create_topic, unique_name) -> PipelineTopics:
-    return PipelineTopics(kafka_config, create_topic, unique_name("p").split("-")[-1])
-
-
-@pytest.fixture
-def workers(kafka_bootstrap: str, tmp_path: Path, pipeline: PipelineTopics) -> Iterator[Callable[..., object]]:
-    """``workers("redactor")`` starts a real worker process on the pipeline's topics."""
-    env = {**os.environ, "CALLSTREAM_BOOTSTRAP_SERVERS": kafka_bootstrap, "CALLSTREAM_STATE_DIR": str(tmp_path / "state")}
-    group = ProcessGroup(tmp_path / "logs", env)
-    group_suffix = pipeline["callstream.deadletter"].rsplit(".", 1)[-1]
-
-    def spawn(processor: str, instance: str = "0", *worker_args: str):
-        return group.spawn(
-            f"{processor}-{instance}", "callstream.processors.worker", processor,
-            "--instance", instance, "--group", f"callstream-{processor}-{group_suffix}", "--topic-map", pipeline.topic_map,
-            *worker_args,
-        )
-
-    spawn.group = group  # type: ignore[attr-defined]
-    try:
-        yield spawn
-    finally:
-        group.stop_all()
-        for child in group.children.values():
-            if child.log_path.exists() and child.process.returncode not in (0, -15, -9, None):
-                sys.stderr.write(child.log_path.read_text()[-3000:])

@@ -22,8 +22,8 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient
 
 from callstream.errors import LocalKafkaError
-from callstream.kafka import maven
-from callstream.kafka.pids import pid_alive, signal_and_wait
+from callstream.local import maven
+from callstream.local.pids import pid_alive, signal_and_wait
 
 KAFKA_VERSION = "4.4.0"
 KAFKA_ARTIFACTS = [

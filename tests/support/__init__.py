@@ -1,0 +1,1 @@
+"""Helpers shared by callstream's tests (importable as ``support``; see pyproject's pythonpath)."""
