@@ -7,9 +7,11 @@ highest first:
 2. ``CALLSTREAM_*`` environment variables: the Kafka connection flat
    (``CALLSTREAM_BOOTSTRAP_SERVERS``, ``CALLSTREAM_SASL_PASSWORD``), the other sections by
    prefix (``CALLSTREAM_ARCHIVE_WAREHOUSE``, ``CALLSTREAM_ARCHIVE_S3__SECRET_ACCESS_KEY``,
-   ``CALLSTREAM_DASHBOARD_PORT``) and ``CALLSTREAM_STATE_DIR``;
+   ``CALLSTREAM_DASHBOARD_PORT``, ``CALLSTREAM_DEPLOYMENT_RUNBOOKS_DIR``) and
+   ``CALLSTREAM_STATE_DIR``;
 3. the YAML file (``--config``, ``$CALLSTREAM_CONFIG`` or ``./callstream.yaml``) with the
-   sections ``kafka:``, ``archive:``, ``dashboard:`` and a top-level ``state_dir:``;
+   sections ``kafka:``, ``archive:``, ``dashboard:``, ``deployment:`` and a top-level
+   ``state_dir:``;
 4. defaults.
 
 Child processes (workers, the archiver, re-drives, the dashboard) receive the parent's
@@ -35,7 +37,7 @@ from callstream.kafka.config import KafkaSettings, build_settings
 
 DEFAULT_CONFIG_FILE = Path("callstream.yaml")
 DEFAULT_STATE_DIR = Path(".callstream")
-_SECTIONS = ("kafka", "archive", "dashboard")
+_SECTIONS = ("kafka", "archive", "dashboard", "deployment")
 
 
 class ArchiveSection(BaseSettings):
@@ -64,6 +66,21 @@ class DashboardSection(BaseSettings):
     port: int = Field(default=8765, gt=0, lt=65536)
 
 
+class DeploymentSection(BaseSettings):
+    """Where this deployment keeps what the readiness scorecard reads (relative to the
+    directory callstream runs in)."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLSTREAM_DEPLOYMENT_", extra="forbid", frozen=True)
+
+    #: the topic catalog; default: ``$CALLSTREAM_CATALOG``, ./catalog/topics.yaml, the built-in one
+    catalog: Path | None = None
+    schemas_dir: Path = Path("schemas")
+    #: rehearsal reports kept for the record (the state dir's reports are always read too)
+    reports_dirs: tuple[Path, ...] = (Path("docs/rehearsals"),)
+    runbooks_dir: Path = Path("docs/runbooks")
+    metrics_doc: Path = Path("docs/metrics.md")
+
+
 class Settings(BaseModel):
     """Everything callstream is configured with, validated once."""
 
@@ -74,6 +91,7 @@ class Settings(BaseModel):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings.model_construct)
     archive: ArchiveSection = Field(default_factory=ArchiveSection.model_construct)
     dashboard: DashboardSection = Field(default_factory=DashboardSection.model_construct)
+    deployment: DeploymentSection = Field(default_factory=DeploymentSection.model_construct)
 
     def archive_settings(self, **overrides: Any) -> ArchiveSettings:
         """The archive's settings: this file's ``archive:`` section over the state dir's defaults."""
@@ -157,7 +175,9 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
     kafka_values.update(_environment_values(KafkaSettings, "CALLSTREAM_* environment variables"))
     kafka_values.update({k: v for k, v in flags.items() if k != "state_dir" and v is not None})
     sections: dict[str, Any] = {"kafka": build_settings(kafka_values, source=source)}
-    for name, section in (("archive", ArchiveSection), ("dashboard", DashboardSection)):
+    sections_of: tuple[tuple[str, type[BaseSettings]], ...] = (
+        ("archive", ArchiveSection), ("dashboard", DashboardSection), ("deployment", DeploymentSection))
+    for name, section in sections_of:
         values = _merge(dict(document.get(name) or {}), _environment_values(section, "CALLSTREAM_* environment variables"))
         try:
             sections[name] = section.model_validate(values)
@@ -205,6 +225,10 @@ def child_environment(settings: Settings) -> dict[str, str]:
         env["CALLSTREAM_LIBRDKAFKA"] = json.dumps(passthrough)
     _flatten("CALLSTREAM_ARCHIVE_", settings.archive.model_dump(exclude_none=True), env)
     _flatten("CALLSTREAM_DASHBOARD_", settings.dashboard.model_dump(exclude_none=True), env)
+    deployment = settings.deployment.model_dump(exclude_none=True)
+    for name in ("reports_dirs",):  # a sequence travels as JSON, which pydantic-settings reads back
+        deployment[name] = json.dumps([str(p) for p in deployment[name]])
+    _flatten("CALLSTREAM_DEPLOYMENT_", deployment, env)
     return env
 
 

@@ -89,7 +89,7 @@ def archive_compact(ctx: CliContext, topics: tuple[str, ...]) -> None:
 @click.option("--dry-run", is_flag=True, help="Report what would be removed; remove nothing.")
 @pass_context
 def archive_retention(ctx: CliContext, dry_run: bool) -> None:
-    """Delete archived rows older than their classification's retention (catalog/topics.yaml)."""
+    """Delete archived rows older than their classification's retention (the topic catalog)."""
     results = apply_retention(open_archive(ctx), retention_days_by_topic(load_catalog()), dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for r in results:

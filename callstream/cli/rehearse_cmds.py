@@ -43,8 +43,9 @@ def rehearse(ctx: CliContext, scenario: str | None, curve: str | None, report_di
     if curve:
         loaded = with_curve(loaded, curve)
     if check_only:
-        console.print(f"[bold]{loaded.name}[/] ({loaded.source}) is valid: {len(loaded.traffic.phases)} phase(s), "
+        console.print(f"[bold]{loaded.name}[/] is valid: {len(loaded.traffic.phases)} phase(s), "
                       f"{loaded.traffic.wall_s:.0f} s of traffic, {len(loaded.checks)} check(s)")
+        console.print(f"  file: {loaded.source}", soft_wrap=True)
         for fault in plan_faults(loaded):
             console.print(f"  {fault.at_s:7.1f} s  {fault.label}")
         return
@@ -78,16 +79,30 @@ def verdict_table(figures: dict) -> Table:
 
 @click.command()
 @click.option("--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where rehearsal reports are looked for (default <state dir>/reports, and docs/rehearsals).")
+              help="Also read rehearsal reports here (the settings' deployment.reports_dirs and <state dir>/reports always count).")
+@click.option("--runbooks", "runbooks_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The deployment's runbooks (default: deployment.runbooks_dir, docs/runbooks).")
+@click.option("--schemas", "schemas_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The deployment's exported schemas (default: deployment.schemas_dir, schemas).")
 @click.option("--json", "as_json", is_flag=True, help="Print the scorecard as JSON.")
 @pass_context
-def scorecard(ctx: CliContext, reports_dir: Path | None, as_json: bool) -> None:
-    """The readiness scorecard: each area 0/1/2 from evidence the project can check, with
-    the evidence behind each score and what is missing for the next level."""
-    from callstream.rehearse.scorecard import gather_evidence, render, score
+def scorecard(ctx: CliContext, reports_dir: Path | None, runbooks_dir: Path | None, schemas_dir: Path | None,
+              as_json: bool) -> None:
+    """The readiness scorecard of this deployment: each area 0/1/2 from evidence it can show
+    (catalog, schemas, rehearsal reports, runbooks, live checks of its archive), with the
+    evidence behind each score and what is missing for the next level."""
+    from dataclasses import replace
 
-    dirs = [reports_dir] if reports_dir else [Path(ctx.settings.state_dir) / "reports"]
-    card = score(gather_evidence(report_dirs=dirs))
+    from callstream.rehearse.scorecard import Deployment, gather_evidence, render, score
+
+    deployment = Deployment.from_settings(ctx.settings)
+    if reports_dir:
+        deployment = replace(deployment, reports=(reports_dir, *deployment.reports))
+    if runbooks_dir:
+        deployment = replace(deployment, runbooks=runbooks_dir)
+    if schemas_dir:
+        deployment = replace(deployment, schemas=schemas_dir)
+    card = score(gather_evidence(deployment))
     if as_json:
         click.echo(json.dumps(card.to_json(), indent=1))
         return

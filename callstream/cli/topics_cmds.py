@@ -11,7 +11,7 @@ from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import Catalog, Environment, load_catalog
 from callstream.kafka import topics as topic_admin
 
-catalog_option = click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False, path_type=Path), help="Catalog file (default catalog/topics.yaml).")
+catalog_option = click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False, path_type=Path), help="Catalog file (default ./catalog/topics.yaml if present, else the one that ships with callstream).")
 environment_option = click.option("--environment", help="Catalog environment (default: chosen from the cluster's broker count).")
 
 

@@ -1,6 +1,7 @@
 """The topic catalog as code: every topic's owner, classification, retention and clients.
 
-The catalog file (``catalog/topics.yaml`` by default) is validated as a whole; any problem
+The catalog file (``callstream/contract/topics.yaml`` unless a deployment has its own
+``catalog/topics.yaml``) is validated as a whole; any problem
 raises ``CatalogError`` naming the file, the entry and the reason.
 """
 
@@ -159,14 +160,19 @@ class Catalog(BaseModel):
                 )
 
 
+#: the catalog that ships with callstream (package data, so a wheel install has it)
+BUILTIN_CATALOG = Path(__file__).resolve().parent / "topics.yaml"
+
+
 def default_catalog_path() -> Path:
-    """``$CALLSTREAM_CATALOG``, else ``./catalog/topics.yaml``, else the one beside the package."""
+    """``$CALLSTREAM_CATALOG``, else a deployment's own ``./catalog/topics.yaml``, else the
+    catalog that ships with callstream."""
     if os.environ.get("CALLSTREAM_CATALOG"):
         return Path(os.environ["CALLSTREAM_CATALOG"])
     local = Path("catalog/topics.yaml")
     if local.exists():
         return local
-    return Path(__file__).resolve().parents[2] / "catalog" / "topics.yaml"
+    return BUILTIN_CATALOG
 
 
 def _entry_name(document: dict, loc: tuple) -> str:

@@ -1,6 +1,6 @@
 """Rehearsal scenarios as data: traffic phases, fault injections, bounds and checks.
 
-A scenario is a YAML file (the built-in ones live in ``scenarios/``) validated here as a
+A scenario is a YAML file (the built-in ones live in ``callstream/rehearse/scenarios/``) validated here as a
 whole, in two passes: the shape with pydantic, then the meaning (a restart names a broker
 an earlier fault took down, a killed processor is one the scenario runs, the traffic fits
 its bounds). Any problem raises ``ScenarioError`` naming the file, the entry and the
@@ -369,14 +369,18 @@ def plan_faults(scenario: Scenario) -> list[PlannedFault]:
 
 # --- loading and validation -------------------------------------------------------------
 
+#: the scenarios that ship with callstream (package data, so a wheel install has them)
+BUILTIN_SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+
+
 def scenario_dirs() -> list[Path]:
-    """Where scenarios are looked up by name: ``$CALLSTREAM_SCENARIOS``, ``./scenarios``,
-    then the ``scenarios/`` directory beside the package."""
+    """Where scenarios are looked up by name, first match wins: ``$CALLSTREAM_SCENARIOS``,
+    ``./scenarios`` (a deployment's own), then the ones that ship with callstream."""
     dirs = []
     if os.environ.get("CALLSTREAM_SCENARIOS"):
         dirs.append(Path(os.environ["CALLSTREAM_SCENARIOS"]))
     dirs.append(Path("scenarios"))
-    dirs.append(Path(__file__).resolve().parents[2] / "scenarios")
+    dirs.append(BUILTIN_SCENARIO_DIR)
     return dirs
 
 
@@ -416,14 +420,14 @@ def parse_scenario(document: object, source: str, catalog: Catalog | None = None
     """Validate a scenario document; ``source`` names it in every error."""
     if not isinstance(document, dict):
         raise ScenarioError(f"{source}: a scenario must be a mapping with at least 'name', 'description' and 'traffic'",
-                            "see scenarios/burst.yaml for the format")
+                            f"see {BUILTIN_SCENARIO_DIR / 'burst.yaml'} for the format")
     try:
         scenario = Scenario(**(document | {"source": source}))
     except ValidationError as exc:
         err = exc.errors()[0]
         more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
         raise ScenarioError(f"{source}: {_entry(document, tuple(err['loc']))}: {_message(err)}{more}",
-                            "fix that entry (see scenarios/*.yaml for working examples)") from None
+                            f"fix that entry (see {BUILTIN_SCENARIO_DIR}/*.yaml for working examples)") from None
     _check_meaning(scenario, source, catalog or load_catalog())
     return scenario
 

@@ -1,26 +1,33 @@
 """The readiness scorecard: seven areas, each 0 (weak), 1 (partial) or 2 (documented,
-tested and owned), scored only from evidence the project can check.
+tested and owned), scored only from evidence a deployment can show.
 
-``gather_evidence`` looks at the project (rehearsal reports and their dates, the catalog,
-exported schemas, runbooks, which capabilities have code and tests); ``score`` is a pure
-function of that evidence. Each level names what it rests on, and every area lists what is
-missing for the next level, so a score is never awarded on faith: no file, no point.
+A deployment is what a platform team runs: its topic catalog, its exported schemas, its
+rehearsal reports and runbooks, its archive, and the callstream it has installed.
+``gather_evidence`` reads those (``Deployment``, configured by the ``deployment:`` section
+of the settings) and runs live checks on them (schema compatibility against the installed
+code, the archive against its retention); ``score`` is a pure function of that evidence.
+callstream's own repository is one such deployment. Each level names what it rests on, and
+every area lists what is missing for the next level, so a score is never awarded on faith:
+no evidence, no point.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from callstream.settings import Settings
 
 #: a rehearsal older than this no longer proves today's behavior
 FRESH_DAYS = 90
@@ -31,12 +38,22 @@ FAILURE_SCENARIOS = ("broker-failure", "broker-failure-stays-down", "consumer-cr
 RETENTION_OWNER_KEYS = ("cost_owner", "compliance_owner", "replay_owner")
 RECOVERY_RUNBOOKS = ("consumer-recovery", "replay", "consumer-ownership")
 
-#: capability -> what in the package source shows it exists (the rehearsal lab itself is
-#: not scanned: it names these words without implementing them)
-CODE_PATTERNS = {
-    "acl": re.compile(r"\bAclBinding\b|\.create_acls\("),
-    "encryption": re.compile(r"\bAESGCM\b|\bFernet\b|\bChaCha20Poly1305\b"),
-    "audit": re.compile(r"^class \w*Audit\w*\b", re.MULTILINE),
+#: capability -> the module of callstream that provides it; a capability counts only when
+#: the installed callstream has that module (governance and migration are not built yet)
+CAPABILITIES = {
+    "events": "callstream.contract.events",
+    "compatibility": "callstream.contract.compatibility",
+    "lag": "callstream.observe.lag",
+    "replay": "callstream.archive.replay",
+    "retention": "callstream.archive.maintenance",
+    "metrics": "callstream.observe.metrics",
+    "snapshot": "callstream.observe.snapshot",
+    "curves": "callstream.simulate.curves",
+    "rehearsal": "callstream.rehearse.runner",
+    "acl": "callstream.governance.acls",
+    "encryption": "callstream.governance.encryption",
+    "audit": "callstream.governance.audit",
+    "migration": "callstream.migrate",
 }
 
 
@@ -83,19 +100,24 @@ class Runbook:
 
 @dataclass(frozen=True)
 class Evidence:
-    """Everything the scorecard judges, as plain checkable facts (paths are relative)."""
+    """Everything the scorecard judges, as plain checkable facts (paths relative to the deployment)."""
 
     now: str
+    callstream_version: str = "?"
     event_types: int = 0
     catalog: CatalogFacts = field(default_factory=lambda: CatalogFacts(path="catalog/topics.yaml", error="not read"))
+    schemas_dir: str = "schemas"
     schema_files: list[str] = field(default_factory=list)
     schemas_missing: list[str] = field(default_factory=list)
-    #: capability -> files (code or tests) that show it
-    code: dict[str, list[str]] = field(default_factory=dict)
-    tests: dict[str, list[str]] = field(default_factory=dict)
+    #: capability -> the module of the installed callstream that provides it
+    capabilities: dict[str, str] = field(default_factory=dict)
+    #: capability -> what verified it in this deployment (live checks and passing reports)
+    verified: dict[str, list[str]] = field(default_factory=dict)
+    #: capability -> why a live check of it failed or could not run
+    check_failures: dict[str, str] = field(default_factory=dict)
     rehearsals: list[RehearsalRun] = field(default_factory=list)
+    runbooks_dir: str = "docs/runbooks"
     runbooks: list[Runbook] = field(default_factory=list)
-    ci: str | None = None
     metrics: list[str] = field(default_factory=list)
     metrics_doc: str | None = None
 
@@ -127,8 +149,40 @@ class Scorecard:
 
 # --- gathering ------------------------------------------------------------------------------
 
-def project_root() -> Path:
-    return Path(__file__).resolve().parents[2]
+@dataclass(frozen=True)
+class Deployment:
+    """Where one deployment keeps what the scorecard reads."""
+
+    #: evidence paths are shown relative to this directory
+    root: Path
+    catalog: Path
+    schemas: Path
+    #: every ``report.json`` below these counts (rehearsal runs)
+    reports: tuple[Path, ...]
+    runbooks: Path
+    metrics_doc: Path
+    #: the deployment's archive settings, for the live retention check (``None``: no archive)
+    archive: Any = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, root: Path | None = None) -> Deployment:
+        """The deployment the settings describe: its ``deployment:`` section, the catalog
+        every command uses, the state dir's reports and the configured archive."""
+        from callstream.contract.catalog import default_catalog_path
+
+        section = settings.deployment
+        root = Path(root or Path.cwd())
+        return cls(
+            root=root, catalog=section.catalog or default_catalog_path(), schemas=section.schemas_dir,
+            reports=(*section.reports_dirs, Path(settings.state_dir) / "reports"),
+            runbooks=section.runbooks_dir, metrics_doc=section.metrics_doc, archive=settings.archive_settings(),
+        )
+
+    def path(self, relative: Path) -> Path:
+        return relative if relative.is_absolute() else self.root / relative
+
+    def show(self, path: Path) -> str:
+        return _relative(self.path(path), self.root)
 
 
 def read_reports(directories: Iterable[Path], root: Path) -> list[RehearsalRun]:
@@ -198,80 +252,100 @@ def read_runbooks(directory: Path, root: Path) -> list[Runbook]:
     return books
 
 
-def _existing(root: Path, *paths: str) -> list[str]:
-    return [p for p in paths if (root / p).exists()]
+def installed_capabilities() -> dict[str, str]:
+    """``CAPABILITIES`` that the installed callstream has."""
+    return {name: module for name, module in CAPABILITIES.items() if _installed(module)}
 
 
-def _scan_code(root: Path) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {k: [] for k in CODE_PATTERNS}
-    package = root / "callstream"
-    for path in sorted(package.rglob("*.py")):
-        if "rehearse" in path.relative_to(package).parts:
-            continue
-        text = path.read_text(errors="replace")
-        for capability, pattern in CODE_PATTERNS.items():
-            if pattern.search(text):
-                found[capability].append(_relative(path, root))
-    found["audit"] += [_relative(p, root) for p in package.rglob("*audit*.py") if _relative(p, root) not in found["audit"]]
-    found["migration"] = sorted({_relative(p, root) for p in package.rglob("*migrat*.py")}
-                                | {_relative(p, root) for p in (root / "scenarios").glob("*migrat*.yaml")})
-    return found
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
 
 
-def _tests_mentioning(root: Path, pattern: str) -> list[str]:
-    regex = re.compile(pattern)
-    return [_relative(p, root) for p in sorted((root / "tests").rglob("test_*.py")) if regex.search(p.read_text(errors="replace"))]
+def _check_schemas(schemas: Path) -> str | None:
+    """Why the stored schemas do not hold for the installed code (``None``: they do)."""
+    from callstream.contract.schemas import check_compatibility, schema_drift
+
+    problems = [str(v) for v in check_compatibility(schemas)] + schema_drift(schemas)
+    return f"{len(problems)} problem(s), e.g. {problems[0]}" if problems else None
 
 
-def gather_evidence(root: Path | None = None, report_dirs: Iterable[Path] = (), now: datetime | None = None) -> Evidence:
-    """Look at the project under ``root`` (default: the checkout this package runs from)."""
-    root = Path(root) if root else project_root()
-    now = now or datetime.now(UTC)
+def _check_retention(archive_settings: Any, catalog_path: Path) -> tuple[list[str], str | None]:
+    """A dry run of ``archive retention``: (evidence, failure)."""
+    from callstream.archive.maintenance import apply_retention, retention_days_by_topic
+    from callstream.archive.tables import Archive
+    from callstream.contract.catalog import load_catalog
+
+    uri = str(archive_settings.catalog_uri)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return [], "no archive yet (nothing to check)"
+    try:
+        results = apply_retention(Archive.open(archive_settings), retention_days_by_topic(load_catalog(catalog_path)),
+                                  dry_run=True)
+    except Exception as exc:  # an unreadable archive is a finding, not a crash of the scorecard
+        return [], f"the archive could not be checked: {exc}"
+    overdue = [r for r in results if r.rows_removed]
+    if overdue:
+        return [], ", ".join(f"{r.topic} keeps {r.rows_removed:,} rows past {r.retention_days} days" for r in overdue)
+    return [f"no archived row is older than its retention in {len(results)} table(s) (dry run, checked now)"], None
+
+
+def gather_evidence(deployment: Deployment, now: datetime | None = None) -> Evidence:
+    """Read ``deployment`` and run the live checks on it."""
+    import callstream
     from callstream.contract.events import EVENT_TYPES
+    from callstream.observe.metrics import METRICS, metrics_table
 
-    schema_dir = root / "schemas"
-    schema_files = sorted(_relative(p, root) for p in schema_dir.rglob("*.json")) if schema_dir.is_dir() else []
-    exported = {Path(p).parts[1] if len(Path(p).parts) > 2 else Path(p).stem.split(".v")[0] for p in schema_files}
-    code = _scan_code(root)
-    code |= {
-        "events": _existing(root, "callstream/contract/events.py"),
-        "compatibility": _existing(root, "callstream/contract/schemas.py"),
-        "lag": _existing(root, "callstream/observe/lag.py"),
-        "replay": _existing(root, "callstream/archive/replay.py"),
-        "retention": [p for p in _existing(root, "callstream/archive/maintenance.py")
-                      if "retention" in (root / p).read_text(errors="replace")],
-        "metrics": _existing(root, "callstream/observe/metrics.py"),
-        "snapshot": _existing(root, "callstream/observe/snapshot.py"),
-        "curves": _existing(root, "callstream/simulate/curves.py"),
-        "rehearsal": _existing(root, "callstream/rehearse/runner.py"),
-    }
-    tests = {
-        "compatibility": _tests_mentioning(root, r"check_compatibility|compare_schemas"),
-        "schema_drift": _tests_mentioning(root, r"schema_drift\("),
-        "lag": _existing(root, "tests/observe/test_lag.py"),
-        "replay": _existing(root, "tests/archive/test_replay.py"),
-        "retention": _tests_mentioning(root, r"retention"),
-        "metrics": _existing(root, "tests/observe/test_metrics.py"),
-        "rehearsal": _tests_mentioning(root, r"run_scenario\("),
-        "acl": _tests_mentioning(root, r"AclBinding|create_acls"),
-        "encryption": _tests_mentioning(root, r"encrypt"),
-        "audit": _tests_mentioning(root, r"audit"),
-    }
-    metrics_source = root / "callstream/observe/metrics.py"
-    metrics = sorted(set(re.findall(r"""["'](callstream_[a-z0-9_]+)["']""", metrics_source.read_text()))) if metrics_source.exists() else []
-    dirs = [*report_dirs, root / "docs" / "rehearsals"]
+    now = now or datetime.now(UTC)
+    capabilities = installed_capabilities()
+    schemas = deployment.path(deployment.schemas)
+    schema_files = sorted(_relative(p, deployment.root) for p in schemas.rglob("*.json")) if schemas.is_dir() else []
+    exported = {p.parent.name for p in schemas.rglob("v*.json")} if schemas.is_dir() else set()
+    rehearsals = read_reports([deployment.path(d) for d in deployment.reports], deployment.root)
+    verified: dict[str, list[str]] = {}
+    failures: dict[str, str] = {}
+    if schema_files:
+        problem = _check_schemas(schemas)
+        if problem is None:
+            verified["compatibility"] = [f"{deployment.show(deployment.schemas)} holds for callstream "
+                                         f"{callstream.__version__}: compatible and not drifted (checked now)"]
+        else:
+            failures["compatibility"] = problem
+    passing = [r for r in rehearsals if r.passed]
+    if passing:
+        verified["rehearsal"] = [r.path for r in passing[:3]]
+        verified["lag"] = [f"consumer lag sampled through {r.path}" for r in passing[:3]]
+    replayed = [r for r in passing if r.scenario == "replay-under-load"]
+    if replayed:
+        verified["replay"] = [f"replay under load in {r.path}" for r in replayed[:3]]
+    if deployment.archive is not None:
+        shown, failure = _check_retention(deployment.archive, deployment.path(deployment.catalog))
+        if shown:
+            verified["retention"] = shown
+        if failure:
+            failures["retention"] = failure
+    metrics_doc = deployment.path(deployment.metrics_doc)
+    if metrics_doc.is_file():
+        if metrics_table() in metrics_doc.read_text():
+            verified["metrics"] = [f"{deployment.show(deployment.metrics_doc)} documents every metric as exported"]
+        else:
+            failures["metrics"] = f"{deployment.show(deployment.metrics_doc)} differs from the exported metrics"
     return Evidence(
         now=now.isoformat(timespec="seconds"),
-        event_types=len(EVENT_TYPES) if code["events"] else 0,
-        catalog=read_catalog_facts(root / "catalog" / "topics.yaml", root),
+        callstream_version=callstream.__version__,
+        event_types=len(EVENT_TYPES) if "events" in capabilities else 0,
+        catalog=read_catalog_facts(deployment.path(deployment.catalog), deployment.root),
+        schemas_dir=deployment.show(deployment.schemas),
         schema_files=schema_files,
         schemas_missing=sorted(set(EVENT_TYPES) - exported),
-        code=code, tests=tests,
-        rehearsals=read_reports(dirs, root),
-        runbooks=read_runbooks(root / "docs" / "runbooks", root),
-        ci=".ci/run" if (root / ".ci" / "run").exists() else None,
-        metrics=metrics,
-        metrics_doc="docs/metrics.md" if (root / "docs" / "metrics.md").exists() else None,
+        capabilities=capabilities, verified=verified, check_failures=failures,
+        rehearsals=rehearsals,
+        runbooks_dir=deployment.show(deployment.runbooks),
+        runbooks=read_runbooks(deployment.path(deployment.runbooks), deployment.root),
+        metrics=sorted(spec.name for spec in METRICS) if "metrics" in capabilities else [],
+        metrics_doc=deployment.show(deployment.metrics_doc) if metrics_doc.is_file() else None,
     )
 
 
@@ -307,13 +381,18 @@ def _area(name: str, levels: list[tuple[list[str], list[str]]]) -> AreaScore:
     return AreaScore(area=name, score=score, evidence=evidence, missing=missing)
 
 
+def _lack_check(e: Evidence, capability: str, wanted: str) -> str:
+    failure = e.check_failures.get(capability)
+    return f"{wanted} ({failure})" if failure else wanted
+
+
 def score_event_model(e: Evidence) -> AreaScore:
     cat = e.catalog
     shown1, lack1 = [], []
-    if e.event_types and e.code.get("events"):
-        shown1.append(f"{e.event_types} typed, versioned event types ({', '.join(e.code['events'])})")
+    if e.event_types and "events" in e.capabilities:
+        shown1.append(f"{e.event_types} typed, versioned event types ({e.capabilities['events']})")
     else:
-        lack1.append("typed event definitions (callstream/contract/events.py)")
+        lack1.append("typed event definitions (callstream.contract.events)")
     if cat.error:
         lack1.append(f"a readable topic catalog ({cat.path}: {cat.error})")
     elif cat.without_owner:
@@ -322,21 +401,15 @@ def score_event_model(e: Evidence) -> AreaScore:
         shown1.append(f"every one of {cat.topics} topics has one owner ({cat.path})")
     shown2, lack2 = [], []
     if e.schema_files and not e.schemas_missing:
-        shown2.append(f"{len(e.schema_files)} JSON Schemas exported under schemas/ covering every event type")
+        shown2.append(f"{len(e.schema_files)} JSON Schemas exported under {e.schemas_dir} covering every event type")
     else:
-        lack2.append(f"exported schemas for {', '.join(e.schemas_missing) or 'every event type'}")
-    if e.code.get("compatibility") and e.tests.get("compatibility"):
-        shown2.append(f"compatibility checker {e.code['compatibility'][0]} tested by {', '.join(e.tests['compatibility'])}")
+        lack2.append(f"exported schemas (`callstream schemas export`) in {e.schemas_dir} for "
+                     f"{', '.join(e.schemas_missing) or 'every event type'}")
+    if e.verified.get("compatibility"):
+        shown2.append(f"compatibility enforced: {e.verified['compatibility'][0]}")
     else:
-        lack2.append("a compatibility checker with tests")
-    if e.tests.get("schema_drift"):
-        shown2.append(f"committed schemas checked against the code by {', '.join(e.tests['schema_drift'])}")
-    else:
-        lack2.append("a test that fails when the code drifts from the committed schemas")
-    if e.ci:
-        shown2.append(f"CI entry point {e.ci} runs the test suite (so the checks are enforced)")
-    else:
-        lack2.append("a CI entry point that runs the compatibility tests")
+        lack2.append(_lack_check(e, "compatibility", f"schemas in {e.schemas_dir} that pass `callstream schemas check` "
+                                 "against the installed callstream"))
     return _area("event model", [(shown1, lack1), (shown2, lack2)])
 
 
@@ -344,27 +417,23 @@ def score_burst(e: Evidence) -> AreaScore:
     burst = _latest_passing(e, BURST_SCENARIOS)
     failure = _latest_passing(e, FAILURE_SCENARIOS)
     shown1, lack1 = _describe_runs(e, BURST_SCENARIOS), []
-    if e.code.get("curves"):
-        shown1.append(f"traffic curves (steady, daily, campaign, outage, CSV) in {e.code['curves'][0]}")
+    if "curves" in e.capabilities:
+        shown1.append(f"traffic curves (steady, daily, campaign, outage, CSV) in {e.capabilities['curves']}")
     if burst is None:
         lack1.append(f"a passing `callstream rehearse burst` report from the last {FRESH_DAYS} days")
     shown2, lack2 = _describe_runs(e, FAILURE_SCENARIOS), []
     if failure is None:
         lack2.append(f"a passing failure rehearsal ({', '.join(FAILURE_SCENARIOS)}) from the last {FRESH_DAYS} days")
-    if e.tests.get("rehearsal"):
-        shown2.append(f"an end-to-end rehearsal in the test suite ({', '.join(e.tests['rehearsal'])})")
-    else:
-        lack2.append("an end-to-end rehearsal in the test suite")
     return _area("burst behavior", [(shown1, lack1), (shown2, lack2)])
 
 
 def score_consumer_recovery(e: Evidence) -> AreaScore:
     shown1, lack1 = [], []
     for capability, what in (("lag", "consumer lag in messages and seconds"), ("replay", "replay and rewind from the archive")):
-        if e.code.get(capability) and e.tests.get(capability):
-            shown1.append(f"{what}: {e.code[capability][0]}, tested by {', '.join(e.tests[capability])}")
+        if capability in e.capabilities:
+            shown1.append(f"{what} ({e.capabilities[capability]})")
         else:
-            lack1.append(f"{what} with tests")
+            lack1.append(what)
     if e.catalog.error is None and e.catalog.topics and not e.catalog.without_consumers:
         shown1.append(f"consumer ownership: every topic in {e.catalog.path} names its consumers")
     else:
@@ -375,7 +444,7 @@ def score_consumer_recovery(e: Evidence) -> AreaScore:
     for needed in RECOVERY_RUNBOOKS:
         book = books.get(needed)
         if book is None:
-            lack2.append(f"a {needed} runbook in docs/runbooks/ naming the rehearsal that tests it")
+            lack2.append(f"a {needed} runbook in {e.runbooks_dir}/ naming the rehearsal that tests it")
             continue
         run = _latest_passing(e, [book.rehearsal]) if book.rehearsal else None
         if run is None:
@@ -393,16 +462,20 @@ def score_retention(e: Evidence) -> AreaScore:
         shown1.append(f"every topic has a Kafka retention and every classification an archive retention ({cat.path})")
     else:
         lack1.append("a retention for every topic and classification in the catalog")
-    if e.code.get("retention") and e.tests.get("retention"):
-        shown1.append(f"retention enforced by {e.code['retention'][0]}, tested by {', '.join(e.tests['retention'][:3])}")
+    if "retention" in e.capabilities:
+        shown1.append(f"archive retention enforced by `callstream archive retention` ({e.capabilities['retention']})")
     else:
-        lack1.append("code that enforces archive retention, with tests")
+        lack1.append("a tool that enforces archive retention")
     shown2, lack2 = [], []
     if cat.retention_owners:
         shown2.append(f"cost, compliance and replay owners declared for {', '.join(cat.retention_owners)}")
     else:
         lack2.append(f"cost, compliance and replay owners for each retention policy ({', '.join(RETENTION_OWNER_KEYS)} "
                      f"in the catalog's classifications); only topic owners are declared today")
+    if e.verified.get("retention"):
+        shown2.append(f"the archive follows its retention: {e.verified['retention'][0]}")
+    else:
+        lack2.append(_lack_check(e, "retention", "an archive that keeps nothing past its retention (checked live)"))
     return _area("retention policy", [(shown1, lack1), (shown2, lack2)])
 
 
@@ -410,30 +483,30 @@ def score_governance(e: Evidence) -> AreaScore:
     shown1, lack1 = [], []
     names = {"acl": "Kafka ACLs applied from the catalog", "encryption": "field-level encryption",
              "audit": "a tamper-evident audit log"}
-    present = [k for k in names if e.code.get(k)]
+    present = [k for k in names if k in e.capabilities]
     for k in present:
-        shown1.append(f"{names[k]}: {', '.join(e.code[k][:3])}")
+        shown1.append(f"{names[k]}: {e.capabilities[k]}")
     if e.catalog.error is None and e.catalog.topics:
         shown1.append("the catalog declares producers, consumers and a classification per topic (declared, not enforced)")
     if not present:
-        lack1.append("any of: " + ", ".join(names.values()) + " (none has code yet)")
+        lack1.append("any of: " + ", ".join(names.values()) + " (the installed callstream has none)")
     shown2, lack2 = [], []
     for k, label in names.items():
-        if not e.code.get(k):
-            lack2.append(f"{label} (no code)")
-        elif not e.tests.get(k):
-            lack2.append(f"tests that verify {label}")
+        if k not in e.capabilities:
+            lack2.append(f"{label} (not in the installed callstream)")
+        elif not e.verified.get(k):
+            lack2.append(_lack_check(e, k, f"{label} verified on this deployment's cluster"))
         else:
-            shown2.append(f"{label} verified by {', '.join(e.tests[k][:3])}")
+            shown2.append(f"{label} verified: {', '.join(e.verified[k][:3])}")
     return _area("governance", [(shown1, lack1), (shown2, lack2)])
 
 
 def score_migration(e: Evidence) -> AreaScore:
     shown1, lack1 = [], []
-    if e.code.get("migration"):
-        shown1.append(f"migration tooling or scenario: {', '.join(e.code['migration'])}")
+    if "migration" in e.capabilities:
+        shown1.append(f"migration tooling: {e.capabilities['migration']}")
     else:
-        lack1.append("tooling or a scenario that moves topics and consumer offsets from cluster A to cluster B")
+        lack1.append("tooling that moves topics and consumer offsets from cluster A to cluster B")
     migration_runs = [r.scenario for r in e.rehearsals if "migrat" in r.scenario]
     shown2, lack2 = _describe_runs(e, migration_runs), []
     if _latest_passing(e, migration_runs) is None:
@@ -443,12 +516,12 @@ def score_migration(e: Evidence) -> AreaScore:
 
 def score_observability(e: Evidence) -> AreaScore:
     shown1, lack1 = [], []
-    if e.code.get("lag"):
-        shown1.append(f"consumer lag per group and partition ({e.code['lag'][0]})")
+    if "lag" in e.capabilities:
+        shown1.append(f"consumer lag per group and partition ({e.capabilities['lag']})")
     else:
         lack1.append("consumer lag measurement")
     if e.metrics:
-        shown1.append(f"{len(e.metrics)} Prometheus metrics ({e.code['metrics'][0] if e.code.get('metrics') else '?'})")
+        shown1.append(f"{len(e.metrics)} Prometheus metrics ({e.capabilities.get('metrics', '?')})")
     else:
         lack1.append("exported metrics")
     categories = {
@@ -466,14 +539,14 @@ def score_observability(e: Evidence) -> AreaScore:
             shown2.append(f"{category}: {', '.join(hits[:3])}")
         else:
             lack2.append(f"metrics for {category}")
-    if e.code.get("snapshot"):
-        shown2.append(f"correlated: every metric comes from one snapshot ({e.code['snapshot'][0]})")
+    if "snapshot" in e.capabilities:
+        shown2.append(f"correlated: every metric comes from one snapshot ({e.capabilities['snapshot']})")
     else:
         lack2.append("one snapshot behind all metrics (so they correlate)")
-    if e.metrics_doc and e.tests.get("metrics"):
-        shown2.append(f"documented in {e.metrics_doc}, tested by {', '.join(e.tests['metrics'])}")
+    if e.verified.get("metrics"):
+        shown2.append(e.verified["metrics"][0])
     else:
-        lack2.append("a metrics contract document checked by tests")
+        lack2.append(_lack_check(e, "metrics", "a metrics contract document that matches the exported metrics"))
     return _area("observability", [(shown1, lack1), (shown2, lack2)])
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from callstream.contract.catalog import BUILTIN_CATALOG
+
 
 def run_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -42,7 +44,7 @@ def test_every_command_has_help(tmp_path: Path) -> None:
 
 def test_invalid_catalog_via_cli_names_the_entry(tmp_path: Path) -> None:
     bad = tmp_path / "topics.yaml"
-    bad.write_text((Path(__file__).parents[2] / "catalog" / "topics.yaml").read_text().replace("classification: restricted", "classification: secret", 1))
+    bad.write_text(BUILTIN_CATALOG.read_text().replace("classification: restricted", "classification: secret", 1))
     result = run_cli("topics", "check", "--offline", "--catalog", str(bad), cwd=tmp_path)
     assert result.returncode == 1
     assert "callstream.transcript.raw" in result.stderr and "classification" in result.stderr

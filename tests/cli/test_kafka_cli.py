@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from callstream.contract.catalog import BUILTIN_CATALOG
+
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "callstream", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
@@ -12,7 +14,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_status_lists_topics_created_by_apply(kafka_bootstrap: str, tmp_path: Path, unique_name) -> None:
     catalog = tmp_path / "topics.yaml"
-    source = (Path(__file__).parents[2] / "catalog" / "topics.yaml").read_text()
+    source = BUILTIN_CATALOG.read_text()
     name = unique_name("cli.lifecycle")
     catalog.write_text(source.replace("name: callstream.call.lifecycle", f"name: {name}"))
     first = run_cli("--bootstrap-servers", kafka_bootstrap, "topics", "apply", "--catalog", str(catalog), cwd=tmp_path)

@@ -9,17 +9,23 @@ from pathlib import Path
 
 import yaml
 
+from callstream.archive.settings import ArchiveSettings
 from callstream.rehearse.scorecard import (
     AREAS,
+    CAPABILITIES,
     CatalogFacts,
+    Deployment,
     Evidence,
     RehearsalRun,
     Runbook,
     gather_evidence,
     score,
 )
+from callstream.settings import load_settings
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+#: the capabilities callstream has today (governance and migration are not built yet)
+BUILT = ("events", "compatibility", "lag", "replay", "retention", "metrics", "snapshot", "curves", "rehearsal")
 FULL_CATALOG = CatalogFacts(path="catalog/topics.yaml", topics=15)
 ALL_METRICS = ["callstream_client_errors_total", "callstream_consumer_lag_seconds", "callstream_brokers",
                "callstream_archive_lag_messages", "callstream_partition_skew_ratio", "callstream_stage_latency_seconds"]
@@ -33,19 +39,14 @@ def run(scenario: str, passed: bool = True, day: str = "2026-11-20") -> Rehearsa
 def evidence(**changes) -> Evidence:
     base = Evidence(
         now=NOW.isoformat(), event_types=23, catalog=FULL_CATALOG, schema_files=["schemas/call.ended/v1.json"],
-        code={"events": ["callstream/contract/events.py"], "compatibility": ["callstream/contract/schemas.py"],
-              "lag": ["callstream/observe/lag.py"], "replay": ["callstream/archive/replay.py"],
-              "retention": ["callstream/archive/maintenance.py"], "metrics": ["callstream/observe/metrics.py"],
-              "snapshot": ["callstream/observe/snapshot.py"], "curves": ["callstream/simulate/curves.py"]},
-        tests={"compatibility": ["tests/contract/test_schemas.py"], "schema_drift": ["tests/contract/test_schemas.py"],
-               "lag": ["tests/observe/test_lag.py"], "replay": ["tests/archive/test_replay.py"],
-               "retention": ["tests/archive/test_maintenance.py"], "metrics": ["tests/observe/test_metrics.py"],
-               "rehearsal": ["tests/rehearse/test_rehearsal_kafka.py"]},
+        capabilities={name: CAPABILITIES[name] for name in BUILT},
+        verified={"compatibility": ["schemas holds for callstream 0.1.0"], "retention": ["no row past retention"],
+                  "metrics": ["docs/metrics.md documents every metric"], "lag": ["report"], "replay": ["report"]},
         rehearsals=[run("burst"), run("broker-failure"), run("consumer-crash"), run("replay-under-load")],
         runbooks=[Runbook("docs/runbooks/consumer-recovery.md", "consumer-recovery", "consumer-crash", "platform-operations"),
                   Runbook("docs/runbooks/replay.md", "replay", "replay-under-load", "platform-operations"),
                   Runbook("docs/runbooks/consumer-ownership.md", "consumer-ownership", "consumer-crash", "platform-operations")],
-        ci=".ci/run", metrics=ALL_METRICS, metrics_doc="docs/metrics.md",
+        metrics=ALL_METRICS, metrics_doc="docs/metrics.md",
     )
     return replace(base, **changes)
 
@@ -96,84 +97,103 @@ def test_consumer_recovery_needs_runbooks_tested_by_passing_rehearsals() -> None
     untested = evidence(rehearsals=[run("burst"), run("broker-failure"), run("replay-under-load")])
     area = next(a for a in score(untested).areas if a.area == "consumer recovery")
     assert area.score == 1 and "rehearsal consumer-crash" in area.missing[0]
-    assert scores(evidence(tests={}))["consumer recovery"] == 0
+    assert scores(evidence(capabilities={}))["consumer recovery"] == 0
 
 
-def test_governance_counts_each_capability_only_with_code_and_tests() -> None:
-    code = evidence().code | {"acl": ["callstream/governance/acls.py"]}
-    assert scores(evidence(code=code))["governance"] == 1
-    full = code | {"encryption": ["callstream/governance/crypto.py"], "audit": ["callstream/governance/audit.py"]}
-    tests = evidence().tests | {"acl": ["t1"], "encryption": ["t2"], "audit": ["t3"]}
-    assert scores(evidence(code=full))["governance"] == 1
-    assert scores(evidence(code=full, tests=tests))["governance"] == 2
+def test_governance_counts_each_capability_only_when_installed_and_verified() -> None:
+    with_acl = evidence().capabilities | {"acl": CAPABILITIES["acl"]}
+    assert scores(evidence(capabilities=with_acl))["governance"] == 1
+    full = with_acl | {"encryption": CAPABILITIES["encryption"], "audit": CAPABILITIES["audit"]}
+    verified = evidence().verified | {"acl": ["acls verify"], "encryption": ["ciphertext read"], "audit": ["chain"]}
+    assert scores(evidence(capabilities=full))["governance"] == 1
+    assert scores(evidence(capabilities=full, verified=verified))["governance"] == 2
 
 
-def test_retention_two_needs_declared_cost_compliance_and_replay_owners() -> None:
+def test_retention_two_needs_declared_owners_and_an_archive_that_follows_its_retention() -> None:
     owned = replace(FULL_CATALOG, retention_owners=["classification restricted"])
     assert scores(evidence(catalog=owned))["retention policy"] == 2
+    overdue = evidence(catalog=owned, verified={}, check_failures={"retention": "t keeps 5 rows past 30 days"})
+    area = next(a for a in score(overdue).areas if a.area == "retention policy")
+    assert area.score == 1 and "t keeps 5 rows past 30 days" in area.missing[0]
     gaps = replace(FULL_CATALOG, without_retention=["callstream.deadletter"])
     assert scores(evidence(catalog=gaps))["retention policy"] == 0
 
 
-def test_event_model_needs_owners_schemas_checks_and_ci() -> None:
+def test_event_model_needs_owners_schemas_and_a_live_compatibility_check() -> None:
     assert scores(evidence(catalog=replace(FULL_CATALOG, without_owner=["t"])))["event model"] == 0
     assert scores(evidence(schemas_missing=["call.ended"]))["event model"] == 1
-    assert scores(evidence(ci=None))["event model"] == 1
+    drifted = evidence(verified={}, check_failures={"compatibility": "1 problem(s), e.g. call.ended drifted"})
+    area = next(a for a in score(drifted).areas if a.area == "event model")
+    assert area.score == 1 and "call.ended drifted" in area.missing[0]
 
 
 def test_migration_two_needs_a_passing_migration_rehearsal() -> None:
-    code = evidence().code | {"migration": ["scenarios/migration.yaml"]}
-    assert scores(evidence(code=code))["migration safety"] == 1
-    assert scores(evidence(code=code, rehearsals=[run("migration")]))["migration safety"] == 2
+    tooling = evidence().capabilities | {"migration": CAPABILITIES["migration"]}
+    assert scores(evidence(capabilities=tooling))["migration safety"] == 1
+    assert scores(evidence(capabilities=tooling, rehearsals=[run("migration")]))["migration safety"] == 2
 
 
 def test_observability_two_needs_every_kind_of_metric() -> None:
     assert scores(evidence(metrics=[m for m in ALL_METRICS if "archive" not in m]))["observability"] == 1
-    assert scores(evidence(metrics=[], code={}))["observability"] == 0
+    assert scores(evidence(metrics=[], capabilities={}))["observability"] == 0
 
 
-def make_project(root: Path) -> Path:
-    """A minimal project tree: a catalog, one runbook, one report, one governance module."""
+def make_deployment(root: Path) -> Deployment:
+    """A minimal deployment of its own: a catalog, one runbook, one report, no archive yet."""
     (root / "catalog").mkdir(parents=True)
     (root / "catalog" / "topics.yaml").write_text(yaml.safe_dump({
         "classifications": {"restricted": {"archive_retention_days": 30}},
         "topics": [{"name": "a", "owner": "x", "retention": "1d", "consumers": ["c"]},
                    {"name": "b", "retention": "1d"}]}))
-    (root / "docs" / "runbooks").mkdir(parents=True)
-    (root / "docs" / "runbooks" / "replay.md").write_text(
+    (root / "ops" / "runbooks").mkdir(parents=True)
+    (root / "ops" / "runbooks" / "replay.md").write_text(
         "---\nrunbook: replay\nrehearsal: replay-under-load\nowner: ops\n---\n# Replay\n")
-    report = root / "docs" / "rehearsals" / "burst"
+    report = root / "reports" / "burst"
     report.mkdir(parents=True)
     (report / "report.json").write_text(json.dumps({
         "scenario": "burst", "passed": True, "run": {"finished_at": "2026-11-24T09:00:00+00:00"},
         "verdicts": [{"check": "x", "passed": True}]}))
-    (root / "docs" / "rehearsals" / "junk").mkdir()
-    (root / "docs" / "rehearsals" / "junk" / "report.json").write_text("{not json")
-    (root / "callstream" / "governance").mkdir(parents=True)
-    (root / "callstream" / "governance" / "acls.py").write_text("from confluent_kafka.admin import AclBinding\n")
-    (root / "callstream" / "rehearse").mkdir()
-    (root / "callstream" / "rehearse" / "scorecard.py").write_text("AESGCM Fernet AclBinding  # names only\n")
-    return root
+    (root / "reports" / "junk").mkdir()
+    (root / "reports" / "junk" / "report.json").write_text("{not json")
+    return Deployment(root=root, catalog=Path("catalog/topics.yaml"), schemas=Path("schemas"),
+                      reports=(Path("reports"),), runbooks=Path("ops/runbooks"), metrics_doc=Path("metrics.md"),
+                      archive=ArchiveSettings.for_state_dir(root / "state"))
 
 
-def test_gather_reads_the_project_and_skips_what_it_cannot_read(tmp_path: Path) -> None:
-    found = gather_evidence(make_project(tmp_path / "p"), now=NOW)
+def test_gather_reads_the_deployment_and_skips_what_it_cannot_read(tmp_path: Path) -> None:
+    found = gather_evidence(make_deployment(tmp_path / "d"), now=NOW)
     assert [r.scenario for r in found.rehearsals] == ["burst"]
-    assert found.rehearsals[0].path == "docs/rehearsals/burst/report.json"
+    assert found.rehearsals[0].path == "reports/burst/report.json"
+    assert found.catalog.path == "catalog/topics.yaml"
     assert found.catalog.without_owner == ["b"] and found.catalog.without_consumers == ["b"]
-    assert found.runbooks == [Runbook("docs/runbooks/replay.md", "replay", "replay-under-load", "ops")]
-    assert found.code["acl"] == ["callstream/governance/acls.py"]
-    assert found.code["encryption"] == []  # the scorecard naming a word is no evidence
-    assert found.ci is None and found.metrics == []
+    assert found.runbooks == [Runbook("ops/runbooks/replay.md", "replay", "replay-under-load", "ops")]
+    assert set(found.capabilities) == set(BUILT)  # what the installed callstream provides, nothing more
+    assert found.schema_files == [] and "compatibility" not in found.verified
+    assert found.check_failures["retention"] == "no archive yet (nothing to check)"
+    assert found.metrics_doc is None
     card = score(found)
-    assert {a.area: a.score for a in card.areas}["governance"] == 1
+    assert {a.area: a.score for a in card.areas}["governance"] == 0
     assert {a.area: a.score for a in card.areas}["event model"] == 0
 
 
-def test_the_real_project_gets_honest_zeros_where_nothing_exists_yet() -> None:
-    card = score(gather_evidence(now=datetime.now(UTC)))
+def test_stored_schemas_are_checked_against_the_installed_code(tmp_path: Path) -> None:
+    from callstream.contract.schemas import export_schemas
+
+    deployment = make_deployment(tmp_path / "d")
+    export_schemas(tmp_path / "d" / "schemas")
+    assert "compatibility" in gather_evidence(deployment, now=NOW).verified
+    stored = tmp_path / "d" / "schemas" / "call.ended" / "v1.json"
+    stored.write_text(stored.read_text().replace('"ended_by"', '"ended_by_someone"'))
+    found = gather_evidence(deployment, now=NOW)
+    assert "compatibility" not in found.verified and "call.ended" in found.check_failures["compatibility"]
+
+
+def test_this_repository_is_one_deployment_with_honest_zeros(monkeypatch) -> None:
+    repository = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(repository)
+    card = score(gather_evidence(Deployment.from_settings(load_settings(None, state_dir=repository / ".no-state"))))
     got = {a.area: a for a in card.areas}
-    assert got["migration safety"].score == 0
-    assert got["event model"].score >= 1 and got["observability"].score >= 1
+    assert got["migration safety"].score == 0 and got["governance"].score == 0
+    assert got["event model"].score == 2 and got["observability"].score == 2
     assert all(a.evidence or a.score == 0 for a in card.areas)
     assert json.loads(json.dumps(card.to_json()))["max"] == 14

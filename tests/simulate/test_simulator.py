@@ -5,11 +5,11 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import yaml
 
+from callstream.contract.catalog import BUILTIN_CATALOG
 from callstream.contract.events import CallEnded, CallInitiated, event_type_of
 from callstream.errors import ConfigError, SimulationError
 from callstream.simulate.conversation import ConversationProfile
@@ -26,7 +26,7 @@ from callstream.simulate.simulator import (
     topic_routes,
 )
 
-CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "topics.yaml"
+CATALOG = BUILTIN_CATALOG
 START_MS = 1_767_261_600_000
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
 
+from callstream.contract.catalog import BUILTIN_CATALOG
 from callstream.contract.codec import EVENT_TYPE_HEADER, decode_event
 from callstream.contract.events import event_type_of
 from callstream.errors import ConfigError
@@ -21,7 +21,7 @@ from callstream.simulate.simulator import (
     run_simulation,
 )
 
-CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "topics.yaml"
+CATALOG = BUILTIN_CATALOG
 TOPICS = (
     "callstream.call.lifecycle",
     "callstream.transcript.raw",
