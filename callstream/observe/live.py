@@ -1,23 +1,21 @@
 """A live one-screen summary of a running pipeline, read from its output topics.
 
-It consumes (in its own group, from the latest offsets) the lifecycle, assist, alert and
-dead-letter topics and reports calls in progress, event rates, alerts and the assist
-latency measured from each prompt's lineage (``produced_at_ms - source_time_ms``).
+It taps (``StreamTap``, from the latest offsets) the lifecycle, raw transcript, assist,
+alert and dead-letter topics and reports calls in progress, event rates, alerts and the
+assist latency measured from each prompt's lineage (``produced_at_ms - source_time_ms``).
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
-
-from confluent_kafka import Consumer
+from typing import Any
 
 from callstream.contract.codec import decode_event
-from callstream.contract.events import AssistPrompt, CallEnded, CallInitiated, SupervisorAlert
+from callstream.contract.events import AssistPrompt, CallEnded, CallInitiated, SupervisorAlert, event_tag
 from callstream.errors import DecodeError
-from callstream.observe.stream import percentile
+from callstream.observe.stream import StreamTap, percentile, read_lineage
 
 WATCHED = (
     "callstream.call.lifecycle", "callstream.transcript.raw", "callstream.assist.prompts",
@@ -25,8 +23,16 @@ WATCHED = (
 )
 
 
+#: the lifecycle and signal events the live line counts
+_INITIATED, _ENDED = event_tag(CallInitiated), event_tag(CallEnded)
+_PROMPT, _ALERT = event_tag(AssistPrompt), event_tag(SupervisorAlert)
+_COUNTED = frozenset({_INITIATED, _ENDED, _PROMPT, _ALERT})
+
+
 @dataclass
 class LiveSummary:
+    #: actual topic name -> catalog name
+    topic_of: dict[str, str]
     started: float = field(default_factory=time.monotonic)
     events: int = 0
     calls_started: int = 0
@@ -57,46 +63,54 @@ class LiveSummary:
         )
 
 
+    def handle(self, messages: list) -> None:
+        """Account for one batch the tap read."""
+        for message in messages:
+            if message.error() is not None:
+                continue
+            self.events += 1
+            topic = self.topic_of.get(message.topic())
+            if topic == "callstream.deadletter":
+                self.dead_letters += 1
+                continue
+            if topic == "callstream.transcript.raw" or not message.value():
+                continue  # counted as traffic, never read: raw speech is restricted
+            lineage = read_lineage(message.value())
+            if lineage is None or lineage.event_type not in _COUNTED:
+                continue
+            if lineage.event_type == _INITIATED:
+                self.calls_started += 1
+            elif lineage.event_type == _ENDED:
+                self.calls_ended += 1
+            elif lineage.event_type == _PROMPT:
+                if lineage.latency_ms is not None:
+                    self.assist_latency_ms.append(lineage.latency_ms)
+            else:
+                self._alert(message)
+
+    def _alert(self, message: Any) -> None:
+        try:
+            event = decode_event(message.value(), message.headers())
+        except DecodeError:
+            return
+        if isinstance(event, SupervisorAlert):
+            self.alerts += 1
+            self.last_alert = f"{event.kind}/{event.severity}: {event.message}"
+
+
 class LiveMonitor:
+    """The tap from the latest offsets into a ``LiveSummary``."""
+
     def __init__(self, client_config: dict[str, str], topics: dict[str, str] | None = None) -> None:
         rename = topics or {}
-        self.topic_of = {rename.get(t, t): t for t in WATCHED}
-        self.consumer = Consumer({
-            **client_config, "group.id": f"callstream-live-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "latest",
-            "enable.auto.commit": False,
-        })
-        self.consumer.subscribe(list(self.topic_of))
-        self.summary = LiveSummary()
+        self.summary = LiveSummary({rename.get(t, t): t for t in WATCHED})
+        self.tap = StreamTap(client_config, self.summary.topic_of, self.summary.handle, start="latest")
+        self.tap.assign()
 
     def poll(self, seconds: float) -> LiveSummary:
-        deadline = time.monotonic() + seconds
-        summary = self.summary
-        while time.monotonic() < deadline:
-            for message in self.consumer.consume(1000, max(0.05, deadline - time.monotonic())):
-                if message.error():
-                    continue
-                summary.events += 1
-                topic = self.topic_of.get(message.topic())
-                if topic == "callstream.deadletter":
-                    summary.dead_letters += 1
-                    continue
-                if topic == "callstream.transcript.raw":
-                    continue
-                try:
-                    event = decode_event(message.value(), message.headers())
-                except DecodeError:
-                    continue
-                if isinstance(event, CallInitiated):
-                    summary.calls_started += 1
-                elif isinstance(event, CallEnded):
-                    summary.calls_ended += 1
-                elif isinstance(event, AssistPrompt) and event.source_time_ms:
-                    summary.assist_latency_ms.append(event.produced_at_ms - event.source_time_ms)
-                elif isinstance(event, SupervisorAlert):
-                    summary.alerts += 1
-                    summary.last_alert = f"{event.kind}/{event.severity}: {event.message}"
-        summary.window.append((time.monotonic(), summary.events))
-        return summary
+        self.tap.poll(seconds)
+        self.summary.window.append((time.monotonic(), self.summary.events))
+        return self.summary
 
     def close(self) -> None:
-        self.consumer.close()
+        self.tap.close()

@@ -42,7 +42,7 @@ from callstream.observe.snapshot import (
     WorkerSample,
     client_error_key,
 )
-from callstream.observe.stream import StreamTap
+from callstream.observe.stream import StreamTap, TapFigures, default_topics
 from callstream.settings import Settings, client_config, load_settings
 
 #: groups the observer watches when none are named: callstream's own long-lived groups
@@ -94,9 +94,11 @@ class Observer:
         self.own_errors: Counter[tuple[str, str]] = Counter()
         conf = dict(client_config)
         self.reader = OffsetReader(conf | {"error_cb": lambda e: self._on_error("admin", e)})
-        self.tap = StreamTap(conf, self.catalog, topic_names=rename, topics=tap_topics,
+        tapped = list(tap_topics) if tap_topics is not None else default_topics(self.catalog)
+        self.figures = TapFigures({rename.get(t, t): t for t in tapped}, self.settings.window_s)
+        self.tap = StreamTap(conf, self.figures.logical, self.figures.handle, start="lookback",
                              lookback_s=lookback_s if lookback_s is not None else self.settings.lookback_s,
-                             window_s=self.settings.window_s, on_error=self._on_error)
+                             on_error=self._on_error)
         self.archive = ArchiveHealth(self.settings.archive_settings)
         self.expected_brokers = local_broker_count(self.settings.state_dir)
         self.latest: Snapshot | None = None
@@ -119,10 +121,10 @@ class Observer:
         now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
         cluster = cluster_health(self.reader.admin, expected_brokers=self.expected_brokers, topics=self.logical)
         self.expected_brokers = max(self.expected_brokers, cluster.brokers_up)
-        board = self.tap.board_view()
+        board = self.figures.board_view()
         common: dict[str, Any] = {
             "sampled_at_ms": now, "window_seconds": self.settings.window_s, "cluster": cluster,
-            "latency": self.tap.latency(now), "dead_letters": self.tap.dead_letters(now),
+            "latency": self.figures.latency(now), "dead_letters": self.figures.dead_letters(now),
             "client_errors": self._client_errors(), "workers": self._worker_samples(),
             "calls_in_progress": board["calls_in_progress"],
             "open_escalations": dict(Counter(e["queue"] or "(unassigned)" for e in board["open_escalations"])),

@@ -1,12 +1,18 @@
-"""The observer's tap on the output topics: end-to-end latency per stage from each event's
-lineage, dead letters by processor and reason, and the events the supervisor board needs.
+"""The one tap on callstream's output topics, and what the observer keeps from it.
 
-The tap assigns partitions itself (no consumer group, nothing committed), starting each
-partition at ``lookback_s`` before now (the dead-letter topic from its start, so totals are
-totals). Latency is ``produced_at_ms - source_time_ms``: the time from the first event of
-the chain being produced to this stage producing its result, the same clock a processor
-sees. Restricted topics (raw transcripts) are never read: the observer has no business
-with raw customer speech, and dead letters are counted from their headers only.
+Three readers watch the outputs: the observer behind ``status`` and the dashboard, the live
+line of ``callstream up``, and the rehearsal's loss and latency checks. They share this
+``StreamTap``: it assigns partitions itself (no consumer group, nothing committed), in one
+of three modes (``TapStart``): from ``lookback_s`` before now (the observer; the dead-letter
+topic from its start, so totals are totals), from the latest offsets (the live line), or
+from the beginning reading committed data only (the rehearsal, which counts what a
+``read_committed`` consumer sees). Each hands the batches to its own figures.
+
+Latency is ``produced_at_ms - source_time_ms`` of an event's lineage (``Lineage``): the
+time from the first event of the chain being produced to this stage producing its result,
+the same clock a processor sees. Restricted topics (raw transcripts) are never read by the
+observer: it has no business with raw customer speech, and dead letters are counted from
+their headers only.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
@@ -31,8 +38,10 @@ from callstream.observe.client_metrics import reason_class
 from callstream.observe.snapshot import LATENCY_BUCKETS, DeadLetterCount, StageLatency
 from callstream.observe.supervisor import SupervisorBoard
 
+TapStart = Literal["lookback", "latest", "beginning"]
 
-class _Lineage(msgspec.Struct):
+
+class Lineage(msgspec.Struct):
     """The envelope fields latency needs; msgspec skips the rest of the body."""
 
     event_type: str | None = None
@@ -40,8 +49,23 @@ class _Lineage(msgspec.Struct):
     produced_at_ms: int | None = None
     source_time_ms: int | None = None
 
+    @property
+    def latency_ms(self) -> int | None:
+        """How long after its source event this event was produced (``None``: no lineage)."""
+        if self.source_time_ms is None or self.produced_at_ms is None or not self.producer:
+            return None
+        return max(0, self.produced_at_ms - self.source_time_ms)
 
-_LINEAGE = msgspec.json.Decoder(_Lineage)
+
+_LINEAGE = msgspec.json.Decoder(Lineage)
+
+
+def read_lineage(value: bytes) -> Lineage | None:
+    """The lineage of a message value, or ``None`` if it is not a JSON event."""
+    try:
+        return _LINEAGE.decode(value)
+    except msgspec.DecodeError:
+        return None
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:
@@ -107,17 +131,17 @@ class TapFigures:
                 value = message.value()
                 if not value:
                     continue
-                try:
-                    lineage = _LINEAGE.decode(value)
-                except msgspec.DecodeError:
+                lineage = read_lineage(value)
+                if lineage is None:
                     self.undecodable += 1
                     continue
                 _, timestamp = message.timestamp()
-                if lineage.source_time_ms is not None and lineage.produced_at_ms is not None and lineage.producer:
+                latency = lineage.latency_ms
+                if latency is not None and lineage.producer:
                     stats = self.stages.get(lineage.producer)
                     if stats is None:
                         stats = self.stages[lineage.producer] = _StageStats()
-                    stats.observe(max(0, lineage.produced_at_ms - lineage.source_time_ms), timestamp)
+                    stats.observe(latency, timestamp)
                 if lineage.event_type in SupervisorBoard.EVENT_TYPES:
                     try:
                         event = decode_event(value)
@@ -184,54 +208,55 @@ class TapFigures:
 
 
 class StreamTap:
-    """Reads the output topics and keeps latency, dead-letter and board state."""
+    """Reads output topics into a ``handle(messages)`` callback, in one of the ``TapStart`` modes."""
 
-    def __init__(self, client_config: Mapping[str, str], catalog: Catalog, *,
-                 topic_names: Mapping[str, str] | None = None, topics: Sequence[str] | None = None,
-                 lookback_s: float = 900.0, window_s: float = 60.0, board: SupervisorBoard | None = None,
-                 on_error: Callable[[str, KafkaError], None] | None = None) -> None:
-        rename = dict(topic_names or {})
-        self.catalog_topics = list(topics) if topics is not None else default_topics(catalog)
+    def __init__(self, client_config: Mapping[str, Any], topics: Mapping[str, str],
+                 handle: Callable[[list], object], *, start: TapStart = "lookback", lookback_s: float = 900.0,
+                 committed_only: bool = False, on_error: Callable[[str, KafkaError], None] | None = None) -> None:
         #: actual topic name -> catalog name
-        self.logical = {rename.get(t, t): t for t in self.catalog_topics}
+        self.logical = dict(topics)
+        self.handle = handle
+        self.start = start
         self.lookback_s = lookback_s
-        self.figures = TapFigures(self.logical, window_s, board)
         conf: dict[str, Any] = dict(client_config) | {
-            "group.id": f"callstream-observer-{uuid.uuid4().hex[:8]}",  # assign() only: never joined
+            "group.id": f"callstream-tap-{uuid.uuid4().hex[:8]}",  # assign() only: never joined
             "enable.auto.commit": "false",
             "enable.partition.eof": "true",
-            "isolation.level": "read_uncommitted",  # latency of what was produced, committed or not yet
+            # the observer and the live line measure what was produced, committed or not yet;
+            # a rehearsal counts what a read_committed consumer sees
+            "isolation.level": "read_committed" if committed_only else "read_uncommitted",
             "fetch.wait.max.ms": "100",
         }
         if on_error is not None:
             conf["error_cb"] = lambda error: on_error("consumer", error)
         self.consumer = Consumer(conf)
-        self._ends: dict[tuple[str, int], int] = {}
         self._assigned = False
 
     # --- assignment ---------------------------------------------------------------------
 
-    def assign(self, now_ms: int | None = None, timeout_s: float = 10.0) -> None:
-        """Assign every partition of the tapped topics at ``now - lookback`` (dead letters
-        from the start)."""
-        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    def assign(self, now_ms: int | None = None, timeout_s: float = 10.0) -> list[TopicPartition]:
+        """Assign every partition of the tapped topics where the mode starts."""
         metadata = self.consumer.list_topics(timeout=timeout_s)
-        by_time, from_start = [], []
-        for actual, logical in self.logical.items():
-            meta = metadata.topics.get(actual)
-            if meta is None or meta.error is not None:
-                continue
-            for partition in meta.partitions:
-                if logical == DEADLETTER_TOPIC:
-                    from_start.append(TopicPartition(actual, partition, OFFSET_BEGINNING))
-                else:
-                    by_time.append(TopicPartition(actual, partition, now - int(self.lookback_s * 1000)))
-        positions = self.consumer.offsets_for_times(by_time, timeout=timeout_s) if by_time else []
-        # no message at or after the time: start at the end
-        assignment = [TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
-                      for tp in positions] + from_start
+        partitions = [(actual, logical, partition) for actual, logical in self.logical.items()
+                      if (meta := metadata.topics.get(actual)) is not None and meta.error is None
+                      for partition in meta.partitions]
+        if self.start == "beginning":
+            assignment = [TopicPartition(actual, p, OFFSET_BEGINNING) for actual, _, p in partitions]
+        elif self.start == "latest":
+            assignment = [TopicPartition(actual, p, OFFSET_END) for actual, _, p in partitions]
+        else:
+            now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+            since = now - int(self.lookback_s * 1000)
+            by_time = [TopicPartition(actual, p, since) for actual, logical, p in partitions if logical != DEADLETTER_TOPIC]
+            positions = self.consumer.offsets_for_times(by_time, timeout=timeout_s) if by_time else []
+            # no message at or after the time: start at the end
+            assignment = [TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
+                          for tp in positions]
+            assignment += [TopicPartition(actual, p, OFFSET_BEGINNING)
+                           for actual, logical, p in partitions if logical == DEADLETTER_TOPIC]
         self.consumer.assign(assignment)
         self._assigned = True
+        return assignment
 
     def high_watermarks(self, timeout_s: float = 10.0) -> dict[tuple[str, int], int]:
         return {(tp.topic, tp.partition): self.consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)[1]
@@ -251,46 +276,46 @@ class StreamTap:
                 break
             messages = self.consumer.consume(num_messages=max_messages, timeout=min(remaining, 0.5))
             if messages:
-                read += self.figures.handle(messages)
+                self.handle(messages)
+                read += sum(1 for m in messages if m.error() is None)
         return read
 
     def catch_up(self, timeout_s: float = 30.0) -> int:
         """Read until every partition reached the end it had when called (one-shot status)."""
         if not self._assigned:
             self.assign()
-        ends = {tp: end for tp, end in self.high_watermarks().items()}
+        ends = self.high_watermarks()
         positions = {(tp.topic, tp.partition): tp.offset for tp in self.consumer.position(self.consumer.assignment())}
         pending = {tp for tp, end in ends.items() if positions.get(tp, 0) < end}
         read, deadline = 0, time.monotonic() + timeout_s
         while pending and time.monotonic() < deadline:
             messages = self.consumer.consume(num_messages=5000, timeout=0.2)
-            read += self.figures.handle(messages)
+            self.handle(messages)
             for message in messages:
                 tp = (message.topic(), message.partition())
                 error = message.error()
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
                     pending.discard(tp)
-                elif error is None and message.offset() >= ends.get(tp, 0) - 1:
-                    pending.discard(tp)
+                elif error is None:
+                    read += 1
+                    if message.offset() >= ends.get(tp, 0) - 1:
+                        pending.discard(tp)
         return read
 
-    # --- figures (see TapFigures) ----------------------------------------------------------
-
-    @property
-    def board(self) -> SupervisorBoard:
-        return self.figures.board
-
-    def latency(self, now_ms: int) -> list[StageLatency]:
-        return self.figures.latency(now_ms)
-
-    def dead_letters(self, now_ms: int) -> list[DeadLetterCount]:
-        return self.figures.dead_letters(now_ms)
-
-    def board_view(self) -> dict:
-        return self.figures.board_view()
-
-    def search(self, text: str) -> list[dict]:
-        return self.figures.search(text)
+    def at_end(self, transactional: AbstractSet[str] = frozenset()) -> bool:
+        """Whether every assigned partition has been read to its current end. In a topic
+        written in transactions the position stops before the last commit marker, which no
+        consumer reads: one offset short is the end there."""
+        assignment = self.consumer.assignment()
+        positions = {(tp.topic, tp.partition): tp.offset for tp in self.consumer.position(assignment)}
+        for (topic, partition), high in self.high_watermarks().items():
+            if high <= 0:
+                continue  # an empty partition is at its end
+            position = positions[(topic, partition)]
+            slack = 1 if topic in transactional else 0
+            if position < 0 or high - position > slack:
+                return False
+        return True
 
     def close(self) -> None:
         self.consumer.close()

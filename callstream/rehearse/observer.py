@@ -1,9 +1,9 @@
 """Reads a rehearsal's output topics as a consumer would: latency per stage from lineage,
 and what the loss checks compare with the acknowledged input.
 
-The observer assigns every partition from the beginning (no group, nothing committed, so
-a coordinator failing over cannot stall it) and reads committed data only, so
-exactly-once outputs count once they are committed, as a real consumer sees them.
+The observer taps (``StreamTap``) every partition from the beginning (no group, nothing
+committed, so a coordinator failing over cannot stall it) and reads committed data only,
+so exactly-once outputs count once they are committed, as a real consumer sees them.
 Latency is ``produced_at_ms - source_time_ms`` of each output: the time from the
 simulated event reaching Kafka to the derived event being produced.
 """
@@ -12,21 +12,23 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Set as AbstractSet
+from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 
 from callstream.contract.catalog import DEADLETTER_TOPIC
 from callstream.contract.codec import decode_event
 from callstream.contract.events import QualityScored, RedactedSegment
 from callstream.errors import DecodeError
+from callstream.observe.stream import StreamTap
 from callstream.rehearse.schedule import STAGE_OF_PROCESSOR
 
 
 class OutputObserver:
-    """Consumes ``topics`` (actual name -> catalog name) in a thread until ``finish``."""
+    """Taps ``topics`` (actual name -> catalog name) from the beginning, committed data only,
+    in a thread until ``finish``."""
 
     def __init__(self, client_config: dict[str, str], topics: dict[str, str], t0_ms: int,
                  transactional: AbstractSet[str] = frozenset()) -> None:
@@ -34,12 +36,7 @@ class OutputObserver:
         #: topics written in transactions: each ends with a commit marker no consumer reads
         self.transactional = set(transactional)
         self.t0_ms = t0_ms
-        self.consumer = Consumer(client_config | {
-            "group.id": f"callstream-observer-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": "false",
-            "isolation.level": "read_committed",
-            "auto.offset.reset": "earliest",
-        })
+        self.tap = StreamTap(client_config, topics, self._observe_batch, start="beginning", committed_only=True)
         #: stage -> ([seconds since t0 when produced], [latency ms])
         self.latency: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
         self.redacted_segments: set[str] = set()
@@ -70,53 +67,34 @@ class OutputObserver:
         self._finish.set()
         self._done.wait(20)
 
-    def _assign(self) -> list[TopicPartition]:
-        metadata = self.consumer.list_topics(timeout=30)
-        partitions = [TopicPartition(t, p, OFFSET_BEGINNING)
-                      for t in self.topics if t in metadata.topics for p in metadata.topics[t].partitions]
-        self.consumer.assign(partitions)
-        return partitions
-
     def _run(self) -> None:
         try:
-            partitions = self._assign()
+            self.tap.assign(timeout_s=30)
             idle_since = time.monotonic()
             while True:
-                messages = self.consumer.consume(1000, 0.2)
-                for message in messages:
-                    if message.error() is None:
-                        self._observe(message)
-                if messages:
+                if self.tap.poll(0.2, max_messages=1000):
                     idle_since = time.monotonic()
                 if self._finish.is_set():
                     if time.monotonic() >= self._finish_by:
                         break
-                    if time.monotonic() - idle_since > 1.0 and self._at_end(partitions):
+                    if time.monotonic() - idle_since > 1.0 and self.tap.at_end(self.transactional):
                         self.caught_up = True
                         break
         except BaseException as exc:  # reported in the run's figures
             self.error = exc
         finally:
             try:
-                self.consumer.close()
+                self.tap.close()
             except (KafkaException, RuntimeError):
                 pass
             self._done.set()
 
-    def _at_end(self, partitions: list[TopicPartition]) -> bool:
-        positions = {(tp.topic, tp.partition): tp.offset for tp in self.consumer.position(partitions)}
-        for tp in partitions:
-            _, high = self.consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-            position = positions[(tp.topic, tp.partition)]
-            if high <= 0:
-                continue  # an empty partition is at its end
-            # the consume position stops before the last transaction's commit marker
-            slack = 1 if tp.topic in self.transactional else 0
-            if position < 0 or high - position > slack:
-                return False
-        return True
+    def _observe_batch(self, messages: list) -> None:
+        for message in messages:
+            if message.error() is None:
+                self._observe(message)
 
-    def _observe(self, message) -> None:  # noqa: ANN001 - a confluent-kafka Message
+    def _observe(self, message: Any) -> None:
         if self.topics.get(message.topic()) == DEADLETTER_TOPIC:
             self.dead_letters += 1
             return

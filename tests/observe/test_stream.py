@@ -53,3 +53,29 @@ def test_board_events_are_decoded_and_broken_ones_counted() -> None:
                     RecordedMessage("lc", b"{not json", timestamp_ms=T0)])
     assert figures.board_view()["calls_in_progress"] == {"billing": 1}
     assert figures.undecodable == 1 and figures.messages == 2
+
+
+def test_the_live_line_counts_calls_alerts_and_assist_latency_from_lineage() -> None:
+    from callstream.contract.events import AssistPrompt, CallEnded, CallInitiated, SupervisorAlert
+    from callstream.observe.live import WATCHED, LiveSummary
+
+    summary = LiveSummary({t: t for t in WATCHED})
+    common = {"contact_id": "c1", "event_time_ms": T0, "producer": "test"}
+    events = [
+        CallInitiated(event_id="i1", produced_at_ms=T0, caller_number="+1", dialed_number="+2", **common),
+        CallInitiated(event_id="i2", produced_at_ms=T0, caller_number="+1", dialed_number="+2", **common),
+        CallEnded(event_id="e1", produced_at_ms=T0, ended_by="agent", duration_ms=10, **common),
+        AssistPrompt(event_id="a1", produced_at_ms=T0 + 1_040, source_time_ms=T0 + 1_000, caused_by="r1",
+                     intent="billing_dispute", confidence=0.9, next_best_action="offer a refund", **common),
+        SupervisorAlert(event_id="s1", produced_at_ms=T0, alert_id="al1", kind="escalation", severity="critical",
+                        message="angry", **common),
+    ]
+    topic = {CallInitiated: "callstream.call.lifecycle", CallEnded: "callstream.call.lifecycle",
+             AssistPrompt: "callstream.assist.prompts", SupervisorAlert: "callstream.supervisor.alerts"}
+    messages = [RecordedMessage(topic[type(e)], encode_event(e)[0], timestamp_ms=T0) for e in events]
+    messages += [RecordedMessage("callstream.transcript.raw", b"never decoded", timestamp_ms=T0),
+                 RecordedMessage("callstream.deadletter", b"x", timestamp_ms=T0)]
+    summary.handle(messages)
+    assert (summary.events, summary.in_progress, summary.alerts, summary.dead_letters) == (7, 1, 1, 1)
+    assert list(summary.assist_latency_ms) == [40]
+    assert summary.last_alert == "escalation/critical: angry"

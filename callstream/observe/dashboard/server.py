@@ -78,11 +78,11 @@ def create_app(observer: Observer, kafka_conf: Mapping[str, str], *, thresholds:
 
     @app.get("/api/board")
     def board() -> Response:
-        return _json(observer.tap.board_view())
+        return _json(observer.figures.board_view())
 
     @app.get("/api/search")
     def search(q: str = Query(min_length=1, max_length=200)) -> Response:
-        return _json(observer.tap.search(q))
+        return _json(observer.figures.search(q))
 
     @app.get("/api/calls/{contact_id}")
     def call(contact_id: str) -> Response:
@@ -109,7 +109,7 @@ def create_app(observer: Observer, kafka_conf: Mapping[str, str], *, thresholds:
                     last = s.sampled_at_ms
                     payload = {"point": observer.history[-1] if observer.history else None,
                                "summary": summary(s), "breaches": [str(b) for b in evaluate(s, limits)],
-                               "board": observer.tap.board_view(),
+                               "board": observer.figures.board_view(),
                                "archive": msgspec.to_builtins(s.archive) if s.archive is not None else None,
                                "cluster": msgspec.to_builtins(s.cluster)}
                     yield f"event: sample\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
