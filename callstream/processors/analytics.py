@@ -121,6 +121,19 @@ def _clamp(score: float) -> float:
 
 # --- one contact ----------------------------------------------------------------------------
 
+class AnalyticsCall(msgspec.Struct):
+    """What the aggregator keeps about one call until its wrap-up ends."""
+
+    queue: str | None = None
+    agent_id: str | None = None
+    connected_at: int | None = None
+    ended_at: int | None = None
+    sentiment_sum: float = 0.0
+    #: customer segments already counted (a re-delivered score counts once)
+    sentiment_segments: list[str] = msgspec.field(default_factory=list)
+    escalations: list[str] = msgspec.field(default_factory=list)
+
+
 class AnalyticsAggregator(Processor):
     name = "analytics"
     description = "Per-queue and per-agent calls handled, handle time, customer sentiment and escalations"
@@ -133,51 +146,49 @@ class AnalyticsAggregator(Processor):
     )
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
-        call: dict[str, Any] | None = state.get("analytics")
-        if call is not None and call.get("done"):
+        stored: dict[str, Any] | None = state.get("analytics")
+        if stored is not None and stored.get("done"):
             return []
-        if call is None:
-            call = {"queue": None, "agent_id": None, "connected_at": None, "ended_at": None,
-                    "sentiment_sum": 0.0, "sentiment_segments": [], "escalations": []}
-        ended_at = call["ended_at"]
+        call = AnalyticsCall() if stored is None else msgspec.convert(stored, AnalyticsCall)
+        ended_at = call.ended_at
         past_grace = ended_at is not None and event.event_time_ms >= ended_at + GRACE_MS
         if isinstance(event, SentimentScored) and not past_grace:
-            if event.participant == "customer" and event.segment_id not in call["sentiment_segments"]:
-                call["sentiment_segments"] = [*call["sentiment_segments"], event.segment_id][-SEEN_LIMIT:]
-                call["sentiment_sum"] += event.score
+            if event.participant == "customer" and event.segment_id not in call.sentiment_segments:
+                call.sentiment_segments = [*call.sentiment_segments, event.segment_id][-SEEN_LIMIT:]
+                call.sentiment_sum += event.score
         elif isinstance(event, EscalationOpened):
-            if event.escalation_id not in call["escalations"]:
-                call["escalations"].append(event.escalation_id)
+            if event.escalation_id not in call.escalations:
+                call.escalations.append(event.escalation_id)
         elif isinstance(event, CallQueued):
-            call["queue"] = event.queue
+            call.queue = event.queue
         elif isinstance(event, CallConnected):
-            call["queue"], call["agent_id"], call["connected_at"] = event.queue, event.agent_id, event.event_time_ms
+            call.queue, call.agent_id, call.connected_at = event.queue, event.agent_id, event.event_time_ms
         elif isinstance(event, CallEnded):
-            call["ended_at"] = event.event_time_ms
-            call["queue"] = call["queue"] or event.queue
-            call["agent_id"] = call["agent_id"] or event.agent_id
-        if call["ended_at"] is not None and (isinstance(event, CallDisposition) or past_grace):
+            call.ended_at = event.event_time_ms
+            call.queue = call.queue or event.queue
+            call.agent_id = call.agent_id or event.agent_id
+        if call.ended_at is not None and (isinstance(event, CallDisposition) or past_grace):
             state.set("analytics", {"done": True})  # a tombstone: the call is counted once
-            wrap_up_end = event.event_time_ms if isinstance(event, CallDisposition) else call["ended_at"]
+            wrap_up_end = event.event_time_ms if isinstance(event, CallDisposition) else call.ended_at
             return self._units(event, call, wrap_up_end)
-        state.set("analytics", call)
+        state.set("analytics", msgspec.to_builtins(call))
         return []
 
-    def _units(self, source: Envelope, call: dict[str, Any], handled_until: int) -> list[AnalyticsWindow]:
-        if call["connected_at"] is None or call["agent_id"] is None:
+    def _units(self, source: Envelope, call: AnalyticsCall, handled_until: int) -> list[AnalyticsWindow]:
+        if call.connected_at is None or call.agent_id is None:
             return []  # abandoned before an agent answered: not a handled call
-        segments = len(call["sentiment_segments"])
+        segments = len(call.sentiment_segments)
         fields = {
-            "window_start_ms": call["connected_at"],
-            "window_end_ms": call["ended_at"],
+            "window_start_ms": call.connected_at,
+            "window_end_ms": call.ended_at,
             "calls_handled": 1,
-            "avg_handle_ms": float(max(0, handled_until - call["connected_at"])),
-            "avg_sentiment": _clamp(call["sentiment_sum"] / segments) if segments else None,
-            "escalations": len(call["escalations"]),
+            "avg_handle_ms": float(max(0, handled_until - call.connected_at)),
+            "avg_sentiment": _clamp(call.sentiment_sum / segments) if segments else None,
+            "escalations": len(call.escalations),
         }
         units = []
-        for dimension, key in (("queue", call["queue"] or "unknown"), ("agent", call["agent_id"])):
+        for dimension, key in (("queue", call.queue or "unknown"), ("agent", call.agent_id)):
             unit = derive(AnalyticsWindow, source, self.name, f"analytics.{dimension}",
                           dimension=dimension, key=key, **fields)
-            units.append(msgspec.structs.replace(unit, event_time_ms=call["ended_at"]))
+            units.append(msgspec.structs.replace(unit, event_time_ms=call.ended_at))
         return units

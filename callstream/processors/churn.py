@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+
+import msgspec
 
 from callstream.contract.events import (
     CallEnded,
@@ -66,6 +67,14 @@ def accepts_retention(text: str) -> bool:
     return _STAYS.search(normalize(text).replace("'", "")) is not None
 
 
+class ChurnCall(msgspec.Struct):
+    """What the churn scorer keeps about one call."""
+
+    reasons: list[str] = msgspec.field(default_factory=list)
+    level: str = "low"
+    customer_id: str | None = None
+
+
 class ChurnScorer(Processor):
     name = "churn"
     description = "Churn risk per call from cancellation intent, dissatisfaction, sentiment and the retention line"
@@ -75,13 +84,12 @@ class ChurnScorer(Processor):
 
     def __init__(self) -> None:
         self.gate = SequenceGate("churn_gate")
-        self.record = CallRecord("churn", self.gate)
+        self.record = CallRecord("churn", ChurnCall, self.gate)
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
         call = self.record.load(event, state)
         if call is None:
             return []
-        call = call or {"reasons": [], "level": "low", "customer_id": None}
         out: list[Envelope] = []
         if isinstance(event, (RedactedSegment, CallHeartbeat)):
             # a heartbeat releases lines held back by a transcript gap that never fills
@@ -94,7 +102,7 @@ class ChurnScorer(Processor):
             if event.participant == "customer" and event.rolling_score <= NEGATIVE_ROLLING:
                 self._evidence(event, call, ["negative_sentiment"], out)
         elif isinstance(event, CallInitiated):
-            call["customer_id"] = event.customer_id
+            call.customer_id = event.customer_id
         elif isinstance(event, CallQueued):
             if event.queue in RETENTION_QUEUES:
                 self._evidence(event, call, ["retention_queue"], out)
@@ -102,33 +110,33 @@ class ChurnScorer(Processor):
             if event.to_queue in RETENTION_QUEUES:
                 self._evidence(event, call, ["retention_queue"], out)
         elif isinstance(event, CallEnded):
-            score = churn_score(call["reasons"])
+            score = churn_score(call.reasons)
             out.append(derive(ChurnRiskScored, event, self.name, "churn.final",
-                              customer_id=call["customer_id"], score=score, reasons=list(call["reasons"])))
+                              customer_id=call.customer_id, score=score, reasons=list(call.reasons)))
             self.record.end(state)
             return out
         self.record.save(state, call)
         return out
 
     @staticmethod
-    def _said(text: str, call: dict[str, Any]) -> list[str]:
+    def _said(text: str, call: ChurnCall) -> list[str]:
         reasons: list[str] = []
         if cancellation_intent(text):
-            reasons.append("insists_on_cancelling" if "cancellation_intent" in call["reasons"] else "cancellation_intent")
+            reasons.append("insists_on_cancelling" if "cancellation_intent" in call.reasons else "cancellation_intent")
         if dissatisfaction(text):
             reasons.append("dissatisfaction")
         if accepts_retention(text):
             reasons.append("retention_accepted")
         return reasons
 
-    def _evidence(self, source: Envelope, call: dict[str, Any], reasons: list[str], out: list[Envelope]) -> None:
-        new = [r for r in reasons if r not in call["reasons"]]
+    def _evidence(self, source: Envelope, call: ChurnCall, reasons: list[str], out: list[Envelope]) -> None:
+        new = [r for r in reasons if r not in call.reasons]
         if not new:
             return
-        call["reasons"].extend(new)
-        score = churn_score(call["reasons"])
+        call.reasons.extend(new)
+        score = churn_score(call.reasons)
         level = churn_level(score)
-        if level != call["level"]:
-            call["level"] = level
+        if level != call.level:
+            call.level = level
             out.append(derive(ChurnRiskScored, source, self.name, "churn",
-                              customer_id=call["customer_id"], score=score, reasons=list(call["reasons"])))
+                              customer_id=call.customer_id, score=score, reasons=list(call.reasons)))

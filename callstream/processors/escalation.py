@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+
+import msgspec
 
 from callstream.contract.events import (
     AgentAction,
@@ -90,6 +91,28 @@ def supervisor_request(text: str) -> list[str]:
     return [p for p in escalation_phrases(text) if p in SUPERVISOR_PHRASES]
 
 
+class OpenEscalation(msgspec.Struct):
+    id: str
+    #: event time it opened at
+    at: int
+
+
+class EscalationCall(msgspec.Struct):
+    """What the escalation detector keeps about one call."""
+
+    open: OpenEscalation | None = None
+    #: escalations opened on this call so far (numbers their ids)
+    opened: int = 0
+    reasons_seen: list[str] = msgspec.field(default_factory=list)
+    failed_verifications: int = 0
+    held_since: int | None = None
+    agent_id: str | None = None
+    queue: str | None = None
+    #: the customer's best and latest rolling sentiment (``None`` until a non-neutral line)
+    peak: float | None = None
+    rolling: float = 0.0
+
+
 class EscalationDetector(Processor):
     name = "escalation"
     description = "Escalation opened/closed pairs from customer language, sentiment, holds and failed verification, with supervisor alerts"
@@ -103,15 +126,14 @@ class EscalationDetector(Processor):
 
     def __init__(self) -> None:
         self.gate = SequenceGate("escalation_gate")
-        self.record = CallRecord("escalation", self.gate)
+        self.record = CallRecord("escalation", EscalationCall, self.gate)
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
         call = self.record.load(event, state)
         if call is None:
             return []
-        call = call or {"open": None, "opened": 0, "reasons_seen": [], "failed_verifications": 0,
-                        "held_since": None, "agent_id": None, "queue": None}
         out: list[Envelope] = []
+        ended = False
         if isinstance(event, RedactedSegment):
             for admitted in self.gate.admit(event, state):
                 self._segment(admitted.segment, call, out)
@@ -119,37 +141,37 @@ class EscalationDetector(Processor):
             self._sentiment(event, call, out)
         elif isinstance(event, AgentAction):
             if event.action == "verify_identity" and not event.success:
-                call["failed_verifications"] += 1
+                call.failed_verifications += 1
                 # a calm caller failing checks is a fraud question (the fraud processor's),
                 # an upset one stuck in the loop is an escalation
-                if call["failed_verifications"] >= FAILED_VERIFICATIONS and call.get("rolling", 0.0) < 0.0:
+                if call.failed_verifications >= FAILED_VERIFICATIONS and call.rolling < 0.0:
                     self._trigger(event, call, ["failed_verification"],
-                                  f"{call['failed_verifications']} failed identity checks", out)
+                                  f"{call.failed_verifications} failed identity checks", out)
         elif isinstance(event, CallQueued):
-            call["queue"] = event.queue
+            call.queue = event.queue
         elif isinstance(event, CallConnected):
-            call["agent_id"], call["queue"] = event.agent_id, event.queue
+            call.agent_id, call.queue = event.agent_id, event.queue
         elif isinstance(event, CallHeld):
-            call["held_since"] = event.event_time_ms
+            call.held_since = event.event_time_ms
         elif isinstance(event, CallHeartbeat):
             # a gap in the transcript that never fills must not hold later lines back
             for admitted in self.gate.expire(state, event.event_time_ms):
                 self._segment(admitted.segment, call, out)
-            held_since = call["held_since"]
+            held_since = call.held_since
             if event.state == "held" and held_since is not None and event.event_time_ms - held_since >= LONG_HOLD_MS:
                 self._trigger(event, call, ["long_hold"],
                               f"on hold for {(event.event_time_ms - held_since) // 1000} s", out)
         elif isinstance(event, CallResumed):
-            call["held_since"] = None
+            call.held_since = None
             if event.hold_ms >= LONG_HOLD_MS:
                 self._trigger(event, call, ["long_hold"], f"was on hold for {event.hold_ms // 1000} s", out)
         elif isinstance(event, CallTransferred):
             self._close(event, call, "transferred", out)
-            call["ended"] = True
+            ended = True
         elif isinstance(event, CallEnded):
             self._close(event, call, "call_ended", out)
-            call["ended"] = True
-        if call.get("ended"):
+            ended = True
+        if ended:
             self.record.end(state)
         else:
             self.record.save(state, call)
@@ -157,7 +179,7 @@ class EscalationDetector(Processor):
 
     # --- signals ----------------------------------------------------------------------
 
-    def _segment(self, segment: Segment, call: dict[str, Any], out: list[Envelope]) -> None:
+    def _segment(self, segment: Segment, call: EscalationCall, out: list[Envelope]) -> None:
         if segment.participant != "customer":
             return
         reasons, said = [], []
@@ -172,47 +194,47 @@ class EscalationDetector(Processor):
         if reasons:
             self._trigger(segment, call, reasons, "customer said " + ", ".join(f'"{p}"' for p in said), out)
 
-    def _sentiment(self, event: SentimentScored, call: dict[str, Any], out: list[Envelope]) -> None:
+    def _sentiment(self, event: SentimentScored, call: EscalationCall, out: list[Envelope]) -> None:
         if event.participant != "customer":
             return
-        if call.get("peak") is None and abs(event.score) < NEUTRAL_BAND:
+        if call.peak is None and abs(event.score) < NEUTRAL_BAND:
             return  # neutral segments leave the rolling score unset: no baseline yet
-        peak = max(call.get("peak", event.rolling_score), event.rolling_score)
-        call["peak"] = peak
-        call["rolling"] = event.rolling_score
+        peak = max(call.peak if call.peak is not None else event.rolling_score, event.rolling_score)
+        call.peak = peak
+        call.rolling = event.rolling_score
         if event.rolling_score <= FALLING_ROLLING and peak - event.rolling_score >= FALLING_DROP:
             self._trigger(event, call, ["falling_sentiment"],
                           f"customer sentiment fell from {peak:+.2f} to {event.rolling_score:+.2f}", out)
-        opened = call["open"]
-        if (opened is not None and event.event_time_ms > opened["at"]
+        opened = call.open
+        if (opened is not None and event.event_time_ms > opened.at
                 and event.score >= RECOVERED_SEGMENT and event.rolling_score >= RECOVERED_ROLLING):
             self._close(event, call, "resolved", out)
 
     # --- the open/closed pair -----------------------------------------------------------
 
-    def _trigger(self, source: Envelope, call: dict[str, Any], reasons: list[str], why: str, out: list[Envelope]) -> None:
-        new = [r for r in reasons if r not in call["reasons_seen"]]
-        call["reasons_seen"].extend(new)
-        if call["open"] is not None or not new:
+    def _trigger(self, source: Envelope, call: EscalationCall, reasons: list[str], why: str, out: list[Envelope]) -> None:
+        new = [r for r in reasons if r not in call.reasons_seen]
+        call.reasons_seen.extend(new)
+        if call.open is not None or not new:
             return
-        call["opened"] += 1
-        escalation_id = f"{source.contact_id}:escalation:{call['opened']}"
-        call["open"] = {"id": escalation_id, "at": source.event_time_ms}
+        call.opened += 1
+        escalation_id = f"{source.contact_id}:escalation:{call.opened}"
+        call.open = OpenEscalation(id=escalation_id, at=source.event_time_ms)
         out.append(derive(EscalationOpened, source, self.name, "escalation.opened",
                           escalation_id=escalation_id, reasons=new,
-                          agent_id=call["agent_id"], queue=call["queue"]))
+                          agent_id=call.agent_id, queue=call.queue))
         critical = any(r in CRITICAL_REASONS for r in new)
         out.append(derive(SupervisorAlert, source, self.name, "alert.escalation",
                           alert_id=escalation_id, kind="escalation",
                           severity="critical" if critical else "warning",
                           message=f"Escalation on call {source.contact_id} ({', '.join(new)}): {why}",
-                          agent_id=call["agent_id"], queue=call["queue"]))
+                          agent_id=call.agent_id, queue=call.queue))
 
-    def _close(self, source: Envelope, call: dict[str, Any], resolution: str, out: list[Envelope]) -> None:
-        opened = call["open"]
+    def _close(self, source: Envelope, call: EscalationCall, resolution: str, out: list[Envelope]) -> None:
+        opened = call.open
         if opened is None:
             return
-        call["open"] = None
+        call.open = None
         out.append(derive(EscalationClosed, source, self.name, "escalation.closed",
-                          escalation_id=opened["id"], resolution=resolution, opened_at_ms=opened["at"],
-                          duration_ms=max(0, source.event_time_ms - opened["at"])))
+                          escalation_id=opened.id, resolution=resolution, opened_at_ms=opened.at,
+                          duration_ms=max(0, source.event_time_ms - opened.at)))

@@ -28,7 +28,8 @@ first), so either source alone suffices.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+
+import msgspec
 
 from callstream.contract.events import (
     AgentAction,
@@ -77,6 +78,19 @@ def fraud_score(reasons: Iterable[str]) -> float:
     return round(min(1.0, sum(WEIGHTS[r] for r in set(reasons))), 4)
 
 
+class FraudCall(msgspec.Struct):
+    """What the fraud scorer keeps about one call."""
+
+    reasons: list[str] = msgspec.field(default_factory=list)
+    level: str = "low"
+    #: failed identity verifications so far, and how many came before the first success
+    failures: int = 0
+    failures_before_verified: int = 0
+    verified_at: int | None = None
+    #: contact details changed on this call (address, phone, email)
+    changes: list[str] = msgspec.field(default_factory=list)
+
+
 class FraudScorer(Processor):
     name = "fraud"
     description = "Account-takeover and social-engineering scoring from verification, contact changes, caller id and urgency"
@@ -90,15 +104,14 @@ class FraudScorer(Processor):
 
     def __init__(self) -> None:
         self.gate = SequenceGate("fraud_gate")
-        self.record = CallRecord("fraud", self.gate)
+        self.record = CallRecord("fraud", FraudCall, self.gate)
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
         call = self.record.load(event, state)
         if call is None:
             return []
-        call = call or {"reasons": [], "level": "low", "failures": 0, "verified_at": None,
-                        "failures_before_verified": 0, "changes": []}
         found: list[tuple[Envelope, list[str]]] = []
+        ended = False
         if isinstance(event, (RedactedSegment, CallHeartbeat)):
             # a heartbeat releases lines held back by a transcript gap that never fills
             admitted = (self.gate.admit(event, state) if isinstance(event, RedactedSegment)
@@ -117,65 +130,65 @@ class FraudScorer(Processor):
             if event.entity == "customer" and event.change in CONTACT_CHANGES:
                 found.append((event, self._contact_change(CONTACT_CHANGES[event.change], event.event_time_ms, call)))
         elif isinstance(event, CallEnded):  # a transfer ends its contact too (ended_by="transfer")
-            call["ended"] = True
+            ended = True
 
         out: list[Envelope] = []
         for source, reasons in found:
-            new = [r for r in reasons if r not in call["reasons"]]
+            new = [r for r in reasons if r not in call.reasons]
             if not new:
                 continue
-            call["reasons"].extend(new)
-            score = fraud_score(call["reasons"])
+            call.reasons.extend(new)
+            score = fraud_score(call.reasons)
             level = fraud_level(score)
-            if LEVELS.index(level) > LEVELS.index(call["level"]):
-                call["level"] = level
+            if LEVELS.index(level) > LEVELS.index(call.level):
+                call.level = level
                 out.append(derive(FraudScored, source, self.name, "fraud", score=score, level=level,
-                                  reasons=list(call["reasons"])))
+                                  reasons=list(call.reasons)))
                 if level == "high":
                     out.append(derive(SupervisorAlert, source, self.name, "alert.fraud",
                                       alert_id=f"{source.contact_id}:fraud", kind="fraud", severity="critical",
                                       message=f"Possible account takeover on call {source.contact_id} "
-                                              f"(score {score:.2f}): {', '.join(call['reasons'])}"))
-        if call.get("ended"):
+                                              f"(score {score:.2f}): {', '.join(call.reasons)}"))
+        if ended:
             self.record.end(state)
         else:
             self.record.save(state, call)
         return out
 
-    def _action(self, action: AgentAction, call: dict[str, Any]) -> list[str]:
+    def _action(self, action: AgentAction, call: FraudCall) -> list[str]:
         reasons: list[str] = []
         if action.action == "verify_identity":
             if "ani_match=false" in action.detail.replace(" ", "").lower():
                 reasons.append("caller_id_mismatch")
             if action.success:
-                if call["verified_at"] is None:
-                    call["verified_at"] = action.event_time_ms
-                    call["failures_before_verified"] = call["failures"]
+                if call.verified_at is None:
+                    call.verified_at = action.event_time_ms
+                    call.failures_before_verified = call.failures
             else:
-                call["failures"] += 1
+                call.failures += 1
                 reasons.append("failed_verification")
-                if call["failures"] >= 2:
+                if call.failures >= 2:
                     reasons.append("failed_verification_loop")
         elif action.action == "flag_account":
             reasons.append("flagged_by_agent")
         elif action.action in CONTACT_CHANGES:
             reasons += self._contact_change(CONTACT_CHANGES[action.action], action.event_time_ms, call)
-        elif action.action == "order_replacement_card" and call["changes"]:
+        elif action.action == "order_replacement_card" and call.changes:
             reasons.append("card_to_new_details")
         return reasons
 
-    def _contact_change(self, detail: str, at_ms: int, call: dict[str, Any]) -> list[str]:
-        if detail not in call["changes"]:
-            call["changes"].append(detail)
+    def _contact_change(self, detail: str, at_ms: int, call: FraudCall) -> list[str]:
+        if detail not in call.changes:
+            call.changes.append(detail)
         reasons: list[str] = []
-        verified_at = call["verified_at"]
+        verified_at = call.verified_at
         if verified_at is None or verified_at > at_ms:
             reasons.append("change_without_verification")
         else:
-            if call["failures_before_verified"] > 0:
+            if call.failures_before_verified > 0:
                 reasons.append("change_after_weak_verification")
             if at_ms - verified_at <= SOON_AFTER_VERIFICATION_MS:
                 reasons.append("change_soon_after_verification")
-        if len(call["changes"]) >= 2:
+        if len(call.changes) >= 2:
             reasons.append("multiple_contact_changes")
         return reasons

@@ -30,6 +30,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
+
 from callstream.contract.events import (
     AgentAction,
     CallConnected,
@@ -85,6 +87,25 @@ def asks_to_hold(text: str) -> bool:
     return _HOLD_ASK.search(normalize(text)) is not None
 
 
+class QualityCall(msgspec.Struct):
+    """What the QA scorer keeps about one call until it scores it."""
+
+    agent_id: str | None = None
+    #: (sequence, greeting said or None) of the agent's first line
+    first_agent: tuple[int, str | None] | None = None
+    disclosure: str | None = None
+    verified_at: int | None = None
+    #: (event time, action) of the first account change
+    first_change: tuple[int, str] | None = None
+    holds: list[int] = msgspec.field(default_factory=list)
+    hold_asks: list[int] = msgspec.field(default_factory=list)
+    #: (sequence, closing said or None) of the agent's last lines
+    agent_tail: list[tuple[int, str | None]] = msgspec.field(default_factory=list)
+    ended_at: int | None = None
+    ended_by: str | None = None
+    disposed: bool = False
+
+
 class QualityScorer(Processor):
     name = "quality"
     description = "One post-call QA score per contact: greeting, disclosure, identity first, hold etiquette, closing"
@@ -96,92 +117,89 @@ class QualityScorer(Processor):
         self.gate = SequenceGate("quality_gate")
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
-        call: dict[str, Any] | None = state.get("quality")
-        if call is not None and call.get("scored"):
+        stored: dict[str, Any] | None = state.get("quality")
+        if stored is not None and stored.get("scored"):
             return []
-        if call is None:
-            call = {"agent_id": None, "first_agent": None, "disclosure": None, "verified_at": None,
-                    "first_change": None, "holds": [], "hold_asks": [], "agent_tail": [],
-                    "ended_at": None, "ended_by": None, "disposed": False}
-        ended_at = call["ended_at"]
+        call = QualityCall() if stored is None else msgspec.convert(stored, QualityCall)
+        ended_at = call.ended_at
         past_grace = ended_at is not None and event.event_time_ms >= ended_at + GRACE_MS
         if not past_grace:
             self._observe(event, call, state)
         if isinstance(event, CallDisposition):
-            call["disposed"] = True
-        if call["ended_at"] is not None and (call["disposed"] or past_grace):
+            call.disposed = True
+        if call.ended_at is not None and (call.disposed or past_grace):
             for admitted in self.gate.flush(state):
                 self._segment(admitted.segment, call)
             self.gate.clear(state)
             state.set("quality", {"scored": True})
             return [self._score(event, call)]
-        state.set("quality", call)
+        state.set("quality", msgspec.to_builtins(call))
         return []
 
-    def _observe(self, event: Envelope, call: dict[str, Any], state: CallState) -> None:
+    def _observe(self, event: Envelope, call: QualityCall, state: CallState) -> None:
         if isinstance(event, RedactedSegment):
             for admitted in self.gate.admit(event, state):
                 self._segment(admitted.segment, call)
         elif isinstance(event, AgentAction):
-            if event.action == "verify_identity" and event.success and call["verified_at"] is None:
-                call["verified_at"] = event.event_time_ms
-            elif event.action in ACCOUNT_CHANGES and call["first_change"] is None:
-                call["first_change"] = [event.event_time_ms, event.action]
+            if event.action == "verify_identity" and event.success and call.verified_at is None:
+                call.verified_at = event.event_time_ms
+            elif event.action in ACCOUNT_CHANGES and call.first_change is None:
+                call.first_change = (event.event_time_ms, event.action)
         elif isinstance(event, CallHeld):
-            call["holds"].append(event.event_time_ms)
+            call.holds.append(event.event_time_ms)
         elif isinstance(event, CallConnected):
-            call["agent_id"] = event.agent_id
+            call.agent_id = event.agent_id
         elif isinstance(event, CallEnded):
-            call["ended_at"], call["ended_by"] = event.event_time_ms, event.ended_by
-            call["agent_id"] = call["agent_id"] or event.agent_id
+            call.ended_at, call.ended_by = event.event_time_ms, event.ended_by
+            call.agent_id = call.agent_id or event.agent_id
 
-    def _segment(self, segment: Segment, call: dict[str, Any]) -> None:
+    def _segment(self, segment: Segment, call: QualityCall) -> None:
         if segment.participant != "agent":
             return
-        first = call["first_agent"]
+        first = call.first_agent
         if first is None or segment.sequence < first[0]:
             found = greets(segment.text)
-            call["first_agent"] = [segment.sequence, found[0] if found else None]
-        if call["disclosure"] is None and disclosure(segment.text):
-            call["disclosure"] = disclosure(segment.text)[0]
+            call.first_agent = (segment.sequence, found[0] if found else None)
+        if call.disclosure is None and disclosure(segment.text):
+            call.disclosure = disclosure(segment.text)[0]
         if asks_to_hold(segment.text):
-            call["hold_asks"].append(segment.event_time_ms)
+            call.hold_asks.append(segment.event_time_ms)
         found = closes(segment.text)
-        tail = call["agent_tail"]
-        tail.append([segment.sequence, found[0] if found else None])
+        tail = call.agent_tail
+        tail.append((segment.sequence, found[0] if found else None))
         tail.sort(key=lambda item: item[0])
         del tail[:-CLOSING_TAIL]
 
-    def _score(self, source: Envelope, call: dict[str, Any]) -> QualityScored:
+    def _score(self, source: Envelope, call: QualityCall) -> QualityScored:
         checks: list[QualityCheck] = []
-        first = call["first_agent"]
+        first = call.first_agent
         checks.append(QualityCheck("greeting", bool(first and first[1]),
                                    f'said "{first[1]}"' if first and first[1] else "no greeting in the agent's first line"))
-        said = call["disclosure"]
+        said = call.disclosure
         checks.append(QualityCheck("disclosure", said is not None,
                                    f'said "{said}"' if said else "recording disclosure not said"))
-        change = call["first_change"]
+        change = call.first_change
         if change is not None:
-            verified_at = call["verified_at"]
+            verified_at = call.verified_at
             ok = verified_at is not None and verified_at <= change[0]
             checks.append(QualityCheck("identity_verified_first", ok,
                                        f"verified before {change[1]}" if ok else f"{change[1]} before any passed identity check"))
-        holds = call["holds"]
+        holds = call.holds
         if holds:
-            unasked = _unasked_holds(holds, call["hold_asks"])
+            unasked = _unasked_holds(holds, call.hold_asks)
             checks.append(QualityCheck("hold_etiquette", unasked == 0,
                                        f"asked before all {len(holds)} holds" if unasked == 0
                                        else f"{unasked} of {len(holds)} holds without asking"))
-        if call["ended_by"] != "transfer":
+        if call.ended_by != "transfer":
             # the greeting ("Thank you for calling ...") is never also the closing
             opening = first[0] if first else None
-            closing_phrase = next((phrase for sequence, phrase in reversed(call["agent_tail"])
+            closing_phrase = next((phrase for sequence, phrase in reversed(call.agent_tail)
                                    if phrase and sequence != opening), None)
             checks.append(QualityCheck("closing", closing_phrase is not None,
                                        f'said "{closing_phrase}"' if closing_phrase else "no closing in the agent's last lines"))
         weight = sum(CHECK_WEIGHTS[c.name] for c in checks)
         passed = sum(CHECK_WEIGHTS[c.name] for c in checks if c.passed)
-        return derive(QualityScored, source, self.name, "quality", agent_id=call["agent_id"],
+        return derive(QualityScored, source, self.name, "quality", agent_id=call.agent_id,
                       score=round(100.0 * passed / weight, 1), checks=checks)
 
 

@@ -16,7 +16,8 @@ signals of its own, so its ``call.queued`` decision rests on skills and depth.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+
+import msgspec
 
 from callstream.contract.events import (
     CallEnded,
@@ -69,6 +70,14 @@ def choose_queue(requested: str, depth: int | None, fraud_level: str, churn_scor
     return requested, f"transfer to {requested} as requested"
 
 
+class RoutingCall(msgspec.Struct):
+    """What the router keeps about one call: the latest risk signals and its priority."""
+
+    fraud: str = "low"
+    churn: float = 0.0
+    priority: int = 0
+
+
 class RoutingDecider(Processor):
     name = "routing"
     description = "Target queue for queued and transferred calls from skills, queue depth, fraud and churn signals"
@@ -78,25 +87,24 @@ class RoutingDecider(Processor):
     commit_interval = 0.2  # a caller is waiting on this
     batch_ms = 50
 
-    record = CallRecord("routing")
+    record = CallRecord("routing", RoutingCall)
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
         call = self.record.load(event, state)
         if call is None:
             return []
-        call = call or {"fraud": "low", "churn": 0.0, "priority": 0}
         out: list[Envelope] = []
         if isinstance(event, FraudScored):
-            if _LEVELS.index(event.level) > _LEVELS.index(call["fraud"]):
-                call["fraud"] = event.level
+            if _LEVELS.index(event.level) > _LEVELS.index(call.fraud):
+                call.fraud = event.level
         elif isinstance(event, ChurnRiskScored):
-            call["churn"] = event.score
+            call.churn = event.score
         elif isinstance(event, CallQueued):
-            call["priority"] = event.priority
-            target, reason = choose_queue(event.queue, event.queue_depth, call["fraud"], call["churn"])
+            call.priority = event.priority
+            target, reason = choose_queue(event.queue, event.queue_depth, call.fraud, call.churn)
             out.append(self._decision(event, call, target, reason, event.skills))
         elif isinstance(event, CallTransferred):
-            target, reason = choose_queue(event.to_queue, None, call["fraud"], call["churn"])
+            target, reason = choose_queue(event.to_queue, None, call.fraud, call.churn)
             reason += f" (new contact {event.new_contact_id})"
             out.append(self._decision(event, call, target, reason, [event.to_queue]))
         elif isinstance(event, CallEnded):
@@ -105,11 +113,11 @@ class RoutingDecider(Processor):
         self.record.save(state, call)
         return out
 
-    def _decision(self, source: Envelope, call: dict[str, Any], target: str, reason: str, skills: list[str]) -> RoutingDecision:
-        priority = call["priority"]
-        if target == FRAUD_QUEUE and call["fraud"] == "high":
+    def _decision(self, source: Envelope, call: RoutingCall, target: str, reason: str, skills: list[str]) -> RoutingDecision:
+        priority = call.priority
+        if target == FRAUD_QUEUE and call.fraud == "high":
             priority = max(priority, PRIORITY_FRAUD)
-        elif target == RETENTION_QUEUE and call["churn"] >= CHURN_HIGH:
+        elif target == RETENTION_QUEUE and call.churn >= CHURN_HIGH:
             priority = max(priority, PRIORITY_CHURN)
         return derive(RoutingDecision, source, self.name, "routing", target_queue=target, reason=reason,
                       skills=list(skills), priority=priority)
