@@ -163,7 +163,7 @@ def replay_isolation(conf: dict, work: Path, seconds: float, redrive: Callable[[
     large replay is kept off the live path (a short re-drive gives few samples)."""
     catalog = load_catalog()
     apply_topics(conf, catalog, catalog.environment("single-broker"))
-    settings = load_settings().with_cluster(conf["bootstrap.servers"]).with_state_dir(work / "isolation")
+    settings = load_settings().with_state_dir(work / "isolation").with_cluster(conf["bootstrap.servers"])
     group = ProcessGroup(work / "logs", child_process_environment(settings))
     for name in ("redactor", "assist"):
         group.spawn(name, "callstream.processors.worker", name)
@@ -226,7 +226,7 @@ def main() -> None:
     cluster = None
     try:
         if started_here:
-            cluster, _ = broker.start(work / "state", 1, ports=broker.free_ports(2), timeout_s=120)
+            cluster, _ = broker.start(work / "state", 1, ports=broker.free_ports(2), timeout_s=120, security="insecure")
             bootstrap = cluster.bootstrap_servers
         else:
             bootstrap = args.bootstrap

@@ -49,7 +49,7 @@ class BenchCluster:
 
     def __enter__(self) -> BenchCluster:
         if not self.bootstrap:
-            cluster, _ = broker.start(self.state_dir, self.brokers, ports=broker.free_ports(2 * self.brokers), heap=self.heap)
+            cluster, _ = broker.start(self.state_dir, self.brokers, ports=broker.free_ports(2 * self.brokers), heap=self.heap, security="insecure")
             self.bootstrap = cluster.bootstrap_servers
         catalog = load_catalog()
         _, env = catalog.environment_for_brokers(topic_admin.broker_count(AdminClient(self.conf)))

@@ -158,7 +158,7 @@ def main() -> None:
         for _ in range(2):  # a fresh state dir and ports on a failed start
             state_dir = Path(tempfile.mkdtemp(prefix="callstream-bench-kafka-"))
             try:
-                cluster, _ = broker.start(state_dir, 1, ports=broker.free_ports(2), timeout_s=120)
+                cluster, _ = broker.start(state_dir, 1, ports=broker.free_ports(2), timeout_s=120, security="insecure")
                 bootstrap = cluster.bootstrap_servers
                 break
             except LocalKafkaError as exc:

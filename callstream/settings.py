@@ -187,19 +187,29 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
     return Settings(state_dir=Path(state_dir or DEFAULT_STATE_DIR), **sections)
 
 
-def client_config(settings: Settings) -> dict[str, str]:
-    """The librdkafka dict for the configured cluster, or the running local broker."""
+def client_config(settings: Settings, principal: str = "admin") -> dict[str, str]:
+    """The librdkafka dict for the configured cluster, or for the running local broker as
+    ``principal`` (every callstream component connects as its own: ``admin`` for catalog and
+    ACL changes, the catalog's service name otherwise). A configured cluster uses the
+    credentials of the settings, whoever asks."""
     if not settings.kafka.is_local:
-        return settings.kafka.to_librdkafka()
-    from callstream.local.broker import local_bootstrap
+        conf = settings.kafka.to_librdkafka()
+        if settings.kafka.credentials_file is not None:
+            from callstream.local.credentials import Credentials
 
-    bootstrap = local_bootstrap(settings.state_dir)
-    if not bootstrap:
+            own = Credentials.load_file(settings.kafka.credentials_file).client_properties(
+                principal, settings.kafka.principals.get(principal))
+            conf |= {k: v for k, v in own.items() if k in ("sasl.username", "sasl.password")}
+        return conf
+    from callstream.local.broker import local_client_config
+
+    local = local_client_config(settings.state_dir, principal)
+    if local is None:
         raise ConfigError(
             f"no Kafka cluster is configured and no local broker is running (state dir {settings.state_dir})",
             "run `callstream kafka start`, or point at a cluster with --bootstrap-servers or CALLSTREAM_BOOTSTRAP_SERVERS",
         )
-    return settings.kafka.to_librdkafka(bootstrap)
+    return settings.kafka.to_librdkafka() | local
 
 
 def _flatten(prefix: str, values: dict[str, Any], env: dict[str, str]) -> None:
@@ -219,10 +229,11 @@ def child_environment(settings: Settings) -> dict[str, str]:
     """
     env: dict[str, str] = {"CALLSTREAM_STATE_DIR": str(settings.state_dir)}
     kafka = settings.kafka.model_dump(exclude_none=True)
-    passthrough = kafka.pop("librdkafka", None)
+    mappings = {name: kafka.pop(name) for name in ("librdkafka", "principals")}
     _flatten("CALLSTREAM_", kafka, env)
-    if passthrough:
-        env["CALLSTREAM_LIBRDKAFKA"] = json.dumps(passthrough)
+    for name, mapping in mappings.items():  # a mapping travels as JSON, which pydantic-settings reads back
+        if mapping:
+            env[f"CALLSTREAM_{name.upper()}"] = json.dumps(mapping)
     _flatten("CALLSTREAM_ARCHIVE_", settings.archive.model_dump(exclude_none=True), env)
     _flatten("CALLSTREAM_DASHBOARD_", settings.dashboard.model_dump(exclude_none=True), env)
     deployment = settings.deployment.model_dump(exclude_none=True)

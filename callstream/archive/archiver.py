@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"topic": flush.topic, "rows": flush.rows, "skipped": flush.skipped,
                           "reason": flush.reason, "offsets": flush.offsets}), flush=True)
 
-    stats = archive_topics(archive_settings, client_config(settings), args.topics,
+    stats = archive_topics(archive_settings, client_config(settings, "archiver"), args.topics,
                            idle_exit_s=args.idle_exit_s, on_flush=report, instance_id=args.instance_id)
     print(json.dumps({"consumed": stats.consumed, "archived": stats.archived, "skipped": stats.skipped}), flush=True)
     return 0

@@ -32,8 +32,9 @@ class CliContext:
             self._settings = load_settings(self.config_file, **self.flags)
         return self._settings
 
-    def client_config(self) -> dict[str, str]:
-        return client_config(self.settings)
+    def client_config(self, principal: str = "admin") -> dict[str, str]:
+        """Connection settings as ``principal`` (see ``callstream.settings.client_config``)."""
+        return client_config(self.settings, principal)
 
 
 pass_context = click.make_pass_decorator(CliContext)
@@ -55,6 +56,7 @@ def cli(ctx: click.Context, config_file: Path | None, bootstrap_servers: str | N
 
 def _register() -> None:
     from callstream.cli import (
+        acls_cmds,
         archive_cmds,
         kafka_cmds,
         observe_cmds,
@@ -68,6 +70,7 @@ def _register() -> None:
 
     cli.add_command(kafka_cmds.kafka)
     cli.add_command(topics_cmds.topics)
+    cli.add_command(acls_cmds.acls)
     cli.add_command(run_cmds.run)
     cli.add_command(simulate_cmds.simulate)
     cli.add_command(schemas_cmds.schemas)

@@ -52,7 +52,7 @@ def archive_run(ctx: CliContext, flush_rows: int | None, flush_age_s: float | No
     settings = ctx.settings.archive_settings(**overrides)
     topics = [t.name for t in load_catalog().topics]
     click.echo(f"archiving {len(topics)} topics into {settings.warehouse}; Ctrl-C stops after a final commit")
-    stats = archive_topics(settings, ctx.client_config(), topics, instance_id=static_member_id("archiver"))
+    stats = archive_topics(settings, ctx.client_config("archiver"), topics, instance_id=static_member_id("archiver"))
     click.echo(f"archived {stats.archived:,} of {stats.consumed:,} consumed events")
 
 
@@ -110,7 +110,7 @@ def replay() -> None:
 def replay_call(ctx: CliContext, contact_id: str, as_json: bool, include_raw: bool, no_linked: bool) -> None:
     """The full timeline of one call across every event type: archive plus the Kafka tail."""
     timeline = call_timeline(
-        open_archive(ctx), contact_id, kafka_conf=ctx.client_config(), scope=ReplayScope.from_catalog(load_catalog()),
+        open_archive(ctx), contact_id, kafka_conf=ctx.client_config("replay"), scope=ReplayScope.from_catalog(load_catalog()),
         include_linked=not no_linked, include_raw=include_raw,
     )
     if as_json:
@@ -132,7 +132,7 @@ def replay_window(ctx: CliContext, from_: str, to: str, topics: str | None, into
     if end <= start:
         raise ConfigError(f"--to ({to}) must be after --from ({from_})")
     report = redrive_window(
-        open_archive(ctx), ctx.client_config(), from_ms=start, to_ms=end, into_topic=into_topic,
+        open_archive(ctx), ctx.client_config("replay"), from_ms=start, to_ms=end, into_topic=into_topic,
         topics=topics.split(",") if topics else None, rate_per_s=rate, scope=ReplayScope.from_catalog(load_catalog()),
     )
     click.echo(f"re-drove {report.events:,} events into {report.into_topic} in {report.seconds:.1f}s: {report.per_topic}")

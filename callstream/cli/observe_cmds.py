@@ -47,7 +47,7 @@ def _observer(ctx: CliContext, groups, topic_map, window, lookback, worker_metri
         names = json.loads(topic_map) if topic_map else {}
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--topic-map is not a JSON object: {exc}", 'pass e.g. {"callstream.call.lifecycle": "lc-test"}') from None
-    conf = ctx.client_config()
+    conf = ctx.client_config("dashboard")
     observer = Observer(conf, ObserverSettings(
         topic_names=names, groups=list(groups) or None, window_s=window, lookback_s=lookback, interval_s=interval,
         state_dir=ctx.settings.state_dir, archive=ctx.settings.archive_settings(), worker_metrics_dir=worker_metrics_dir))

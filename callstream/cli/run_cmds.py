@@ -41,13 +41,13 @@ def run(ctx: CliContext, processor: str | None, instances: int, list_only: bool,
         raise ConfigError("name a processor to run", f"one of {', '.join(processor_names())}; see `callstream run --list`")
     spec = load_processor(processor)
     settings = ctx.settings
-    conf = ctx.client_config()
+    conf = ctx.client_config(spec.name)
     if instances == 1:
         state_dir = settings.state_dir / "processors" / spec.consumer_group / "instance-0"
         click.echo(f"running {processor} ({spec.guarantee}) as group {spec.consumer_group} on {conf['bootstrap.servers']}; Ctrl-C stops")
         build_application(spec, conf, load_catalog(catalog_path), state_dir, instance_id=static_member_id(spec.consumer_group)).run()
         return
-    env = child_process_environment(settings.with_cluster(conf["bootstrap.servers"]))
+    env = child_process_environment(settings)
     group = ProcessGroup(settings.state_dir / "logs", env)
     extra = ["--catalog", str(catalog_path)] if catalog_path else []
     for i in range(instances):

@@ -12,7 +12,9 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 
 from callstream.cli import CliContext, pass_context
+from callstream.cli.kafka_cmds import security_line
 from callstream.contract.catalog import load_catalog
+from callstream.governance.acls import grant_catalog
 from callstream.kafka import topics as topic_admin
 from callstream.kafka.config import static_member_id
 from callstream.local import broker
@@ -41,21 +43,28 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
     settings = ctx.settings
     if dashboard_port:
         settings = settings.model_copy(update={"dashboard": DashboardSection(host=settings.dashboard.host, port=dashboard_port)})
+    cluster = None
     if settings.kafka.is_local:
-        cluster, started = broker.start(settings.state_dir, 1)
+        existing = broker.LocalCluster.load(settings.state_dir)
+        cluster, started = broker.start(settings.state_dir, 1, security=existing.security if existing else "sasl")
         console.print(f"[bold]Kafka[/] {broker.KAFKA_VERSION} {'started' if started else 'already running'} at {cluster.bootstrap_servers} (data {cluster.home})")
+        console.print(f"[bold]security[/] {security_line(cluster)}", soft_wrap=True)
     conf = ctx.client_config()
     catalog = load_catalog()
     env_name, env = catalog.environment_for_brokers(topic_admin.broker_count(AdminClient(conf)))
     changes = topic_admin.apply(conf, catalog, env)
     console.print(f"[bold]catalog[/] {len(catalog.topics)} topics ({env_name}), {len([c for c in changes if c.fixable])} change(s) applied")
+    if cluster is not None and cluster.secured:
+        acls = grant_catalog(conf, catalog, state_dir=cluster.state_dir)
+        console.print(f"[bold]ACLs[/] every service runs as its own principal: {len(acls.missing)} grant(s) added, "
+                      f"{acls.kept} kept, {len(acls.stale)} stale removed")
 
     # Workers write their client metrics here; the dashboard's observer adds them up.
     metrics_dir = Path(settings.state_dir) / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
-    child_env = child_process_environment(settings.with_cluster(conf["bootstrap.servers"])) | {
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    # a local cluster's children find it (and their own credentials) in the state dir
+    child_env = child_process_environment(settings) | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     group = ProcessGroup(settings.state_dir / "logs", child_env)
     for name in available():
         group.spawn(name, "callstream.processors.worker", name)
@@ -72,9 +81,10 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
     if not no_simulator:
         sim = SimulationSettings(curve=curve, rate_per_min=rate_per_min, duration_s=duration * speedup if duration else 86_400,
                                  speedup=speedup, seed=seed, ground_truth_path=Path(settings.state_dir) / "ground-truth.jsonl")
-        thread = threading.Thread(target=_simulate, args=(sim, conf, stop, console), daemon=True, name="simulator")
+        thread = threading.Thread(target=_simulate, args=(sim, ctx.client_config("simulator"), stop, console),
+                                  daemon=True, name="simulator")
         thread.start()
-    monitor = LiveMonitor(conf)
+    monitor = LiveMonitor(ctx.client_config("dashboard"))
     deadline = time.monotonic() + duration if duration else None
     try:
         while deadline is None or time.monotonic() < deadline:

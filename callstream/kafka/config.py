@@ -52,6 +52,11 @@ class KafkaSettings(BaseSettings):
     ssl_key_location: Path | None = None
     ssl_key_password: SecretStr | None = None
     schema_registry_url: str | None = None
+    #: an owner-only JSON file ``{"passwords": {service: password}}``: every callstream
+    #: component then connects as its own principal (the local cluster keeps one itself)
+    credentials_file: Path | None = None
+    #: service -> SASL user name where the cluster's principals are named differently
+    principals: dict[str, str] = Field(default_factory=dict)
     #: extra librdkafka properties passed through unchanged (e.g. {"socket.timeout.ms": "5000"})
     librdkafka: dict[str, str] = Field(default_factory=dict)
 
@@ -60,11 +65,12 @@ class KafkaSettings(BaseSettings):
         if self.security_protocol.startswith("SASL"):
             if self.sasl_mechanism is None:
                 raise ValueError(f"security_protocol {self.security_protocol} needs sasl_mechanism")
-            if self.sasl_mechanism != "OAUTHBEARER" and not (self.sasl_username and self.sasl_password):
+            if (self.sasl_mechanism != "OAUTHBEARER" and not (self.sasl_username and self.sasl_password)
+                    and self.credentials_file is None):
                 raise ValueError(
-                    f"sasl_mechanism {self.sasl_mechanism} needs sasl_username and sasl_password"
+                    f"sasl_mechanism {self.sasl_mechanism} needs sasl_username and sasl_password (or a credentials_file)"
                 )
-        for name in ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location"):
+        for name in ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location", "credentials_file"):
             path = getattr(self, name)
             if path is not None and not path.exists():
                 raise ValueError(f"{name} {path} does not exist")

@@ -4,6 +4,14 @@ One node runs as a combined controller+broker; ``brokers=3`` runs a 3-voter KRaf
 every node both controller and broker, all on 127.0.0.1 with distinct ports. Readiness is
 checked over the Kafka protocol (cluster metadata through the admin client), never by
 reading logs. Processes are tracked by PID in ``<state_dir>/kafka/cluster.json``.
+
+Security is on unless asked otherwise (``security="insecure"``): clients authenticate with
+SASL/SCRAM-SHA-512, the controller listener with SASL/PLAIN (a KRaft controller cannot
+check SCRAM credentials, which live in the metadata it serves), and Kafka's
+``StandardAuthorizer`` refuses whatever no ACL allows (``allow.everyone.if.no.acl.found``
+is false). Only ``admin`` and the nodes' own ``controller`` principal are super users;
+every other principal gets exactly the ACLs ``callstream acls apply`` compiles from the
+catalog. Passwords live in ``credentials.json`` (see ``callstream.local.credentials``).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from confluent_kafka.admin import AdminClient
 
 from callstream.errors import LocalKafkaError
 from callstream.local import maven
+from callstream.local.credentials import ADMIN, CONTROLLER, MECHANISM, Credentials, write_private
 from callstream.local.pids import pid_alive, signal_and_wait
 
 KAFKA_VERSION = "4.4.0"
@@ -35,6 +44,8 @@ KAFKA_ARTIFACTS = [
 ]
 DEFAULT_PORT_BASE = 19092
 DEFAULT_HEAP = "512m"
+#: "sasl": authenticated and authorized (the default); "insecure": plaintext, anyone on loopback may do anything
+SECURITY_MODES = ("sasl", "insecure")
 
 _LOG4J2 = """\
 status = warn
@@ -81,6 +92,18 @@ class LocalCluster:
     nodes: list[KafkaNode] = field(default_factory=list)
     cluster_id: str = ""
     version: str = KAFKA_VERSION
+    security: str = "sasl"
+
+    @property
+    def secured(self) -> bool:
+        return self.security == "sasl"
+
+    def client_config(self, principal: str = ADMIN) -> dict[str, str]:
+        """librdkafka settings to reach this cluster as ``principal``."""
+        conf = {"bootstrap.servers": self.bootstrap_servers}
+        if self.secured:
+            conf |= Credentials.load(self.state_dir).client_properties(principal)
+        return conf
 
     @property
     def home(self) -> Path:
@@ -102,7 +125,8 @@ class LocalCluster:
 
     def save(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        data = {"version": self.version, "cluster_id": self.cluster_id, "nodes": [asdict(n) for n in self.nodes]}
+        data = {"version": self.version, "cluster_id": self.cluster_id, "security": self.security,
+                "nodes": [asdict(n) for n in self.nodes]}
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2))
         tmp.replace(self.state_file)
@@ -117,7 +141,9 @@ class LocalCluster:
             nodes = [KafkaNode(**n) for n in data["nodes"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise LocalKafkaError(f"{path} is unreadable ({exc})", "run `callstream kafka stop --fresh` to reset it") from None
-        return cls(state_dir=Path(state_dir), nodes=nodes, cluster_id=data.get("cluster_id", ""), version=data.get("version", KAFKA_VERSION))
+        # a state dir from before security existed was made plaintext
+        return cls(state_dir=Path(state_dir), nodes=nodes, cluster_id=data.get("cluster_id", ""),
+                   version=data.get("version", KAFKA_VERSION), security=data.get("security", "insecure"))
 
     def running_nodes(self) -> list[KafkaNode]:
         return [n for n in self.nodes if n.is_alive()]
@@ -150,17 +176,42 @@ def kafka_libs() -> Path:
     return maven.resolve(f"kafka-{KAFKA_VERSION}", KAFKA_ARTIFACTS) / "lib"
 
 
-def _server_properties(node: KafkaNode, voters: str, size: int) -> str:
+def _security_properties(node: KafkaNode, credentials: Credentials | None) -> list[str]:
+    if credentials is None:
+        return [
+            f"listeners=PLAINTEXT://127.0.0.1:{node.client_port},CONTROLLER://127.0.0.1:{node.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.client_port}",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+        ]
+    admin, controller = credentials.password(ADMIN), credentials.password(CONTROLLER)
+    return [
+        f"listeners=CLIENT://127.0.0.1:{node.client_port},CONTROLLER://127.0.0.1:{node.controller_port}",
+        f"advertised.listeners=CLIENT://127.0.0.1:{node.client_port}",
+        "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "inter.broker.listener.name=CLIENT",
+        f"sasl.enabled.mechanisms={MECHANISM}",
+        f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
+        f"listener.name.client.{MECHANISM.lower()}.sasl.jaas.config="
+        f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{ADMIN}" password="{admin}";',
+        "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+        "sasl.mechanism.controller.protocol=PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule "
+        f'required username="{CONTROLLER}" password="{controller}" user_{CONTROLLER}="{controller}";',
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found=false",
+        f"super.users=User:{ADMIN};User:{CONTROLLER}",
+    ]
+
+
+def _server_properties(node: KafkaNode, voters: str, size: int, credentials: Credentials | None) -> str:
     replicas = min(3, size)
     return "\n".join([
         "process.roles=broker,controller",
         f"node.id={node.node_id}",
         f"controller.quorum.voters={voters}",
-        f"listeners=PLAINTEXT://127.0.0.1:{node.client_port},CONTROLLER://127.0.0.1:{node.controller_port}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.client_port}",
+        *_security_properties(node, credentials),
         "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name=PLAINTEXT",
         f"log.dirs={Path(node.directory) / 'data'}",
         f"offsets.topic.replication.factor={replicas}",
         f"transaction.state.log.replication.factor={replicas}",
@@ -208,9 +259,18 @@ def start(
     ports: list[int] | None = None,
     timeout_s: float = 90.0,
     heap: str = DEFAULT_HEAP,
+    security: str = "sasl",
 ) -> tuple[LocalCluster, bool]:
     """Start (or find running) a local cluster; returns it and whether it was started now."""
+    if security not in SECURITY_MODES:
+        raise LocalKafkaError(f"unknown security mode {security!r}", f"one of {', '.join(SECURITY_MODES)}")
     existing = LocalCluster.load(state_dir)
+    if existing and existing.security != security:
+        made = "without authentication" if existing.security == "insecure" else "with authentication"
+        raise LocalKafkaError(
+            f"the local cluster in {existing.home} was made {made} ({existing.security}), not {security}",
+            "start it as it was made (`--insecure` or not), or run `callstream kafka stop --fresh` "
+            "to delete its data and start a new one")
     if existing and existing.running_nodes():
         if len(existing.nodes) != brokers:
             raise LocalKafkaError(
@@ -227,7 +287,10 @@ def start(
         fresh = False
     else:
         cluster = _plan(state_dir, brokers, ports, port_base)
+        cluster.security = security
         fresh = True
+        if cluster.secured:
+            Credentials.generate([]).save(state_dir)
     for node in cluster.nodes:
         for port in (node.client_port, node.controller_port):
             if port_in_use(port):
@@ -237,14 +300,16 @@ def start(
                 )
     java = maven.java_executable()
     libs = kafka_libs()
+    credentials = Credentials.load(state_dir) if cluster.secured else None
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in cluster.nodes)
     for node in cluster.nodes:
         directory = Path(node.directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "server.properties").write_text(_server_properties(node, voters, len(cluster.nodes)))
+        # holds the admin and controller passwords when secured: owner-only
+        write_private(directory / "server.properties", _server_properties(node, voters, len(cluster.nodes), credentials))
         (directory / "log4j2.properties").write_text(_LOG4J2)
         if fresh:
-            _format(java, libs, cluster.cluster_id, directory)
+            _format(java, libs, cluster.cluster_id, directory, credentials)
     cluster.save()
     for node in cluster.nodes:
         _launch(cluster, node, heap, java=java, libs=libs)
@@ -252,14 +317,24 @@ def start(
     return cluster, True
 
 
-def _format(java: str, libs: Path, cluster_id: str, directory: Path) -> None:
+def _format(java: str, libs: Path, cluster_id: str, directory: Path, credentials: Credentials | None) -> None:
     log = directory / "format.log"
-    with log.open("w") as handle:
-        result = subprocess.run(
-            [java, "-cp", f"{libs}/*", f"-Dlog4j2.configurationFile={directory / 'log4j2.properties'}",
-             "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(directory / "server.properties"), "--ignore-formatted"],
-            stdout=handle, stderr=subprocess.STDOUT, check=False,
-        )
+    tool = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(directory / "server.properties"),
+            "--ignore-formatted"]
+    if credentials is not None:
+        # the admin's SCRAM credential goes into the first metadata; it reaches the tool
+        # through an owner-only @argfile, so no command line ever shows the password
+        tool += ["--add-scram", f"{MECHANISM}=[name={ADMIN},password={credentials.password(ADMIN)}]"]
+    argfile = directory / "format.args"
+    write_private(argfile, "\n".join(f'"{arg}"' for arg in tool) + "\n")
+    try:
+        with log.open("w") as handle:
+            result = subprocess.run(
+                [java, "-cp", f"{libs}/*", f"-Dlog4j2.configurationFile={directory / 'log4j2.properties'}", f"@{argfile}"],
+                stdout=handle, stderr=subprocess.STDOUT, check=False,
+            )
+    finally:
+        argfile.unlink(missing_ok=True)
     if result.returncode != 0:
         raise LocalKafkaError(f"formatting the Kafka storage in {directory} failed", f"read {log}")
 
@@ -280,10 +355,10 @@ def _launch(cluster: LocalCluster, node: KafkaNode, heap: str, *, java: str | No
     cluster.save()
 
 
-def describe(bootstrap_servers: str, timeout_s: float = 5.0) -> dict:
+def describe(client_config: dict[str, str], timeout_s: float = 5.0) -> dict:
     """Cluster metadata over the protocol: brokers, controller, topics."""
     # log_level 0: while a broker boots, connection-refused lines are expected noise.
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": "3000", "log_level": 0})
+    admin = AdminClient({**client_config, "socket.timeout.ms": "3000", "log_level": 0})
     cluster = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 1)
     metadata = admin.list_topics(timeout=timeout_s)
     return {
@@ -306,7 +381,7 @@ def wait_ready(cluster: LocalCluster, timeout_s: float) -> dict:
                 f"Kafka node {dead[0].node_id} exited during start-up", f"read {dead[0].log_path}"
             )
         try:
-            info = describe(cluster.bootstrap_servers, timeout_s=3)
+            info = describe(cluster.client_config(), timeout_s=3)
             if info["controller"] is not None and len(info["brokers"]) >= expected:
                 return info
             last_error = f"{len(info['brokers'])}/{expected} brokers registered"
@@ -359,3 +434,13 @@ def local_bootstrap(state_dir: Path) -> str | None:
     if cluster and cluster.running_nodes():
         return ",".join(n.address for n in cluster.running_nodes())
     return None
+
+
+def local_client_config(state_dir: Path, principal: str = ADMIN) -> dict[str, str] | None:
+    """librdkafka settings for the running local cluster as ``principal`` (``None``: none runs)."""
+    cluster = LocalCluster.load(state_dir)
+    if cluster is None or not cluster.running_nodes():
+        return None
+    conf = cluster.client_config(principal)
+    conf["bootstrap.servers"] = ",".join(n.address for n in cluster.running_nodes())
+    return conf

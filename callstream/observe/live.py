@@ -1,6 +1,6 @@
 """A live one-screen summary of a running pipeline, read from its output topics.
 
-It taps (``StreamTap``, from the latest offsets) the lifecycle, raw transcript, assist,
+It taps (``StreamTap``, from the latest offsets) the lifecycle, redacted transcript, assist,
 alert and dead-letter topics and reports calls in progress, event rates, alerts and the
 assist latency measured from each prompt's lineage (``produced_at_ms - source_time_ms``).
 """
@@ -17,8 +17,9 @@ from callstream.contract.events import AssistPrompt, CallEnded, CallInitiated, S
 from callstream.errors import DecodeError
 from callstream.observe.stream import StreamTap, percentile, read_lineage
 
+#: what the dashboard's principal may read: the live line runs as it
 WATCHED = (
-    "callstream.call.lifecycle", "callstream.transcript.raw", "callstream.assist.prompts",
+    "callstream.call.lifecycle", "callstream.transcript.redacted", "callstream.assist.prompts",
     "callstream.supervisor.alerts", "callstream.deadletter",
 )
 
@@ -73,8 +74,8 @@ class LiveSummary:
             if topic == "callstream.deadletter":
                 self.dead_letters += 1
                 continue
-            if topic == "callstream.transcript.raw" or not message.value():
-                continue  # counted as traffic, never read: raw speech is restricted
+            if topic == "callstream.transcript.redacted" or not message.value():
+                continue  # counted as traffic only
             lineage = read_lineage(message.value())
             if lineage is None or lineage.event_type not in _COUNTED:
                 continue

@@ -279,7 +279,7 @@ def add_observer_arguments(parser: argparse.ArgumentParser) -> None:
 def observer_from_arguments(args: argparse.Namespace) -> tuple[Observer, dict[str, str], Settings]:
     """Settings from the environment (CALLSTREAM_*) and the shared options."""
     settings = load_settings(None, state_dir=args.state_dir)
-    conf = client_config(settings)
+    conf = client_config(settings, "dashboard")
     observer = Observer(conf, ObserverSettings(
         topic_names=json.loads(args.topic_map) if args.topic_map else {}, groups=args.groups,
         window_s=args.window, lookback_s=args.lookback, interval_s=args.interval, state_dir=settings.state_dir,

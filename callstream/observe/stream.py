@@ -94,9 +94,11 @@ class _StageStats:
         self.window.append((at_ms, latency_ms))
 
 
-def default_topics(catalog: Catalog) -> list[str]:
-    """Catalog topics the tap reads: all but the restricted ones, plus the dead letters."""
-    return [t.name for t in catalog.topics if t.classification != "restricted" or t.name == DEADLETTER_TOPIC]
+def default_topics(catalog: Catalog, reader: str = "dashboard") -> list[str]:
+    """Catalog topics the tap reads: those the catalog lets ``reader`` consume (its ACLs
+    allow no more), never a restricted one but the dead letters (read from headers only)."""
+    return [t.name for t in catalog.topics if reader in t.consumers
+            and (t.classification != "restricted" or t.name == DEADLETTER_TOPIC)]
 
 
 class TapFigures:

@@ -194,8 +194,13 @@ def build_application(
     require_supported("quixstreams")
     rename = topic_names or {}
     consumer_config: dict[str, int | str] = fetch_config(processor.batch_ms)
+    producer_config: dict[str, int | str] = {"linger.ms": max(2, processor.batch_ms // 4), **KEY_PARTITIONER}
     if instance_id:
         consumer_config["group.instance.id"] = instance_id
+        if processor.guarantee == "exactly-once":
+            # stable per group and instance (Quix's default is a new uuid per start): a
+            # restarted instance fences its zombie, and a PREFIXED ACL on the group covers it
+            producer_config["transactional.id"] = instance_id
     app = Application(
         broker_address=ConnectionConfig.from_librdkafka_dict(dict(client_config), ignore_extras=True),
         consumer_group=group or processor.consumer_group,
@@ -205,7 +210,7 @@ def build_application(
         state_dir=str(state_dir),
         loglevel=loglevel,
         consumer_extra_config=consumer_config,
-        producer_extra_config={"linger.ms": max(2, processor.batch_ms // 4), **KEY_PARTITIONER},
+        producer_extra_config=producer_config,
         consumer_poll_timeout=0.1,
     )
     step = ProcessorStep(processor, catalog)

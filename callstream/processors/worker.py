@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     group = args.group or processor.consumer_group
     state_dir = settings.state_dir / "processors" / group / f"instance-{args.instance}"
     app = build_application(
-        processor, client_config(settings), load_catalog(args.catalog), state_dir,
+        processor, client_config(settings, processor.name), load_catalog(args.catalog), state_dir,
         group=group, topic_names=json.loads(args.topic_map) if args.topic_map else None,
         instance_id=static_member_id(group, args.instance),
         state_ttl=timedelta(seconds=args.state_ttl_s) if args.state_ttl_s else None,

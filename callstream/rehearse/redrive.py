@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     archive = Archive.open(settings.archive_settings())
-    report = redrive_window(archive, client_config(settings), from_ms=args.from_ms, to_ms=args.to_ms,
+    report = redrive_window(archive, client_config(settings, "replay"), from_ms=args.from_ms, to_ms=args.to_ms,
                             into_topic=args.into, topics=args.topics, rate_per_s=args.rate, progress=False)
     print(json.dumps({"events": report.events, "seconds": round(report.seconds, 3),
                       "events_per_s": round(report.events_per_s, 1), "per_topic": report.per_topic}), flush=True)

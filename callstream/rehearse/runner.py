@@ -35,6 +35,8 @@ from callstream.archive.query import parquet_source
 from callstream.archive.tables import Archive, data_files
 from callstream.contract.catalog import DEADLETTER_TOPIC, load_catalog
 from callstream.errors import CallstreamError, KafkaOperationError, ScenarioError
+from callstream.governance.acls import AclPlan, Grant, grant_catalog, principal_for
+from callstream.governance.acls import apply as apply_acls
 from callstream.local import broker
 from callstream.local.processes import ProcessGroup
 from callstream.processors.registry import load_processor
@@ -224,8 +226,7 @@ class Rehearsal:
         started = time.monotonic()
         self._cluster, _ = broker.start(self.work_dir, brokers, ports=broker.free_ports(2 * brokers),
                                       heap=self.scenario.cluster.heap, timeout_s=180)
-        self.conf = {"bootstrap.servers": self.cluster.bootstrap_servers}
-        self.child_settings = self.options.settings.with_cluster(self.cluster.bootstrap_servers).with_state_dir(self.work_dir)
+        self.conf = self.cluster.client_config()  # the rehearsal's own clients act as the cluster's admin
         self.run_info["cluster"] = {"configured": False, "brokers": brokers, "kafka": broker.KAFKA_VERSION,
                                     "bootstrap": self.cluster.bootstrap_servers,
                                     "start_s": round(time.monotonic() - started, 1),
@@ -249,6 +250,13 @@ class Rehearsal:
             except KafkaException as exc:
                 if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                     raise KafkaOperationError(f"creating rehearsal topic {name} failed: {exc.args[0].str()}") from None
+        if self._cluster is not None and self._cluster.secured:
+            # the run's processes connect as their own principals: grant them the copies
+            # (adding only: the catalog's own topics keep their grants)
+            acls = grant_catalog(self.conf, self.catalog, names=self.names, state_dir=self.work_dir, delete_stale=False)
+            extra = [Grant(principal_for("replay"), "topic", self.redrive_topic, "literal", op) for op in ("WRITE", "DESCRIBE")]
+            apply_acls(AdminClient(self.conf), AclPlan(missing=extra, stale=[], kept=0))
+            self.run_info["acls"] = {"granted": len(acls.missing) + len(extra)}
         self.run_info["topics"] = {"environment": env_name, "replication_factor": env.replication_factor,
                                    "min_insync_replicas": env.min_insync_replicas,
                                    "suffix": self.suffix if self.scenario.topics == "uuid" else None}

@@ -73,7 +73,7 @@ def test_the_live_line_counts_calls_alerts_and_assist_latency_from_lineage() -> 
     topic = {CallInitiated: "callstream.call.lifecycle", CallEnded: "callstream.call.lifecycle",
              AssistPrompt: "callstream.assist.prompts", SupervisorAlert: "callstream.supervisor.alerts"}
     messages = [RecordedMessage(topic[type(e)], encode_event(e)[0], timestamp_ms=T0) for e in events]
-    messages += [RecordedMessage("callstream.transcript.raw", b"never decoded", timestamp_ms=T0),
+    messages += [RecordedMessage("callstream.transcript.redacted", b"counted, not decoded", timestamp_ms=T0),
                  RecordedMessage("callstream.deadletter", b"x", timestamp_ms=T0)]
     summary.handle(messages)
     assert (summary.events, summary.in_progress, summary.alerts, summary.dead_letters) == (7, 1, 1, 1)

@@ -1,0 +1,1 @@
+"""Who may do what: principals, ACLs compiled from the catalog, and their verification."""

@@ -1,0 +1,205 @@
+"""Least-privilege Kafka ACLs compiled from the topic catalog.
+
+Every service the catalog names is a principal (``User:<service>``, or whatever the
+``principals`` mapping of the settings says for a user's own cluster) and gets exactly:
+
+* WRITE and DESCRIBE on the topics it produces;
+* READ, DESCRIBE and DESCRIBE_CONFIGS on the topics it consumes (Quix reads a source
+  topic's configs before it builds the topic's state);
+* READ and DESCRIBE on its consumer groups (``callstream-<service>``, PREFIXED: a
+  rehearsal's or a test's groups carry a suffix);
+* for the stream processors: all they need on the internal topics Quix creates for state
+  and repartitioning (``changelog__callstream-<service>`` and ``repartition__...``,
+  PREFIXED), and, for the exactly-once ones, WRITE and DESCRIBE on their transactional ids
+  (``callstream-<service>``, PREFIXED: ``build_application`` sets a stable id per group
+  and instance, so a restarted instance fences its zombie);
+* the observer behind the dashboard also DESCRIBEs every topic, every callstream group and
+  the cluster (lag and health need offsets and metadata, never data).
+
+Nothing broader: no wildcard resource, no ALL operation. ``plan`` diffs these grants with
+the cluster's ACLs of the same principals; bindings of other principals are foreign and
+left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+)
+
+from callstream.contract.catalog import Catalog
+from callstream.errors import KafkaOperationError
+
+Resource = Literal["topic", "group", "transactional_id", "cluster"]
+Pattern = Literal["literal", "prefixed"]
+
+#: the stream processors (Quix applications): they own internal topics
+STREAM_PROCESSORS = ("redactor", "sentiment", "assist", "escalation", "fraud", "churn", "routing", "quality", "analytics")
+EXACTLY_ONCE = ("redactor", "quality", "analytics")
+OBSERVER = "dashboard"
+GROUP_PREFIX = "callstream-"
+_CLUSTER_NAME = "kafka-cluster"
+
+_RESOURCE_TYPES: dict[Resource, ResourceType] = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP,
+                   "transactional_id": ResourceType.TRANSACTIONAL_ID, "cluster": ResourceType.BROKER}
+_PATTERNS: dict[Pattern, ResourcePatternType] = {"literal": ResourcePatternType.LITERAL,
+                                                 "prefixed": ResourcePatternType.PREFIXED}
+_RESOURCE_OF: dict[ResourceType, Resource] = {v: k for k, v in _RESOURCE_TYPES.items()}
+_PATTERN_OF: dict[ResourcePatternType, Pattern] = {v: k for k, v in _PATTERNS.items()}
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    """One ALLOW binding: ``principal`` may ``operation`` on a resource."""
+
+    principal: str
+    resource: Resource
+    name: str
+    pattern: Pattern
+    operation: str
+
+    def binding(self) -> AclBinding:
+        return AclBinding(_RESOURCE_TYPES[self.resource], self.name, _PATTERNS[self.pattern], self.principal, "*",
+                          AclOperation[self.operation], AclPermissionType.ALLOW)
+
+    @classmethod
+    def of(cls, binding: AclBinding) -> Grant | None:
+        """The grant a cluster binding is, or ``None`` for one callstream never writes (a DENY,
+        a host other than ``*``, a resource or pattern type it does not use)."""
+        resource = _RESOURCE_OF.get(binding.restype)
+        pattern = _PATTERN_OF.get(binding.resource_pattern_type)
+        if (resource is None or pattern is None or binding.permission_type != AclPermissionType.ALLOW
+                or binding.host != "*"):
+            return None
+        return cls(binding.principal, resource, binding.name, pattern, binding.operation.name)
+
+    def __str__(self) -> str:
+        where = f"{self.resource} {self.name}{'*' if self.pattern == 'prefixed' else ''}"
+        return f"{self.principal} {self.operation} {where}"
+
+
+def services(catalog: Catalog) -> list[str]:
+    """Every producer and consumer the catalog names, in order of first mention."""
+    names = [s for topic in catalog.topics for s in (*topic.producers, *topic.consumers)]
+    return list(dict.fromkeys([*names, OBSERVER]))
+
+
+def principal_for(service: str, mapping: Mapping[str, str] | None = None) -> str:
+    """``User:<service>``, unless ``mapping`` names the service's principal: a full one
+    (``User:CN=redactor,O=acme`` for mTLS) or a SASL user name."""
+    name = (mapping or {}).get(service) or service
+    return name if ":" in name else f"User:{name}"
+
+
+def compile_grants(catalog: Catalog, *, names: Mapping[str, str] | None = None,
+                   principals: Mapping[str, str] | None = None) -> set[Grant]:
+    """The least-privilege grants of the catalog; ``names`` renames topics (a rehearsal's copies)."""
+    actual = {t.name: (names or {}).get(t.name, t.name) for t in catalog.topics}
+    grants: set[Grant] = set()
+
+    def allow(service: str, resource: Resource, name: str, pattern: Pattern, *operations: str) -> None:
+        grants.update(Grant(principal_for(service, principals), resource, name, pattern, op) for op in operations)
+
+    for topic in catalog.topics:
+        for producer in topic.producers:
+            allow(producer, "topic", actual[topic.name], "literal", "WRITE", "DESCRIBE")
+        for consumer in topic.consumers:
+            allow(consumer, "topic", actual[topic.name], "literal", "READ", "DESCRIBE", "DESCRIBE_CONFIGS")
+            allow(consumer, "group", f"{GROUP_PREFIX}{consumer}", "prefixed", "READ", "DESCRIBE")
+    for processor in STREAM_PROCESSORS:
+        for internal in ("changelog", "repartition"):
+            allow(processor, "topic", f"{internal}__{GROUP_PREFIX}{processor}", "prefixed",
+                  "CREATE", "READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS")
+        if processor in EXACTLY_ONCE:
+            allow(processor, "transactional_id", f"{GROUP_PREFIX}{processor}", "prefixed", "WRITE", "DESCRIBE")
+    for topic in catalog.topics:
+        allow(OBSERVER, "topic", actual[topic.name], "literal", "DESCRIBE")
+    allow(OBSERVER, "group", GROUP_PREFIX, "prefixed", "DESCRIBE")
+    allow(OBSERVER, "cluster", _CLUSTER_NAME, "literal", "DESCRIBE")
+    return grants
+
+
+@dataclass(frozen=True)
+class AclPlan:
+    """What ``apply`` would change: grants to create and callstream's stale bindings to delete."""
+
+    missing: list[Grant]
+    stale: list[Grant]
+    kept: int
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.missing and not self.stale
+
+
+def _kafka(what: str, future: object, timeout_s: float = 30.0) -> object:
+    try:
+        return future.result(timeout=timeout_s)  # type: ignore[attr-defined]
+    except Exception as exc:  # KafkaException wraps the broker's error
+        error = exc.args[0] if exc.args else exc
+        name = error.name() if hasattr(error, "name") else type(exc).__name__
+        raise KafkaOperationError(f"{what} failed: {error}",
+                                  "ACLs need an authorizer on the cluster and a principal allowed to alter them "
+                                  "(the local cluster's admin)", code=name) from None
+
+
+def current_grants(admin: AdminClient, principals: Iterable[str]) -> set[Grant]:
+    """The cluster's ALLOW bindings of ``principals`` (everything else is not callstream's)."""
+    wanted = set(principals)
+    everything = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
+                                  AclOperation.ANY, AclPermissionType.ANY)
+    bindings = _kafka("describing the cluster's ACLs", admin.describe_acls(everything))
+    found = {Grant.of(b) for b in bindings}  # type: ignore[attr-defined]
+    return {g for g in found if g is not None and g.principal in wanted}
+
+
+def plan(admin: AdminClient, desired: set[Grant], principals: Iterable[str]) -> AclPlan:
+    current = current_grants(admin, principals)
+    return AclPlan(missing=sorted(desired - current), stale=sorted(current - desired), kept=len(desired & current))
+
+
+def apply(admin: AdminClient, acl_plan: AclPlan) -> None:
+    """Create the missing grants and delete the stale ones."""
+    if acl_plan.missing:
+        futures = admin.create_acls([g.binding() for g in acl_plan.missing])
+        for grant, future in zip(acl_plan.missing, futures.values(), strict=True):
+            _kafka(f"creating {grant}", future)
+    if acl_plan.stale:
+        filters = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation,
+                                    b.permission_type) for b in (g.binding() for g in acl_plan.stale)]
+        for future in admin.delete_acls(filters).values():
+            _kafka("deleting a stale ACL", future)
+
+
+def grant_catalog(admin_config: Mapping[str, str], catalog: Catalog, *, names: Mapping[str, str] | None = None,
+                  principals: Mapping[str, str] | None = None, state_dir: object = None,
+                  delete_stale: bool = True) -> AclPlan:
+    """Make the cluster's ACLs match the catalog's grants (what ``callstream acls apply`` does).
+
+    ``state_dir``: the local cluster's, whose principals get SCRAM credentials first.
+    ``delete_stale=False`` only adds: a rehearsal granting its renamed copies must not take
+    away the grants of the catalog's own topics.
+    """
+    from pathlib import Path
+
+    from callstream.local.credentials import Credentials, ensure_scram_users
+
+    admin = AdminClient(dict(admin_config))
+    if state_dir is not None:
+        ensure_scram_users(admin, Credentials.load(Path(str(state_dir))), services(catalog), Path(str(state_dir)))
+    desired = compile_grants(catalog, names=names, principals=principals)
+    acl_plan = plan(admin, desired, {g.principal for g in desired})
+    if not delete_stale:
+        acl_plan = AclPlan(missing=acl_plan.missing, stale=[], kept=acl_plan.kept)
+    apply(admin, acl_plan)
+    return acl_plan
