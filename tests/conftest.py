@@ -1,7 +1,10 @@
 """Shared fixtures: one real local Kafka broker per test session, uuid names per test.
 
-Set CALLSTREAM_TEST_BOOTSTRAP=host:port to run the Kafka tests against an existing
-cluster instead of starting one.
+The session's broker is secured as `callstream kafka start` makes it: SASL/SCRAM, the
+authorizer on, the catalog's principals and ACLs applied. Test clients connect as its admin
+(``kafka_config``); worker and other child processes as their own principals
+(``child_env``), so every Kafka test exercises the ACLs. Set CALLSTREAM_TEST_BOOTSTRAP=
+host:port to run the Kafka tests against an existing plaintext cluster instead.
 
 Markers come from fixtures, not from hands: a test that uses ``kafka_installation`` (which
 every broker fixture needs) is marked ``kafka``, one that uses ``s3_server`` is marked
@@ -20,9 +23,12 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from support.pipeline import PipelineTopics
 
+from callstream.contract.catalog import load_catalog
+from callstream.governance.acls import grant_catalog
 from callstream.local import broker
+from callstream.local.credentials import credentials_path
 from callstream.local.processes import ProcessGroup
-from callstream.settings import Settings, child_process_environment
+from callstream.settings import child_process_environment, load_settings
 
 #: fixture -> the marker every test using it (directly or through other fixtures) gets
 MARKER_OF_FIXTURE = {"kafka_installation": "kafka", "s3_server": "s3"}
@@ -43,23 +49,57 @@ def kafka_installation() -> Path:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(kafka_installation: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Bootstrap servers of a real Kafka 4.x broker started once for the session."""
-    external = os.environ.get("CALLSTREAM_TEST_BOOTSTRAP")
-    if external:
-        yield external
+def session_cluster(kafka_installation: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[broker.LocalCluster | None]:
+    """A real, secured Kafka 4.x broker started once for the session (``None`` with
+    CALLSTREAM_TEST_BOOTSTRAP: an external cluster)."""
+    if os.environ.get("CALLSTREAM_TEST_BOOTSTRAP"):
+        yield None
         return
     state_dir = tmp_path_factory.mktemp("kafka-state")
     cluster, _ = broker.start(state_dir, 1, ports=broker.free_ports(2), timeout_s=120)
     try:
-        yield cluster.bootstrap_servers
+        grant_catalog(cluster.client_config(), load_catalog(), state_dir=state_dir)
+        yield cluster
     finally:
         broker.stop(state_dir)
 
 
 @pytest.fixture(scope="session")
-def kafka_config(kafka_bootstrap: str) -> dict[str, str]:
-    return {"bootstrap.servers": kafka_bootstrap}
+def kafka_bootstrap(session_cluster: broker.LocalCluster | None) -> str:
+    """Bootstrap servers of the session's broker."""
+    return session_cluster.bootstrap_servers if session_cluster else os.environ["CALLSTREAM_TEST_BOOTSTRAP"]
+
+
+@pytest.fixture(scope="session")
+def kafka_config(session_cluster: broker.LocalCluster | None, kafka_bootstrap: str) -> dict[str, str]:
+    """Client settings of the session's broker as its admin (a super user)."""
+    return session_cluster.client_config() if session_cluster else {"bootstrap.servers": kafka_bootstrap}
+
+
+@pytest.fixture(scope="session")
+def kafka_settings_env(session_cluster: broker.LocalCluster | None) -> dict[str, str]:
+    """``CALLSTREAM_*`` variables that point a command at the session's broker, each
+    component connecting as its own principal (the cluster's credentials file)."""
+    if session_cluster is None:
+        return {"CALLSTREAM_BOOTSTRAP_SERVERS": os.environ["CALLSTREAM_TEST_BOOTSTRAP"]}
+    return {"CALLSTREAM_BOOTSTRAP_SERVERS": session_cluster.bootstrap_servers,
+            "CALLSTREAM_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "CALLSTREAM_SASL_MECHANISM": "SCRAM-SHA-512",
+            "CALLSTREAM_CREDENTIALS_FILE": str(credentials_path(session_cluster.state_dir))}
+
+
+@pytest.fixture
+def session_settings(kafka_settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process ``callstream`` commands (``cli.main``) reach the session's broker."""
+    for name in [n for n in os.environ if n.startswith("CALLSTREAM_")]:
+        monkeypatch.delenv(name)
+    for name, value in kafka_settings_env.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def cli_env(kafka_settings_env: dict[str, str]) -> dict[str, str]:
+    """The environment of a ``callstream`` command run against the session's broker."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CALLSTREAM_")} | kafka_settings_env
 
 
 @pytest.fixture
@@ -87,19 +127,29 @@ def create_topic(kafka_config: dict[str, str]) -> Callable[..., str]:
 
 
 @pytest.fixture
-def child_env(kafka_bootstrap: str) -> Callable[..., dict[str, str]]:
+def child_env(kafka_settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, str]]:
     """``child_env(state_dir, **extra)``: the environment callstream gives its children
-    (``child_process_environment``), for a child on the test broker."""
+    (``child_process_environment``), for a child on the test broker as its own principal."""
 
     def make(state_dir: Path, **extra: str) -> dict[str, str]:
-        return child_process_environment(Settings().with_cluster(kafka_bootstrap).with_state_dir(state_dir)) | extra
+        with monkeypatch.context() as patched:
+            for name in [n for n in os.environ if n.startswith("CALLSTREAM_")]:
+                patched.delenv(name)
+            for name, value in kafka_settings_env.items():
+                patched.setenv(name, value)
+            settings = load_settings(None, state_dir=state_dir)
+        return child_process_environment(settings) | extra
 
     return make
 
 
 @pytest.fixture
-def pipeline(kafka_config, create_topic, unique_name) -> PipelineTopics:
-    return PipelineTopics(kafka_config, create_topic, unique_name("p").split("-")[-1])
+def pipeline(kafka_config, create_topic, unique_name, session_cluster) -> PipelineTopics:
+    """Uuid copies of every catalog topic, granted to the catalog's principals."""
+    topics = PipelineTopics(kafka_config, create_topic, unique_name("p").split("-")[-1])
+    if session_cluster is not None:
+        grant_catalog(kafka_config, load_catalog(), names=topics.names, delete_stale=False)
+    return topics
 
 
 @pytest.fixture

@@ -110,7 +110,9 @@ def replay() -> None:
 def replay_call(ctx: CliContext, contact_id: str, as_json: bool, include_raw: bool, no_linked: bool) -> None:
     """The full timeline of one call across every event type: archive plus the Kafka tail."""
     timeline = call_timeline(
-        open_archive(ctx), contact_id, kafka_conf=ctx.client_config("replay"), scope=ReplayScope.from_catalog(load_catalog()),
+        # restricted data is read by the privileged replay principal only
+        open_archive(ctx), contact_id, kafka_conf=ctx.client_config("replay-privileged" if include_raw else "replay"),
+        scope=ReplayScope.from_catalog(load_catalog()),
         include_linked=not no_linked, include_raw=include_raw,
     )
     if as_json:

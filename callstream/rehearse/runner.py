@@ -47,7 +47,7 @@ from callstream.rehearse.sampling import ClusterUnanswered, OffsetSampler
 from callstream.rehearse.schedule import PlannedFault, Scenario, plan_faults
 from callstream.rehearse.traffic import SIMULATED_TOPICS, TrafficDriver, write_curve_csv
 from callstream.rehearse.verdicts import Verdict, all_passed, evaluate
-from callstream.settings import Settings, child_process_environment
+from callstream.settings import Settings, child_process_environment, client_config
 
 REDRIVE_TOPIC = "callstream.rehearsal.redrive"
 GROUP_READY_TIMEOUT_S = 120.0
@@ -217,7 +217,7 @@ class Rehearsal:
 
     def _start_cluster(self) -> None:
         if self.options.uses_configured_cluster:
-            self.conf = self.options.settings.kafka.to_librdkafka()
+            self.conf = client_config(self.options.settings)  # its admin where it has one per principal
             self.child_settings = self.options.settings.with_state_dir(self.work_dir)
             self.run_info["cluster"] = {"configured": True, "bootstrap": self.conf.get("bootstrap.servers")}
             self._say(f"[bold]cluster[/] configured: {self.conf.get('bootstrap.servers')}")
@@ -250,10 +250,12 @@ class Rehearsal:
             except KafkaException as exc:
                 if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                     raise KafkaOperationError(f"creating rehearsal topic {name} failed: {exc.args[0].str()}") from None
-        if self._cluster is not None and self._cluster.secured:
+        per_principal = self.options.settings.kafka.credentials_file is not None
+        if (self._cluster is not None and self._cluster.secured) or per_principal:
             # the run's processes connect as their own principals: grant them the copies
             # (adding only: the catalog's own topics keep their grants)
-            acls = grant_catalog(self.conf, self.catalog, names=self.names, state_dir=self.work_dir, delete_stale=False)
+            acls = grant_catalog(self.conf, self.catalog, names=self.names, delete_stale=False,
+                                 state_dir=self.work_dir if self._cluster is not None else None)
             extra = [Grant(principal_for("replay"), "topic", self.redrive_topic, "literal", op) for op in ("WRITE", "DESCRIBE")]
             apply_acls(AdminClient(self.conf), AclPlan(missing=extra, stale=[], kept=0))
             self.run_info["acls"] = {"granted": len(acls.missing) + len(extra)}

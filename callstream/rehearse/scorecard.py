@@ -37,6 +37,8 @@ BURST_SCENARIOS = ("burst",)
 FAILURE_SCENARIOS = ("broker-failure", "broker-failure-stays-down", "consumer-crash")
 RETENTION_OWNER_KEYS = ("cost_owner", "compliance_owner", "replay_owner")
 RECOVERY_RUNBOOKS = ("consumer-recovery", "replay", "consumer-ownership")
+#: the report `callstream acls verify` writes among the rehearsal reports
+ACL_VERIFY_REPORT = "acls-verify"
 
 #: capability -> the module of callstream that provides it; a capability counts only when
 #: the installed callstream has that module (governance and migration are not built yet)
@@ -313,7 +315,11 @@ def gather_evidence(deployment: Deployment, now: datetime | None = None) -> Evid
                                          f"{callstream.__version__}: compatible and not drifted (checked now)"]
         else:
             failures["compatibility"] = problem
-    passing = [r for r in rehearsals if r.passed]
+    verifications = [r for r in rehearsals if r.passed and r.scenario == ACL_VERIFY_REPORT]
+    if verifications:
+        verified["acl"] = [f"`callstream acls verify` refused every unlisted principal and allowed every listed "
+                           f"one ({r.path}, {(r.finished_at or '?')[:10]})" for r in verifications[:1]]
+    passing = [r for r in rehearsals if r.passed and r.scenario != ACL_VERIFY_REPORT]
     if passing:
         verified["rehearsal"] = [r.path for r in passing[:3]]
         verified["lag"] = [f"consumer lag sampled through {r.path}" for r in passing[:3]]

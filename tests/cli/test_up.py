@@ -18,16 +18,17 @@ from callstream.local.broker import free_ports
 pytestmark = pytest.mark.slow
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "callstream", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def run_cli(*args: str, cwd: Path, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "callstream", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
 
 
-def test_up_runs_the_platform_then_history_replays(kafka_bootstrap: str, tmp_path: Path) -> None:
-    base = ["--bootstrap-servers", kafka_bootstrap, "--state-dir", str(tmp_path / "state")]
+def test_up_runs_the_platform_then_history_replays(cli_env: dict[str, str], tmp_path: Path) -> None:
+    base = ["--state-dir", str(tmp_path / "state")]
     port = free_ports(1)[0]
     process = subprocess.Popen(
         [sys.executable, "-m", "callstream", *base, "up", "--duration", "45", "--speedup", "10", "--rate", "60", "--seed", "3",
-         "--dashboard-port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+         "--dashboard-port", str(port)], cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     metrics = ""
     while process.poll() is None and "callstream_consumer_lag_messages{" not in metrics:
@@ -46,14 +47,15 @@ def test_up_runs_the_platform_then_history_replays(kafka_bootstrap: str, tmp_pat
     assert "http://127.0.0.1:" in up.stdout
 
     counted = run_cli(*base, "archive", "query", "--json",
-                      "SELECT event_type, count(*) AS n FROM callstream_call_lifecycle GROUP BY event_type", cwd=tmp_path)
+                      "SELECT event_type, count(*) AS n FROM callstream_call_lifecycle GROUP BY event_type", cwd=tmp_path,
+                      env=cli_env)
     assert counted.returncode == 0, counted.stderr
     counts = {row["event_type"]: row["n"] for row in map(json.loads, counted.stdout.splitlines())}
     assert counts.get("call.initiated", 0) > 0
 
     truths = [msgspec.json.decode(line) for line in (tmp_path / "state" / "ground-truth.jsonl").read_bytes().splitlines()]
     contact = next(t["contact_id"] for t in truths if t.get("complete") and len(t["linked_contact_ids"]) == 1)
-    redacted = run_cli(*base, "replay", "call", contact, "--json", cwd=tmp_path)
+    redacted = run_cli(*base, "replay", "call", contact, "--json", cwd=tmp_path, env=cli_env)
     assert redacted.returncode == 0, redacted.stderr
     timeline = json.loads(redacted.stdout)
     types = [e["event_type"] for e in timeline["events"]]
@@ -64,5 +66,5 @@ def test_up_runs_the_platform_then_history_replays(kafka_bootstrap: str, tmp_pat
     keys = [(e["topic"], e["partition"], e["offset"]) for e in timeline["events"]]
     assert len(keys) == len(set(keys))  # no duplicates at the archive/Kafka seam
 
-    raw = run_cli(*base, "replay", "call", contact, "--json", "--raw", cwd=tmp_path)
+    raw = run_cli(*base, "replay", "call", contact, "--json", "--raw", cwd=tmp_path, env=cli_env)
     assert "transcript.segment" in [e["event_type"] for e in json.loads(raw.stdout)["events"]]

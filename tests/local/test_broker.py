@@ -10,8 +10,8 @@ from callstream.errors import LocalKafkaError
 from callstream.local import broker
 
 
-def test_session_broker_answers_over_the_protocol(kafka_bootstrap: str) -> None:
-    info = broker.describe(kafka_bootstrap)
+def test_session_broker_answers_over_the_protocol(kafka_config: dict[str, str]) -> None:
+    info = broker.describe(kafka_config)
     assert info["controller"] is not None
     assert len(info["brokers"]) >= 1
 
@@ -21,7 +21,7 @@ def test_three_broker_quorum_survives_losing_the_leader(kafka_installation, tmp_
     cluster, started = broker.start(state, 3, ports=broker.free_ports(6), timeout_s=120)
     try:
         assert started
-        info = broker.describe(cluster.bootstrap_servers)
+        info = broker.describe(cluster.client_config())
         assert len(info["brokers"]) == 3
         again, started_again = broker.start(state, 3, timeout_s=60)  # idempotent: reported, not duplicated
         assert not started_again
@@ -30,7 +30,7 @@ def test_three_broker_quorum_survives_losing_the_leader(kafka_installation, tmp_
             broker.start(state, 1)
 
         topic = unique_name("rf3")
-        admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+        admin = AdminClient(cluster.client_config())
         admin.create_topics([NewTopic(topic, 1, 3, config={"min.insync.replicas": "2"})])[topic].result(30)
         def partition_leader() -> int | None:
             partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
@@ -40,13 +40,13 @@ def test_three_broker_quorum_survives_losing_the_leader(kafka_installation, tmp_
         assert leader is not None
         broker.stop_node(cluster, leader, kill=True)
 
-        producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all", "enable.idempotence": True, "message.timeout.ms": 60000})
+        producer = Producer({**cluster.client_config(), "acks": "all", "enable.idempotence": True, "message.timeout.ms": 60000})
         delivered: list = []
         for i in range(20):
             producer.produce(topic, value=f"event-{i}".encode(), on_delivery=lambda err, msg: delivered.append(err))
         assert producer.flush(60) == 0
         assert delivered == [None] * 20  # acks=all accepted with 2 of 3 replicas in sync
-        survivors = broker.describe(",".join(n.address for n in cluster.running_nodes()))
+        survivors = broker.describe(cluster.client_config() | {"bootstrap.servers": ",".join(n.address for n in cluster.running_nodes())})
         assert len(survivors["brokers"]) == 2 and survivors["controller"] is not None
         assert f"{leader}@" not in " ".join(survivors["brokers"])
     finally:

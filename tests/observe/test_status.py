@@ -38,14 +38,14 @@ def scrape(url: str) -> dict[tuple[str, tuple], float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def run_status(capsys, kafka_bootstrap, tmp_path, pipeline, group, metrics_dir, *extra: str) -> tuple[int, dict]:
-    code = main(["--bootstrap-servers", kafka_bootstrap, "--state-dir", str(tmp_path / "state"), "status", "--json",
+def run_status(capsys, tmp_path, pipeline, group, metrics_dir, *extra: str) -> tuple[int, dict]:
+    code = main(["--state-dir", str(tmp_path / "state"), "status", "--json",
                  "--topic-map", json.dumps(pipeline.names), "--group", group, "--window", "600",
                  "--worker-metrics-dir", str(metrics_dir), "--interval", "0", *extra])
     return code, json.loads(capsys.readouterr().out)
 
 
-def test_status_json_matches_metrics(capsys, kafka_bootstrap, tmp_path, worker_metrics_dir, pipeline, workers, dashboard) -> None:
+def test_status_json_matches_metrics(capsys, session_settings, tmp_path, worker_metrics_dir, pipeline, workers, dashboard) -> None:
     redactor = workers("redactor")
     group = f"callstream-redactor-{pipeline[RAW].rsplit('.', 1)[-1]}"
     pipeline.produce(RAW, segments(120))
@@ -60,7 +60,7 @@ def test_status_json_matches_metrics(capsys, kafka_bootstrap, tmp_path, worker_m
     url = dashboard([group], "--window", "600", "--worker-metrics-dir", str(worker_metrics_dir))
     time.sleep(2.5)  # two samples: the first catches up on the topics
     metrics = scrape(url)
-    code, document = run_status(capsys, kafka_bootstrap, tmp_path, pipeline, group, worker_metrics_dir,
+    code, document = run_status(capsys, tmp_path, pipeline, group, worker_metrics_dir,
                                 "--max-lag", "100000", "--max-lag-seconds", "3600")
     assert code == 0, document["breaches"]
     snap, summary = document["snapshot"], document["summary"]
@@ -111,13 +111,13 @@ def test_status_json_matches_metrics(capsys, kafka_bootstrap, tmp_path, worker_m
     assert shown["summary"]["groups"][group]["lag"] == 50
 
     # the one-screen view of the same
-    screen = main(["--bootstrap-servers", kafka_bootstrap, "--state-dir", str(tmp_path / "state"), "status",
+    screen = main(["--state-dir", str(tmp_path / "state"), "status",
                    "--topic-map", json.dumps(pipeline.names), "--group", group, "--interval", "0",
                    "--max-lag", "100000", "--max-lag-seconds", "3600"])
     text = capsys.readouterr().out
     assert screen == 0 and group in text and "redactor" in text and "all thresholds met" in text
 
     # a breached threshold: non-zero exit for scripts
-    code, breached = run_status(capsys, kafka_bootstrap, tmp_path, pipeline, group, worker_metrics_dir, "--max-lag", "10")
+    code, breached = run_status(capsys, tmp_path, pipeline, group, worker_metrics_dir, "--max-lag", "10")
     assert code == BREACH_EXIT_CODE and not breached["ok"]
     assert any(b["check"] == "lag_messages" and b["value"] == 50 for b in breached["breaches"])

@@ -42,8 +42,9 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home / "venv"
 
 
-def run(venv_dir: Path, *args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLSTREAM_", "PYTHONPATH"))}
+def run(venv_dir: Path, *args: str, cwd: Path, settings_env: dict[str, str] | None = None,
+        timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLSTREAM_", "PYTHONPATH"))} | (settings_env or {})
     return subprocess.run([str(venv_dir / "bin" / "callstream"), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -54,8 +55,8 @@ def test_the_wheel_is_what_runs(wheel_venv: Path, tmp_path: Path) -> None:
     assert where.stdout.strip().startswith(str(wheel_venv)), where.stdout + where.stderr
 
 
-def test_catalog_and_scenarios_ship_inside_the_wheel(wheel_venv: Path, tmp_path: Path, kafka_bootstrap: str) -> None:
-    check = run(wheel_venv, "--bootstrap-servers", kafka_bootstrap, "topics", "check", cwd=tmp_path)
+def test_catalog_and_scenarios_ship_inside_the_wheel(wheel_venv: Path, tmp_path: Path, kafka_settings_env) -> None:
+    check = run(wheel_venv, "topics", "check", cwd=tmp_path, settings_env=kafka_settings_env)
     assert "topics.yaml" in check.stdout + check.stderr and "not found" not in check.stderr, check.stdout + check.stderr
     listed = run(wheel_venv, "rehearse", "--list", cwd=tmp_path)
     assert listed.returncode == 0 and "burst" in listed.stdout and "broker-failure" in listed.stdout, listed.stderr
@@ -63,9 +64,9 @@ def test_catalog_and_scenarios_ship_inside_the_wheel(wheel_venv: Path, tmp_path:
     assert burst.returncode == 0 and "burst" in burst.stdout and "is valid" in burst.stdout, burst.stdout + burst.stderr
 
 
-def test_up_runs_from_the_wheel(wheel_venv: Path, tmp_path: Path, kafka_bootstrap: str) -> None:
-    up = run(wheel_venv, "--bootstrap-servers", kafka_bootstrap, "--state-dir", str(tmp_path / "state"),
-             "up", "--duration", "20", "--no-simulator", "--dashboard-port", str(free_ports(1)[0]), cwd=tmp_path)
+def test_up_runs_from_the_wheel(wheel_venv: Path, tmp_path: Path, kafka_settings_env) -> None:
+    up = run(wheel_venv, "--state-dir", str(tmp_path / "state"), "up", "--duration", "20", "--no-simulator",
+             "--dashboard-port", str(free_ports(1)[0]), cwd=tmp_path, settings_env=kafka_settings_env)
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
     assert "archiver (pid" in up.stdout and "dashboard (pid" in up.stdout
     assert "exited" not in up.stdout  # no processor died

@@ -9,7 +9,7 @@ from confluent_kafka.admin import AdminClient
 
 from callstream.rehearse.runner import RunOptions, run_scenario
 from callstream.rehearse.schedule import parse_scenario
-from callstream.settings import Settings
+from callstream.settings import load_settings
 
 SHORT_BURST = {
     "name": "short-burst",
@@ -46,10 +46,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_a_short_burst_runs_end_to_end_and_cleans_up(kafka_bootstrap: str, tmp_path) -> None:
+def test_a_short_burst_runs_end_to_end_and_cleans_up(kafka_config, session_settings, tmp_path) -> None:
     scenario = parse_scenario(SHORT_BURST, "tests/rehearse/short-burst")
     result = run_scenario(scenario, RunOptions(report_dir=tmp_path / "report", work_dir=tmp_path / "work",
-                                               settings=Settings().with_cluster(kafka_bootstrap)))
+                                               settings=load_settings(None)))
     verdicts = {v.check: v for v in result.verdicts}
     failed = {name: v.detail for name, v in verdicts.items() if not v.passed}
     assert failed.keys() == {"impossible"}, failed
@@ -76,4 +76,4 @@ def test_a_short_burst_runs_end_to_end_and_cleans_up(kafka_bootstrap: str, tmp_p
     assert not any(_alive(pid) for pid in data["run"]["processes"].values())
     assert not (tmp_path / "work").exists()
     suffix = data["run"]["topics"]["suffix"]
-    assert not [t for t in AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics if suffix in t]
+    assert not [t for t in AdminClient(kafka_config).list_topics(timeout=10).topics if suffix in t]

@@ -61,7 +61,7 @@ def read_back(bootstrap: str, topics: list[str], group: str, expected: int, time
     return messages
 
 
-def test_a_short_run_lands_every_event_in_its_topic(kafka_bootstrap, unique_name, uuid_topics, tmp_path) -> None:
+def test_a_short_run_lands_every_event_in_its_topic(kafka_bootstrap, kafka_config, unique_name, uuid_topics, tmp_path) -> None:
     truth_path = tmp_path / "truth.jsonl"
     settings = SimulationSettings(
         curve="campaign",
@@ -75,7 +75,7 @@ def test_a_short_run_lands_every_event_in_its_topic(kafka_bootstrap, unique_name
         catalog_path=CATALOG,
     )
     before_ms = time.time() * 1000
-    summary = run_simulation(settings, {"bootstrap.servers": kafka_bootstrap}, progress=False)
+    summary = run_simulation(settings, kafka_config, progress=False)
 
     offline = list(generate_events(settings))
     expected_types = Counter(event_type_of(sim.event) for sim in offline)
@@ -97,7 +97,7 @@ def test_a_short_run_lands_every_event_in_its_topic(kafka_bootstrap, unique_name
         assert before_ms - 1000 <= event.produced_at_ms <= time.time() * 1000  # stamped with the wall clock
     assert received == expected_types
 
-    again = run_simulation(settings, {"bootstrap.servers": kafka_bootstrap}, progress=False)
+    again = run_simulation(settings, kafka_config, progress=False)
     assert again.content_hash == summary.content_hash  # same seed, same start: same events
 
 
@@ -111,7 +111,7 @@ def offline_topic(tag: str) -> str:
     }[tag]
 
 
-def test_real_time_mode_follows_the_sped_up_clock(kafka_bootstrap, uuid_topics) -> None:
+def test_real_time_mode_follows_the_sped_up_clock(kafka_bootstrap, kafka_config, uuid_topics) -> None:
     settings = SimulationSettings(
         rate_per_min=60,
         duration_s=40,
@@ -121,7 +121,7 @@ def test_real_time_mode_follows_the_sped_up_clock(kafka_bootstrap, uuid_topics) 
         topic_overrides=uuid_topics,
         catalog_path=CATALOG,
     )
-    summary = run_simulation(settings, {"bootstrap.servers": kafka_bootstrap}, progress=False)
+    summary = run_simulation(settings, kafka_config, progress=False)
     assert summary.simulated_s <= 40
     # 40 simulated seconds at 20x take about 2 s of wall clock, not less (events may leave
     # one pacing tick early)
@@ -129,10 +129,10 @@ def test_real_time_mode_follows_the_sped_up_clock(kafka_bootstrap, uuid_topics) 
     assert summary.max_lag_s < 0.5
 
 
-def test_a_missing_topic_is_named_before_anything_is_sent(kafka_bootstrap, unique_name) -> None:
+def test_a_missing_topic_is_named_before_anything_is_sent(kafka_bootstrap, kafka_config, unique_name) -> None:
     missing = unique_name("absent")
     settings = SimulationSettings(
         duration_s=10, max_speed=True, catalog_path=CATALOG, topic_overrides={"callstream.transcript.raw": missing}
     )
     with pytest.raises(ConfigError, match=f"topics .*{missing}.* do not exist"):
-        run_simulation(settings, {"bootstrap.servers": kafka_bootstrap}, progress=False)
+        run_simulation(settings, kafka_config, progress=False)

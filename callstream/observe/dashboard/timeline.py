@@ -85,7 +85,8 @@ def call_timeline_view(contact_id: str, archive_settings: ArchiveSettings, kafka
 
     rename = dict(topic_names or {})
     logical = {rename.get(t.name, t.name): t.name for t in catalog.topics}
-    scope = ReplayScope(topics=tuple(logical),
+    readable = {t.name for t in catalog.topics if "dashboard" in t.consumers}  # what its ACLs allow
+    scope = ReplayScope(topics=tuple(actual for actual, name in logical.items() if name in readable),
                         restricted=frozenset(rename.get(t.name, t.name) for t in catalog.topics
                                              if t.classification == "restricted"))
     archive = Archive.open(archive_settings)
