@@ -24,7 +24,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from support.pipeline import PipelineTopics
 
 from callstream.contract.catalog import load_catalog
-from callstream.governance.acls import grant_catalog
+from callstream.governance.acls import AclPlan, Grant, grant_catalog, principal_for
+from callstream.governance.acls import apply as apply_acls
 from callstream.local import broker
 from callstream.local.credentials import credentials_path
 from callstream.local.processes import ProcessGroup
@@ -141,6 +142,24 @@ def child_env(kafka_settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatc
         return child_process_environment(settings) | extra
 
     return make
+
+
+@pytest.fixture
+def grant(kafka_config: dict[str, str], session_cluster) -> Callable[..., None]:
+    """``grant(service, reads=[...], writes=[...], groups=[...])``: ACLs for topics and
+    groups outside the catalog (a test's own), as the catalog would grant them."""
+
+    def allow(service: str, *, reads: tuple[str, ...] = (), writes: tuple[str, ...] = (),
+              groups: tuple[str, ...] = ()) -> None:
+        if session_cluster is None:
+            return
+        principal = principal_for(service)
+        grants = [Grant(principal, "topic", t, "literal", op) for t in reads for op in ("READ", "DESCRIBE")]
+        grants += [Grant(principal, "topic", t, "literal", op) for t in writes for op in ("WRITE", "DESCRIBE")]
+        grants += [Grant(principal, "group", g, "literal", op) for g in groups for op in ("READ", "DESCRIBE")]
+        apply_acls(AdminClient(kafka_config), AclPlan(missing=grants, stale=[], kept=0))
+
+    return allow
 
 
 @pytest.fixture

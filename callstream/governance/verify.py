@@ -28,7 +28,7 @@ from rich import box
 from rich.table import Table
 
 from callstream.contract.catalog import Catalog
-from callstream.errors import CallstreamError
+from callstream.errors import CallstreamError, KafkaOperationError
 from callstream.governance.acls import GROUP_PREFIX, services
 from callstream.local.credentials import write_private
 from callstream.settings import Settings, client_config
@@ -202,3 +202,18 @@ def verify_catalog(settings: Settings, catalog: Catalog, names: dict[str, str] |
                 result.probes.append(Probe(service, topic.name, operation, service in listed, allowed, detail))
     result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return result
+
+
+def check_access(conf: dict[str, str], principal: str, *, reads: list[str], writes: list[str]) -> None:
+    """Refuse to start a component whose principal lacks an ACL it needs, naming each
+    missing operation and topic (a processor would otherwise fail later with an opaque
+    "authorization failed" from deep inside its consumer)."""
+    found = {("WRITE", t): v for t, v in _write_probes(conf, writes).items()} if writes else {}
+    found |= {("READ", t): v for t, v in _read_probes(conf, reads, f"{GROUP_PREFIX}{principal}-preflight").items()}
+    refused = sorted(f"{operation} on topic {topic}" for (operation, topic), (allowed, _) in found.items()
+                     if allowed is False)
+    if refused:
+        raise KafkaOperationError(
+            f"principal {principal} is not authorized to {'; '.join(refused)}",
+            f"grant it: list {principal} among the topic's producers or consumers in the catalog and run "
+            "`callstream acls apply` (or ask the cluster's administrators)", code="TOPIC_AUTHORIZATION_FAILED")

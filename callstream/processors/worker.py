@@ -13,8 +13,9 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from callstream.contract.catalog import load_catalog
+from callstream.contract.catalog import DEADLETTER_TOPIC, load_catalog
 from callstream.entry import run_entry_point
+from callstream.governance.verify import check_access
 from callstream.kafka.config import static_member_id
 from callstream.observe.client_metrics import serve_if_configured
 from callstream.processors.registry import load_processor
@@ -37,9 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     processor = load_processor(args.processor)
     group = args.group or processor.consumer_group
     state_dir = settings.state_dir / "processors" / group / f"instance-{args.instance}"
+    conf = client_config(settings, processor.name)
+    topic_names = json.loads(args.topic_map) if args.topic_map else {}
+    check_access(conf, processor.name, reads=[topic_names.get(t, t) for t in processor.inputs],
+                 writes=[topic_names.get(t, t) for t in (*processor.outputs, DEADLETTER_TOPIC)])
     app = build_application(
-        processor, client_config(settings, processor.name), load_catalog(args.catalog), state_dir,
-        group=group, topic_names=json.loads(args.topic_map) if args.topic_map else None,
+        processor, conf, load_catalog(args.catalog), state_dir,
+        group=group, topic_names=topic_names or None,
         instance_id=static_member_id(group, args.instance),
         state_ttl=timedelta(seconds=args.state_ttl_s) if args.state_ttl_s else None,
     )

@@ -96,9 +96,10 @@ def test_archived_rows_equal_produced_per_partition(kafka_config, make_topics, a
 
 
 def test_sigkill_during_burst_loses_and_repeats_nothing(kafka_config, make_topics, tmp_path: Path, unique_name,
-                                                        child_env) -> None:
+                                                        child_env, grant) -> None:
     topics = make_topics("lifecycle", "signals", partitions=3)
     group = unique_name("archiver")
+    grant("archiver", reads=tuple(topics), groups=(group,))  # the child archiver runs as its own principal
     env = child_env(tmp_path)
     command = [sys.executable, "-m", "callstream.archive.archiver", "--group", group, "--instance-id", "archiver-1", "--flush-rows", "250", "--flush-age-s", "0.2",
                *[arg for t in topics for arg in ("--topic", t)]]
