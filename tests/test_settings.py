@@ -129,3 +129,53 @@ def test_no_cluster_and_no_local_broker_says_what_to_do(tmp_path: Path) -> None:
     settings = load_settings(None, state_dir=tmp_path)
     with pytest.raises(ConfigError, match="callstream kafka start"):
         client_config(settings)
+
+
+def test_children_connect_with_sasl_settings_that_never_reach_a_command_line(session_cluster, pipeline, tmp_path):
+    """Workers, the archiver and the dashboard started the way `up` starts them, under SASL
+    settings with an inline password: each connects with them, and no child's command line
+    (world-readable through /proc and ps) holds the secret."""
+    import time
+    import urllib.request
+
+    from callstream.contract.events import TranscriptSegment
+    from callstream.local.broker import free_ports
+    from callstream.local.credentials import Credentials
+    from callstream.local.processes import ProcessGroup
+    from callstream.settings import child_process_environment
+
+    password = Credentials.load(session_cluster.state_dir).password("admin")
+    settings = load_settings(None, bootstrap_servers=session_cluster.bootstrap_servers, security_protocol="SASL_PLAINTEXT",
+                             sasl_mechanism="SCRAM-SHA-512", sasl_username="admin", sasl_password=password,
+                             state_dir=tmp_path / "state")
+    group = ProcessGroup(tmp_path / "logs", child_process_environment(settings))
+    suffix = pipeline["callstream.deadletter"].rsplit(".", 1)[-1]
+    port = free_ports(1)[0]
+    try:
+        group.spawn("redactor", "callstream.processors.worker", "redactor", "--group", f"callstream-redactor-{suffix}",
+                    "--topic-map", pipeline.topic_map)
+        group.spawn("archiver", "callstream.archive.archiver", "--group", f"callstream-archiver-{suffix}",
+                    "--topic", pipeline["callstream.transcript.redacted"])
+        group.spawn("dashboard", "callstream.observe.dashboard", "--port", str(port), "--topic-map", pipeline.topic_map)
+        now = int(time.time() * 1000)
+        pipeline.produce("callstream.transcript.raw", [TranscriptSegment(
+            event_id="raw-1", contact_id="call-1", event_time_ms=now, produced_at_ms=now, producer="test",
+            segment_id="seg-1", sequence=1, participant="customer", start_offset_ms=0, end_offset_ms=900,
+            text="my card is 4111 1111 1111 1111", is_final=True)])
+        redacted = pipeline.read_events("callstream.transcript.redacted", lambda ms: len(ms) >= 1, timeout_s=90)
+        assert redacted and "4111" not in redacted[0].text  # the worker connected with the parent's credentials
+        metrics, deadline = "", time.monotonic() + 90
+        while 'callstream_brokers{state="up"} 1.0' not in metrics and time.monotonic() < deadline:
+            try:
+                metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            except OSError:
+                time.sleep(1)
+        assert 'callstream_brokers{state="up"} 1.0' in metrics  # so did the dashboard's observer
+        assert not group.dead(), [c.log_path.read_text()[-2000:] for c in group.dead()]
+        for child in group.children.values():
+            cmdline = Path(f"/proc/{child.pid}/cmdline").read_bytes()
+            assert password.encode() not in cmdline and b"sasl" not in cmdline.lower(), child.name
+            assert Path(f"/proc/{child.pid}/environ").stat().st_mode & 0o077 == 0  # only its owner reads it
+    finally:
+        group.stop_all()
+    assert password not in "".join(c.log_path.read_text() for c in group.children.values())  # nor in any log
