@@ -33,10 +33,11 @@ from callstream.simulate.simulator import SimulationSettings, run_simulation
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--no-simulator", is_flag=True, help="Run the processors and archiver only (your own producers feed them).")
 @click.option("--no-archive", is_flag=True, help="Do not start the archiver.")
+@click.option("--insecure", is_flag=True, help="Start the local Kafka without authentication or ACLs (see `kafka start --insecure`).")
 @click.option("--dashboard-port", type=click.IntRange(1024, 65535), help="Port of the web dashboard (default: settings, 8765).")
 @pass_context
 def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float, speedup: float, seed: int, no_simulator: bool,
-       no_archive: bool, dashboard_port: int | None) -> None:
+       no_archive: bool, insecure: bool, dashboard_port: int | None) -> None:
     """Start Kafka (unless a cluster is configured), the catalog, every processor, the archiver
     and the simulator; print a live summary until Ctrl-C or --duration, then stop cleanly."""
     console = Console()
@@ -45,8 +46,7 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
         settings = settings.model_copy(update={"dashboard": DashboardSection(host=settings.dashboard.host, port=dashboard_port)})
     cluster = None
     if settings.kafka.is_local:
-        existing = broker.LocalCluster.load(settings.state_dir)
-        cluster, started = broker.start(settings.state_dir, 1, security=existing.security if existing else "sasl")
+        cluster, started = broker.start(settings.state_dir, 1, security="insecure" if insecure else "sasl")
         console.print(f"[bold]Kafka[/] {broker.KAFKA_VERSION} {'started' if started else 'already running'} at {cluster.bootstrap_servers} (data {cluster.home})")
         console.print(f"[bold]security[/] {security_line(cluster)}", soft_wrap=True)
     conf = ctx.client_config()
