@@ -3,7 +3,8 @@
 Every service the catalog names is a principal (``User:<service>``, or whatever the
 ``principals`` mapping of the settings says for a user's own cluster) and gets exactly:
 
-* WRITE and DESCRIBE on the topics it produces;
+* WRITE and DESCRIBE on the topics it produces (and DESCRIBE_CONFIGS for a stream
+  processor: Quix validates the configs of every topic it uses);
 * READ, DESCRIBE and DESCRIBE_CONFIGS on the topics it consumes (Quix reads a source
   topic's configs before it builds the topic's state);
 * READ and DESCRIBE on its consumer groups (``callstream-<service>``, PREFIXED: a
@@ -113,6 +114,8 @@ def compile_grants(catalog: Catalog, *, names: Mapping[str, str] | None = None,
     for topic in catalog.topics:
         for producer in topic.producers:
             allow(producer, "topic", actual[topic.name], "literal", "WRITE", "DESCRIBE")
+            if producer in STREAM_PROCESSORS:  # Quix validates the configs of every topic it uses
+                allow(producer, "topic", actual[topic.name], "literal", "DESCRIBE_CONFIGS")
         for consumer in topic.consumers:
             allow(consumer, "topic", actual[topic.name], "literal", "READ", "DESCRIBE", "DESCRIBE_CONFIGS")
             allow(consumer, "group", f"{GROUP_PREFIX}{consumer}", "prefixed", "READ", "DESCRIBE")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -133,9 +133,13 @@ def _kafka_error(what: str, exc: Exception) -> KafkaOperationError:
 class OffsetReader:
     """Reads offsets, committed positions and probe messages with long-lived clients."""
 
-    def __init__(self, client_config: Mapping[str, Any], timeout_s: float = 10.0) -> None:
+    def __init__(self, client_config: Mapping[str, Any], timeout_s: float = 10.0,
+                 unreadable: Collection[str] = ()) -> None:
         self.client_config = dict(client_config)
         self.timeout_s = timeout_s
+        #: topics whose messages this reader may not read (the observer and a restricted
+        #: topic): their timestamps are found through ListOffsets, which needs DESCRIBE only
+        self.unreadable = frozenset(unreadable)
         self.admin = AdminClient(self.client_config)
         self._probe: Consumer | None = None
         self._group_readers: dict[str, Consumer] = {}
@@ -271,8 +275,10 @@ class OffsetReader:
         the partition ends first (only transaction markers, or nothing, remain)."""
         if not positions:
             return {}
-        found: dict[tuple[str, int], int | None] = {}
-        pending = dict(positions)
+        found = self.searched_timestamps({tp: o for tp, o in positions.items() if tp[0] in self.unreadable})
+        pending = {tp: o for tp, o in positions.items() if tp[0] not in self.unreadable}
+        if not pending:
+            return found
         consumer = self.probe
         consumer.assign([TopicPartition(t, p, o) for (t, p), o in pending.items()])
         deadline = time.monotonic() + self.timeout_s
@@ -298,6 +304,33 @@ class OffsetReader:
                 f"could not read the oldest unconsumed message of {sorted(pending)[:3]} within {self.timeout_s:.0f}s",
                 "the broker is slow or unreachable; retry, or raise the timeout")
         return found
+
+    def searched_timestamps(self, positions: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int | None]:
+        """The timestamp of the message at each position without reading it: the latest
+        time whose ListOffsets answer (the first offset at or after that time) is still at
+        or before the position, found by bisection to the millisecond for all partitions
+        at once. Exact where timestamps grow with offsets, as they do for callstream's
+        producers; ``None`` where no message at or after the position has a timestamp."""
+        if not positions:
+            return {}
+        low = {tp: 0 for tp in positions}
+        high = {tp: time.time_ns() // 1_000_000 + 1 for tp in positions}
+        consumer = self.probe
+        while any(high[tp] - low[tp] > 1 for tp in positions):
+            probes = {tp: (low[tp] + high[tp]) // 2 for tp in positions if high[tp] - low[tp] > 1}
+            try:
+                answers = consumer.offsets_for_times([TopicPartition(t, p, ts) for (t, p), ts in probes.items()],
+                                                     timeout=self.timeout_s)
+            except KafkaException as exc:
+                raise _kafka_error("searching message timestamps", exc) from None
+            for answer in answers:
+                tp = (answer.topic, answer.partition)
+                # offset -1: no message at or after the time (so the position's is earlier)
+                if 0 <= answer.offset <= positions[tp]:
+                    low[tp] = probes[tp]
+                else:
+                    high[tp] = probes[tp]
+        return {tp: low[tp] if low[tp] > 0 else None for tp in positions}
 
     # --- lag ------------------------------------------------------------------------------
 

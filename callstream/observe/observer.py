@@ -45,6 +45,8 @@ from callstream.observe.snapshot import (
 from callstream.observe.stream import StreamTap, TapFigures, default_topics
 from callstream.settings import Settings, client_config, load_settings
 
+#: the catalog service the observer runs as (its ACLs decide what it may read)
+OBSERVER_PRINCIPAL = "dashboard"
 #: groups the observer watches when none are named: callstream's own long-lived groups
 DEFAULT_GROUP_PREFIX = "callstream-"
 
@@ -93,7 +95,11 @@ class Observer:
         self.logical = {rename.get(t.name, t.name): t.name for t in self.catalog.topics}
         self.own_errors: Counter[tuple[str, str]] = Counter()
         conf = dict(client_config)
-        self.reader = OffsetReader(conf | {"error_cb": lambda e: self._on_error("admin", e)})
+        # the observer reads data only where the catalog lets the dashboard consume; elsewhere
+        # (the raw transcript above all) lag in seconds comes from offsets, never messages
+        unreadable = [actual for actual, name in self.logical.items()
+                      if OBSERVER_PRINCIPAL not in self.catalog.topic(name).consumers]
+        self.reader = OffsetReader(conf | {"error_cb": lambda e: self._on_error("admin", e)}, unreadable=unreadable)
         tapped = list(tap_topics) if tap_topics is not None else default_topics(self.catalog)
         self.figures = TapFigures({rename.get(t, t): t for t in tapped}, self.settings.window_s)
         self.tap = StreamTap(conf, self.figures.logical, self.figures.handle, start="lookback",

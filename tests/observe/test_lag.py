@@ -106,3 +106,24 @@ def test_never_committed_group_counts_from_log_start_and_skew(kafka_config, crea
     assert measured.messages == [0, 0, 40, 0] and measured.size_skew == 4.0
     with OffsetReader(kafka_config) as reader:
         assert reader.partitions([topic, "no-such-topic"]) == [(topic, p) for p in range(4)]
+
+
+def test_timestamps_found_through_offsets_equal_the_messages_own(kafka_config, create_topic, unique_name) -> None:
+    """The observer may not read a restricted topic: it finds the oldest unconsumed
+    message's timestamp by bisecting ListOffsets (DESCRIBE only) instead of reading it."""
+    topic = create_topic(unique_name("searched"), partitions=1)
+    timestamps = []
+    for _ in range(5):
+        timestamps += _produce(kafka_config, topic, 20, partition=0)[0]
+        time.sleep(0.05)
+    reader = OffsetReader(kafka_config)
+    try:
+        positions = {(topic, 0): offset for offset in (0, 37, 99)}
+        for offset in (0, 37, 99):
+            searched = reader.searched_timestamps({(topic, 0): offset})
+            read = reader.first_timestamps({(topic, 0): offset})
+            assert searched == read == {(topic, 0): timestamps[offset]}
+        assert positions  # every position above was checked against the message itself
+        assert reader.searched_timestamps({(topic, 0): 100}) == {(topic, 0): None}  # past the end
+    finally:
+        reader.close()
