@@ -493,7 +493,8 @@ def score_governance(e: Evidence) -> AreaScore:
     for k in present:
         shown1.append(f"{names[k]}: {e.capabilities[k]}")
     if e.catalog.error is None and e.catalog.topics:
-        shown1.append("the catalog declares producers, consumers and a classification per topic (declared, not enforced)")
+        enforced = "enforced by verified ACLs" if e.verified.get("acl") else "declared, not enforced"
+        shown1.append(f"the catalog declares producers, consumers and a classification per topic ({enforced})")
     if not present:
         lack1.append("any of: " + ", ".join(names.values()) + " (the installed callstream has none)")
     shown2, lack2 = [], []
