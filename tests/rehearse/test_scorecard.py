@@ -24,8 +24,8 @@ from callstream.rehearse.scorecard import (
 from callstream.settings import load_settings
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-#: the capabilities callstream has today (governance and migration are not built yet)
-BUILT = ("events", "compatibility", "lag", "replay", "retention", "metrics", "snapshot", "curves", "rehearsal")
+#: the capabilities callstream has today (encryption, audit and migration are not built yet)
+BUILT = ("events", "compatibility", "lag", "replay", "retention", "metrics", "snapshot", "curves", "rehearsal", "acl")
 FULL_CATALOG = CatalogFacts(path="catalog/topics.yaml", topics=15)
 ALL_METRICS = ["callstream_client_errors_total", "callstream_consumer_lag_seconds", "callstream_brokers",
                "callstream_archive_lag_messages", "callstream_partition_skew_ratio", "callstream_stage_latency_seconds"]
@@ -66,7 +66,7 @@ def test_no_evidence_scores_zero_everywhere_and_says_what_is_missing() -> None:
 def test_full_evidence_reaches_two_where_the_project_could_and_no_further() -> None:
     got = scores(evidence())
     assert got == {"event model": 2, "burst behavior": 2, "consumer recovery": 2, "retention policy": 1,
-                   "governance": 0, "migration safety": 0, "observability": 2}
+                   "governance": 1, "migration safety": 0, "observability": 2}
 
 
 def test_every_awarded_level_lists_its_evidence() -> None:
@@ -172,7 +172,7 @@ def test_gather_reads_the_deployment_and_skips_what_it_cannot_read(tmp_path: Pat
     assert found.check_failures["retention"] == "no archive yet (nothing to check)"
     assert found.metrics_doc is None
     card = score(found)
-    assert {a.area: a.score for a in card.areas}["governance"] == 0
+    assert {a.area: a.score for a in card.areas}["governance"] == 1  # ACL tooling installed, not verified here
     assert {a.area: a.score for a in card.areas}["event model"] == 0
 
 
