@@ -37,6 +37,8 @@ from callstream.local.pids import pid_alive, signal_and_wait
 KAFKA_VERSION = "4.4.0"
 KAFKA_ARTIFACTS = [
     maven.Artifact("org.apache.kafka", "kafka_2.13", KAFKA_VERSION),
+    # Kafka's command-line tools (console consumer, consumer groups) for third-party checks
+    maven.Artifact("org.apache.kafka", "kafka-tools", KAFKA_VERSION),
     # Kafka's own slf4j is 1.x-era through transitive deps; pin the 2.x API + log4j2 binding.
     maven.Artifact("org.slf4j", "slf4j-api", "2.0.17"),
     maven.Artifact("org.apache.logging.log4j", "log4j-slf4j2-impl", "2.24.3"),

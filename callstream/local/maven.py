@@ -62,8 +62,9 @@ def resolve(name: str, artifacts: list[Artifact]) -> Path:
     """A directory holding the jars of ``artifacts`` and their runtime dependencies."""
     target = cache_root() / name
     marker = target / ".resolved"
-    if marker.exists():
-        return target
+    wanted = ",".join(f"{a.group}:{a.artifact}:{a.version}" for a in artifacts)
+    if marker.exists() and marker.read_text() == wanted:
+        return target  # resolved before, for exactly these artifacts
     mvn = shutil.which("mvn")
     if not mvn:
         raise LocalKafkaError(
@@ -94,6 +95,6 @@ def resolve(name: str, artifacts: list[Artifact]) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     shutil.move(str(libs), target / "lib")
-    marker.write_text(",".join(f"{a.group}:{a.artifact}:{a.version}" for a in artifacts))
+    marker.write_text(wanted)
     shutil.rmtree(work, ignore_errors=True)
     return target

@@ -313,9 +313,12 @@ class OffsetReader:
         producers; ``None`` where no message at or after the position has a timestamp."""
         if not positions:
             return {}
+        consumer = self.probe
+        ends = {tp: consumer.get_watermark_offsets(TopicPartition(*tp), timeout=self.timeout_s)[1] for tp in positions}
+        found: dict[tuple[str, int], int | None] = {tp: None for tp, end in ends.items() if positions[tp] >= end}
+        positions = {tp: offset for tp, offset in positions.items() if tp not in found}
         low = {tp: 0 for tp in positions}
         high = {tp: time.time_ns() // 1_000_000 + 1 for tp in positions}
-        consumer = self.probe
         while any(high[tp] - low[tp] > 1 for tp in positions):
             probes = {tp: (low[tp] + high[tp]) // 2 for tp in positions if high[tp] - low[tp] > 1}
             try:
@@ -330,7 +333,7 @@ class OffsetReader:
                     low[tp] = probes[tp]
                 else:
                     high[tp] = probes[tp]
-        return {tp: low[tp] if low[tp] > 0 else None for tp in positions}
+        return found | {tp: low[tp] if low[tp] > 0 else None for tp in positions}
 
     # --- lag ------------------------------------------------------------------------------
 

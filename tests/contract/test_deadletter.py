@@ -210,6 +210,7 @@ def test_consume_loop_sends_an_undecodable_message_to_the_dead_letter_topic(
 def test_quix_application_dead_letters_through_on_consumer_error(
         kafka_config, create_topic, unique_name, sample_event, tmp_path):
     from quixstreams import Application
+    from quixstreams.kafka.configuration import ConnectionConfig
 
     source = create_topic(unique_name("callstream.transcript.raw"), partitions=1)
     dlq = create_topic(unique_name("callstream.deadletter"), partitions=1)
@@ -218,7 +219,7 @@ def test_quix_application_dead_letters_through_on_consumer_error(
 
     router = DeadLetterRouter(Producer(kafka_config), "redactor", topic=dlq)
     app = Application(
-        broker_address=kafka_config["bootstrap.servers"], consumer_group=unique_name("redactor"),
+        broker_address=ConnectionConfig.from_librdkafka_dict(kafka_config), consumer_group=unique_name("redactor"),
         auto_offset_reset="earliest", state_dir=tmp_path / "state", use_changelog_topics=False,
         on_consumer_error=router.on_consumer_error, on_processing_error=router.on_processing_error,
         loglevel="WARNING",

@@ -32,12 +32,12 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
                             "-w", str(home / "dist"), str(REPOSITORY)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
     wheel = next((home / "dist").glob("callstream-*.whl"))
-    venv.create(home / "venv", with_pip=False)
+    venv.create(home / "venv", with_pip=True)
     site = next((home / "venv" / "lib").glob("python3*/site-packages"))
     (site / "locked-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     python = home / "venv" / "bin" / "python"
-    installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
-                                str(wheel)], capture_output=True, text=True, timeout=300)
+    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+                               capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stderr
     return home / "venv"
 

@@ -37,10 +37,10 @@ def uuid_topics(unique_name, create_topic) -> dict[str, str]:
     }
 
 
-def read_back(bootstrap: str, topics: list[str], group: str, expected: int, timeout_s: float = 60) -> list:
+def read_back(config: dict[str, str], topics: list[str], group: str, expected: int, timeout_s: float = 60) -> list:
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **config,
             "group.id": group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -84,7 +84,7 @@ def test_a_short_run_lands_every_event_in_its_topic(kafka_bootstrap, kafka_confi
     assert summary.calls == len(list(read_ground_truth(truth_path))) > 20
     assert summary.peak_concurrency > 10 and summary.bytes > 100 * summary.events
 
-    messages = read_back(kafka_bootstrap, list(uuid_topics.values()), unique_name("reader"), summary.events)
+    messages = read_back(kafka_config, list(uuid_topics.values()), unique_name("reader"), summary.events)
     assert len(messages) == summary.events
     received = Counter()
     for message in messages:
