@@ -64,6 +64,10 @@ class DashboardSection(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8765, gt=0, lt=65536)
+    #: the login of a dashboard bound beyond loopback (generated into the state dir when unset)
+    operations_token: SecretStr | None = None
+    #: also opens the call drill-down, which shows transcript text
+    transcripts_token: SecretStr | None = None
 
 
 class DeploymentSection(BaseSettings):

@@ -130,8 +130,10 @@ def dashboard(ctx: CliContext, port: int, host: str, interval: float, groups, to
               worker_metrics_dir, **limits) -> None:
     """Serve the live dashboard (operations, supervisor, call drill-down) and /metrics."""
     from callstream.observe.dashboard import serve
+    from callstream.observe.dashboard.access import access_from_settings, describe
 
     thresholds = load_thresholds(ctx.config_file or _default_config(), **limits)
     observer, conf = _observer(ctx, groups, topic_map, window, lookback, worker_metrics_dir, interval)
-    click.echo(f"dashboard on http://{host}:{port}/ (metrics at /metrics); Ctrl-C stops it")
-    serve(observer, conf, host=host, port=port, thresholds=thresholds)
+    access, where = access_from_settings(ctx.settings.dashboard, ctx.settings.state_dir, host)
+    click.echo(f"dashboard on http://{host}:{port}/ (metrics at /metrics), {describe(access, where)}; Ctrl-C stops it")
+    serve(observer, conf, host=host, port=port, thresholds=thresholds, access=access, tokens_hint=where)

@@ -135,3 +135,67 @@ def test_dashboard_live_in_chromium(pipeline, workers, worker_metrics_dir, dashb
     assert errors == [], errors
     assert filled_after_s < 15
     print(f"charts filled {filled_after_s:.1f} s after the page opened")
+
+
+def test_beyond_loopback_no_token_no_dashboard_and_no_transcript_without_its_permission(child_env, tmp_path) -> None:
+    """Bound to every address, the dashboard asks for a login; the operations token opens
+    the operations views but not the call drill-down, which shows what was said."""
+    from callstream.local.broker import free_ports
+    from callstream.local.processes import ProcessGroup
+
+    port = free_ports(1)[0]
+    tokens = {"CALLSTREAM_DASHBOARD_OPERATIONS_TOKEN": "ops-" + uuid.uuid4().hex,
+              "CALLSTREAM_DASHBOARD_TRANSCRIPTS_TOKEN": "calls-" + uuid.uuid4().hex}
+    group = ProcessGroup(tmp_path / "logs", child_env(tmp_path / "state", **tokens))
+    child = group.spawn("dashboard", "callstream.observe.dashboard", "--host", "0.0.0.0", "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_login_page(url, child)
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.goto(url)  # no token: the login page, nothing else
+                assert page.url.endswith("/login") and page.locator("input[name=token]").count() == 1
+                refused = page.evaluate("fetch('/api/calls/call-1').then(r => r.status)")
+                assert refused == 401
+
+                page.fill("input[name=token]", "not-a-token")
+                page.click("button[type=submit]")
+                assert "That token is not valid." in page.inner_text("main")
+
+                page.fill("input[name=token]", tokens["CALLSTREAM_DASHBOARD_OPERATIONS_TOKEN"])
+                page.click("button[type=submit]")
+                page.wait_for_url(f"{url}/")
+                assert page.evaluate("fetch('/api/board').then(r => r.status)") == 200
+                body = page.evaluate("fetch('/api/calls/call-1').then(async r => [r.status, await r.json()])")
+                assert body[0] == 403 and "transcripts permission" in body[1]["error"]
+
+                page.goto(f"{url}/login")
+                page.fill("input[name=token]", tokens["CALLSTREAM_DASHBOARD_TRANSCRIPTS_TOKEN"])
+                page.click("button[type=submit]")
+                page.wait_for_url(f"{url}/")
+                body = page.evaluate("fetch('/api/calls/call-1').then(async r => [r.status, await r.json()])")
+                assert body[0] == 404 and "no events for contact call-1" in body[1]["error"]  # allowed in; no such call
+            finally:
+                browser.close()
+    finally:
+        group.stop_all()
+    log = child.log_path.read_text()
+    assert "sign-in required" in log and tokens["CALLSTREAM_DASHBOARD_OPERATIONS_TOKEN"] not in log
+
+
+def wait_for_login_page(url: str, child, timeout_s: float = 60.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise AssertionError(child.log_path.read_text()[-3000:])
+        try:
+            with urllib.request.urlopen(f"{url}/login", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url}/login did not answer within {timeout_s}s")

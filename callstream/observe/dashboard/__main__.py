@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from callstream.entry import run_entry_point
+from callstream.observe.dashboard.access import access_from_settings, describe
 from callstream.observe.observer import add_observer_arguments, observer_from_arguments
 
 
@@ -20,8 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     from callstream.observe.dashboard.server import serve
 
     host, port = args.host or settings.dashboard.host, args.port or settings.dashboard.port
-    print(f"dashboard: http://{host}:{port}/ (metrics at /metrics)", flush=True)
-    serve(observer, conf, host=host, port=port)
+    access, where = access_from_settings(settings.dashboard, settings.state_dir, host)
+    print(f"dashboard: http://{host}:{port}/ (metrics at /metrics); {describe(access, where)}", flush=True)
+    serve(observer, conf, host=host, port=port, access=access, tokens_hint=where)
     return 0
 
 
