@@ -27,14 +27,15 @@ def kafka() -> None:
 @click.option("--port-base", type=click.IntRange(1024, 65000), default=broker.DEFAULT_PORT_BASE, show_default=True, help="First port; node i listens on base+2(i-1) (clients) and base+2(i-1)+1 (controller).")
 @click.option("--timeout", type=click.FloatRange(5, 600), default=90, show_default=True, help="Seconds to wait for readiness.")
 @click.option("--insecure", is_flag=True, help="Plaintext, no authentication, no ACLs: anyone on this machine may read and change everything.")
+@click.option("--tls", is_flag=True, help="Encrypt client connections (SASL_SSL) with a certificate from a local CA that clients verify.")
 @pass_context
-def start(ctx: CliContext, brokers: str, port_base: int, timeout: float, insecure: bool) -> None:
+def start(ctx: CliContext, brokers: str, port_base: int, timeout: float, insecure: bool, tls: bool) -> None:
     """Start the local broker (idempotent: a running one is reported, not duplicated).
 
     By default clients authenticate (SASL/SCRAM-SHA-512) and the catalog's ACLs decide what
     each callstream service may do; passwords stay in an owner-only file in the state dir."""
     cluster, started = broker.start(ctx.settings.state_dir, int(brokers), port_base=port_base, timeout_s=timeout,
-                                    security="insecure" if insecure else "sasl")
+                                    security="insecure" if insecure else "sasl", tls=tls)
     verb = "started" if started else "already running"
     click.echo(f"local Kafka {broker.KAFKA_VERSION} {verb}: {len(cluster.nodes)} broker(s) at {cluster.bootstrap_servers}")
     if cluster.secured:
@@ -47,7 +48,8 @@ def start(ctx: CliContext, brokers: str, port_base: int, timeout: float, insecur
 
 def security_line(cluster: broker.LocalCluster) -> str:
     if cluster.secured:
-        return ("security: SASL/SCRAM-SHA-512 for clients, SASL/PLAIN between nodes, ACLs enforced "
+        transport = f"TLS (CA {cluster.local_tls.ca_certificate})" if cluster.tls else "no TLS"
+        return (f"security: SASL/SCRAM-SHA-512 for clients, {transport}, SASL/PLAIN between nodes, ACLs enforced "
                 f"(credentials in {cluster.home / 'credentials.json'}, owner-only)")
     return "security: NONE (--insecure): plaintext, no authentication, no ACLs; anyone on this machine has full access"
 

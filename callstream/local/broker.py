@@ -33,6 +33,8 @@ from callstream.errors import LocalKafkaError
 from callstream.local import maven
 from callstream.local.credentials import ADMIN, CONTROLLER, MECHANISM, Credentials, write_private
 from callstream.local.pids import pid_alive, signal_and_wait
+from callstream.local.tls import LocalTls
+from callstream.local.tls import generate as generate_tls
 
 KAFKA_VERSION = "4.4.0"
 KAFKA_ARTIFACTS = [
@@ -95,16 +97,24 @@ class LocalCluster:
     cluster_id: str = ""
     version: str = KAFKA_VERSION
     security: str = "sasl"
+    #: SASL_SSL on the client listener (``kafka start --tls``), verified against a local CA
+    tls: bool = False
 
     @property
     def secured(self) -> bool:
         return self.security == "sasl"
+
+    @property
+    def local_tls(self) -> LocalTls:
+        return LocalTls(self.home / "tls")
 
     def client_config(self, principal: str = ADMIN) -> dict[str, str]:
         """librdkafka settings to reach this cluster as ``principal``."""
         conf = {"bootstrap.servers": self.bootstrap_servers}
         if self.secured:
             conf |= Credentials.load(self.state_dir).client_properties(principal)
+        if self.tls:
+            conf |= {"security.protocol": "SASL_SSL", "ssl.ca.location": str(self.local_tls.ca_certificate)}
         return conf
 
     @property
@@ -127,7 +137,7 @@ class LocalCluster:
 
     def save(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        data = {"version": self.version, "cluster_id": self.cluster_id, "security": self.security,
+        data = {"version": self.version, "cluster_id": self.cluster_id, "security": self.security, "tls": self.tls,
                 "nodes": [asdict(n) for n in self.nodes]}
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2))
@@ -145,7 +155,8 @@ class LocalCluster:
             raise LocalKafkaError(f"{path} is unreadable ({exc})", "run `callstream kafka stop --fresh` to reset it") from None
         # a state dir from before security existed was made plaintext
         return cls(state_dir=Path(state_dir), nodes=nodes, cluster_id=data.get("cluster_id", ""),
-                   version=data.get("version", KAFKA_VERSION), security=data.get("security", "insecure"))
+                   version=data.get("version", KAFKA_VERSION), security=data.get("security", "insecure"),
+                   tls=bool(data.get("tls", False)))
 
     def running_nodes(self) -> list[KafkaNode]:
         return [n for n in self.nodes if n.is_alive()]
@@ -178,7 +189,7 @@ def kafka_libs() -> Path:
     return maven.resolve(f"kafka-{KAFKA_VERSION}", KAFKA_ARTIFACTS) / "lib"
 
 
-def _security_properties(node: KafkaNode, credentials: Credentials | None) -> list[str]:
+def _security_properties(node: KafkaNode, credentials: Credentials | None, tls: LocalTls | None) -> list[str]:
     if credentials is None:
         return [
             f"listeners=PLAINTEXT://127.0.0.1:{node.client_port},CONTROLLER://127.0.0.1:{node.controller_port}",
@@ -190,8 +201,12 @@ def _security_properties(node: KafkaNode, credentials: Credentials | None) -> li
     return [
         f"listeners=CLIENT://127.0.0.1:{node.client_port},CONTROLLER://127.0.0.1:{node.controller_port}",
         f"advertised.listeners=CLIENT://127.0.0.1:{node.client_port}",
-        "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        f"listener.security.protocol.map=CLIENT:{'SASL_SSL' if tls else 'SASL_PLAINTEXT'},CONTROLLER:SASL_PLAINTEXT",
         "inter.broker.listener.name=CLIENT",
+        *([] if tls is None else [
+            "ssl.keystore.type=PEM", f"ssl.keystore.location={tls.broker_keystore}",
+            "ssl.truststore.type=PEM", f"ssl.truststore.location={tls.ca_certificate}",
+        ]),
         f"sasl.enabled.mechanisms={MECHANISM}",
         f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
         f"listener.name.client.{MECHANISM.lower()}.sasl.jaas.config="
@@ -206,13 +221,14 @@ def _security_properties(node: KafkaNode, credentials: Credentials | None) -> li
     ]
 
 
-def _server_properties(node: KafkaNode, voters: str, size: int, credentials: Credentials | None) -> str:
+def _server_properties(node: KafkaNode, voters: str, size: int, credentials: Credentials | None,
+                       tls: LocalTls | None) -> str:
     replicas = min(3, size)
     return "\n".join([
         "process.roles=broker,controller",
         f"node.id={node.node_id}",
         f"controller.quorum.voters={voters}",
-        *_security_properties(node, credentials),
+        *_security_properties(node, credentials, tls),
         "controller.listener.names=CONTROLLER",
         f"log.dirs={Path(node.directory) / 'data'}",
         f"offsets.topic.replication.factor={replicas}",
@@ -262,10 +278,13 @@ def start(
     timeout_s: float = 90.0,
     heap: str = DEFAULT_HEAP,
     security: str = "sasl",
+    tls: bool = False,
 ) -> tuple[LocalCluster, bool]:
     """Start (or find running) a local cluster; returns it and whether it was started now."""
     if security not in SECURITY_MODES:
         raise LocalKafkaError(f"unknown security mode {security!r}", f"one of {', '.join(SECURITY_MODES)}")
+    if tls and security != "sasl":
+        raise LocalKafkaError("--tls needs authentication, which --insecure turns off", "drop one of the two")
     existing = LocalCluster.load(state_dir)
     if existing and existing.security != security:
         made = "without authentication" if existing.security == "insecure" else "with authentication"
@@ -273,6 +292,10 @@ def start(
             f"the local cluster in {existing.home} was made {made} ({existing.security}), not {security}",
             "start it as it was made (`--insecure` or not), or run `callstream kafka stop --fresh` "
             "to delete its data and start a new one")
+    if existing and existing.tls != tls:
+        raise LocalKafkaError(
+            f"the local cluster in {existing.home} was made {'with' if existing.tls else 'without'} TLS",
+            f"start it {'with' if existing.tls else 'without'} --tls, or run `callstream kafka stop --fresh` first")
     if existing and existing.running_nodes():
         if len(existing.nodes) != brokers:
             raise LocalKafkaError(
@@ -290,9 +313,12 @@ def start(
     else:
         cluster = _plan(state_dir, brokers, ports, port_base)
         cluster.security = security
+        cluster.tls = tls
         fresh = True
         if cluster.secured:
             Credentials.generate([]).save(state_dir)
+        if tls:
+            generate_tls(cluster.local_tls.directory)
     for node in cluster.nodes:
         for port in (node.client_port, node.controller_port):
             if port_in_use(port):
@@ -303,12 +329,14 @@ def start(
     java = maven.java_executable()
     libs = kafka_libs()
     credentials = Credentials.load(state_dir) if cluster.secured else None
+    local_tls = cluster.local_tls if cluster.tls else None
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in cluster.nodes)
     for node in cluster.nodes:
         directory = Path(node.directory)
         directory.mkdir(parents=True, exist_ok=True)
         # holds the admin and controller passwords when secured: owner-only
-        write_private(directory / "server.properties", _server_properties(node, voters, len(cluster.nodes), credentials))
+        write_private(directory / "server.properties",
+                      _server_properties(node, voters, len(cluster.nodes), credentials, local_tls))
         (directory / "log4j2.properties").write_text(_LOG4J2)
         if fresh:
             _format(java, libs, cluster.cluster_id, directory, credentials)
