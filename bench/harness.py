@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient
 
 from callstream.contract.catalog import load_catalog
 from callstream.errors import KafkaOperationError
+from callstream.governance.acls import grant_catalog
 from callstream.kafka import topics as topic_admin
 from callstream.local import broker
 from callstream.local.processes import ProcessGroup
@@ -37,30 +38,48 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 class BenchCluster:
-    """A local broker in a temporary state dir (or ``bootstrap`` of an existing cluster)."""
+    """A local broker in a temporary state dir (or ``bootstrap`` of an existing cluster).
 
-    def __init__(self, bootstrap: str | None = None, brokers: int = 1, heap: str = "1g") -> None:
+    The local broker is secured as `callstream kafka start` makes it (SASL/SCRAM, ACLs from
+    the catalog, every worker its own principal; the benchmark's own clients are its admin)
+    unless ``insecure``: the plaintext baseline that shows what authentication costs."""
+
+    def __init__(self, bootstrap: str | None = None, brokers: int = 1, heap: str = "1g", insecure: bool = False) -> None:
         self.bootstrap = bootstrap
         self.brokers = brokers
         self.heap = heap
+        self.insecure = insecure
+        self._conf: dict[str, str] = {}
         self.state_dir = Path(tempfile.mkdtemp(prefix="callstream-bench-"))
         self.processes = ProcessGroup(self.state_dir / "logs")
         self._offsets: OffsetReader | None = None
 
     def __enter__(self) -> BenchCluster:
-        if not self.bootstrap:
-            cluster, _ = broker.start(self.state_dir, self.brokers, ports=broker.free_ports(2 * self.brokers), heap=self.heap, security="insecure")
-            self.bootstrap = cluster.bootstrap_servers
         catalog = load_catalog()
+        settings = load_settings().with_state_dir(self.state_dir)
+        if self.bootstrap:
+            self._conf = {"bootstrap.servers": self.bootstrap}
+            settings = settings.with_cluster(self.bootstrap)
+        else:
+            cluster, _ = broker.start(self.state_dir, self.brokers, ports=broker.free_ports(2 * self.brokers),
+                                      heap=self.heap, security="insecure" if self.insecure else "sasl")
+            self.bootstrap = cluster.bootstrap_servers
+            self._conf = cluster.client_config()
         _, env = catalog.environment_for_brokers(topic_admin.broker_count(AdminClient(self.conf)))
         topic_admin.apply(self.conf, catalog, env)
-        settings = load_settings().with_cluster(self.bootstrap).with_state_dir(self.state_dir)
+        if not self.insecure and not settings.kafka.bootstrap_servers:
+            grant_catalog(self.conf, catalog, state_dir=self.state_dir)
+        # a local cluster's workers find it, and their own credentials, in the state dir
         self.processes.env = child_process_environment(settings)
         return self
 
     @property
+    def security(self) -> str:
+        return "plaintext" if self.insecure else "SASL/SCRAM + ACLs"
+
+    @property
     def conf(self) -> dict[str, str]:
-        return {"bootstrap.servers": self.bootstrap}
+        return dict(self._conf)
 
     def start_processors(self, names: list[str], instances: int = 1) -> None:
         for name in names:

@@ -234,10 +234,14 @@ def main() -> None:
     parser.add_argument("--baseline-messages", type=int, default=30000)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--bootstrap")
+    parser.add_argument("--insecure", action="store_true",
+                        help="a plaintext local broker (the baseline for what authentication and ACLs cost)")
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
     console = Console()
-    with BenchCluster(args.bootstrap) as bench:
+    with BenchCluster(args.bootstrap, insecure=args.insecure) as bench:
+        console.print(f"broker security: {bench.security}")
+        security = bench.security
         payloads = raw_segments(args.baseline_messages, args.seed)
         bench_topics = [f"bench.copy.in.{time.time_ns()}", f"bench.copy.out.{time.time_ns()}"]
         admin = AdminClient(bench.conf)  # keep a reference: a collected client cancels its futures
@@ -273,7 +277,8 @@ def main() -> None:
                 break
         latency_samples = probe.samples
         probe.close()
-    table = Table("calls in progress", "events/s", "lag mean (trend/s)", "redacted p50/p99 ms", "assist p50/p99 ms", "sustained", title="callstream pipeline (all 9 processors)")
+    table = Table("calls in progress", "events/s", "lag mean (trend/s)", "redacted p50/p99 ms", "assist p50/p99 ms", "sustained",
+                  title=f"callstream pipeline (all 9 processors, broker {security})")
     fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
     for r in results:
         table.add_row(f"{r['concurrency']:,}", f"{r['events_per_s']:,.0f}", f"{r['lag_mean']:,} ({r['lag_trend_per_s']:+,.0f})",
@@ -283,7 +288,7 @@ def main() -> None:
     sustained = [r["concurrency"] for r in results if r["sustained"]]
     highest = max(sustained) if sustained else 0
     console.print(f"highest sustained concurrency: {highest:,}; bare loop {bare:,.0f} msgs/s, redactor {redactor:,.0f} msgs/s, ratio {redactor / bare:.3f}")
-    print(json.dumps({"baseline_bare_copy_msgs_per_s": round(bare, 1), "redactor_msgs_per_s": round(redactor, 1),
+    print(json.dumps({"broker_security": security, "baseline_bare_copy_msgs_per_s": round(bare, 1), "redactor_msgs_per_s": round(redactor, 1),
                       "redactor_vs_bare_ratio": round(redactor / bare, 4), "highest_sustained_concurrency": highest,
                       "assist_p99_target_ms": ASSIST_P99_TARGET_MS, "steps": results,
                       "latency_stats": {"samples": len(latency_samples), "median_all_ms": statistics.median([s[2] for s in latency_samples]) if latency_samples else None}}))

@@ -11,6 +11,7 @@ from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 
 from callstream.contract.catalog import load_catalog
+from callstream.contract.events import TranscriptSegment
 from callstream.errors import KafkaOperationError
 from callstream.governance.acls import (
     EXACTLY_ONCE,
@@ -137,3 +138,24 @@ def test_kafkas_own_console_consumer_connects_as_a_principal(pipeline, kafka_con
          "--timeout-ms", "15000", "--consumer.config", str(java), "--group", "callstream-dashboard-console"],
         capture_output=True, text=True, timeout=120)
     assert "TopicAuthorizationException" in refused.stdout + refused.stderr
+
+
+def test_a_worker_without_its_grant_stops_with_a_clear_error_and_the_others_keep_running(pipeline, workers,
+                                                                                        kafka_config) -> None:
+    revoked = Grant("User:sentiment", "topic", pipeline[REDACTED], "literal", "READ")
+    apply_acls(AdminClient(kafka_config), AclPlan(missing=[], stale=[revoked], kept=0))
+    sentiment = workers("sentiment")
+    redactor = workers("redactor")
+    deadline = time.monotonic() + 60
+    while sentiment.alive() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not sentiment.alive() and sentiment.returncode == 1
+    assert (f"callstream: error: principal sentiment is not authorized to READ on topic {pipeline[REDACTED]} -- "
+            "grant it:") in sentiment.log_path.read_text()
+    now = int(time.time() * 1000)
+    pipeline.produce(RAW, [TranscriptSegment(
+        event_id="raw-1", contact_id="call-1", event_time_ms=now, produced_at_ms=now, producer="test",
+        segment_id="seg-1", sequence=1, participant="customer", start_offset_ms=0, end_offset_ms=900,
+        text="my card is 4111 1111 1111 1111", is_final=True)])
+    redacted = pipeline.read_events(REDACTED, lambda ms: len(ms) >= 1, timeout_s=90)
+    assert redactor.alive() and redacted and "4111" not in redacted[0].text
