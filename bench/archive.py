@@ -61,8 +61,10 @@ from callstream.contract.events import (
     RedactedSegment,
     SentimentScored,
 )
+from callstream.governance.acls import grant_catalog
 from callstream.kafka.topics import apply as apply_topics
 from callstream.local import broker
+from callstream.local.credentials import credentials_path
 from callstream.local.processes import ProcessGroup
 from callstream.observe.stream import percentile
 from callstream.settings import child_process_environment, load_settings
@@ -164,6 +166,12 @@ def replay_isolation(conf: dict, work: Path, seconds: float, redrive: Callable[[
     catalog = load_catalog()
     apply_topics(conf, catalog, catalog.environment("single-broker"))
     settings = load_settings().with_state_dir(work / "isolation").with_cluster(conf["bootstrap.servers"])
+    credentials = credentials_path(work / "state")
+    if credentials.exists():  # the secured local broker: every worker connects as its own principal
+        grant_catalog(conf, catalog, state_dir=work / "state")
+        kafka = settings.kafka.model_copy(update={"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
+                                                  "credentials_file": credentials})
+        settings = settings.model_copy(update={"kafka": kafka})
     group = ProcessGroup(work / "logs", child_process_environment(settings))
     for name in ("redactor", "assist"):
         group.spawn(name, "callstream.processors.worker", name)
@@ -226,11 +234,11 @@ def main() -> None:
     cluster = None
     try:
         if started_here:
-            cluster, _ = broker.start(work / "state", 1, ports=broker.free_ports(2), timeout_s=120, security="insecure")
-            bootstrap = cluster.bootstrap_servers
+            # secured as `callstream kafka start` makes it; the benchmark's own clients are its admin
+            cluster, _ = broker.start(work / "state", 1, ports=broker.free_ports(2), timeout_s=120)
+            conf = cluster.client_config()
         else:
-            bootstrap = args.bootstrap
-        conf = {"bootstrap.servers": bootstrap}
+            conf = {"bootstrap.servers": args.bootstrap}
         run = f"{time.time_ns() % 10**8}"
         topics = {kind: f"bench.{kind}.{run}" for kind in ("lifecycle", "redacted", "sentiment")}
         admin = AdminClient(conf)

@@ -48,17 +48,17 @@ CATALOG_TOPICS = (
 START_MS = 1_767_261_600_000
 
 
-def create_topics(bootstrap: str, prefix: str) -> dict[str, str]:
+def create_topics(conf: dict[str, str], prefix: str) -> dict[str, str]:
     names = {topic: f"{prefix}-{topic.split('.', 1)[1].replace('.', '-')}" for topic in CATALOG_TOPICS}
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(conf)
     futures = admin.create_topics([NewTopic(n, num_partitions=6, replication_factor=1) for n in names.values()])
     for future in futures.values():
         future.result(timeout=30)
     return names
 
 
-def delete_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+def delete_topics(conf: dict[str, str], names: list[str]) -> None:
+    admin = AdminClient(conf)
     for future in admin.delete_topics(names).values():
         try:
             future.result(timeout=30)
@@ -66,7 +66,7 @@ def delete_topics(bootstrap: str, names: list[str]) -> None:
             pass
 
 
-def bare_producer_rate(bootstrap: str, settings: SimulationSettings, topics: dict[str, str]) -> tuple[float, int, int]:
+def bare_producer_rate(conf: dict[str, str], settings: SimulationSettings, topics: dict[str, str]) -> tuple[float, int, int]:
     """events/s of a plain produce loop over the run's pre-encoded messages."""
     messages = [
         (
@@ -77,7 +77,7 @@ def bare_producer_rate(bootstrap: str, settings: SimulationSettings, topics: dic
         for sim in generate_events(settings)
     ]
     size = sum(len(m[2]) for m in messages)
-    producer = Producer(producer_settings({"bootstrap.servers": bootstrap}))
+    producer = Producer(producer_settings(conf))
     producer.list_topics(timeout=10)  # connect before timing, as run_simulation does
     started = time.perf_counter()
     for topic, key, value, headers in messages:
@@ -103,7 +103,7 @@ def generation_rate(settings: SimulationSettings) -> float:
 
 
 def realtime_levels(
-    bootstrap: str, topics: dict[str, str], levels: list[int], speedup: float, duration_s: float
+    conf: dict[str, str], topics: dict[str, str], levels: list[int], speedup: float, duration_s: float
 ) -> list[dict]:
     results = []
     for level in levels:
@@ -116,7 +116,7 @@ def realtime_levels(
             start_time_ms=START_MS,
             topic_overrides=topics,
         )
-        summary = run_simulation(settings, {"bootstrap.servers": bootstrap}, progress=False)
+        summary = run_simulation(settings, conf, progress=False)
         late_share = summary.late_events / max(1, summary.events)
         sustained = summary.max_lag_s < 1.0 and late_share < 0.01
         # the load of the last third of the run, after the ramp-up of calls in progress
@@ -154,12 +154,15 @@ def main() -> None:
 
     state_dir = None
     bootstrap = args.bootstrap
+    conf = {"bootstrap.servers": bootstrap} if bootstrap else {}
     if not bootstrap:
         for _ in range(2):  # a fresh state dir and ports on a failed start
             state_dir = Path(tempfile.mkdtemp(prefix="callstream-bench-kafka-"))
             try:
-                cluster, _ = broker.start(state_dir, 1, ports=broker.free_ports(2), timeout_s=120, security="insecure")
+                # secured as `callstream kafka start` makes it; the benchmark produces as its admin
+                cluster, _ = broker.start(state_dir, 1, ports=broker.free_ports(2), timeout_s=120)
                 bootstrap = cluster.bootstrap_servers
+                conf = cluster.client_config()
                 break
             except LocalKafkaError as exc:
                 console.print(f"[yellow]local Kafka did not start ({exc}); retrying once")
@@ -169,8 +172,8 @@ def main() -> None:
         if not bootstrap:
             raise SystemExit("could not start a local Kafka")
     prefix = f"bench-sim-{uuid.uuid4().hex[:8]}"
-    sim_topics = create_topics(bootstrap, prefix)
-    bare_topics = create_topics(bootstrap, prefix + "-bare")
+    sim_topics = create_topics(conf, prefix)
+    bare_topics = create_topics(conf, prefix + "-bare")
     try:
         settings = SimulationSettings(
             rate_per_min=args.rate,
@@ -181,7 +184,7 @@ def main() -> None:
             topic_overrides=sim_topics,
         )
         generated = generation_rate(settings)
-        summary = run_simulation(settings, {"bootstrap.servers": bootstrap}, progress=False)
+        summary = run_simulation(settings, conf, progress=False)
         bare_settings = SimulationSettings(
             rate_per_min=args.rate,
             duration_s=args.duration,
@@ -189,15 +192,15 @@ def main() -> None:
             start_time_ms=START_MS,
             topic_overrides=bare_topics,
         )
-        bare_rate, bare_events, bare_bytes = bare_producer_rate(bootstrap, bare_settings, bare_topics)
+        bare_rate, bare_events, bare_bytes = bare_producer_rate(conf, bare_settings, bare_topics)
         if bare_events != summary.events or bare_bytes != summary.bytes:
             raise SystemExit(
                 f"baseline differs: {bare_events} events/{bare_bytes} B vs {summary.events}/{summary.bytes}"
             )
         levels = [int(x) for x in args.levels.split(",") if x.strip()]
-        realtime = realtime_levels(bootstrap, sim_topics, levels, args.speedup, args.realtime_duration)
+        realtime = realtime_levels(conf, sim_topics, levels, args.speedup, args.realtime_duration)
     finally:
-        delete_topics(bootstrap, list(sim_topics.values()) + list(bare_topics.values()))
+        delete_topics(conf, list(sim_topics.values()) + list(bare_topics.values()))
         if state_dir is not None:
             broker.stop(state_dir)
             shutil.rmtree(state_dir, ignore_errors=True)

@@ -1,5 +1,6 @@
 """The local Apache Kafka: start/stop/status over the protocol, and the 3-voter KRaft quorum."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,17 @@ def test_maven_failure_points_at_its_log(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("CALLSTREAM_CACHE", str(tmp_path))
     with pytest.raises(LocalKafkaError, match=r"Maven could not resolve .*read .*mvn.log"):
         maven.resolve("nothing", [maven.Artifact("io.callstream.does.not", "exist", "0.0.0")])
+
+
+def test_an_unsecured_state_dir_is_refused_with_the_fix(tmp_path: Path) -> None:
+    plaintext = broker.LocalCluster(state_dir=tmp_path, cluster_id="x", security="insecure",
+                                    nodes=[broker.KafkaNode(1, 1, 2, str(tmp_path / "kafka" / "node-1"))])
+    plaintext.save()
+    with pytest.raises(LocalKafkaError) as refused:
+        broker.start(tmp_path, 1)  # the default: authenticated
+    assert "was made without authentication (insecure), not sasl" in refused.value.message
+    assert "`callstream kafka stop --fresh`" in (refused.value.hint or "")
+    legacy = json.loads((tmp_path / "kafka" / "cluster.json").read_text())
+    del legacy["security"]  # a state dir from before security existed
+    (tmp_path / "kafka" / "cluster.json").write_text(json.dumps(legacy))
+    assert broker.LocalCluster.load(tmp_path).security == "insecure"
