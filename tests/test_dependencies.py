@@ -52,3 +52,4 @@ def test_quix_clients_still_chain_their_error_callback(client):
     quix._user_error_cb = lambda error: seen.append(error.code())  # noqa: SLF001 (what client_metrics chains onto)
     quix._error_cb(KafkaError(KafkaError._TRANSPORT))  # noqa: SLF001 (what librdkafka calls)
     assert seen == [KafkaError._TRANSPORT]
+

@@ -174,7 +174,30 @@ class ProcessorApp:
         self.app.run()
 
 
-def build_application(
+#: tries at building an application whose internal topics were just created (see below)
+INTERNAL_TOPIC_ATTEMPTS = 6
+
+
+def build_application(processor: Processor, client_config: dict[str, str], catalog: Catalog, state_dir: Path,
+                      **options: Any) -> ProcessorApp:
+    """``_build`` (below), again when Quix creates a state or repartition topic and does not
+    see it yet: it fetches the new topic's metadata at once, and a broker (more so on three
+    nodes, or with an authorizer filtering metadata) may answer before the topic reaches its
+    cache. The topic exists by the next attempt, which only has to find it."""
+    from quixstreams.models.topics.exceptions import TopicNotFoundError
+
+    for attempt in range(INTERNAL_TOPIC_ATTEMPTS - 1):
+        try:
+            return _build(processor, client_config, catalog, state_dir, **options)
+        except TopicNotFoundError as exc:
+            if "changelog__" not in str(exc) and "repartition__" not in str(exc):
+                raise  # an input or output topic that is really missing
+            log.warning("%s: %s; trying again", processor.name, exc)
+            time.sleep(0.5 * 2**attempt)
+    return _build(processor, client_config, catalog, state_dir, **options)
+
+
+def _build(
     processor: Processor,
     client_config: dict[str, str],
     catalog: Catalog,
