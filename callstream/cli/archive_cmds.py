@@ -12,11 +12,11 @@ from rich.table import Table
 from callstream.archive.archiver import archive_topics
 from callstream.archive.maintenance import apply_retention, compact, retention_days_by_topic
 from callstream.archive.query import query
-from callstream.archive.replay import ReplayScope, call_timeline, redrive_window, rewind_group
+from callstream.archive.replay import CallTimeline, ReplayScope, call_timeline, redrive_window, rewind_group
 from callstream.archive.tables import Archive
 from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
-from callstream.errors import ConfigError
+from callstream.errors import ConfigError, KafkaOperationError
 from callstream.kafka.config import static_member_id
 
 
@@ -108,13 +108,23 @@ def replay() -> None:
 @click.option("--no-linked", is_flag=True, help="Do not follow transfers to linked contacts.")
 @pass_context
 def replay_call(ctx: CliContext, contact_id: str, as_json: bool, include_raw: bool, no_linked: bool) -> None:
-    """The full timeline of one call across every event type: archive plus the Kafka tail."""
-    timeline = call_timeline(
+    """The full timeline of one call across every event type: archive plus the Kafka tail.
+
+    With no reachable cluster the archived timeline is still shown, with a note on stderr
+    that Kafka's hot tail (the newest events, not archived yet) was not read."""
+    archive, scope = open_archive(ctx), ReplayScope.from_catalog(load_catalog())
+
+    def timeline_with(kafka_conf: dict[str, str] | None) -> CallTimeline:
+        return call_timeline(archive, contact_id, kafka_conf=kafka_conf, scope=scope,
+                             include_linked=not no_linked, include_raw=include_raw)
+
+    try:
         # restricted data is read by the privileged replay principal only
-        open_archive(ctx), contact_id, kafka_conf=ctx.client_config("replay-privileged" if include_raw else "replay"),
-        scope=ReplayScope.from_catalog(load_catalog()),
-        include_linked=not no_linked, include_raw=include_raw,
-    )
+        timeline = timeline_with(ctx.client_config("replay-privileged" if include_raw else "replay"))
+    except (ConfigError, KafkaOperationError) as exc:
+        click.echo(f"callstream: note: Kafka's hot tail was not read ({exc.message}); the archive alone follows",
+                   err=True)
+        timeline = timeline_with(None)
     if as_json:
         click.echo(timeline.to_json().decode())
     else:

@@ -48,3 +48,14 @@ def test_invalid_catalog_via_cli_names_the_entry(tmp_path: Path) -> None:
     result = run_cli("topics", "check", "--offline", "--catalog", str(bad), cwd=tmp_path)
     assert result.returncode == 1
     assert "callstream.transcript.raw" in result.stderr and "classification" in result.stderr
+
+
+def test_replay_without_a_cluster_shows_the_archive_and_says_what_it_could_not_read(tmp_path: Path) -> None:
+    import json
+
+    result = run_cli("--state-dir", str(tmp_path / "state"), "replay", "call", "call-1", "--json", cwd=tmp_path,
+                     env={"CALLSTREAM_BOOTSTRAP_SERVERS": ""})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"contact_id": "call-1", "contact_ids": ["call-1"], "events": []}
+    assert "Kafka's hot tail was not read (no Kafka cluster is configured" in result.stderr
+    assert "Traceback" not in result.stderr
