@@ -38,6 +38,7 @@ lock:
 	/tmp/callstream-lock-tool/bin/pip install -q uv
 	/tmp/callstream-lock-tool/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 		--generate-hashes $(if $(UPGRADE),--upgrade) --quiet -o $(LOCK)
+	$(PYTHON) scripts/lock_stamp.py write $(LOCK)
 
 clean:
 	-$(BIN)/callstream kafka stop
