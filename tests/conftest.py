@@ -24,8 +24,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from support.pipeline import PipelineTopics
 
 from callstream.contract.catalog import load_catalog
-from callstream.governance.acls import AclPlan, Grant, grant_catalog, principal_for
-from callstream.governance.acls import apply as apply_acls
+from callstream.governance.acls import add as add_grants
+from callstream.governance.acls import grant_catalog, topic_grants
 from callstream.local import broker
 from callstream.local.credentials import credentials_path
 from callstream.local.processes import ProcessGroup
@@ -153,11 +153,7 @@ def grant(kafka_config: dict[str, str], session_cluster) -> Callable[..., None]:
               groups: tuple[str, ...] = ()) -> None:
         if session_cluster is None:
             return
-        principal = principal_for(service)
-        grants = [Grant(principal, "topic", t, "literal", op) for t in reads for op in ("READ", "DESCRIBE")]
-        grants += [Grant(principal, "topic", t, "literal", op) for t in writes for op in ("WRITE", "DESCRIBE")]
-        grants += [Grant(principal, "group", g, "literal", op) for g in groups for op in ("READ", "DESCRIBE")]
-        apply_acls(AdminClient(kafka_config), AclPlan(missing=grants, stale=[], kept=0))
+        add_grants(kafka_config, topic_grants(service, reads=reads, writes=writes, groups=groups))
 
     return allow
 

@@ -72,6 +72,17 @@ class ArchiveSettings(BaseModel):
         return self
 
     @property
+    def sqlite_catalog(self) -> Path | None:
+        """The file of an SQLite catalog (``None`` for another kind of catalog)."""
+        prefix = "sqlite:///"
+        return Path(self.catalog_uri.removeprefix(prefix)) if self.catalog_uri.startswith(prefix) else None
+
+    @property
+    def catalog_created(self) -> bool:
+        """False only for an SQLite catalog no archiver has created yet."""
+        return self.sqlite_catalog is None or self.sqlite_catalog.exists()
+
+    @property
     def is_s3(self) -> bool:
         return self.warehouse.startswith(("s3://", "s3a://"))
 

@@ -122,8 +122,8 @@ class Archive:
 
     @classmethod
     def open(cls, settings: ArchiveSettings) -> Archive:
-        if settings.catalog_uri.startswith("sqlite:///"):
-            Path(settings.catalog_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if settings.sqlite_catalog is not None:
+            settings.sqlite_catalog.parent.mkdir(parents=True, exist_ok=True)
         if not settings.is_s3:
             Path(settings.warehouse).mkdir(parents=True, exist_ok=True)
         try:

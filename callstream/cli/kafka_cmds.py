@@ -40,18 +40,10 @@ def start(ctx: CliContext, brokers: str, port_base: int, timeout: float, insecur
     click.echo(f"local Kafka {broker.KAFKA_VERSION} {verb}: {len(cluster.nodes)} broker(s) at {cluster.bootstrap_servers}")
     if cluster.secured:
         plan = grant_catalog(cluster.client_config(), load_catalog(), state_dir=cluster.state_dir)
-        click.echo(f"  {security_line(cluster)}; ACLs from the catalog: {len(plan.missing)} added, {plan.kept} kept")
+        click.echo(f"  {cluster.security_summary()}; ACLs from the catalog: {len(plan.missing)} added, {plan.kept} kept")
     else:
-        click.echo(f"  {security_line(cluster)}")
+        click.echo(f"  {cluster.security_summary()}")
     click.echo(f"  data and logs: {cluster.home}")
-
-
-def security_line(cluster: broker.LocalCluster) -> str:
-    if cluster.secured:
-        transport = f"TLS (CA {cluster.local_tls.ca_certificate})" if cluster.tls else "no TLS"
-        return (f"security: SASL/SCRAM-SHA-512 for clients, {transport}, SASL/PLAIN between nodes, ACLs enforced "
-                f"(credentials in {cluster.home / 'credentials.json'}, owner-only)")
-    return "security: NONE (--insecure): plaintext, no authentication, no ACLs; anyone on this machine has full access"
 
 
 @kafka.command()
@@ -77,7 +69,7 @@ def status(ctx: CliContext, as_json: bool) -> None:
             raise KafkaOperationError(f"the cluster did not answer: {exc}", "is it running? try `callstream kafka start`") from None
         raise
     info["version"] = broker.KAFKA_VERSION if cluster else "unknown (external cluster)"
-    info["security"] = security_line(cluster) if cluster else f"as configured ({settings.kafka.security_protocol})"
+    info["security"] = cluster.security_summary() if cluster else f"as configured ({settings.kafka.security_protocol})"
     if cluster:
         info["local_nodes"] = [{"node_id": n.node_id, "pid": n.pid, "alive": n.is_alive(), "address": n.address} for n in cluster.nodes]
     if as_json:

@@ -12,7 +12,6 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 
 from callstream.cli import CliContext, pass_context
-from callstream.cli.kafka_cmds import security_line
 from callstream.contract.catalog import load_catalog
 from callstream.governance.acls import grant_catalog
 from callstream.kafka import topics as topic_admin
@@ -48,7 +47,7 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
     if settings.kafka.is_local:
         cluster, started = broker.start(settings.state_dir, 1, security="insecure" if insecure else "sasl")
         console.print(f"[bold]Kafka[/] {broker.KAFKA_VERSION} {'started' if started else 'already running'} at {cluster.bootstrap_servers} (data {cluster.home})")
-        console.print(security_line(cluster), soft_wrap=True)
+        console.print(cluster.security_summary(), soft_wrap=True)
     conf = ctx.client_config()
     catalog = load_catalog()
     env_name, env = catalog.environment_for_brokers(topic_admin.broker_count(AdminClient(conf)))

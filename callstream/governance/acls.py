@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from confluent_kafka.admin import (
@@ -40,6 +41,7 @@ from confluent_kafka.admin import (
 
 from callstream.contract.catalog import Catalog
 from callstream.errors import KafkaOperationError
+from callstream.local.credentials import Credentials, ensure_scram_users
 
 Resource = Literal["topic", "group", "transactional_id", "cluster"]
 Pattern = Literal["literal", "prefixed"]
@@ -47,6 +49,7 @@ Pattern = Literal["literal", "prefixed"]
 #: the stream processors (Quix applications): they own internal topics
 STREAM_PROCESSORS = ("redactor", "sentiment", "assist", "escalation", "fraud", "churn", "routing", "quality", "analytics")
 EXACTLY_ONCE = ("redactor", "quality", "analytics")
+#: the catalog service the observer (status, the dashboard) runs as
 OBSERVER = "dashboard"
 GROUP_PREFIX = "callstream-"
 _CLUSTER_NAME = "kafka-cluster"
@@ -184,8 +187,26 @@ def apply(admin: AdminClient, acl_plan: AclPlan) -> None:
             _kafka("deleting a stale ACL", future)
 
 
+def topic_grants(service: str, *, reads: Iterable[str] = (), writes: Iterable[str] = (), groups: Iterable[str] = (),
+                 principals: Mapping[str, str] | None = None) -> list[Grant]:
+    """The grants the catalog would give ``service`` on topics and groups it does not list
+    (a rehearsal's re-drive topic, a test's own topics)."""
+    principal = principal_for(service, principals)
+    return ([Grant(principal, "topic", t, "literal", op) for t in reads for op in ("READ", "DESCRIBE")]
+            + [Grant(principal, "topic", t, "literal", op) for t in writes for op in ("WRITE", "DESCRIBE")]
+            + [Grant(principal, "group", g, "literal", op) for g in groups for op in ("READ", "DESCRIBE")])
+
+
+def add(admin_config: Mapping[str, str], grants: list[Grant]) -> None:
+    apply(AdminClient(dict(admin_config)), AclPlan(missing=grants, stale=[], kept=0))
+
+
+def revoke(admin_config: Mapping[str, str], grants: list[Grant]) -> None:
+    apply(AdminClient(dict(admin_config)), AclPlan(missing=[], stale=grants, kept=0))
+
+
 def grant_catalog(admin_config: Mapping[str, str], catalog: Catalog, *, names: Mapping[str, str] | None = None,
-                  principals: Mapping[str, str] | None = None, state_dir: object = None,
+                  principals: Mapping[str, str] | None = None, state_dir: Path | None = None,
                   delete_stale: bool = True) -> AclPlan:
     """Make the cluster's ACLs match the catalog's grants (what ``callstream acls apply`` does).
 
@@ -193,13 +214,9 @@ def grant_catalog(admin_config: Mapping[str, str], catalog: Catalog, *, names: M
     ``delete_stale=False`` only adds: a rehearsal granting its renamed copies must not take
     away the grants of the catalog's own topics.
     """
-    from pathlib import Path
-
-    from callstream.local.credentials import Credentials, ensure_scram_users
-
     admin = AdminClient(dict(admin_config))
     if state_dir is not None:
-        ensure_scram_users(admin, Credentials.load(Path(str(state_dir))), services(catalog), Path(str(state_dir)))
+        ensure_scram_users(admin, Credentials.load(state_dir), services(catalog), state_dir)
     desired = compile_grants(catalog, names=names, principals=principals)
     acl_plan = plan(admin, desired, {g.principal for g in desired})
     if not delete_stale:

@@ -108,6 +108,14 @@ class LocalCluster:
     def local_tls(self) -> LocalTls:
         return LocalTls(self.home / "tls")
 
+    def security_summary(self) -> str:
+        """One line for `kafka status` and `up`: what protects this cluster, or that nothing does."""
+        if self.secured:
+            transport = f"TLS (CA {self.local_tls.ca_certificate})" if self.tls else "no TLS"
+            return (f"security: SASL/SCRAM-SHA-512 for clients, {transport}, SASL/PLAIN between nodes, ACLs enforced "
+                    f"(credentials in {self.home / 'credentials.json'}, owner-only)")
+        return "security: NONE (--insecure): plaintext, no authentication, no ACLs; anyone on this machine has full access"
+
     def client_config(self, principal: str = ADMIN) -> dict[str, str]:
         """librdkafka settings to reach this cluster as ``principal``."""
         conf = {"bootstrap.servers": self.bootstrap_servers}

@@ -103,13 +103,11 @@ def ensure_scram_users(admin: Any, credentials: Credentials, principals: list[st
 
     new = credentials.add([p for p in principals if p not in (ADMIN, CONTROLLER)])
     credentials.save(state_dir)
-    existing = set()
     try:
-        described = admin.describe_user_scram_credentials().result(timeout=30)
-        existing = set(described)
+        existing = set(admin.describe_user_scram_credentials().result(timeout=30))
     except Exception:  # no user has a credential yet: the describe fails with RESOURCE_NOT_FOUND
         existing = set()
-    wanted = [p for p in credentials.passwords if p not in (CONTROLLER,) and p not in existing]
+    wanted = [p for p in credentials.passwords if p != CONTROLLER and p not in existing]
     if not wanted:
         return new
     info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)

@@ -73,10 +73,7 @@ class ArchiveHealth:
 
     @property
     def available(self) -> bool:
-        # an SQLite catalog that was never created means no archiver has run yet
-        prefix = "sqlite:///"
-        uri = self.settings.catalog_uri
-        return not uri.startswith(prefix) or Path(uri[len(prefix):]).exists()
+        return self.settings.catalog_created  # no archiver has run yet otherwise
 
     def _open(self):
         if self._archive is None:

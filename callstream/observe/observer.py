@@ -31,6 +31,7 @@ from callstream.archive.settings import ArchiveSettings
 from callstream.contract.catalog import Catalog, load_catalog
 from callstream.entry import run_entry_point
 from callstream.errors import CallstreamError, KafkaOperationError
+from callstream.governance.acls import OBSERVER
 from callstream.observe.client_metrics import CLIENT_ERRORS, read_worker_metrics
 from callstream.observe.health import ArchiveHealth, cluster_health, local_broker_count
 from callstream.observe.lag import GroupLag, OffsetReader, skew_of
@@ -45,8 +46,6 @@ from callstream.observe.snapshot import (
 from callstream.observe.stream import StreamTap, TapFigures, default_topics
 from callstream.settings import Settings, client_config, load_settings
 
-#: the catalog service the observer runs as (its ACLs decide what it may read)
-OBSERVER_PRINCIPAL = "dashboard"
 #: groups the observer watches when none are named: callstream's own long-lived groups
 DEFAULT_GROUP_PREFIX = "callstream-"
 
@@ -98,7 +97,7 @@ class Observer:
         # the observer reads data only where the catalog lets the dashboard consume; elsewhere
         # (the raw transcript above all) lag in seconds comes from offsets, never messages
         unreadable = [actual for actual, name in self.logical.items()
-                      if OBSERVER_PRINCIPAL not in self.catalog.topic(name).consumers]
+                      if OBSERVER not in self.catalog.topic(name).consumers]
         self.reader = OffsetReader(conf | {"error_cb": lambda e: self._on_error("admin", e)}, unreadable=unreadable)
         tapped = list(tap_topics) if tap_topics is not None else default_topics(self.catalog)
         self.figures = TapFigures({rename.get(t, t): t for t in tapped}, self.settings.window_s)
@@ -285,7 +284,7 @@ def add_observer_arguments(parser: argparse.ArgumentParser) -> None:
 def observer_from_arguments(args: argparse.Namespace) -> tuple[Observer, dict[str, str], Settings]:
     """Settings from the environment (CALLSTREAM_*) and the shared options."""
     settings = load_settings(None, state_dir=args.state_dir)
-    conf = client_config(settings, "dashboard")
+    conf = client_config(settings, OBSERVER)
     observer = Observer(conf, ObserverSettings(
         topic_names=json.loads(args.topic_map) if args.topic_map else {}, groups=args.groups,
         window_s=args.window, lookback_s=args.lookback, interval_s=args.interval, state_dir=settings.state_dir,

@@ -34,6 +34,7 @@ from callstream.contract.catalog import DEADLETTER_TOPIC, Catalog
 from callstream.contract.codec import decode_event
 from callstream.contract.deadletter import read_dead_letter
 from callstream.errors import DecodeError
+from callstream.governance.acls import OBSERVER
 from callstream.observe.client_metrics import reason_class
 from callstream.observe.snapshot import LATENCY_BUCKETS, DeadLetterCount, StageLatency
 from callstream.observe.supervisor import SupervisorBoard
@@ -94,7 +95,7 @@ class _StageStats:
         self.window.append((at_ms, latency_ms))
 
 
-def default_topics(catalog: Catalog, reader: str = "dashboard") -> list[str]:
+def default_topics(catalog: Catalog, reader: str = OBSERVER) -> list[str]:
     """Catalog topics the tap reads: those the catalog lets ``reader`` consume (its ACLs
     allow no more), never a restricted one but the dead letters (read from headers only)."""
     return [t.name for t in catalog.topics if reader in t.consumers

@@ -35,8 +35,8 @@ from callstream.archive.query import parquet_source
 from callstream.archive.tables import Archive, data_files
 from callstream.contract.catalog import DEADLETTER_TOPIC, load_catalog
 from callstream.errors import CallstreamError, KafkaOperationError, ScenarioError
-from callstream.governance.acls import AclPlan, Grant, grant_catalog, principal_for
-from callstream.governance.acls import apply as apply_acls
+from callstream.governance.acls import add as add_grants
+from callstream.governance.acls import grant_catalog, topic_grants
 from callstream.local import broker
 from callstream.local.processes import ProcessGroup
 from callstream.processors.registry import load_processor
@@ -256,8 +256,8 @@ class Rehearsal:
             # (adding only: the catalog's own topics keep their grants)
             acls = grant_catalog(self.conf, self.catalog, names=self.names, delete_stale=False,
                                  state_dir=self.work_dir if self._cluster is not None else None)
-            extra = [Grant(principal_for("replay"), "topic", self.redrive_topic, "literal", op) for op in ("WRITE", "DESCRIBE")]
-            apply_acls(AdminClient(self.conf), AclPlan(missing=extra, stale=[], kept=0))
+            extra = topic_grants("replay", writes=[self.redrive_topic])
+            add_grants(self.conf, extra)
             self.run_info["acls"] = {"granted": len(acls.missing) + len(extra)}
         self.run_info["topics"] = {"environment": env_name, "replication_factor": env.replication_factor,
                                    "min_insync_replicas": env.min_insync_replicas,

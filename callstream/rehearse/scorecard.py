@@ -280,8 +280,7 @@ def _check_retention(archive_settings: Any, catalog_path: Path) -> tuple[list[st
     from callstream.archive.tables import Archive
     from callstream.contract.catalog import load_catalog
 
-    uri = str(archive_settings.catalog_uri)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+    if not archive_settings.catalog_created:
         return [], "no archive yet (nothing to check)"
     try:
         results = apply_retention(Archive.open(archive_settings), retention_days_by_topic(load_catalog(catalog_path)),

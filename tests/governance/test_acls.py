@@ -16,15 +16,15 @@ from callstream.errors import KafkaOperationError
 from callstream.governance.acls import (
     EXACTLY_ONCE,
     OBSERVER,
-    AclPlan,
     Grant,
+    add,
     compile_grants,
     grant_catalog,
     plan,
     principal_for,
+    revoke,
     services,
 )
-from callstream.governance.acls import apply as apply_acls
 from callstream.governance.verify import check_access, verify_catalog
 from callstream.local import broker
 from callstream.local.credentials import write_client_properties
@@ -91,7 +91,7 @@ def test_a_missing_grant_is_named_with_its_topic_and_operation(pipeline, kafka_c
     conf = session_cluster.client_config("sentiment")
     check_access(conf, "sentiment", reads=[pipeline[REDACTED]], writes=[pipeline["callstream.signals.sentiment"]])
     revoked = Grant("User:sentiment", "topic", pipeline[REDACTED], "literal", "READ")
-    apply_acls(AdminClient(kafka_config), AclPlan(missing=[], stale=[revoked], kept=0))
+    revoke(kafka_config, [revoked])
     with pytest.raises(KafkaOperationError) as refused:
         check_access(conf, "sentiment", reads=[pipeline[REDACTED]], writes=[pipeline["callstream.signals.sentiment"]])
     assert refused.value.message == f"principal sentiment is not authorized to READ on topic {pipeline[REDACTED]}"
@@ -100,12 +100,12 @@ def test_a_missing_grant_is_named_with_its_topic_and_operation(pipeline, kafka_c
 def test_plan_apply_and_check_leave_foreign_bindings_alone(kafka_config, pipeline) -> None:
     admin = AdminClient(kafka_config)
     foreign = Grant("User:someone-else", "topic", pipeline[REDACTED], "literal", "READ")
-    apply_acls(admin, AclPlan(missing=[foreign], stale=[], kept=0))
+    add(kafka_config, [foreign])
     desired = compile_grants(CATALOG, names=pipeline.names)
     principals = {g.principal for g in desired}
     assert plan(admin, desired, principals).missing == []  # the pipeline fixture applied them
     stale = Grant("User:redactor", "topic", pipeline["callstream.signals.fraud"], "literal", "READ")
-    apply_acls(admin, AclPlan(missing=[stale], stale=[], kept=0))
+    add(kafka_config, [stale])
     drift = plan(admin, desired, principals)
     assert stale in drift.stale and not drift.in_sync
     try:
@@ -143,7 +143,7 @@ def test_kafkas_own_console_consumer_connects_as_a_principal(pipeline, kafka_con
 def test_a_worker_without_its_grant_stops_with_a_clear_error_and_the_others_keep_running(pipeline, workers,
                                                                                         kafka_config) -> None:
     revoked = Grant("User:sentiment", "topic", pipeline[REDACTED], "literal", "READ")
-    apply_acls(AdminClient(kafka_config), AclPlan(missing=[], stale=[revoked], kept=0))
+    revoke(kafka_config, [revoked])
     sentiment = workers("sentiment")
     redactor = workers("redactor")
     deadline = time.monotonic() + 60

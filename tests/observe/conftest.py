@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.http import wait_http
 
 from callstream.local.broker import free_ports
 from callstream.local.processes import ProcessGroup
@@ -21,22 +20,6 @@ def worker_metrics_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory.mkdir()
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
     return directory
-
-
-def wait_http(url: str, timeout_s: float = 60.0, child=None) -> bytes:
-    """GET ``url`` until it answers 200 (a health check over HTTP, not a log grep)."""
-    deadline = time.monotonic() + timeout_s
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if child is not None and not child.alive():
-            raise AssertionError(f"{child.name} exited: {child.log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return response.read()
-        except OSError as exc:
-            last = exc
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer within {timeout_s}s: {last}")
 
 
 @pytest.fixture

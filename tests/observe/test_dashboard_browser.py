@@ -140,6 +140,8 @@ def test_dashboard_live_in_chromium(pipeline, workers, worker_metrics_dir, dashb
 def test_beyond_loopback_no_token_no_dashboard_and_no_transcript_without_its_permission(child_env, tmp_path) -> None:
     """Bound to every address, the dashboard asks for a login; the operations token opens
     the operations views but not the call drill-down, which shows what was said."""
+    from support.http import wait_http
+
     from callstream.local.broker import free_ports
     from callstream.local.processes import ProcessGroup
 
@@ -150,7 +152,7 @@ def test_beyond_loopback_no_token_no_dashboard_and_no_transcript_without_its_per
     child = group.spawn("dashboard", "callstream.observe.dashboard", "--host", "0.0.0.0", "--port", str(port))
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_login_page(url, child)
+        wait_http(f"{url}/login", child=child)
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             try:
@@ -184,18 +186,3 @@ def test_beyond_loopback_no_token_no_dashboard_and_no_transcript_without_its_per
     log = child.log_path.read_text()
     assert "sign-in required" in log and tokens["CALLSTREAM_DASHBOARD_OPERATIONS_TOKEN"] not in log
 
-
-def wait_for_login_page(url: str, child, timeout_s: float = 60.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not child.alive():
-            raise AssertionError(child.log_path.read_text()[-3000:])
-        try:
-            with urllib.request.urlopen(f"{url}/login", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"{url}/login did not answer within {timeout_s}s")

@@ -18,20 +18,13 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
-
-from pydantic import SecretStr
+from typing import Literal
 
 from callstream.local.credentials import write_private
+from callstream.settings import DashboardSection
 
 Permission = Literal["operations", "transcripts"]
 
-
-class DashboardSettingsLike(Protocol):
-    @property
-    def operations_token(self) -> SecretStr | None: ...
-    @property
-    def transcripts_token(self) -> SecretStr | None: ...
 COOKIE = "callstream_dashboard"
 #: what each permission includes
 GRANTS: dict[Permission, frozenset[Permission]] = {
@@ -104,7 +97,7 @@ opens the call drill-down. Where none was configured, both are in {where} (reada
 """
 
 
-def access_from_settings(settings: DashboardSettingsLike, state_dir: Path, host: str) -> tuple[DashboardAccess, str]:
+def access_from_settings(settings: DashboardSection, state_dir: Path, host: str) -> tuple[DashboardAccess, str]:
     """The access rules of a dashboard bound to ``host`` under ``settings`` (the dashboard
     section), and where its tokens are to be found (for the login page and the start line)."""
     operations = settings.operations_token.get_secret_value() if settings.operations_token else None

@@ -11,6 +11,7 @@ from typing import Any
 
 from callstream.archive.settings import ArchiveSettings
 from callstream.contract.catalog import Catalog
+from callstream.governance.acls import OBSERVER
 
 #: the kinds the page colours and filters by
 KINDS = {
@@ -85,7 +86,7 @@ def call_timeline_view(contact_id: str, archive_settings: ArchiveSettings, kafka
 
     rename = dict(topic_names or {})
     logical = {rename.get(t.name, t.name): t.name for t in catalog.topics}
-    readable = {t.name for t in catalog.topics if "dashboard" in t.consumers}  # what its ACLs allow
+    readable = {t.name for t in catalog.topics if OBSERVER in t.consumers}  # what its ACLs allow
     scope = ReplayScope(topics=tuple(actual for actual, name in logical.items() if name in readable),
                         restricted=frozenset(rename.get(t.name, t.name) for t in catalog.topics
                                              if t.classification == "restricted"))
