@@ -181,6 +181,37 @@ def _read_probes(conf: dict[str, str], topics: list[str], group: str) -> dict[st
     return outcome
 
 
+#: an ACL reaches the broker's authorizer a moment after it was created: a probe that
+#: disagrees is asked again this many times, a second apart, before it counts
+RECHECKS = 2
+
+Outcome = dict[tuple[str, str], tuple[bool | None, str]]
+
+
+def _probe(conf: dict[str, str], group: str, reads: list[str], writes: list[str]) -> Outcome:
+    """``(operation, topic) -> (allowed, detail)`` for every read and write asked for."""
+    found: Outcome = {("write", t): v for t, v in _write_probes(conf, writes).items()} if writes else {}
+    if reads:
+        found |= {("read", t): v for t, v in _read_probes(conf, reads, group).items()}
+    missing = [("read", t) for t in reads] + [("write", t) for t in writes]
+    return {key: found.get(key, (None, "no answer within the probe timeout")) for key in missing}
+
+
+def _probe_confirmed(conf: dict[str, str], group: str, reads: list[str], writes: list[str],
+                     expected: dict[tuple[str, str], bool] | None = None) -> Outcome:
+    """``_probe``, with every answer other than the expected one (other than "allowed" without
+    expectations) probed again, so an ACL still on its way is not taken for a missing one."""
+    found = _probe(conf, group, reads, writes)
+    for _ in range(RECHECKS):
+        doubtful = [key for key, (allowed, _) in found.items()
+                    if allowed is not (expected.get(key, True) if expected else True)]
+        if not doubtful:
+            break
+        time.sleep(1.0)
+        found |= _probe(conf, group, [t for op, t in doubtful if op == "read"], [t for op, t in doubtful if op == "write"])
+    return found
+
+
 def verify_catalog(settings: Settings, catalog: Catalog, names: dict[str, str] | None = None) -> VerifyResult:
     """Probe every catalog topic (``names``: their actual names) as every catalog principal."""
     actual = {t.name: (names or {}).get(t.name, t.name) for t in catalog.topics}
@@ -192,14 +223,15 @@ def verify_catalog(settings: Settings, catalog: Catalog, names: dict[str, str] |
             result.skipped[service] = exc.message
             continue
         result.principals.append(service)
-        writes = _write_probes(conf, list(actual.values()))
-        reads = _read_probes(conf, list(actual.values()), f"{GROUP_PREFIX}{service}-acls-verify")
+        expected = {(op, actual[t.name]): service in (t.producers if op == "write" else t.consumers)
+                    for t in catalog.topics for op in ("read", "write")}
+        found = _probe_confirmed(conf, f"{GROUP_PREFIX}{service}-acls-verify", list(actual.values()),
+                                 list(actual.values()), expected)
         for topic in catalog.topics:
-            checks: tuple[tuple[Operation, dict[str, tuple[bool | None, str]], list[str]], ...] = (
-                ("write", writes, topic.producers), ("read", reads, topic.consumers))
-            for operation, found, listed in checks:
-                allowed, detail = found.get(actual[topic.name], (None, "no answer within the probe timeout"))
-                result.probes.append(Probe(service, topic.name, operation, service in listed, allowed, detail))
+            for operation in ("write", "read"):
+                allowed, detail = found[(operation, actual[topic.name])]
+                result.probes.append(Probe(service, topic.name, operation, expected[(operation, actual[topic.name])],
+                                           allowed, detail))
     result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return result
 
@@ -208,9 +240,8 @@ def check_access(conf: dict[str, str], principal: str, *, reads: list[str], writ
     """Refuse to start a component whose principal lacks an ACL it needs, naming each
     missing operation and topic (a processor would otherwise fail later with an opaque
     "authorization failed" from deep inside its consumer)."""
-    found = {("WRITE", t): v for t, v in _write_probes(conf, writes).items()} if writes else {}
-    found |= {("READ", t): v for t, v in _read_probes(conf, reads, f"{GROUP_PREFIX}{principal}-preflight").items()}
-    refused = sorted(f"{operation} on topic {topic}" for (operation, topic), (allowed, _) in found.items()
+    found = _probe_confirmed(conf, f"{GROUP_PREFIX}{principal}-preflight", reads, writes)
+    refused = sorted(f"{operation.upper()} on topic {topic}" for (operation, topic), (allowed, _) in found.items()
                      if allowed is False)
     if refused:
         raise KafkaOperationError(

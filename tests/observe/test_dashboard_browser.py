@@ -164,6 +164,7 @@ def test_beyond_loopback_no_token_no_dashboard_and_no_transcript_without_its_per
 
                 page.fill("input[name=token]", "not-a-token")
                 page.click("button[type=submit]")
+                page.wait_for_selector("text=That token is not valid.", timeout=15_000)  # the answer page loaded
                 assert "That token is not valid." in page.inner_text("main")
 
                 page.fill("input[name=token]", tokens["CALLSTREAM_DASHBOARD_OPERATIONS_TOKEN"])
