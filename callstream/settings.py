@@ -7,10 +7,11 @@ highest first:
 2. ``CALLSTREAM_*`` environment variables: the Kafka connection flat
    (``CALLSTREAM_BOOTSTRAP_SERVERS``, ``CALLSTREAM_SASL_PASSWORD``), the other sections by
    prefix (``CALLSTREAM_ARCHIVE_WAREHOUSE``, ``CALLSTREAM_ARCHIVE_S3__SECRET_ACCESS_KEY``,
-   ``CALLSTREAM_DASHBOARD_PORT``, ``CALLSTREAM_DEPLOYMENT_RUNBOOKS_DIR``) and
+   ``CALLSTREAM_DASHBOARD_PORT``, ``CALLSTREAM_DEPLOYMENT_RUNBOOKS_DIR``,
+   ``CALLSTREAM_PROTECTION_ENCRYPTION``) and
    ``CALLSTREAM_STATE_DIR``;
 3. the YAML file (``--config``, ``$CALLSTREAM_CONFIG`` or ``./callstream.yaml``) with the
-   sections ``kafka:``, ``archive:``, ``dashboard:``, ``deployment:`` and a top-level
+   sections ``kafka:``, ``archive:``, ``dashboard:``, ``deployment:``, ``protection:`` and a top-level
    ``state_dir:``;
 4. defaults.
 
@@ -37,7 +38,7 @@ from callstream.kafka.config import KafkaSettings, build_settings
 
 DEFAULT_CONFIG_FILE = Path("callstream.yaml")
 DEFAULT_STATE_DIR = Path(".callstream")
-_SECTIONS = ("kafka", "archive", "dashboard", "deployment")
+_SECTIONS = ("kafka", "archive", "dashboard", "deployment", "protection")
 
 
 class ArchiveSection(BaseSettings):
@@ -85,6 +86,19 @@ class DeploymentSection(BaseSettings):
     metrics_doc: Path = Path("docs/metrics.md")
 
 
+class ProtectionSection(BaseSettings):
+    """Field encryption and the audit log (``callstream.governance``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLSTREAM_PROTECTION_", extra="forbid", frozen=True)
+
+    #: producers seal restricted fields with per-contact data keys
+    encryption: bool = True
+    #: the keystore and the key-encryption key (default ``<state dir>/keys``)
+    keys_dir: Path | None = None
+    #: the audit log and its signing key (default ``<state dir>/audit``)
+    audit_dir: Path | None = None
+
+
 class Settings(BaseModel):
     """Everything callstream is configured with, validated once."""
 
@@ -96,6 +110,15 @@ class Settings(BaseModel):
     archive: ArchiveSection = Field(default_factory=ArchiveSection.model_construct)
     dashboard: DashboardSection = Field(default_factory=DashboardSection.model_construct)
     deployment: DeploymentSection = Field(default_factory=DeploymentSection.model_construct)
+    protection: ProtectionSection = Field(default_factory=ProtectionSection.model_construct)
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.protection.keys_dir or self.state_dir / "keys"
+
+    @property
+    def audit_dir(self) -> Path:
+        return self.protection.audit_dir or self.state_dir / "audit"
 
     def archive_settings(self, **overrides: Any) -> ArchiveSettings:
         """The archive's settings: this file's ``archive:`` section over the state dir's defaults."""
@@ -180,7 +203,8 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
     kafka_values.update({k: v for k, v in flags.items() if k != "state_dir" and v is not None})
     sections: dict[str, Any] = {"kafka": build_settings(kafka_values, source=source)}
     sections_of: tuple[tuple[str, type[BaseSettings]], ...] = (
-        ("archive", ArchiveSection), ("dashboard", DashboardSection), ("deployment", DeploymentSection))
+        ("archive", ArchiveSection), ("dashboard", DashboardSection), ("deployment", DeploymentSection),
+        ("protection", ProtectionSection))
     for name, section in sections_of:
         values = _merge(dict(document.get(name) or {}), _environment_values(section, "CALLSTREAM_* environment variables"))
         try:
@@ -244,6 +268,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
     for name in ("reports_dirs",):  # a sequence travels as JSON, which pydantic-settings reads back
         deployment[name] = json.dumps([str(p) for p in deployment[name]])
     _flatten("CALLSTREAM_DEPLOYMENT_", deployment, env)
+    _flatten("CALLSTREAM_PROTECTION_", settings.protection.model_dump(exclude_none=True), env)
     return env
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,9 @@ from callstream import __version__
 from callstream.entry import INTERRUPTED_EXIT_CODE, error_line
 from callstream.errors import CallstreamError
 from callstream.settings import Settings, client_config, load_settings
+
+if TYPE_CHECKING:
+    from callstream.governance.protection import ProducerSeal
 
 
 @dataclass
@@ -35,6 +39,13 @@ class CliContext:
     def client_config(self, principal: str = "admin") -> dict[str, str]:
         """Connection settings as ``principal`` (see ``callstream.settings.client_config``)."""
         return client_config(self.settings, principal)
+
+    def producer_seal(self, actor: str) -> ProducerSeal | None:
+        """How ``actor`` seals restricted fields, or None when encryption is off."""
+        from callstream.governance.protection import ProducerSeal, open_protection
+
+        protection = open_protection(self.settings, actor)
+        return ProducerSeal(protection) if protection else None
 
 
 pass_context = click.make_pass_decorator(CliContext)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import getpass
 import json
 
 import click
@@ -17,6 +19,8 @@ from callstream.archive.tables import Archive
 from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
 from callstream.errors import ConfigError, KafkaOperationError
+from callstream.governance.keystore import subject_digest
+from callstream.governance.protection import open_payload, open_protection
 from callstream.kafka.config import static_member_id
 
 
@@ -125,10 +129,30 @@ def replay_call(ctx: CliContext, contact_id: str, as_json: bool, include_raw: bo
         click.echo(f"callstream: note: Kafka's hot tail was not read ({exc.message}); the archive alone follows",
                    err=True)
         timeline = timeline_with(None)
+    if include_raw:
+        timeline = _reveal(ctx, timeline)
     if as_json:
         click.echo(timeline.to_json().decode())
     else:
         Console().print(timeline.to_rich())
+
+
+def _reveal(ctx: CliContext, timeline: CallTimeline) -> CallTimeline:
+    """Open the sealed restricted fields of a timeline, and say so in the audit log."""
+    protection = open_protection(ctx.settings, "replay-privileged", force=True)
+    assert protection is not None  # force: always opened
+    try:
+        events, opened = [], 0
+        for event in timeline.events:
+            payload, fields = open_payload(protection.cipher, event.payload)
+            opened += fields
+            events.append(dataclasses.replace(event, payload=payload))
+        protection.audit.append("replay.raw", f"replay-privileged (os user {getpass.getuser()})", {
+            "contacts": [subject_digest("contact", c) for c in timeline.contact_ids],
+            "events": len(events), "fields_opened": opened})
+    finally:
+        protection.close()
+    return dataclasses.replace(timeline, events=tuple(events))
 
 
 @replay.command("window")

@@ -8,12 +8,10 @@ from pathlib import Path
 import click
 
 from callstream.cli import CliContext, pass_context
-from callstream.contract.catalog import load_catalog
 from callstream.errors import ConfigError
-from callstream.kafka.config import static_member_id
 from callstream.local.processes import ProcessGroup
 from callstream.processors.registry import available, load_processor, processor_names
-from callstream.processors.runtime import build_application
+from callstream.processors.worker import run_processor
 from callstream.settings import child_process_environment
 
 
@@ -41,11 +39,10 @@ def run(ctx: CliContext, processor: str | None, instances: int, list_only: bool,
         raise ConfigError("name a processor to run", f"one of {', '.join(processor_names())}; see `callstream run --list`")
     spec = load_processor(processor)
     settings = ctx.settings
-    conf = ctx.client_config(spec.name)
     if instances == 1:
-        state_dir = settings.state_dir / "processors" / spec.consumer_group / "instance-0"
-        click.echo(f"running {processor} ({spec.guarantee}) as group {spec.consumer_group} on {conf['bootstrap.servers']}; Ctrl-C stops")
-        build_application(spec, conf, load_catalog(catalog_path), state_dir, instance_id=static_member_id(spec.consumer_group)).run()
+        bootstrap = ctx.client_config(spec.name)["bootstrap.servers"]
+        click.echo(f"running {processor} ({spec.guarantee}) as group {spec.consumer_group} on {bootstrap}; Ctrl-C stops")
+        run_processor(settings, spec, catalog=catalog_path)
         return
     env = child_process_environment(settings)
     group = ProcessGroup(settings.state_dir / "logs", env)

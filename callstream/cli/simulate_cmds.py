@@ -27,7 +27,7 @@ def simulate(ctx: CliContext, no_drain: bool, **options) -> None:
     """Produce realistic calls (lifecycle, transcripts with PII, agent actions, CRM updates)."""
     settings = SimulationSettings(drain=not no_drain, **options)
     console = Console()
-    summary = run_simulation(settings, ctx.client_config("simulator"), console=console)
+    summary = run_simulation(settings, ctx.client_config("simulator"), console=console, seal=ctx.producer_seal("simulator"))
     console.print(summary_table(summary))
     # the full hash: compare two runs with the same seed and --start-time
     console.print(f"content hash {summary.content_hash}")

@@ -14,6 +14,7 @@ from rich.console import Console
 from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
 from callstream.governance.acls import grant_catalog
+from callstream.governance.protection import ProducerSeal
 from callstream.kafka import topics as topic_admin
 from callstream.kafka.config import static_member_id
 from callstream.local import broker
@@ -80,7 +81,8 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
     if not no_simulator:
         sim = SimulationSettings(curve=curve, rate_per_min=rate_per_min, duration_s=duration * speedup if duration else 86_400,
                                  speedup=speedup, seed=seed, ground_truth_path=Path(settings.state_dir) / "ground-truth.jsonl")
-        thread = threading.Thread(target=_simulate, args=(sim, ctx.client_config("simulator"), stop, console),
+        thread = threading.Thread(target=_simulate, args=(sim, ctx.client_config("simulator"), stop, console,
+                                                           ctx.producer_seal("simulator")),
                                   daemon=True, name="simulator")
         thread.start()
     monitor = LiveMonitor(ctx.client_config("dashboard"))
@@ -102,9 +104,10 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
     console.print("stopped the processors, the archiver and the dashboard; Kafka keeps running (`callstream kafka stop` stops it)")
 
 
-def _simulate(settings: SimulationSettings, conf: dict[str, str], stop: threading.Event, console: Console) -> None:
+def _simulate(settings: SimulationSettings, conf: dict[str, str], stop: threading.Event, console: Console,
+              seal: ProducerSeal | None) -> None:
     try:
-        run_simulation(settings, conf, progress=False, console=console)
+        run_simulation(settings, conf, progress=False, console=console, seal=seal)
     except Exception as exc:  # the live loop must keep reporting; say why traffic stopped
         if not stop.is_set():
             console.print(f"[red]simulator stopped: {exc}[/]")

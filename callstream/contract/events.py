@@ -35,6 +35,8 @@ Confidential = Annotated[str, _classified("confidential", "identifier")]
 ConfidentialOpt = Annotated[str | None, _classified("confidential", "identifier")]
 #: Raw customer speech: may hold card numbers, phone numbers, names (PCI + PII).
 RestrictedText = Annotated[str, _classified("restricted", "free-text")]
+#: A restricted identifier of a person (the caller's phone number): sealed like raw speech.
+RestrictedIdentifier = Annotated[str, _classified("restricted", "phone-number")]
 #: Text that passed redaction: safe for agents, analytics and long retention.
 RedactedText = Annotated[str, _classified("confidential", "redacted-free-text")]
 
@@ -71,7 +73,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="event_type"
 class CallInitiated(Envelope, tag="call.initiated", frozen=True, kw_only=True):
     channel: str = "voice"
     direction: str = "inbound"
-    caller_number: Confidential
+    caller_number: RestrictedIdentifier
     dialed_number: Public
     customer_id: ConfidentialOpt = None
     #: Set when this contact was created by a transfer: the contact it came from and the

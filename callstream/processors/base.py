@@ -109,6 +109,10 @@ class Processor:
     #: processors that never see a call's end (redactor, assist) and calls whose end or
     #: disposition never arrives would otherwise keep state, and changelog records, forever
     state_ttl: ClassVar[timedelta] = timedelta(hours=6)
+    #: reads restricted fields in plaintext: the runtime opens sealed fields before
+    #: ``process`` and hands it ``state_seal`` for what it keeps of them
+    reads_restricted: ClassVar[bool] = False
+    state_seal: Any = None
 
     @property
     def consumer_group(self) -> str:

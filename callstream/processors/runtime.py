@@ -30,6 +30,9 @@ from callstream.contract.deadletter import dead_letter
 from callstream.contract.events import Envelope, event_type_of
 from callstream.dependencies import require_supported
 from callstream.errors import CatalogError, DecodeError
+from callstream.governance.encryption import SealError, StateSeal
+from callstream.governance.keystore import KeyShredded, KeyUnavailable
+from callstream.governance.protection import Protection
 from callstream.kafka.config import KEY_PARTITIONER
 from callstream.observe.client_metrics import ProcessorMetrics, hook_quix_error_callbacks
 from callstream.processors.base import CallState, Processor, WindowSpec
@@ -96,9 +99,15 @@ class ExpiringState:
 class ProcessorStep:
     """The per-message function: bytes in, ``Outgoing`` records out, never an exception."""
 
-    def __init__(self, processor: Processor, catalog: Catalog) -> None:
+    def __init__(self, processor: Processor, catalog: Catalog, protection: Protection | None = None) -> None:
         self.processor = processor
         self.catalog = catalog
+        #: opens sealed restricted fields for a processor that reads them (the redactor)
+        self.protection = protection if processor.reads_restricted else None
+        if self.protection is not None:
+            processor.state_seal = StateSeal(self.protection.cipher, processor.name)
+        #: records of erased contacts, dropped: their key is gone
+        self.erased = 0
         self._topic_of: dict[type, str] = {}
         for output in processor.outputs:
             catalog.topic(output)  # fail at start, not mid-stream, on a topic the catalog lacks
@@ -134,6 +143,14 @@ class ProcessorStep:
             return [self._dead_letter(value, key, headers, f"undecodable: {exc}")]
         if event is None:
             return []  # an event type this reader does not know: ignored by contract
+        if self.protection is not None:
+            try:
+                event = self.protection.cipher.open(event)
+            except KeyShredded:
+                self.erased += 1
+                return []  # its customer was erased: nothing of it may be read or derived again
+            except (SealError, KeyUnavailable) as exc:
+                return [self._dead_letter(value, key, headers, f"restricted field cannot be opened: {exc}")]
         self.processed += 1
         self.metrics.processed.inc()
         try:
@@ -208,12 +225,13 @@ def _build(
     instance_id: str | None = None,
     state_ttl: timedelta | None = None,
     loglevel: LogLevel = "WARNING",
+    protection: Protection | None = None,
 ) -> ProcessorApp:
     """A Quix ``Application`` running ``processor``; ``topic_names`` renames catalog topics
     (tests and rehearsals run on uuid-named copies); ``instance_id`` makes it a static
     group member (``static_member_id``), so a restarted instance resumes its partitions at
     once instead of after the 45 s session timeout; ``state_ttl`` overrides the processor's
-    ``state_ttl``."""
+    ``state_ttl``; ``protection`` opens sealed fields for a processor that ``reads_restricted``."""
     require_supported("quixstreams")
     rename = topic_names or {}
     consumer_config: dict[str, int | str] = fetch_config(processor.batch_ms)
@@ -236,7 +254,7 @@ def _build(
         producer_extra_config=producer_config,
         consumer_poll_timeout=0.1,
     )
-    step = ProcessorStep(processor, catalog)
+    step = ProcessorStep(processor, catalog, protection)
     inputs = [app.topic(rename.get(t, t), key_deserializer="bytes", value_deserializer="bytes") for t in processor.inputs]
     outputs = {
         t: app.topic(rename.get(t, t), key_serializer="bytes", value_serializer=_OutgoingSerializer())

@@ -15,12 +15,14 @@ from pathlib import Path
 
 from callstream.contract.catalog import DEADLETTER_TOPIC, load_catalog
 from callstream.entry import run_entry_point
+from callstream.governance.protection import open_protection
 from callstream.governance.verify import check_access
 from callstream.kafka.config import static_member_id
 from callstream.observe.client_metrics import serve_if_configured
+from callstream.processors.base import Processor
 from callstream.processors.registry import load_processor
 from callstream.processors.runtime import build_application
-from callstream.settings import client_config, load_settings
+from callstream.settings import Settings, client_config, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,23 +36,34 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.state_ttl_s is not None and args.state_ttl_s <= 0:
         parser.error(f"--state-ttl-s must be a positive number of seconds, got {args.state_ttl_s:g}")
-    settings = load_settings(None)
-    processor = load_processor(args.processor)
-    group = args.group or processor.consumer_group
-    state_dir = settings.state_dir / "processors" / group / f"instance-{args.instance}"
+    run_processor(load_settings(None), load_processor(args.processor), instance=args.instance, group=args.group,
+                  topic_names=json.loads(args.topic_map) if args.topic_map else None, catalog=args.catalog,
+                  state_ttl=timedelta(seconds=args.state_ttl_s) if args.state_ttl_s else None)
+    return 0
+
+
+def run_processor(settings: Settings, processor: Processor, *, instance: str = "0", group: str | None = None,
+                  topic_names: dict[str, str] | None = None, catalog: Path | None = None,
+                  state_ttl: timedelta | None = None) -> None:
+    """Run one instance of ``processor`` until it is stopped: check its ACLs, open its
+    keys when it reads restricted fields, and serve its metrics when configured."""
+    group = group or processor.consumer_group
+    state_dir = settings.state_dir / "processors" / group / f"instance-{instance}"
     conf = client_config(settings, processor.name)
-    topic_names = json.loads(args.topic_map) if args.topic_map else {}
-    check_access(conf, processor.name, reads=[topic_names.get(t, t) for t in processor.inputs],
-                 writes=[topic_names.get(t, t) for t in (*processor.outputs, DEADLETTER_TOPIC)])
+    names = topic_names or {}
+    check_access(conf, processor.name, reads=[names.get(t, t) for t in processor.inputs],
+                 writes=[names.get(t, t) for t in (*processor.outputs, DEADLETTER_TOPIC)])
+    protection = open_protection(settings, processor.name, force=True) if processor.reads_restricted else None
     app = build_application(
-        processor, conf, load_catalog(args.catalog), state_dir,
-        group=group, topic_names=topic_names or None,
-        instance_id=static_member_id(group, args.instance),
-        state_ttl=timedelta(seconds=args.state_ttl_s) if args.state_ttl_s else None,
+        processor, conf, load_catalog(catalog), state_dir, protection=protection,
+        group=group, topic_names=names or None, instance_id=static_member_id(group, instance), state_ttl=state_ttl,
     )
     serve_if_configured()  # per-instance /metrics when CALLSTREAM_METRICS_PORT is set
-    app.run()
-    return 0
+    try:
+        app.run()
+    finally:
+        if protection is not None:
+            protection.close()  # the last window of key unwraps goes into the audit log
 
 
 if __name__ == "__main__":

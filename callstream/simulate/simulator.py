@@ -320,8 +320,12 @@ def run_simulation(
     *,
     progress: bool = True,
     console: Console | None = None,
+    seal: Callable[[Envelope], Envelope | None] | None = None,
 ) -> SimulationSummary:
     """Produce the run's events to Kafka, keyed by contact id, and write the ground truth.
+
+    ``seal`` (``callstream.governance.protection.ProducerSeal``) encrypts restricted fields
+    before they leave the process; an event it returns ``None`` for is withheld.
 
     Raises ``ConfigError`` when a target topic does not exist and ``KafkaOperationError``
     when Kafka cannot be reached or rejects messages.
@@ -376,9 +380,13 @@ def run_simulation(
                     next_sample += sample_s
                 tracker.observe(event)
                 hasher.update(event)
-                value, headers = encode_event(
-                    msgspec.structs.replace(event, produced_at_ms=time.time_ns() // 1_000_000), validate=False
-                )
+                outgoing = msgspec.structs.replace(event, produced_at_ms=time.time_ns() // 1_000_000)
+                if seal is not None:
+                    sealed = seal(outgoing)
+                    if sealed is None:
+                        continue  # an erased contact: its restricted fields are never written again
+                    outgoing = sealed
+                value, headers = encode_event(outgoing, validate=False)
                 _produce(producer, topic, event.contact_id.encode(), value, headers)
                 tag = event_type_of(event)
                 by_type[tag] += 1
