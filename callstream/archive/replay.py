@@ -214,7 +214,11 @@ class KafkaTail:
 
     def _partition_count(self, topic: str) -> int:
         if topic not in self._partitions:
-            metadata = self.consumer.list_topics(topic, timeout=self.timeout_s).topics.get(topic)
+            try:
+                metadata = self.consumer.list_topics(topic, timeout=self.timeout_s).topics.get(topic)
+            except KafkaException as exc:
+                raise KafkaOperationError(f"Kafka is not reachable ({exc.args[0].str()})",
+                                          "check the bootstrap servers and that the brokers are up") from None
             self._partitions[topic] = len(metadata.partitions) if metadata and not metadata.error else 0
         return self._partitions[topic]
 

@@ -69,6 +69,7 @@ def _register() -> None:
     from callstream.cli import (
         acls_cmds,
         archive_cmds,
+        governance_cmds,
         kafka_cmds,
         observe_cmds,
         rehearse_cmds,
@@ -92,6 +93,8 @@ def _register() -> None:
     cli.add_command(observe_cmds.dashboard)
     cli.add_command(rehearse_cmds.rehearse)
     cli.add_command(rehearse_cmds.scorecard)
+    cli.add_command(governance_cmds.erase)
+    cli.add_command(governance_cmds.audit)
 
 
 _register()

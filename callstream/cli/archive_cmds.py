@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import getpass
 import json
@@ -19,8 +18,7 @@ from callstream.archive.tables import Archive
 from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
 from callstream.errors import ConfigError, KafkaOperationError
-from callstream.governance.keystore import subject_digest
-from callstream.governance.protection import open_payload, open_protection
+from callstream.governance.protection import open_protection, reveal_timeline
 from callstream.kafka.config import static_member_id
 
 
@@ -138,21 +136,12 @@ def replay_call(ctx: CliContext, contact_id: str, as_json: bool, include_raw: bo
 
 
 def _reveal(ctx: CliContext, timeline: CallTimeline) -> CallTimeline:
-    """Open the sealed restricted fields of a timeline, and say so in the audit log."""
     protection = open_protection(ctx.settings, "replay-privileged", force=True)
     assert protection is not None  # force: always opened
     try:
-        events, opened = [], 0
-        for event in timeline.events:
-            payload, fields = open_payload(protection.cipher, event.payload)
-            opened += fields
-            events.append(dataclasses.replace(event, payload=payload))
-        protection.audit.append("replay.raw", f"replay-privileged (os user {getpass.getuser()})", {
-            "contacts": [subject_digest("contact", c) for c in timeline.contact_ids],
-            "events": len(events), "fields_opened": opened})
+        return reveal_timeline(protection, timeline, f"replay-privileged (os user {getpass.getuser()})")
     finally:
         protection.close()
-    return dataclasses.replace(timeline, events=tuple(events))
 
 
 @replay.command("window")

@@ -9,6 +9,7 @@ process and time window ("the redactor opened 812 contact keys between 10:00 and
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -20,9 +21,10 @@ from callstream.contract.events import Envelope, event_type_of
 from callstream.errors import DecodeError
 from callstream.governance.audit import AuditLog
 from callstream.governance.encryption import RESTRICTED_FIELDS, FieldCipher, SealError
-from callstream.governance.keystore import KeyShredded, KeyStore, KeyUnavailable, open_keystore
+from callstream.governance.keystore import KeyShredded, KeyStore, KeyUnavailable, open_keystore, subject_digest
 
 if TYPE_CHECKING:
+    from callstream.archive.replay import CallTimeline
     from callstream.settings import Settings
 
 #: unwraps are summed per process over this window before they become an audit entry
@@ -127,3 +129,17 @@ def open_payload(cipher: FieldCipher, payload: bytes | None) -> tuple[bytes | No
     if opened is event:
         return payload, 0
     return encode_event(opened, validate=False)[0], len(RESTRICTED_FIELDS.get(event_type_of(event), ()))
+
+
+def reveal_timeline(protection: Protection, timeline: CallTimeline, actor: str) -> CallTimeline:
+    """A call's timeline with its sealed restricted fields opened (privileged replay),
+    recorded in the audit log: who, which contacts (by digest), how many fields."""
+    events, opened = [], 0
+    for event in timeline.events:
+        payload, fields = open_payload(protection.cipher, event.payload)
+        opened += fields
+        events.append(dataclasses.replace(event, payload=payload))
+    protection.audit.append("replay.raw", actor, {
+        "contacts": [subject_digest("contact", c) for c in timeline.contact_ids],
+        "events": len(events), "fields_opened": opened})
+    return dataclasses.replace(timeline, events=tuple(events))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 import time
 
@@ -73,7 +74,8 @@ def test_shredding_leaves_no_wrapped_key_in_the_files_for_the_kek_to_open(tmp_pa
     cipher = FieldCipher(store, TOPICS.__getitem__)
     sealed = cipher.seal(segment("call me on 555 0100", contact="c-erased"))
     keep = cipher.seal(segment("hello", contact="c-kept"))
-    wrapped = store._db.execute("SELECT wrapped FROM data_keys WHERE key_id = 'c-erased'").fetchone()[0]
+    with sqlite3.connect(tmp_path / "keys" / "keystore.db") as db:  # as anyone holding the file would
+        wrapped = db.execute("SELECT wrapped FROM data_keys WHERE key_id = 'c-erased'").fetchone()[0]
     other = open_keystore(tmp_path / "keys")  # another process's cache, warmed before the shred
     assert FieldCipher(other, TOPICS.__getitem__).open(sealed).text == "call me on 555 0100"
 
