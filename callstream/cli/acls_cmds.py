@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
 from callstream.errors import ConfigError
 from callstream.governance import acls as catalog_acls
+from callstream.governance.protection import open_audit
 from callstream.local import broker
 
 catalog_option = click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -62,6 +64,8 @@ def apply_cmd(ctx: CliContext, catalog_path: Path | None) -> None:
                                       principals=settings.kafka.principals,
                                       state_dir=cluster.state_dir if cluster is not None else None)
     _show(plan)
+    open_audit(settings).append("acls.apply", f"admin (os user {getpass.getuser()})", {
+        "added": len(plan.missing), "removed": len(plan.stale), "kept": plan.kept})
 
 
 @acls.command("check")

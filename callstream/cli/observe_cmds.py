@@ -129,6 +129,7 @@ def _default_config() -> Path | None:
 def dashboard(ctx: CliContext, port: int, host: str, interval: float, groups, topic_map, window, lookback,
               worker_metrics_dir, **limits) -> None:
     """Serve the live dashboard (operations, supervisor, call drill-down) and /metrics."""
+    from callstream.governance.audit import AuditLog
     from callstream.observe.dashboard import serve
     from callstream.observe.dashboard.access import access_from_settings, describe
 
@@ -136,4 +137,5 @@ def dashboard(ctx: CliContext, port: int, host: str, interval: float, groups, to
     observer, conf = _observer(ctx, groups, topic_map, window, lookback, worker_metrics_dir, interval)
     access, where = access_from_settings(ctx.settings.dashboard, ctx.settings.state_dir, host)
     click.echo(f"dashboard on http://{host}:{port}/ (metrics at /metrics), {describe(access, where)}; Ctrl-C stops it")
-    serve(observer, conf, host=host, port=port, thresholds=thresholds, access=access, tokens_hint=where)
+    serve(observer, conf, host=host, port=port, thresholds=thresholds, access=access, tokens_hint=where,
+          audit=AuditLog(ctx.settings.audit_dir))

@@ -41,7 +41,7 @@ RECOVERY_RUNBOOKS = ("consumer-recovery", "replay", "consumer-ownership")
 ACL_VERIFY_REPORT = "acls-verify"
 
 #: capability -> the module of callstream that provides it; a capability counts only when
-#: the installed callstream has that module (governance and migration are not built yet)
+#: the installed callstream has that module (migration is not built yet)
 CAPABILITIES = {
     "events": "callstream.contract.events",
     "compatibility": "callstream.contract.compatibility",
@@ -165,6 +165,8 @@ class Deployment:
     metrics_doc: Path
     #: the deployment's archive settings, for the live retention check (``None``: no archive)
     archive: Any = None
+    #: the deployment's audit log, verified live (``None``: none)
+    audit_dir: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, root: Path | None = None) -> Deployment:
@@ -178,6 +180,7 @@ class Deployment:
             root=root, catalog=section.catalog or default_catalog_path(), schemas=section.schemas_dir,
             reports=(*section.reports_dirs, Path(settings.state_dir) / "reports"),
             runbooks=section.runbooks_dir, metrics_doc=section.metrics_doc, archive=settings.archive_settings(),
+            audit_dir=settings.audit_dir,
         )
 
     def path(self, relative: Path) -> Path:
@@ -293,6 +296,49 @@ def _check_retention(archive_settings: Any, catalog_path: Path) -> tuple[list[st
     return [f"no archived row is older than its retention in {len(results)} table(s) (dry run, checked now)"], None
 
 
+#: archived raw segments sampled for the live encryption check
+ENCRYPTION_SAMPLE = 2000
+
+
+def _check_encryption(archive_settings: Any) -> tuple[list[str], str | None]:
+    """Whether the newest archived restricted events hold sealed fields only: (evidence, failure)."""
+    from callstream.archive.tables import Archive
+    from callstream.contract.codec import decode_event
+    from callstream.errors import DecodeError
+    from callstream.governance.encryption import FieldCipher
+
+    if not archive_settings.catalog_created:
+        return [], "no archive yet (nothing to check)"
+    table = Archive.open(archive_settings).table("callstream.transcript.raw", create=False)
+    if table is None or table.current_snapshot() is None:
+        return [], "no archived raw transcript to check"
+    sealed = plain = 0
+    for payload in table.scan(selected_fields=("payload",), limit=ENCRYPTION_SAMPLE).to_arrow()["payload"].to_pylist():
+        try:
+            event = decode_event(payload)
+        except DecodeError:
+            continue
+        if event is not None:
+            sealed, plain = (sealed + 1, plain) if FieldCipher.is_protected(event) else (sealed, plain + 1)
+    if plain:
+        return [], f"{plain} of {plain + sealed} archived raw transcript segments hold plaintext"
+    if not sealed:
+        return [], "no archived raw transcript segment to check"
+    return [f"{sealed} of {sealed} archived raw transcript segments hold sealed text only (checked now)"], None
+
+
+def _check_audit(audit_dir: Path) -> tuple[list[str], str | None]:
+    from callstream.governance.audit import AuditError, AuditLog
+
+    try:
+        result = AuditLog(audit_dir).verify()
+    except AuditError as exc:
+        return [], exc.message
+    if not result.ok:
+        return [], "; ".join(result.problems) or "the audit log is empty"
+    return [f"the audit log verifies: {result.entries} entries under {result.heads} signed heads (checked now)"], None
+
+
 def gather_evidence(deployment: Deployment, now: datetime | None = None) -> Evidence:
     """Read ``deployment`` and run the live checks on it."""
     import callstream
@@ -331,6 +377,16 @@ def gather_evidence(deployment: Deployment, now: datetime | None = None) -> Evid
             verified["retention"] = shown
         if failure:
             failures["retention"] = failure
+    live_checks: list[tuple[str, tuple[list[str], str | None]]] = []
+    if deployment.archive is not None:
+        live_checks.append(("encryption", _check_encryption(deployment.archive)))
+    if deployment.audit_dir is not None:
+        live_checks.append(("audit", _check_audit(deployment.audit_dir)))
+    for capability, (shown, failure) in live_checks:
+        if shown:
+            verified[capability] = shown
+        if failure:
+            failures[capability] = failure
     metrics_doc = deployment.path(deployment.metrics_doc)
     if metrics_doc.is_file():
         if metrics_table() in metrics_doc.read_text():

@@ -24,8 +24,10 @@ from callstream.rehearse.scorecard import (
 from callstream.settings import load_settings
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+NOW_MS = int(NOW.timestamp() * 1000)
 #: the capabilities callstream has today (encryption, audit and migration are not built yet)
-BUILT = ("events", "compatibility", "lag", "replay", "retention", "metrics", "snapshot", "curves", "rehearsal", "acl")
+BUILT = ("events", "compatibility", "lag", "replay", "retention", "metrics", "snapshot", "curves", "rehearsal", "acl",
+         "encryption", "audit")
 FULL_CATALOG = CatalogFacts(path="catalog/topics.yaml", topics=15)
 ALL_METRICS = ["callstream_client_errors_total", "callstream_consumer_lag_seconds", "callstream_brokers",
                "callstream_archive_lag_messages", "callstream_partition_skew_ratio", "callstream_stage_latency_seconds"]
@@ -194,7 +196,50 @@ def test_this_repository_is_one_deployment_with_honest_zeros(monkeypatch) -> Non
     card = score(gather_evidence(Deployment.from_settings(load_settings(None, state_dir=repository / ".no-state"))))
     got = {a.area: a for a in card.areas}
     assert got["migration safety"].score == 0
-    assert got["governance"].score == 1  # ACLs verified (docs/rehearsals/acls-verify); no encryption or audit yet
+    # ACLs verified (docs/rehearsals/acls-verify); encryption and the audit log are checked on a
+    # running deployment's archive and log, which a checkout without state does not have
+    assert got["governance"].score == 1
     assert got["event model"].score == 2 and got["observability"].score == 2
     assert all(a.evidence or a.score == 0 for a in card.areas)
     assert json.loads(json.dumps(card.to_json()))["max"] == 14
+
+
+def test_governance_reaches_two_on_sealed_archived_transcripts_and_a_verifying_audit_log(tmp_path: Path) -> None:
+    from callstream.archive.rows import build_rows
+    from callstream.archive.tables import Archive
+    from callstream.contract.codec import encode_event
+    from callstream.contract.events import TranscriptSegment
+    from callstream.governance.audit import AuditLog
+    from callstream.governance.encryption import FieldCipher
+    from callstream.governance.keystore import open_keystore
+
+    deployment = make_deployment(tmp_path / "d")
+    (tmp_path / "d" / "reports" / "acls-verify").mkdir(parents=True)
+    (tmp_path / "d" / "reports" / "acls-verify" / "report.json").write_text(json.dumps(
+        {"scenario": "acls-verify", "passed": True, "finished_at": NOW.isoformat()}))
+    cipher = FieldCipher(open_keystore(tmp_path / "keys"), lambda _: "callstream.transcript.raw")
+    segments = [TranscriptSegment(event_id=f"e{i}", contact_id="c1", event_time_ms=NOW_MS, produced_at_ms=NOW_MS,
+                                  producer="t", segment_id=f"s{i}", sequence=i, participant="customer",
+                                  start_offset_ms=0, end_offset_ms=1, text=f"my card is 4111 {i}", is_final=True)
+                for i in range(3)]
+    table = Archive.open(deployment.archive).table("callstream.transcript.raw")
+
+    def archive(events) -> None:
+        values = [encode_event(e)[0] for e in events]
+        n = len(values)
+        table.append(build_rows("callstream.transcript.raw", [0] * n, list(range(n)), [NOW_MS] * n, [b"c1"] * n,
+                                values, [None] * n, NOW_MS))
+
+    archive([cipher.seal(s) for s in segments])
+    audit = AuditLog(tmp_path / "audit")
+    audit.append("acls.apply", "admin", {"added": 3})
+    deployment = replace(deployment, audit_dir=tmp_path / "audit")
+    found = gather_evidence(deployment, now=NOW)
+    assert "3 of 3 archived raw transcript segments hold sealed text" in found.verified["encryption"][0]
+    assert "1 entries" in found.verified["audit"][0]
+    assert {a.area: a.score for a in score(found).areas}["governance"] == 2
+
+    archive(segments[:1])  # one plaintext segment, or an edited log: back to 1
+    found = gather_evidence(deployment, now=NOW)
+    assert found.check_failures["encryption"] == "1 of 4 archived raw transcript segments hold plaintext"
+    assert {a.area: a.score for a in score(found).areas}["governance"] == 1

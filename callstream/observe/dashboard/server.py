@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from callstream.errors import CallstreamError
+from callstream.governance.audit import AuditLog
 from callstream.observe.dashboard.access import COOKIE, LOGIN_PAGE, DashboardAccess, Permission
 from callstream.observe.metrics import render
 from callstream.observe.observer import Observer
@@ -43,8 +44,9 @@ class Refused(Exception):
 
 def create_app(observer: Observer, kafka_conf: Mapping[str, str], *, thresholds: Thresholds | None = None,
                run_observer: bool = True, access: DashboardAccess | None = None,
-               tokens_hint: str = "the dashboard settings") -> FastAPI:
-    """The app; with ``run_observer`` its lifespan runs the observer in a thread."""
+               tokens_hint: str = "the dashboard settings", audit: AuditLog | None = None) -> FastAPI:
+    """The app; with ``run_observer`` its lifespan runs the observer in a thread; sign-ins
+    (granted and refused) go to ``audit``."""
     limits = thresholds or Thresholds()
     settings = observer.settings
     rules = access or DashboardAccess(open=True)
@@ -96,7 +98,12 @@ def create_app(observer: Observer, kafka_conf: Mapping[str, str], *, thresholds:
     async def login(request: Request) -> Response:
         form = urllib.parse.parse_qs((await request.body()).decode(errors="replace"))
         token = (form.get("token") or [""])[0]
-        if not rules.permissions(token):
+        granted = rules.permissions(token)
+        if audit is not None:
+            client = request.client.host if request.client else "?"
+            await asyncio.to_thread(audit.append, "dashboard.login", f"dashboard client {client}",
+                                    {"granted": sorted(granted) or "refused"})
+        if not granted:
             return login_page("That token is not valid.", status=401)
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
@@ -185,11 +192,11 @@ def create_app(observer: Observer, kafka_conf: Mapping[str, str], *, thresholds:
 
 def serve(observer: Observer, kafka_conf: Mapping[str, str], *, host: str = "127.0.0.1", port: int = 8765,
           thresholds: Thresholds | None = None, access: DashboardAccess | None = None,
-          tokens_hint: str = "the dashboard settings") -> None:
+          tokens_hint: str = "the dashboard settings", audit: AuditLog | None = None) -> None:
     """Run the dashboard until SIGINT/SIGTERM (uvicorn handles both)."""
     import uvicorn
 
-    app = create_app(observer, kafka_conf, thresholds=thresholds, access=access, tokens_hint=tokens_hint)
+    app = create_app(observer, kafka_conf, thresholds=thresholds, access=access, tokens_hint=tokens_hint, audit=audit)
     # SSE streams never end on their own: don't wait for them long at shutdown
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
     uvicorn.Server(config).run()
