@@ -23,6 +23,13 @@ import re
 from collections.abc import Iterable
 
 from callstream.contract.events import RedactedSegment, RedactionSpan, TranscriptSegment
+from callstream.detectors.identifiers import (
+    DRIVERS_LICENSE,
+    PASSPORT_NUMBER,
+    document_spans,
+    national_insurance_spans,
+    other_person_spans,
+)
 
 Span = RedactionSpan
 
@@ -34,14 +41,17 @@ NATIONAL_ID = "NATIONAL_ID"
 ACCOUNT_NUMBER = "ACCOUNT_NUMBER"
 STREET_ADDRESS = "STREET_ADDRESS"
 PERSON_NAME = "PERSON_NAME"
+#: card security code (CVV/CVC/CID): PCI DSS forbids keeping it after authorisation at all
+SECURITY_CODE = "SECURITY_CODE"
+PIN = "PIN"
 ENTITY_TYPES = (
     CARD_NUMBER, PHONE_NUMBER, EMAIL, DATE_OF_BIRTH, NATIONAL_ID,
-    ACCOUNT_NUMBER, STREET_ADDRESS, PERSON_NAME,
+    ACCOUNT_NUMBER, STREET_ADDRESS, PERSON_NAME, SECURITY_CODE, PIN, PASSPORT_NUMBER, DRIVERS_LICENSE,
 )
 
 # When two detections overlap, the higher priority wins, then the longer span.
 _PRIORITY = {
-    CARD_NUMBER: 6, EMAIL: 6, NATIONAL_ID: 6, DATE_OF_BIRTH: 5, PHONE_NUMBER: 4,
+    CARD_NUMBER: 6, EMAIL: 6, NATIONAL_ID: 6, SECURITY_CODE: 6, PIN: 6, PASSPORT_NUMBER: 6, DRIVERS_LICENSE: 6, DATE_OF_BIRTH: 5, PHONE_NUMBER: 4,
     ACCOUNT_NUMBER: 4, STREET_ADDRESS: 3, PERSON_NAME: 2,
 }
 
@@ -68,14 +78,24 @@ NUMBER_FILLERS = ("um", "uh", "uhm", "er", "erm", "ah", "dash", "hyphen")
 #: Words allowed between a context keyword and the number ("account ending in 4321").
 #: A newline (the boundary with the previous segment) may only sit right before the number.
 _CONTEXT_GAP = (
-    r"(?:(?:[^\S\n]|[:#,.-])+(?:is|it's|its|was|are|be|ends?|ending|in|with|of|on|at|the|my|last|"
-    r"first|four|digits|no|num|um|uh|that's|thats|should|me|please|it|just|so|yeah|yes|ok|okay))*"
-    r"[\s:#,.-]*$"
+    r"(?:(?:[^\S\n]|[:#,.?-])+(?:is|it's|its|was|are|be|ends?|ending|in|with|of|on|at|the|my|last|"
+    r"first|four|digits|no|num|um|uh|oh|that's|thats|should|me|please|it|just|so|yeah|yes|ok|okay|sure|"
+    r"right|and|those|these))*"
+    r"[\s:#,.?-]*$"
 )
 _NUMBER_NOUN = r"(?:\s+(?:number|no|num|#|id|code))?"
 #: context name -> keywords; checked in this order, the first that ends the window wins.
 NUMBER_CONTEXTS: tuple[tuple[str, str], ...] = (
-    ("ssn", r"social(?:\s+security)?|ssn|s\s?s\s?n|national\s+insurance|national\s+id|tax\s+id|tin"),
+    # PCI sensitive authentication data and identity documents come first: "the security
+    # code on the back of the card" ends in "card", and must not read as a card context
+    ("cvv", r"cvv2?|cvc2?|cid|c\.?\s?v\.?\s?v\.?|security\s+code|verification\s+(?:value|code|number)|"
+            r"(?:three|four|3|4)[\s-]+digit\s+code(?:\s+on\s+the\s+(?:back|front))?|"
+            r"(?:three|four|3|4)\s+(?:digits|numbers)\s+on\s+the\s+(?:back|front)(?:\s+of\s+the\s+card)?|"
+            r"code\s+on\s+the\s+(?:back|front)(?:\s+of\s+the\s+card)?"),
+    ("pin", r"pin(?:\s+(?:number|code))?|passcode|pass\s+code|access\s+code|(?:four|4)[\s-]+digit\s+pin"),
+    ("passport", r"passport"),
+    ("licence", r"driver'?s?\s+licen[cs]e|driving\s+licen[cs]e|licen[cs]e|dl"),
+    ("ssn", r"social(?:\s+(?:security|insurance))?|ssn|s\s?s\s?n|sin|national\s+insurance|ni|national\s+id|tax\s+id|tin"),
     ("dob", r"born|birth|dob|d\.?\s?o\.?\s?b\.?|birthday|birth\s?date"),
     # "... and the last four are 3103": in identity checks the last four are the SSN's
     # ("last four of the card / account" ends in those words and matches them instead)
@@ -84,7 +104,7 @@ NUMBER_CONTEXTS: tuple[tuple[str, str], ...] = (
     ("account", r"account|acct|a/c|member|membership|customer|policy|subscriber|routing|iban|"
                 r"loan|contract|mortgage|member\s+id"),
     ("noise", r"order|confirmation|tracking|ticket|case|invoice|reference|ref|serial|model|zip|"
-              r"postal|extension|ext|pin|otp|transaction|claim|room|flight|version"),
+              r"postal|extension|ext|otp|transaction|claim|room|flight|version|page|model|series"),
     ("phone", r"phone|telephone|cell|mobile|number|call\s+me|reach\s+me|callback|call\s+back|"
               r"contact|text\s+me|fax|landline|dial"),
 )
@@ -204,6 +224,9 @@ _CONTEXT_RES = tuple(
     (name, re.compile(rf"\b(?:{words})\b{_NUMBER_NOUN}{_CONTEXT_GAP}"))
     for name, words in NUMBER_CONTEXTS
 )
+
+#: a security code or PIN named anywhere in the window with no digits after it
+_SECRET_CUE_RE = re.compile(rf"\b(?:(?P<cvv>{dict(NUMBER_CONTEXTS)['cvv']})|(?:{dict(NUMBER_CONTEXTS)['pin']}))\b[^0-9]*$")
 
 _EMAIL_TYPED_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _TLDS = r"com|net|org|edu|gov|io|co|us|uk|ca|info|biz|me|de|fr|au|in|ai|app|dev"
@@ -372,6 +395,9 @@ def _window(lower: str, start: int, tail: str, size: int) -> str:
 
 
 def _context_before(lower: str, start: int, tail: str = "") -> str | None:
+    secret = _SECRET_CUE_RE.search(_window(lower, start, tail, 64))
+    if secret:  # "the passcode on the account is ...": the secret named first is what follows
+        return "cvv" if secret.group("cvv") else "pin"
     window = _window(lower, start, tail, 48)
     for name, pattern in _CONTEXT_RES:
         if pattern.search(window):
@@ -386,6 +412,9 @@ def _classify(
     ``whole`` is set when the chunk is the entire run (not a piece of a longer number)."""
     digits = "".join(t.digits for t in tokens[i:j])
     n = len(digits)
+    kind = _CONTEXT_ENTITIES.get(context or "")
+    if kind is not None and _CONTEXT_DIGITS[kind][0] <= n <= _CONTEXT_DIGITS[kind][1]:
+        return kind
     if (context == "ssn" and 4 <= n <= 9) or (context == "last4" and n == 4):
         return NATIONAL_ID
     if context == "dob" and 6 <= n <= 8:
@@ -411,6 +440,10 @@ def _classify(
         return PHONE_NUMBER
     return None
 
+
+#: contexts that name what the number is outright, and how many digits it may have
+_CONTEXT_ENTITIES = {"cvv": SECURITY_CODE, "pin": PIN, "passport": PASSPORT_NUMBER, "licence": DRIVERS_LICENSE}
+_CONTEXT_DIGITS = {SECURITY_CODE: (3, 4), PIN: (4, 8), PASSPORT_NUMBER: (6, 9), DRIVERS_LICENSE: (5, 15)}
 
 #: How people say part of a card number: 4-4, 4-4-4 (16-digit cards), 4-6 (Amex).
 _CARD_HALF_GROUPS = ([4, 4], [4, 4, 4], [4, 6])
@@ -512,10 +545,14 @@ def _number_spans(text: str, lower: str, tail: str = "") -> Iterable[tuple[int, 
             if carried is not None:
                 yield start, tokens[-1].end, carried
                 continue
-        if total < 4 or _is_money(lower, start):
+        if total < 3 or _is_money(lower, start):
+            continue
+        context = _context_before(lower, start, tail)
+        if total == 3:
+            if context == "cvv":  # a security code is the one PII this short
+                yield start, tokens[-1].end, SECURITY_CODE
             continue
         plus = lower[start] == "+"
-        context = _context_before(lower, start, tail)
         kind = _classify(tokens, 0, len(tokens), context, plus, whole=True)
         chunks = [(0, len(tokens), kind)] if kind else (
             _best_partition(tokens, context, plus) if total >= 7 else []
@@ -733,6 +770,11 @@ def _candidates(text: str, tail: str = "", provisional: bool = False) -> list[tu
         and (text != lower or not FIRST_NAMES.isdisjoint(vocabulary))
     ):
         found.extend(_name_spans(text, lower))
+    if "passport" in lower or "licen" in lower or "dl " in lower:
+        found.extend(document_spans(text))
+    if text != lower:
+        found.extend(national_insurance_spans(text, NATIONAL_ID))
+    found.extend(other_person_spans(text, PERSON_NAME, _looks_like_name, FIRST_NAMES))
     if provisional:
         found.extend(_trailing_fragment_spans(text, lower, tail))
     return found

@@ -9,8 +9,9 @@ Call-level detections (fraud, escalation) are scored per call chain.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from callstream.contract.events import RedactionSpan
 from callstream.simulate.groundtruth import CallTruth
@@ -100,3 +101,58 @@ def score_calls(truths: Iterable[CallTruth], flagged_contacts: set[str], attribu
         elif actual:
             score.false_negatives += 1
     return score
+
+
+@dataclass(frozen=True)
+class LabelledCase:
+    """A labelled text: ``spans`` are (exact substring of ``text``, entity type)."""
+
+    text: str
+    spans: tuple[tuple[str, str], ...]
+    preceding: str = ""
+
+
+def load_labelled_corpus(path: Path) -> list[LabelledCase]:
+    """A YAML list of ``{text, spans: [[substring, TYPE], ...], preceding?}``."""
+    import yaml
+
+    cases = []
+    for number, item in enumerate(yaml.safe_load(Path(path).read_text()) or [], start=1):
+        spans = tuple((str(value), str(kind)) for value, kind in item.get("spans") or [])
+        for value, _ in spans:
+            if value not in item["text"]:
+                raise ValueError(f"{path} case {number}: {value!r} is not in its text {item['text']!r}")
+        cases.append(LabelledCase(text=item["text"], spans=spans, preceding=item.get("preceding") or ""))
+    return cases
+
+
+def score_corpus(cases: Iterable[LabelledCase],
+                 find: Callable[[str, str], list[RedactionSpan]]) -> dict[str, Score]:
+    """Per entity type over a labelled corpus, by the same rules as ``score_redaction``:
+    ``find(text, preceding)`` returns the detected spans."""
+    scores: dict[str, Score] = {}
+    for case in cases:
+        predicted = find(case.text, case.preceding)
+        truth = []
+        for value, kind in case.spans:
+            start = case.text.index(value)
+            truth.append((start, start + len(value), kind))
+            same_type = [s for s in predicted if s.entity_type == kind]
+            score = scores.setdefault(kind, Score())
+            if _covered(start, start + len(value), same_type) >= COVERAGE:
+                score.true_positives += 1
+            else:
+                score.false_negatives += 1
+        for span in predicted:
+            if not any(k == span.entity_type and s < span.end and span.start < e for s, e, k in truth):
+                scores.setdefault(span.entity_type, Score()).false_positives += 1
+    return scores
+
+
+def overall(scores: Mapping[str, Score]) -> Score:
+    total = Score()
+    for score in scores.values():
+        total.true_positives += score.true_positives
+        total.false_positives += score.false_positives
+        total.false_negatives += score.false_negatives
+    return total

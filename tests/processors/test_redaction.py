@@ -22,6 +22,9 @@ from callstream.detectors.redaction import (
 
 CARD, PHONE, EMAIL, DOB = "CARD_NUMBER", "PHONE_NUMBER", "EMAIL", "DATE_OF_BIRTH"
 NID, ACCT, ADDR, NAME = "NATIONAL_ID", "ACCOUNT_NUMBER", "STREET_ADDRESS", "PERSON_NAME"
+#: what the simulator says in its calls and this corpus covers; security codes, PINs and
+#: identity documents are scored on tests/data/pci_corpus.yaml (test_pci_redaction.py)
+SPOKEN_BY_SIMULATOR = (CARD, PHONE, EMAIL, DOB, NID, ACCT, ADDR, NAME)
 
 # (text, [(exact substring that must be redacted, entity type), ...]); [] = nothing to redact.
 CORPUS: list[tuple[str, list[tuple[str, str]]]] = [
@@ -128,7 +131,7 @@ CORPUS: list[tuple[str, list[tuple[str, str]]]] = [
     ("the name's Okonkwo, Chidi Okonkwo", [("Okonkwo", NAME)]),
     # --- more variants, written after the detectors (held-out style checks)
     ("the card number is 4111 1111 1111 1111, expiration 12/26, and the CVV is 123",
-     [("4111 1111 1111 1111", CARD)]),
+     [("4111 1111 1111 1111", CARD), ("123", "SECURITY_CODE")]),
     ("yeah so its 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1", [("4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1", CARD)]),
     ("5105 1051 0510 5100", [("5105 1051 0510 5100", CARD)]),
     ("Phone: 555-123-4567.", [("555-123-4567", PHONE)]),
@@ -164,7 +167,7 @@ CORPUS: list[tuple[str, list[tuple[str, str]]]] = [
     ("we talked on 555 different occasions", []),
     ("can you read me the confirmation code 8 8 4 2 1 9 3 3 0 1", []),
     ("the balance is one thousand two hundred dollars", []),
-    ("my zip is 90210 and my pin is 1234", []),
+    ("my zip is 90210 and my pin is 1234", [("1234", "PIN")]),
     ("what is the name of your plan", []),
     ("the last name is spelled differently", []),
     # --- forms seen in simulated calls
@@ -225,7 +228,7 @@ def expected_spans(text: str, labels: list[tuple[str, str]]) -> list[RedactionSp
 def test_corpus_is_large_and_covers_every_entity_type():
     kinds = Counter(kind for _, labels in CORPUS for _, kind in labels)
     assert len(CORPUS) >= 60
-    assert set(kinds) == set(ENTITY_TYPES)
+    assert set(SPOKEN_BY_SIMULATOR) <= set(kinds) <= set(ENTITY_TYPES)
     assert sum(1 for _, labels in CORPUS if not labels) >= 20
 
 
@@ -414,10 +417,12 @@ def test_recall_on_simulated_calls():
                 if not any(f.entity_type == p.entity_type and f.start < p.end and p.start < f.end for p in labels):
                     fp[f.entity_type] += 1
     print("\nsimulated finals  entity            n  precision  recall")
-    for kind in ENTITY_TYPES:
+    for kind in SPOKEN_BY_SIMULATOR:
         n = tp[kind] + fn[kind]
         precision = tp[kind] / (tp[kind] + fp[kind]) if tp[kind] + fp[kind] else 1.0
         recall = tp[kind] / n if n else 1.0
         print(f"                  {kind:<16} {n:>3}  {precision:>9.3f}  {recall:>6.3f}")
         assert n > 0, kind
         assert precision >= 0.95 and recall >= (0.99 if kind in (CARD, PHONE) else 0.95), (kind, precision, recall)
+    # the simulator never says a security code, PIN or document number: any found is a false positive
+    assert {k: n for k, n in fp.items() if k not in SPOKEN_BY_SIMULATOR} == {}
