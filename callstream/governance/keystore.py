@@ -162,6 +162,8 @@ class KeyStore:
             if sidecar.exists():
                 sidecar.chmod(0o600)
         self._cache: dict[tuple[str, int], bytes] = {}
+        #: contact -> its current key version, for producers sealing many fields of one call
+        self._current: dict[str, int] = {}
         self._generation = self._read_generation()
         self._checked = time.monotonic()
 
@@ -172,9 +174,13 @@ class KeyStore:
         the contact or its customer was erased (no new key is ever made for it)."""
         with self._lock:
             self._check_generation()
+            version = self._current.get(contact_id)
+            if version is not None:
+                return DataKey(contact_id, version, self._unwrap_locked(contact_id, version))
             row = self._db.execute("SELECT version FROM data_keys WHERE key_id = ? ORDER BY version DESC LIMIT 1",
                                    (contact_id,)).fetchone()
             if row is not None:
+                self._current[contact_id] = row[0]
                 return DataKey(contact_id, row[0], self._unwrap_locked(contact_id, row[0]))
             if self._is_shredded(contact_id):
                 raise KeyShredded(f"contact {contact_id} was erased; its restricted fields cannot be written")
@@ -204,6 +210,9 @@ class KeyStore:
             raise KeyUnavailable(f"no data key {key_id} version {version} in the keystore {self.path}",
                                  "the record was sealed by another deployment's keystore")
         material = self.wrapper.unwrap(row[0], key_id, row[1])
+        if len(self._cache) > 200_000:  # bounded: the keys of recent contacts
+            self._cache.clear()
+            self._current.clear()
         self._cache[(key_id, version)] = material
         if self._on_unwrap is not None:
             self._on_unwrap(key_id)
@@ -224,6 +233,7 @@ class KeyStore:
         generation = self._read_generation()
         if generation != self._generation:
             self._cache.clear()
+            self._current.clear()
             self._generation = generation
 
     # --- owners --------------------------------------------------------------------------
@@ -281,6 +291,8 @@ class KeyStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._cache = {k: v for k, v in self._cache.items() if k[0] not in contacts}
+            for contact in contacts:
+                self._current.pop(contact, None)
             self._truncate_log()
         return ShredResult(contacts=contacts, keys_shredded=shredded, already_erased=bool(already))
 
