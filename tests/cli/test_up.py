@@ -12,7 +12,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from confluent_kafka import Consumer
 
+from callstream.contract.codec import decode_event
 from callstream.local.broker import free_ports
 
 pytestmark = pytest.mark.slow
@@ -23,7 +25,8 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str], timeout: float = 240) ->
                           timeout=timeout)
 
 
-def test_up_runs_the_platform_then_history_replays(cli_env: dict[str, str], tmp_path: Path) -> None:
+def test_up_runs_the_platform_then_history_replays(cli_env: dict[str, str], kafka_config: dict[str, str],
+                                                   tmp_path: Path) -> None:
     base = ["--state-dir", str(tmp_path / "state")]
     port = free_ports(1)[0]
     process = subprocess.Popen(
@@ -68,3 +71,19 @@ def test_up_runs_the_platform_then_history_replays(cli_env: dict[str, str], tmp_
 
     raw = run_cli(*base, "replay", "call", contact, "--json", "--raw", cwd=tmp_path, env=cli_env)
     assert "transcript.segment" in [e["event_type"] for e in json.loads(raw.stdout)["events"]]
+    opened = [e["event"]["text"] for e in json.loads(raw.stdout)["events"] if e["event_type"] == "transcript.segment"]
+    assert opened and not any(text.startswith("cs1:") for text in opened)  # privileged replay opens them
+
+    # encryption is on: a plain consumer authorized to the raw topic reads only ciphertext
+    ours = {c for t in truths for c in t["linked_contact_ids"]}
+    consumer = Consumer({**kafka_config, "group.id": f"plain-{time.time_ns()}", "auto.offset.reset": "earliest"})
+    consumer.subscribe(["callstream.transcript.raw"])
+    texts, idle = [], 0
+    while idle < 3:
+        batch = [m for m in consumer.consume(1000, 1.0) if not m.error()]
+        idle = 0 if batch else idle + 1
+        texts += [e.text for e in map(lambda m: decode_event(m.value(), m.headers()), batch) if e and e.contact_id in ours]
+    consumer.close()
+    assert texts and all(text.startswith("cs1:") for text in texts)
+    verified = run_cli(*base, "audit", "verify", "--json", cwd=tmp_path, env=cli_env)
+    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"], verified.stdout
