@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 from callstream.contract.catalog import load_catalog
 from callstream.errors import KafkaOperationError
 from callstream.governance.acls import grant_catalog
+from callstream.governance.protection import ProducerSeal, open_protection
 from callstream.kafka import topics as topic_admin
 from callstream.local import broker
 from callstream.local.processes import ProcessGroup
@@ -71,7 +72,15 @@ class BenchCluster:
             grant_catalog(self.conf, catalog, state_dir=self.state_dir)
         # a local cluster's workers find it, and their own credentials, in the state dir
         self.processes.env = child_process_environment(settings)
+        self.settings = settings
         return self
+
+    def producer_seal(self) -> ProducerSeal:
+        """How the benchmark's producers seal restricted fields, with the keystore the
+        workers open (the state dir's), as the simulator does under `callstream up`."""
+        protection = open_protection(self.settings, "simulator", force=True)
+        assert protection is not None
+        return ProducerSeal(protection)
 
     @property
     def security(self) -> str:

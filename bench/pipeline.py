@@ -14,9 +14,12 @@ produce the event rate of 5,000 real-time calls, so each step reaches its steady
 seconds instead of minutes. Reported concurrency is that real-time equivalent.
 
 Baseline (same run, same broker): a bare confluent-kafka consume->produce loop copying
-pre-built segments, against the redactor draining the same backlog.
+pre-built segments, against the redactor draining the same backlog; then the redactor
+draining backlogs of plaintext and of sealed segments (field encryption on, as `callstream
+up` runs) in alternation, fresh segments each round, to report what encryption costs it.
+The simulator seals restricted fields in every step unless ``--no-encryption``.
 
-    python bench/pipeline.py [--steps 1000,2500,5000,7500,10000] [--speedup 10] [--measure 30]
+    python bench/pipeline.py [--steps 1000,2500,5000,7500,10000] [--speedup 10] [--measure 30] [--no-encryption]
 """
 
 from __future__ import annotations
@@ -50,13 +53,14 @@ from callstream.simulate.simulator import SimulationSettings, generate_events, m
 ASSIST_P99_TARGET_MS = 250.0
 
 
-def raw_segments(count: int, seed: int) -> list[tuple[bytes, bytes, list]]:
-    """Pre-encoded raw transcript segments from the simulator (realistic text and PII)."""
+def raw_segments(count: int, seed: int, seal=None) -> list[tuple[bytes, bytes, list]]:
+    """Pre-encoded raw transcript segments from the simulator (realistic text and PII),
+    sealed by ``seal`` when given."""
     out = []
     settings = SimulationSettings(rate_per_min=600, duration_s=3600, max_speed=True, seed=seed, start_time_ms=1_700_000_000_000)
     for item in generate_events(settings):
         if isinstance(item.event, TranscriptSegment):
-            value, headers = encode_event(item.event, validate=False)
+            value, headers = encode_event(seal(item.event) if seal else item.event, validate=False)
             out.append((item.event.contact_id.encode(), value, headers))
             if len(out) >= count:
                 break
@@ -91,14 +95,16 @@ def bare_copy_loop(conf: dict, payloads: list, source: str, target: str) -> floa
     return copied / elapsed
 
 
-def redactor_drain_rate(bench: BenchCluster, payloads: list) -> float:
-    """msgs/s of the redactor worker draining the same backlog from the raw topic."""
+def redactor_drain_rate(bench: BenchCluster, payloads: list, start: bool = True) -> float:
+    """msgs/s of the redactor worker draining the same backlog from the raw topic (a
+    running redactor when not ``start``: the backlog is produced, then drained)."""
     producer = Producer({**bench.conf, "linger.ms": 5})
     for key, value, headers in payloads:
         producer.produce("callstream.transcript.raw", value, key=key, headers=headers)
         producer.poll(0)
     producer.flush(60)
-    bench.start_processors(["redactor"])
+    if start:
+        bench.start_processors(["redactor"])
     started = time.perf_counter()
     first_progress = None
     while True:
@@ -179,12 +185,26 @@ def lag_slope(samples: list[tuple[float, int]]) -> float:
     return statistics.linear_regression([t for t, _ in samples], [float(lag) for _, lag in samples]).slope
 
 
+def encryption_cost(bench: BenchCluster, count: int, seed: int, rounds: int) -> dict:
+    """The running redactor draining fresh plaintext and sealed backlogs in alternation."""
+    seal = bench.producer_seal()
+    plain, sealed = [], []
+    for n in range(rounds):
+        plain.append(redactor_drain_rate(bench, raw_segments(count, seed + 100 + 2 * n), start=False))
+        sealed.append(redactor_drain_rate(bench, raw_segments(count, seed + 101 + 2 * n, seal), start=False))
+    ratios = [s / p for p, s in zip(plain, sealed, strict=True)]
+    return {"plaintext_msgs_per_s": round(statistics.median(plain), 1), "sealed_msgs_per_s": round(statistics.median(sealed), 1),
+            "sealed_vs_plaintext": round(statistics.median(ratios), 3), "ratio_min": round(min(ratios), 3),
+            "ratio_max": round(max(ratios), 3), "rounds": rounds, "messages_per_round": count}
+
+
 def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], concurrency: int, speedup: float,
-             measure_s: float, seed: int, ramp_s: float) -> dict:
+             measure_s: float, seed: int, ramp_s: float, seal=None) -> dict:
     sim = SimulationSettings(curve="steady", concurrency=concurrency / speedup, speedup=speedup,
                              duration_s=(ramp_s + measure_s + 5) * speedup, drain=False, seed=seed)
     summary: dict = {}
-    thread = threading.Thread(target=lambda: summary.setdefault("s", run_simulation(sim, bench.conf, progress=False)), daemon=True)
+    thread = threading.Thread(target=lambda: summary.setdefault("s", run_simulation(sim, bench.conf, progress=False, seal=seal)),
+                              daemon=True)
     thread.start()
     time.sleep(ramp_s)
     window_start = time.time()
@@ -236,6 +256,8 @@ def main() -> None:
     parser.add_argument("--bootstrap")
     parser.add_argument("--insecure", action="store_true",
                         help="a plaintext local broker (the baseline for what authentication and ACLs cost)")
+    parser.add_argument("--no-encryption", action="store_true", help="the simulator does not seal restricted fields")
+    parser.add_argument("--encryption-rounds", type=int, default=3, help="plaintext/sealed redactor drains (0: skip)")
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
     console = Console()
@@ -251,6 +273,13 @@ def main() -> None:
         delete_topics(bench.conf, bench_topics)
         redactor = redactor_drain_rate(bench, payloads)
         console.print(f"baseline: bare consume->produce {bare:,.0f} msgs/s; redactor worker {redactor:,.0f} msgs/s (ratio {redactor / bare:.3f})")
+        encryption = None
+        if args.encryption_rounds:
+            encryption = encryption_cost(bench, args.baseline_messages, args.seed, args.encryption_rounds)
+            console.print(f"encryption: the redactor drains {encryption['plaintext_msgs_per_s']:,.0f} plaintext msgs/s, "
+                          f"{encryption['sealed_msgs_per_s']:,.0f} sealed msgs/s (ratio {encryption['sealed_vs_plaintext']:.3f}, "
+                          f"{encryption['ratio_min']:.3f}-{encryption['ratio_max']:.3f} over {encryption['rounds']} rounds)")
+        seal = None if args.no_encryption else bench.producer_seal()
         others = [n for n in processor_names() if n != "redactor"]
         bench.start_processors(others)
         processors = processor_names()
@@ -263,7 +292,8 @@ def main() -> None:
             console.print(f"step: {concurrency:,} calls in progress ({concurrency / args.speedup:,.0f} simulated at {args.speedup:g}x) ...")
             # A seed per step (and another than the baseline's): the same seed repeats the same
             # contact ids, and every processor rightly drops a finished call's events as repeats.
-            result = run_step(bench, probe, processors, concurrency, args.speedup, args.measure, args.seed + 1 + index, ramp_s)
+            result = run_step(bench, probe, processors, concurrency, args.speedup, args.measure, args.seed + 1 + index, ramp_s,
+                              seal=seal)
             try:
                 result["drain_after_s"] = round(bench.wait_drained(processors, timeout_s=240, settle_s=2), 1)
             except TimeoutError:
@@ -288,7 +318,8 @@ def main() -> None:
     sustained = [r["concurrency"] for r in results if r["sustained"]]
     highest = max(sustained) if sustained else 0
     console.print(f"highest sustained concurrency: {highest:,}; bare loop {bare:,.0f} msgs/s, redactor {redactor:,.0f} msgs/s, ratio {redactor / bare:.3f}")
-    print(json.dumps({"broker_security": security, "baseline_bare_copy_msgs_per_s": round(bare, 1), "redactor_msgs_per_s": round(redactor, 1),
+    print(json.dumps({"broker_security": security, "encryption": not args.no_encryption, "encryption_cost": encryption,
+                      "baseline_bare_copy_msgs_per_s": round(bare, 1), "redactor_msgs_per_s": round(redactor, 1),
                       "redactor_vs_bare_ratio": round(redactor / bare, 4), "highest_sustained_concurrency": highest,
                       "assist_p99_target_ms": ASSIST_P99_TARGET_MS, "steps": results,
                       "latency_stats": {"samples": len(latency_samples), "median_all_ms": statistics.median([s[2] for s in latency_samples]) if latency_samples else None}}))

@@ -95,6 +95,7 @@ def _register() -> None:
     cli.add_command(rehearse_cmds.scorecard)
     cli.add_command(governance_cmds.erase)
     cli.add_command(governance_cmds.audit)
+    cli.add_command(governance_cmds.keys)
 
 
 _register()

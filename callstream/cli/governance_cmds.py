@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 
@@ -116,3 +117,41 @@ def audit_show(ctx: CliContext, last: int) -> None:
     for entry in entries:
         table.add_row(str(entry.seq), str(entry.time_ms), entry.kind, entry.actor, json.dumps(entry.detail)[:90])
     Console().print(table)
+
+
+@click.group()
+def keys() -> None:
+    """The keystore of per-contact data keys and its key-encryption key."""
+
+
+@keys.command("rotate")
+@pass_context
+def keys_rotate(ctx: CliContext) -> None:
+    """Re-wrap every data key under a new key-encryption key and retire the old one."""
+    protection = open_protection(ctx.settings, "keys", force=True)
+    assert protection is not None
+    try:
+        version, rewrapped = protection.keystore.rotate_kek()
+        protection.audit.append("keys.rotate", f"admin (os user {getpass.getuser()})",
+                                {"kek_version": version, "data_keys_rewrapped": rewrapped})
+    finally:
+        protection.close()
+    click.echo(f"key-encryption key rotated to version {version}: {rewrapped} data key(s) re-wrapped, "
+               f"older versions retired; recorded in the audit log")
+
+
+@keys.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def keys_status(ctx: CliContext, as_json: bool) -> None:
+    """How many data keys, linked contacts and erased subjects the keystore holds."""
+    protection = open_protection(ctx.settings, "keys", force=True)
+    assert protection is not None
+    try:
+        figures = protection.keystore.status()
+    finally:
+        protection.close()
+    if as_json:
+        click.echo(json.dumps(figures))
+    else:
+        click.echo(", ".join(f"{name.replace('_', ' ')} {value}" for name, value in figures.items()))

@@ -68,48 +68,84 @@ class KeyWrapper(Protocol):
 
 
 class FileKek:
-    """A 256-bit KEK in an owner-only file, created on first use. Wrapping is AES-GCM with
-    the key id as associated data, so a wrapped key copied to another row does not open."""
-
-    version = 1
+    """256-bit KEKs in owner-only files, created on first use: version 1 in ``path``, each
+    rotation's in ``path.v<N>``; the highest version wraps new keys. Wrapping is AES-GCM
+    with the key id as associated data, so a wrapped key copied to another row does not open."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._aead = AESGCM(self._load_or_create())
+        self._aeads: dict[int, AESGCM] = {}
+        self.version = 1
+        self._refresh()
+        if self.version == 1:
+            self._aeads[1] = AESGCM(self._load_or_create(self.path))
 
-    def _load_or_create(self) -> bytes:
+    def _file(self, version: int) -> Path:
+        return self.path if version == 1 else self.path.with_name(f"{self.path.name}.v{version}")
+
+    def _refresh(self) -> None:
+        """Follow a rotation made by another process: wrap with the newest KEK on disk."""
+        versions = [int(p.name.rsplit(".v", 1)[1]) for p in self.path.parent.glob(f"{self.path.name}.v*")
+                    if p.name.rsplit(".v", 1)[1].isdigit()]
+        self.version = max(versions, default=1)
+
+    def _aead(self, version: int) -> AESGCM:
+        aead = self._aeads.get(version)
+        if aead is None:
+            path = self._file(version)
+            if not path.exists():
+                raise KeyUnavailable(f"KEK version {version} ({path}) is gone: it was retired by a rotation",
+                                     "run `callstream keys rotate` again to re-wrap what it left behind")
+            aead = self._aeads[version] = AESGCM(self._load_or_create(path))
+        return aead
+
+    @staticmethod
+    def _load_or_create(path: Path) -> bytes:
         try:
-            material = self.path.read_bytes()
+            material = path.read_bytes()
         except FileNotFoundError:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             material = secrets.token_bytes(DATA_KEY_BYTES)
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:  # another process created it first: use theirs
-                return self._load_or_create()
+                return FileKek._load_or_create(path)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(material)
             return material
-        if self.path.stat().st_mode & 0o077:
-            raise ConfigError(f"the key-encryption key {self.path} is readable by other users",
-                              f"run `chmod 600 {self.path}`")
+        if path.stat().st_mode & 0o077:
+            raise ConfigError(f"the key-encryption key {path} is readable by other users", f"run `chmod 600 {path}`")
         if len(material) != DATA_KEY_BYTES:
-            raise ConfigError(f"the key-encryption key {self.path} is not a 256-bit key ({len(material)} bytes)",
+            raise ConfigError(f"the key-encryption key {path} is not a 256-bit key ({len(material)} bytes)",
                               "restore the file from its backup; a new key cannot open the existing data keys")
         return material
 
     def wrap(self, data_key: bytes, key_id: str) -> bytes:
+        self._refresh()
         nonce = secrets.token_bytes(12)
-        return nonce + self._aead.encrypt(nonce, data_key, key_id.encode())
+        return nonce + self._aead(self.version).encrypt(nonce, data_key, key_id.encode())
 
     def unwrap(self, wrapped: bytes, key_id: str, kek_version: int) -> bytes:
-        if kek_version != self.version:
-            raise KeyUnavailable(f"data key {key_id} is wrapped by KEK version {kek_version}, this KEK is {self.version}")
         try:
-            return self._aead.decrypt(wrapped[:12], wrapped[12:], key_id.encode())
+            return self._aead(kek_version).decrypt(wrapped[:12], wrapped[12:], key_id.encode())
         except InvalidTag:
             raise KeyUnavailable(f"the KEK does not open data key {key_id}",
                                  "the keystore and the KEK file belong to different deployments") from None
+
+    def rotate(self) -> int:
+        """Make the next KEK version the one that wraps; returns it."""
+        self._refresh()
+        new = self.version + 1
+        self._aeads[new] = AESGCM(self._load_or_create(self._file(new)))
+        self.version = new
+        return new
+
+    def retire(self, versions: Iterable[int]) -> None:
+        """Delete older KEK versions once nothing is wrapped by them."""
+        for version in versions:
+            if version != self.version:
+                self._file(version).unlink(missing_ok=True)
+                self._aeads.pop(version, None)
 
 
 @dataclass(frozen=True)
@@ -305,6 +341,44 @@ class KeyStore:
             time.sleep(0.1)
         raise CallstreamError(f"the keystore's write-ahead log {self.path}-wal could not be truncated: readers kept it busy",
                               "run the erasure again: it is idempotent")
+
+    def status(self) -> dict[str, int]:
+        with self._lock:
+            one = lambda sql: int(self._db.execute(sql).fetchone()[0])  # noqa: E731
+            return {"data_keys": one("SELECT count(*) FROM data_keys"),
+                    "linked_contacts": one("SELECT count(*) FROM owners"),
+                    "erased_contacts": one("SELECT count(*) FROM shredded WHERE kind = 'contact'"),
+                    "erased_customers": one("SELECT count(*) FROM shredded WHERE kind = 'customer'"),
+                    "kek_version": int(getattr(self.wrapper, "version", 0))}
+
+    def rotate_kek(self) -> tuple[int, int]:
+        """Re-wrap every data key under a new KEK version and retire the old versions (a
+        copy of the old KEK then opens nothing in this store). Returns (new version, keys)."""
+        rotate = getattr(self.wrapper, "rotate", None)
+        if rotate is None:
+            raise ConfigError(f"{type(self.wrapper).__name__} rotates its keys itself", "rotate them in the KMS")
+        new = rotate()
+        rewrapped = 0
+        with self._lock:
+            while True:  # keys another process wrapped under the old version meanwhile are caught next round
+                rows = self._db.execute("SELECT key_id, version, wrapped, kek_version FROM data_keys WHERE kek_version != ?",
+                                        (new,)).fetchall()
+                if not rows:
+                    break
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for key_id, version, wrapped, old in rows:
+                        material = self.wrapper.unwrap(wrapped, key_id, old)
+                        self._db.execute("UPDATE data_keys SET wrapped = ?, kek_version = ? WHERE key_id = ? AND version = ?",
+                                         (self.wrapper.wrap(material, key_id), new, key_id, version))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                rewrapped += len(rows)
+            self._truncate_log()
+        self.wrapper.retire(range(1, new))  # type: ignore[attr-defined]
+        return new, rewrapped
 
     def close(self) -> None:
         self._db.close()

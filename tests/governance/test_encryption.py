@@ -142,3 +142,28 @@ def test_the_redactor_keeps_only_sealed_context_in_its_state(cipher):
     cipher.keystore.shred(["c1"])
     out = list(redactor.process(segment("fine, thanks", event_id="e3", sequence=3), state))
     assert out[0].text == "fine, thanks"  # erased context is dropped, not a failure
+
+
+def test_rotating_the_kek_rewraps_every_key_and_retires_the_old_one(tmp_path):
+    store = open_keystore(tmp_path / "keys")
+    cipher = FieldCipher(store, TOPICS.__getitem__)
+    sealed = [cipher.seal(segment(f"text {i}", contact=f"c{i}")) for i in range(5)]
+    old_kek = (tmp_path / "keys" / "kek").read_bytes()
+    other = open_keystore(tmp_path / "keys")  # another process, started before the rotation
+    assert store.rotate_kek() == (2, 5)
+    assert not (tmp_path / "keys" / "kek").exists() and (tmp_path / "keys" / "kek.v2").exists()
+    fresh = FieldCipher(open_keystore(tmp_path / "keys"), TOPICS.__getitem__)
+    assert [fresh.open(s).text for s in sealed] == [f"text {i}" for i in range(5)]
+    # the old KEK opens nothing left in the store
+    with sqlite3.connect(tmp_path / "keys" / "keystore.db") as db:
+        rows = db.execute("SELECT key_id, wrapped, kek_version FROM data_keys").fetchall()
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    for key_id, wrapped, version in rows:
+        assert version == 2
+        with pytest.raises(InvalidTag):
+            AESGCM(old_kek).decrypt(wrapped[:12], wrapped[12:], key_id.encode())
+    # a process that started before the rotation wraps its new keys under the new KEK
+    FieldCipher(other, TOPICS.__getitem__).seal(segment("later", contact="c-new"))
+    assert fresh.open(FieldCipher(other, TOPICS.__getitem__).seal(segment("later", contact="c-new"))).text == "later"
+    assert store.status()["kek_version"] == 2 and store.status()["data_keys"] == 6
