@@ -13,6 +13,7 @@ from rich.table import Table
 from callstream.archive.tables import Archive
 from callstream.cli import CliContext, pass_context
 from callstream.errors import CallstreamError, ConfigError, KafkaOperationError
+from callstream.governance import shipping
 from callstream.governance.audit import AuditError, read_head
 from callstream.governance.erasure import erase as erase_subject
 from callstream.governance.protection import open_audit, open_protection
@@ -82,13 +83,25 @@ def audit() -> None:
 @audit.command("verify")
 @click.option("--trusted-head", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A signed head kept elsewhere (a line of heads.jsonl): also detects a cut that removed the newest heads.")
+@click.option("--against-kafka", is_flag=True,
+              help="Also verify the copy shipped to the audit topic, and check the local log against its newest head.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_context
-def audit_verify(ctx: CliContext, trusted_head: Path | None, as_json: bool) -> None:
+def audit_verify(ctx: CliContext, trusted_head: Path | None, against_kafka: bool, as_json: bool) -> None:
     """Check the chain and the signed heads; name every edited, removed, reordered or
     out-of-band entry and a cut-off tail. Exit code 1 when anything is wrong."""
     log = open_audit(ctx.settings)
-    result = log.verify(read_head(trusted_head) if trusted_head else None)
+    pinned = read_head(trusted_head) if trusted_head else None
+    shipped_problems: list[str] = []
+    if against_kafka:
+        conf = ctx.client_config("replay-privileged")
+        copy = shipping.verify_records(log, conf)
+        shipped_problems = [f"shipped copy: {p}" for p in copy.problems]
+        newest = shipping.trusted_head(conf)
+        if newest is not None and (pinned is None or newest.size > pinned.size):
+            pinned = newest
+    result = log.verify(pinned)
+    result.problems += shipped_problems
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     elif result.ok:
@@ -101,6 +114,14 @@ def audit_verify(ctx: CliContext, trusted_head: Path | None, as_json: bool) -> N
         reason = "; ".join(result.problems) or "the log is empty"
         raise AuditError(f"the audit log at {log.directory} does not verify: {reason}",
                          "restore the log from a copy you trust, and find out who changed it")
+
+
+@audit.command("ship")
+@pass_context
+def audit_ship(ctx: CliContext) -> None:
+    """Copy new entries and signed heads to the audit topic (the archiver keeps them)."""
+    entries, heads = shipping.ship(open_audit(ctx.settings), ctx.client_config("auditor"))
+    click.echo(f"shipped {entries} entries and {heads} signed heads to {shipping.AUDIT_TOPIC}")
 
 
 @audit.command("show")

@@ -13,8 +13,11 @@ from rich.console import Console
 
 from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
+from callstream.errors import CallstreamError
 from callstream.governance.acls import grant_catalog
-from callstream.governance.protection import ProducerSeal
+from callstream.governance.audit import AuditLog
+from callstream.governance.protection import ProducerSeal, open_audit
+from callstream.governance.shipping import ship
 from callstream.kafka import topics as topic_admin
 from callstream.kafka.config import static_member_id
 from callstream.local import broker
@@ -87,10 +90,12 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
         thread.start()
     monitor = LiveMonitor(ctx.client_config("dashboard"))
     deadline = time.monotonic() + duration if duration else None
+    auditor = AuditShipper(open_audit(settings), ctx.client_config("auditor"), console)
     try:
         while deadline is None or time.monotonic() < deadline:
             summary = monitor.poll(2.0)
             console.print(summary.line(), soft_wrap=True)
+            auditor.maybe_ship()
             dead = group.dead()
             if dead:
                 console.print(f"[red]{dead[0].name} exited ({dead[0].returncode}); read {dead[0].log_path}[/]")
@@ -101,7 +106,27 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
         stop.set()
         monitor.close()
         group.stop_all()
+        auditor.maybe_ship(force=True)  # the workers' last unwrap windows, written as they stopped
     console.print("stopped the processors, the archiver and the dashboard; Kafka keeps running (`callstream kafka stop` stops it)")
+
+
+class AuditShipper:
+    """Ships the audit log to its topic every ``interval_s`` while `up` runs."""
+
+    def __init__(self, log: AuditLog, conf: dict[str, str], console: Console, interval_s: float = 10.0) -> None:
+        self.log, self.conf, self.console, self.interval_s = log, conf, console, interval_s
+        self._last = 0.0
+
+    def maybe_ship(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last < self.interval_s:
+            return
+        self._last = time.monotonic()
+        if not self.log.heads_path.exists():
+            return
+        try:
+            ship(self.log, self.conf)
+        except CallstreamError as exc:  # the platform keeps running; say why the copy lags
+            self.console.print(f"[yellow]audit log not shipped: {exc}[/]")
 
 
 def _simulate(settings: SimulationSettings, conf: dict[str, str], stop: threading.Event, console: Console,

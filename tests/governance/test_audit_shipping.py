@@ -1,0 +1,32 @@
+"""The audit log shipped to a topic: resumable without duplicates, verifiable on its own,
+and the pin that catches a local cut which also removed the newest heads."""
+
+from __future__ import annotations
+
+from callstream.governance import shipping
+from callstream.governance.audit import AuditLog
+
+
+def test_shipping_resumes_and_the_copy_catches_a_local_cut(kafka_config, create_topic, unique_name, tmp_path):
+    topic = create_topic(unique_name("audit"), partitions=1)
+    log = AuditLog(tmp_path / "audit")
+    for i in range(5):
+        log.append("replay.raw", "replay-privileged", {"n": i})
+    assert shipping.ship(log, kafka_config, topic) == (5, 5)
+    assert shipping.ship(log, kafka_config, topic) == (0, 0)  # nothing twice
+    log.append_many([("keys.unwrap", "redactor", {"keys": 3}), ("erasure", "admin", {"contacts": 1})])
+    assert shipping.ship(log, kafka_config, topic) == (2, 1)
+    copy = shipping.verify_records(log, kafka_config, topic)
+    assert copy.ok and copy.entries == 7 and copy.signed_size == 7
+
+    # someone with this host's files cuts the last two entries and the heads that covered them
+    lines = log.log_path.read_text().splitlines(keepends=True)
+    log.log_path.write_text("".join(lines[:5]))
+    heads = log.heads_path.read_text().splitlines(keepends=True)
+    log.heads_path.write_text("".join(heads[:5]))
+    (tmp_path / "audit" / "tip.json").unlink()
+    assert log.verify().ok  # the local files agree with each other
+    pinned = shipping.trusted_head(kafka_config, topic)
+    assert pinned is not None and pinned.size == 7
+    assert log.verify(pinned).problems == [
+        "the log ends after 5 entries but a signed head covers 7: entries 5..6 were cut off"]
