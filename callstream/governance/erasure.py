@@ -138,10 +138,10 @@ def erase(protection: Protection, archive: Archive, *, customer: str | None = No
     assert subject_id is not None
     if customer is not None:
         contacts = set(keystore.contacts_of(customer)) | archived_contacts_of(archive, customer)
+        known = bool(contacts)
     else:
         contacts = {subject_id}
-    known = (bool(contacts) and (customer is not None or keystore.knows(subject_id)
-                                 or bool(_archived_rows(archive, subject_id))))
+        known = keystore.knows(subject_id) or bool(_archived_rows(archive, subject_id))
     if not known and not keystore.was_erased(kind, subject_id):
         raise UnknownSubject(f"no {kind} {subject_id} is known to the keystore or the archive; nothing was changed",
                              f"check the {kind} id (it is case-sensitive)")

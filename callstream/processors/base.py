@@ -12,11 +12,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import msgspec
 
 from callstream.contract.events import CallDisposition, Envelope
+
+if TYPE_CHECKING:
+    from callstream.governance.encryption import StateSeal
 
 Guarantee = Literal["at-least-once", "exactly-once"]
 E = TypeVar("E", bound=Envelope)
@@ -112,7 +115,7 @@ class Processor:
     #: reads restricted fields in plaintext: the runtime opens sealed fields before
     #: ``process`` and hands it ``state_seal`` for what it keeps of them
     reads_restricted: ClassVar[bool] = False
-    state_seal: Any = None
+    state_seal: StateSeal | None = None
 
     @property
     def consumer_group(self) -> str:

@@ -301,7 +301,7 @@ ENCRYPTION_SAMPLE = 2000
 
 
 def _check_encryption(archive_settings: Any) -> tuple[list[str], str | None]:
-    """Whether the newest archived restricted events hold sealed fields only: (evidence, failure)."""
+    """Whether a sample of the archived raw transcript holds sealed text only: (evidence, failure)."""
     from callstream.archive.tables import Archive
     from callstream.contract.codec import decode_event
     from callstream.errors import DecodeError
