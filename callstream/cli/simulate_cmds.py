@@ -22,6 +22,8 @@ from callstream.simulate.simulator import SimulationSettings, run_simulation, su
 @click.option("--start-time", "start_time_ms", type=int, help="Epoch ms of the simulated start (fix it to reproduce events exactly).")
 @click.option("--ground-truth", "ground_truth_path", type=click.Path(dir_okay=False, path_type=Path), help="Write per-call ground truth (JSONL) here.")
 @click.option("--no-drain", is_flag=True, help="Stop at --duration instead of letting calls finish.")
+@click.option("--warm-start", "warm_start_s", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Start with calls already in progress: those that arrived this many simulated seconds before the start.")
 @pass_context
 def simulate(ctx: CliContext, no_drain: bool, **options) -> None:
     """Produce realistic calls (lifecycle, transcripts with PII, agent actions, CRM updates)."""

@@ -25,7 +25,8 @@ from callstream.local.processes import ProcessGroup
 from callstream.observe.live import LiveMonitor
 from callstream.processors.registry import available
 from callstream.settings import DashboardSection, child_process_environment
-from callstream.simulate.simulator import SimulationSettings, run_simulation
+from callstream.simulate.conversation import ConversationProfile
+from callstream.simulate.simulator import SimulationSettings, mean_call_seconds, run_simulation
 
 
 @click.command()
@@ -82,8 +83,11 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
 
     stop = threading.Event()
     if not no_simulator:
+        # a warm start: the contact center is mid-morning, not empty, so calls, alerts and
+        # prompts show within seconds instead of after the first calls' first minutes
         sim = SimulationSettings(curve=curve, rate_per_min=rate_per_min, duration_s=duration * speedup if duration else 86_400,
-                                 speedup=speedup, seed=seed, ground_truth_path=Path(settings.state_dir) / "ground-truth.jsonl")
+                                 speedup=speedup, seed=seed, ground_truth_path=Path(settings.state_dir) / "ground-truth.jsonl",
+                                 warm_start_s=mean_call_seconds(ConversationProfile()))
         thread = threading.Thread(target=_simulate, args=(sim, ctx.client_config("simulator"), stop, console,
                                                            ctx.producer_seal("simulator")),
                                   daemon=True, name="simulator")

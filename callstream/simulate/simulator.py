@@ -102,6 +102,10 @@ class SimulationSettings:
     drain: bool = True
     profile: ConversationProfile = field(default_factory=ConversationProfile)
     catalog_path: Path | None = None
+    #: calls already in progress at the start: arrivals during this many simulated seconds
+    #: before it, at the curve's opening rate; their events due before the start go out at
+    #: once (with their past event times), so the run opens on a busy contact center
+    warm_start_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.rate_per_min is not None and self.concurrency is not None:
@@ -117,6 +121,9 @@ class SimulationSettings:
                 f"speed-up must be a positive number, got {self.speedup!r}",
                 "1 is real time, 10 runs ten simulated seconds per second",
             )
+        if not isinstance(self.warm_start_s, (int, float)) or not math.isfinite(self.warm_start_s) or self.warm_start_s < 0:
+            raise SimulationError(f"warm start must be a number of seconds >= 0, got {self.warm_start_s!r}",
+                                  "pass e.g. 300 (about one mean call), or 0 to start with no call in progress")
         if not isinstance(self.seed, int):
             raise SimulationError(f"seed must be an integer, got {self.seed!r}", "pass e.g. --seed 42")
         if self.start_time_ms is not None and (not isinstance(self.start_time_ms, int) or self.start_time_ms < 0):
@@ -191,10 +198,18 @@ def topic_routes(settings: SimulationSettings) -> dict[str, str]:
 
 
 def arrivals_ms(settings: SimulationSettings) -> list[int]:
-    """Epoch-ms arrival times of every call of the run (settings must be resolved)."""
+    """Epoch-ms arrival times of every call of the run (settings must be resolved), the
+    warm start's (before the start) first."""
     rng = random.Random(f"callstream-arrivals/{settings.seed}")
     start = settings.start_time_ms or 0
-    return [start + int(t * 1000) for t in arrival_times(settings.traffic_curve(), settings.duration_s, rng)]
+    curve = settings.traffic_curve()
+    warm: list[int] = []
+    if settings.warm_start_s > 0 and curve.rate_at(0.0) > 0:
+        opening = make_curve("steady", rate=curve.rate_at(0.0), duration_s=settings.warm_start_s)
+        warm_rng = random.Random(f"callstream-warm-start/{settings.seed}")
+        warm = [start - int((settings.warm_start_s - t) * 1000)
+                for t in arrival_times(opening, settings.warm_start_s, warm_rng)]
+    return warm + [start + int(t * 1000) for t in arrival_times(curve, settings.duration_s, rng)]
 
 
 def generate_calls(settings: SimulationSettings) -> Iterator[GeneratedCall]:
@@ -362,7 +377,7 @@ def run_simulation(
     try:
         with bar:
             for sim_s, topic, event in generate_events(settings, on_call=on_call):
-                if not settings.max_speed:
+                if not settings.max_speed and sim_s >= 0:  # a warm start's past events go out at once
                     due = started + sim_s / settings.speedup
                     wait = due - time.perf_counter()
                     # Events due within one tick go out now: waking per event (every ~1 ms
@@ -562,7 +577,7 @@ class _ProgressBar:
         # after the last arrival the bar stays full while the calls in progress drain
         self.progress.update(
             self.task,
-            completed=min(sim_s, self.duration),
+            completed=max(0.0, min(sim_s, self.duration)),
             description="draining" if sim_s > self.duration else "simulating",
             sim=f"{sim_s:,.0f}/{self.duration:,.0f} s simulated",
             events=f"{events:,}",
