@@ -94,10 +94,10 @@ def audit_verify(ctx: CliContext, trusted_head: Path | None, against_kafka: bool
     pinned = read_head(trusted_head) if trusted_head else None
     shipped_problems: list[str] = []
     if against_kafka:
-        conf = ctx.client_config("replay-privileged")
+        conf = ctx.client_config(shipping.VERIFIER)
         copy = shipping.verify_records(log, conf)
         shipped_problems = [f"shipped copy: {p}" for p in copy.problems]
-        newest = shipping.trusted_head(conf)
+        newest = shipping.trusted_head(log, conf)
         if newest is not None and (pinned is None or newest.size > pinned.size):
             pinned = newest
     result = log.verify(pinned)
@@ -120,7 +120,7 @@ def audit_verify(ctx: CliContext, trusted_head: Path | None, against_kafka: bool
 @pass_context
 def audit_ship(ctx: CliContext) -> None:
     """Copy new entries and signed heads to the audit topic (the archiver keeps them)."""
-    entries, heads = shipping.ship(open_audit(ctx.settings), ctx.client_config("auditor"))
+    entries, heads = shipping.ship(open_audit(ctx.settings), ctx.client_config(shipping.SHIPPER))
     click.echo(f"shipped {entries} entries and {heads} signed heads to {shipping.AUDIT_TOPIC}")
 
 

@@ -29,7 +29,12 @@ def simulate(ctx: CliContext, no_drain: bool, **options) -> None:
     """Produce realistic calls (lifecycle, transcripts with PII, agent actions, CRM updates)."""
     settings = SimulationSettings(drain=not no_drain, **options)
     console = Console()
-    summary = run_simulation(settings, ctx.client_config("simulator"), console=console, seal=ctx.producer_seal("simulator"))
+    seal = ctx.producer_seal("simulator")
+    try:
+        summary = run_simulation(settings, ctx.client_config("simulator"), console=console, seal=seal)
+    finally:
+        if seal is not None:
+            seal.flush()
     console.print(summary_table(summary))
     # the full hash: compare two runs with the same seed and --start-time
     console.print(f"content hash {summary.content_hash}")

@@ -82,14 +82,15 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
                   "`callstream status`, `callstream kafka status`, `callstream archive query SQL`, `callstream replay call CONTACT_ID`")
 
     stop = threading.Event()
+    seal = None
     if not no_simulator:
         # a warm start: the contact center is mid-morning, not empty, so calls, alerts and
         # prompts show within seconds instead of after the first calls' first minutes
         sim = SimulationSettings(curve=curve, rate_per_min=rate_per_min, duration_s=duration * speedup if duration else 86_400,
                                  speedup=speedup, seed=seed, ground_truth_path=Path(settings.state_dir) / "ground-truth.jsonl",
                                  warm_start_s=mean_call_seconds(ConversationProfile()))
-        thread = threading.Thread(target=_simulate, args=(sim, ctx.client_config("simulator"), stop, console,
-                                                           ctx.producer_seal("simulator")),
+        seal = ctx.producer_seal("simulator")
+        thread = threading.Thread(target=_simulate, args=(sim, ctx.client_config("simulator"), stop, console, seal),
                                   daemon=True, name="simulator")
         thread.start()
     monitor = LiveMonitor(ctx.client_config("dashboard"))
@@ -110,6 +111,8 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
         stop.set()
         monitor.close()
         group.stop_all()
+        if seal is not None:
+            seal.flush()
         auditor.maybe_ship(force=True)  # the workers' last unwrap windows, written as they stopped
     console.print("stopped the processors, the archiver and the dashboard; Kafka keeps running (`callstream kafka stop` stops it)")
 

@@ -112,6 +112,10 @@ class ProducerSeal:
             self.withheld += 1
             return None
 
+    def flush(self) -> None:
+        """Write the key use counted so far to the audit log (the run is ending)."""
+        self.protection.tally.flush()
+
 
 def open_payload(cipher: FieldCipher, payload: bytes | None) -> tuple[bytes | None, int]:
     """A stored event with its sealed fields opened, and how many fields that opened; an

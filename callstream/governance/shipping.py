@@ -2,10 +2,12 @@
 ``callstream.governance.audit`` topic (which the archiver archives like any other).
 
 The local log is where entries are chained and signed; the topic is the copy someone who
-can edit this host's files cannot quietly shorten. Records are keyed ``entry:<seq>`` and
-``head:<size>`` and carry the exact bytes of the local line, so the copy verifies with the
+can edit this host's files cannot quietly shorten. Records are keyed ``<log>/entry/<seq>`` and
+``<log>/head/<size>`` and carry the exact bytes of the local line, so the copy verifies with the
 same code (``verify_records``), and ``trusted_head`` turns its newest head into the pin that
-``AuditLog.verify`` checks the local log against.
+``AuditLog.verify`` checks the local log against. Keys start with the fingerprint of the
+log's signing key, so the logs of several hosts or deployments can share one topic and
+each is read back on its own.
 
 Shipping resumes from the topic itself (its last record says how far it got), so a lost
 local bookmark never duplicates or skips anything.
@@ -13,6 +15,7 @@ local bookmark never duplicates or skips anything.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,8 +29,10 @@ from callstream.governance.audit import AuditLog, Head, Verification, verify_log
 AUDIT_TOPIC = "callstream.governance.audit"
 
 
-def _records(conf: Mapping[str, str], topic: str, timeout_s: float = 10.0) -> list[tuple[bytes, bytes]]:
-    consumer = Consumer({**conf, "group.id": "callstream-audit-reader", "enable.auto.commit": "false",
+def _records(conf: Mapping[str, str], topic: str, reader: str, timeout_s: float = 10.0) -> list[tuple[bytes, bytes]]:
+    # assign() joins no group, but librdkafka still looks up the group's coordinator: the
+    # group id must be one the reader's ACLs allow (``callstream-<service>...``)
+    consumer = Consumer({**conf, "group.id": f"callstream-{reader}-audit-reader", "enable.auto.commit": "false",
                          "enable.partition.eof": "true"})
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout_s)
@@ -52,32 +57,59 @@ def _records(conf: Mapping[str, str], topic: str, timeout_s: float = 10.0) -> li
         consumer.close()
 
 
-def _shipped(records: list[tuple[bytes, bytes]]) -> tuple[int, int]:
-    """(entries shipped, size of the newest head shipped), from the topic's last record."""
+def log_id(log: AuditLog) -> str:
+    """The fingerprint of the log's signing key: which log a shipped record belongs to."""
+    from cryptography.hazmat.primitives import serialization
+
+    raw = log.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _of_log(records: list[tuple[bytes, bytes]], log: AuditLog) -> list[tuple[str, int, bytes]]:
+    """(kind, number, value) of this log's records, in topic order."""
+    prefix = f"{log_id(log)}/"
+    out = []
+    for key, value in records:
+        text = key.decode(errors="replace")
+        if text.startswith(prefix):
+            kind, _, number = text[len(prefix):].partition("/")
+            out.append((kind, int(number), value))
+    return out
+
+
+def _shipped(records: list[tuple[str, int, bytes]]) -> tuple[int, int]:
+    """(entries shipped, size of the newest head shipped), from this log's last record."""
     if not records:
         return 0, 0
-    key = records[-1][0].decode()
-    kind, _, number = key.partition(":")
-    heads = [int(k.decode().split(":")[1]) for k, _ in records if k.startswith(b"head:")]
-    return (int(number) + 1 if kind == "entry" else int(number)), max(heads, default=0)
+    kind, number, _ = records[-1]
+    heads = [n for k, n, _ in records if k == "head"]
+    return (number + 1 if kind == "entry" else number), max(heads, default=0)
+
+
+#: the service that ships the log, and the one that reads it back to verify
+SHIPPER, VERIFIER = "auditor", "replay-privileged"
 
 
 def ship(log: AuditLog, conf: Mapping[str, str], topic: str = AUDIT_TOPIC) -> tuple[int, int]:
-    """Produce what the topic lacks; returns (entries, heads) shipped now."""
-    entries_done, head_done = _shipped(_records(conf, topic))
+    """Produce what the topic lacks; returns (entries, heads) shipped now. ``conf`` connects
+    as the ``auditor`` service (it reads the topic to resume where it stopped)."""
+    if not log.heads_path.exists():
+        return 0, 0
+    entries_done, head_done = _shipped(_of_log(_records(conf, topic, SHIPPER), log))
+    prefix = log_id(log)
     lines = [line for line in log.log_path.read_bytes().splitlines() if line] if log.log_path.exists() else []
     producer = Producer({**conf, "enable.idempotence": "true", "acks": "all", "linger.ms": 5})
     sent_entries = sent_heads = 0
     position = entries_done
-    for head_line in (line for line in log.heads_path.read_bytes().splitlines() if line) if log.heads_path.exists() else []:
+    for head_line in (line for line in log.heads_path.read_bytes().splitlines() if line):
         head = msgspec.json.decode(head_line, type=Head)
         if head.size <= head_done:
             continue
         for seq in range(position, min(head.size, len(lines))):
-            producer.produce(topic, lines[seq], key=f"entry:{seq}".encode(), partition=0)
+            producer.produce(topic, lines[seq], key=f"{prefix}/entry/{seq}".encode(), partition=0)
             sent_entries += 1
         position = max(position, head.size)
-        producer.produce(topic, head_line, key=f"head:{head.size}".encode(), partition=0)
+        producer.produce(topic, head_line, key=f"{prefix}/head/{head.size}".encode(), partition=0)
         sent_heads += 1
         producer.poll(0)
     if producer.flush(30):
@@ -86,21 +118,25 @@ def ship(log: AuditLog, conf: Mapping[str, str], topic: str = AUDIT_TOPIC) -> tu
     return sent_entries, sent_heads
 
 
-def shipped_heads(conf: Mapping[str, str], topic: str = AUDIT_TOPIC) -> list[Head]:
-    return [msgspec.json.decode(value, type=Head) for key, value in _records(conf, topic) if key.startswith(b"head:")]
+def shipped_heads(log: AuditLog, conf: Mapping[str, str], topic: str = AUDIT_TOPIC,
+                  reader: str = VERIFIER) -> list[Head]:
+    return [msgspec.json.decode(value, type=Head) for kind, _, value in _of_log(_records(conf, topic, reader), log)
+            if kind == "head"]
 
 
-def trusted_head(conf: Mapping[str, str], topic: str = AUDIT_TOPIC) -> Head | None:
-    """The newest head shipped off the host: what the local log must still reach."""
-    heads = shipped_heads(conf, topic)
+def trusted_head(log: AuditLog, conf: Mapping[str, str], topic: str = AUDIT_TOPIC,
+                 reader: str = VERIFIER) -> Head | None:
+    """The newest head of ``log`` shipped off the host: what the local log must still reach."""
+    heads = shipped_heads(log, conf, topic, reader)
     return max(heads, key=lambda h: h.size) if heads else None
 
 
-def verify_records(log: AuditLog, conf: Mapping[str, str], topic: str = AUDIT_TOPIC) -> Verification:
+def verify_records(log: AuditLog, conf: Mapping[str, str], topic: str = AUDIT_TOPIC,
+                   reader: str = VERIFIER) -> Verification:
     """Verify the shipped copy on its own, with the deployment's public key."""
-    records = _records(conf, topic)
+    records = _of_log(_records(conf, topic, reader), log)
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "log.jsonl"
-        copy.write_bytes(b"".join(value + b"\n" for key, value in records if key.startswith(b"entry:")))
-        heads = [msgspec.json.decode(value, type=Head) for key, value in records if key.startswith(b"head:")]
+        copy.write_bytes(b"".join(value + b"\n" for kind, _, value in records if kind == "entry"))
+        heads = [msgspec.json.decode(value, type=Head) for kind, _, value in records if kind == "head"]
         return verify_log(copy, heads, log.public_key())

@@ -24,6 +24,9 @@ WATCHED = (
 )
 
 
+#: the assist latency on the live line covers the prompts of this many seconds
+LATENCY_WINDOW_S = 60.0
+
 #: the lifecycle and signal events the live line counts
 _INITIATED, _ENDED = event_tag(CallInitiated), event_tag(CallEnded)
 _PROMPT, _ALERT = event_tag(AssistPrompt), event_tag(SupervisorAlert)
@@ -41,6 +44,7 @@ class LiveSummary:
     alerts: int = 0
     dead_letters: int = 0
     last_alert: str = ""
+    #: (monotonic time received, latency ms) of recent prompts
     assist_latency_ms: deque = field(default_factory=lambda: deque(maxlen=5000))
     window: deque = field(default_factory=lambda: deque(maxlen=50))  # (time, events) samples
 
@@ -54,10 +58,21 @@ class LiveSummary:
         (t0, e0), (t1, e1) = self.window[0], self.window[-1]
         return (e1 - e0) / (t1 - t0) if t1 > t0 else 0.0
 
+    def recent_latencies(self, now: float | None = None) -> list[float]:
+        """Assist latencies of the prompts received in the last ``LATENCY_WINDOW_S``: the
+        line says how the pipeline answers now, not what it did while starting."""
+        since = (time.monotonic() if now is None else now) - LATENCY_WINDOW_S
+        return sorted(ms for at, ms in self.assist_latency_ms if at >= since)
+
     def line(self) -> str:
-        ordered = sorted(self.assist_latency_ms)
+        ordered = self.recent_latencies()
         p50, p99 = percentile(ordered, 0.5), percentile(ordered, 0.99)
-        latency = f"assist latency p50 {p50:.0f} ms p99 {p99:.0f} ms" if p50 is not None else "assist latency: no prompts yet"
+        if p50 is not None:
+            latency = f"assist latency (last {LATENCY_WINDOW_S:.0f} s) p50 {p50:.0f} ms p99 {p99:.0f} ms"
+        elif self.assist_latency_ms:
+            latency = f"assist latency: no prompts in the last {LATENCY_WINDOW_S:.0f} s"
+        else:
+            latency = "assist latency: no prompts yet"
         return (
             f"calls in progress {self.in_progress:>5} | {self.rate():>7,.0f} events/s | alerts {self.alerts:>4} | "
             f"dead letters {self.dead_letters:>3} | {latency}"
@@ -85,7 +100,7 @@ class LiveSummary:
                 self.calls_ended += 1
             elif lineage.event_type == _PROMPT:
                 if lineage.latency_ms is not None:
-                    self.assist_latency_ms.append(lineage.latency_ms)
+                    self.assist_latency_ms.append((time.monotonic(), lineage.latency_ms))
             else:
                 self._alert(message)
 

@@ -85,5 +85,9 @@ def test_up_runs_the_platform_then_history_replays(cli_env: dict[str, str], kafk
         texts += [e.text for e in map(lambda m: decode_event(m.value(), m.headers()), batch) if e and e.contact_id in ours]
     consumer.close()
     assert texts and all(text.startswith("cs1:") for text in texts)
-    verified = run_cli(*base, "audit", "verify", "--json", cwd=tmp_path, env=cli_env)
-    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"], verified.stdout
+    # up shipped the log (the redactor's and the simulator's key use) to the audit topic, as
+    # the auditor; the privileged replay principal reads it back to pin the local log
+    verified = run_cli(*base, "audit", "verify", "--json", "--against-kafka", cwd=tmp_path, env=cli_env)
+    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"], verified.stdout + verified.stderr
+    actors = {json.loads(line)["actor"] for line in (tmp_path / "state" / "audit" / "log.jsonl").read_text().splitlines()}
+    assert {"redactor", "simulator"} <= actors

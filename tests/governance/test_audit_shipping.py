@@ -18,6 +18,12 @@ def test_shipping_resumes_and_the_copy_catches_a_local_cut(kafka_config, create_
     assert shipping.ship(log, kafka_config, topic) == (2, 1)
     copy = shipping.verify_records(log, kafka_config, topic)
     assert copy.ok and copy.entries == 7 and copy.signed_size == 7
+    # another host's log in the same topic is read back on its own
+    other = AuditLog(tmp_path / "other-host")
+    other.append("acls.apply", "admin", {"added": 1})
+    assert shipping.ship(other, kafka_config, topic) == (1, 1)
+    assert shipping.verify_records(log, kafka_config, topic).entries == 7
+    assert shipping.verify_records(other, kafka_config, topic).ok
 
     # someone with this host's files cuts the last two entries and the heads that covered them
     lines = log.log_path.read_text().splitlines(keepends=True)
@@ -26,7 +32,7 @@ def test_shipping_resumes_and_the_copy_catches_a_local_cut(kafka_config, create_
     log.heads_path.write_text("".join(heads[:5]))
     (tmp_path / "audit" / "tip.json").unlink()
     assert log.verify().ok  # the local files agree with each other
-    pinned = shipping.trusted_head(kafka_config, topic)
+    pinned = shipping.trusted_head(log, kafka_config, topic)
     assert pinned is not None and pinned.size == 7
     assert log.verify(pinned).problems == [
         "the log ends after 5 entries but a signed head covers 7: entries 5..6 were cut off"]

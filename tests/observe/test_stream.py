@@ -3,6 +3,8 @@ window, dead letters by reason, and events handed to the supervisor board."""
 
 from __future__ import annotations
 
+import time
+
 from callstream.contract.codec import encode_event
 from callstream.contract.deadletter import dead_letter
 from callstream.contract.events import CallQueued, SentimentScored
@@ -55,7 +57,7 @@ def test_board_events_are_decoded_and_broken_ones_counted() -> None:
     assert figures.undecodable == 1 and figures.messages == 2
 
 
-def test_the_live_line_counts_calls_alerts_and_assist_latency_from_lineage() -> None:
+def test_the_live_line_counts_calls_alerts_and_assist_latency_from_lineage(monkeypatch) -> None:
     from callstream.contract.events import AssistPrompt, CallEnded, CallInitiated, SupervisorAlert
     from callstream.observe.live import WATCHED, LiveSummary
 
@@ -77,5 +79,11 @@ def test_the_live_line_counts_calls_alerts_and_assist_latency_from_lineage() -> 
                  RecordedMessage("callstream.deadletter", b"x", timestamp_ms=T0)]
     summary.handle(messages)
     assert (summary.events, summary.in_progress, summary.alerts, summary.dead_letters) == (7, 1, 1, 1)
-    assert list(summary.assist_latency_ms) == [40]
+    assert summary.recent_latencies() == [40]
+    assert "assist latency (last 60 s) p50 40 ms" in summary.line()
     assert summary.last_alert == "escalation/critical: angry"
+    # a start-up backlog ages out of the line: it reports how the pipeline answers now
+    later = time.monotonic() + 61
+    assert summary.recent_latencies(now=later) == []
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    assert "no prompts in the last 60 s" in summary.line()
