@@ -6,6 +6,7 @@ then what to do) with exit code 1; usage mistakes exit 2 with click's message.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,8 +51,46 @@ class CliContext:
 
 pass_context = click.make_pass_decorator(CliContext)
 
+#: command -> "module:attribute" under callstream.cli, in the order `--help` lists them.
+#: Imported when the command runs: `callstream status` must not pay for pyiceberg and Quix.
+COMMANDS = {
+    "up": "up_cmd:up",
+    "kafka": "kafka_cmds:kafka",
+    "topics": "topics_cmds:topics",
+    "acls": "acls_cmds:acls",
+    "run": "run_cmds:run",
+    "simulate": "simulate_cmds:simulate",
+    "schemas": "schemas_cmds:schemas",
+    "archive": "archive_cmds:archive",
+    "replay": "archive_cmds:replay",
+    "status": "observe_cmds:status",
+    "dashboard": "observe_cmds:dashboard",
+    "rehearse": "rehearse_cmds:rehearse",
+    "scorecard": "rehearse_cmds:scorecard",
+    "erase": "governance_cmds:erase",
+    "audit": "governance_cmds:audit",
+    "keys": "governance_cmds:keys",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (click's lazy-loading pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *sorted(set(super().list_commands(ctx)) - set(COMMANDS))]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = target.split(":")
+        command = getattr(importlib.import_module(f"callstream.cli.{module_name}"), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"callstream.cli.{module_name}.{attribute} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="callstream")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="YAML config file (sections kafka:, archive:, dashboard:); default ./callstream.yaml if present.")
 @click.option("--bootstrap-servers", help="Kafka bootstrap servers; default: the local broker from `callstream kafka start`.")
@@ -65,40 +104,6 @@ def cli(ctx: click.Context, config_file: Path | None, bootstrap_servers: str | N
     ctx.obj = CliContext(config_file, {"bootstrap_servers": bootstrap_servers, "state_dir": state_dir})
 
 
-def _register() -> None:
-    from callstream.cli import (
-        acls_cmds,
-        archive_cmds,
-        governance_cmds,
-        kafka_cmds,
-        observe_cmds,
-        rehearse_cmds,
-        run_cmds,
-        schemas_cmds,
-        simulate_cmds,
-        topics_cmds,
-        up_cmd,
-    )
-
-    cli.add_command(kafka_cmds.kafka)
-    cli.add_command(topics_cmds.topics)
-    cli.add_command(acls_cmds.acls)
-    cli.add_command(run_cmds.run)
-    cli.add_command(simulate_cmds.simulate)
-    cli.add_command(schemas_cmds.schemas)
-    cli.add_command(up_cmd.up)
-    cli.add_command(archive_cmds.archive)
-    cli.add_command(archive_cmds.replay)
-    cli.add_command(observe_cmds.status)
-    cli.add_command(observe_cmds.dashboard)
-    cli.add_command(rehearse_cmds.rehearse)
-    cli.add_command(rehearse_cmds.scorecard)
-    cli.add_command(governance_cmds.erase)
-    cli.add_command(governance_cmds.audit)
-    cli.add_command(governance_cmds.keys)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> int:

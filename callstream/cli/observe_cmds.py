@@ -68,10 +68,12 @@ def _threshold_options(command):
     return command
 
 
-def _snapshot_from(url: str) -> Snapshot:
-    """The latest snapshot of a running dashboard (``--from-dashboard``)."""
+def _snapshot_from(url: str, token: str | None = None, timeout_s: float = 10.0) -> Snapshot:
+    """The latest snapshot of a running dashboard (``--from-dashboard``, or this deployment's)."""
+    request = urllib.request.Request(url.rstrip("/") + "/api/snapshot",
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/api/snapshot", timeout=10) as response:  # noqa: S310 (user's URL)
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 (user's URL)
             document = json.loads(response.read())
     except OSError as exc:
         raise KafkaOperationError(f"the dashboard at {url} did not answer: {exc}",
@@ -84,34 +86,65 @@ def _snapshot_from(url: str) -> Snapshot:
 @click.option("--interval", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Seconds between the two offset samples rates are measured over (0: no rates).")
 @click.option("--from-dashboard", metavar="URL", help="Report the latest sample of a running dashboard instead of sampling.")
+@click.option("--sample", "force_sample", is_flag=True,
+              help="Sample the cluster now even when this deployment's dashboard is running.")
 @_observer_options
 @_threshold_options
 @pass_context
-def status(ctx: CliContext, as_json: bool, interval: float, from_dashboard: str | None, groups, topic_map, window,
-           lookback, worker_metrics_dir, **limits) -> int:
+def status(ctx: CliContext, as_json: bool, interval: float, from_dashboard: str | None, force_sample: bool, groups,
+           topic_map, window, lookback, worker_metrics_dir, **limits) -> int:
     """Lag, latency p50/p99, error and dead-letter rates, archive freshness and broker health
-    on one screen. Exits 3 when a threshold is breached (thresholds: options, or the config
-    file's observe.thresholds)."""
+    on one screen. When this deployment's dashboard runs, its observer's latest sample
+    answers at once; otherwise the cluster is sampled now. Exits 3 when a threshold is
+    breached (thresholds: options, or the config file's observe.thresholds)."""
     thresholds: Thresholds = load_thresholds(ctx.config_file or _default_config(), **limits)
+    err = Console(stderr=True)
+    snapshot = None
     if from_dashboard:
         snapshot = _snapshot_from(from_dashboard)
-    else:
-        observer, _ = _observer(ctx, groups, topic_map, window, lookback, worker_metrics_dir)
-        try:
-            observer.tap.catch_up()
-            if interval > 0:
-                observer.sample()
-                time.sleep(interval)
-                observer.tap.catch_up()
-            snapshot = observer.sample()
-        finally:
-            observer.close()
+    elif not (force_sample or groups or topic_map):
+        snapshot = _running_dashboard_snapshot(ctx, err)
+    if snapshot is None:
+        with err.status("no dashboard of this deployment is running: sampling lag, brokers, dead letters, "
+                        "archive and recent latency ..."):
+            snapshot = _sample(ctx, interval, groups, topic_map, window, lookback, worker_metrics_dir)
     breaches = evaluate(snapshot, thresholds)
     if as_json:
         click.echo(json.dumps(status_document(snapshot, breaches), indent=2, allow_nan=False, default=str))
     else:
         Console().print(render(snapshot, breaches))
     return BREACH_EXIT_CODE if breaches else 0
+
+
+def _running_dashboard_snapshot(ctx: CliContext, err: Console) -> Snapshot | None:
+    """The latest sample of this deployment's running dashboard, or None (none runs, or it
+    did not answer in time: then status samples the cluster itself)."""
+    from callstream.observe.dashboard.access import operations_token, running_endpoint
+
+    settings = ctx.settings
+    url = running_endpoint(settings.state_dir)
+    if url is None:
+        return None
+    try:
+        snapshot = _snapshot_from(url, operations_token(settings.dashboard, settings.state_dir), timeout_s=2.0)
+    except KafkaOperationError:
+        return None
+    age_s = max(0.0, time.time() - snapshot.sampled_at_ms / 1000)
+    err.print(f"from the running dashboard's observer at {url}, sampled {age_s:.1f} s ago (--sample samples now)")
+    return snapshot
+
+
+def _sample(ctx: CliContext, interval: float, groups, topic_map, window, lookback, worker_metrics_dir) -> Snapshot:
+    observer, _ = _observer(ctx, groups, topic_map, window, lookback, worker_metrics_dir)
+    try:
+        observer.tap.catch_up()
+        if interval > 0:
+            observer.sample()
+            time.sleep(interval)
+            observer.tap.catch_up()
+        return observer.sample()
+    finally:
+        observer.close()
 
 
 def _default_config() -> Path | None:
@@ -131,11 +164,12 @@ def dashboard(ctx: CliContext, port: int, host: str, interval: float, groups, to
     """Serve the live dashboard (operations, supervisor, call drill-down) and /metrics."""
     from callstream.governance.audit import AuditLog
     from callstream.observe.dashboard import serve
-    from callstream.observe.dashboard.access import access_from_settings, describe
+    from callstream.observe.dashboard.access import access_from_settings, describe, record_endpoint
 
     thresholds = load_thresholds(ctx.config_file or _default_config(), **limits)
     observer, conf = _observer(ctx, groups, topic_map, window, lookback, worker_metrics_dir, interval)
     access, where = access_from_settings(ctx.settings.dashboard, ctx.settings.state_dir, host)
     click.echo(f"dashboard on http://{host}:{port}/ (metrics at /metrics), {describe(access, where)}; Ctrl-C stops it")
+    record_endpoint(ctx.settings.state_dir, host, port)
     serve(observer, conf, host=host, port=port, thresholds=thresholds, access=access, tokens_hint=where,
           audit=AuditLog(ctx.settings.audit_dir))

@@ -200,6 +200,12 @@ class OffsetReader:
         starts = self._list_offsets(wanted, OffsetSpec.earliest())
         return {tp: (starts[tp], ends[tp]) for tp in wanted}
 
+    def end_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """``(topic, partition) -> log end`` in one batched ListOffsets request (asking each
+        partition's watermark in turn took 55 ms a partition: 6 s for the catalog)."""
+        wanted = list(partitions)
+        return self._list_offsets(wanted, OffsetSpec.latest()) if wanted else {}
+
     def _list_offsets(self, partitions: list[tuple[str, int]], spec: OffsetSpec) -> dict[tuple[str, int], int]:
         request = {TopicPartition(t, p): spec for t, p in partitions}
         try:
@@ -284,7 +290,7 @@ class OffsetReader:
         deadline = time.monotonic() + self.timeout_s
         try:
             while pending and time.monotonic() < deadline:
-                for message in consumer.consume(num_messages=500, timeout=0.2):
+                for message in consumer.consume(num_messages=500, timeout=0.02):
                     tp = (message.topic(), message.partition())
                     if tp not in pending:
                         continue

@@ -36,6 +36,7 @@ from callstream.contract.deadletter import read_dead_letter
 from callstream.errors import DecodeError
 from callstream.governance.acls import OBSERVER
 from callstream.observe.client_metrics import reason_class
+from callstream.observe.lag import OffsetReader
 from callstream.observe.snapshot import LATENCY_BUCKETS, DeadLetterCount, StageLatency
 from callstream.observe.supervisor import SupervisorBoard
 
@@ -234,6 +235,8 @@ class StreamTap:
             conf["error_cb"] = lambda error: on_error("consumer", error)
         self.consumer = Consumer(conf)
         self._assigned = False
+        self._client_config = dict(client_config)
+        self._offsets: OffsetReader | None = None
 
     # --- assignment ---------------------------------------------------------------------
 
@@ -262,8 +265,9 @@ class StreamTap:
         return assignment
 
     def high_watermarks(self, timeout_s: float = 10.0) -> dict[tuple[str, int], int]:
-        return {(tp.topic, tp.partition): self.consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)[1]
-                for tp in self.consumer.assignment()}
+        if self._offsets is None:
+            self._offsets = OffsetReader(self._client_config, timeout_s=timeout_s)
+        return self._offsets.end_offsets((tp.topic, tp.partition) for tp in self.consumer.assignment())
 
     # --- consuming ----------------------------------------------------------------------
 
@@ -322,3 +326,5 @@ class StreamTap:
 
     def close(self) -> None:
         self.consumer.close()
+        if self._offsets is not None:
+            self._offsets.close()

@@ -9,7 +9,7 @@ import sys
 
 from callstream.entry import run_entry_point
 from callstream.governance.audit import AuditLog
-from callstream.observe.dashboard.access import access_from_settings, describe
+from callstream.observe.dashboard.access import access_from_settings, describe, record_endpoint
 from callstream.observe.observer import add_observer_arguments, observer_from_arguments
 
 
@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     host, port = args.host or settings.dashboard.host, args.port or settings.dashboard.port
     access, where = access_from_settings(settings.dashboard, settings.state_dir, host)
     print(f"dashboard: http://{host}:{port}/ (metrics at /metrics); {describe(access, where)}", flush=True)
+    record_endpoint(settings.state_dir, host, port)
     serve(observer, conf, host=host, port=port, access=access, tokens_hint=where, audit=AuditLog(settings.audit_dir))
     return 0
 

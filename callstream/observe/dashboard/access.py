@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,3 +110,36 @@ def access_from_settings(settings: DashboardSection, state_dir: Path, host: str)
 
 def describe(access: DashboardAccess, where: str) -> str:
     return "open to this machine (loopback)" if access.open else f"sign-in required, tokens in {where}"
+
+
+def endpoint_path(state_dir: Path) -> Path:
+    return Path(state_dir) / "dashboard" / "endpoint.json"
+
+
+def record_endpoint(state_dir: Path, host: str, port: int) -> Path:
+    """Say where this deployment's dashboard listens (and its pid), so `callstream status`
+    can ask its observer instead of sampling the cluster again."""
+    path = endpoint_path(state_dir)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (reading back our own bind)
+    write_private(path, json.dumps({"url": f"http://{shown}:{port}", "pid": os.getpid()}))
+    return path
+
+
+def running_endpoint(state_dir: Path) -> str | None:
+    """The URL of this deployment's dashboard if its process is alive."""
+    try:
+        recorded = json.loads(endpoint_path(state_dir).read_text())
+        os.kill(int(recorded["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(recorded["url"])
+
+
+def operations_token(settings: DashboardSection, state_dir: Path) -> str | None:
+    """A token that opens the operations views of this deployment's dashboard, if any is set."""
+    if settings.operations_token:
+        return settings.operations_token.get_secret_value()
+    try:
+        return str(json.loads(tokens_path(state_dir).read_text())["operations"])
+    except (OSError, ValueError, KeyError):
+        return None
