@@ -130,6 +130,23 @@ def _kafka_error(what: str, exc: Exception) -> KafkaOperationError:
                                code=error.name() if error else None)
 
 
+#: how long a position found with nothing after it counts as empty (one sample's span)
+EMPTY_FOR_S = 5.0
+
+
+def effective_positions(positions: Mapping[tuple[str, int], int | None],
+                        log_offsets: Mapping[tuple[str, int], tuple[int, int]]) -> dict[tuple[str, int], int]:
+    """Below the log start (or never committed), the next readable message is the log start."""
+    return {tp: log_offsets[tp][0] if position is None else max(position, log_offsets[tp][0])
+            for tp, position in positions.items()}
+
+
+def behind_positions(positions: Mapping[tuple[str, int], int | None],
+                     log_offsets: Mapping[tuple[str, int], tuple[int, int]]) -> dict[tuple[str, int], int]:
+    """The positions that have a message to read before the log end: the lagging ones."""
+    return {tp: pos for tp, pos in effective_positions(positions, log_offsets).items() if pos < log_offsets[tp][1]}
+
+
 class OffsetReader:
     """Reads offsets, committed positions and probe messages with long-lived clients."""
 
@@ -143,6 +160,10 @@ class OffsetReader:
         self.admin = AdminClient(self.client_config)
         self._probe: Consumer | None = None
         self._group_readers: dict[str, Consumer] = {}
+        #: ((topic, partition), offset) -> timestamp of the message there
+        self._timestamps: dict[tuple[tuple[str, int], int], int] = {}
+        #: positions found with no message after them, and when
+        self._ended: dict[tuple[tuple[str, int], int], float] = {}
 
     @property
     def probe(self) -> Consumer:
@@ -278,7 +299,49 @@ class OffsetReader:
 
     def first_timestamps(self, positions: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int | None]:
         """Kafka timestamp of the first message at or after each position; ``None`` where
-        the partition ends first (only transaction markers, or nothing, remain)."""
+        the partition ends first (only transaction markers, or nothing, remain). A message's
+        timestamp never changes, so found ones are remembered (``prefetch_timestamps``)."""
+        found: dict[tuple[str, int], int | None] = {}
+        missing = {}
+        now = time.monotonic()
+        for tp, offset in positions.items():
+            known = self._timestamps.get((tp, offset))
+            if known is not None:
+                found[tp] = known
+            elif now - self._ended.get((tp, offset), -EMPTY_FOR_S) < EMPTY_FOR_S:
+                found[tp] = None
+            else:
+                missing[tp] = offset
+        if missing:
+            read = self._read_timestamps(missing)
+            self._remember(missing, read)
+            found |= read
+        return found
+
+    def prefetch_timestamps(self, position_maps: Iterable[Mapping[tuple[str, int], int]]) -> None:
+        """Read the timestamps of many readers' positions in as few rounds as there are
+        distinct positions on one partition, instead of one round per reader: nine groups
+        reading one topic cost nine rounds of ~0.27 s each before."""
+        wanted: dict[tuple[str, int], set[int]] = {}
+        for positions in position_maps:
+            for tp, offset in positions.items():
+                if (tp, offset) not in self._timestamps and (tp, offset) not in self._ended:
+                    wanted.setdefault(tp, set()).add(offset)
+        ordered = {tp: sorted(offsets) for tp, offsets in wanted.items()}
+        for round_ in range(max((len(o) for o in ordered.values()), default=0)):
+            batch = {tp: offsets[round_] for tp, offsets in ordered.items() if round_ < len(offsets)}
+            self._remember(batch, self._read_timestamps(batch))
+
+    def _remember(self, positions: Mapping[tuple[str, int], int], found: Mapping[tuple[str, int], int | None]) -> None:
+        if len(self._timestamps) > 100_000:
+            self._timestamps.clear()
+        self._timestamps.update({(tp, positions[tp]): ts for tp, ts in found.items() if ts is not None})
+        # nothing there (only transaction markers): remembered briefly, a message may arrive
+        now = time.monotonic()
+        self._ended = {k: t for k, t in self._ended.items() if now - t < EMPTY_FOR_S}
+        self._ended.update({(tp, positions[tp]): now for tp, ts in found.items() if ts is None})
+
+    def _read_timestamps(self, positions: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int | None]:
         if not positions:
             return {}
         found = self.searched_timestamps({tp: o for tp, o in positions.items() if tp[0] in self.unreadable})
@@ -367,12 +430,8 @@ class OffsetReader:
                            now_ms: int | None = None, state: tuple[str, int] | None = None) -> GroupLag:
         """Lag of any reader whose next offsets are ``positions`` (a consumer group, or the
         archive, whose positions are the offsets recorded in its snapshots)."""
-        effective: dict[tuple[str, int], int] = {}
-        for tp, position in positions.items():
-            start, end = log_offsets[tp]
-            # below the log start, the next readable message is the log start
-            effective[tp] = start if position is None else max(position, start)
-        behind = {tp: pos for tp, pos in effective.items() if pos < log_offsets[tp][1]}
+        effective = effective_positions(positions, log_offsets)
+        behind = behind_positions(positions, log_offsets)
         timestamps = self.first_timestamps(behind)
         now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
         rows = []
@@ -397,6 +456,7 @@ class OffsetReader:
         committed = {g: self.committed(g, topics) for g in names}
         offsets = self.log_offsets(sorted({tp for c in committed.values() for tp in c}))
         states = self.group_states(names)
+        self.prefetch_timestamps(behind_positions(committed[g], offsets) for g in names)
         return [self.lag_from_positions(g, dict(committed[g]), offsets, now_ms=now_ms, state=states.get(g))
                 for g in names]
 

@@ -34,7 +34,7 @@ from callstream.errors import CallstreamError, KafkaOperationError
 from callstream.governance.acls import OBSERVER
 from callstream.observe.client_metrics import CLIENT_ERRORS, read_worker_metrics
 from callstream.observe.health import ArchiveHealth, cluster_health, local_broker_count
-from callstream.observe.lag import GroupLag, OffsetReader, skew_of
+from callstream.observe.lag import GroupLag, OffsetReader, behind_positions, skew_of
 from callstream.observe.snapshot import (
     ClusterHealth,
     GroupRate,
@@ -160,6 +160,9 @@ class Observer:
         wanted = set(catalog_partitions) | {tp for c in committed.values() for tp in c}
         offsets = reader.log_offsets(sorted(wanted))
         states = reader.group_states(groups)
+        reader.prefetch_timestamps([behind_positions(committed[g], offsets) for g in groups] + (
+            [behind_positions({tp: recorded.get(tp[1]) for tp in offsets if tp[0] == actual}, offsets)
+             for actual, (recorded, _, _) in archived.items()] if archived else []))
         lags = [self._rename(reader.lag_from_positions(g, dict(committed[g]), offsets, now_ms=now, state=states.get(g)))
                 for g in groups]
 

@@ -125,3 +125,19 @@ def test_timestamps_found_through_offsets_equal_the_messages_own(kafka_config, c
         assert reader.searched_timestamps({(topic, 0): 100}) == {(topic, 0): None}  # past the end
     finally:
         reader.close()
+
+
+def test_many_readers_positions_are_read_in_rounds_and_remembered(kafka_config, create_topic, unique_name) -> None:
+    topic = create_topic(unique_name("lag-rounds"), partitions=2)
+    times = _produce(kafka_config, topic, 10, partition=0) | _produce(kafka_config, topic, 10, partition=1)
+    readers = [{(topic, p): n for p in (0, 1)} for n in (0, 3, 6)]  # three groups at different positions
+    with OffsetReader(kafka_config) as reader:
+        rounds = []
+        read = reader._read_timestamps  # noqa: SLF001 (counting the reads the cache saves)
+        reader._read_timestamps = lambda positions: rounds.append(dict(positions)) or read(positions)  # noqa: SLF001
+        reader.prefetch_timestamps(readers)
+        assert len(rounds) == 3  # one per distinct position on a partition, not one per reader and partition
+        for positions in readers:
+            found = reader.first_timestamps(positions)
+            assert found == {(topic, p): times[p][n] for (_, p), n in positions.items()}
+        assert len(rounds) == 3  # every later question was answered from what was read
