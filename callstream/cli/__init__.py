@@ -70,6 +70,7 @@ COMMANDS = {
     "erase": "governance_cmds:erase",
     "audit": "governance_cmds:audit",
     "keys": "governance_cmds:keys",
+    "compat": "compat_cmds:compat",
 }
 
 

@@ -1,0 +1,34 @@
+"""`callstream compat` against the test broker (Apache Kafka 4.4, secured): every behaviour
+callstream depends on passes; the probes clean up after themselves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from confluent_kafka.admin import AdminClient
+
+from callstream.kafka.compat import PROBES, run_probes
+
+
+def test_every_probe_but_compaction_passes_on_apache_kafka(kafka_config) -> None:
+    areas = {area for area, _, _ in PROBES} - {"compaction"}  # the cleaner's 15 s backoff: run by the CLI test
+    probes = run_probes(kafka_config, only=areas)
+    assert {p.name for p in probes} == {name for area, name, _ in PROBES if area in areas}
+    assert [(p.name, p.detail) for p in probes if p.status != "pass"] == []
+    by_name = {p.name: p for p in probes}
+    assert by_name["max message size"].measured["max_message_bytes"] > 0
+    assert 0.3 <= by_name["fetch.min.bytes / fetch.wait.max.ms"].measured["waited_s"] < 2.5
+    leftovers = [t for t in AdminClient(kafka_config).list_topics(timeout=10).topics if t.startswith("callstream.compat.")]
+    assert leftovers == []
+
+
+def test_the_compat_command_reports_json_and_exits_zero(cli_env, tmp_path) -> None:
+    done = subprocess.run([sys.executable, "-m", "callstream", "compat", "--area", "compaction", "--json",
+                           "--report", str(tmp_path), "--label", "test broker"],
+                          env=cli_env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = json.loads(done.stdout)
+    assert document["passed"] and document["counts"] == {"pass": 1, "fail": 0, "unsupported": 0}
+    assert json.loads((tmp_path / "report.json").read_text())["label"] == "test broker"
