@@ -1,0 +1,57 @@
+"""Kafka's own consumer-groups tool reads callstream's groups, and reports the same lag as
+`callstream status` at the same moment."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from callstream.local import maven
+from callstream.local.broker import kafka_libs
+from callstream.local.credentials import write_client_properties
+
+GROUP_TOOL = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
+
+
+def kafka_tool_lag(kafka_config: dict[str, str], group: str, tmp_path) -> dict[tuple[str, int], int]:
+    """Lag per partition as `kafka-consumer-groups.sh --describe` prints it."""
+    write_client_properties(kafka_config, "admin", tmp_path)
+    done = subprocess.run(
+        [maven.java_executable(), "-cp", f"{kafka_libs()}/*", GROUP_TOOL, "--bootstrap-server",
+         kafka_config["bootstrap.servers"], "--command-config", str(tmp_path / "admin.java.properties"),
+         "--describe", "--group", group],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line.split() for line in done.stdout.splitlines() if line.strip()]
+    header = next(i for i, cols in enumerate(lines) if cols[:2] == ["GROUP", "TOPIC"])
+    columns = lines[header]
+    rows = [dict(zip(columns, cols, strict=False)) for cols in lines[header + 1:]]
+    return {(row["TOPIC"], int(row["PARTITION"])): int(row["LAG"]) for row in rows}
+
+
+def test_kafkas_group_tool_and_status_agree_on_lag(kafka_config, create_topic, unique_name, cli_env, grant,
+                                                   tmp_path) -> None:
+    topic = create_topic(unique_name("foreign"), partitions=3)
+    group = unique_name("callstream-foreign")
+    grant("dashboard", reads=(topic,), groups=(group,))  # status observes as the dashboard principal
+    producer = Producer(kafka_config)
+    for partition in range(3):
+        for i in range(20):
+            producer.produce(topic, f"{i}".encode(), key=b"k", partition=partition)
+    assert producer.flush(30) == 0
+    consumer = Consumer({**kafka_config, "group.id": group, "enable.auto.commit": False})
+    consumer.commit(offsets=[TopicPartition(topic, p, 5 * (p + 1)) for p in range(3)], asynchronous=False)
+    consumer.close()  # a stopped group: its lag holds still while both tools look
+
+    theirs = kafka_tool_lag(kafka_config, group, tmp_path)
+    # status watches callstream's topics: the test's topic stands in for one of them
+    done = subprocess.run([sys.executable, "-m", "callstream", "status", "--json", "--sample", "--interval", "0",
+                           "--group", group, "--lookback", "1", "--topic-map", json.dumps({"callstream.crm.updates": topic})],
+                          env=cli_env, capture_output=True, text=True, timeout=120)
+    assert done.returncode in (0, 3), done.stderr  # 3: thresholds breached (a stopped group lags), still a report
+    [ours_group] = [g for g in json.loads(done.stdout)["snapshot"]["groups"] if g["group"] == group]
+    ours = {(topic, p["partition"]): p["lag"] for p in ours_group["partitions"] if p["topic"] == "callstream.crm.updates"}
+    assert theirs == ours == {(topic, 0): 15, (topic, 1): 10, (topic, 2): 5}, (theirs, ours)
