@@ -35,7 +35,7 @@ def erase(ctx: CliContext, customer: str | None, contact: str | None, archive_ti
 
     Exit code 3 when the subject is unknown (nothing is changed)."""
     if (customer is None) == (contact is None):
-        raise ConfigError("name exactly one subject to erase", "pass --customer ID or --contact ID")
+        raise click.UsageError("name exactly one subject to erase: --customer ID or --contact ID")
     settings = ctx.settings
     protection = open_protection(settings, "erasure", force=True)
     assert protection is not None
