@@ -33,13 +33,12 @@ from callstream.contract.catalog import load_catalog
 from callstream.contract.codec import encode_event
 from callstream.contract.events import TranscriptSegment
 from callstream.governance.audit import AuditLog
-from callstream.governance.encryption import FieldCipher
 from callstream.governance.erasure import erase
-from callstream.governance.keystore import open_keystore
-from callstream.governance.protection import Protection, UnwrapTally
+from callstream.governance.protection import Protection, open_protection
 from callstream.processors.base import KeyedMemoryState
 from callstream.processors.redactor import Redactor
 from callstream.processors.runtime import ProcessorStep
+from callstream.settings import Settings
 from callstream.simulate.simulator import SimulationSettings, generate_events
 
 
@@ -53,10 +52,10 @@ def simulated(events_wanted: int, seed: int = 7):
 
 
 def protection_in(directory: Path) -> Protection:
-    audit = AuditLog(directory / "audit")
-    tally = UnwrapTally(audit, "bench")
-    keystore = open_keystore(directory / "keys", on_unwrap=tally)
-    return Protection(keystore, FieldCipher(keystore, load_catalog().topic_for), audit, tally)
+    """A deployment's protection in ``directory`` (its keys and audit log), as workers open it."""
+    protection = open_protection(Settings(state_dir=directory), "bench", force=True)
+    assert protection is not None
+    return protection
 
 
 def redactor_step(segments: int, rounds: int, directory: Path) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
 from callstream.errors import ConfigError
 from callstream.governance import acls as catalog_acls
+from callstream.governance.audit import operator
 from callstream.governance.protection import open_audit
 from callstream.local import broker
 
@@ -64,7 +64,7 @@ def apply_cmd(ctx: CliContext, catalog_path: Path | None) -> None:
                                       principals=settings.kafka.principals,
                                       state_dir=cluster.state_dir if cluster is not None else None)
     _show(plan)
-    open_audit(settings).append("acls.apply", f"admin (os user {getpass.getuser()})", {
+    open_audit(settings).append("acls.apply", operator("admin"), {
         "added": len(plan.missing), "removed": len(plan.stale), "kept": plan.kept})
 
 

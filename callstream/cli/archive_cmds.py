@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 
 import click
@@ -18,7 +17,8 @@ from callstream.archive.tables import Archive
 from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
 from callstream.errors import ConfigError, KafkaOperationError
-from callstream.governance.protection import open_protection, reveal_timeline
+from callstream.governance.audit import operator
+from callstream.governance.protection import keystore_session, reveal_timeline
 from callstream.kafka.config import static_member_id
 
 
@@ -136,12 +136,8 @@ def replay_call(ctx: CliContext, contact_id: str, as_json: bool, include_raw: bo
 
 
 def _reveal(ctx: CliContext, timeline: CallTimeline) -> CallTimeline:
-    protection = open_protection(ctx.settings, "replay-privileged", force=True)
-    assert protection is not None  # force: always opened
-    try:
-        return reveal_timeline(protection, timeline, f"replay-privileged (os user {getpass.getuser()})")
-    finally:
-        protection.close()
+    with keystore_session(ctx.settings, "replay-privileged") as protection:
+        return reveal_timeline(protection, timeline, operator("replay-privileged"))
 
 
 @replay.command("window")

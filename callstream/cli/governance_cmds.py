@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 
@@ -14,9 +13,9 @@ from callstream.archive.tables import Archive
 from callstream.cli import CliContext, pass_context
 from callstream.errors import CallstreamError, ConfigError, KafkaOperationError
 from callstream.governance import shipping
-from callstream.governance.audit import AuditError, read_head
+from callstream.governance.audit import AuditError, operator, read_head
 from callstream.governance.erasure import erase as erase_subject
-from callstream.governance.protection import open_audit, open_protection
+from callstream.governance.protection import keystore_session, open_audit
 from callstream.observe.lag import OffsetReader
 
 #: the archiver's consumer group, whose progress an erasure waits for
@@ -36,15 +35,10 @@ def erase(ctx: CliContext, customer: str | None, contact: str | None, archive_ti
     Exit code 3 when the subject is unknown (nothing is changed)."""
     if (customer is None) == (contact is None):
         raise click.UsageError("name exactly one subject to erase: --customer ID or --contact ID")
-    settings = ctx.settings
-    protection = open_protection(settings, "erasure", force=True)
-    assert protection is not None
-    archive = Archive.open(settings.archive_settings())
-    try:
+    archive = Archive.open(ctx.settings.archive_settings())
+    with keystore_session(ctx.settings, "erasure") as protection:
         receipt = erase_subject(protection, archive, customer=customer, contact=contact,
                                 end_offsets=_in_flight(ctx, archive), archive_timeout_s=archive_timeout_s)
-    finally:
-        protection.close()
     if as_json:
         click.echo(json.dumps(receipt.to_dict()))
         return
@@ -149,14 +143,9 @@ def keys() -> None:
 @pass_context
 def keys_rotate(ctx: CliContext) -> None:
     """Re-wrap every data key under a new key-encryption key and retire the old one."""
-    protection = open_protection(ctx.settings, "keys", force=True)
-    assert protection is not None
-    try:
+    with keystore_session(ctx.settings, "keys") as protection:
         version, rewrapped = protection.keystore.rotate_kek()
-        protection.audit.append("keys.rotate", f"admin (os user {getpass.getuser()})",
-                                {"kek_version": version, "data_keys_rewrapped": rewrapped})
-    finally:
-        protection.close()
+        protection.audit.append("keys.rotate", operator("admin"), {"kek_version": version, "data_keys_rewrapped": rewrapped})
     click.echo(f"key-encryption key rotated to version {version}: {rewrapped} data key(s) re-wrapped, "
                f"older versions retired; recorded in the audit log")
 
@@ -166,12 +155,8 @@ def keys_rotate(ctx: CliContext) -> None:
 @pass_context
 def keys_status(ctx: CliContext, as_json: bool) -> None:
     """How many data keys, linked contacts and erased subjects the keystore holds."""
-    protection = open_protection(ctx.settings, "keys", force=True)
-    assert protection is not None
-    try:
+    with keystore_session(ctx.settings, "keys") as protection:
         figures = protection.keystore.status()
-    finally:
-        protection.close()
     if as_json:
         click.echo(json.dumps(figures))
     else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import getpass
 import hashlib
 import json
 import os
@@ -61,6 +62,11 @@ class Head(msgspec.Struct, frozen=True, kw_only=True):
 
     def message(self) -> bytes:
         return f"callstream-audit-head\x1f{self.size}\x1f{self.root}\x1f{self.time_ms}".encode()
+
+
+def operator(principal: str) -> str:
+    """An entry's actor for a command a person ran: the principal and the OS user behind it."""
+    return f"{principal} (os user {getpass.getuser()})"
 
 
 def chain(previous: bytes, body: bytes) -> bytes:

@@ -116,36 +116,28 @@ class FieldCipher:
             aead = self._aead[(key_id, version)] = AESGCM(material)
         return aead
 
-    def forget(self) -> None:
-        """Drop every cached cipher (after an erasure in this process)."""
-        self._aead.clear()
-
     # --- events -----------------------------------------------------------------------------
 
     def seal(self, event: Envelope) -> Envelope:
         """``event`` with every restricted field sealed (already sealed ones kept)."""
-        fields = RESTRICTED_FIELDS.get(event_type_of(event))
-        if not fields:
-            return event
-        topic = self._topic_of(event_type_of(event))
-        changes = {}
-        for name in fields:
-            value = getattr(event, name)
-            if isinstance(value, str) and value and not is_sealed(value):
-                changes[name] = self.seal_value(event.contact_id, value, field_context(topic, event.event_id, name))
-        return msgspec.structs.replace(event, **changes) if changes else event
+        return self._rewrite(event, lambda value: isinstance(value, str) and bool(value) and not is_sealed(value),
+                             lambda value, context: self.seal_value(event.contact_id, value, context))
 
     def open(self, event: Envelope) -> Envelope:
         """``event`` with every sealed restricted field opened; plaintext fields pass."""
-        fields = RESTRICTED_FIELDS.get(event_type_of(event))
+        return self._rewrite(event, is_sealed, self.open_value)
+
+    def _rewrite(self, event: Envelope, applies: Callable[[object], bool],
+                 change: Callable[[str, bytes], str]) -> Envelope:
+        """``event`` with ``change(value, associated data)`` applied to each restricted field
+        whose value ``applies``; the event itself when none does."""
+        tag = event_type_of(event)
+        fields = RESTRICTED_FIELDS.get(tag)
         if not fields:
             return event
-        topic = self._topic_of(event_type_of(event))
-        changes = {}
-        for name in fields:
-            value = getattr(event, name)
-            if is_sealed(value):
-                changes[name] = self.open_value(value, field_context(topic, event.event_id, name))
+        topic = self._topic_of(tag)
+        changes = {name: change(value, field_context(topic, event.event_id, name))
+                   for name in fields if applies(value := getattr(event, name))}
         return msgspec.structs.replace(event, **changes) if changes else event
 
     @staticmethod

@@ -25,7 +25,6 @@ the redacted and derived events carry no restricted data (see docs/data-protecti
 
 from __future__ import annotations
 
-import getpass
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -37,6 +36,7 @@ from pyiceberg.expressions import In
 from callstream.archive.maintenance import expire_snapshots
 from callstream.archive.tables import Archive, archived_offsets, commit_with_retry, offsets_property
 from callstream.errors import CallstreamError
+from callstream.governance.audit import operator
 from callstream.governance.keystore import subject_digest
 from callstream.governance.protection import Protection
 
@@ -153,7 +153,7 @@ def erase(protection: Protection, archive: Archive, *, customer: str | None = No
                              keys_shredded=shred.keys_shredded, already_erased=already, rows_purged=rows,
                              files_removed=files, archive_waited_s=round(waited, 3),
                              seconds=round(time.perf_counter() - started, 3), finished_ms=time.time_ns() // 1_000_000)
-    protection.audit.append("erasure", f"{actor} (os user {getpass.getuser()})", receipt.to_dict())
+    protection.audit.append("erasure", operator(actor), receipt.to_dict())
     return receipt
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -75,6 +77,18 @@ class Protection:
 
 def open_audit(settings: Settings) -> AuditLog:
     return AuditLog(settings.audit_dir)
+
+
+@contextmanager
+def keystore_session(settings: Settings, actor: str) -> Iterator[Protection]:
+    """The deployment's keystore and audit log for one command (erase, keys, replay --raw),
+    whether or not its producers encrypt; closed, and its key use audited, at the end."""
+    protection = open_protection(settings, actor, force=True)
+    assert protection is not None  # force: always opened
+    try:
+        yield protection
+    finally:
+        protection.close()
 
 
 def open_protection(settings: Settings, actor: str, *, force: bool = False) -> Protection | None:
