@@ -71,3 +71,7 @@ class ArchiveError(CallstreamError):
 
 class ScenarioError(ConfigError):
     """An invalid rehearsal scenario schedule."""
+
+
+class MigrationError(CallstreamError):
+    """A migration between two clusters cannot proceed (or a step's check failed)."""

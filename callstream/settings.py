@@ -11,8 +11,10 @@ highest first:
    ``CALLSTREAM_PROTECTION_ENCRYPTION``) and
    ``CALLSTREAM_STATE_DIR``;
 3. the YAML file (``--config``, ``$CALLSTREAM_CONFIG`` or ``./callstream.yaml``) with the
-   sections ``kafka:``, ``archive:``, ``dashboard:``, ``deployment:``, ``protection:`` and a top-level
-   ``state_dir:``;
+   sections ``kafka:``, ``archive:``, ``dashboard:``, ``deployment:``, ``protection:``, a top-level
+   ``state_dir:`` and ``clusters:`` (named Kafka connections a migration moves between,
+   each like ``kafka:``; ``CALLSTREAM_CLUSTERS`` as JSON, a secret as
+   ``CALLSTREAM_CLUSTER_<NAME>_SASL_PASSWORD``);
 4. defaults.
 
 Child processes (workers, the archiver, re-drives, the dashboard) receive the parent's
@@ -111,6 +113,8 @@ class Settings(BaseModel):
     dashboard: DashboardSection = Field(default_factory=DashboardSection.model_construct)
     deployment: DeploymentSection = Field(default_factory=DeploymentSection.model_construct)
     protection: ProtectionSection = Field(default_factory=ProtectionSection.model_construct)
+    #: named connections to other clusters (``callstream migrate --from/--to``)
+    clusters: dict[str, KafkaSettings] = Field(default_factory=dict)
 
     @property
     def keys_dir(self) -> Path:
@@ -144,11 +148,11 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}".replace("\n", " ")) from None
     if not isinstance(document, dict):
         raise ConfigError(f"config file {path} must be a mapping with sections {', '.join(_SECTIONS)}")
-    unknown = sorted(set(document) - {*_SECTIONS, "state_dir"})
+    unknown = sorted(set(document) - {*_SECTIONS, "state_dir", "clusters"})
     if unknown:
         raise ConfigError(f"config file {path} has unknown key(s) {', '.join(unknown)}",
                           f"use the sections {', '.join(_SECTIONS)} and a top-level state_dir")
-    for section in _SECTIONS:
+    for section in (*_SECTIONS, "clusters"):
         if not isinstance(document.get(section) or {}, dict):
             raise ConfigError(f"config file {path}: '{section}:' must be a mapping")
     return document
@@ -212,7 +216,26 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
         except ValidationError as exc:
             raise _invalid(exc, source) from None
     state_dir = flags.get("state_dir") or os.environ.get("CALLSTREAM_STATE_DIR") or document.get("state_dir")
-    return Settings(state_dir=Path(state_dir or DEFAULT_STATE_DIR), **sections)
+    return Settings(state_dir=Path(state_dir or DEFAULT_STATE_DIR), clusters=_clusters(document, source), **sections)
+
+
+def _clusters(document: dict[str, Any], source: str) -> dict[str, KafkaSettings]:
+    """The named connections: the file's ``clusters:`` with ``CALLSTREAM_CLUSTERS`` (JSON) over it."""
+    named = dict(document.get("clusters") or {})
+    if os.environ.get("CALLSTREAM_CLUSTERS"):
+        try:
+            from_env = json.loads(os.environ["CALLSTREAM_CLUSTERS"])
+        except ValueError as exc:
+            raise ConfigError(f"CALLSTREAM_CLUSTERS is not JSON: {exc}", 'set it to {"name": {"bootstrap_servers": ...}}') from None
+        named |= from_env if isinstance(from_env, dict) else {}
+    clusters = {}
+    for name, values in named.items():
+        if not isinstance(values, dict) or not values.get("bootstrap_servers"):
+            raise ConfigError(f"cluster '{name}' in {source} needs bootstrap_servers",
+                              "give every entry of clusters: at least bootstrap_servers")
+        clusters[str(name)] = build_settings(values, source=f"clusters.{name} of {source}",
+                                          env_prefix=f"CALLSTREAM_CLUSTER_{str(name).upper()}_")
+    return clusters
 
 
 def client_config(settings: Settings, principal: str = "admin") -> dict[str, str]:
@@ -269,7 +292,19 @@ def child_environment(settings: Settings) -> dict[str, str]:
         deployment[name] = json.dumps([str(p) for p in deployment[name]])
     _flatten("CALLSTREAM_DEPLOYMENT_", deployment, env)
     _flatten("CALLSTREAM_PROTECTION_", settings.protection.model_dump(exclude_none=True), env)
+    if settings.clusters:
+        env["CALLSTREAM_CLUSTERS"] = json.dumps({name: _plain(kafka) for name, kafka in settings.clusters.items()})
     return env
+
+
+def _plain(kafka: KafkaSettings) -> dict[str, Any]:
+    """A connection as JSON-able values, secrets unwrapped (for a child's environment only)."""
+    values = kafka.model_dump(exclude_none=True, mode="json")
+    for name in ("sasl_password", "ssl_key_password"):
+        secret = getattr(kafka, name)
+        if secret is not None:
+            values[name] = secret.get_secret_value()
+    return values
 
 
 def child_process_environment(settings: Settings) -> dict[str, str]:

@@ -109,10 +109,14 @@ class KafkaSettings(BaseSettings):
         return build_settings(known | {"librdkafka": passthrough}, source="librdkafka config")
 
 
-def build_settings(values: dict[str, Any], source: str) -> KafkaSettings:
-    """Validate settings, turning pydantic's report into one ConfigError line."""
+def build_settings(values: dict[str, Any], source: str, *, env_prefix: str = "CALLSTREAM_") -> KafkaSettings:
+    """Validate settings, turning pydantic's report into one ConfigError line.
+
+    ``env_prefix``: where unset fields come from in the environment; a named cluster of a
+    migration reads ``CALLSTREAM_CLUSTER_<NAME>_*``, never the platform's own connection.
+    """
     try:
-        return KafkaSettings(**values)
+        return KafkaSettings(**values, _env_prefix=env_prefix)  # type: ignore[call-arg]
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()

@@ -1,0 +1,244 @@
+"""The cutover: a staged state machine that moves a live platform to another cluster.
+
+Every stage checks before it acts, and a failed check before the clients move undoes the
+fences, so the leaving cluster keeps serving:
+
+1. replication caught up (within ``max_lag`` records);
+2. ingest producers fenced on the leaving cluster (DENY WRITE, ``callstream.migrate.fence``);
+3. processors drained (their groups have read everything), bounded by ``drain_timeout_s``;
+4. every writer fenced, processors included;
+5. the leaving cluster's end offsets stable for ``stable_s`` (else something still writes);
+6. the leaving cluster's clients stopped (callstream's components stop themselves; the
+   check is that every group is empty);
+7. the last records replicated (an exact count of records past the replicator's position);
+8. every group's position, and the archive's, translated exactly onto the joining cluster;
+9. replication back armed (loop-guarded by origin), so a rollback stays exact;
+10. clients started on the joining cluster (its fence, if an earlier switch left one, lifted);
+11. verified: receipts of every migrated catalog partition equal on both sides.
+
+A rollback is the same machine with the clusters swapped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from confluent_kafka.admin import AdminClient
+
+from callstream.errors import MigrationError
+from callstream.migrate.fence import fence, unfence
+from callstream.migrate.links import Link
+from callstream.migrate.plan import MIGRATION_GROUP_PREFIX, group_positions
+from callstream.migrate.positions import apply_positions, translate_archive, translate_positions
+from callstream.migrate.receipts import Comparison, compare, watermarks
+from callstream.migrate.replicator import Replicator, committed_positions, read_offset_map, unreplicated
+
+
+class Clients(Protocol):
+    """Who stops and starts the platform's clients on a cluster."""
+
+    def stop(self, cluster: Link) -> None: ...
+
+    def start(self, cluster: Link) -> None: ...
+
+
+class Replication(Protocol):
+    """Who runs the long-lived replicator of a direction (a thread, a background process)."""
+
+    def stop(self, source: Link, target: Link) -> None: ...
+
+    def start(self, source: Link, target: Link) -> None: ...
+
+
+@dataclass(frozen=True)
+class SwitchOptions:
+    max_lag: int = 50_000
+    stable_s: float = 3.0
+    drain_timeout_s: float = 60.0
+    clients_timeout_s: float = 120.0
+    catch_up_timeout_s: float = 300.0
+    #: the leaving cluster cannot fence (no authorizer): the operator stopped its producers
+    producers_stopped: bool = False
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    seconds: float
+    detail: str
+
+
+@dataclass
+class SwitchReport:
+    leaving: str
+    joining: str
+    stages: list[Stage] = field(default_factory=list)
+    positions: dict[str, dict[str, int]] = field(default_factory=dict)
+    archive: dict[str, dict[int, int]] = field(default_factory=dict)
+    receipts: list[Comparison] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    #: from fencing the ingest producers to clients started on the joining cluster
+    write_pause_s: float = 0.0
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.receipts) and all(c.equal for c in self.receipts)
+
+    def to_json(self) -> dict:
+        return {"leaving": self.leaving, "joining": self.joining, "verified": self.verified,
+                "write_pause_s": round(self.write_pause_s, 2),
+                "stages": [asdict(s) for s in self.stages], "positions": self.positions,
+                "archive": {t: {str(p): o for p, o in v.items()} for t, v in self.archive.items()},
+                "receipts": [c.to_json() for c in self.receipts]}
+
+
+@dataclass
+class Platform:
+    """What the switch moves: topic names and the principals by role."""
+
+    topics: list[str]
+    #: catalog topics (receipts compare them; state topics are compacted independently)
+    catalog_topics: list[str]
+    ingest_principals: list[str]
+    processor_principals: list[str]
+    archive: object | None = None
+
+
+def _partitions(link: Link, topics: list[str]) -> list[tuple[str, int]]:
+    metadata = link.admin().list_topics(timeout=10)
+    return [(t, p) for t in topics if t in metadata.topics for p in sorted(metadata.topics[t].partitions)]
+
+
+def _active_groups(link: Link, groups: list[str]) -> list[str]:
+    if not groups:
+        return []
+    admin: AdminClient = link.admin()
+    active = []
+    for group, future in admin.describe_consumer_groups(groups).items():
+        description = future.result(timeout=30)
+        if description.members:
+            active.append(f"{group} ({len(description.members)} members)")
+    return active
+
+
+def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, replication: Replication,
+           options: SwitchOptions = SwitchOptions(), log: Callable[[str], None] = lambda _: None) -> SwitchReport:
+    """Move the platform from ``leaving`` to ``joining`` (a cutover, or a rollback)."""
+    report = SwitchReport(leaving.name, joining.name)
+    partitions = _partitions(leaving, platform.topics)
+    clock = time.monotonic()
+
+    def stage(name: str, detail: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        report.stages.append(Stage(name, round(now - clock, 3), detail))
+        log(f"{name}: {detail} ({now - clock:.1f} s)")
+        clock = now
+
+    ends = watermarks(leaving, partitions)
+    positions = committed_positions(leaving, joining, partitions)
+    behind = {tp: max(0, ends[tp][1] - positions[tp]) for tp in partitions}
+    lag = sum(behind.values())
+    if lag > options.max_lag:
+        worst = max(behind, key=lambda tp: behind[tp])
+        raise MigrationError(
+            f"replication from '{leaving.name}' to '{joining.name}' is {lag} records behind "
+            f"(most on {worst[0]}/{worst[1]}: {behind[worst]}); the switch needs at most {options.max_lag}",
+            "keep `callstream migrate start` running until `callstream migrate status` shows it caught up")
+    stage("caught-up", f"{lag} records behind")
+
+    fenced: list[tuple[list[str], list[str]]] = []
+
+    def undo(reason: str, hint: str) -> MigrationError:
+        for principals, topics in fenced:
+            unfence(leaving, principals, topics)
+        return MigrationError(f"switch from '{leaving.name}' to '{joining.name}' refused: {reason} "
+                              f"(fences lifted, '{leaving.name}' keeps serving)", hint)
+
+    paused_at = time.monotonic()
+    if not options.producers_stopped:
+        ingest = [p for p in platform.ingest_principals if p not in platform.processor_principals]
+        fence(leaving, ingest, platform.catalog_topics)
+        fenced.append((ingest, platform.catalog_topics))
+        stage("ingest-fenced", f"{len(ingest)} principals denied WRITE on '{leaving.name}'")
+        drained = _drain(leaving, platform, options.drain_timeout_s)
+        stage("processors-drained", drained)
+        fence(leaving, platform.processor_principals, platform.topics)
+        fenced.append((platform.processor_principals, platform.topics))
+        stage("writers-fenced", f"{len(platform.processor_principals)} processor principals denied WRITE")
+    before = watermarks(leaving, partitions)
+    time.sleep(options.stable_s)
+    after = watermarks(leaving, partitions)
+    grown = {tp: after[tp][1] - before[tp][1] for tp in partitions if after[tp][1] != before[tp][1]}
+    if grown:
+        tp = next(iter(grown))
+        raise undo(f"'{leaving.name}' still accepts writes ({tp[0]}/{tp[1]} grew by {grown[tp]} in {options.stable_s:.0f} s)",
+                   "a producer outside the catalog's principals writes; stop it, or fence it, then retry")
+    stage("source-stable", f"end offsets unchanged for {options.stable_s:.0f} s")
+
+    clients.stop(leaving)
+    groups = sorted(group_positions(leaving.admin(), set(platform.topics)))
+    deadline = time.monotonic() + options.clients_timeout_s
+    while (active := _active_groups(leaving, groups)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if active:
+        raise undo(f"clients still consume from '{leaving.name}': {', '.join(active[:5])}",
+                   "stop them (their positions move with the switch), then retry")
+    stage("clients-stopped", f"{len(groups)} groups empty on '{leaving.name}'")
+
+    replication.stop(leaving, joining)
+    replicator = Replicator(leaving, joining, platform.topics)
+    try:
+        caught_up = threading.Event()
+        deadline = time.monotonic() + options.catch_up_timeout_s
+        while not caught_up.is_set():
+            if time.monotonic() > deadline:
+                raise undo(f"the last records did not replicate within {options.catch_up_timeout_s:.0f} s",
+                           "check the joining cluster's health; `callstream migrate status` shows the lag")
+            if replicator.step() == 0 and not any(unreplicated(leaving, replicator.positions).values()):
+                caught_up.set()
+        stage("replicated", f"{replicator.stats.copied} last records copied; nothing left on '{leaving.name}'")
+    finally:
+        replicator.close()
+
+    offset_map = read_offset_map(joining, leaving.cluster_id)
+    report.positions = translate_positions(group_positions(leaving.admin(), set(platform.topics)), offset_map, joining)
+    apply_positions(joining, report.positions)
+    if platform.archive is not None:
+        report.archive = translate_archive(platform.archive, offset_map, joining)
+    stage("positions-translated", f"{len(report.positions)} groups, {len(report.archive)} archive tables")
+
+    replication.start(joining, leaving)
+    stage("reverse-armed", f"'{joining.name}' -> '{leaving.name}' replicating (loop-guarded)")
+
+    unfence(joining, platform.ingest_principals + platform.processor_principals, platform.topics)
+    clients.start(joining)
+    report.write_pause_s = time.monotonic() - paused_at
+    stage("clients-started", f"clients on '{joining.name}'")
+
+    report.receipts = compare(leaving, joining, offset_map, _partitions(leaving, platform.catalog_topics))
+    differing = [c for c in report.receipts if not c.equal]
+    stage("verified" if not differing else "verify-FAILED",
+          f"{len(report.receipts) - len(differing)}/{len(report.receipts)} partitions equal")
+    return report
+
+
+def _drain(leaving: Link, platform: Platform, timeout_s: float) -> str:
+    """Wait until the processors' groups have no committed record left to read."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        positions = group_positions(leaving.admin(), set(platform.catalog_topics))
+        ours = {g: p for g, p in positions.items() if not g.startswith(MIGRATION_GROUP_PREFIX)}
+        pending = 0
+        for group_positions_ in ours.values():
+            probe = {(k.rpartition("/")[0], int(k.rpartition("/")[2])): o for k, o in group_positions_.items()}
+            pending += sum(unreplicated(leaving, probe).values())
+        if pending == 0:
+            return f"{len(ours)} groups have read everything"
+        if time.monotonic() > deadline:
+            return f"{pending} records unread after {timeout_s:.0f} s (they move with the groups' positions)"
+        time.sleep(0.5)

@@ -1,0 +1,81 @@
+"""Consumer positions across clusters: translated exactly through the offset map.
+
+A group's committed offset on the source is the next record it would read there; its
+translation is the target offset of that same record (or, past the last replicated
+record, just after that record's copy). ``apply_positions`` commits the translations as
+the groups' offsets on the target, where the groups must not be active yet.
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+from callstream.errors import MigrationError
+from callstream.migrate.links import Link
+from callstream.migrate.offsets import OffsetMap
+from callstream.migrate.receipts import watermarks
+
+
+def _split(key: str) -> tuple[str, int]:
+    topic, _, partition = key.rpartition("/")
+    return topic, int(partition)
+
+
+def translate_positions(groups: dict[str, dict[str, int]], offset_map: OffsetMap,
+                        target: Link) -> dict[str, dict[str, int]]:
+    """``{group: {"topic/partition": offset}}`` on the source -> the same on the target."""
+    partitions = sorted({_split(k) for positions in groups.values() for k in positions})
+    starts = {tp: low for tp, (low, _) in watermarks(target, partitions).items()}
+    return {group: {key: offset_map.translate(*_split(key), offset, starts[_split(key)])
+                    for key, offset in positions.items()}
+            for group, positions in groups.items()}
+
+
+def apply_positions(target: Link, translated: dict[str, dict[str, int]]) -> None:
+    """Commit ``translated`` as the groups' offsets on the target."""
+    admin = target.admin()
+    for group, positions in translated.items():
+        request = ConsumerGroupTopicPartitions(group, [TopicPartition(*_split(k), o) for k, o in sorted(positions.items())])
+        future = admin.alter_consumer_group_offsets([request])[group]
+        try:
+            result = future.result(timeout=30)
+        except Exception as exc:
+            raise MigrationError(f"setting the positions of group {group} on '{target.name}' failed: {exc}",
+                                 "stop the group's members on the target (it must be empty), then retry") from None
+        failed = [f"{tp.topic}/{tp.partition}: {tp.error}" for tp in result.topic_partitions if tp.error is not None]
+        if failed:
+            raise MigrationError(f"group {group} on '{target.name}' refused positions: {'; '.join(failed[:3])}")
+
+
+#: the cluster the archive's recorded Kafka positions belong to (a snapshot property)
+CLUSTER_PROPERTY = "callstream.kafka-cluster"
+
+
+def translate_archive(archive: object, offset_map: OffsetMap, target: Link) -> dict[str, dict[int, int]]:
+    """Move the archive's recorded positions onto the target: one empty snapshot per table
+    carrying the translated offsets and the target's cluster id. The archiver, started on
+    the target, continues exactly where it stopped on the source."""
+    import pyarrow as pa
+
+    from callstream.archive.tables import Archive, archived_offsets, commit_with_retry, offsets_property
+
+    if not isinstance(archive, Archive):
+        raise TypeError("translate_archive needs an opened callstream.archive.tables.Archive")
+    moved: dict[str, dict[int, int]] = {}
+    for topic, table in archive.tables():
+        recorded = archived_offsets(table)
+        snapshot = table.current_snapshot()
+        if snapshot is not None and snapshot.summary is not None and snapshot.summary.get(CLUSTER_PROPERTY) == target.cluster_id:
+            continue  # already moved (a cutover resumed after this step)
+        if not recorded:
+            continue
+        starts = {p: low for (_, p), (low, _) in watermarks(target, [(topic, p) for p in recorded]).items()}
+        translated = {p: offset_map.translate(topic, p, o, starts[p]) for p, o in recorded.items()}
+
+        def commit(fresh: object, offsets: dict[int, int] = translated) -> None:
+            empty = pa.Table.from_pylist([], schema=fresh.schema().as_arrow())  # type: ignore[attr-defined]
+            fresh.append(empty, snapshot_properties=offsets_property(offsets) | {CLUSTER_PROPERTY: target.cluster_id})  # type: ignore[attr-defined]
+
+        commit_with_retry(table, commit, what=f"moving the archive positions of {topic} to '{target.name}'")
+        moved[topic] = translated
+    return moved
