@@ -74,6 +74,22 @@ class ReplicationStats:
     per_partition: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
+def committed(consumer: Consumer, partitions: list[TopicPartition], timeout_s: float = 60.0) -> list[TopicPartition]:
+    """``consumer.committed`` that waits out a coordinator still loading or moving (a fresh
+    or restarted cluster answers NOT_COORDINATOR for a while)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.committed(partitions, timeout=30)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            retriable = error is not None and (error.retriable() or error.code() in (
+                KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE))
+            if not retriable or time.monotonic() > deadline:
+                raise MigrationError(f"reading committed offsets failed: {error}", "check the cluster's health") from None
+            time.sleep(0.5)
+
+
 def read_offset_map(target: Link, source_id: str, timeout_s: float = 30.0) -> OffsetMap:
     """The committed map of the direction ``source_id`` -> ``target``, read whole."""
     offset_map = OffsetMap(source_id)
@@ -148,21 +164,26 @@ class Replicator:
 
     def _assign(self) -> None:
         metadata = self._consumer.list_topics(timeout=10)
+        on_target = self._producer.list_topics(timeout=10).topics
         partitions = []
         for topic in self.topics:
             info = metadata.topics.get(topic)
             if info is None or info.error is not None:
                 raise MigrationError(f"topic {topic} does not exist on '{self.source.name}'",
                                      "replicate topics that exist; `callstream migrate plan` lists them")
+            there = on_target.get(topic)
+            if there is None or there.error is not None or len(there.partitions) != len(info.partitions):
+                raise MigrationError(f"topic {topic} is missing on '{self.target.name}' or has other partitions",
+                                     "run `callstream migrate start`, which creates the target's topics first")
             partitions += [TopicPartition(topic, p) for p in sorted(info.partitions)]
-        committed = self._group.committed(partitions, timeout=30)
-        for tp in committed:
+        positions = committed(self._group, partitions)
+        for tp in positions:
             if tp.error is not None:
                 raise MigrationError(f"reading the replicator's position of {tp.topic}/{tp.partition}: {tp.error}")
             position = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
             self._positions[(tp.topic, tp.partition)] = max(tp.offset, 0)
             tp.offset = position
-        self._consumer.assign(committed)
+        self._consumer.assign(positions)
 
     @property
     def positions(self) -> dict[tuple[str, int], int]:
@@ -293,10 +314,10 @@ def committed_positions(source: Link, target: Link, partitions: list[tuple[str, 
     """The replicator's committed source positions (its group's offsets on the target)."""
     consumer = Consumer({**target.config, "group.id": replicator_group(source), "enable.auto.commit": "false"})
     try:
-        committed = consumer.committed([TopicPartition(t, p) for t, p in partitions], timeout=30)
+        offsets = committed(consumer, [TopicPartition(t, p) for t, p in partitions])
     finally:
         consumer.close()
-    return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in committed}
+    return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in offsets}
 
 
 def unreplicated(source: Link, positions: dict[tuple[str, int], int], limit: int = 1_000_000,

@@ -34,7 +34,7 @@ def produce(link: Link, topic: str, count: int, *, start: int = 0, transactional
             producer.begin_transaction()
         for value in batch:
             producer.produce(topic, value.encode(), key=f"k{hash(value) % 17}".encode(),
-                             headers=[("trace", value.encode())], timestamp=1_700_000_000_000 + int(value[1:]))
+                             headers=[("trace", value.encode())], timestamp=int(time.time() * 1000))
         if transactional:
             producer.flush(30)
             (producer.abort_transaction if abort else producer.commit_transaction)(30)
