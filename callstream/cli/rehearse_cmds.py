@@ -39,6 +39,9 @@ def rehearse(ctx: CliContext, scenario: str | None, curve: str | None, report_di
         return
     if not scenario:
         raise click.UsageError("name a scenario (see `callstream rehearse --list`) or pass a .yaml file")
+    if scenario == "migration":
+        _rehearse_migration(ctx, console, report_dir, keep_work_dir, check_only)
+        return
     loaded = load_scenario(scenario)
     if curve:
         loaded = with_curve(loaded, curve)
@@ -64,6 +67,32 @@ def rehearse(ctx: CliContext, scenario: str | None, curve: str | None, report_di
     console.print(verdict_table(result.figures))
     console.print(f"report: {result.report_dir / 'report.html'}")
     if not result.passed:
+        click.get_current_context().exit(1)
+
+
+def _rehearse_migration(ctx: CliContext, console: Console, report_dir: Path | None, keep_work_dir: bool,
+                        check_only: bool) -> None:
+    from callstream.rehearse.migration import MigrationOptions, MigrationRehearsal, MigrationSchedule
+    from callstream.rehearse.runner import stop_leftover_clusters
+
+    schedule = MigrationSchedule()
+    if check_only:
+        console.print(f"[bold]migration[/] cutover at {schedule.cutover_at_s:.0f} s, rollback at {schedule.rollback_at_s:.0f} s, "
+                      f"cutover again at {schedule.cutover_again_at_s:.0f} s, traffic {schedule.traffic_s:.0f} s "
+                      f"({schedule.rate_per_min:g} calls/min at {schedule.speedup:g}x)")
+        return
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    state_dir = Path(ctx.settings.state_dir)
+    report_dir = report_dir or state_dir / "reports" / f"migration-{stamp}"
+    work_dir = state_dir / "rehearsals" / f"migration-{stamp}"
+    leftovers = stop_leftover_clusters(work_dir.parent)
+    if leftovers:
+        console.print(f"stopped local clusters left running by an earlier, interrupted rehearsal (pids {leftovers})")
+    console.print(f"[bold]rehearsal[/] migration: report in {report_dir}")
+    data = MigrationRehearsal(MigrationOptions(report_dir, work_dir, schedule, console=console, keep_work_dir=keep_work_dir)).run()
+    console.print(verdict_table(data))
+    console.print(f"report: {report_dir / 'report.html'}")
+    if not data["passed"]:
         click.get_current_context().exit(1)
 
 

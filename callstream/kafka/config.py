@@ -116,7 +116,7 @@ def build_settings(values: dict[str, Any], source: str, *, env_prefix: str = "CA
     migration reads ``CALLSTREAM_CLUSTER_<NAME>_*``, never the platform's own connection.
     """
     try:
-        return KafkaSettings(**values, _env_prefix=env_prefix)  # type: ignore[call-arg]
+        return KafkaSettings(**values, _env_prefix=env_prefix)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()

@@ -4,7 +4,7 @@ Every stage checks before it acts, and a failed check before the clients move un
 fences, so the leaving cluster keeps serving:
 
 1. replication caught up (within ``max_lag`` records);
-2. ingest producers fenced on the leaving cluster (DENY WRITE, ``callstream.migrate.fence``);
+2. the producers the caller controls quiesced, then ingest producers fenced on the leaving cluster (DENY WRITE, ``callstream.migrate.fence``);
 3. processors drained (their groups have read everything), bounded by ``drain_timeout_s``;
 4. every writer fenced, processors included;
 5. the leaving cluster's end offsets stable for ``stable_s`` (else something still writes);
@@ -40,6 +40,9 @@ from callstream.migrate.replicator import Replicator, committed_positions, read_
 
 class Clients(Protocol):
     """Who stops and starts the platform's clients on a cluster."""
+
+    def quiesce(self, cluster: Link) -> None:
+        """Producers this side controls stop writing (before the fence refuses them)."""
 
     def stop(self, cluster: Link) -> None: ...
 
@@ -160,6 +163,7 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
                               f"(fences lifted, '{leaving.name}' keeps serving)", hint)
 
     paused_at = time.monotonic()
+    clients.quiesce(leaving)
     if not options.producers_stopped:
         ingest = [p for p in platform.ingest_principals if p not in platform.processor_principals]
         fence(leaving, ingest, platform.catalog_topics)

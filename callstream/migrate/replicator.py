@@ -16,7 +16,8 @@ points at the original.
 Processor state: a Quix changelog record names the source-topic offset it was built at
 (``__processed_tp_offsets__``); the replicator rewrites it through the map, so a processor
 recovering from the target's changelog compares it with its translated committed offset.
-A changelog record whose source record is not yet mapped waits for the next batch.
+A changelog record whose source record is not yet mapped by a committed transaction waits
+in memory (in order, its partition paused past 20,000 waiting) until a later batch maps it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import json
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -50,6 +51,10 @@ logger = logging.getLogger(__name__)
 
 PROCESSED_HEADER = "__processed_tp_offsets__"  # quixstreams.state.metadata
 CHANGELOG_PREFIX = "changelog__"
+
+
+class UndeliveredRecords(Exception):
+    """The target did not acknowledge every record of a transaction."""
 
 
 def replicator_group(source: Link) -> str:
@@ -145,7 +150,7 @@ def _rewrite_processed(headers: list[tuple[str, bytes]], partition: int, offset_
 class Replicator:
     """One direction, source -> target, of the topics in ``topics``."""
 
-    def __init__(self, source: Link, target: Link, topics: list[str], *, batch: int = 5000) -> None:
+    def __init__(self, source: Link, target: Link, topics: list[str], *, batch: int = 20_000) -> None:
         if source.cluster_id == target.cluster_id:
             raise MigrationError(f"'{source.name}' and '{target.name}' are the same cluster ({source.cluster_id})",
                                  "migrate between two different clusters")
@@ -159,6 +164,9 @@ class Replicator:
         self._producer = Producer({**target.config, "transactional.id": transactional_id(source, target),
                                    "linger.ms": "5", "compression.type": "lz4", "transaction.timeout.ms": "60000"})
         self._positions: dict[tuple[str, int], int] = {}
+        #: changelog records fetched but not yet copied, in order, per partition
+        self._waiting: dict[tuple[str, int], deque[Message]] = defaultdict(deque)
+        self._paused: set[tuple[str, int]] = set()
         self._assign()
         self._producer.init_transactions(60)
 
@@ -191,37 +199,66 @@ class Replicator:
         return dict(self._positions)
 
     def step(self, timeout_s: float = 0.5) -> int:
-        """Copy one batch in one transaction; the number of records read from the source."""
-        messages = [m for m in self._consumer.consume(self.batch, timeout_s) if not self._skip_error(m)]
-        if not messages:
+        """Copy one batch in one transaction; the number of source records it copied or skipped."""
+        fetched = [m for m in self._consumer.consume(self.batch, timeout_s) if not self._skip_error(m)]
+        records = [(m, m.headers() or []) for m in fetched if not m.topic().startswith(CHANGELOG_PREFIX)]
+        for message in fetched:
+            if message.topic().startswith(CHANGELOG_PREFIX):
+                self._waiting[(message.topic(), message.partition())].append(message)
+        # changelog records whose source records earlier transactions mapped go with this
+        # one: one flush per transaction, a changelog record at most one batch behind
+        ready = self._ready_changelogs()
+        if not records and not ready:
             return 0
-        # records first, changelogs after: a changelog record's source record may be in this batch
-        records = [m for m in messages if not m.topic().startswith(CHANGELOG_PREFIX)]
-        changelogs = [m for m in messages if m.topic().startswith(CHANGELOG_PREFIX)]
         pairs: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
         next_positions: dict[tuple[str, int], int] = {}
-        deferred: dict[tuple[str, int], int] = {}
         self._producer.begin_transaction()
         try:
-            self._copy(records, pairs, next_positions, deferred)
+            self._copy(records + ready, pairs, next_positions)
             self._absorb(pairs)
-            changelog_pairs: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
-            self._copy(changelogs, changelog_pairs, next_positions, deferred)
-            self._absorb(changelog_pairs)
-            for tp, tp_pairs in (pairs | changelog_pairs).items():
+            for tp, tp_pairs in pairs.items():
                 self._producer.produce(MAP_TOPIC, encode_runs(runs_of(sorted(tp_pairs))),
                                        self.offset_map.record_key(*tp), partition=0)
             offsets = [TopicPartition(t, p, o) for (t, p), o in next_positions.items()]
             if offsets:
                 self._producer.send_offsets_to_transaction(offsets, self._group.consumer_group_metadata(), 30)
             self._producer.commit_transaction(60)
-        except KafkaException as exc:
+        except (KafkaException, UndeliveredRecords) as exc:
             self._abort(exc)
         self._positions.update(next_positions)
         self.stats.transactions += 1
-        for (topic, partition), offset in deferred.items():
-            self._consumer.seek(TopicPartition(topic, partition, offset))
-        return len(messages)
+        self._flow_control()
+        return len(records) + len(ready)
+
+    def _ready_changelogs(self) -> list[tuple[Message, list[tuple[str, bytes]]]]:
+        """The waiting changelog records whose source records are mapped, in order, with
+        their processed offsets translated."""
+        ready = []
+        replicated = set(self.topics)
+        for (_, partition), waiting in self._waiting.items():
+            while waiting:
+                message = waiting[0]
+                headers = message.headers() or []
+                origin = origin_of(headers)
+                if origin is None or origin[0] != self.target.cluster_id:
+                    rewritten, translated = _rewrite_processed(headers, partition, self.offset_map, replicated)
+                    if rewritten is None:
+                        self.stats.deferred += 1
+                        break
+                    headers = rewritten
+                    self.stats.untranslated_state += 0 if translated else 1
+                ready.append((waiting.popleft(), headers))
+        return ready
+
+    def _flow_control(self, high: int = 20_000, low: int = 2_000) -> None:
+        """Stop fetching a changelog partition whose records pile up waiting for their sources."""
+        for tp, waiting in self._waiting.items():
+            if tp not in self._paused and len(waiting) > high:
+                self._consumer.pause([TopicPartition(*tp)])
+                self._paused.add(tp)
+            elif tp in self._paused and len(waiting) < low:
+                self._consumer.resume([TopicPartition(*tp)])
+                self._paused.discard(tp)
 
     def _skip_error(self, message: Message) -> bool:
         error = message.error()
@@ -231,8 +268,8 @@ class Replicator:
             return True
         raise MigrationError(f"reading {message.topic()} on '{self.source.name}': {error}")
 
-    def _copy(self, messages: list[Message], pairs: dict[tuple[str, int], list[tuple[int, int]]],
-              next_positions: dict[tuple[str, int], int], deferred: dict[tuple[str, int], int]) -> None:
+    def _copy(self, items: list[tuple[Message, list[tuple[str, bytes]]]], pairs: dict[tuple[str, int], list[tuple[int, int]]],
+              next_positions: dict[tuple[str, int], int]) -> None:
         delivered: list[tuple[tuple[str, int], int, int]] = []
         failures: list[str] = []
 
@@ -242,30 +279,19 @@ class Replicator:
             else:
                 delivered.append((tp, src, message.offset()))
 
-        replicated = set(self.topics)
-        for message in messages:
+        for message, headers in items:
             tp, offset = (message.topic(), message.partition()), message.offset()
-            if tp in deferred:
-                continue
-            headers = [(k, v) for k, v in (message.headers() or []) if k != ORIGIN_HEADER]
-            origin = origin_of(message.headers())
+            origin = origin_of(headers)
             if origin is not None and origin[0] == self.target.cluster_id:
                 pairs[tp].append((offset, origin[1]))  # the loop guard: it is the target's own record
                 self.stats.looped += 1
                 next_positions[tp] = offset + 1
                 continue
-            if tp[0].startswith(CHANGELOG_PREFIX):
-                rewritten, translated = _rewrite_processed(headers, tp[1], self.offset_map, replicated)
-                if rewritten is None:
-                    deferred[tp] = offset
-                    self.stats.deferred += 1
-                    continue
-                headers = rewritten
-                self.stats.untranslated_state += 0 if translated else 1
             kind, timestamp = message.timestamp()
             self._producer.produce(
                 tp[0], message.value(), message.key(), partition=tp[1],
-                headers=[*headers, (ORIGIN_HEADER, f"{self.source.cluster_id}:{offset}".encode())],
+                headers=[*[(k, v) for k, v in headers if k != ORIGIN_HEADER],
+                         (ORIGIN_HEADER, f"{self.source.cluster_id}:{offset}".encode())],
                 timestamp=timestamp if kind == TIMESTAMP_CREATE_TIME else 0,
                 on_delivery=partial(on_delivery, tp, offset))
             next_positions[tp] = offset + 1
@@ -273,7 +299,7 @@ class Replicator:
             self.stats.per_partition[f"{tp[0]}/{tp[1]}"] += 1
         remaining = self._producer.flush(60)
         if remaining or failures:
-            raise KafkaException(KafkaError(KafkaError._FAIL, f"{remaining} undelivered, failures: {failures[:3]}"))
+            raise UndeliveredRecords(f"{remaining} records undelivered, failures: {failures[:3]}")
         for tp, src, dst in delivered:
             pairs[tp].append((src, dst))
 
@@ -283,11 +309,10 @@ class Replicator:
             for src, dst in sorted(tp_pairs):
                 partition_map.add(src, dst)
 
-    def _abort(self, exc: KafkaException) -> None:
-        error = exc.args[0] if exc.args else None
-        try:
-            if error is not None and getattr(error, "txn_requires_abort", lambda: False)():
-                self._producer.abort_transaction(30)
+    def _abort(self, exc: Exception) -> None:
+        error = exc.args[0] if exc.args else exc
+        try:  # a fatal error (fenced by a newer replicator) cannot abort: the newer one did
+            self._producer.abort_transaction(30)
         except KafkaException:
             pass
         raise MigrationError(f"a replication transaction to '{self.target.name}' failed: {error}",

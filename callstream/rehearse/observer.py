@@ -44,6 +44,9 @@ class OutputObserver:
         self.dead_letters = 0
         self.outputs = 0
         self.undecodable = 0
+        #: catalog topic -> outputs whose (deterministic, lineage-derived) event id was seen before
+        self.repeats: dict[str, int] = defaultdict(int)
+        self._seen: set[tuple[str, str]] = set()
         self.caught_up = False
         self.error: BaseException | None = None
         self._finish = threading.Event()
@@ -106,6 +109,10 @@ class OutputObserver:
             return
         if event is None:
             return
+        seen = (message.topic(), event.event_id)
+        if seen in self._seen:
+            self.repeats[self.topics[message.topic()]] += 1
+        self._seen.add(seen)
         stage = STAGE_OF_PROCESSOR.get(event.producer)
         if stage is not None and event.source_time_ms is not None:
             times, values = self.latency[stage]

@@ -37,7 +37,7 @@ def write(report_dir: Path, figures: dict[str, Any]) -> dict[str, Path]:
     for name, draw in (("rates", plot_rates), ("lag", plot_lag), ("latency", plot_latency)):
         paths[name] = report_dir / f"{name}.png"
         fig = draw(figures)
-        _save_small_png(fig, paths[name])
+        save_small_png(fig, paths[name])
         plt.close(fig)
     paths["html"] = report_dir / "report.html"
     paths["html"].write_text(render_html(figures, {name: paths[name] for name in PLOTS}))
@@ -46,7 +46,7 @@ def write(report_dir: Path, figures: dict[str, Any]) -> dict[str, Path]:
 
 # --- plots ----------------------------------------------------------------------------------
 
-def _save_small_png(fig, path: Path) -> None:  # noqa: ANN001 - a matplotlib Figure
+def save_small_png(fig, path: Path) -> None:  # noqa: ANN001 - a matplotlib Figure
     """A palette PNG: line plots need few colors, and reports end up in repositories."""
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=80, format="png")
@@ -191,7 +191,7 @@ def plot_latency(figures: dict[str, Any]):  # noqa: ANN201
 
 # --- html -----------------------------------------------------------------------------------
 
-def _fmt(value: Any) -> str:
+def fmt_value(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -201,16 +201,16 @@ def _fmt(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+        return ", ".join(f"{k}: {fmt_value(v)}" for k, v in value.items())
     return str(value)
 
 
-def _table(headers: list[str], rows: list[list[Any]], classes: list[str] | None = None) -> str:
+def html_table(headers: list[str], rows: list[list[Any]], classes: list[str] | None = None) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = []
     for i, row in enumerate(rows):
         cls = f' class="{classes[i]}"' if classes and classes[i] else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>")
+        body.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(fmt_value(c))}</td>" for c in row) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
@@ -223,41 +223,41 @@ def render_html(figures: dict[str, Any], pngs: dict[str, Path]) -> str:
     images = "".join(
         f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
         f"<figcaption>{name}.png</figcaption></figure>" for name, path in pngs.items())
-    verdict_table = _table(["check", "verdict", "observed", "detail"],
+    verdict_table = html_table(["check", "verdict", "observed", "detail"],
                            [[v["check"], "PASS" if v["passed"] else "FAIL", v["observed"], v["detail"]] for v in verdicts],
                            ["pass" if v["passed"] else "fail" for v in verdicts])
-    key = _table(["figure", "value"], [
+    key = html_table(["figure", "value"], [
         ["started / finished (UTC)", f"{run.get('started_at')} / {run.get('finished_at')}"],
         ["cluster", run.get("cluster")],
         ["topics", run.get("topics")],
-        ["events produced / acknowledged / undelivered", f"{_fmt(traffic.get('produced'))} / {_fmt(traffic.get('acked'))} / {_fmt(traffic.get('failed'))}"],
-        ["producer request retries / client errors", f"{_fmt(traffic.get('retries'))} / {_fmt(traffic.get('client_errors'))}"],
+        ["events produced / acknowledged / undelivered", f"{fmt_value(traffic.get('produced'))} / {fmt_value(traffic.get('acked'))} / {fmt_value(traffic.get('failed'))}"],
+        ["producer request retries / client errors", f"{fmt_value(traffic.get('retries'))} / {fmt_value(traffic.get('client_errors'))}"],
         ["calls started", traffic.get("calls")],
-        ["traffic ended at (s) / why", f"{_fmt(traffic.get('end_s'))} / {traffic.get('stopped_by')}"],
+        ["traffic ended at (s) / why", f"{fmt_value(traffic.get('end_s'))} / {traffic.get('stopped_by')}"],
         ["acknowledged events lost", delivery.get("acknowledged_lost")],
-        ["redacted segments missing / archive offsets missing", f"{_fmt(delivery.get('redaction_missing_segments'))} / {_fmt(delivery.get('archive_missing_offsets'))}"],
-        ["quality scores missing / duplicated (exactly-once)", f"{_fmt(delivery.get('quality_missing_contacts'))} / {_fmt(delivery.get('exactly_once_duplicates'))}"],
+        ["redacted segments missing / archive offsets missing", f"{fmt_value(delivery.get('redaction_missing_segments'))} / {fmt_value(delivery.get('archive_missing_offsets'))}"],
+        ["quality scores missing / duplicated (exactly-once)", f"{fmt_value(delivery.get('quality_missing_contacts'))} / {fmt_value(delivery.get('exactly_once_duplicates'))}"],
         ["archive duplicate offsets", delivery.get("archive_duplicate_offsets")],
         ["unexpected process exits", len(figures.get("unexpected_exits", []))],
         ["dead letters", figures.get("observer", {}).get("dead_letters")],
         ["drained after the traffic", run.get("drained")],
     ])
-    groups = _table(["group", "peak lag (msgs)", "peak at (s)", "peak lag (s)", "drained at (s)", "drain time (s)", "final lag"],
+    groups = html_table(["group", "peak lag (msgs)", "peak at (s)", "peak lag (s)", "drained at (s)", "drain time (s)", "final lag"],
                     [[g, d["peak_lag_messages"], d["peak_at_s"], d["peak_lag_s"], d["drained_at_s"], d["drain_time_s"],
                       d["final_lag_messages"]] for g, d in figures["groups"].items()])
-    recovery = _table(["fault", "at (s)", "recovery time (s)", "worst p99 (ms)", "worst lag (s)", "samples out of bounds"],
+    recovery = html_table(["fault", "at (s)", "recovery time (s)", "worst p99 (ms)", "worst lag (s)", "samples out of bounds"],
                       [[r["fault"], r["at_s"], r["recovery_time_s"], r["worst_p99_ms"], r["worst_lag_s"], r["out_of_bounds_samples"]]
                        for r in figures["recovery"]]) if figures["recovery"] else "<p>No fault took anything down in this run.</p>"
     bounds = figures["recovery_bounds"]
-    faults = _table(["planned (s)", "started (s)", "done (s)", "fault", "details", "error"],
+    faults = html_table(["planned (s)", "started (s)", "done (s)", "fault", "details", "error"],
                     [[f["planned_at_s"], f["started_at_s"], f["done_at_s"], f["label"], f["details"], f["error"]]
                      for f in figures["faults"]]) if figures["faults"] else "<p>No faults scheduled.</p>"
     phases = [p["name"] for p in traffic["phases"]] + ["drain"]
     stages = list(figures["latency"])
-    latency = _table(["stage", "run p50", "run p99"] + [f"{p} p99" for p in phases],
+    latency = html_table(["stage", "run p50", "run p99"] + [f"{p} p99" for p in phases],
                      [[s, figures["latency"][s]["p50_ms"], figures["latency"][s]["p99_ms"]]
                       + [figures["latency_by_phase"].get(p, {}).get(s, {}).get("p99_ms") for p in phases] for s in stages])
-    phase_table = _table(["phase", "curve", "base calls/min", "speed-up", "from (s)", "to (s)"],
+    phase_table = html_table(["phase", "curve", "base calls/min", "speed-up", "from (s)", "to (s)"],
                          [[p["name"] + (" (surge)" if p["surge"] else ""), p["curve"], p["rate_per_min"], p["speedup"],
                            p["start_s"], p["end_s"]] for p in traffic["phases"]])
     title = f"Rehearsal {figures['scenario']}: {'PASSED' if passed else 'FAILED'}"

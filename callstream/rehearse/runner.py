@@ -85,7 +85,7 @@ def stop_leftover_clusters(rehearsals_dir: Path) -> list[int]:
     """Stop (by PID) local clusters of earlier rehearsals under ``rehearsals_dir`` that are
     still running: a run killed hard (SIGKILL, a crash) cannot clean up after itself."""
     stopped: list[int] = []
-    for state in sorted(Path(rehearsals_dir).glob("*/kafka/cluster.json")):
+    for state in sorted(Path(rehearsals_dir).rglob("kafka/cluster.json")):
         work_dir = state.parent.parent
         cluster = broker.LocalCluster.load(work_dir)
         if cluster is not None and cluster.running_nodes():

@@ -11,12 +11,12 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AclBindingFilter, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
 from support.migration import create, produce
 
+from callstream.contract.catalog import load_catalog
 from callstream.errors import MigrationError
 from callstream.migrate.cutover import Platform, SwitchOptions, switch
 from callstream.migrate.fence import fence, unfence
 from callstream.migrate.links import Link
 from callstream.migrate.plan import make_plan, prepare_target
-from callstream.contract.catalog import load_catalog
 from callstream.migrate.service import ReplicationThreads
 
 FAST = SwitchOptions(stable_s=1.0, drain_timeout_s=5, clients_timeout_s=10, catch_up_timeout_s=60)
@@ -27,6 +27,9 @@ class NoClients:
 
     def __init__(self) -> None:
         self.moves: list[tuple[str, str]] = []
+
+    def quiesce(self, cluster: Link) -> None:
+        self.moves.append(("quiesce", cluster.name))
 
     def stop(self, cluster: Link) -> None:
         self.moves.append(("stop", cluster.name))
@@ -99,7 +102,7 @@ def test_cutover_rollback_and_cutover_again_keep_every_position_exact(source_lin
         assert cut.verified, cut.to_json()["receipts"]
         assert _remaining(target_link, topic, group) == before  # neither re-read nor skipped
         assert _denies(source_link, topic) == ["User:redactor", "User:simulator"]
-        assert clients.moves == [("stop", "current"), ("start", "b")]
+        assert clients.moves == [("quiesce", "current"), ("stop", "current"), ("start", "b")]
 
         produce(target_link, topic, 300, start=10_000, transactional=True)  # traffic on B after the cutover
         read_on_b = _consume(target_link, topic, group, 200)

@@ -9,14 +9,13 @@ import threading
 import time
 from collections import Counter
 
-from confluent_kafka import Consumer, TopicPartition
 from support.migration import create, produce, read_all
 
+from callstream.contract.catalog import load_catalog
 from callstream.migrate.offsets import ORIGIN_HEADER, origin_of
+from callstream.migrate.plan import make_plan, prepare_target
 from callstream.migrate.receipts import compare
 from callstream.migrate.replicator import Replicator, committed_positions, read_offset_map, unreplicated
-from callstream.migrate.plan import make_plan, prepare_target
-from callstream.contract.catalog import load_catalog
 
 
 def _drain(replicator: Replicator, source) -> None:

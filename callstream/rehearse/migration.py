@@ -1,0 +1,559 @@
+"""``callstream rehearse migration``: move the whole live platform between two clusters and back.
+
+Cluster A (one node) and cluster B (three nodes, replication 3) run on this machine, each
+secured as ``callstream kafka start`` makes it. The platform (every processor and the
+archiver) runs on A with simulated traffic at an elevated rate; the replicator copies A
+to B; in the middle of the traffic the platform is cut over to B, later rolled back to A
+under traffic, then cut over to B again (``callstream.migrate.cutover.switch`` each time).
+
+The traffic keeps an acknowledgement ledger and stamps each event with the moment it was
+due, so the time an event waited while producers were held counts in every latency. After
+the traffic the run drains the platform on B and reads B from the beginning, which holds
+everything (A's records were replicated to it, the rollback's were replicated back): the
+acknowledged events must all be there, every exactly-once output once, and the
+at-least-once outputs are counted for repeats. The report has the switches' stages and
+receipts, the assist latency around each switch, verdicts and plots.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from confluent_kafka import Producer
+from rich.console import Console
+
+from callstream.archive.tables import Archive
+from callstream.contract.catalog import DEADLETTER_TOPIC, load_catalog
+from callstream.contract.codec import decode_event, encode_event
+from callstream.contract.events import CallDisposition, CallEnded, TranscriptSegment
+from callstream.errors import CallstreamError, DecodeError
+from callstream.governance.acls import STREAM_PROCESSORS, grant_catalog, principal_for
+from callstream.kafka import topics as topic_admin
+from callstream.kafka.config import build_settings
+from callstream.local import broker
+from callstream.local.credentials import credentials_path
+from callstream.local.processes import ProcessGroup
+from callstream.migrate.cutover import Platform, SwitchOptions, SwitchReport, switch
+from callstream.migrate.links import Link, cluster_id_of
+from callstream.migrate.plan import make_plan, prepare_target, producer_principals
+from callstream.migrate.receipts import watermarks
+from callstream.migrate.replicator import committed_positions, unreplicated
+from callstream.migrate.service import ReplicationProcesses
+from callstream.observe.stream import StreamTap
+from callstream.processors.registry import available
+from callstream.rehearse.analysis import percentile
+from callstream.rehearse.observer import OutputObserver
+from callstream.rehearse.traffic import SIMULATED_TOPICS, AckLedger
+from callstream.settings import Settings, child_process_environment
+from callstream.simulate.conversation import ConversationProfile
+from callstream.simulate.simulator import SimulationSettings, generate_events, mean_call_seconds, producer_settings
+
+SCENARIO = "migration"
+#: the platform's groups must have members within this long after their processes start
+READY_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class MigrationSchedule:
+    """When each switch starts (seconds after the traffic starts) and how hard the traffic runs."""
+
+    rate_per_min: float = 150.0
+    speedup: float = 2.0
+    cutover_at_s: float = 50.0
+    rollback_at_s: float = 120.0
+    cutover_again_at_s: float = 190.0
+    traffic_s: float = 250.0
+    seed: int = 31
+    target_brokers: int = 3
+    #: a switch window for the stall figures: from its start to this long after it ended
+    settle_s: float = 20.0
+
+
+@dataclass
+class MigrationOptions:
+    report_dir: Path
+    work_dir: Path
+    schedule: MigrationSchedule = field(default_factory=MigrationSchedule)
+    console: Console | None = None
+    keep_work_dir: bool = False
+
+
+class SwitchableTraffic:
+    """Simulated calls paced in real time (times ``speedup``) into whichever cluster is
+    active; ``hold`` stops producing (nothing in flight), ``resume`` continues on another."""
+
+    def __init__(self, schedule: MigrationSchedule, conf: dict[str, str]) -> None:
+        self.schedule = schedule
+        self.ledger = AckLedger()
+        self.produced = 0
+        self.error: BaseException | None = None
+        self.finished = threading.Event()
+        self._stop = threading.Event()
+        self._go = threading.Event()
+        self._go.set()
+        self._held = threading.Event()
+        self._producer = self._new_producer(conf)
+        self.t0 = 0.0
+        self.start_ms = 0
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _new_producer(conf: dict[str, str]) -> Producer:
+        return Producer(producer_settings(conf) | {"acks": "all", "enable.idempotence": "true",
+                                                   "client.id": "callstream-rehearsal-traffic", "log_level": "0"})
+
+    def start(self, t0: float, start_ms: int) -> None:
+        self.t0, self.start_ms = t0, start_ms
+        self._thread = threading.Thread(target=self._run, name="migration-traffic", daemon=True)
+        self._thread.start()
+
+    def hold(self, timeout_s: float = 60.0) -> None:
+        self._go.clear()
+        if not self._held.wait(timeout_s) and not self.finished.is_set():
+            raise CallstreamError(f"the rehearsal traffic did not stop within {timeout_s:.0f} s")
+
+    def resume(self, conf: dict[str, str]) -> None:
+        self._producer = self._new_producer(conf)
+        self._held.clear()
+        self._go.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._go.set()
+        if self._thread is not None:
+            self._thread.join(120)
+
+    def _run(self) -> None:
+        try:
+            self._produce_all()
+        except BaseException as exc:  # reported by the rehearsal, which owns the verdict
+            self.error = exc
+        finally:
+            self.finished.set()
+            self._held.set()
+
+    def _produce_all(self) -> None:
+        schedule = self.schedule
+        settings = SimulationSettings(curve="steady", rate_per_min=schedule.rate_per_min, duration_s=schedule.traffic_s * schedule.speedup,
+                                      speedup=schedule.speedup, seed=schedule.seed, start_time_ms=self.start_ms, drain=False,
+                                      warm_start_s=mean_call_seconds(ConversationProfile()))
+        for sim_s, topic, event in generate_events(settings):
+            due = max(0.0, sim_s / schedule.speedup)
+            if self._stop.is_set() or due >= schedule.traffic_s:
+                break
+            while (wait := self.t0 + due - time.monotonic()) > 0 and not self._stop.is_set():
+                self._producer.poll(min(wait, 0.1))
+            if not self._go.is_set():
+                self._producer.flush(60)
+                self._held.set()
+                self._go.wait()
+            kind, ident = "", ""
+            if isinstance(event, TranscriptSegment):
+                kind, ident = "segment", event.segment_id
+            elif isinstance(event, CallEnded):
+                kind, ident = "ended", event.contact_id
+            elif isinstance(event, CallDisposition):
+                kind, ident = "disposed", event.contact_id
+            # stamped with when it was due: time spent held counts in every latency
+            value, headers = encode_event(msgspec.structs.replace(event, produced_at_ms=self.start_ms + int(due * 1000)),
+                                          validate=False)
+            callback = partial(self.ledger.delivered, topic, kind, ident, due)
+            while True:
+                try:
+                    self._producer.produce(topic, value, event.contact_id.encode(), headers=headers, on_delivery=callback)
+                    break
+                except BufferError:
+                    self._producer.poll(0.05)
+            self.produced += 1
+            if self.produced & 0xFF == 0:
+                self._producer.poll(0)
+        self._producer.flush(120)
+
+
+@dataclass
+class ClusterSide:
+    """One cluster of the rehearsal: its broker(s), admin link and the platform's settings on it."""
+
+    name: str
+    cluster: broker.LocalCluster
+    link: Link
+    settings: Settings
+
+
+class RehearsalClients:
+    """The platform's own clients: the traffic and every processor and the archiver."""
+
+    def __init__(self, rehearsal: MigrationRehearsal) -> None:
+        self.rehearsal = rehearsal
+
+    def quiesce(self, cluster: Link) -> None:
+        self.rehearsal.traffic.hold()
+
+    def stop(self, cluster: Link) -> None:
+        self.rehearsal.stop_platform()
+
+    def start(self, cluster: Link) -> None:
+        side = self.rehearsal.side(cluster.name)
+        self.rehearsal.start_platform(side)
+        self.rehearsal.traffic.resume(side.cluster.client_config("simulator"))
+
+
+class MigrationRehearsal:
+    def __init__(self, options: MigrationOptions) -> None:
+        self.options = options
+        self.schedule = options.schedule
+        self.console = options.console or Console(quiet=True)
+        self.work_dir = Path(options.work_dir)
+        self.catalog = load_catalog()
+        self.sides: dict[str, ClusterSide] = {}
+        self.processes: ProcessGroup | None = None
+        self.active = "a"
+        self.starts = 0
+        self.restarts: list[dict[str, Any]] = []
+        self.switches: list[tuple[str, float, float, SwitchReport | None, str | None]] = []
+        self.samples: list[dict[str, Any]] = []
+        self._traffic: SwitchableTraffic | None = None
+        self.t0 = 0.0
+        #: (topics, source, target) of the replication direction running now
+        self._replicated: tuple[list[str], Link, Link] = ([], Link("a", {}, ""), Link("b", {}, ""))
+        self._partitions: dict[str, int] = {}
+
+    @property
+    def traffic(self) -> SwitchableTraffic:
+        if self._traffic is None:
+            raise RuntimeError("the traffic was used before it started")
+        return self._traffic
+
+    def side(self, link_name: str) -> ClusterSide:
+        return self.sides[link_name]
+
+    def _say(self, text: str) -> None:
+        self.console.print(text, soft_wrap=True)
+
+    # --- clusters and the platform ----------------------------------------------------------
+
+    def _start_side(self, name: str, brokers: int) -> ClusterSide:
+        started = time.monotonic()
+        directory = self.work_dir / f"cluster-{name}"
+        cluster, _ = broker.start(directory, brokers, ports=broker.free_ports(2 * brokers), timeout_s=180)
+        conf = cluster.client_config()
+        kafka = build_settings({"bootstrap_servers": cluster.bootstrap_servers, "security_protocol": "SASL_PLAINTEXT",
+                                "sasl_mechanism": "SCRAM-SHA-512", "credentials_file": credentials_path(directory)},
+                               source=f"rehearsal cluster {name}", env_prefix="CALLSTREAM_REHEARSAL_UNUSED_")
+        settings = Settings(state_dir=self.work_dir / "platform", kafka=kafka)
+        grant_catalog(conf, self.catalog, state_dir=directory)
+        side = ClusterSide(name, cluster, Link(name, conf, cluster_id_of(conf, name)), settings)
+        self._say(f"[bold]cluster {name}[/] {brokers} node(s) Kafka {broker.KAFKA_VERSION} at {cluster.bootstrap_servers} "
+                  f"(pids {', '.join(str(n.pid) for n in cluster.nodes)}) in {time.monotonic() - started:.0f} s")
+        return side
+
+    def start_platform(self, side: ClusterSide) -> None:
+        """Every processor and the archiver on ``side``; state rebuilt from its changelogs."""
+        shutil.rmtree(side.settings.state_dir / "processors", ignore_errors=True)
+        self.starts += 1
+        group = ProcessGroup(self.work_dir / "logs" / f"{self.starts}-{side.name}", child_process_environment(side.settings))
+        for name in available():
+            group.spawn(name, "callstream.processors.worker", name)
+        group.spawn("archiver", "callstream.archive.archiver", "--flush-age-s", "2",
+                    *[a for t in self.catalog.topics for a in ("--topic", t.name)])
+        self.processes = group
+        self.active = side.name
+        self._wait_ready(side, group)
+
+    def _wait_ready(self, side: ClusterSide, group: ProcessGroup) -> None:
+        expected = [f"callstream-{name}" for name in available()] + ["callstream-archiver"]
+        admin = side.link.admin()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            for child in group.dead():
+                if child.restarts >= 2:
+                    raise CallstreamError(f"{child.name} exited during start-up {child.restarts + 1} times", f"read {child.log_path}")
+                self.restarts.append({"process": child.name, "returncode": child.returncode, "cluster": side.name})
+                group.restart(child.name)
+            try:
+                described = {g: f.result(timeout=10) for g, f in admin.describe_consumer_groups(expected).items()}
+            except Exception:  # noqa: BLE001 - a coordinator still loading answers late: ask again
+                described = {}
+            if described and all(d.members for d in described.values()):
+                return
+            time.sleep(0.5)
+        raise CallstreamError(f"the platform's groups did not all get members on cluster {side.name} within {READY_TIMEOUT_S:.0f} s",
+                              f"read the logs in {self.work_dir / 'logs'}")
+
+    def stop_platform(self) -> None:
+        if self.processes is not None:
+            self.processes.stop_all()
+
+    # --- the run ----------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        started_at = datetime.now(UTC)
+        self.options.report_dir.mkdir(parents=True, exist_ok=True)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        replication: ReplicationProcesses | None = None
+        sampler_stop = threading.Event()
+        try:
+            a = self.sides["a"] = self._start_side("a", 1)
+            b = self.sides["b"] = self._start_side("b", self.schedule.target_brokers)
+            environment_name, environment = self.catalog.environment_for_brokers(1)
+            topic_admin.apply(a.link.config, self.catalog, environment)
+            self.start_platform(a)
+            plan = make_plan(a.link, b.link, self.catalog)
+            plan.refuse_if_impossible()
+            prepare_target(plan, b.link)
+            topics = [t.name for t in plan.topics]
+            self._partitions = {t.name: t.partitions for t in plan.topics}
+            platform = self._platform(topics)
+            self._say(f"[bold]plan[/] {len(topics)} topics ({len(platform.catalog_topics)} catalog, "
+                      f"{len(topics) - len(platform.catalog_topics)} processor state), {len(plan.groups)} groups")
+            # the replicator runs as its own process, as `callstream migrate start` runs it
+            replication = ReplicationProcesses(self.work_dir / "replication", self._replicator_env(), topics)
+            replication.start(a.link, b.link)
+            self._replicated = (topics, a.link, b.link)
+            self._traffic = SwitchableTraffic(self.schedule, a.cluster.client_config("simulator"))
+            self.t0 = time.monotonic()
+            t0_ms = time.time_ns() // 1_000_000
+            self.traffic.start(self.t0, t0_ms)
+            sampler = threading.Thread(target=self._sample, args=(sampler_stop,), daemon=True)
+            sampler.start()
+            clients = RehearsalClients(self)
+            for label, at_s, leaving, joining in (("cutover", self.schedule.cutover_at_s, a, b),
+                                                  ("rollback", self.schedule.rollback_at_s, b, a),
+                                                  ("cutover again", self.schedule.cutover_again_at_s, a, b)):
+                self._wait_until(at_s, replication)
+                self._switch(label, leaving, joining, platform, clients, replication)
+                self._replicated = (topics, joining.link, leaving.link)
+            self._wait_until(self.schedule.traffic_s, replication)
+            self.traffic.stop()
+            if self.traffic.error is not None:
+                raise CallstreamError(f"the rehearsal traffic failed: {self.traffic.error}")
+            final = self.sides[self.active]
+            drained = self._drain(final, platform)
+            sampler_stop.set()
+            self.stop_platform()
+            replication.stop()
+            findings = self._read_final(final, t0_ms)
+            data = self._figures(started_at, plan.to_json(), findings, drained)
+        finally:
+            sampler_stop.set()
+            if replication is not None:
+                replication.stop()
+            if self._traffic is not None:
+                self._traffic.stop()
+            self.stop_platform()
+            for side in self.sides.values():
+                broker.stop(side.cluster.state_dir)
+        from callstream.rehearse import migration_report
+
+        migration_report.write(self.options.report_dir, data)
+        if not self.options.keep_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+        return data
+
+    def _platform(self, topics: list[str]) -> Platform:
+        catalog_topics = [t.name for t in self.catalog.topics if t.name in topics]
+        processors = sorted(principal_for(p) for p in STREAM_PROCESSORS)
+        ingest = [p for p in producer_principals(self.catalog) if p not in processors]
+        archive = Archive.open(self.sides["a"].settings.archive_settings())
+        return Platform(topics=topics, catalog_topics=catalog_topics, ingest_principals=ingest,
+                        processor_principals=processors, archive=archive)
+
+    def _replicator_env(self) -> dict[str, str]:
+        clusters = {name: {"bootstrap_servers": side.cluster.bootstrap_servers, "security_protocol": "SASL_PLAINTEXT",
+                           "sasl_mechanism": "SCRAM-SHA-512", "credentials_file": str(credentials_path(side.cluster.state_dir))}
+                    for name, side in self.sides.items()}
+        env = child_process_environment(self.sides["a"].settings.with_state_dir(self.work_dir / "replication"))
+        return env | {"CALLSTREAM_CLUSTERS": json.dumps(clusters)}
+
+    def _wait_until(self, at_s: float, replication: ReplicationProcesses) -> None:
+        while time.monotonic() - self.t0 < at_s and not self.traffic.finished.is_set():
+            if replication.running() is None:
+                raise CallstreamError("the replicator process exited", f"read its log under {self.work_dir / 'replication'}")
+            if self.processes is not None and self.processes.dead():
+                child = self.processes.dead()[0]
+                raise CallstreamError(f"{child.name} exited during the rehearsal ({child.returncode})", f"read {child.log_path}")
+            time.sleep(0.2)
+
+    def _switch(self, label: str, leaving: ClusterSide, joining: ClusterSide, platform: Platform, clients: RehearsalClients,
+                replication: ReplicationProcesses) -> None:
+        self._say(f"[bold]{label}[/] {leaving.name} -> {joining.name} at {time.monotonic() - self.t0:.0f} s")
+        started = time.monotonic() - self.t0
+        report, error = None, None
+        try:
+            report = switch(leaving.link, joining.link, platform, clients, replication,
+                            SwitchOptions(stable_s=2.0, drain_timeout_s=60, clients_timeout_s=60),
+                            log=lambda line: self._say(f"  {line}"))
+        except CallstreamError as exc:
+            error = str(exc)
+            self._say(f"[red]{label} failed: {exc}[/]")
+        self.switches.append((label, started, time.monotonic() - self.t0, report, error))
+        if error is not None:
+            raise CallstreamError(f"the rehearsal's {label} failed: {error}")
+
+    def _sample(self, stop: threading.Event) -> None:
+        last_lag = 0.0
+        while not stop.wait(1.0):
+            ledger = self.traffic.ledger
+            sample: dict[str, Any] = {"t": round(time.monotonic() - self.t0, 2), "acked": ledger.acked,
+                                      "failed": ledger.failed, "active": self.active}
+            if sample["t"] - last_lag >= 5:
+                last_lag = sample["t"]
+                sample["replication_lag"] = self._replication_lag()
+                self._say(f"{sample['t']:6.0f} s on {self.active}: acked {ledger.acked:,}, "
+                          f"replication {self._replicated[1].name}->{self._replicated[2].name} "
+                          f"{sample['replication_lag'] if sample['replication_lag'] is not None else '?'} records behind")
+            self.samples.append(sample)
+
+    def _replication_lag(self) -> int | None:
+        topics, source, target = self._replicated
+        try:
+            partitions = [(t, p) for t in topics for p in range(self._partitions[t])]
+            ends = watermarks(source, partitions)
+            positions = committed_positions(source, target, partitions)
+        except CallstreamError:
+            return None
+        return sum(max(0, ends[tp][1] - positions[tp]) for tp in partitions)
+
+    def _drain(self, side: ClusterSide, platform: Platform, timeout_s: float = 180.0) -> bool:
+        """Wait until the platform's groups on ``side`` have read everything."""
+        from callstream.migrate.plan import group_positions
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            pending = 0
+            for positions in group_positions(side.link.admin(), set(platform.catalog_topics)).values():
+                probe = {(k.rpartition("/")[0], int(k.rpartition("/")[2])): o for k, o in positions.items()}
+                pending += sum(unreplicated(side.link, probe).values())
+            if pending == 0:
+                return True
+            time.sleep(2.0)
+        return False
+
+    def _read_final(self, side: ClusterSide, t0_ms: int) -> dict[str, Any]:
+        """Everything on the final cluster, from the beginning."""
+        processors = available()
+        outputs = {t: t for p in processors.values() for t in p.outputs} | {DEADLETTER_TOPIC: DEADLETTER_TOPIC}
+        exactly_once = {t for p in processors.values() if p.guarantee == "exactly-once" for t in p.outputs}
+        quiet = side.link.config | {"log_level": "0"}
+        # on a migration's target every topic was (also) written in the replicator's
+        # transactions: any partition may end with a commit marker
+        observer = OutputObserver(quiet, outputs, t0_ms, set(outputs))
+        observer.start()
+        inputs = _InputTally.read(quiet)
+        caught_up = observer.finish(timeout_s=300)
+        return {"observer": observer, "caught_up": caught_up, "inputs": inputs,
+                "exactly_once": sorted(exactly_once), "at_least_once": sorted(set(outputs) - exactly_once - {DEADLETTER_TOPIC})}
+
+    def _figures(self, started_at: datetime, plan: dict[str, Any], findings: dict[str, Any], drained: bool) -> dict[str, Any]:
+        ledger = self.traffic.ledger
+        observer: OutputObserver = findings["observer"]
+        inputs: _InputTally = findings["inputs"]
+        lost_segments = len(ledger.segments - inputs.segments)
+        lost_ends = len((ledger.ended - inputs.ended) | (ledger.disposed - inputs.disposed))
+        unredacted = len(ledger.segments - observer.redacted_segments)
+        expected_quality = ledger.expected_quality_contacts()
+        quality_missing = len(expected_quality - set(observer.quality_contacts))
+        eos_repeats = {t: observer.repeats.get(t, 0) for t in findings["exactly_once"]}
+        alo_repeats = {t: observer.repeats.get(t, 0) for t in findings["at_least_once"]}
+        times, latencies = observer.latency.get("assist", ([], []))
+        switches = []
+        for label, start_s, end_s, report, error in self.switches:
+            window = [v for t, v in zip(times, latencies, strict=True) if start_s <= t <= end_s + self.schedule.settle_s]
+            before = [v for t, v in zip(times, latencies, strict=True) if start_s - 30 <= t < start_s]
+            switches.append({
+                "label": label, "start_s": round(start_s, 1), "end_s": round(end_s, 1), "seconds": round(end_s - start_s, 1),
+                "error": error, "verified": bool(report and report.verified),
+                "write_pause_s": round(report.write_pause_s, 1) if report else None,
+                "assist_p99_ms": percentile(window, 99), "assist_max_ms": max(window) if window else None,
+                "assist_p99_before_ms": percentile(before, 99), "assist_prompts_in_window": len(window),
+                "receipts_equal": sum(1 for c in report.receipts if c.equal) if report else 0,
+                "receipts": len(report.receipts) if report else 0,
+                "stages": [{"name": s.name, "seconds": s.seconds, "detail": s.detail} for s in report.stages] if report else [],
+            })
+        metrics = {
+            "acked_events": ledger.acked, "producer_failures": ledger.failed, "produced": self.traffic.produced,
+            "acked_segments_lost": lost_segments, "acked_call_ends_lost": lost_ends,
+            "acked_segments_without_redaction": unredacted, "quality_scores_missing": quality_missing,
+            "exactly_once_duplicates": sum(eos_repeats.values()), "exactly_once_duplicates_by_topic": eos_repeats,
+            "at_least_once_duplicates": sum(alo_repeats.values()), "at_least_once_duplicates_by_topic": alo_repeats,
+            "input_duplicates": inputs.repeats, "dead_letters": observer.dead_letters,
+            "drained": drained, "final_read_caught_up": findings["caught_up"],
+            "assist_p99_ms": percentile(latencies, 99), "assist_p50_ms": percentile(latencies, 50),
+            "startup_restarts": self.restarts,
+        }
+        checks = [
+            ("acknowledged segments lost", lost_segments, 0), ("acknowledged call ends lost", lost_ends, 0),
+            ("acknowledged segments without a redacted segment", unredacted, 0),
+            ("producer failures (refused or lost writes)", ledger.failed, 0),
+            ("exactly-once duplicates", sum(eos_repeats.values()), 0),
+            ("at-least-once duplicates and re-reads", sum(alo_repeats.values()), 0),
+            ("quality scores missing", quality_missing, 0),
+            ("switches verified (receipts equal)", sum(1 for s in switches if not s["verified"]), 0),
+            ("platform drained on the final cluster", 0 if drained else 1, 0),
+        ]
+        verdicts = [{"check": name, "observed": observed, "bound": f"<= {bound}", "passed": observed <= bound,
+                     "detail": f"observed {observed}, bound <= {bound}"} for name, observed, bound in checks]
+        return {"scenario": SCENARIO, "replicator": "callstream", "passed": all(v["passed"] for v in verdicts),
+                "run": {"started_at": started_at.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
+                        "kafka": broker.KAFKA_VERSION, "clusters": {n: {"brokers": len(s.cluster.nodes), "cluster_id": s.link.cluster_id}
+                                                                    for n, s in self.sides.items()}},
+                "schedule": asdict(self.schedule), "plan": {"topics": len(plan["topics"]), "groups": len(plan["groups"])},
+                "verdicts": verdicts, "metrics": metrics, "switches": switches, "samples": self.samples,
+                "assist_latency": {"t": [round(t, 2) for t in times], "ms": latencies}}
+
+
+class _InputTally:
+    """The simulated inputs found on the final cluster (ids, and ids seen twice)."""
+
+    def __init__(self) -> None:
+        self.segments: set[str] = set()
+        self.ended: set[str] = set()
+        self.disposed: set[str] = set()
+        self.repeats = 0
+        self._ids: set[str] = set()
+
+    @classmethod
+    def read(cls, conf: dict[str, str], timeout_s: float = 300.0) -> _InputTally:
+        tally = cls()
+        tap = StreamTap(conf, {t: t for t in SIMULATED_TOPICS}, tally.add_batch, start="beginning", committed_only=True)
+        try:
+            tap.assign(timeout_s=30)
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if not tap.poll(0.5, max_messages=5000) and tap.at_end(set(SIMULATED_TOPICS)):
+                    break
+        finally:
+            tap.close()
+        return tally
+
+    def add_batch(self, messages: list[Any]) -> None:
+        for message in messages:
+            if message.error() is None:
+                self.add(message)
+
+    def add(self, message: Any) -> None:
+        try:
+            event = decode_event(message.value(), message.headers())
+        except DecodeError:
+            return
+        if event is None:
+            return
+        if event.event_id in self._ids:
+            self.repeats += 1
+        self._ids.add(event.event_id)
+        if isinstance(event, TranscriptSegment):
+            self.segments.add(event.segment_id)
+        elif isinstance(event, CallEnded):
+            self.ended.add(event.contact_id)
+        elif isinstance(event, CallDisposition):
+            self.disposed.add(event.contact_id)
+
