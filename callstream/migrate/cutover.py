@@ -14,7 +14,8 @@ fences, so the leaving cluster keeps serving:
 8. every group's position, and the archive's, translated exactly onto the joining cluster;
 9. replication back armed (loop-guarded by origin), so a rollback stays exact;
 10. clients started on the joining cluster (its fence, if an earlier switch left one, lifted);
-11. verified: receipts of every migrated catalog partition equal on both sides.
+11. verified: receipts of every migrated catalog partition equal on both sides, over the
+    ranges the leaving cluster held when writes stopped (new traffic may flow meanwhile).
 
 A rollback is the same machine with the clusters swapped.
 """
@@ -32,7 +33,7 @@ from confluent_kafka.admin import AdminClient
 from callstream.errors import MigrationError
 from callstream.migrate.fence import fence, unfence
 from callstream.migrate.links import Link
-from callstream.migrate.plan import MIGRATION_GROUP_PREFIX, group_positions
+from callstream.migrate.plan import group_positions
 from callstream.migrate.positions import apply_positions, translate_archive, translate_positions
 from callstream.migrate.receipts import Comparison, compare, watermarks
 from callstream.migrate.replicator import Replicator, committed_positions, read_offset_map, unreplicated
@@ -185,14 +186,11 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
     stage("source-stable", f"end offsets unchanged for {options.stable_s:.0f} s")
 
     clients.stop(leaving)
-    groups = sorted(group_positions(leaving.admin(), set(platform.topics)))
-    deadline = time.monotonic() + options.clients_timeout_s
-    while (active := _active_groups(leaving, groups)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    if active:
-        raise undo(f"clients still consume from '{leaving.name}': {', '.join(active[:5])}",
-                   "stop them (their positions move with the switch), then retry")
-    stage("clients-stopped", f"{len(groups)} groups empty on '{leaving.name}'")
+    stopped = _wait_clients_stopped(leaving, platform, options)
+    if stopped is None:
+        raise undo(f"clients still consume from '{leaving.name}' (their groups' positions kept moving for "
+                   f"{options.clients_timeout_s:.0f} s)", "stop them (their positions move with the switch), then retry")
+    stage("clients-stopped", stopped)
 
     replication.stop(leaving, joining)
     replicator = Replicator(leaving, joining, platform.topics)
@@ -208,6 +206,9 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
         stage("replicated", f"{replicator.stats.copied} last records copied; nothing left on '{leaving.name}'")
     finally:
         replicator.close()
+    # what the leaving cluster holds now is what the receipts compare, after clients moved
+    catalog_partitions = _partitions(leaving, platform.catalog_topics)
+    frozen = watermarks(leaving, catalog_partitions)
 
     offset_map = read_offset_map(joining, leaving.cluster_id)
     report.positions = translate_positions(group_positions(leaving.admin(), set(platform.topics)), offset_map, joining)
@@ -224,25 +225,54 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
     report.write_pause_s = time.monotonic() - paused_at
     stage("clients-started", f"clients on '{joining.name}'")
 
-    report.receipts = compare(leaving, joining, offset_map, _partitions(leaving, platform.catalog_topics))
+    report.receipts = compare(leaving, joining, offset_map, catalog_partitions, frozen)
     differing = [c for c in report.receipts if not c.equal]
     stage("verified" if not differing else "verify-FAILED",
           f"{len(report.receipts) - len(differing)}/{len(report.receipts)} partitions equal")
     return report
 
 
+def _min_positions(leaving: Link, topics: list[str]) -> tuple[dict[str, dict[str, int]], dict[tuple[str, int], int]]:
+    """Every group's positions, and per partition the lowest of them (the slowest reader's)."""
+    positions = group_positions(leaving.admin(), set(topics))
+    lowest: dict[tuple[str, int], int] = {}
+    for group_positions_ in positions.values():
+        for key, offset in group_positions_.items():
+            topic, _, partition = key.rpartition("/")
+            tp = (topic, int(partition))
+            lowest[tp] = min(offset, lowest.get(tp, offset))
+    return positions, lowest
+
+
 def _drain(leaving: Link, platform: Platform, timeout_s: float) -> str:
-    """Wait until the processors' groups have no committed record left to read."""
+    """Wait until every group has read every committed record (one probe from the slowest
+    reader's position of each partition)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        positions = group_positions(leaving.admin(), set(platform.catalog_topics))
-        ours = {g: p for g, p in positions.items() if not g.startswith(MIGRATION_GROUP_PREFIX)}
-        pending = 0
-        for group_positions_ in ours.values():
-            probe = {(k.rpartition("/")[0], int(k.rpartition("/")[2])): o for k, o in group_positions_.items()}
-            pending += sum(unreplicated(leaving, probe).values())
+        positions, lowest = _min_positions(leaving, platform.catalog_topics)
+        pending = sum(unreplicated(leaving, lowest).values()) if lowest else 0
         if pending == 0:
-            return f"{len(ours)} groups have read everything"
+            return f"{len(positions)} groups have read everything"
         if time.monotonic() > deadline:
             return f"{pending} records unread after {timeout_s:.0f} s (they move with the groups' positions)"
         time.sleep(0.5)
+
+
+def _wait_clients_stopped(leaving: Link, platform: Platform, options: SwitchOptions) -> str | None:
+    """Wait until every group is empty, or its positions stop moving: a static member
+    (``group.instance.id``) that stopped stays listed until its session times out, and
+    Kafka's admin API to remove it is not in librdkafka. ``None`` if positions kept moving."""
+    deadline = time.monotonic() + options.clients_timeout_s
+    previous, _ = _min_positions(leaving, platform.topics)
+    while True:
+        time.sleep(options.stable_s)
+        current, _ = _min_positions(leaving, platform.topics)
+        listed = _active_groups(leaving, sorted(current))
+        if not listed:
+            return f"{len(current)} groups empty on '{leaving.name}'"
+        if current == previous:
+            return (f"{len(current)} groups stopped on '{leaving.name}': positions unchanged for {options.stable_s:.0f} s; "
+                    f"{len(listed)} still list members until their session times out ({', '.join(listed[:3])})")
+        if time.monotonic() > deadline:
+            return None
+        previous = current

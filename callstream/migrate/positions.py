@@ -8,6 +8,8 @@ the groups' offsets on the target, where the groups must not be active yet.
 
 from __future__ import annotations
 
+import time
+
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
 from callstream.errors import MigrationError
@@ -31,17 +33,23 @@ def translate_positions(groups: dict[str, dict[str, int]], offset_map: OffsetMap
             for group, positions in groups.items()}
 
 
-def apply_positions(target: Link, translated: dict[str, dict[str, int]]) -> None:
-    """Commit ``translated`` as the groups' offsets on the target."""
+def apply_positions(target: Link, translated: dict[str, dict[str, int]], timeout_s: float = 90.0) -> None:
+    """Commit ``translated`` as the groups' offsets on the target. A group still listing
+    members there (static members of an earlier switch, until their session times out) is
+    retried until ``timeout_s``."""
     admin = target.admin()
     for group, positions in translated.items():
         request = ConsumerGroupTopicPartitions(group, [TopicPartition(*_split(k), o) for k, o in sorted(positions.items())])
-        future = admin.alter_consumer_group_offsets([request])[group]
-        try:
-            result = future.result(timeout=30)
-        except Exception as exc:
-            raise MigrationError(f"setting the positions of group {group} on '{target.name}' failed: {exc}",
-                                 "stop the group's members on the target (it must be empty), then retry") from None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                result = admin.alter_consumer_group_offsets([request])[group].result(timeout=30)
+                break
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    raise MigrationError(f"setting the positions of group {group} on '{target.name}' failed: {exc}",
+                                         "stop the group's members on the target (it must be empty), then retry") from None
+                time.sleep(1.0)
         failed = [f"{tp.topic}/{tp.partition}: {tp.error}" for tp in result.topic_partitions if tp.error is not None]
         if failed:
             raise MigrationError(f"group {group} on '{target.name}' refused positions: {'; '.join(failed[:3])}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from confluent_kafka import TIMESTAMP_CREATE_TIME, Consumer, KafkaError, TopicPartition
@@ -107,12 +108,15 @@ class Comparison:
                 "source": asdict(self.source), "target": asdict(self.target)}
 
 
-def compare(source: Link, target: Link, offset_map: OffsetMap, partitions: list[tuple[str, int]]) -> list[Comparison]:
-    """Receipts of the source's whole partitions and of the target's ranges they map to."""
-    source_marks = watermarks(source, partitions)
+def compare(source: Link, target: Link, offset_map: OffsetMap, partitions: list[tuple[str, int]],
+            source_ranges: dict[tuple[str, int], tuple[int, int]] | None = None) -> list[Comparison]:
+    """Receipts of the source's partitions (whole, or ``source_ranges`` frozen at a cutover)
+    and of the target's ranges they map to; both sides are read at once."""
+    source_ranges = source_ranges or watermarks(source, partitions)
     target_marks = watermarks(target, partitions)
-    source_ranges = {tp: source_marks[tp] for tp in partitions}
     target_ranges = {tp: (offset_map.translate(*tp, low, target_marks[tp][0]), offset_map.translate(*tp, high, target_marks[tp][0]))
                      for tp, (low, high) in source_ranges.items()}
-    on_source, on_target = receipts(source, source_ranges), receipts(target, target_ranges)
-    return [Comparison(on_source[tp], on_target[tp]) for tp in partitions]
+    with ThreadPoolExecutor(2) as pool:  # librdkafka reads without the GIL
+        on_source = pool.submit(receipts, source, source_ranges)
+        on_target = pool.submit(receipts, target, target_ranges)
+        return [Comparison(on_source.result()[tp], on_target.result()[tp]) for tp in partitions]

@@ -54,8 +54,7 @@ from callstream.rehearse.analysis import percentile
 from callstream.rehearse.observer import OutputObserver
 from callstream.rehearse.traffic import SIMULATED_TOPICS, AckLedger
 from callstream.settings import Settings, child_process_environment
-from callstream.simulate.conversation import ConversationProfile
-from callstream.simulate.simulator import SimulationSettings, generate_events, mean_call_seconds, producer_settings
+from callstream.simulate.simulator import SimulationSettings, generate_events, producer_settings
 
 SCENARIO = "migration"
 #: the platform's groups must have members within this long after their processes start
@@ -66,12 +65,15 @@ READY_TIMEOUT_S = 120.0
 class MigrationSchedule:
     """When each switch starts (seconds after the traffic starts) and how hard the traffic runs."""
 
-    rate_per_min: float = 150.0
+    #: twice the traffic of `callstream up` (60 calls a minute in real time)
+    rate_per_min: float = 60.0
     speedup: float = 2.0
-    cutover_at_s: float = 50.0
-    rollback_at_s: float = 120.0
-    cutover_again_at_s: float = 190.0
-    traffic_s: float = 250.0
+    #: calls already in progress at the start (simulated seconds of arrivals before it)
+    warm_start_s: float = 120.0
+    cutover_at_s: float = 60.0
+    rollback_at_s: float = 130.0
+    cutover_again_at_s: float = 200.0
+    traffic_s: float = 260.0
     seed: int = 31
     target_brokers: int = 3
     #: a switch window for the stall figures: from its start to this long after it ended
@@ -145,7 +147,7 @@ class SwitchableTraffic:
         schedule = self.schedule
         settings = SimulationSettings(curve="steady", rate_per_min=schedule.rate_per_min, duration_s=schedule.traffic_s * schedule.speedup,
                                       speedup=schedule.speedup, seed=schedule.seed, start_time_ms=self.start_ms, drain=False,
-                                      warm_start_s=mean_call_seconds(ConversationProfile()))
+                                      warm_start_s=schedule.warm_start_s)
         for sim_s, topic, event in generate_events(settings):
             due = max(0.0, sim_s / schedule.speedup)
             if self._stop.is_set() or due >= schedule.traffic_s:
@@ -203,8 +205,9 @@ class RehearsalClients:
 
     def start(self, cluster: Link) -> None:
         side = self.rehearsal.side(cluster.name)
-        self.rehearsal.start_platform(side)
+        # producers first, as a contact center would re-point them; the processors catch up
         self.rehearsal.traffic.resume(side.cluster.client_config("simulator"))
+        self.rehearsal.start_platform(side)
 
 
 class MigrationRehearsal:
@@ -390,7 +393,7 @@ class MigrationRehearsal:
         report, error = None, None
         try:
             report = switch(leaving.link, joining.link, platform, clients, replication,
-                            SwitchOptions(stable_s=2.0, drain_timeout_s=60, clients_timeout_s=60),
+                            SwitchOptions(stable_s=1.0, drain_timeout_s=60, clients_timeout_s=60),
                             log=lambda line: self._say(f"  {line}"))
         except CallstreamError as exc:
             error = str(exc)
