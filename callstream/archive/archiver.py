@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow.compute as pc
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
@@ -302,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flush-rows", type=int)
     parser.add_argument("--flush-age-s", type=float)
     parser.add_argument("--idle-exit-s", type=float)
+    parser.add_argument("--wait-for", type=Path, help="a warm standby: start consuming only once this file exists")
     args = parser.parse_args(argv)
+    from callstream.local.processes import wait_for_go
     from callstream.settings import client_config, load_settings
 
     settings = load_settings()
@@ -313,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"topic": flush.topic, "rows": flush.rows, "skipped": flush.skipped,
                           "reason": flush.reason, "offsets": flush.offsets}), flush=True)
 
+    wait_for_go(args.wait_for)
     stats = archive_topics(archive_settings, client_config(settings, "archiver"), args.topics,
                            idle_exit_s=args.idle_exit_s, on_flush=report, instance_id=args.instance_id)
     print(json.dumps({"consumed": stats.consumed, "archived": stats.archived, "skipped": stats.skipped}), flush=True)

@@ -71,6 +71,7 @@ COMMANDS = {
     "audit": "governance_cmds:audit",
     "keys": "governance_cmds:keys",
     "compat": "compat_cmds:compat",
+    "migrate": "migrate_cmds:migrate",
 }
 
 

@@ -28,6 +28,14 @@ def _die_with_parent() -> None:
         pass
 
 
+def wait_for_go(path: Path | None, poll_s: float = 0.05) -> None:
+    """A warm standby: block until ``path`` exists (the supervisor creates it to release
+    the process). A process started this way has done its imports and checks already, so
+    it joins its group as soon as it is released; SIGTERM meanwhile ends it as usual."""
+    while path is not None and not path.exists():
+        time.sleep(poll_s)
+
+
 @dataclass
 class Child:
     name: str

@@ -1,19 +1,23 @@
 """The cutover: a staged state machine that moves a live platform to another cluster.
 
 Every stage checks before it acts, and a failed check before the clients move undoes the
-fences, so the leaving cluster keeps serving:
+fences and restarts the clients it stopped, so the leaving cluster keeps serving:
 
 1. replication caught up (within ``max_lag`` records);
-2. the producers the caller controls quiesced, then ingest producers fenced on the leaving cluster (DENY WRITE, ``callstream.migrate.fence``);
-3. processors drained (their groups have read everything), bounded by ``drain_timeout_s``;
-4. every writer fenced, processors included;
-5. the leaving cluster's end offsets stable for ``stable_s`` (else something still writes);
-6. the leaving cluster's clients stopped (callstream's components stop themselves; the
-   check is that every group is empty);
+2. the producers the caller controls quiesced, then the ingest producers fenced on the
+   leaving cluster (DENY WRITE, ``callstream.migrate.fence``);
+3. optionally, processors drained (their groups have read everything), bounded by
+   ``drain_timeout_s``; callstream's own processors commit what they processed when they
+   stop, so they need no drain;
+4. the leaving cluster's clients stopped (callstream's components stop themselves; the
+   check is that every group is empty, or that its positions stand still);
+5. every writer fenced, processors included;
+6. the leaving cluster's end offsets stable for ``stable_s`` (else something still writes);
 7. the last records replicated (an exact count of records past the replicator's position);
 8. every group's position, and the archive's, translated exactly onto the joining cluster;
 9. replication back armed (loop-guarded by origin), so a rollback stays exact;
-10. clients started on the joining cluster (its fence, if an earlier switch left one, lifted);
+10. clients started on the joining cluster (whose fences from an earlier switch were lifted
+    after step 1, so its clients can get ready in the meantime);
 11. verified: receipts of every migrated catalog partition equal on both sides, over the
     ranges the leaving cluster held when writes stopped (new traffic may flow meanwhile).
 
@@ -36,7 +40,7 @@ from callstream.migrate.links import Link
 from callstream.migrate.plan import group_positions
 from callstream.migrate.positions import apply_positions, translate_archive, translate_positions
 from callstream.migrate.receipts import Comparison, compare, watermarks
-from callstream.migrate.replicator import Replicator, committed_positions, read_offset_map, unreplicated
+from callstream.migrate.replicator import Replicator, committed_positions, unreplicated
 
 
 class Clients(Protocol):
@@ -154,12 +158,20 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
             f"(most on {worst[0]}/{worst[1]}: {behind[worst]}); the switch needs at most {options.max_lag}",
             "keep `callstream migrate start` running until `callstream migrate status` shows it caught up")
     stage("caught-up", f"{lag} records behind")
+    # a rollback left the joining cluster fenced; its clients may get ready (a warm standby)
+    # while this switch runs, and its only writer until they start is the replicator
+    lifted = unfence(joining, platform.ingest_principals + platform.processor_principals, platform.topics)
+    if lifted:
+        stage("joining-open", f"{lifted} fences of an earlier switch lifted on '{joining.name}'")
 
     fenced: list[tuple[list[str], list[str]]] = []
+    clients_stopped = False
 
     def undo(reason: str, hint: str) -> MigrationError:
         for principals, topics in fenced:
             unfence(leaving, principals, topics)
+        if clients_stopped:
+            clients.start(leaving)
         return MigrationError(f"switch from '{leaving.name}' to '{joining.name}' refused: {reason} "
                               f"(fences lifted, '{leaving.name}' keeps serving)", hint)
 
@@ -170,8 +182,18 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
         fence(leaving, ingest, platform.catalog_topics)
         fenced.append((ingest, platform.catalog_topics))
         stage("ingest-fenced", f"{len(ingest)} principals denied WRITE on '{leaving.name}'")
-        drained = _drain(leaving, platform, options.drain_timeout_s)
-        stage("processors-drained", drained)
+        if options.drain_timeout_s > 0:
+            stage("processors-drained", _drain(leaving, platform, options.drain_timeout_s))
+
+    clients.stop(leaving)
+    clients_stopped = True
+    stopped = _wait_clients_stopped(leaving, platform, options)
+    if stopped is None:
+        raise undo(f"clients still consume from '{leaving.name}' (their groups' positions kept moving for "
+                   f"{options.clients_timeout_s:.0f} s)", "stop them (their positions move with the switch), then retry")
+    stage("clients-stopped", stopped)
+
+    if not options.producers_stopped:
         fence(leaving, platform.processor_principals, platform.topics)
         fenced.append((platform.processor_principals, platform.topics))
         stage("writers-fenced", f"{len(platform.processor_principals)} processor principals denied WRITE")
@@ -184,13 +206,6 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
         raise undo(f"'{leaving.name}' still accepts writes ({tp[0]}/{tp[1]} grew by {grown[tp]} in {options.stable_s:.0f} s)",
                    "a producer outside the catalog's principals writes; stop it, or fence it, then retry")
     stage("source-stable", f"end offsets unchanged for {options.stable_s:.0f} s")
-
-    clients.stop(leaving)
-    stopped = _wait_clients_stopped(leaving, platform, options)
-    if stopped is None:
-        raise undo(f"clients still consume from '{leaving.name}' (their groups' positions kept moving for "
-                   f"{options.clients_timeout_s:.0f} s)", "stop them (their positions move with the switch), then retry")
-    stage("clients-stopped", stopped)
 
     replication.stop(leaving, joining)
     replicator = Replicator(leaving, joining, platform.topics)
@@ -206,11 +221,12 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
         stage("replicated", f"{replicator.stats.copied} last records copied; nothing left on '{leaving.name}'")
     finally:
         replicator.close()
+    # the replicator's map: what it read from the target at start plus what it just copied
+    offset_map = replicator.offset_map
     # what the leaving cluster holds now is what the receipts compare, after clients moved
     catalog_partitions = _partitions(leaving, platform.catalog_topics)
     frozen = watermarks(leaving, catalog_partitions)
 
-    offset_map = read_offset_map(joining, leaving.cluster_id)
     report.positions = translate_positions(group_positions(leaving.admin(), set(platform.topics)), offset_map, joining)
     apply_positions(joining, report.positions)
     if platform.archive is not None:
@@ -220,9 +236,8 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
     replication.start(joining, leaving)
     stage("reverse-armed", f"'{joining.name}' -> '{leaving.name}' replicating (loop-guarded)")
 
-    unfence(joining, platform.ingest_principals + platform.processor_principals, platform.topics)
+    report.write_pause_s = time.monotonic() - paused_at  # writes may go to the joining cluster from here
     clients.start(joining)
-    report.write_pause_s = time.monotonic() - paused_at
     stage("clients-started", f"clients on '{joining.name}'")
 
     report.receipts = compare(leaving, joining, offset_map, catalog_partitions, frozen)

@@ -345,11 +345,20 @@ def committed_positions(source: Link, target: Link, partitions: list[tuple[str, 
     return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in offsets}
 
 
-def unreplicated(source: Link, positions: dict[tuple[str, int], int], limit: int = 1_000_000,
-                 timeout_s: float = 60.0) -> dict[tuple[str, int], int]:
-    """Committed records on the source at or after ``positions``, per partition (exact:
+@dataclass(frozen=True)
+class Backlog:
+    """Committed records at or after a position, and the timestamp of the first of them."""
+
+    records: int
+    first_timestamp_ms: int | None
+
+
+def backlog(source: Link, positions: dict[tuple[str, int], int], limit: int = 1_000_000,
+            timeout_s: float = 60.0) -> dict[tuple[str, int], Backlog]:
+    """Per partition, the committed records at or after ``positions`` on ``source`` (exact:
     transaction markers are not records)."""
     counts = dict.fromkeys(positions, 0)
+    first: dict[tuple[str, int], int] = {}
     consumer = Consumer({**source.config, "group.id": "callstream-migrate-probe", "enable.auto.commit": "false",
                          "isolation.level": "read_committed", "enable.partition.eof": "true"})
     try:
@@ -365,8 +374,15 @@ def unreplicated(source: Link, positions: dict[tuple[str, int], int], limit: int
                         continue
                     raise MigrationError(f"reading {tp[0]}/{tp[1]} on '{source.name}': {message.error()}")
                 counts[tp] += 1
+                first.setdefault(tp, message.timestamp()[1])
         if todo and sum(counts.values()) < limit:
             raise MigrationError(f"counting unreplicated records on '{source.name}' took over {timeout_s:.0f} s")
     finally:
         consumer.close()
-    return counts
+    return {tp: Backlog(counts[tp], first.get(tp)) for tp in positions}
+
+
+def unreplicated(source: Link, positions: dict[tuple[str, int], int], limit: int = 1_000_000,
+                 timeout_s: float = 60.0) -> dict[tuple[str, int], int]:
+    """Committed records on the source at or after ``positions``, per partition."""
+    return {tp: b.records for tp, b in backlog(source, positions, limit, timeout_s).items()}

@@ -18,6 +18,7 @@ from callstream.entry import run_entry_point
 from callstream.governance.protection import open_protection
 from callstream.governance.verify import check_access
 from callstream.kafka.config import static_member_id
+from callstream.local.processes import wait_for_go
 from callstream.observe.client_metrics import serve_if_configured
 from callstream.processors.base import Processor
 from callstream.processors.registry import load_processor
@@ -33,20 +34,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topic-map", help="JSON object renaming catalog topics (tests, rehearsals)")
     parser.add_argument("--catalog", type=Path)
     parser.add_argument("--state-ttl-s", type=float, help="forget a call's state this many seconds after its last write (default: the processor's)")
+    parser.add_argument("--wait-for", type=Path, help="a warm standby: get ready, then join the group only once this file exists")
     args = parser.parse_args(argv)
     if args.state_ttl_s is not None and args.state_ttl_s <= 0:
         parser.error(f"--state-ttl-s must be a positive number of seconds, got {args.state_ttl_s:g}")
     run_processor(load_settings(None), load_processor(args.processor), instance=args.instance, group=args.group,
                   topic_names=json.loads(args.topic_map) if args.topic_map else None, catalog=args.catalog,
-                  state_ttl=timedelta(seconds=args.state_ttl_s) if args.state_ttl_s else None)
+                  state_ttl=timedelta(seconds=args.state_ttl_s) if args.state_ttl_s else None, wait_for=args.wait_for)
     return 0
 
 
 def run_processor(settings: Settings, processor: Processor, *, instance: str = "0", group: str | None = None,
                   topic_names: dict[str, str] | None = None, catalog: Path | None = None,
-                  state_ttl: timedelta | None = None) -> None:
+                  state_ttl: timedelta | None = None, wait_for: Path | None = None) -> None:
     """Run one instance of ``processor`` until it is stopped: check its ACLs, open its
-    keys when it reads restricted fields, and serve its metrics when configured."""
+    keys when it reads restricted fields, and serve its metrics when configured. With
+    ``wait_for`` it joins its group only once that file exists (``wait_for_go``)."""
     group = group or processor.consumer_group
     state_dir = settings.state_dir / "processors" / group / f"instance-{instance}"
     conf = client_config(settings, processor.name)
@@ -59,6 +62,7 @@ def run_processor(settings: Settings, processor: Processor, *, instance: str = "
         group=group, topic_names=names or None, instance_id=static_member_id(group, instance), state_ttl=state_ttl,
     )
     serve_if_configured()  # per-instance /metrics when CALLSTREAM_METRICS_PORT is set
+    wait_for_go(wait_for)
     try:
         app.run()
     finally:

@@ -38,7 +38,7 @@ from callstream.contract.events import CallDisposition, CallEnded, TranscriptSeg
 from callstream.errors import CallstreamError, DecodeError
 from callstream.governance.acls import STREAM_PROCESSORS, grant_catalog, principal_for
 from callstream.kafka import topics as topic_admin
-from callstream.kafka.config import build_settings
+from callstream.kafka.config import KafkaSettings, build_settings
 from callstream.local import broker
 from callstream.local.credentials import credentials_path
 from callstream.local.processes import ProcessGroup
@@ -53,7 +53,7 @@ from callstream.processors.registry import available
 from callstream.rehearse.analysis import percentile
 from callstream.rehearse.observer import OutputObserver
 from callstream.rehearse.traffic import SIMULATED_TOPICS, AckLedger
-from callstream.settings import Settings, child_process_environment
+from callstream.settings import ArchiveSection, ProtectionSection, Settings, child_process_environment
 from callstream.simulate.simulator import SimulationSettings, generate_events, producer_settings
 
 SCENARIO = "migration"
@@ -188,17 +188,23 @@ class ClusterSide:
     name: str
     cluster: broker.LocalCluster
     link: Link
-    settings: Settings
+    kafka: KafkaSettings
 
 
 class RehearsalClients:
-    """The platform's own clients: the traffic and every processor and the archiver."""
+    """The platform's own clients: the traffic, every processor and the archiver. When the
+    switch begins, a warm standby of the platform starts on the joining cluster (imports,
+    ACL checks, topic checks done), released once the positions are set there."""
 
     def __init__(self, rehearsal: MigrationRehearsal) -> None:
         self.rehearsal = rehearsal
+        self.standby: tuple[str, ProcessGroup, Path] | None = None
 
     def quiesce(self, cluster: Link) -> None:
         self.rehearsal.traffic.hold()
+        joining = next(side for name, side in self.rehearsal.sides.items() if name != cluster.name)
+        go = self.rehearsal.work_dir / f"go-{self.rehearsal.starts + 1}"
+        self.standby = (joining.name, self.rehearsal.spawn_platform(joining, go), go)
 
     def stop(self, cluster: Link) -> None:
         self.rehearsal.stop_platform()
@@ -207,6 +213,15 @@ class RehearsalClients:
         side = self.rehearsal.side(cluster.name)
         # producers first, as a contact center would re-point them; the processors catch up
         self.rehearsal.traffic.resume(side.cluster.client_config("simulator"))
+        standby, self.standby = self.standby, None
+        if standby is not None and standby[0] == cluster.name:
+            name, group, go = standby
+            go.touch()
+            self.rehearsal.processes, self.rehearsal.active = group, name
+            self.rehearsal.wait_ready(side, group)
+            return
+        if standby is not None:  # a refused switch: the platform goes back where it was
+            standby[1].stop_all()
         self.rehearsal.start_platform(side)
 
 
@@ -229,6 +244,7 @@ class MigrationRehearsal:
         #: (topics, source, target) of the replication direction running now
         self._replicated: tuple[list[str], Link, Link] = ([], Link("a", {}, ""), Link("b", {}, ""))
         self._partitions: dict[str, int] = {}
+        self.clients: RehearsalClients | None = None
 
     @property
     def traffic(self) -> SwitchableTraffic:
@@ -252,27 +268,39 @@ class MigrationRehearsal:
         kafka = build_settings({"bootstrap_servers": cluster.bootstrap_servers, "security_protocol": "SASL_PLAINTEXT",
                                 "sasl_mechanism": "SCRAM-SHA-512", "credentials_file": credentials_path(directory)},
                                source=f"rehearsal cluster {name}", env_prefix="CALLSTREAM_REHEARSAL_UNUSED_")
-        settings = Settings(state_dir=self.work_dir / "platform", kafka=kafka)
         grant_catalog(conf, self.catalog, state_dir=directory)
-        side = ClusterSide(name, cluster, Link(name, conf, cluster_id_of(conf, name)), settings)
+        side = ClusterSide(name, cluster, Link(name, conf, cluster_id_of(conf, name)), kafka)
         self._say(f"[bold]cluster {name}[/] {brokers} node(s) Kafka {broker.KAFKA_VERSION} at {cluster.bootstrap_servers} "
                   f"(pids {', '.join(str(n.pid) for n in cluster.nodes)}) in {time.monotonic() - started:.0f} s")
         return side
 
-    def start_platform(self, side: ClusterSide) -> None:
-        """Every processor and the archiver on ``side``; state rebuilt from its changelogs."""
-        shutil.rmtree(side.settings.state_dir / "processors", ignore_errors=True)
-        self.starts += 1
-        group = ProcessGroup(self.work_dir / "logs" / f"{self.starts}-{side.name}", child_process_environment(side.settings))
-        for name in available():
-            group.spawn(name, "callstream.processors.worker", name)
-        group.spawn("archiver", "callstream.archive.archiver", "--flush-age-s", "2",
-                    *[a for t in self.catalog.topics for a in ("--topic", t.name)])
-        self.processes = group
-        self.active = side.name
-        self._wait_ready(side, group)
+    def settings_for(self, side: ClusterSide, start: int) -> Settings:
+        """The platform's settings on ``side`` for its ``start``-th start: a fresh state dir
+        (processor state is rebuilt from the cluster's changelogs), the shared keys, audit
+        log and archive."""
+        archive = self.work_dir / "archive"
+        return Settings(state_dir=self.work_dir / "platform" / f"{start}-{side.name}", kafka=side.kafka,
+                        protection=ProtectionSection(keys_dir=self.work_dir / "keys", audit_dir=self.work_dir / "audit"),
+                        archive=ArchiveSection(warehouse=str(archive / "warehouse"), catalog_uri=f"sqlite:///{archive / 'catalog.db'}"))
 
-    def _wait_ready(self, side: ClusterSide, group: ProcessGroup) -> None:
+    def spawn_platform(self, side: ClusterSide, go: Path | None = None) -> ProcessGroup:
+        """Every processor and the archiver on ``side``; with ``go``, as a warm standby."""
+        self.starts += 1
+        settings = self.settings_for(side, self.starts)
+        group = ProcessGroup(self.work_dir / "logs" / f"{self.starts}-{side.name}", child_process_environment(settings))
+        standby = ["--wait-for", str(go)] if go is not None else []
+        for name in available():
+            group.spawn(name, "callstream.processors.worker", name, *standby)
+        group.spawn("archiver", "callstream.archive.archiver", "--flush-age-s", "2", *standby,
+                    *[a for t in self.catalog.topics for a in ("--topic", t.name)])
+        return group
+
+    def start_platform(self, side: ClusterSide) -> None:
+        group = self.spawn_platform(side)
+        self.processes, self.active = group, side.name
+        self.wait_ready(side, group)
+
+    def wait_ready(self, side: ClusterSide, group: ProcessGroup) -> None:
         expected = [f"callstream-{name}" for name in available()] + ["callstream-archiver"]
         admin = side.link.admin()
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -328,7 +356,7 @@ class MigrationRehearsal:
             self.traffic.start(self.t0, t0_ms)
             sampler = threading.Thread(target=self._sample, args=(sampler_stop,), daemon=True)
             sampler.start()
-            clients = RehearsalClients(self)
+            clients = self.clients = RehearsalClients(self)
             for label, at_s, leaving, joining in (("cutover", self.schedule.cutover_at_s, a, b),
                                                   ("rollback", self.schedule.rollback_at_s, b, a),
                                                   ("cutover again", self.schedule.cutover_again_at_s, a, b)):
@@ -353,6 +381,8 @@ class MigrationRehearsal:
             if self._traffic is not None:
                 self._traffic.stop()
             self.stop_platform()
+            if self.clients is not None and self.clients.standby is not None:
+                self.clients.standby[1].stop_all()
             for side in self.sides.values():
                 broker.stop(side.cluster.state_dir)
         from callstream.rehearse import migration_report
@@ -366,7 +396,7 @@ class MigrationRehearsal:
         catalog_topics = [t.name for t in self.catalog.topics if t.name in topics]
         processors = sorted(principal_for(p) for p in STREAM_PROCESSORS)
         ingest = [p for p in producer_principals(self.catalog) if p not in processors]
-        archive = Archive.open(self.sides["a"].settings.archive_settings())
+        archive = Archive.open(self.settings_for(self.sides["a"], 0).archive_settings())
         return Platform(topics=topics, catalog_topics=catalog_topics, ingest_principals=ingest,
                         processor_principals=processors, archive=archive)
 
@@ -374,7 +404,7 @@ class MigrationRehearsal:
         clusters = {name: {"bootstrap_servers": side.cluster.bootstrap_servers, "security_protocol": "SASL_PLAINTEXT",
                            "sasl_mechanism": "SCRAM-SHA-512", "credentials_file": str(credentials_path(side.cluster.state_dir))}
                     for name, side in self.sides.items()}
-        env = child_process_environment(self.sides["a"].settings.with_state_dir(self.work_dir / "replication"))
+        env = child_process_environment(Settings(state_dir=self.work_dir / "replication", kafka=self.sides["a"].kafka))
         return env | {"CALLSTREAM_CLUSTERS": json.dumps(clusters)}
 
     def _wait_until(self, at_s: float, replication: ReplicationProcesses) -> None:
@@ -393,7 +423,7 @@ class MigrationRehearsal:
         report, error = None, None
         try:
             report = switch(leaving.link, joining.link, platform, clients, replication,
-                            SwitchOptions(stable_s=1.0, drain_timeout_s=60, clients_timeout_s=60),
+                            SwitchOptions(stable_s=1.0, drain_timeout_s=0, clients_timeout_s=60),
                             log=lambda line: self._say(f"  {line}"))
         except CallstreamError as exc:
             error = str(exc)
