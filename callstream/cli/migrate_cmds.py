@@ -22,12 +22,11 @@ from rich.table import Table
 from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
 from callstream.errors import MigrationError
-from callstream.governance.acls import STREAM_PROCESSORS, principal_for
 from callstream.governance.audit import operator
 from callstream.governance.protection import open_audit
-from callstream.migrate.cutover import Platform, SwitchOptions, SwitchReport, switch
+from callstream.migrate.cutover import SwitchOptions, SwitchReport, platform_of, switch
 from callstream.migrate.links import CURRENT, Link, open_link
-from callstream.migrate.plan import MigrationPlan, group_positions, make_plan, prepare_target, producer_principals
+from callstream.migrate.plan import MigrationPlan, group_positions, make_plan, prepare_target
 from callstream.migrate.positions import translate_positions
 from callstream.migrate.receipts import compare, watermarks
 from callstream.migrate.replicator import Replicator, backlog, committed_positions, read_offset_map
@@ -201,11 +200,7 @@ def _switch(ctx: CliContext, state: MigrationState, options: SwitchOptions, as_j
     console = Console(quiet=as_json)
     leaving, joining = open_link(ctx.settings, state.active), open_link(ctx.settings, state.standby)
     topics = _topic_names(ctx, state)
-    catalog = load_catalog(ctx.settings.deployment.catalog)
-    processors = sorted(principal_for(p, leaving.principals) for p in STREAM_PROCESSORS)
-    platform = Platform(topics=topics, catalog_topics=[t.name for t in catalog.topics if t.name in topics],
-                        ingest_principals=[p for p in producer_principals(catalog, leaving.principals) if p not in processors],
-                        processor_principals=processors, archive=_archive(ctx.settings))
+    platform = platform_of(topics, load_catalog(ctx.settings.deployment.catalog), leaving.principals, _archive(ctx.settings))
     report = switch(leaving, joining, platform, OperatorClients(console, options), _replication(ctx.settings, state.topics),
                     options, log=lambda line: console.print(f"  {line}", soft_wrap=True))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -34,10 +34,12 @@ from typing import Protocol
 
 from confluent_kafka.admin import AdminClient
 
+from callstream.contract.catalog import Catalog
 from callstream.errors import MigrationError
+from callstream.governance.acls import STREAM_PROCESSORS, principal_for
 from callstream.migrate.fence import fence, unfence
 from callstream.migrate.links import Link
-from callstream.migrate.plan import group_positions
+from callstream.migrate.plan import STATE_PREFIXES, group_positions, producer_principals
 from callstream.migrate.positions import apply_positions, translate_archive, translate_positions
 from callstream.migrate.receipts import Comparison, compare, watermarks
 from callstream.migrate.replicator import Replicator, committed_positions, unreplicated
@@ -109,11 +111,21 @@ class Platform:
     """What the switch moves: topic names and the principals by role."""
 
     topics: list[str]
-    #: catalog topics (receipts compare them; state topics are compacted independently)
+    #: the data topics (receipts compare them; state topics are compacted independently)
     catalog_topics: list[str]
     ingest_principals: list[str]
     processor_principals: list[str]
     archive: object | None = None
+
+
+def platform_of(topics: list[str], catalog: Catalog, principals: dict[str, str] | None = None,
+                archive: object | None = None) -> Platform:
+    """The platform that ``topics`` carry: its data topics (everything but the processors'
+    state topics) and its principals by role, named as on the leaving cluster."""
+    processors = sorted(principal_for(p, principals) for p in STREAM_PROCESSORS)
+    return Platform(topics=topics, catalog_topics=[t for t in topics if not t.startswith(STATE_PREFIXES)],
+                    ingest_principals=[p for p in producer_principals(catalog, principals) if p not in processors],
+                    processor_principals=processors, archive=archive)
 
 
 def _partitions(link: Link, topics: list[str]) -> list[tuple[str, int]]:
@@ -121,16 +133,17 @@ def _partitions(link: Link, topics: list[str]) -> list[tuple[str, int]]:
     return [(t, p) for t in topics if t in metadata.topics for p in sorted(metadata.topics[t].partitions)]
 
 
-def _active_groups(link: Link, groups: list[str]) -> list[str]:
+def _members(link: Link, groups: list[str]) -> dict[str, int]:
+    """The groups among ``groups`` that list members, with how many."""
     if not groups:
-        return []
+        return {}
     admin: AdminClient = link.admin()
-    active = []
+    listed = {}
     for group, future in admin.describe_consumer_groups(groups).items():
         description = future.result(timeout=30)
         if description.members:
-            active.append(f"{group} ({len(description.members)} members)")
-    return active
+            listed[group] = len(description.members)
+    return listed
 
 
 def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, replication: Replication,
@@ -247,9 +260,13 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
     return report
 
 
-def _min_positions(leaving: Link, topics: list[str]) -> tuple[dict[str, dict[str, int]], dict[tuple[str, int], int]]:
-    """Every group's positions, and per partition the lowest of them (the slowest reader's)."""
+def _min_positions(leaving: Link, topics: list[str], only: set[str] | None = None,
+                   ) -> tuple[dict[str, dict[str, int]], dict[tuple[str, int], int]]:
+    """Every group's positions (or those of ``only``), and per partition the lowest of them
+    (the slowest reader's)."""
     positions = group_positions(leaving.admin(), set(topics))
+    if only is not None:
+        positions = {g: p for g, p in positions.items() if g in only}
     lowest: dict[tuple[str, int], int] = {}
     for group_positions_ in positions.values():
         for key, offset in group_positions_.items():
@@ -260,11 +277,12 @@ def _min_positions(leaving: Link, topics: list[str]) -> tuple[dict[str, dict[str
 
 
 def _drain(leaving: Link, platform: Platform, timeout_s: float) -> str:
-    """Wait until every group has read every committed record (one probe from the slowest
-    reader's position of each partition)."""
+    """Wait until every group with members has read every committed record (one probe from
+    the slowest reader's position of each partition); an idle group cannot drain."""
     deadline = time.monotonic() + timeout_s
+    consuming = set(_members(leaving, sorted(group_positions(leaving.admin(), set(platform.catalog_topics)))))
     while True:
-        positions, lowest = _min_positions(leaving, platform.catalog_topics)
+        positions, lowest = _min_positions(leaving, platform.catalog_topics, consuming)
         pending = sum(unreplicated(leaving, lowest).values()) if lowest else 0
         if pending == 0:
             return f"{len(positions)} groups have read everything"
@@ -282,12 +300,13 @@ def _wait_clients_stopped(leaving: Link, platform: Platform, options: SwitchOpti
     while True:
         time.sleep(options.stable_s)
         current, _ = _min_positions(leaving, platform.topics)
-        listed = _active_groups(leaving, sorted(current))
+        listed = _members(leaving, sorted(current))
         if not listed:
             return f"{len(current)} groups empty on '{leaving.name}'"
         if current == previous:
+            names = ", ".join(f"{g} ({n})" for g, n in sorted(listed.items())[:3])
             return (f"{len(current)} groups stopped on '{leaving.name}': positions unchanged for {options.stable_s:.0f} s; "
-                    f"{len(listed)} still list members until their session times out ({', '.join(listed[:3])})")
+                    f"{len(listed)} still list members until their session times out ({names})")
         if time.monotonic() > deadline:
             return None
         previous = current

@@ -21,30 +21,33 @@ import json
 import shutil
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import msgspec
 from confluent_kafka import Producer
 from rich.console import Console
 
-from callstream.archive.tables import Archive
+from callstream.archive.query import parquet_source
+from callstream.archive.tables import Archive, data_files
 from callstream.contract.catalog import DEADLETTER_TOPIC, load_catalog
 from callstream.contract.codec import decode_event, encode_event
 from callstream.contract.events import CallDisposition, CallEnded, TranscriptSegment
 from callstream.errors import CallstreamError, DecodeError
-from callstream.governance.acls import STREAM_PROCESSORS, grant_catalog, principal_for
+from callstream.governance.acls import grant_catalog
 from callstream.kafka import topics as topic_admin
 from callstream.kafka.config import KafkaSettings, build_settings
 from callstream.local import broker
 from callstream.local.credentials import credentials_path
 from callstream.local.processes import ProcessGroup
-from callstream.migrate.cutover import Platform, SwitchOptions, SwitchReport, switch
+from callstream.migrate.cutover import Platform, SwitchOptions, SwitchReport, platform_of, switch
 from callstream.migrate.links import Link, cluster_id_of
-from callstream.migrate.plan import make_plan, prepare_target, producer_principals
+from callstream.migrate.plan import make_plan, prepare_target
 from callstream.migrate.receipts import watermarks
 from callstream.migrate.replicator import committed_positions, unreplicated
 from callstream.migrate.service import ReplicationProcesses
@@ -373,6 +376,7 @@ class MigrationRehearsal:
             self.stop_platform()
             replication.stop()
             findings = self._read_final(final, t0_ms)
+            findings["archived"] = self._read_archive()
             data = self._figures(started_at, plan.to_json(), findings, drained)
         finally:
             sampler_stop.set()
@@ -393,12 +397,7 @@ class MigrationRehearsal:
         return data
 
     def _platform(self, topics: list[str]) -> Platform:
-        catalog_topics = [t.name for t in self.catalog.topics if t.name in topics]
-        processors = sorted(principal_for(p) for p in STREAM_PROCESSORS)
-        ingest = [p for p in producer_principals(self.catalog) if p not in processors]
-        archive = Archive.open(self.settings_for(self.sides["a"], 0).archive_settings())
-        return Platform(topics=topics, catalog_topics=catalog_topics, ingest_principals=ingest,
-                        processor_principals=processors, archive=archive)
+        return platform_of(topics, self.catalog, archive=Archive.open(self.settings_for(self.sides["a"], 0).archive_settings()))
 
     def _replicator_env(self) -> dict[str, str]:
         clusters = {name: {"bootstrap_servers": side.cluster.bootstrap_servers, "security_protocol": "SASL_PLAINTEXT",
@@ -486,6 +485,22 @@ class MigrationRehearsal:
         return {"observer": observer, "caught_up": caught_up, "inputs": inputs,
                 "exactly_once": sorted(exactly_once), "at_least_once": sorted(set(outputs) - exactly_once - {DEADLETTER_TOPIC})}
 
+    def _read_archive(self) -> Counter[str]:
+        """How often each simulated event's id is in the archive (read after the last switch)."""
+        archive = Archive.open(self.settings_for(self.sides["a"], 0).archive_settings())
+        counts: Counter[str] = Counter()
+        con = duckdb.connect()
+        try:
+            for topic in SIMULATED_TOPICS:
+                table = archive.table(topic, create=False)
+                files = data_files(table) if table is not None else []
+                if files:
+                    source = parquet_source(archive.settings, files, con, "rows")
+                    counts.update(row[0] for row in con.execute(f"SELECT event_id FROM {source}").fetchall())
+        finally:
+            con.close()
+        return counts
+
     def _figures(self, started_at: datetime, plan: dict[str, Any], findings: dict[str, Any], drained: bool) -> dict[str, Any]:
         ledger = self.traffic.ledger
         observer: OutputObserver = findings["observer"]
@@ -497,6 +512,9 @@ class MigrationRehearsal:
         quality_missing = len(expected_quality - set(observer.quality_contacts))
         eos_repeats = {t: observer.repeats.get(t, 0) for t in findings["exactly_once"]}
         alo_repeats = {t: observer.repeats.get(t, 0) for t in findings["at_least_once"]}
+        archived = findings["archived"]
+        archive_missing = len(inputs.event_ids - set(archived))
+        archive_duplicates = sum(n - 1 for n in archived.values() if n > 1)
         times, latencies = observer.latency.get("assist", ([], []))
         switches = []
         for label, start_s, end_s, report, error in self.switches:
@@ -519,6 +537,8 @@ class MigrationRehearsal:
             "exactly_once_duplicates": sum(eos_repeats.values()), "exactly_once_duplicates_by_topic": eos_repeats,
             "at_least_once_duplicates": sum(alo_repeats.values()), "at_least_once_duplicates_by_topic": alo_repeats,
             "input_duplicates": inputs.repeats, "dead_letters": observer.dead_letters,
+            "archived_events": sum(archived.values()), "archive_missing_events": archive_missing,
+            "archive_duplicate_events": archive_duplicates,
             "drained": drained, "final_read_caught_up": findings["caught_up"],
             "assist_p99_ms": percentile(latencies, 99), "assist_p50_ms": percentile(latencies, 50),
             "startup_restarts": self.restarts,
@@ -530,6 +550,8 @@ class MigrationRehearsal:
             ("exactly-once duplicates", sum(eos_repeats.values()), 0),
             ("at-least-once duplicates and re-reads", sum(alo_repeats.values()), 0),
             ("quality scores missing", quality_missing, 0),
+            ("simulated events missing from the archive", archive_missing, 0),
+            ("events archived twice", archive_duplicates, 0),
             ("switches verified (receipts equal)", sum(1 for s in switches if not s["verified"]), 0),
             ("platform drained on the final cluster", 0 if drained else 1, 0),
         ]
@@ -552,7 +574,7 @@ class _InputTally:
         self.ended: set[str] = set()
         self.disposed: set[str] = set()
         self.repeats = 0
-        self._ids: set[str] = set()
+        self.event_ids: set[str] = set()
 
     @classmethod
     def read(cls, conf: dict[str, str], timeout_s: float = 300.0) -> _InputTally:
@@ -580,9 +602,9 @@ class _InputTally:
             return
         if event is None:
             return
-        if event.event_id in self._ids:
+        if event.event_id in self.event_ids:
             self.repeats += 1
-        self._ids.add(event.event_id)
+        self.event_ids.add(event.event_id)
         if isinstance(event, TranscriptSegment):
             self.segments.add(event.segment_id)
         elif isinstance(event, CallEnded):

@@ -76,7 +76,7 @@ def test_plan_start_cutover_rollback_verify_finish(source_link, target_link, cli
     assert finished.returncode == 0, finished.stderr
     record = tmp_path / "state" / "migration" / "replicator.json"
     assert not record.exists()
-    assert "migration.cutover" in (tmp_path / "state" / "audit" / "audit.log").read_text()
+    assert "migration.cutover" in (tmp_path / "state" / "audit" / "log.jsonl").read_text()
 
 
 def test_plan_refuses_a_target_with_other_partitions(source_link, target_link, cli_env, target_settings_env, unique_name, tmp_path):
