@@ -22,9 +22,11 @@ from callstream.rehearse.schedule import builtin_scenarios, load_scenario, plan_
 @click.option("--list", "list_only", is_flag=True, help="List the built-in scenarios and exit.")
 @click.option("--check", "check_only", is_flag=True, help="Validate the scenario and show its schedule, without running it.")
 @click.option("--keep-work-dir", is_flag=True, help="Keep the run's Kafka data, processor state and archive.")
+@click.option("--replicator", type=click.Choice(["callstream", "mirrormaker2"]), default="callstream", show_default=True,
+              help="migration only: callstream's replicator, or MirrorMaker 2 as the baseline.")
 @pass_context
 def rehearse(ctx: CliContext, scenario: str | None, curve: str | None, report_dir: Path | None, list_only: bool,
-             check_only: bool, keep_work_dir: bool) -> None:
+             check_only: bool, keep_work_dir: bool, replicator: str) -> None:
     """Run a rehearsal SCENARIO (a built-in name or a .yaml file) end to end and write its
     report (report.html, report.json, PNG plots). Exits 1 when a verdict fails.
 
@@ -40,7 +42,7 @@ def rehearse(ctx: CliContext, scenario: str | None, curve: str | None, report_di
     if not scenario:
         raise click.UsageError("name a scenario (see `callstream rehearse --list`) or pass a .yaml file")
     if scenario == "migration":
-        _rehearse_migration(ctx, console, report_dir, keep_work_dir, check_only)
+        _rehearse_migration(ctx, console, report_dir, keep_work_dir, check_only, replicator)
         return
     loaded = load_scenario(scenario)
     if curve:
@@ -71,11 +73,11 @@ def rehearse(ctx: CliContext, scenario: str | None, curve: str | None, report_di
 
 
 def _rehearse_migration(ctx: CliContext, console: Console, report_dir: Path | None, keep_work_dir: bool,
-                        check_only: bool) -> None:
+                        check_only: bool, replicator: str) -> None:
     from callstream.rehearse.migration import MigrationOptions, MigrationRehearsal, MigrationSchedule
     from callstream.rehearse.runner import stop_leftover_clusters
 
-    schedule = MigrationSchedule()
+    schedule = MigrationSchedule(replicator=replicator)
     if check_only:
         console.print(f"[bold]migration[/] cutover at {schedule.cutover_at_s:.0f} s, rollback at {schedule.rollback_at_s:.0f} s, "
                       f"cutover again at {schedule.cutover_again_at_s:.0f} s, traffic {schedule.traffic_s:.0f} s "
@@ -83,7 +85,7 @@ def _rehearse_migration(ctx: CliContext, console: Console, report_dir: Path | No
         return
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     state_dir = Path(ctx.settings.state_dir)
-    report_dir = report_dir or state_dir / "reports" / f"migration-{stamp}"
+    report_dir = report_dir or state_dir / "reports" / f"migration-{replicator}-{stamp}"
     work_dir = state_dir / "rehearsals" / f"migration-{stamp}"
     leftovers = stop_leftover_clusters(work_dir.parent)
     if leftovers:

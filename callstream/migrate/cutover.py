@@ -200,7 +200,7 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
 
     clients.stop(leaving)
     clients_stopped = True
-    stopped = _wait_clients_stopped(leaving, platform, options)
+    stopped = wait_clients_stopped(leaving, platform, options)
     if stopped is None:
         raise undo(f"clients still consume from '{leaving.name}' (their groups' positions kept moving for "
                    f"{options.clients_timeout_s:.0f} s)", "stop them (their positions move with the switch), then retry")
@@ -291,7 +291,7 @@ def _drain(leaving: Link, platform: Platform, timeout_s: float) -> str:
         time.sleep(0.5)
 
 
-def _wait_clients_stopped(leaving: Link, platform: Platform, options: SwitchOptions) -> str | None:
+def wait_clients_stopped(leaving: Link, platform: Platform, options: SwitchOptions) -> str | None:
     """Wait until every group is empty, or its positions stop moving: a static member
     (``group.instance.id``) that stopped stays listed until its session times out, and
     Kafka's admin API to remove it is not in librdkafka. ``None`` if positions kept moving."""

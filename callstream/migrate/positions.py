@@ -9,6 +9,7 @@ the groups' offsets on the target, where the groups must not be active yet.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
@@ -60,30 +61,45 @@ CLUSTER_PROPERTY = "callstream.kafka-cluster"
 
 
 def translate_archive(archive: object, offset_map: OffsetMap, target: Link) -> dict[str, dict[int, int]]:
-    """Move the archive's recorded positions onto the target: one empty snapshot per table
-    carrying the translated offsets and the target's cluster id. The archiver, started on
-    the target, continues exactly where it stopped on the source."""
+    """Move the archive's recorded positions onto the target through ``offset_map``: the
+    archiver, started on the target, continues exactly where it stopped on the source."""
+    from callstream.archive.tables import archived_offsets
+
+    def translate(topic: str, table: object) -> dict[int, int] | None:
+        recorded = archived_offsets(table)  # type: ignore[arg-type]
+        if not recorded:
+            return None
+        starts = {p: low for (_, p), (low, _) in watermarks(target, [(topic, p) for p in recorded]).items()}
+        return {p: offset_map.translate(topic, p, o, starts[p]) for p, o in recorded.items()}
+
+    return set_archive_positions(archive, translate, target)
+
+
+def set_archive_positions(archive: object, positions_of: Callable[[str, object], dict[int, int] | None],
+                          target: Link) -> dict[str, dict[int, int]]:
+    """Record new Kafka positions in every archive table: one empty snapshot per table with
+    the positions ``positions_of(topic, table)`` gives (``None``: leave it) and the target's
+    cluster id. A table already tagged with the target's id is left alone (a switch resumed
+    after this step)."""
     import pyarrow as pa
 
-    from callstream.archive.tables import Archive, archived_offsets, commit_with_retry, offsets_property
+    from callstream.archive.tables import Archive, commit_with_retry, offsets_property
 
     if not isinstance(archive, Archive):
-        raise TypeError("translate_archive needs an opened callstream.archive.tables.Archive")
+        raise TypeError("set_archive_positions needs an opened callstream.archive.tables.Archive")
     moved: dict[str, dict[int, int]] = {}
     for topic, table in archive.tables():
-        recorded = archived_offsets(table)
         snapshot = table.current_snapshot()
         if snapshot is not None and snapshot.summary is not None and snapshot.summary.get(CLUSTER_PROPERTY) == target.cluster_id:
-            continue  # already moved (a cutover resumed after this step)
-        if not recorded:
             continue
-        starts = {p: low for (_, p), (low, _) in watermarks(target, [(topic, p) for p in recorded]).items()}
-        translated = {p: offset_map.translate(topic, p, o, starts[p]) for p, o in recorded.items()}
+        positions = positions_of(topic, table)
+        if positions is None:
+            continue
 
-        def commit(fresh: object, offsets: dict[int, int] = translated) -> None:
+        def commit(fresh: object, offsets: dict[int, int] = positions) -> None:
             empty = pa.Table.from_pylist([], schema=fresh.schema().as_arrow())  # type: ignore[attr-defined]
             fresh.append(empty, snapshot_properties=offsets_property(offsets) | {CLUSTER_PROPERTY: target.cluster_id})  # type: ignore[attr-defined]
 
         commit_with_retry(table, commit, what=f"moving the archive positions of {topic} to '{target.name}'")
-        moved[topic] = translated
+        moved[topic] = positions
     return moved

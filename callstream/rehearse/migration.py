@@ -22,6 +22,7 @@ import shutil
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -43,13 +44,24 @@ from callstream.governance.acls import grant_catalog
 from callstream.kafka import topics as topic_admin
 from callstream.kafka.config import KafkaSettings, build_settings
 from callstream.local import broker
-from callstream.local.credentials import credentials_path
+from callstream.local.credentials import ADMIN, Credentials, credentials_path
 from callstream.local.processes import ProcessGroup
-from callstream.migrate.cutover import Platform, SwitchOptions, SwitchReport, platform_of, switch
+from callstream.migrate.cutover import (
+    Platform,
+    Stage,
+    SwitchOptions,
+    SwitchReport,
+    platform_of,
+    switch,
+    wait_clients_stopped,
+)
+from callstream.migrate.fence import fence
 from callstream.migrate.links import Link, cluster_id_of
-from callstream.migrate.plan import make_plan, prepare_target
+from callstream.migrate.mirrormaker import MIRRORMAKER_VERSION, SYNC_INTERVAL_S, MirrorCluster, MirrorMaker
+from callstream.migrate.plan import group_positions, make_plan, prepare_target
+from callstream.migrate.positions import set_archive_positions
 from callstream.migrate.receipts import watermarks
-from callstream.migrate.replicator import committed_positions, unreplicated
+from callstream.migrate.replicator import backlog, committed_positions, unreplicated
 from callstream.migrate.service import ReplicationProcesses
 from callstream.observe.stream import StreamTap
 from callstream.processors.registry import available
@@ -79,6 +91,9 @@ class MigrationSchedule:
     traffic_s: float = 260.0
     seed: int = 31
     target_brokers: int = 3
+    #: "callstream" (cutover, rollback, cutover again) or "mirrormaker2": the baseline, one
+    #: cutover (MirrorMaker 2 with topic names kept cannot replicate back without a loop)
+    replicator: str = "callstream"
     #: a switch window for the stall figures: from its start to this long after it ended
     settle_s: float = 20.0
 
@@ -248,6 +263,7 @@ class MigrationRehearsal:
         self._replicated: tuple[list[str], Link, Link] = ([], Link("a", {}, ""), Link("b", {}, ""))
         self._partitions: dict[str, int] = {}
         self.clients: RehearsalClients | None = None
+        self.mirror: MirrorMaker | None = None
 
     @property
     def traffic(self) -> SwitchableTraffic:
@@ -349,10 +365,15 @@ class MigrationRehearsal:
             platform = self._platform(topics)
             self._say(f"[bold]plan[/] {len(topics)} topics ({len(platform.catalog_topics)} catalog, "
                       f"{len(topics) - len(platform.catalog_topics)} processor state), {len(plan.groups)} groups")
-            # the replicator runs as its own process, as `callstream migrate start` runs it
-            replication = ReplicationProcesses(self.work_dir / "replication", self._replicator_env(), topics)
-            replication.start(a.link, b.link)
             self._replicated = (topics, a.link, b.link)
+            if self.schedule.replicator == "mirrormaker2":
+                mirror = self.mirror = self._start_mirrormaker(a, b)
+                alive = mirror.alive
+            else:
+                # the replicator runs as its own process, as `callstream migrate start` runs it
+                replication = ReplicationProcesses(self.work_dir / "replication", self._replicator_env(), topics)
+                replication.start(a.link, b.link)
+                alive = lambda: replication is not None and replication.running() is not None  # noqa: E731
             self._traffic = SwitchableTraffic(self.schedule, a.cluster.client_config("simulator"))
             self.t0 = time.monotonic()
             t0_ms = time.time_ns() // 1_000_000
@@ -360,13 +381,18 @@ class MigrationRehearsal:
             sampler = threading.Thread(target=self._sample, args=(sampler_stop,), daemon=True)
             sampler.start()
             clients = self.clients = RehearsalClients(self)
-            for label, at_s, leaving, joining in (("cutover", self.schedule.cutover_at_s, a, b),
-                                                  ("rollback", self.schedule.rollback_at_s, b, a),
-                                                  ("cutover again", self.schedule.cutover_again_at_s, a, b)):
-                self._wait_until(at_s, replication)
-                self._switch(label, leaving, joining, platform, clients, replication)
-                self._replicated = (topics, joining.link, leaving.link)
-            self._wait_until(self.schedule.traffic_s, replication)
+            if self.mirror is not None:
+                self._wait_until(self.schedule.cutover_at_s, alive)
+                self._mirrormaker_cutover(a, b, platform, clients)
+            else:
+                assert replication is not None
+                for label, at_s, leaving, joining in (("cutover", self.schedule.cutover_at_s, a, b),
+                                                      ("rollback", self.schedule.rollback_at_s, b, a),
+                                                      ("cutover again", self.schedule.cutover_again_at_s, a, b)):
+                    self._wait_until(at_s, alive)
+                    self._switch(label, leaving, joining, platform, clients, replication)
+                    self._replicated = (topics, joining.link, leaving.link)
+            self._wait_until(self.schedule.traffic_s, lambda: True)
             self.traffic.stop()
             if self.traffic.error is not None:
                 raise CallstreamError(f"the rehearsal traffic failed: {self.traffic.error}")
@@ -374,7 +400,10 @@ class MigrationRehearsal:
             drained = self._drain(final, platform)
             sampler_stop.set()
             self.stop_platform()
-            replication.stop()
+            if replication is not None:
+                replication.stop()
+            if self.mirror is not None:
+                self.mirror.stop()
             findings = self._read_final(final, t0_ms)
             findings["archived"] = self._read_archive()
             data = self._figures(started_at, plan.to_json(), findings, drained)
@@ -382,6 +411,8 @@ class MigrationRehearsal:
             sampler_stop.set()
             if replication is not None:
                 replication.stop()
+            if self.mirror is not None:
+                self.mirror.stop()
             if self._traffic is not None:
                 self._traffic.stop()
             self.stop_platform()
@@ -406,10 +437,10 @@ class MigrationRehearsal:
         env = child_process_environment(Settings(state_dir=self.work_dir / "replication", kafka=self.sides["a"].kafka))
         return env | {"CALLSTREAM_CLUSTERS": json.dumps(clusters)}
 
-    def _wait_until(self, at_s: float, replication: ReplicationProcesses) -> None:
+    def _wait_until(self, at_s: float, replicating: Callable[[], bool]) -> None:
         while time.monotonic() - self.t0 < at_s and not self.traffic.finished.is_set():
-            if replication.running() is None:
-                raise CallstreamError("the replicator process exited", f"read its log under {self.work_dir / 'replication'}")
+            if not replicating():
+                raise CallstreamError("the replicator process exited", f"read its log under {self.work_dir}")
             if self.processes is not None and self.processes.dead():
                 child = self.processes.dead()[0]
                 raise CallstreamError(f"{child.name} exited during the rehearsal ({child.returncode})", f"read {child.log_path}")
@@ -431,6 +462,68 @@ class MigrationRehearsal:
         if error is not None:
             raise CallstreamError(f"the rehearsal's {label} failed: {error}")
 
+    def _start_mirrormaker(self, a: ClusterSide, b: ClusterSide) -> MirrorMaker:
+        def mirror_cluster(side: ClusterSide) -> MirrorCluster:
+            password = Credentials.load(side.cluster.state_dir).password(ADMIN)
+            return MirrorCluster(side.name, side.cluster.bootstrap_servers, ADMIN, password, len(side.cluster.nodes))
+
+        topics = r"callstream\..*|changelog__callstream-.*|repartition__callstream-.*"
+        mirror = MirrorMaker(self.work_dir / "mirrormaker", mirror_cluster(a), mirror_cluster(b), topics)
+        pid = mirror.start()
+        self._say(f"[bold]MirrorMaker 2[/] {MIRRORMAKER_VERSION} replicating a -> b (pid {pid}; checkpoints and group "
+                  f"offset sync every {SYNC_INTERVAL_S} s)")
+        return mirror
+
+    def _mirrormaker_cutover(self, a: ClusterSide, b: ClusterSide, platform: Platform, clients: RehearsalClients) -> None:
+        """The cutover as MirrorMaker 2's documentation has it: stop producers and consumers
+        on A, wait until everything is copied and the group offsets are synced to B from
+        the checkpoints, start the clients on B. The same fences and warm standby as ours."""
+        label = "cutover"
+        self._say(f"[bold]{label} with MirrorMaker 2[/] a -> b at {time.monotonic() - self.t0:.0f} s")
+        started = time.monotonic() - self.t0
+        report = SwitchReport(a.name, b.name)
+        clock = paused_at = time.monotonic()
+
+        def stage(name: str, detail: str) -> None:
+            nonlocal clock
+            now = time.monotonic()
+            report.stages.append(Stage(name, round(now - clock, 3), detail))
+            self._say(f"  {name}: {detail} ({now - clock:.1f} s)")
+            clock = now
+
+        clients.quiesce(a.link)
+        fence(a.link, platform.ingest_principals, platform.catalog_topics)
+        stage("ingest-fenced", f"{len(platform.ingest_principals)} principals denied WRITE on 'a'")
+        clients.stop(a.link)
+        stage("clients-stopped", wait_clients_stopped(a.link, platform, SwitchOptions(stable_s=1.0)) or "positions kept moving")
+        fence(a.link, platform.processor_principals, platform.topics)
+        stage("writers-fenced", f"{len(platform.processor_principals)} processor principals denied WRITE")
+        partitions = [(t, p) for t in platform.topics for p in range(self._partitions[t])]
+        deadline = time.monotonic() + 300
+        while (behind := _records_behind(a.link, b.link, partitions)) and time.monotonic() < deadline:
+            time.sleep(2.0)
+        stage("replicated", "record counts equal on every partition" if not behind else f"{behind} records still missing on b")
+        groups = group_positions(a.link.admin(), set(platform.topics))
+        synced, previous = {}, None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            synced = {g: p for g, p in group_positions(b.link.admin(), set(platform.topics)).items() if g in groups}
+            if set(synced) == set(groups) and all(set(synced[g]) >= set(groups[g]) for g in groups) and synced == previous:
+                break
+            previous = synced
+            time.sleep(SYNC_INTERVAL_S + 1)
+        report.positions = synced
+        archiver = synced.get("callstream-archiver", {})
+        report.archive = set_archive_positions(
+            platform.archive, lambda topic, _table: {int(k.rpartition("/")[2]): o for k, o in archiver.items()
+                                                     if k.rpartition("/")[0] == topic} or None, b.link)
+        stage("positions-synced", f"{len(synced)}/{len(groups)} groups' offsets synced to b by MirrorMaker 2 checkpoints; "
+                                  f"the archive's positions taken from the archiver group's")
+        report.write_pause_s = time.monotonic() - paused_at
+        clients.start(b.link)
+        stage("clients-started", "clients on 'b'")
+        self.switches.append((label, started, time.monotonic() - self.t0, report, None))
+
     def _sample(self, stop: threading.Event) -> None:
         last_lag = 0.0
         while not stop.wait(1.0):
@@ -446,6 +539,8 @@ class MigrationRehearsal:
             self.samples.append(sample)
 
     def _replication_lag(self) -> int | None:
+        if self.mirror is not None:
+            return None  # MirrorMaker 2 keeps its source positions in Connect's offsets topic
         topics, source, target = self._replicated
         try:
             partitions = [(t, p) for t in topics for p in range(self._partitions[t])]
@@ -552,18 +647,29 @@ class MigrationRehearsal:
             ("quality scores missing", quality_missing, 0),
             ("simulated events missing from the archive", archive_missing, 0),
             ("events archived twice", archive_duplicates, 0),
-            ("switches verified (receipts equal)", sum(1 for s in switches if not s["verified"]), 0),
             ("platform drained on the final cluster", 0 if drained else 1, 0),
         ]
+        if self.mirror is None:  # MirrorMaker 2 keeps no offset map to compare receipts through
+            checks.append(("switches verified (receipts equal)", sum(1 for s in switches if not s["verified"]), 0))
         verdicts = [{"check": name, "observed": observed, "bound": f"<= {bound}", "passed": observed <= bound,
                      "detail": f"observed {observed}, bound <= {bound}"} for name, observed, bound in checks]
-        return {"scenario": SCENARIO, "replicator": "callstream", "passed": all(v["passed"] for v in verdicts),
+        baseline = self.mirror is not None
+        return {"scenario": f"{SCENARIO}-baseline-mirrormaker2" if baseline else SCENARIO,
+                "replicator": f"MirrorMaker 2 {MIRRORMAKER_VERSION}" if baseline else "callstream", "passed": all(v["passed"] for v in verdicts),
                 "run": {"started_at": started_at.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
                         "kafka": broker.KAFKA_VERSION, "clusters": {n: {"brokers": len(s.cluster.nodes), "cluster_id": s.link.cluster_id}
                                                                     for n, s in self.sides.items()}},
                 "schedule": asdict(self.schedule), "plan": {"topics": len(plan["topics"]), "groups": len(plan["groups"])},
                 "verdicts": verdicts, "metrics": metrics, "switches": switches, "samples": self.samples,
                 "assist_latency": {"t": [round(t, 2) for t in times], "ms": latencies}}
+
+
+def _records_behind(source: Link, target: Link, partitions: list[tuple[str, int]]) -> int:
+    """Committed records the source holds beyond the target's count, over all partitions
+    (MirrorMaker 2 keeps no map: counting both sides is how its progress can be judged)."""
+    on_source = backlog(source, {tp: 0 for tp in partitions})
+    on_target = backlog(target, {tp: 0 for tp in partitions})
+    return sum(max(0, on_source[tp].records - on_target[tp].records) for tp in partitions)
 
 
 class _InputTally:

@@ -73,6 +73,16 @@ def write(report_dir: Path, data: dict[str, Any]) -> dict[str, Path]:
     return paths
 
 
+def _story(data: dict[str, Any]) -> str:
+    if data["replicator"] == "callstream":
+        return ("The platform ran on A, was cut over to B under traffic, rolled back to A under traffic, and cut over "
+                "to B again, replicated by callstream's replicator.")
+    return (f"The baseline: {html.escape(data['replicator'])} replicated A to B (topic names kept, group offsets "
+            "synced from its checkpoints) and the platform was cut over to B once under traffic. It was not rolled "
+            "back: with topic names kept MirrorMaker 2 cannot tell the records it copied from new ones, so B -> A "
+            "replication would loop.")
+
+
 def render_html(data: dict[str, Any], pngs: dict[str, Path]) -> str:
     passed = data["passed"]
     verdicts = html_table(["check", "verdict", "observed", "bound"],
@@ -106,8 +116,8 @@ img {{ max-width: 100%; border: 1px solid #eee; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>Cluster A ({run['clusters']['a']['brokers']} node) and cluster B ({run['clusters']['b']['brokers']} nodes), Apache Kafka
-{html.escape(str(run['kafka']))}, {html.escape(run['started_at'])} to {html.escape(run['finished_at'])}. The platform ran on A,
-was cut over to B under traffic, rolled back to A under traffic, and cut over to B again; B was then read from the beginning.</p>
+{html.escape(str(run['kafka']))}, {html.escape(run['started_at'])} to {html.escape(run['finished_at'])}. {_story(data)}
+B was then read from the beginning and checked against the producer's acknowledgements and the archive.</p>
 <h2>Verdicts</h2>{verdicts}
 <h2>Switches</h2>{switches}
 {stages}
