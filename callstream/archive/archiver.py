@@ -35,7 +35,7 @@ from pyiceberg.table import Table
 
 from callstream.archive.rows import TopicBuffer
 from callstream.archive.settings import ArchiveSettings
-from callstream.archive.tables import Archive, archived_offsets, commit_with_retry, offsets_property
+from callstream.archive.tables import Archive, archived_cluster, archived_offsets, commit_with_retry, offsets_property
 from callstream.entry import run_entry_point
 from callstream.errors import ArchiveError, KafkaOperationError
 
@@ -109,11 +109,23 @@ class Archiver:
         if instance_id:
             self._consumer_conf["group.instance.id"] = instance_id
         self.consumer: Consumer | None = None
+        #: the Kafka cluster this archiver reads (its commits record it beside the offsets)
+        self.cluster_id: str | None = None
 
     # --- assignment: the archive decides where to start -------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        recorded = {topic: archived_offsets(self.tables[topic].refresh()) for topic in {tp.topic for tp in partitions}}
+        if self.cluster_id is None:
+            self.cluster_id = consumer.list_topics(timeout=10).cluster_id or None
+        topics = {tp.topic for tp in partitions}
+        for topic in topics:
+            recorded_on = archived_cluster(self.tables[topic].refresh())
+            if recorded_on and self.cluster_id and recorded_on != self.cluster_id:
+                raise ArchiveError(
+                    f"the archive of {topic} recorded its positions on Kafka cluster {recorded_on}, not on this one "
+                    f"({self.cluster_id}): its offsets mean nothing here",
+                    "move the platform with `callstream migrate cutover`, which translates the archive's positions")
+        recorded = {topic: archived_offsets(self.tables[topic]) for topic in topics}
         for tp in partitions:
             tp.offset = recorded[tp.topic].get(tp.partition, OFFSET_BEGINNING)
             if tp.offset >= 0:
@@ -242,7 +254,7 @@ class Archiver:
                 fresh = rows.filter(keep)
             offsets = recorded | {p: max(o, recorded.get(p, 0)) for p, o in our_offsets.items()}
             if fresh.num_rows:
-                table.append(fresh, snapshot_properties=offsets_property(offsets))
+                table.append(fresh, snapshot_properties=offsets_property(offsets, self.cluster_id))
             return fresh.num_rows, offsets
 
         archived, offsets = commit_with_retry(self.tables[topic], commit, what=f"archiving {topic}")

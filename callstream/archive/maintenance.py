@@ -19,7 +19,11 @@ from pyiceberg.expressions import AlwaysTrue, LessThan
 from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.table import Table
 
-from callstream.archive.tables import Archive, archived_offsets, commit_with_retry, offsets_property
+from callstream.archive.tables import (
+    Archive,
+    commit_with_retry,
+    recorded_positions,
+)
 from callstream.dependencies import require_supported
 from callstream.errors import ArchiveError
 
@@ -79,13 +83,12 @@ def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_
         rows_before = sum(t.file.record_count for t in tasks)
         if not groups:
             return 0, len(tasks), len(tasks), rows_before, rows_before
-        offsets = archived_offsets(table)
         metadata = table.metadata
         counter = itertools.count(0)
         removed = added = 0
         with table.transaction() as tx:
             # pyiceberg has no REPLACE snapshot yet; mark the OVERWRITE as a same-rows rewrite.
-            properties = offsets_property(offsets) | {"callstream.maintenance": "compaction"}
+            properties = recorded_positions(table) | {"callstream.maintenance": "compaction"}
             with tx.update_snapshot(snapshot_properties=properties).overwrite() as rewrite:
                 for group in groups:
                     rows = ArrowScan(table_metadata=metadata, io=table.io, projected_schema=metadata.schema(),
@@ -206,7 +209,7 @@ def apply_retention(archive: Archive, policy: Mapping[str, tuple[str, int]], *, 
             def attempt(table: Table, cutoff: dt.date = cutoff) -> None:
                 # event_date is the identity partition: whole files drop, nothing is rewritten.
                 table.delete(LessThan(term="event_date", value=cutoff.isoformat()),
-                             snapshot_properties=offsets_property(archived_offsets(table)))
+                             snapshot_properties=recorded_positions(table))
 
             commit_with_retry(table, attempt, what="retention")
             purged = expire_snapshots(table)

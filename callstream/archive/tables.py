@@ -40,6 +40,9 @@ from callstream.errors import ArchiveError
 
 #: snapshot summary key: JSON {"<partition>": <next offset to archive>}
 OFFSETS_PROPERTY = "callstream.offsets"
+#: the Kafka cluster (its cluster id) the recorded offsets belong to; a migration's cutover
+#: moves them to the new cluster in a snapshot of its own
+CLUSTER_PROPERTY = "callstream.kafka-cluster"
 #: table property naming the Kafka topic a table archives
 TOPIC_PROPERTY = "callstream.topic"
 FORMAT_VERSION_PROPERTY = "callstream.archive-format"
@@ -201,9 +204,23 @@ def archived_offsets(table: Table) -> dict[int, int]:
         ) from exc
 
 
-def offsets_property(offsets: dict[int, int]) -> dict[str, str]:
-    """Snapshot properties carrying ``offsets`` (to pass as ``snapshot_properties``)."""
-    return {OFFSETS_PROPERTY: json.dumps({str(p): o for p, o in sorted(offsets.items())})}
+def offsets_property(offsets: dict[int, int], cluster_id: str | None = None) -> dict[str, str]:
+    """Snapshot properties carrying ``offsets`` and the cluster they belong to (to pass as
+    ``snapshot_properties``)."""
+    properties = {OFFSETS_PROPERTY: json.dumps({str(p): o for p, o in sorted(offsets.items())})}
+    return properties | ({CLUSTER_PROPERTY: cluster_id} if cluster_id else {})
+
+
+def recorded_positions(table: Table) -> dict[str, str]:
+    """The table's recorded offsets and cluster, as properties for a snapshot that changes
+    rows but not positions (compaction, retention, erasure)."""
+    return offsets_property(archived_offsets(table), archived_cluster(table))
+
+
+def archived_cluster(table: Table) -> str | None:
+    """The cluster id the table's recorded offsets belong to (``None``: not recorded)."""
+    snapshot = table.current_snapshot()
+    return snapshot.summary.get(CLUSTER_PROPERTY) if snapshot is not None and snapshot.summary is not None else None
 
 
 def data_files(table: Table) -> list[str]:

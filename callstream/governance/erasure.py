@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from pyiceberg.expressions import In
 
 from callstream.archive.maintenance import expire_snapshots
-from callstream.archive.tables import Archive, archived_offsets, commit_with_retry, offsets_property
+from callstream.archive.tables import Archive, archived_offsets, commit_with_retry, recorded_positions
 from callstream.errors import CallstreamError
 from callstream.governance.audit import operator
 from callstream.governance.keystore import subject_digest
@@ -98,7 +98,7 @@ def purge_archive(archive: Archive, contacts: list[str]) -> tuple[dict[str, int]
             continue
 
         def attempt(table: Table) -> None:
-            table.delete(matching, snapshot_properties=offsets_property(archived_offsets(table)))
+            table.delete(matching, snapshot_properties=recorded_positions(table))
 
         commit_with_retry(table, attempt, what="erasure")
         files += expire_snapshots(table)

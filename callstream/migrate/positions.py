@@ -56,9 +56,6 @@ def apply_positions(target: Link, translated: dict[str, dict[str, int]], timeout
             raise MigrationError(f"group {group} on '{target.name}' refused positions: {'; '.join(failed[:3])}")
 
 
-#: the cluster the archive's recorded Kafka positions belong to (a snapshot property)
-CLUSTER_PROPERTY = "callstream.kafka-cluster"
-
 
 def translate_archive(archive: object, offset_map: OffsetMap, target: Link) -> dict[str, dict[int, int]]:
     """Move the archive's recorded positions onto the target through ``offset_map``: the
@@ -83,14 +80,13 @@ def set_archive_positions(archive: object, positions_of: Callable[[str, object],
     after this step)."""
     import pyarrow as pa
 
-    from callstream.archive.tables import Archive, commit_with_retry, offsets_property
+    from callstream.archive.tables import Archive, archived_cluster, commit_with_retry, offsets_property
 
     if not isinstance(archive, Archive):
         raise TypeError("set_archive_positions needs an opened callstream.archive.tables.Archive")
     moved: dict[str, dict[int, int]] = {}
     for topic, table in archive.tables():
-        snapshot = table.current_snapshot()
-        if snapshot is not None and snapshot.summary is not None and snapshot.summary.get(CLUSTER_PROPERTY) == target.cluster_id:
+        if archived_cluster(table) == target.cluster_id:
             continue
         positions = positions_of(topic, table)
         if positions is None:
@@ -98,7 +94,7 @@ def set_archive_positions(archive: object, positions_of: Callable[[str, object],
 
         def commit(fresh: object, offsets: dict[int, int] = positions) -> None:
             empty = pa.Table.from_pylist([], schema=fresh.schema().as_arrow())  # type: ignore[attr-defined]
-            fresh.append(empty, snapshot_properties=offsets_property(offsets) | {CLUSTER_PROPERTY: target.cluster_id})  # type: ignore[attr-defined]
+            fresh.append(empty, snapshot_properties=offsets_property(offsets, target.cluster_id))  # type: ignore[attr-defined]
 
         commit_with_retry(table, commit, what=f"moving the archive positions of {topic} to '{target.name}'")
         moved[topic] = positions
