@@ -26,7 +26,6 @@ A rollback is the same machine with the clusters swapped.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -178,11 +177,13 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
         stage("joining-open", f"{lifted} fences of an earlier switch lifted on '{joining.name}'")
 
     fenced: list[tuple[list[str], list[str]]] = []
-    clients_stopped = False
+    clients_stopped = replication_stopped = False
 
     def undo(reason: str, hint: str) -> MigrationError:
         for principals, topics in fenced:
             unfence(leaving, principals, topics)
+        if replication_stopped:
+            replication.start(leaving, joining)
         if clients_stopped:
             clients.start(leaving)
         return MigrationError(f"switch from '{leaving.name}' to '{joining.name}' refused: {reason} "
@@ -221,16 +222,14 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
     stage("source-stable", f"end offsets unchanged for {options.stable_s:.0f} s")
 
     replication.stop(leaving, joining)
+    replication_stopped = True
     replicator = Replicator(leaving, joining, platform.topics)
     try:
-        caught_up = threading.Event()
         deadline = time.monotonic() + options.catch_up_timeout_s
-        while not caught_up.is_set():
+        while replicator.step() or any(unreplicated(leaving, replicator.positions).values()):
             if time.monotonic() > deadline:
                 raise undo(f"the last records did not replicate within {options.catch_up_timeout_s:.0f} s",
                            "check the joining cluster's health; `callstream migrate status` shows the lag")
-            if replicator.step() == 0 and not any(unreplicated(leaving, replicator.positions).values()):
-                caught_up.set()
         stage("replicated", f"{replicator.stats.copied} last records copied; nothing left on '{leaving.name}'")
     finally:
         replicator.close()

@@ -371,9 +371,9 @@ class MigrationRehearsal:
                 alive = mirror.alive
             else:
                 # the replicator runs as its own process, as `callstream migrate start` runs it
-                replication = ReplicationProcesses(self.work_dir / "replication", self._replicator_env(), topics)
-                replication.start(a.link, b.link)
-                alive = lambda: replication is not None and replication.running() is not None  # noqa: E731
+                ours = replication = ReplicationProcesses(self.work_dir / "replication", self._replicator_env(), topics)
+                ours.start(a.link, b.link)
+                alive = lambda: ours.running() is not None  # noqa: E731
             self._traffic = SwitchableTraffic(self.schedule, a.cluster.client_config("simulator"))
             self.t0 = time.monotonic()
             t0_ms = time.time_ns() // 1_000_000
@@ -385,12 +385,11 @@ class MigrationRehearsal:
                 self._wait_until(self.schedule.cutover_at_s, alive)
                 self._mirrormaker_cutover(a, b, platform, clients)
             else:
-                assert replication is not None
                 for label, at_s, leaving, joining in (("cutover", self.schedule.cutover_at_s, a, b),
                                                       ("rollback", self.schedule.rollback_at_s, b, a),
                                                       ("cutover again", self.schedule.cutover_again_at_s, a, b)):
                     self._wait_until(at_s, alive)
-                    self._switch(label, leaving, joining, platform, clients, replication)
+                    self._switch(label, leaving, joining, platform, clients, ours)
                     self._replicated = (topics, joining.link, leaving.link)
             self._wait_until(self.schedule.traffic_s, lambda: True)
             self.traffic.stop()
