@@ -29,10 +29,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
+from callstream.contract.catalog import load_catalog
 from callstream.local import broker
 from callstream.migrate.links import Link, cluster_id_of
 from callstream.migrate.plan import make_plan, prepare_target
-from callstream.contract.catalog import load_catalog
 from callstream.migrate.replicator import Replicator, unreplicated
 
 

@@ -26,7 +26,7 @@ from callstream.governance.audit import operator
 from callstream.governance.protection import open_audit
 from callstream.migrate.cutover import SwitchOptions, SwitchReport, platform_of, switch
 from callstream.migrate.links import CURRENT, Link, open_link
-from callstream.migrate.plan import MigrationPlan, group_positions, make_plan, prepare_target
+from callstream.migrate.plan import STATE_PREFIXES, MigrationPlan, group_positions, make_plan, prepare_target
 from callstream.migrate.positions import translate_positions
 from callstream.migrate.receipts import compare, watermarks
 from callstream.migrate.replicator import Replicator, backlog, committed_positions, read_offset_map
@@ -217,6 +217,13 @@ def _switch(ctx: CliContext, state: MigrationState, options: SwitchOptions, as_j
     if as_json:
         click.echo(json.dumps(report.to_json()))
     else:
+        table = Table(title=f"positions set on '{joining.name}' (each group resumes at the copy of its next record)")
+        for column in ("group", "partition", "offset"):
+            table.add_column(column)
+        for group, positions in sorted(report.positions.items()):
+            for key, offset in sorted(positions.items()):
+                table.add_row(group, key, str(offset))
+        console.print(table)
         console.print(f"{kind} '{leaving.name}' -> '{joining.name}' {'verified' if report.verified else '[red]NOT verified[/]'}: "
                       f"producers held {report.write_pause_s:.1f} s; report {path}; "
                       f"`callstream migrate rollback` returns to '{leaving.name}' exactly")
@@ -286,8 +293,7 @@ def verify(ctx: CliContext, as_json: bool) -> None:
     """Receipts per partition (record count and digest) on both sides of the running replication."""
     state = MigrationState.load(ctx.settings.state_dir)
     source, target = open_link(ctx.settings, state.active), open_link(ctx.settings, state.standby)
-    catalog = load_catalog(ctx.settings.deployment.catalog)
-    topics = [t for t in _topic_names(ctx, state) if t in {c.name for c in catalog.topics}] or _topic_names(ctx, state)
+    topics = [t for t in _topic_names(ctx, state) if not t.startswith(STATE_PREFIXES)]  # state topics compact apart
     metadata = source.admin().list_topics(timeout=10)
     partitions = [(t, p) for t in topics if t in metadata.topics for p in sorted(metadata.topics[t].partitions)]
     comparisons = compare(source, target, read_offset_map(target, source.cluster_id), partitions)

@@ -156,19 +156,21 @@ class Replicator:
                                  "migrate between two different clusters")
         self.source, self.target, self.topics, self.batch = source, target, sorted(topics), batch
         self.stats = ReplicationStats()
+        self._producer = Producer({**target.config, "transactional.id": transactional_id(source, target),
+                                   "linger.ms": "5", "compression.type": "lz4", "transaction.timeout.ms": "60000"})
+        # first: fence a killed predecessor and abort its open transaction, so the map and
+        # the positions read next are its last committed ones
+        self._producer.init_transactions(60)
         self.offset_map = read_offset_map(target, source.cluster_id)
         self._group = Consumer({**target.config, "group.id": replicator_group(source), "enable.auto.commit": "false"})
         self._consumer = Consumer({**source.config, "group.id": replicator_group(source),
                                    "enable.auto.commit": "false", "isolation.level": "read_committed",
                                    "fetch.wait.max.ms": "100", "queued.max.messages.kbytes": "65536"})
-        self._producer = Producer({**target.config, "transactional.id": transactional_id(source, target),
-                                   "linger.ms": "5", "compression.type": "lz4", "transaction.timeout.ms": "60000"})
         self._positions: dict[tuple[str, int], int] = {}
         #: changelog records fetched but not yet copied, in order, per partition
         self._waiting: dict[tuple[str, int], deque[Message]] = defaultdict(deque)
         self._paused: set[tuple[str, int]] = set()
         self._assign()
-        self._producer.init_transactions(60)
 
     def _assign(self) -> None:
         metadata = self._consumer.list_topics(timeout=10)
