@@ -24,7 +24,8 @@ from callstream.contract.catalog import load_catalog
 from callstream.errors import MigrationError
 from callstream.governance.audit import operator
 from callstream.governance.protection import open_audit
-from callstream.migrate.cutover import SwitchOptions, SwitchReport, platform_of, switch
+from callstream.migrate.cutover import Clients, SwitchOptions, SwitchReport, platform_of, switch
+from callstream.migrate.handover import Handover, PlatformClients
 from callstream.migrate.links import CURRENT, Link, open_link
 from callstream.migrate.plan import STATE_PREFIXES, MigrationPlan, group_positions, make_plan, prepare_target
 from callstream.migrate.positions import translate_positions
@@ -177,7 +178,8 @@ def status(ctx: CliContext, as_json: bool) -> None:
 
 
 class OperatorClients:
-    """Clients the operator moves: this command says what to do and when."""
+    """Clients the operator moves: this command says what to do and when (a `callstream up`
+    running on the same state dir moves its own, ``PlatformClients``)."""
 
     def __init__(self, console: Console, options: SwitchOptions) -> None:
         self.console, self.options = console, options
@@ -201,7 +203,10 @@ def _switch(ctx: CliContext, state: MigrationState, options: SwitchOptions, as_j
     leaving, joining = open_link(ctx.settings, state.active), open_link(ctx.settings, state.standby)
     topics = _topic_names(ctx, state)
     platform = platform_of(topics, load_catalog(ctx.settings.deployment.catalog), leaving.principals, _archive(ctx.settings))
-    report = switch(leaving, joining, platform, OperatorClients(console, options), _replication(ctx.settings, state.topics),
+    handover = Handover(ctx.settings.state_dir)
+    clients: Clients = (PlatformClients(handover, say=lambda line: console.print(line, soft_wrap=True))
+                        if handover.platform_running() else OperatorClients(console, options))
+    report = switch(leaving, joining, platform, clients, _replication(ctx.settings, state.topics),
                     options, log=lambda line: console.print(f"  {line}", soft_wrap=True))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = migration_dir(ctx.settings.state_dir) / f"{kind}-{stamp}.json"

@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 
 from callstream.cli import CliContext, pass_context
-from callstream.contract.catalog import load_catalog
+from callstream.contract.catalog import Catalog, load_catalog
 from callstream.errors import CallstreamError
 from callstream.governance.acls import grant_catalog
 from callstream.governance.audit import AuditLog
@@ -22,11 +22,13 @@ from callstream.kafka import topics as topic_admin
 from callstream.kafka.config import static_member_id
 from callstream.local import broker
 from callstream.local.processes import ProcessGroup
+from callstream.migrate.handover import Handover
+from callstream.migrate.links import settings_on
 from callstream.observe.live import LiveMonitor
 from callstream.processors.registry import available
-from callstream.settings import DashboardSection, child_process_environment
+from callstream.settings import DashboardSection, Settings, child_process_environment, client_config
 from callstream.simulate.conversation import ConversationProfile
-from callstream.simulate.simulator import SimulationSettings, mean_call_seconds, run_simulation
+from callstream.simulate.simulator import ProducerGate, SimulationSettings, mean_call_seconds, run_simulation
 
 
 @click.command()
@@ -63,19 +65,9 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
         console.print(f"[bold]ACLs[/] every service runs as its own principal: {len(acls.missing)} grant(s) added, "
                       f"{acls.kept} kept, {len(acls.stale)} stale removed")
 
-    # Workers write their client metrics here; the dashboard's observer adds them up.
-    metrics_dir = Path(settings.state_dir) / "metrics"
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True)
-    # a local cluster's children find it (and their own credentials) in the state dir
-    child_env = child_process_environment(settings) | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    group = ProcessGroup(settings.state_dir / "logs", child_env)
-    for name in available():
-        group.spawn(name, "callstream.processors.worker", name)
-    if not no_archive:
-        topic_args = [arg for t in catalog.topics for arg in ("--topic", t.name)]
-        group.spawn("archiver", "callstream.archive.archiver", "--instance-id", static_member_id("archiver"), *topic_args)
-    group.spawn("dashboard", "callstream.observe.dashboard")
+    processes = PlatformProcesses(settings, catalog, no_archive)
+    processes.start()
+    group = processes.group
     console.print(f"[bold]processes[/] {', '.join(f'{n} (pid {c.pid})' for n, c in group.children.items())}")
     console.print(f"[bold]where to look[/]: dashboard [link]http://{settings.dashboard.host}:{settings.dashboard.port}/[/link] (metrics at /metrics), "
                   f"logs {group.log_dir}/, archive {Path(settings.state_dir) / 'archive'}; "
@@ -83,6 +75,7 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
 
     stop = threading.Event()
     seal = None
+    gate = ProducerGate()
     if not no_simulator:
         # a warm start: the contact center is mid-morning, not empty, so calls, alerts and
         # prompts show within seconds instead of after the first calls' first minutes
@@ -90,31 +83,104 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
                                  speedup=speedup, seed=seed, ground_truth_path=Path(settings.state_dir) / "ground-truth.jsonl",
                                  warm_start_s=mean_call_seconds(ConversationProfile()))
         seal = ctx.producer_seal("simulator")
-        thread = threading.Thread(target=_simulate, args=(sim, ctx.client_config("simulator"), stop, console, seal),
+        thread = threading.Thread(target=_simulate, args=(sim, ctx.client_config("simulator"), stop, console, seal, gate),
                                   daemon=True, name="simulator")
         thread.start()
     monitor = LiveMonitor(ctx.client_config("dashboard"))
     deadline = time.monotonic() + duration if duration else None
     auditor = AuditShipper(open_audit(settings), ctx.client_config("auditor"), console)
+    handover = Handover(settings.state_dir)
+    handover.announce()  # `callstream migrate cutover` beside this asks it to switch itself
     try:
         while deadline is None or time.monotonic() < deadline:
             summary = monitor.poll(2.0)
             console.print(summary.line(), soft_wrap=True)
             auditor.maybe_ship()
-            dead = group.dead()
+            request = handover.pending()
+            if request is not None:
+                monitor = _switch_step(request, handover, processes, gate, monitor, auditor, console,
+                                       simulating=not no_simulator)
+            dead = processes.group.dead()
             if dead:
                 console.print(f"[red]{dead[0].name} exited ({dead[0].returncode}); read {dead[0].log_path}[/]")
                 break
     except KeyboardInterrupt:
         console.print("stopping ...")
     finally:
+        handover.withdraw()
         stop.set()
+        gate.release()
         monitor.close()
-        group.stop_all()
+        processes.group.stop_all()
         if seal is not None:
             seal.flush()
         auditor.maybe_ship(force=True)  # the workers' last unwrap windows, written as they stopped
     console.print("stopped the processors, the archiver and the dashboard; Kafka keeps running (`callstream kafka stop` stops it)")
+
+
+class PlatformProcesses:
+    """The processes `up` runs (every processor, the archiver, the dashboard) on one cluster."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, no_archive: bool) -> None:
+        #: the settings `up` started with; a migration moves the processes to one of its clusters
+        self.original = settings
+        self.settings, self.catalog, self.no_archive = settings, catalog, no_archive
+        self.group = ProcessGroup(settings.state_dir / "logs")
+
+    def start(self) -> None:
+        # Workers write their client metrics here; the dashboard's observer adds them up.
+        metrics_dir = Path(self.settings.state_dir) / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        # a local cluster's children find it (and their own credentials) in the state dir
+        child_env = child_process_environment(self.settings) | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+        self.group = ProcessGroup(self.settings.state_dir / "logs", child_env)
+        for name in available():
+            self.group.spawn(name, "callstream.processors.worker", name)
+        if not self.no_archive:
+            topic_args = [arg for t in self.catalog.topics for arg in ("--topic", t.name)]
+            self.group.spawn("archiver", "callstream.archive.archiver", "--instance-id", static_member_id("archiver"),
+                             *topic_args)
+        self.group.spawn("dashboard", "callstream.observe.dashboard")
+
+    def stop(self) -> None:
+        """Stop every process (they commit what they processed); none is then running or dead."""
+        self.group.stop_all()
+        self.group = ProcessGroup(self.settings.state_dir / "logs")
+
+    def move_to(self, cluster: str) -> None:
+        """Start again on ``cluster``, with processor state rebuilt from its changelogs."""
+        self.settings = settings_on(self.original, cluster)
+        shutil.rmtree(Path(self.settings.state_dir) / "processors", ignore_errors=True)
+        self.start()
+
+
+def _switch_step(request: dict, handover: Handover, processes: PlatformProcesses, gate: ProducerGate,
+                 monitor: LiveMonitor, auditor: AuditShipper, console: Console, *, simulating: bool) -> LiveMonitor:
+    """One step a migration's switch asks of `up`; returns the live monitor to use from now on."""
+    step, cluster = request["step"], request["cluster"]
+    console.print(f"[bold]migration[/] {step} ({cluster})")
+    try:
+        if step == "quiesce":
+            held = gate.hold(60) if simulating else True
+            handover.answer(request, held, "simulator held" if held else "the simulator did not stop within 60 s")
+        elif step == "stop":
+            processes.stop()
+            handover.answer(request, True, f"processes stopped on '{cluster}'")
+        elif step == "start":
+            processes.move_to(cluster)
+            settings = processes.settings
+            gate.release(client_config(settings, "simulator"))
+            monitor.close()  # it read the leaving cluster until now (reading is never fenced)
+            monitor = LiveMonitor(client_config(settings, "dashboard"))
+            auditor.conf = client_config(settings, "auditor")
+            handover.answer(request, True, f"processes and simulator on '{cluster}' "
+                                           f"(pids {', '.join(str(c.pid) for c in processes.group.children.values())})")
+        else:
+            handover.answer(request, False, f"unknown step {step}")
+    except CallstreamError as exc:
+        handover.answer(request, False, str(exc))
+    return monitor
 
 
 class AuditShipper:
@@ -137,9 +203,9 @@ class AuditShipper:
 
 
 def _simulate(settings: SimulationSettings, conf: dict[str, str], stop: threading.Event, console: Console,
-              seal: ProducerSeal | None) -> None:
+              seal: ProducerSeal | None, gate: ProducerGate) -> None:
     try:
-        run_simulation(settings, conf, progress=False, console=console, seal=seal)
+        run_simulation(settings, conf, progress=False, console=console, seal=seal, gate=gate)
     except Exception as exc:  # the live loop must keep reporting; say why traffic stopped
         if not stop.is_set():
             console.print(f"[red]simulator stopped: {exc}[/]")

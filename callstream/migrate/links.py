@@ -44,14 +44,18 @@ def cluster_id_of(config: dict[str, str], name: str, timeout_s: float = 10.0) ->
     return str(metadata.cluster_id)
 
 
-def open_link(settings: Settings, name: str) -> Link:
-    """The connection named ``name`` (``current`` or a key of ``clusters:``)."""
+def settings_on(settings: Settings, name: str) -> Settings:
+    """``settings`` pointed at the cluster named ``name`` (``current`` or a key of ``clusters:``)."""
     if name == CURRENT:
-        conf, principals = client_config(settings), dict(settings.kafka.principals)
-    elif name in settings.clusters:
-        kafka = settings.clusters[name]
-        conf, principals = client_config(settings.model_copy(update={"kafka": kafka})), dict(kafka.principals)
-    else:
-        known = ", ".join([CURRENT, *settings.clusters]) or CURRENT
-        raise ConfigError(f"no cluster named '{name}'", f"use one of {known}, or add it under clusters: in the settings")
-    return Link(name, conf, cluster_id_of(conf, name), principals)
+        return settings
+    if name in settings.clusters:
+        return settings.model_copy(update={"kafka": settings.clusters[name]})
+    known = ", ".join([CURRENT, *settings.clusters]) or CURRENT
+    raise ConfigError(f"no cluster named '{name}'", f"use one of {known}, or add it under clusters: in the settings")
+
+
+def open_link(settings: Settings, name: str) -> Link:
+    """The connection named ``name``, as the migrator (``admin``)."""
+    on = settings_on(settings, name)
+    conf = client_config(on)
+    return Link(name, conf, cluster_id_of(conf, name), dict(on.kafka.principals))

@@ -69,7 +69,7 @@ from callstream.rehearse.analysis import percentile
 from callstream.rehearse.observer import OutputObserver
 from callstream.rehearse.traffic import SIMULATED_TOPICS, AckLedger
 from callstream.settings import ArchiveSection, ProtectionSection, Settings, child_process_environment
-from callstream.simulate.simulator import SimulationSettings, generate_events, producer_settings
+from callstream.simulate.simulator import ProducerGate, SimulationSettings, generate_events, producer_settings
 
 SCENARIO = "migration"
 #: the platform's groups must have members within this long after their processes start
@@ -118,9 +118,7 @@ class SwitchableTraffic:
         self.error: BaseException | None = None
         self.finished = threading.Event()
         self._stop = threading.Event()
-        self._go = threading.Event()
-        self._go.set()
-        self._held = threading.Event()
+        self.gate = ProducerGate()
         self._producer = self._new_producer(conf)
         self.t0 = 0.0
         self.start_ms = 0
@@ -137,18 +135,15 @@ class SwitchableTraffic:
         self._thread.start()
 
     def hold(self, timeout_s: float = 60.0) -> None:
-        self._go.clear()
-        if not self._held.wait(timeout_s) and not self.finished.is_set():
+        if not self.gate.hold(timeout_s) and not self.finished.is_set():
             raise CallstreamError(f"the rehearsal traffic did not stop within {timeout_s:.0f} s")
 
     def resume(self, conf: dict[str, str]) -> None:
-        self._producer = self._new_producer(conf)
-        self._held.clear()
-        self._go.set()
+        self.gate.release(conf)
 
     def stop(self) -> None:
         self._stop.set()
-        self._go.set()
+        self.gate.release()
         if self._thread is not None:
             self._thread.join(120)
 
@@ -159,7 +154,7 @@ class SwitchableTraffic:
             self.error = exc
         finally:
             self.finished.set()
-            self._held.set()
+            self.gate.done()
 
     def _produce_all(self) -> None:
         schedule = self.schedule
@@ -172,10 +167,8 @@ class SwitchableTraffic:
                 break
             while (wait := self.t0 + due - time.monotonic()) > 0 and not self._stop.is_set():
                 self._producer.poll(min(wait, 0.1))
-            if not self._go.is_set():
-                self._producer.flush(60)
-                self._held.set()
-                self._go.wait()
+            if (moved_to := self.gate.passage(self._producer)) is not None:
+                self._producer = self._new_producer(dict(moved_to))
             kind, ident = "", ""
             if isinstance(event, TranscriptSegment):
                 kind, ident = "segment", event.segment_id

@@ -16,6 +16,7 @@ import heapq
 import math
 import random
 import statistics
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -329,6 +330,43 @@ def producer_settings(producer_config: Mapping[str, str]) -> dict[str, str]:
     return {**PRODUCER_DEFAULTS, **producer_config, **PRODUCER_REQUIRED}
 
 
+class ProducerGate:
+    """Lets another thread hold a producing loop (what it sent is flushed first) and release
+    it, on the same cluster or on another: a migration's switch moves the simulator this way."""
+
+    def __init__(self) -> None:
+        self._go = threading.Event()
+        self._go.set()
+        self._held = threading.Event()
+        self._next_config: Mapping[str, str] | None = None
+
+    def hold(self, timeout_s: float = 60.0) -> bool:
+        """Ask the loop to stop producing; whether it did within ``timeout_s``."""
+        self._go.clear()
+        return self._held.wait(timeout_s)
+
+    def release(self, producer_config: Mapping[str, str] | None = None) -> None:
+        """Let the loop go on, with a producer for ``producer_config`` when given."""
+        self._next_config = producer_config
+        self._held.clear()
+        self._go.set()
+
+    def done(self) -> None:
+        """The loop ended: nobody waits for it to hold."""
+        self._held.set()
+
+    def passage(self, producer: Producer) -> Mapping[str, str] | None:
+        """In the loop, before each event: when a hold is asked, flush, wait for the release
+        and return the configuration to produce with from then on (``None``: unchanged)."""
+        if self._go.is_set():
+            return None
+        producer.flush(60)
+        self._held.set()
+        self._go.wait()
+        config, self._next_config = self._next_config, None
+        return config
+
+
 def run_simulation(
     settings: SimulationSettings,
     producer_config: Mapping[str, str],
@@ -336,11 +374,13 @@ def run_simulation(
     progress: bool = True,
     console: Console | None = None,
     seal: Callable[[Envelope], Envelope | None] | None = None,
+    gate: ProducerGate | None = None,
 ) -> SimulationSummary:
     """Produce the run's events to Kafka, keyed by contact id, and write the ground truth.
 
     ``seal`` (``callstream.governance.protection.ProducerSeal``) encrypts restricted fields
-    before they leave the process; an event it returns ``None`` for is withheld.
+    before they leave the process; an event it returns ``None`` for is withheld. ``gate``
+    lets another thread hold the producing and move it to another cluster.
 
     Raises ``ConfigError`` when a target topic does not exist and ``KafkaOperationError``
     when Kafka cannot be reached or rejects messages.
@@ -393,6 +433,8 @@ def run_simulation(
                 while next_sample < sim_s:
                     in_progress.append((next_sample, tracker.current))
                     next_sample += sample_s
+                if gate is not None and (moved_to := gate.passage(producer)) is not None:
+                    producer = Producer({**producer_settings(moved_to), "on_delivery": stats.on_delivery})
                 tracker.observe(event)
                 hasher.update(event)
                 outgoing = msgspec.structs.replace(event, produced_at_ms=time.time_ns() // 1_000_000)
@@ -420,6 +462,8 @@ def run_simulation(
         producer.flush(10)  # deliver what was already handed to the producer, then stop
         raise
     finally:
+        if gate is not None:
+            gate.done()
         if writer is not None:
             writer.close()
     wall_s = time.perf_counter() - started

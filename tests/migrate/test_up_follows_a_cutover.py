@@ -1,0 +1,88 @@
+"""A running `callstream up` switches itself when `callstream migrate cutover` moves the platform."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from callstream.contract.catalog import load_catalog
+from callstream.governance.acls import grant_catalog
+from callstream.local import broker
+from callstream.local.credentials import credentials_path
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def own_cluster(kafka_installation: Path, tmp_path: Path) -> Iterator[broker.LocalCluster]:
+    """A throwaway secured cluster for `up` to run on: the cutover fences it."""
+    cluster, _ = broker.start(tmp_path / "cluster-a", 1, ports=broker.free_ports(2), timeout_s=120)
+    try:
+        grant_catalog(cluster.client_config(), load_catalog(), state_dir=cluster.state_dir)
+        yield cluster
+    finally:
+        broker.stop(tmp_path / "cluster-a")
+
+
+def _redacted_on(conf: dict[str, str]) -> int:
+    """Records in the redacted topic (0 while the topic is new and has no leaders yet)."""
+    consumer = Consumer({**conf, "group.id": f"count-{time.monotonic_ns()}"})
+    topic = "callstream.transcript.redacted"
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
+    except KafkaException:
+        return 0
+    finally:
+        consumer.close()
+
+
+def test_up_moves_its_processes_and_simulator_to_the_target(own_cluster, target_cluster, target_settings_env, cli_env,
+                                                             tmp_path: Path) -> None:
+    grant_catalog(target_cluster.client_config(), load_catalog(), state_dir=target_cluster.state_dir, delete_stale=False)
+    env = {k: v for k, v in cli_env.items() if not k.startswith("CALLSTREAM_")} | target_settings_env | {
+        "CALLSTREAM_BOOTSTRAP_SERVERS": own_cluster.bootstrap_servers, "CALLSTREAM_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "CALLSTREAM_SASL_MECHANISM": "SCRAM-SHA-512", "CALLSTREAM_CREDENTIALS_FILE": str(credentials_path(own_cluster.state_dir)),
+        "CALLSTREAM_STATE_DIR": str(tmp_path / "state")}
+
+    def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "callstream", *args], env=env, capture_output=True, text=True,
+                              timeout=timeout, cwd=tmp_path)
+
+    up = subprocess.Popen([sys.executable, "-m", "callstream", "up", "--duration", "240", "--speedup", "4", "--rate", "60",
+                           "--no-archive", "--dashboard-port", str(broker.free_ports(1)[0])],
+                          env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while _redacted_on(own_cluster.client_config()) < 50:
+            assert up.poll() is None and time.monotonic() < deadline, "up did not get the platform going"
+            time.sleep(2)
+        started = cli("migrate", "start", "--to", "b")
+        assert started.returncode == 0, started.stderr
+        cut = cli("migrate", "cutover", "--stable-seconds", "1", "--clients-timeout", "60", "--json")
+        assert cut.returncode == 0, cut.stdout[-3000:] + cut.stderr[-3000:]
+        report = json.loads(cut.stdout.splitlines()[-1])
+        assert report["verified"] and report["positions"]
+
+        # up runs on B now: its processors redact what its simulator keeps sending there
+        on_b = _redacted_on(target_cluster.client_config())
+        deadline = time.monotonic() + 60
+        while _redacted_on(target_cluster.client_config()) <= on_b:
+            assert up.poll() is None and time.monotonic() < deadline, "nothing new was redacted on the target"
+            time.sleep(2)
+        finished = cli("migrate", "finish")
+        assert finished.returncode == 0, finished.stderr
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
+        output = up.communicate(timeout=120)[0]
+    assert "migration quiesce" in output and "migration start (b)" in output, output[-3000:]
+    assert "exited" not in output, output[-3000:]
