@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import click
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from rich.console import Console
 
@@ -162,8 +163,10 @@ def _switch_step(request: dict, handover: Handover, processes: PlatformProcesses
     console.print(f"[bold]migration[/] {step} ({cluster})")
     try:
         if step == "quiesce":
+            auditor.hold()
             held = gate.hold(60) if simulating else True
-            handover.answer(request, held, "simulator held" if held else "the simulator did not stop within 60 s")
+            handover.answer(request, held, "simulator and audit shipping held" if held
+                            else "the simulator did not stop within 60 s")
         elif step == "stop":
             processes.stop()
             handover.answer(request, True, f"processes stopped on '{cluster}'")
@@ -173,7 +176,7 @@ def _switch_step(request: dict, handover: Handover, processes: PlatformProcesses
             gate.release(client_config(settings, "simulator"))
             monitor.close()  # it read the leaving cluster until now (reading is never fenced)
             monitor = LiveMonitor(client_config(settings, "dashboard"))
-            auditor.conf = client_config(settings, "auditor")
+            auditor.move_to(client_config(settings, "auditor"))
             handover.answer(request, True, f"processes and simulator on '{cluster}' "
                                            f"(pids {', '.join(str(c.pid) for c in processes.group.children.values())})")
         else:
@@ -189,16 +192,24 @@ class AuditShipper:
     def __init__(self, log: AuditLog, conf: dict[str, str], console: Console, interval_s: float = 10.0) -> None:
         self.log, self.conf, self.console, self.interval_s = log, conf, console, interval_s
         self._last = 0.0
+        #: while a migration's switch holds the platform's producers (the shipper is one of them)
+        self.held = False
+
+    def hold(self) -> None:
+        self.held = True
+
+    def move_to(self, conf: dict[str, str]) -> None:
+        self.conf, self.held = conf, False
 
     def maybe_ship(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self._last < self.interval_s:
+        if self.held or (not force and time.monotonic() - self._last < self.interval_s):
             return
         self._last = time.monotonic()
         if not self.log.heads_path.exists():
             return
         try:
             ship(self.log, self.conf)
-        except CallstreamError as exc:  # the platform keeps running; say why the copy lags
+        except (CallstreamError, KafkaException) as exc:  # the platform keeps running; say why the copy lags
             self.console.print(f"[yellow]audit log not shipped: {exc}[/]")
 
 

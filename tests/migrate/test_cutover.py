@@ -19,7 +19,7 @@ from callstream.migrate.links import Link
 from callstream.migrate.plan import make_plan, prepare_target
 from callstream.migrate.service import ReplicationThreads
 
-FAST = SwitchOptions(stable_s=1.0, drain_timeout_s=5, clients_timeout_s=10, catch_up_timeout_s=60)
+FAST = SwitchOptions(stable_s=0.5, drain_timeout_s=0, clients_timeout_s=10, catch_up_timeout_s=60)
 
 
 class NoClients:
