@@ -1,6 +1,7 @@
 """The one settings root: sources, precedence, validation, librdkafka conversion, and how
 child processes receive the settings."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,30 @@ def test_children_connect_with_sasl_settings_that_never_reach_a_command_line(ses
     finally:
         group.stop_all()
     assert password not in "".join(c.log_path.read_text() for c in group.children.values())  # nor in any log
+
+
+def test_named_clusters_come_from_the_file_and_environment_and_reach_children(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "callstream.yaml").write_text(
+        "clusters:\n  b:\n    bootstrap_servers: b1:9093\n    security_protocol: SASL_SSL\n"
+        "    sasl_mechanism: SCRAM-SHA-512\n    sasl_username: migrator\n")
+    monkeypatch.setenv("CALLSTREAM_CLUSTER_B_SASL_PASSWORD", "b-secret")
+    monkeypatch.setenv("CALLSTREAM_SASL_MECHANISM", "PLAIN")  # the platform's own connection: not b's
+    monkeypatch.setenv("CALLSTREAM_CLUSTERS", '{"c": {"bootstrap_servers": "c1:9092"}}')
+    settings = load_settings()
+    b, c = settings.clusters["b"], settings.clusters["c"]
+    assert (b.bootstrap_servers, b.sasl_mechanism, b.sasl_password.get_secret_value()) == ("b1:9093", "SCRAM-SHA-512", "b-secret")
+    assert (c.bootstrap_servers, c.sasl_mechanism, c.security_protocol) == ("c1:9092", None, "PLAINTEXT")
+
+    for name in [n for n in os.environ if n.startswith("CALLSTREAM_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path / "..")  # no config file: the child has only its environment
+    for name, value in child_environment(settings).items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().clusters == settings.clusters
+
+
+def test_a_named_cluster_without_bootstrap_servers_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "callstream.yaml").write_text("clusters:\n  b:\n    client_id: x\n")
+    with pytest.raises(ConfigError, match="cluster 'b' .* needs bootstrap_servers"):
+        load_settings()
