@@ -1,27 +1,24 @@
-"""The lock's stamp of what it was compiled from: a sha256 of pyproject.toml's dependencies.
+"""The lock's stamp of what it was compiled from: a sha256 of the whole pyproject.toml.
 
 ``python scripts/lock_stamp.py write requirements.lock`` (run by ``make lock``) records it;
-``check`` (run by the test suite) fails when pyproject.toml's dependencies changed after the
-lock was last compiled, so a new machine never installs something other than what passed.
+``check`` (run by the test suite) fails when pyproject.toml changed after the lock was last
+compiled, so a new machine never installs something other than what passed. The whole file
+counts, not only its dependency tables: build settings and extras live there too, and
+"relock after any change" is a rule nobody has to interpret.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PREFIX = "# compiled from pyproject.toml dependencies sha256 "
+PREFIX = "# compiled from pyproject.toml sha256 "
 
 
-def dependencies_hash(pyproject: Path = ROOT / "pyproject.toml") -> str:
-    project = tomllib.loads(pyproject.read_text())["project"]
-    inputs = {"requires-python": project.get("requires-python"), "dependencies": project.get("dependencies", []),
-              "optional-dependencies": project.get("optional-dependencies", {})}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+def pyproject_hash(pyproject: Path = ROOT / "pyproject.toml") -> str:
+    return hashlib.sha256(pyproject.read_bytes()).hexdigest()
 
 
 def recorded_hash(lock: Path) -> str | None:
@@ -35,10 +32,10 @@ def main(action: str, lock: str) -> int:
     path = Path(lock)
     if action == "write":
         kept = [line for line in path.read_text().splitlines() if not line.startswith(PREFIX)]
-        path.write_text("\n".join([f"{PREFIX}{dependencies_hash()}", *kept]) + "\n")
+        path.write_text("\n".join([f"{PREFIX}{pyproject_hash()}", *kept]) + "\n")
         return 0
-    if recorded_hash(path) != dependencies_hash():
-        print(f"{lock} was compiled from other pyproject.toml dependencies: run `make lock` and the suite",
+    if recorded_hash(path) != pyproject_hash():
+        print(f"{lock} was compiled from another pyproject.toml: run `make lock` and the suite",
               file=sys.stderr)
         return 1
     return 0
