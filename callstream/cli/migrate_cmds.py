@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 from rich.console import Console
@@ -146,7 +147,7 @@ def status(ctx: CliContext, as_json: bool) -> None:
     lag = {f"{t}/{p}": {"records": waiting[(t, p)].records,
                         "seconds": round((now_ms - (waiting[(t, p)].first_timestamp_ms or now_ms)) / 1000, 1)}
            for t, p in behind if waiting[(t, p)].records}
-    groups = group_positions(source.admin(), set(topics))
+    groups = group_positions(source.config, set(topics))
     translated = translate_positions(groups, read_offset_map(target, source.cluster_id), target)
     running = _replication(ctx.settings, state.topics).running()
     both = {g: {k: {"source": groups[g][k], "target": translated[g][k]} for k in groups[g]} for g in groups}
@@ -198,7 +199,14 @@ class OperatorClients:
                            f"--bootstrap-servers or the kafka: section to the cluster '{cluster.name}')")
 
 
-def _switch(ctx: CliContext, state: MigrationState, options: SwitchOptions, as_json: bool, kind: str) -> SwitchReport:
+def _switch(ctx: CliContext, kind: str, options: SwitchOptions, as_json: bool) -> SwitchReport:
+    """A cutover (clients on the source move to the target) or a rollback (back again)."""
+    state = MigrationState.load(ctx.settings.state_dir)
+    expected = state.source if kind == "cutover" else state.target
+    if state.active != expected or state.phase == "finished":
+        raise MigrationError(f"no {kind} to do: the clients are on '{state.active}' (phase {state.phase})",
+                             "a cutover moves them to the target, a rollback back to the source, until "
+                             "`callstream migrate finish`")
     console = Console(quiet=as_json)
     leaving, joining = open_link(ctx.settings, state.active), open_link(ctx.settings, state.standby)
     topics = _topic_names(ctx, state)
@@ -266,29 +274,17 @@ def _switch_options(f):  # noqa: ANN001, ANN202 - a click decorator
 @migrate.command()
 @_switch_options
 @pass_context
-def cutover(ctx: CliContext, max_lag: int, stable_s: float, clients_timeout_s: float, producers_stopped: bool,
-            as_json: bool) -> None:
+def cutover(ctx: CliContext, as_json: bool, **options: Any) -> None:
     """Switch the platform to the target, stage by stage, with a check before each; rollback armed."""
-    state = MigrationState.load(ctx.settings.state_dir)
-    if state.active != state.source or state.phase == "finished":
-        raise MigrationError(f"the clients are on '{state.active}' already (phase {state.phase})",
-                             "`callstream migrate rollback` moves them back")
-    _switch(ctx, state, SwitchOptions(max_lag=max_lag, stable_s=stable_s, clients_timeout_s=clients_timeout_s,
-                                      producers_stopped=producers_stopped), as_json, "cutover")
+    _switch(ctx, "cutover", SwitchOptions(**options), as_json)
 
 
 @migrate.command()
 @_switch_options
 @pass_context
-def rollback(ctx: CliContext, max_lag: int, stable_s: float, clients_timeout_s: float, producers_stopped: bool,
-             as_json: bool) -> None:
+def rollback(ctx: CliContext, as_json: bool, **options: Any) -> None:
     """Switch the platform back to the source, as exactly as the cutover (until `finish`)."""
-    state = MigrationState.load(ctx.settings.state_dir)
-    if state.active != state.target or state.phase == "finished":
-        raise MigrationError(f"nothing to roll back: the clients are on '{state.active}' (phase {state.phase})",
-                             "a rollback follows a cutover, until `callstream migrate finish`")
-    _switch(ctx, state, SwitchOptions(max_lag=max_lag, stable_s=stable_s, clients_timeout_s=clients_timeout_s,
-                                      producers_stopped=producers_stopped), as_json, "rollback")
+    _switch(ctx, "rollback", SwitchOptions(**options), as_json)
 
 
 @migrate.command()

@@ -37,21 +37,27 @@ from callstream.local.tls import LocalTls
 from callstream.local.tls import generate as generate_tls
 
 KAFKA_VERSION = "4.4.0"
+#: Kafka's own slf4j is 1.x-era through transitive deps; pin the 2.x API + log4j2 binding
+#: (for every Java process callstream starts: brokers, MirrorMaker 2)
+LOGGING_ARTIFACTS = [
+    maven.Artifact("org.slf4j", "slf4j-api", "2.0.17"),
+    maven.Artifact("org.apache.logging.log4j", "log4j-slf4j2-impl", "2.24.3"),
+    maven.Artifact("org.apache.logging.log4j", "log4j-core", "2.24.3"),
+]
 KAFKA_ARTIFACTS = [
     maven.Artifact("org.apache.kafka", "kafka_2.13", KAFKA_VERSION),
     # Kafka's command-line tools (console consumer, consumer groups) for third-party checks
     maven.Artifact("org.apache.kafka", "kafka-tools", KAFKA_VERSION),
-    # Kafka's own slf4j is 1.x-era through transitive deps; pin the 2.x API + log4j2 binding.
-    maven.Artifact("org.slf4j", "slf4j-api", "2.0.17"),
-    maven.Artifact("org.apache.logging.log4j", "log4j-slf4j2-impl", "2.24.3"),
-    maven.Artifact("org.apache.logging.log4j", "log4j-core", "2.24.3"),
+    *LOGGING_ARTIFACTS,
 ]
 DEFAULT_PORT_BASE = 19092
 DEFAULT_HEAP = "512m"
 #: "sasl": authenticated and authorized (the default); "insecure": plaintext, anyone on loopback may do anything
 SECURITY_MODES = ("sasl", "insecure")
 
-_LOG4J2 = """\
+#: log4j2 for the Java processes callstream starts (brokers, MirrorMaker 2): Kafka's own
+#: loggers at WARN, so their logs hold what went wrong
+LOG4J2 = """\
 status = warn
 appender.out.type = Console
 appender.out.name = out
@@ -345,7 +351,7 @@ def start(
         # holds the admin and controller passwords when secured: owner-only
         write_private(directory / "server.properties",
                       _server_properties(node, voters, len(cluster.nodes), credentials, local_tls))
-        (directory / "log4j2.properties").write_text(_LOG4J2)
+        (directory / "log4j2.properties").write_text(LOG4J2)
         if fresh:
             _format(java, libs, cluster.cluster_id, directory, credentials)
     cluster.save()

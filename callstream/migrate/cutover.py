@@ -31,8 +31,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from confluent_kafka.admin import AdminClient
-
 from callstream.contract.catalog import Catalog
 from callstream.errors import MigrationError
 from callstream.governance.acls import STREAM_PROCESSORS, principal_for
@@ -42,6 +40,7 @@ from callstream.migrate.plan import STATE_PREFIXES, group_positions, producer_pr
 from callstream.migrate.positions import apply_positions, translate_archive, translate_positions
 from callstream.migrate.receipts import Comparison, compare, watermarks
 from callstream.migrate.replicator import Replicator, committed_positions, unreplicated
+from callstream.observe.lag import OffsetReader
 
 
 class Clients(Protocol):
@@ -133,16 +132,11 @@ def _partitions(link: Link, topics: list[str]) -> list[tuple[str, int]]:
 
 
 def _members(link: Link, groups: list[str]) -> dict[str, int]:
-    """The groups among ``groups`` that list members, with how many."""
-    if not groups:
-        return {}
-    admin: AdminClient = link.admin()
-    listed = {}
-    for group, future in admin.describe_consumer_groups(groups).items():
-        description = future.result(timeout=30)
-        if description.members:
-            listed[group] = len(description.members)
-    return listed
+    """The groups among ``groups`` that list members, with how many; a group that could not
+    be described counts as listing some (-1): only a group seen empty is taken for empty."""
+    with OffsetReader(link.config) as reader:
+        states = reader.group_states(groups)
+    return {g: states[g][1] if g in states else -1 for g in groups if g not in states or states[g][1]}
 
 
 def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, replication: Replication,
@@ -197,7 +191,7 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
         fenced.append((ingest, platform.catalog_topics))
         stage("ingest-fenced", f"{len(ingest)} principals denied WRITE on '{leaving.name}'")
         if options.drain_timeout_s > 0:
-            stage("processors-drained", _drain(leaving, platform, options.drain_timeout_s))
+            stage("processors-drained", drain(leaving, platform.catalog_topics, options.drain_timeout_s)[1])
 
     clients.stop(leaving)
     clients_stopped = True
@@ -239,7 +233,7 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
     catalog_partitions = _partitions(leaving, platform.catalog_topics)
     frozen = watermarks(leaving, catalog_partitions)
 
-    report.positions = translate_positions(group_positions(leaving.admin(), set(platform.topics)), offset_map, joining)
+    report.positions = translate_positions(group_positions(leaving.config, set(platform.topics)), offset_map, joining)
     apply_positions(joining, report.positions)
     if platform.archive is not None:
         report.archive = translate_archive(platform.archive, offset_map, joining)
@@ -263,7 +257,7 @@ def _min_positions(leaving: Link, topics: list[str], only: set[str] | None = Non
                    ) -> tuple[dict[str, dict[str, int]], dict[tuple[str, int], int]]:
     """Every group's positions (or those of ``only``), and per partition the lowest of them
     (the slowest reader's)."""
-    positions = group_positions(leaving.admin(), set(topics))
+    positions = group_positions(leaving.config, set(topics))
     if only is not None:
         positions = {g: p for g, p in positions.items() if g in only}
     lowest: dict[tuple[str, int], int] = {}
@@ -275,19 +269,20 @@ def _min_positions(leaving: Link, topics: list[str], only: set[str] | None = Non
     return positions, lowest
 
 
-def _drain(leaving: Link, platform: Platform, timeout_s: float) -> str:
-    """Wait until every group with members has read every committed record (one probe from
-    the slowest reader's position of each partition); an idle group cannot drain."""
+def drain(link: Link, topics: list[str], timeout_s: float, poll_s: float = 0.5) -> tuple[bool, str]:
+    """Wait until every group with members has read every committed record of ``topics``
+    (one probe from the slowest reader's position of each partition; an idle group cannot
+    drain): whether they did, and what was seen."""
     deadline = time.monotonic() + timeout_s
-    consuming = set(_members(leaving, sorted(group_positions(leaving.admin(), set(platform.catalog_topics)))))
+    consuming = set(_members(link, sorted(group_positions(link.config, set(topics)))))
     while True:
-        positions, lowest = _min_positions(leaving, platform.catalog_topics, consuming)
-        pending = sum(unreplicated(leaving, lowest).values()) if lowest else 0
+        positions, lowest = _min_positions(link, topics, consuming)
+        pending = sum(unreplicated(link, lowest).values()) if lowest else 0
         if pending == 0:
-            return f"{len(positions)} groups have read everything"
+            return True, f"{len(positions)} groups have read everything"
         if time.monotonic() > deadline:
-            return f"{pending} records unread after {timeout_s:.0f} s (they move with the groups' positions)"
-        time.sleep(0.5)
+            return False, f"{pending} records unread after {timeout_s:.0f} s (they move with the groups' positions)"
+        time.sleep(poll_s)
 
 
 def wait_clients_stopped(leaving: Link, platform: Platform, options: SwitchOptions) -> str | None:

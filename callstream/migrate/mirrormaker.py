@@ -16,29 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callstream.local import maven
+from callstream.local.broker import LOG4J2, LOGGING_ARTIFACTS
 from callstream.local.credentials import write_private
 from callstream.local.pids import pid_alive, signal_and_wait
 
 MIRRORMAKER_VERSION = "4.3.1"  # the newest connect-mirror on Maven Central; it talks to Kafka 4.4
-MIRRORMAKER_ARTIFACTS = [
-    maven.Artifact("org.apache.kafka", "connect-mirror", MIRRORMAKER_VERSION),
-    maven.Artifact("org.slf4j", "slf4j-api", "2.0.17"),
-    maven.Artifact("org.apache.logging.log4j", "log4j-slf4j2-impl", "2.24.3"),
-    maven.Artifact("org.apache.logging.log4j", "log4j-core", "2.24.3"),
-]
+MIRRORMAKER_ARTIFACTS = [maven.Artifact("org.apache.kafka", "connect-mirror", MIRRORMAKER_VERSION), *LOGGING_ARTIFACTS]
 #: how often MirrorMaker 2 emits checkpoints and syncs group offsets here (default 60 s)
 SYNC_INTERVAL_S = 5
-
-_LOG4J2 = """\
-status = warn
-appender.out.type = Console
-appender.out.name = out
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = WARN
-rootLogger.appenderRef.out.ref = out
-"""
-
 
 def mirrormaker_libs() -> Path:
     return maven.resolve(f"mirrormaker-{MIRRORMAKER_VERSION}", MIRRORMAKER_ARTIFACTS) / "lib"
@@ -110,7 +95,7 @@ class MirrorMaker:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         config = self.work_dir / "mm2.properties"
         write_private(config, properties(self.source, self.target, self.topics_regex, self.groups_regex))
-        (self.work_dir / "log4j2.properties").write_text(_LOG4J2)
+        (self.work_dir / "log4j2.properties").write_text(LOG4J2)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [maven.java_executable(), "-Xmx512m", f"-Dlog4j2.configurationFile={self.work_dir / 'log4j2.properties'}",

@@ -10,6 +10,7 @@ creates what is missing on the target, the offset map's topic included.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
@@ -20,6 +21,7 @@ from callstream.governance.acls import principal_for
 from callstream.kafka.topics import broker_count
 from callstream.migrate.links import Link
 from callstream.migrate.offsets import MAP_TOPIC
+from callstream.observe.lag import OffsetReader
 
 #: Quix's internal topics of callstream's processors (see ``callstream.governance.acls``)
 STATE_PREFIXES = ("changelog__callstream-", "repartition__callstream-")
@@ -90,21 +92,14 @@ def topic_configs(admin: AdminClient, topics: list[str]) -> dict[str, dict[str, 
     return configs
 
 
-def group_positions(admin: AdminClient, topics: set[str]) -> dict[str, dict[str, int]]:
-    """Committed positions ``{group: {"topic/partition": offset}}`` of every group on ``topics``."""
-    from confluent_kafka import ConsumerGroupTopicPartitions
-
-    listed = _call("listing consumer groups", admin.list_consumer_groups())
-    groups = sorted(g.group_id for g in listed.valid if not g.group_id.startswith(MIGRATION_GROUP_PREFIX))  # type: ignore[attr-defined]
-    positions: dict[str, dict[str, int]] = {}
-    for group in groups:
-        futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])
-        result = _call(f"reading the offsets of group {group}", futures[group])
-        committed = {f"{tp.topic}/{tp.partition}": tp.offset for tp in result.topic_partitions  # type: ignore[attr-defined]
-                     if tp.topic in topics and tp.offset >= 0}
-        if committed:
-            positions[group] = committed
-    return positions
+def group_positions(conf: Mapping[str, str], topics: set[str]) -> dict[str, dict[str, int]]:
+    """Committed positions ``{group: {"topic/partition": offset}}`` of every group on ``topics``
+    (read through consumers, as ``callstream status`` reads them: librdkafka's admin call for
+    group offsets can crash while coordinators move)."""
+    with OffsetReader(conf) as reader:
+        groups = [g for g in reader.groups() if not g.startswith(MIGRATION_GROUP_PREFIX)]
+        positions = {g: {f"{t}/{p}": o for (t, p), o in sorted(reader.committed(g, sorted(topics)).items())} for g in groups}
+    return {g: p for g, p in positions.items() if p}
 
 
 def producer_principals(catalog: Catalog, names: dict[str, str] | None = None) -> list[str]:
@@ -131,7 +126,7 @@ def make_plan(source: Link, target: Link, catalog: Catalog, only: list[str] | No
         else:
             action = "exists"
         plan.topics.append(TopicMove(name, partitions, configs.get(name, {}), action))
-    plan.groups = group_positions(source_admin, set(on_source))
+    plan.groups = group_positions(source.config, set(on_source))
     plan.fenced_principals = producer_principals(catalog, source.principals)
     return plan
 

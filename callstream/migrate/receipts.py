@@ -10,16 +10,16 @@ the same sequence per partition, so their receipts over the mapped ranges are eq
 from __future__ import annotations
 
 import hashlib
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from confluent_kafka import TIMESTAMP_CREATE_TIME, Consumer, KafkaError, TopicPartition
+from confluent_kafka import TIMESTAMP_CREATE_TIME
 
-from callstream.errors import MigrationError
 from callstream.migrate.links import Link
 from callstream.migrate.offsets import ORIGIN_HEADER, OffsetMap
 from callstream.migrate.replicator import PROCESSED_HEADER
+from callstream.migrate.scan import scan
+from callstream.observe.lag import OffsetReader
 
 _UNCOMPARED_HEADERS = (ORIGIN_HEADER, PROCESSED_HEADER)
 
@@ -46,52 +46,27 @@ def receipts(link: Link, ranges: dict[tuple[str, int], tuple[int, int]], timeout
     """Receipts of ``{(topic, partition): (start, end)}`` on ``link``'s cluster."""
     digests = {tp: hashlib.sha256() for tp in ranges}
     counts = dict.fromkeys(ranges, 0)
-    consumer = Consumer({**link.config, "group.id": "callstream-migrate-receipts", "enable.auto.commit": "false",
-                         "isolation.level": "read_committed", "enable.partition.eof": "true"})
-    try:
-        todo = {tp for tp, (start, end) in ranges.items() if end > start}
-        consumer.assign([TopicPartition(t, p, ranges[(t, p)][0]) for t, p in todo])
-        deadline = time.monotonic() + timeout_s
-        while todo:
-            if time.monotonic() > deadline:
-                raise MigrationError(f"reading receipts on '{link.name}' took over {timeout_s:.0f} s "
-                                     f"({len(todo)} partitions unfinished)", "check the cluster's health")
-            for message in consumer.consume(5000, 0.5):
-                tp = (message.topic(), message.partition())
-                if message.error():
-                    if message.error().code() == KafkaError._PARTITION_EOF:
-                        todo.discard(tp)
-                        continue
-                    raise MigrationError(f"reading {tp[0]}/{tp[1]} on '{link.name}': {message.error()}")
-                if tp not in todo:
-                    continue
-                if message.offset() >= ranges[tp][1]:
-                    todo.discard(tp)
-                    continue
-                h = digests[tp]
-                _field(h, message.key())
-                _field(h, message.value())
-                for name, value in message.headers() or ():
-                    if name not in _UNCOMPARED_HEADERS:
-                        _field(h, name.encode())
-                        _field(h, value)
-                kind, timestamp = message.timestamp()
-                h.update((timestamp if kind == TIMESTAMP_CREATE_TIME else -1).to_bytes(8, "big", signed=True))
-                counts[tp] += 1
-                if message.offset() + 1 >= ranges[tp][1]:
-                    todo.discard(tp)
-    finally:
-        consumer.close()
+    bounded: dict[tuple[str, int], tuple[int, int | None]] = dict(ranges)
+    for message in scan(link, bounded, what="reading receipts", timeout_s=timeout_s):
+        tp = (message.topic(), message.partition())
+        h = digests[tp]
+        _field(h, message.key())
+        _field(h, message.value())
+        for name, value in message.headers() or ():
+            if name not in _UNCOMPARED_HEADERS:
+                _field(h, name.encode())
+                _field(h, value)
+        kind, timestamp = message.timestamp()
+        h.update((timestamp if kind == TIMESTAMP_CREATE_TIME else -1).to_bytes(8, "big", signed=True))
+        counts[tp] += 1
     return {tp: Receipt(tp[0], tp[1], start, end, counts[tp], digests[tp].hexdigest()[:32])
             for tp, (start, end) in ranges.items()}
 
 
 def watermarks(link: Link, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, int]]:
-    consumer = Consumer({**link.config, "group.id": "callstream-migrate-receipts"})
-    try:
-        return {(t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10) for t, p in partitions}
-    finally:
-        consumer.close()
+    """``(log start, log end)`` of each partition, in two batched requests."""
+    with OffsetReader(link.config) as reader:
+        return reader.log_offsets(partitions)
 
 
 @dataclass(frozen=True)

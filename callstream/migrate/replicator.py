@@ -46,6 +46,7 @@ from confluent_kafka import (
 from callstream.errors import MigrationError
 from callstream.migrate.links import Link
 from callstream.migrate.offsets import MAP_TOPIC, ORIGIN_HEADER, OffsetMap, encode_runs, origin_of, runs_of
+from callstream.migrate.scan import scan
 
 logger = logging.getLogger(__name__)
 
@@ -98,30 +99,13 @@ def committed(consumer: Consumer, partitions: list[TopicPartition], timeout_s: f
 def read_offset_map(target: Link, source_id: str, timeout_s: float = 30.0) -> OffsetMap:
     """The committed map of the direction ``source_id`` -> ``target``, read whole."""
     offset_map = OffsetMap(source_id)
-    consumer = Consumer({**target.config, "group.id": f"callstream-migrate-map-reader-{source_id}",
-                         "enable.auto.commit": "false", "isolation.level": "read_committed",
-                         "enable.partition.eof": "true"})
-    try:
-        metadata = consumer.list_topics(MAP_TOPIC, timeout=10)
-        if metadata.topics[MAP_TOPIC].error is not None:
-            return offset_map
-        partitions = [TopicPartition(MAP_TOPIC, p, OFFSET_BEGINNING) for p in metadata.topics[MAP_TOPIC].partitions]
-        open_partitions = {tp.partition for tp in partitions}
-        consumer.assign(partitions)
-        deadline = time.monotonic() + timeout_s
-        while open_partitions:
-            if time.monotonic() > deadline:
-                raise MigrationError(f"reading {MAP_TOPIC} on '{target.name}' took over {timeout_s:.0f} s",
-                                     "check the target cluster's health")
-            for message in consumer.consume(1000, 0.5):
-                if message.error():
-                    if message.error().code() == KafkaError._PARTITION_EOF:
-                        open_partitions.discard(message.partition())
-                        continue
-                    raise MigrationError(f"reading {MAP_TOPIC}: {message.error()}")
-                offset_map.absorb(message.key(), message.value())
-    finally:
-        consumer.close()
+    admin = target.admin()
+    topic = admin.list_topics(MAP_TOPIC, timeout=10).topics[MAP_TOPIC]
+    if topic.error is not None:
+        return offset_map
+    ranges: dict[tuple[str, int], tuple[int, int | None]] = {(MAP_TOPIC, p): (OFFSET_BEGINNING, None) for p in topic.partitions}
+    for message in scan(target, ranges, what=f"reading {MAP_TOPIC}", timeout_s=timeout_s):
+        offset_map.absorb(message.key(), message.value())
     return offset_map
 
 
@@ -358,29 +342,16 @@ class Backlog:
 def backlog(source: Link, positions: dict[tuple[str, int], int], limit: int = 1_000_000,
             timeout_s: float = 60.0) -> dict[tuple[str, int], Backlog]:
     """Per partition, the committed records at or after ``positions`` on ``source`` (exact:
-    transaction markers are not records)."""
+    transaction markers are not records), counting at most about ``limit`` in all."""
     counts = dict.fromkeys(positions, 0)
     first: dict[tuple[str, int], int] = {}
-    consumer = Consumer({**source.config, "group.id": "callstream-migrate-probe", "enable.auto.commit": "false",
-                         "isolation.level": "read_committed", "enable.partition.eof": "true"})
-    try:
-        todo = set(positions)
-        consumer.assign([TopicPartition(t, p, o) for (t, p), o in positions.items()])
-        deadline = time.monotonic() + timeout_s
-        while todo and time.monotonic() < deadline and sum(counts.values()) < limit:
-            for message in consumer.consume(5000, 0.5):
-                tp = (message.topic(), message.partition())
-                if message.error():
-                    if message.error().code() == KafkaError._PARTITION_EOF:
-                        todo.discard(tp)
-                        continue
-                    raise MigrationError(f"reading {tp[0]}/{tp[1]} on '{source.name}': {message.error()}")
-                counts[tp] += 1
-                first.setdefault(tp, message.timestamp()[1])
-        if todo and sum(counts.values()) < limit:
-            raise MigrationError(f"counting unreplicated records on '{source.name}' took over {timeout_s:.0f} s")
-    finally:
-        consumer.close()
+    ranges: dict[tuple[str, int], tuple[int, int | None]] = {tp: (o, None) for tp, o in positions.items()}
+    for n, message in enumerate(scan(source, ranges, what="counting unreplicated records", timeout_s=timeout_s)):
+        tp = (message.topic(), message.partition())
+        counts[tp] += 1
+        first.setdefault(tp, message.timestamp()[1])
+        if n + 1 >= limit:
+            break
     return {tp: Backlog(counts[tp], first.get(tp)) for tp in positions}
 
 

@@ -25,7 +25,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,7 @@ from callstream.migrate.cutover import (
     Stage,
     SwitchOptions,
     SwitchReport,
+    drain,
     platform_of,
     switch,
     wait_clients_stopped,
@@ -61,13 +61,13 @@ from callstream.migrate.mirrormaker import MIRRORMAKER_VERSION, SYNC_INTERVAL_S,
 from callstream.migrate.plan import group_positions, make_plan, prepare_target
 from callstream.migrate.positions import set_archive_positions
 from callstream.migrate.receipts import watermarks
-from callstream.migrate.replicator import backlog, committed_positions, unreplicated
+from callstream.migrate.replicator import backlog, committed_positions
 from callstream.migrate.service import ReplicationProcesses
 from callstream.observe.stream import StreamTap
 from callstream.processors.registry import available
 from callstream.rehearse.analysis import percentile
 from callstream.rehearse.observer import OutputObserver
-from callstream.rehearse.traffic import SIMULATED_TOPICS, AckLedger
+from callstream.rehearse.traffic import SIMULATED_TOPICS, TrafficThread, produce_patiently
 from callstream.settings import ArchiveSection, ProtectionSection, Settings, child_process_environment
 from callstream.simulate.simulator import ProducerGate, SimulationSettings, generate_events, producer_settings
 
@@ -107,32 +107,22 @@ class MigrationOptions:
     keep_work_dir: bool = False
 
 
-class SwitchableTraffic:
+class SwitchableTraffic(TrafficThread):
     """Simulated calls paced in real time (times ``speedup``) into whichever cluster is
     active; ``hold`` stops producing (nothing in flight), ``resume`` continues on another."""
 
+    thread_name = "migration-traffic"
+
     def __init__(self, schedule: MigrationSchedule, conf: dict[str, str]) -> None:
+        super().__init__()
         self.schedule = schedule
-        self.ledger = AckLedger()
-        self.produced = 0
-        self.error: BaseException | None = None
-        self.finished = threading.Event()
-        self._stop = threading.Event()
         self.gate = ProducerGate()
         self._producer = self._new_producer(conf)
-        self.t0 = 0.0
-        self.start_ms = 0
-        self._thread: threading.Thread | None = None
 
     @staticmethod
     def _new_producer(conf: dict[str, str]) -> Producer:
         return Producer(producer_settings(conf) | {"acks": "all", "enable.idempotence": "true",
                                                    "client.id": "callstream-rehearsal-traffic", "log_level": "0"})
-
-    def start(self, t0: float, start_ms: int) -> None:
-        self.t0, self.start_ms = t0, start_ms
-        self._thread = threading.Thread(target=self._run, name="migration-traffic", daemon=True)
-        self._thread.start()
 
     def hold(self, timeout_s: float = 60.0) -> None:
         if not self.gate.hold(timeout_s) and not self.finished.is_set():
@@ -142,19 +132,13 @@ class SwitchableTraffic:
         self.gate.release(conf)
 
     def stop(self) -> None:
-        self._stop.set()
+        super().stop()
         self.gate.release()
-        if self._thread is not None:
-            self._thread.join(120)
+        self.join(120)
 
-    def _run(self) -> None:
-        try:
-            self._produce_all()
-        except BaseException as exc:  # reported by the rehearsal, which owns the verdict
-            self.error = exc
-        finally:
-            self.finished.set()
-            self.gate.done()
+    def _finish(self) -> None:
+        super()._finish()
+        self.gate.done()
 
     def _produce_all(self) -> None:
         schedule = self.schedule
@@ -169,23 +153,11 @@ class SwitchableTraffic:
                 self._producer.poll(min(wait, 0.1))
             if (moved_to := self.gate.passage(self._producer)) is not None:
                 self._producer = self._new_producer(dict(moved_to))
-            kind, ident = "", ""
-            if isinstance(event, TranscriptSegment):
-                kind, ident = "segment", event.segment_id
-            elif isinstance(event, CallEnded):
-                kind, ident = "ended", event.contact_id
-            elif isinstance(event, CallDisposition):
-                kind, ident = "disposed", event.contact_id
             # stamped with when it was due: time spent held counts in every latency
             value, headers = encode_event(msgspec.structs.replace(event, produced_at_ms=self.start_ms + int(due * 1000)),
                                           validate=False)
-            callback = partial(self.ledger.delivered, topic, kind, ident, due)
-            while True:
-                try:
-                    self._producer.produce(topic, value, event.contact_id.encode(), headers=headers, on_delivery=callback)
-                    break
-                except BufferError:
-                    self._producer.poll(0.05)
+            produce_patiently(self._producer, topic, value, event.contact_id.encode(), headers,
+                              self.ledger.callback_for(topic, event, due))
             self.produced += 1
             if self.produced & 0xFF == 0:
                 self._producer.poll(0)
@@ -389,7 +361,7 @@ class MigrationRehearsal:
             if self.traffic.error is not None:
                 raise CallstreamError(f"the rehearsal traffic failed: {self.traffic.error}")
             final = self.sides[self.active]
-            drained = self._drain(final, platform)
+            drained, _ = drain(final.link, platform.catalog_topics, timeout_s=180, poll_s=2.0)
             sampler_stop.set()
             self.stop_platform()
             if replication is not None:
@@ -495,11 +467,11 @@ class MigrationRehearsal:
         while (behind := _records_behind(a.link, b.link, partitions)) and time.monotonic() < deadline:
             time.sleep(2.0)
         stage("replicated", "record counts equal on every partition" if not behind else f"{behind} records still missing on b")
-        groups = group_positions(a.link.admin(), set(platform.topics))
+        groups = group_positions(a.link.config, set(platform.topics))
         synced, previous = {}, None
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            synced = {g: p for g, p in group_positions(b.link.admin(), set(platform.topics)).items() if g in groups}
+            synced = {g: p for g, p in group_positions(b.link.config, set(platform.topics)).items() if g in groups}
             if set(synced) == set(groups) and all(set(synced[g]) >= set(groups[g]) for g in groups) and synced == previous:
                 break
             previous = synced
@@ -541,21 +513,6 @@ class MigrationRehearsal:
         except CallstreamError:
             return None
         return sum(max(0, ends[tp][1] - positions[tp]) for tp in partitions)
-
-    def _drain(self, side: ClusterSide, platform: Platform, timeout_s: float = 180.0) -> bool:
-        """Wait until the platform's groups on ``side`` have read everything."""
-        from callstream.migrate.plan import group_positions
-
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            pending = 0
-            for positions in group_positions(side.link.admin(), set(platform.catalog_topics)).values():
-                probe = {(k.rpartition("/")[0], int(k.rpartition("/")[2])): o for k, o in positions.items()}
-                pending += sum(unreplicated(side.link, probe).values())
-            if pending == 0:
-                return True
-            time.sleep(2.0)
-        return False
 
     def _read_final(self, side: ClusterSide, t0_ms: int) -> dict[str, Any]:
         """Everything on the final cluster, from the beginning."""

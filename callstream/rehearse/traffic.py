@@ -91,6 +91,17 @@ class AckLedger:
         if latency is not None:
             self.ack_latency.append((sent_s, latency * 1000.0))
 
+    def callback_for(self, topic: str, event: object, sent_s: float):  # noqa: ANN201 - a librdkafka callback
+        """The delivery callback that records ``event`` (on its catalog ``topic``) when acknowledged."""
+        kind, ident = "", ""
+        if isinstance(event, TranscriptSegment):
+            kind, ident = "segment", event.segment_id
+        elif isinstance(event, CallEnded):
+            kind, ident = "ended", event.contact_id
+        elif isinstance(event, CallDisposition):
+            kind, ident = "disposed", event.contact_id
+        return partial(self.delivered, topic, kind, ident, sent_s)
+
     def expected_quality_contacts(self) -> set[str]:
         """Contacts whose end and disposition were both acknowledged: each must get one score."""
         return self.ended & self.disposed
@@ -113,44 +124,30 @@ class ProducerHealth:
         self.last_error = error.str()
 
 
-class TrafficDriver:
-    """Produces the scenario's traffic in a thread; ``ledger`` fills as acks arrive."""
+def produce_patiently(producer: Producer, topic: str, value: bytes, key: bytes, headers: list, on_delivery) -> None:  # noqa: ANN001
+    """Produce, waiting while the producer's queue is full."""
+    while True:
+        try:
+            producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+            return
+        except BufferError:
+            producer.poll(0.05)
+        except KafkaException as exc:
+            raise KafkaOperationError(f"cannot produce to {topic}: {exc}", "check the rehearsal topics") from exc
 
-    def __init__(
-        self,
-        traffic: Traffic,
-        limits: Limits,
-        producer_spec: ProducerSpec,
-        client_config: dict[str, str],
-        topic_names: dict[str, str],
-        curve_csv: Path,
-    ) -> None:
-        self.traffic = traffic
-        self.limits = limits
+
+class TrafficThread:
+    """A rehearsal's traffic produced in a thread: ``ledger`` fills as acks arrive, ``error``
+    holds what ended it early (the rehearsal owns the verdict)."""
+
+    thread_name = "rehearsal-traffic"
+
+    def __init__(self) -> None:
         self.ledger = AckLedger()
-        self.health = ProducerHealth()
         self.produced = 0
-        self.calls = 0
-        self.stopped_by: str | None = None
-        self.unsent = 0
         self.error: BaseException | None = None
         self.finished = threading.Event()
         self._stop = threading.Event()
-        self._catalog_of = {topic_names.get(t, t): t for t in SIMULATED_TOPICS}
-        self._settings = SimulationSettings(
-            curve=str(curve_csv), duration_s=traffic.simulated_s, seed=traffic.seed,
-            topic_overrides={t: topic_names[t] for t in SIMULATED_TOPICS if t in topic_names},
-            drain=traffic.tail == "drain",
-        )
-        conf = producer_settings(client_config) | {
-            "acks": producer_spec.acks,
-            "enable.idempotence": str(producer_spec.idempotence).lower(),
-            "statistics.interval.ms": "1000",
-            "stats_cb": self.health.on_stats,
-            "error_cb": self.health.on_error,
-            "client.id": "callstream-rehearsal-traffic",
-        } | producer_spec.librdkafka
-        self.producer = Producer(conf)
         self._thread: threading.Thread | None = None
         self.t0 = 0.0
         self.start_ms = 0
@@ -160,7 +157,7 @@ class TrafficDriver:
         ``start_ms`` (epoch ms) the simulated clock's start, so event times map back to it."""
         self.t0 = t0
         self.start_ms = start_ms
-        self._thread = threading.Thread(target=self._run, name="rehearsal-traffic", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -176,7 +173,49 @@ class TrafficDriver:
         except BaseException as exc:  # reported by the runner, which owns the verdict
             self.error = exc
         finally:
-            self.finished.set()
+            self._finish()
+
+    def _finish(self) -> None:
+        self.finished.set()
+
+    def _produce_all(self) -> None:
+        raise NotImplementedError
+
+
+class TrafficDriver(TrafficThread):
+    """Produces the scenario's traffic phase by phase."""
+
+    def __init__(
+        self,
+        traffic: Traffic,
+        limits: Limits,
+        producer_spec: ProducerSpec,
+        client_config: dict[str, str],
+        topic_names: dict[str, str],
+        curve_csv: Path,
+    ) -> None:
+        super().__init__()
+        self.traffic = traffic
+        self.limits = limits
+        self.health = ProducerHealth()
+        self.calls = 0
+        self.stopped_by: str | None = None
+        self.unsent = 0
+        self._catalog_of = {topic_names.get(t, t): t for t in SIMULATED_TOPICS}
+        self._settings = SimulationSettings(
+            curve=str(curve_csv), duration_s=traffic.simulated_s, seed=traffic.seed,
+            topic_overrides={t: topic_names[t] for t in SIMULATED_TOPICS if t in topic_names},
+            drain=traffic.tail == "drain",
+        )
+        conf = producer_settings(client_config) | {
+            "acks": producer_spec.acks,
+            "enable.idempotence": str(producer_spec.idempotence).lower(),
+            "statistics.interval.ms": "1000",
+            "stats_cb": self.health.on_stats,
+            "error_cb": self.health.on_error,
+            "client.id": "callstream-rehearsal-traffic",
+        } | producer_spec.librdkafka
+        self.producer = Producer(conf)
 
     def _produce_all(self) -> None:
         traffic, limits, producer, ledger = self.traffic, self.limits, self.producer, self.ledger
@@ -201,25 +240,10 @@ class TrafficDriver:
             while wait > 0 and not self._stop.is_set():
                 producer.poll(min(wait, 0.1))
                 wait = t0 + due - time.monotonic()
-            catalog_topic = self._catalog_of[topic]
-            kind, ident = "", ""
-            if isinstance(event, TranscriptSegment):
-                kind, ident = "segment", event.segment_id
-            elif isinstance(event, CallEnded):
-                kind, ident = "ended", event.contact_id
-            elif isinstance(event, CallDisposition):
-                kind, ident = "disposed", event.contact_id
             value, headers = encode_event(msgspec.structs.replace(event, produced_at_ms=time.time_ns() // 1_000_000),
                                           validate=False)
-            callback = partial(ledger.delivered, catalog_topic, kind, ident, time.monotonic() - t0)
-            while True:
-                try:
-                    producer.produce(topic, value, event.contact_id.encode(), headers=headers, on_delivery=callback)
-                    break
-                except BufferError:
-                    producer.poll(0.05)
-                except KafkaException as exc:
-                    raise KafkaOperationError(f"cannot produce to {topic}: {exc}", "check the rehearsal topics") from exc
+            produce_patiently(producer, topic, value, event.contact_id.encode(), headers,
+                              ledger.callback_for(self._catalog_of[topic], event, time.monotonic() - t0))
             self.produced += 1
             if self.produced & 0xFF == 0:
                 producer.poll(0)

@@ -1,0 +1,46 @@
+"""Reading committed records of chosen partition ranges to their end: the one loop behind
+the offset map, the backlog counts and the receipts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+
+from callstream.errors import MigrationError
+from callstream.migrate.links import Link
+
+
+def scan(link: Link, ranges: dict[tuple[str, int], tuple[int, int | None]], *, what: str,
+         timeout_s: float = 60.0) -> Iterator[Message]:
+    """Every committed record (``read_committed``: transaction markers and aborted records
+    are not records) of each partition from ``start`` up to ``end`` (exclusive), or up to
+    the partition's end when ``end`` is ``None``. Stop early by leaving the loop."""
+    consumer = Consumer({**link.config, "group.id": "callstream-migrate-scan", "enable.auto.commit": "false",
+                         "isolation.level": "read_committed", "enable.partition.eof": "true"})
+    try:
+        todo = {tp for tp, (start, end) in ranges.items() if end is None or end > start}
+        consumer.assign([TopicPartition(t, p, ranges[(t, p)][0]) for t, p in todo])
+        deadline = time.monotonic() + timeout_s
+        while todo:
+            if time.monotonic() > deadline:
+                raise MigrationError(f"{what} on '{link.name}' took over {timeout_s:.0f} s ({len(todo)} partitions unfinished)",
+                                     "check the cluster's health")
+            for message in consumer.consume(5000, 0.5):
+                tp = (message.topic(), message.partition())
+                error = message.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        raise MigrationError(f"{what}: reading {tp[0]}/{tp[1]} on '{link.name}' failed: {error}")
+                    todo.discard(tp)
+                    continue
+                end = ranges[tp][1]
+                if tp not in todo or (end is not None and message.offset() >= end):
+                    todo.discard(tp)
+                    continue
+                yield message
+                if end is not None and message.offset() + 1 >= end:
+                    todo.discard(tp)
+    finally:
+        consumer.close()
