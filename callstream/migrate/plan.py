@@ -98,8 +98,8 @@ def group_positions(conf: Mapping[str, str], topics: set[str]) -> dict[str, dict
     group offsets can crash while coordinators move)."""
     with OffsetReader(conf) as reader:
         groups = [g for g in reader.groups() if not g.startswith(MIGRATION_GROUP_PREFIX)]
-        positions = {g: {f"{t}/{p}": o for (t, p), o in sorted(reader.committed(g, sorted(topics)).items())} for g in groups}
-    return {g: p for g, p in positions.items() if p}
+        committed = reader.committed_of_groups(groups, sorted(topics))
+    return {g: {f"{t}/{p}": o for (t, p), o in sorted(offsets.items())} for g, offsets in committed.items() if offsets}
 
 
 def producer_principals(catalog: Catalog, names: dict[str, str] | None = None) -> list[str]:

@@ -141,7 +141,7 @@ def test_cutover_refused_while_the_source_still_accepts_writes(source_link, targ
 
     def unfenced_writer() -> None:  # the admin is a super user: no fence stops it
         producer = Producer(source_link.config)
-        for i in range(600):
+        for i in range(6_000):  # until the switch is refused (at most 2 minutes)
             if stop.is_set():
                 break
             producer.produce(topic, f"late-{i}".encode())
