@@ -9,12 +9,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 import rocksdict
-from confluent_kafka import Consumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from callstream.archive.archiver import archive_topics
@@ -49,15 +50,21 @@ def pii_by_customer(truth_path: Path) -> tuple[dict[str, set[str]], dict[str, se
     return {c: {s for s in strings if shared[s] == 1} for c, strings in pii.items()}, contacts
 
 
-def read_all(conf: dict[str, str], topic: str) -> list:
-    consumer = Consumer({**conf, "group.id": f"search-{os.getpid()}-{topic}", "auto.offset.reset": "earliest",
-                         "enable.auto.commit": False})
-    consumer.subscribe([topic])
-    messages, idle = [], 0
-    while idle < 4:
-        batch = [m for m in consumer.consume(1000, 1.0) if not m.error()]
-        messages += batch
-        idle = 0 if batch else idle + 1
+def read_all(conf: dict[str, str], *topics: str, timeout_s: float = 60.0) -> list:
+    """Every committed record of ``topics``, read to each partition's end (no group join)."""
+    consumer = Consumer({**conf, "group.id": f"search-{os.getpid()}", "enable.auto.commit": False,
+                         "enable.partition.eof": True})
+    metadata = consumer.list_topics(timeout=10).topics
+    todo = {(t, p) for t in topics for p in metadata[t].partitions}
+    consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in todo])
+    messages, deadline = [], time.monotonic() + timeout_s
+    while todo:
+        assert time.monotonic() < deadline, f"{len(todo)} partitions not read to their end in {timeout_s:.0f} s"
+        for m in consumer.consume(1000, 0.5):
+            if m.error() is None:
+                messages.append(m)
+            elif m.error().code() == KafkaError._PARTITION_EOF:
+                todo.discard((m.topic(), m.partition()))
     consumer.close()
     return messages
 
@@ -135,9 +142,8 @@ def test_erasing_a_customer_leaves_no_readable_pii_anywhere(kafka_config, pipeli
                   and suffix in t]
     assert changelogs, "the stateful workers' changelog topics are searched too"
     kafka_values = []
-    for topic in [*pipeline.names.values(), *changelogs]:
-        for m in read_all(kafka_config, topic):
-            kafka_values += [message_bytes(m), open_payload(protection.cipher, m.value())[0] or b""]
+    for m in read_all(kafka_config, *pipeline.names.values(), *changelogs):
+        kafka_values += [message_bytes(m), open_payload(protection.cipher, m.value())[0] or b""]
     assert matches(kafka_values, pii[target]) == []
     assert matches(kafka_values, others), "the other customers' data still opens"
 
