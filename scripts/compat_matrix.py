@@ -13,10 +13,6 @@ RUNS = ROOT / "docs" / "compatibility"
 OUT = ROOT / "docs" / "compatibility.md"
 
 NOT_RUN_HERE = [
-    ("Apache Kafka 3.9 (KRaft)", "not run yet: callstream's launcher starts 4.x only (its KRaft settings and "
-     "SCRAM bootstrap are 4.x's). Many fleets still run 3.9: run `callstream compat` against yours."),
-    ("Tansu (stateless brokers over S3)", "not run yet. Known from its issue tracker to lag behind (a slow first group "
-     "join, DescribeConfigs without retention.ms): the groups and admin rows are the ones to watch."),
     ("AutoMQ, Redpanda", "cannot run here (no binaries from the package registries). Run `callstream compat` before "
      "moving; transactions, KIP-848 and DescribeConfigs are the rows most likely to differ."),
     ("Amazon MSK, Confluent Cloud", "managed: run `callstream compat --bootstrap-servers ...` with an admin principal "
@@ -33,7 +29,8 @@ def main() -> None:
         "What `callstream compat` measured on each backbone callstream started on this machine. Every row is a",
         "behaviour callstream or its users depend on (`callstream/kafka/compat.py` says how each is probed);",
         "`pass` means the backbone behaved as Apache Kafka does. Regenerate with",
-        "`callstream compat --report docs/compatibility/<backbone> --label ...` then `python scripts/compat_matrix.py`.",
+        "`python scripts/backbone.py <backbone> [--suite] [--burst]` (or, for a cluster of yours,",
+        "`callstream compat --report docs/compatibility/<name> --label ...`) then `python scripts/compat_matrix.py`.",
         "",
         "| behaviour | " + " | ".join(r["dir"] for r in reports) + " |",
         "|---|" + "---|" * len(reports),
@@ -49,10 +46,36 @@ def main() -> None:
         counts = r["counts"]
         lines.append(f"- `{r['dir']}`: {r['label']}; {r['finished_at']}; {counts['pass']} pass, {counts['fail']} fail, "
                      f"{counts['unsupported']} unsupported.")
+    lines += _suite_and_burst(reports)
     lines += ["", "## Not run here", ""]
     lines += [f"- **{name}**: {why}" for name, why in NOT_RUN_HERE]
     OUT.write_text("\n".join(lines) + "\n")
     print(f"wrote {OUT.relative_to(ROOT)} from {len(reports)} run(s)")
+
+
+def _suite_and_burst(reports: list[dict]) -> list[str]:
+    """The Kafka-marked tests and the burst rehearsal per backbone, where they were run."""
+    lines = ["", "## The Kafka-marked tests and the burst rehearsal", "",
+             "Apache Kafka 4.4.0 on one node is the suite's own broker: `make test` runs every test on it in each CI run,",
+             "and `docs/rehearsals/burst/` holds its burst report. The other backbones, from `scripts/backbone.py`:", "",
+             "| backbone | Kafka-marked tests | burst rehearsal |", "|---|---|---|"]
+    for r in reports:
+        run = RUNS / r["dir"]
+        if not (run / "suite.json").exists() and not (run / "burst.json").exists():
+            continue
+        suite = json.loads((run / "suite.json").read_text()) if (run / "suite.json").exists() else None
+        burst = json.loads((run / "burst.json").read_text()) if (run / "burst.json").exists() else None
+        tests = "not run" if suite is None else (f"{suite['passed']} passed, {suite['failed']} failed, "
+                                                 f"{suite['skipped']} skipped ({suite['minutes']} min, {suite['finished_at']})")
+        rehearsal = "not run" if burst is None else ("PASSED" if burst["passed"] else "FAILED: " + "; ".join(
+            f"{c['name']}: {c['detail']}" for c in burst["checks"] if not c["passed"])) + f" ({burst['finished_at']})"
+        lines.append(f"| `{r['dir']}` | {tests} | {rehearsal} |")
+    failing = [(r["dir"], json.loads((RUNS / r["dir"] / "suite.json").read_text())) for r in reports
+               if (RUNS / r["dir"] / "suite.json").exists()]
+    for name, suite in failing:
+        if suite["failures"]:
+            lines += ["", f"Failing tests on `{name}`:", ""] + [f"- `{t}`" for t in suite["failures"]]
+    return lines
 
 
 def _short(probe: dict) -> str:

@@ -42,11 +42,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(marker)
 
 
+def session_kafka_version() -> str:
+    """The release of the session's broker: CALLSTREAM_LOCAL_KAFKA_VERSION (as for `callstream
+    kafka start`) runs the Kafka tests on another backbone release, e.g. 3.9.2."""
+    return os.environ.get("CALLSTREAM_LOCAL_KAFKA_VERSION", broker.KAFKA_VERSION)
+
+
 @pytest.fixture(scope="session")
 def kafka_installation() -> Path:
     """The Apache Kafka jars (resolved from Maven Central once, then cached): what every
     test that starts or talks to a broker needs."""
-    return broker.kafka_libs()
+    return broker.kafka_libs(session_kafka_version())
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +63,7 @@ def session_cluster(kafka_installation: Path, tmp_path_factory: pytest.TempPathF
         yield None
         return
     state_dir = tmp_path_factory.mktemp("kafka-state")
-    cluster, _ = broker.start(state_dir, 1, ports=broker.free_ports(2), timeout_s=120)
+    cluster, _ = broker.start(state_dir, 1, ports=broker.free_ports(2), timeout_s=120, version=session_kafka_version())
     try:
         grant_catalog(cluster.client_config(), load_catalog(), state_dir=state_dir)
         yield cluster

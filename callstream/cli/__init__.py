@@ -72,6 +72,7 @@ COMMANDS = {
     "keys": "governance_cmds:keys",
     "compat": "compat_cmds:compat",
     "migrate": "migrate_cmds:migrate",
+    "connect": "connect_cmds:connect",
 }
 
 

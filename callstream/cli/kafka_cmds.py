@@ -35,9 +35,10 @@ def start(ctx: CliContext, brokers: str, port_base: int, timeout: float, insecur
     By default clients authenticate (SASL/SCRAM-SHA-512) and the catalog's ACLs decide what
     each callstream service may do; passwords stay in an owner-only file in the state dir."""
     cluster, started = broker.start(ctx.settings.state_dir, int(brokers), port_base=port_base, timeout_s=timeout,
-                                    security="insecure" if insecure else "sasl", tls=tls)
+                                    security="insecure" if insecure else "sasl", tls=tls,
+                                    version=ctx.settings.kafka.local_kafka_version)
     verb = "started" if started else "already running"
-    click.echo(f"local Kafka {broker.KAFKA_VERSION} {verb}: {len(cluster.nodes)} broker(s) at {cluster.bootstrap_servers}")
+    click.echo(f"local Kafka {cluster.version} {verb}: {len(cluster.nodes)} broker(s) at {cluster.bootstrap_servers}")
     if cluster.secured:
         plan = grant_catalog(cluster.client_config(), load_catalog(), state_dir=cluster.state_dir)
         click.echo(f"  {cluster.security_summary()}; ACLs from the catalog: {len(plan.missing)} added, {plan.kept} kept")
@@ -68,7 +69,7 @@ def status(ctx: CliContext, as_json: bool) -> None:
         if isinstance(exc, KafkaOperationError) or "KafkaException" in type(exc).__name__ or "Timeout" in type(exc).__name__:
             raise KafkaOperationError(f"the cluster did not answer: {exc}", "is it running? try `callstream kafka start`") from None
         raise
-    info["version"] = broker.KAFKA_VERSION if cluster else "unknown (external cluster)"
+    info["version"] = cluster.version if cluster else "unknown (external cluster)"
     info["security"] = cluster.security_summary() if cluster else f"as configured ({settings.kafka.security_protocol})"
     if cluster:
         info["local_nodes"] = [{"node_id": n.node_id, "pid": n.pid, "alive": n.is_alive(), "address": n.address} for n in cluster.nodes]

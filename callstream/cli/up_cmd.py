@@ -53,8 +53,9 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
         settings = settings.model_copy(update={"dashboard": DashboardSection(host=settings.dashboard.host, port=dashboard_port)})
     cluster = None
     if settings.kafka.is_local:
-        cluster, started = broker.start(settings.state_dir, 1, security="insecure" if insecure else "sasl")
-        console.print(f"[bold]Kafka[/] {broker.KAFKA_VERSION} {'started' if started else 'already running'} at {cluster.bootstrap_servers} (data {cluster.home})")
+        cluster, started = broker.start(settings.state_dir, 1, security="insecure" if insecure else "sasl",
+                                        version=settings.kafka.local_kafka_version)
+        console.print(f"[bold]Kafka[/] {cluster.version} {'started' if started else 'already running'} at {cluster.bootstrap_servers} (data {cluster.home})")
         console.print(cluster.security_summary(), soft_wrap=True)
     conf = ctx.client_config()
     catalog = load_catalog()

@@ -14,6 +14,8 @@ Every service the catalog names is a principal (``User:<service>``, or whatever 
   PREFIXED), and, for the exactly-once ones, WRITE and DESCRIBE on their transactional ids
   (``callstream-<service>``, PREFIXED: ``build_application`` sets a stable id per group
   and instance, so a restarted instance fences its zombie);
+* the Kafka Connect worker (``connect``) also owns its state topics (``callstream-connect.``,
+  PREFIXED), which it creates;
 * the observer behind the dashboard also DESCRIBEs every topic, every callstream group and
   the cluster (lag and health need offsets and metadata, never data).
 
@@ -51,6 +53,9 @@ STREAM_PROCESSORS = ("redactor", "sentiment", "assist", "escalation", "fraud", "
 EXACTLY_ONCE = ("redactor", "quality", "analytics")
 #: the catalog service the observer (status, the dashboard) runs as
 OBSERVER = "dashboard"
+#: the Kafka Connect worker's service and the prefix of its config, offset and status topics
+CONNECT_SERVICE = "connect"
+CONNECT_TOPIC_PREFIX = "callstream-connect."
 GROUP_PREFIX = "callstream-"
 _CLUSTER_NAME = "kafka-cluster"
 
@@ -128,6 +133,9 @@ def compile_grants(catalog: Catalog, *, names: Mapping[str, str] | None = None,
                   "CREATE", "READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS")
         if processor in EXACTLY_ONCE:
             allow(processor, "transactional_id", f"{GROUP_PREFIX}{processor}", "prefixed", "WRITE", "DESCRIBE")
+    if CONNECT_SERVICE in services(catalog):
+        allow(CONNECT_SERVICE, "topic", CONNECT_TOPIC_PREFIX, "prefixed",
+              "CREATE", "READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS")
     for topic in catalog.topics:
         allow(OBSERVER, "topic", actual[topic.name], "literal", "DESCRIBE")
     allow(OBSERVER, "group", GROUP_PREFIX, "prefixed", "DESCRIBE")

@@ -34,6 +34,13 @@ _LIBRDKAFKA_NAMES = {
 }
 
 
+#: the Apache Kafka release callstream starts by default, and the releases its launcher can
+#: configure: KRaft with a static quorum and SCRAM credentials written at format time (3.9 is
+#: the last 3.x, still what many fleets run; ZooKeeper-era releases are not launched)
+LOCAL_KAFKA_VERSION = "4.4.0"
+LOCAL_KAFKA_VERSIONS = r"^(3\.9|4\.\d+)\.\d+$"
+
+
 class KafkaSettings(BaseSettings):
     """How callstream connects to a Kafka-protocol cluster."""
 
@@ -42,6 +49,9 @@ class KafkaSettings(BaseSettings):
     bootstrap_servers: str | None = Field(
         default=None, description="host:port list; empty means the local broker"
     )
+    #: the Apache Kafka release of the local broker callstream starts itself (no bootstrap_servers)
+    local_kafka_version: str = Field(default=LOCAL_KAFKA_VERSION, pattern=LOCAL_KAFKA_VERSIONS,
+                                     description=f"3.9.x or 4.x; the default is the tested {LOCAL_KAFKA_VERSION}")
     client_id: str = "callstream"
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism | None = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import signal
 import socket
@@ -30,13 +31,15 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient
 
 from callstream.errors import LocalKafkaError
+from callstream.kafka.config import LOCAL_KAFKA_VERSION, LOCAL_KAFKA_VERSIONS
 from callstream.local import maven
 from callstream.local.credentials import ADMIN, CONTROLLER, MECHANISM, Credentials, write_private
 from callstream.local.pids import pid_alive, signal_and_wait
 from callstream.local.tls import LocalTls
 from callstream.local.tls import generate as generate_tls
 
-KAFKA_VERSION = "4.4.0"
+KAFKA_VERSION = LOCAL_KAFKA_VERSION
+SUPPORTED_VERSIONS = re.compile(LOCAL_KAFKA_VERSIONS)
 #: Kafka's own slf4j is 1.x-era through transitive deps; pin the 2.x API + log4j2 binding
 #: (for every Java process callstream starts: brokers, MirrorMaker 2)
 LOGGING_ARTIFACTS = [
@@ -44,12 +47,26 @@ LOGGING_ARTIFACTS = [
     maven.Artifact("org.apache.logging.log4j", "log4j-slf4j2-impl", "2.24.3"),
     maven.Artifact("org.apache.logging.log4j", "log4j-core", "2.24.3"),
 ]
-KAFKA_ARTIFACTS = [
-    maven.Artifact("org.apache.kafka", "kafka_2.13", KAFKA_VERSION),
-    # Kafka's command-line tools (console consumer, consumer groups) for third-party checks
-    maven.Artifact("org.apache.kafka", "kafka-tools", KAFKA_VERSION),
-    *LOGGING_ARTIFACTS,
-]
+
+
+def kafka_artifacts(version: str = KAFKA_VERSION) -> list[maven.Artifact]:
+    return [
+        maven.Artifact("org.apache.kafka", "kafka_2.13", version),
+        # Kafka's command-line tools (console consumer, consumer groups) for third-party checks
+        maven.Artifact("org.apache.kafka", "kafka-tools", version),
+        *LOGGING_ARTIFACTS,
+    ]
+
+
+def check_version(version: str) -> str:
+    """``version`` when the launcher can start it, else a clear error."""
+    if not SUPPORTED_VERSIONS.match(version):
+        raise LocalKafkaError(
+            f"callstream cannot start Apache Kafka {version!r} locally: it starts KRaft releases 3.9.x and 4.x",
+            f"use {KAFKA_VERSION} (the default) or 3.9.2, or point callstream at your own cluster with bootstrap_servers")
+    return version
+
+
 DEFAULT_PORT_BASE = 19092
 DEFAULT_HEAP = "512m"
 #: "sasl": authenticated and authorized (the default); "insecure": plaintext, anyone on loopback may do anything
@@ -199,8 +216,8 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def kafka_libs() -> Path:
-    return maven.resolve(f"kafka-{KAFKA_VERSION}", KAFKA_ARTIFACTS) / "lib"
+def kafka_libs(version: str = KAFKA_VERSION) -> Path:
+    return maven.resolve(f"kafka-{version}", kafka_artifacts(check_version(version))) / "lib"
 
 
 def _security_properties(node: KafkaNode, credentials: Credentials | None, tls: LocalTls | None) -> list[str]:
@@ -293,8 +310,10 @@ def start(
     heap: str = DEFAULT_HEAP,
     security: str = "sasl",
     tls: bool = False,
+    version: str = KAFKA_VERSION,
 ) -> tuple[LocalCluster, bool]:
     """Start (or find running) a local cluster; returns it and whether it was started now."""
+    check_version(version)
     if security not in SECURITY_MODES:
         raise LocalKafkaError(f"unknown security mode {security!r}", f"one of {', '.join(SECURITY_MODES)}")
     if tls and security != "sasl":
@@ -310,6 +329,10 @@ def start(
         raise LocalKafkaError(
             f"the local cluster in {existing.home} was made {'with' if existing.tls else 'without'} TLS",
             f"start it {'with' if existing.tls else 'without'} --tls, or run `callstream kafka stop --fresh` first")
+    if existing and existing.version != version:
+        raise LocalKafkaError(
+            f"the local cluster in {existing.home} was made with Apache Kafka {existing.version}, not {version}",
+            f"start it with {existing.version}, or run `callstream kafka stop --fresh` to delete its data and start a new one")
     if existing and existing.running_nodes():
         if len(existing.nodes) != brokers:
             raise LocalKafkaError(
@@ -328,6 +351,7 @@ def start(
         cluster = _plan(state_dir, brokers, ports, port_base)
         cluster.security = security
         cluster.tls = tls
+        cluster.version = version
         fresh = True
         if cluster.secured:
             Credentials.generate([]).save(state_dir)
@@ -341,7 +365,7 @@ def start(
                     "stop what uses it, or choose other ports with --port-base",
                 )
     java = maven.java_executable()
-    libs = kafka_libs()
+    libs = kafka_libs(cluster.version)
     credentials = Credentials.load(state_dir) if cluster.secured else None
     local_tls = cluster.local_tls if cluster.tls else None
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in cluster.nodes)
@@ -385,7 +409,7 @@ def _format(java: str, libs: Path, cluster_id: str, directory: Path, credentials
 
 def _launch(cluster: LocalCluster, node: KafkaNode, heap: str, *, java: str | None = None, libs: Path | None = None) -> None:
     java = java or maven.java_executable()
-    libs = libs or kafka_libs()
+    libs = libs or kafka_libs(cluster.version)
     directory = Path(node.directory)
     with node.log_path.open("ab") as log:
         process = subprocess.Popen(

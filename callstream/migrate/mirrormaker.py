@@ -17,10 +17,11 @@ from pathlib import Path
 
 from callstream.local import maven
 from callstream.local.broker import LOG4J2, LOGGING_ARTIFACTS
+from callstream.local.connect import CONNECT_VERSION
 from callstream.local.credentials import write_private
 from callstream.local.pids import pid_alive, signal_and_wait
 
-MIRRORMAKER_VERSION = "4.3.1"  # the newest connect-mirror on Maven Central; it talks to Kafka 4.4
+MIRRORMAKER_VERSION = CONNECT_VERSION  # the newest connect-mirror on Maven Central; it talks to Kafka 4.4
 MIRRORMAKER_ARTIFACTS = [maven.Artifact("org.apache.kafka", "connect-mirror", MIRRORMAKER_VERSION), *LOGGING_ARTIFACTS]
 #: how often MirrorMaker 2 emits checkpoints and syncs group offsets here (default 60 s)
 SYNC_INTERVAL_S = 5

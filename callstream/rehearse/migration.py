@@ -254,7 +254,7 @@ class MigrationRehearsal:
                                source=f"rehearsal cluster {name}", env_prefix="CALLSTREAM_REHEARSAL_UNUSED_")
         grant_catalog(conf, self.catalog, state_dir=directory)
         side = ClusterSide(name, cluster, Link(name, conf, cluster_id_of(conf, name)), kafka)
-        self._say(f"[bold]cluster {name}[/] {brokers} node(s) Kafka {broker.KAFKA_VERSION} at {cluster.bootstrap_servers} "
+        self._say(f"[bold]cluster {name}[/] {brokers} node(s) Kafka {cluster.version} at {cluster.bootstrap_servers} "
                   f"(pids {', '.join(str(n.pid) for n in cluster.nodes)}) in {time.monotonic() - started:.0f} s")
         return side
 

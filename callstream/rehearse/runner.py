@@ -225,13 +225,14 @@ class Rehearsal:
         brokers = self.scenario.cluster.brokers
         started = time.monotonic()
         self._cluster, _ = broker.start(self.work_dir, brokers, ports=broker.free_ports(2 * brokers),
-                                      heap=self.scenario.cluster.heap, timeout_s=180)
+                                        heap=self.scenario.cluster.heap, timeout_s=180,
+                                        version=self.options.settings.kafka.local_kafka_version)
         self.conf = self.cluster.client_config()  # the rehearsal's own clients act as the cluster's admin
-        self.run_info["cluster"] = {"configured": False, "brokers": brokers, "kafka": broker.KAFKA_VERSION,
+        self.run_info["cluster"] = {"configured": False, "brokers": brokers, "kafka": self.cluster.version,
                                     "bootstrap": self.cluster.bootstrap_servers,
                                     "start_s": round(time.monotonic() - started, 1),
                                     "pids": {n.node_id: n.pid for n in self.cluster.nodes}}
-        self._say(f"[bold]cluster[/] {brokers} broker(s) Kafka {broker.KAFKA_VERSION} at {self.cluster.bootstrap_servers} "
+        self._say(f"[bold]cluster[/] {brokers} broker(s) Kafka {self.cluster.version} at {self.cluster.bootstrap_servers} "
                   f"(pids {', '.join(str(n.pid) for n in self.cluster.nodes)}) in {time.monotonic() - started:.0f} s")
 
     def _create_topics(self) -> None:

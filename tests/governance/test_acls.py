@@ -14,6 +14,7 @@ from callstream.contract.catalog import load_catalog
 from callstream.contract.events import TranscriptSegment
 from callstream.errors import KafkaOperationError
 from callstream.governance.acls import (
+    CONNECT_TOPIC_PREFIX,
     EXACTLY_ONCE,
     OBSERVER,
     Grant,
@@ -42,13 +43,17 @@ def test_nothing_broader_than_the_catalog_is_granted() -> None:
     grants = compile_grants(CATALOG)
     assert not [g for g in grants if g.operation == "ALL" or g.name in ("*", "")]
     assert not [g for g in grants if g.pattern == "prefixed" and g.resource == "topic"
-                and not g.name.startswith(("changelog__callstream-", "repartition__callstream-"))]
+                and not g.name.startswith(("changelog__callstream-", "repartition__callstream-"))
+                and (g.principal, g.name) != ("User:connect", CONNECT_TOPIC_PREFIX)]
     assert granted(grants, "redactor", "READ", RAW) and granted(grants, "archiver", "READ", RAW)
     assert not granted(grants, OBSERVER, "READ", RAW) and granted(grants, OBSERVER, "DESCRIBE", RAW)
     assert not granted(grants, "sentiment", "READ", RAW) and granted(grants, "sentiment", "READ", REDACTED)
     assert not granted(grants, "simulator", "READ", RAW) and granted(grants, "simulator", "WRITE", RAW)
     for processor in EXACTLY_ONCE:
         assert any(g.resource == "transactional_id" and g.principal == f"User:{processor}" for g in grants)
+    # Kafka Connect: sinks read the redacted transcript, never the raw one; a CRM source writes
+    assert granted(grants, "connect", "READ", REDACTED) and not granted(grants, "connect", "READ", RAW)
+    assert granted(grants, "connect", "WRITE", "callstream.crm.updates") and not granted(grants, "connect", "WRITE", REDACTED)
 
 
 def test_every_service_is_a_principal_and_a_mapping_can_rename_it() -> None:

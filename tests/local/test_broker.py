@@ -107,3 +107,52 @@ def test_an_unsecured_state_dir_is_refused_with_the_fix(tmp_path: Path) -> None:
     del legacy["security"]  # a state dir from before security existed
     (tmp_path / "kafka" / "cluster.json").write_text(json.dumps(legacy))
     assert broker.LocalCluster.load(tmp_path).security == "insecure"
+
+
+def test_unlaunchable_kafka_releases_are_refused_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(LocalKafkaError, match=r"cannot start Apache Kafka '3.8.1' locally: it starts KRaft releases 3.9.x and 4.x") as refused:
+        broker.start(tmp_path, 1, version="3.8.1")
+    assert "bootstrap_servers" in (refused.value.hint or "")
+    made = broker.LocalCluster(state_dir=tmp_path, cluster_id="x", version="3.9.2",
+                               nodes=[broker.KafkaNode(1, 1, 2, str(tmp_path / "kafka" / "node-1"))])
+    made.save()
+    with pytest.raises(LocalKafkaError, match="was made with Apache Kafka 3.9.2, not 4.4.0") as other:
+        broker.start(tmp_path, 1)  # data of one release is not restarted under another
+    assert "start it with 3.9.2" in (other.value.hint or "")
+    monkeypatch.setenv("CALLSTREAM_LOCAL_KAFKA_VERSION", "2.8.0")
+    from callstream.errors import ConfigError
+    from callstream.settings import load_settings
+
+    with pytest.raises(ConfigError, match="local_kafka_version"):
+        load_settings(None, state_dir=tmp_path)
+
+
+@pytest.mark.slow
+def test_kafka_3_9_starts_secured_and_enforces_the_catalog(kafka_installation, tmp_path: Path, unique_name) -> None:
+    """The last 3.x release, still common in production fleets, from its own Maven jars:
+    KRaft, SCRAM, the authorizer; a principal writes what the catalog grants it and nothing else."""
+    from confluent_kafka import KafkaError
+
+    from callstream.contract.catalog import load_catalog
+    from callstream.governance.acls import grant_catalog
+
+    cluster, started = broker.start(tmp_path, 1, ports=broker.free_ports(2), timeout_s=120, version="3.9.2")
+    try:
+        assert started and cluster.version == "3.9.2"
+        assert json.loads((tmp_path / "kafka" / "cluster.json").read_text())["version"] == "3.9.2"
+        admin = AdminClient(cluster.client_config())
+        versions = admin.describe_cluster(request_timeout=10).result(timeout=15)
+        assert versions.cluster_id == cluster.cluster_id
+        grant_catalog(cluster.client_config(), load_catalog(), state_dir=tmp_path)
+        topics = ["callstream.transcript.raw", unique_name("outside")]
+        for future in admin.create_topics([NewTopic(t, 1, 1) for t in topics]).values():
+            future.result(timeout=30)
+        outcomes: dict[str, KafkaError | None] = {}
+        producer = Producer({**cluster.client_config("simulator"), "message.timeout.ms": "10000"})
+        for topic in topics:
+            producer.produce(topic, b"x", on_delivery=lambda err, msg: outcomes.__setitem__(msg.topic(), err))
+        producer.flush(15)
+        assert outcomes[topics[0]] is None
+        assert outcomes[topics[1]] is not None and outcomes[topics[1]].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    finally:
+        broker.stop(tmp_path)

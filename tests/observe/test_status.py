@@ -10,25 +10,16 @@ import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from support.calls import card_segments
 
 from callstream.cli import cli, main
 from callstream.cli.observe_cmds import status
-from callstream.contract.events import TranscriptSegment
 from callstream.observe.status import BREACH_EXIT_CODE
 
 RAW, REDACTED = "callstream.transcript.raw", "callstream.transcript.redacted"
 
 if "status" not in cli.commands:  # until the lead registers it in callstream/cli/__init__.py
     cli.add_command(status)
-
-
-def segments(count: int, start: int = 0) -> list[TranscriptSegment]:
-    now = int(time.time() * 1000)
-    return [TranscriptSegment(
-        event_id=f"raw-{i}", contact_id=f"call-{i % 7}", event_time_ms=now, produced_at_ms=now, producer="test",
-        segment_id=f"seg-{i}", sequence=i, participant="customer", start_offset_ms=i * 1000,
-        end_offset_ms=i * 1000 + 900, text=f"my card is 4111 1111 1111 1111, item {i}", is_final=True)
-        for i in range(start, start + count)]
 
 
 def scrape(url: str) -> dict[tuple[str, tuple], float]:
@@ -48,13 +39,13 @@ def run_status(capsys, tmp_path, pipeline, group, metrics_dir, *extra: str) -> t
 def test_status_json_matches_metrics(capsys, session_settings, tmp_path, worker_metrics_dir, pipeline, workers, dashboard) -> None:
     redactor = workers("redactor")
     group = f"callstream-redactor-{pipeline[RAW].rsplit('.', 1)[-1]}"
-    pipeline.produce(RAW, segments(120))
+    pipeline.produce(RAW, card_segments(120, contacts=7, all_final=True))
     pipeline.produce_raw(RAW, b"not json at all", key=b"call-bad")
     assert len(pipeline.read(REDACTED, lambda ms: len(ms) >= 120, timeout_s=90)) >= 120
     time.sleep(2)  # let the worker commit what it processed
     workers.group.kill("redactor-0", signal.SIGTERM)  # stop: it commits and leaves the group
     assert not redactor.alive()
-    pipeline.produce(RAW, segments(50, start=1000))  # the backlog nobody consumes
+    pipeline.produce(RAW, card_segments(50, start=1000, contacts=7, all_final=True))  # the backlog nobody consumes
 
     dead = (("processor", "redactor"), ("reason", "undecodable"))
     url = dashboard([group], "--window", "600", "--worker-metrics-dir", str(worker_metrics_dir))

