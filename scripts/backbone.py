@@ -79,23 +79,26 @@ def run_compat(out: Path, label: str, env: dict[str, str], work: Path) -> dict:
     return report
 
 
-def run_suite(out: Path, label: str, env: dict[str, str], work: Path) -> dict:
+def run_suite(out: Path, label: str, env: dict[str, str], work: Path, paths: list[str], test_timeout_s: int) -> dict:
     junit = work / "suite.xml"
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pytest", "-m", "kafka", "-q", "-p", "no:cacheprovider",
-                           f"--junitxml={junit}", "-o", "addopts=--import-mode=importlib"],
-                          env=clean_env(env), cwd=ROOT, timeout=7200, check=False)
+                           f"--junitxml={junit}", "-o", "addopts=--import-mode=importlib",
+                           f"--timeout={test_timeout_s}", *paths],
+                          env=clean_env(env), cwd=ROOT, timeout=4 * 3600, check=False)
     cases = ET.parse(junit).getroot().iter("testcase")
     failed, skipped, passed = [], [], 0
     for case in cases:
         name = f"{case.get('classname')}::{case.get('name')}"
-        if case.find("failure") is not None or case.find("error") is not None:
-            failed.append(name)
+        problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+        if problem is not None:
+            failed.append({"test": name, "message": (problem.get("message") or "")[:600]})
         elif case.find("skipped") is not None:
             skipped.append(name)
         else:
             passed += 1
-    summary = {"label": label, "exit": done.returncode, "minutes": round((time.monotonic() - started) / 60, 1),
+    summary = {"label": label, "exit": done.returncode, "tests": " ".join(paths) or "all",
+               "test_timeout_s": test_timeout_s, "minutes": round((time.monotonic() - started) / 60, 1),
                "passed": passed, "failed": len(failed), "skipped": len(skipped), "failures": failed,
                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (out / "suite.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -122,6 +125,8 @@ def main() -> None:
     parser.add_argument("--suite", action="store_true", help="also run the Kafka-marked tests on it")
     parser.add_argument("--burst", action="store_true", help="also run `callstream rehearse burst` on it")
     parser.add_argument("--no-compat", action="store_true", help="skip `callstream compat`")
+    parser.add_argument("--tests", nargs="*", default=[], help="with --suite: only these test paths")
+    parser.add_argument("--test-timeout", type=int, default=600, help="with --suite: seconds a test may take")
     args = parser.parse_args()
     name, start = BACKBONES[args.backbone]
     out = RUNS / name
@@ -137,11 +142,11 @@ def main() -> None:
             if external and args.burst:
                 run_burst(out, label, cli_env, work)
             if external and args.suite:
-                run_suite(out, label, test_env, work)
+                run_suite(out, label, test_env, work, args.tests, args.test_timeout)
         if not external and args.burst:
             run_burst(out, label, test_env, work)
         if not external and args.suite:
-            run_suite(out, label, test_env, work)
+            run_suite(out, label, test_env, work, args.tests, args.test_timeout)
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,25 @@ NOT_RUN_HERE = [
      "of yours. The ACL and SCRAM row answers `unsupported` where the provider manages principals itself."),
 ]
 
+#: real ecosystem parts callstream is tested with in `make test` (the test that shows each)
+ECOSYSTEM = [
+    ("Kafka Connect 4.3.1 (distributed worker, file sink and source)", "tests/connect/test_connect_worker.py",
+     "a sink of the redacted transcript gets every segment exactly once; a source writes CRM updates; the sink's "
+     "group shows in `callstream status`; the worker runs as the catalog's `connect` principal"),
+    ("Apache Spark 4.1 with Iceberg 1.12.0 (JDBC catalog on callstream's SQLite catalog)",
+     "tests/archive/test_spark_reads_the_archive.py",
+     "the same tables, row counts and call timeline as callstream's own reader (`callstream archive spark-conf`)"),
+    ("Kafka's consumer-groups tool (from the broker's jars)", "tests/observe/test_foreign_tools.py",
+     "the same lag per partition as `callstream status --json` at the same moment"),
+    ("kcat 1.7 (Debian)", "tests/observe/test_foreign_tools.py",
+     "lists and reads a callstream topic as a catalog principal with `callstream kafka client-config`'s file, run "
+     "with callstream's librdkafka (the command prints how): Debian's librdkafka 2.0.2 fails SCRAM against Kafka "
+     "4.x brokers, a librdkafka bug fixed in 2.6.1"),
+    ("Schema registry", "tests/contract/", "against an in-process Confluent-compatible fake only: Apicurio Registry "
+     "is on Maven Central as a thin Quarkus application jar (no runnable build); running it needs a Quarkus build "
+     "step that was not attempted yet"),
+]
+
 
 def main() -> None:
     reports = [json.loads(p.read_text()) | {"dir": p.parent.name} for p in sorted(RUNS.glob("*/report.json"))]
@@ -46,11 +65,28 @@ def main() -> None:
         counts = r["counts"]
         lines.append(f"- `{r['dir']}`: {r['label']}; {r['finished_at']}; {counts['pass']} pass, {counts['fail']} fail, "
                      f"{counts['unsupported']} unsupported.")
+    lines += _at_stake(reports, names)
+    lines += ["", "## Ecosystem parts", "", "| part | test | what it shows |", "|---|---|---|"]
+    lines += [f"| {part} | `{test}` | {shows} |" for part, test, shows in ECOSYSTEM]
     lines += _suite_and_burst(reports)
     lines += ["", "## Not run here", ""]
     lines += [f"- **{name}**: {why}" for name, why in NOT_RUN_HERE]
     OUT.write_text("\n".join(lines) + "\n")
     print(f"wrote {OUT.relative_to(ROOT)} from {len(reports)} run(s)")
+
+
+def _at_stake(reports: list[dict], names: list[str]) -> list[str]:
+    """For each row some backbone does not pass: what callstream relies on it for."""
+    from callstream.kafka.compat import AT_STAKE
+
+    lines = ["", "## What a row that does not pass costs", ""]
+    for name in names:
+        missing = [r["dir"] for r in reports for p in r["probes"]
+                   if f"{p['area']}: {p['name']}" == name and p["status"] != "pass"]
+        if missing:
+            probe = name.split(": ", 1)[1]
+            lines.append(f"- **{name}** ({', '.join(missing)}): {AT_STAKE.get(probe, '')}.")
+    return lines
 
 
 def _suite_and_burst(reports: list[dict]) -> list[str]:
@@ -66,7 +102,8 @@ def _suite_and_burst(reports: list[dict]) -> list[str]:
         suite = json.loads((run / "suite.json").read_text()) if (run / "suite.json").exists() else None
         burst = json.loads((run / "burst.json").read_text()) if (run / "burst.json").exists() else None
         tests = "not run" if suite is None else (f"{suite['passed']} passed, {suite['failed']} failed, "
-                                                 f"{suite['skipped']} skipped ({suite['minutes']} min, {suite['finished_at']})")
+                                                 f"{suite['skipped']} skipped of `{suite.get('tests', 'all')}` "
+                                                 f"({suite['minutes']} min, {suite['finished_at']})")
         rehearsal = "not run" if burst is None else ("PASSED" if burst["passed"] else "FAILED: " + "; ".join(
             f"{c['name']}: {c['detail']}" for c in burst["checks"] if not c["passed"])) + f" ({burst['finished_at']})"
         lines.append(f"| `{r['dir']}` | {tests} | {rehearsal} |")
@@ -74,7 +111,9 @@ def _suite_and_burst(reports: list[dict]) -> list[str]:
                if (RUNS / r["dir"] / "suite.json").exists()]
     for name, suite in failing:
         if suite["failures"]:
-            lines += ["", f"Failing tests on `{name}`:", ""] + [f"- `{t}`" for t in suite["failures"]]
+            lines += ["", f"Failing tests on `{name}`:", ""] + [
+                f"- `{t}`" if isinstance(t, str) else f"- `{t['test']}`: {t['message'].splitlines()[0] if t['message'] else ''}"
+                for t in suite["failures"]]
     return lines
 
 

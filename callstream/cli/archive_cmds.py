@@ -98,6 +98,21 @@ def archive_retention(ctx: CliContext, dry_run: bool) -> None:
         click.echo(f"{r.topic} ({r.classification}, {r.retention_days} d, before {r.cutoff}): {verb} {r.rows_removed:,} rows, {r.files_removed} files, {r.bytes_removed:,} bytes")
 
 
+@archive.command("spark-conf")
+@pass_context
+def archive_spark_conf(ctx: CliContext) -> None:
+    """Arguments for spark-submit / pyspark that read the archive's Iceberg tables in place
+    (tables are callstream.<namespace>.<table>; jars are fetched from Maven Central once)."""
+    from callstream.archive.engines import spark_conf, spark_jars
+
+    settings = ctx.settings.archive_settings()
+    conf = spark_conf(settings)
+    click.echo(f"--jars {','.join(str(j) for j in spark_jars(settings))} \\")
+    click.echo(" \\\n".join(f"  --conf {k}={v}" for k, v in conf.items()))
+    if settings.is_s3:
+        click.echo("# S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in Spark's environment", err=True)
+
+
 @click.group()
 def replay() -> None:
     """Replay one call, re-drive a window of history, or rewind a consumer group."""

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from callstream.cli import CliContext, pass_context
-from callstream.kafka.compat import PROBES, run_probes
+from callstream.kafka.compat import AT_STAKE, PROBES, run_probes
 
 AREAS = sorted({area for area, _, _ in PROBES})
 
@@ -51,6 +51,9 @@ def compat(ctx: CliContext, areas: tuple[str, ...], as_json: bool, report_dir: P
         for p in probes:
             table.add_row(p.area, p.name, f"[{colour[p.status]}]{p.status}[/]", p.detail, f"{p.seconds:.1f}")
         Console().print(table)
+        for p in probes:
+            if p.status != "pass":
+                click.echo(f"{p.status}: {p.name}: at stake: {AT_STAKE.get(p.name, 'see docs/compatibility.md')}")
         click.echo(f"{counts['pass']} pass, {counts['fail']} fail, {counts['unsupported']} unsupported")
     if not document["passed"]:
         raise click.exceptions.Exit(1)

@@ -15,6 +15,7 @@ from callstream.errors import KafkaOperationError
 from callstream.governance.acls import grant_catalog
 from callstream.local import broker
 from callstream.local.credentials import write_client_properties
+from callstream.local.librdkafka import tool_library_dir
 
 
 @click.group()
@@ -99,3 +100,7 @@ def client_config_cmd(ctx: CliContext, principal: str, output_dir: Path) -> None
     written = write_client_properties(conf, principal, output_dir)
     for path in written:
         click.echo(f"wrote {path}")
+    library_dir = tool_library_dir()
+    if library_dir is not None and "sasl.mechanism" in conf:
+        click.echo(f"kcat: LD_LIBRARY_PATH={library_dir} kcat -F {written[0]} -L   (a librdkafka older than "
+                   "2.6.1, such as Debian's 2.0.2, fails SCRAM against Kafka 4.x; this one is callstream's own)")

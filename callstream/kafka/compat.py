@@ -57,7 +57,7 @@ class Probe:
     measured: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"at_stake": AT_STAKE.get(self.name, "")}
 
 
 class ProbeFailed(Exception):
@@ -125,6 +125,8 @@ class CompatRun:
             status, detail, measured = "unsupported", str(exc), {}
         except (ProbeFailed, KafkaException, FutureTimeout, AssertionError) as exc:
             status, detail, measured = "fail", _reason(exc), {}
+        except Exception as exc:  # an answer Apache Kafka never gives (a missing config, a malformed reply)
+            status, detail, measured = "fail", f"unexpected answer: {type(exc).__name__}: {exc}", {}
         self.probes.append(Probe(area, name, status, detail, round(time.perf_counter() - started, 3), measured))
 
     def cleanup(self) -> None:
@@ -443,7 +445,11 @@ def probe_acl_and_scram_apis(run: CompatRun) -> tuple[str, dict[str, Any]]:
 def probe_message_size(run: CompatRun) -> tuple[str, dict[str, Any]]:
     topic = run.topic("size", 1)
     [future] = run.admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)]).values()
-    limit = int(future.result(timeout=TIMEOUT_S)["max.message.bytes"].value)
+    configs = future.result(timeout=TIMEOUT_S)
+    if "max.message.bytes" not in configs:
+        raise ProbeFailed(f"DescribeConfigs of a topic does not return max.message.bytes (it returned "
+                          f"{', '.join(sorted(configs)) or 'nothing'})")
+    limit = int(configs["max.message.bytes"].value)
     producer = run.producer({"message.max.bytes": max(limit * 2, 2_000_000), "compression.type": "none"})
     results: list[KafkaError | None] = []
     producer.produce(topic, b"x" * (limit // 2), b"fits", on_delivery=lambda err, _m: results.append(err))
@@ -498,6 +504,33 @@ PROBES: tuple[tuple[str, str, Callable[[CompatRun], tuple[str, dict[str, Any]]]]
     ("limits", "max message size", probe_message_size),
     ("limits", "fetch.min.bytes / fetch.wait.max.ms", probe_fetch_min_bytes),
 )
+
+
+#: what callstream (or its users' clients) relies on each behaviour for: what a fail costs
+AT_STAKE: dict[str, str] = {
+    "keys, headers, CreateTime": "every event: keyed by contact, typed by header, timed by its producer",
+    "LogAppendTime": "lag in seconds and latency on topics a provider stamps with the broker's time",
+    "murmur2 partitioning like Java": "a contact's events landing on one partition whoever produced them "
+                                      "(Java producers, Kafka Connect, callstream)",
+    "idempotent producer": "no duplicate from a retried send (every callstream producer is idempotent)",
+    "commit, abort, read_committed": "the exactly-once outputs (redactor, quality, analytics) and the migration "
+                                     "replicator: readers must never see an aborted batch",
+    "zombie fencing": "a restarted exactly-once worker fencing its predecessor (no duplicates after a crash)",
+    "sendOffsetsToTransaction": "exactly-once processors and the replicator committing their input positions "
+                                "with their output",
+    "classic protocol: join, rebalance, commit, fetch": "every processor, the archiver and the observer: join time "
+                                                       "is time to first output after a start or a crash",
+    "static membership": "a restarted worker getting its partitions back at once (workers set group.instance.id)",
+    "KIP-848 consumer protocol": "nothing in callstream (it uses the classic protocol); users' newer clients",
+    "rewind by timestamp (offsets_for_times)": "`replay rewind --to TIME`, the live tap's and lag probe's time lookups",
+    "create topics with configs, DescribeConfigs": "`topics apply`; Quix sizing its changelog and repartition "
+                                                   "topics from the input's retention.ms",
+    "ListOffsets, DeleteRecords": "lag in `status` and the dashboard, migration receipts and watermarks",
+    "ACL and SCRAM APIs": "`acls apply / verify` and the per-service principals",
+    "log compaction with tombstones": "Quix state changelogs staying bounded; restore time after a restart",
+    "max message size": "long transcript segments and dead letters that carry the whole bad message",
+    "fetch.min.bytes / fetch.wait.max.ms": "processors' batching and the assist path's latency",
+}
 
 
 def run_probes(conf: dict[str, str], *, only: set[str] | None = None,

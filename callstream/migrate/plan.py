@@ -128,7 +128,18 @@ def make_plan(source: Link, target: Link, catalog: Catalog, only: list[str] | No
         plan.topics.append(TopicMove(name, partitions, configs.get(name, {}), action))
     plan.groups = group_positions(source.config, set(on_source))
     plan.fenced_principals = producer_principals(catalog, source.principals)
+    plan.problems += target_transaction_problems(target)
     return plan
+
+
+def target_transaction_problems(target: Link) -> list[str]:
+    """The replicator, the offset map and the exactly-once processors need the target's
+    transactions to behave as Apache Kafka's: `callstream compat`'s transaction probes, run
+    on the target (a few seconds), name each behaviour that differs."""
+    from callstream.kafka.compat import AT_STAKE, run_probes
+
+    return [f"'{target.name}' fails `callstream compat`'s {p.name} probe ({p.detail}); at stake: {AT_STAKE[p.name]}"
+            for p in run_probes(target.config, only={"transactions"}) if p.status != "pass"]
 
 
 def prepare_target(plan: MigrationPlan, target: Link) -> list[str]:

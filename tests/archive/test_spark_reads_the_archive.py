@@ -1,0 +1,63 @@
+"""Apache Spark reads callstream's archive in place, through Iceberg's JDBC catalog on the same
+SQLite catalog (`callstream archive spark-conf`): the same tables, the same row counts and
+the same call timeline as callstream's own reader."""
+
+from __future__ import annotations
+
+import pytest
+
+from callstream.archive.archiver import archive_topics
+from callstream.archive.engines import spark_conf, spark_jars
+from callstream.archive.replay import ReplayScope, call_timeline
+from callstream.archive.tables import Archive
+
+from .conftest import new_producer, now_ms, produce_events, queued, segment, transferred_call
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def spark(archive_settings):
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master("local[1]").appName("callstream-archive-test")
+    builder = builder.config("spark.jars", ",".join(str(j) for j in spark_jars(archive_settings)))
+    for key, value in {**spark_conf(archive_settings), "spark.ui.enabled": "false",
+                       "spark.sql.shuffle.partitions": "1"}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def test_spark_sees_the_same_tables_rows_and_call_timeline(kafka_config, make_topics, archive_settings, unique_name,
+                                                           spark) -> None:
+    lifecycle, raw, redacted = make_topics("lifecycle", "raw", "redacted", partitions=3)
+    settings = archive_settings.model_copy(update={"consumer_group": unique_name("archiver")})
+    t0 = now_ms() - 60_000
+    a_events, b_events = transferred_call("call-A", "call-B", t0)
+    producer = new_producer(kafka_config)
+    produce_events(producer, lifecycle, a_events + b_events)
+    produce_events(producer, raw, [segment("call-A", 0, t0 + 5, "my card is 4111 1111 1111 1111")])
+    produce_events(producer, redacted, queued("call-A", 3, t0 + 6))
+    for noise in range(20):
+        produce_events(producer, lifecycle, queued(f"noise-{noise}", 4, t0))
+    assert producer.flush(30) == 0
+    assert archive_topics(settings, kafka_config, [lifecycle, raw, redacted], idle_exit_s=1.5, max_seconds=60).archived > 0
+
+    archive = Archive.open(settings)
+    ours = {".".join(table.name()): table.scan().to_arrow().num_rows for _, table in archive.tables()}
+    namespace = settings.namespace
+    listed = {f"{namespace}.{row.tableName}" for row in spark.sql(f"SHOW TABLES IN callstream.{namespace}").collect()}
+    assert listed == set(ours) and len(ours) == 3
+    theirs = {name: spark.sql(f"SELECT count(*) AS n FROM callstream.{name}").collect()[0].n for name in ours}
+    assert theirs == ours and sum(ours.values()) == len(a_events) + len(b_events) + 1 + 3 + 80
+
+    scope = ReplayScope(topics=(lifecycle, raw, redacted), restricted=frozenset({raw}))
+    timeline = call_timeline(archive, "call-A", scope=scope, include_raw=True, include_linked=False)
+    expected = sorted((e.event_time_ms, e.topic, e.partition, e.offset) for e in timeline.events)
+    union = " UNION ALL ".join(f"SELECT event_time_ms, kafka_topic, kafka_partition, kafka_offset FROM callstream.{name} "
+                               "WHERE contact_id = 'call-A'" for name in ours)
+    rows = spark.sql(f"{union} ORDER BY event_time_ms, kafka_topic, kafka_partition, kafka_offset").collect()
+    assert [tuple(r) for r in rows] == expected and len(expected) == len(a_events) + 1 + 3
