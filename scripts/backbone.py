@@ -1,6 +1,6 @@
 """Run callstream's compatibility evidence on one backbone this machine can start, into
 docs/compatibility/<name>/: `callstream compat` (report.json), and on request the
-Kafka-marked tests (suite.json) and the burst rehearsal (burst.json). Then regenerate the
+Kafka-marked tests (suite.json) and the burst rehearsal (burst.json, its report in burst/). Then regenerate the
 matrix with `python scripts/compat_matrix.py`.
 
     python scripts/backbone.py kafka-3.9          # Apache Kafka 3.9.2, 1 node, secured
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -107,13 +108,20 @@ def run_suite(out: Path, label: str, env: dict[str, str], work: Path, paths: lis
 
 
 def run_burst(out: Path, label: str, env: dict[str, str], work: Path) -> dict:
-    report_dir = work / "burst-report"
+    report_dir = out / "burst"  # the whole report (html, json, plots) beside the matrix
     done = subprocess.run([sys.executable, "-m", "callstream", "--state-dir", str(work / "burst"), "rehearse", "burst",
-                           "--report", str(report_dir)], env=clean_env(env), cwd=ROOT, timeout=3600, check=False)
+                           "--report", str(report_dir)], env=clean_env(env), cwd=ROOT, timeout=3600, check=False,
+                          stderr=subprocess.PIPE, text=True)
+    sys.stderr.write(done.stderr)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("callstream: error")]
     figures = json.loads((report_dir / "report.json").read_text()) if (report_dir / "report.json").exists() else {}
     summary = {"label": label, "exit": done.returncode, "passed": bool(figures.get("passed")),
-               "checks": [{k: c.get(k) for k in ("name", "passed", "detail")} for c in figures.get("checks", [])],
+               "error": errors[-1].split(" -- read ")[0] if errors else None,  # its log dir is gone with the run's
+               "checks": [{"name": c["check"], "passed": c["passed"], "detail": c["detail"]}
+                          for c in figures.get("verdicts", [])],
                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if summary["passed"]:  # a failing run keeps its processes' logs for the next look
+        shutil.rmtree(report_dir / "logs", ignore_errors=True)
     (out / "burst.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"burst: exit {done.returncode}, passed {summary['passed']}")
     return summary

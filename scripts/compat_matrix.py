@@ -104,8 +104,9 @@ def _suite_and_burst(reports: list[dict]) -> list[str]:
         tests = "not run" if suite is None else (f"{suite['passed']} passed, {suite['failed']} failed, "
                                                  f"{suite['skipped']} skipped of `{suite.get('tests', 'all')}` "
                                                  f"({suite['minutes']} min, {suite['finished_at']})")
-        rehearsal = "not run" if burst is None else ("PASSED" if burst["passed"] else "FAILED: " + "; ".join(
-            f"{c['name']}: {c['detail']}" for c in burst["checks"] if not c["passed"])) + f" ({burst['finished_at']})"
+        rehearsal = "not run" if burst is None else ("PASSED" if burst["passed"] else "FAILED: " + ("; ".join(
+            f"{c['name']}: {c['detail']}" for c in burst["checks"] if not c["passed"]) or burst.get("error") or "")
+        ) + f" ({burst['finished_at']})"
         lines.append(f"| `{r['dir']}` | {tests} | {rehearsal} |")
     failing = [(r["dir"], json.loads((RUNS / r["dir"] / "suite.json").read_text())) for r in reports
                if (RUNS / r["dir"] / "suite.json").exists()]
