@@ -513,8 +513,8 @@ AT_STAKE: dict[str, str] = {
     "murmur2 partitioning like Java": "a contact's events landing on one partition whoever produced them "
                                       "(Java producers, Kafka Connect, callstream)",
     "idempotent producer": "no duplicate from a retried send (every callstream producer is idempotent)",
-    "commit, abort, read_committed": "the exactly-once outputs (redactor, quality, analytics) and the migration "
-                                     "replicator: readers must never see an aborted batch",
+    "commit, abort, read_committed": "the exactly-once outputs (quality scores, analytics windows) and the "
+                                     "migration replicator: readers must never see an aborted batch",
     "zombie fencing": "a restarted exactly-once worker fencing its predecessor (no duplicates after a crash)",
     "sendOffsetsToTransaction": "exactly-once processors and the replicator committing their input positions "
                                 "with their output",

@@ -332,7 +332,8 @@ def start(
     if existing and existing.version != version:
         raise LocalKafkaError(
             f"the local cluster in {existing.home} was made with Apache Kafka {existing.version}, not {version}",
-            f"start it with {existing.version}, or run `callstream kafka stop --fresh` to delete its data and start a new one")
+            f"start it with {existing.version} (CALLSTREAM_LOCAL_KAFKA_VERSION={existing.version}), or run "
+            "`callstream kafka stop --fresh` to delete its data and start a new one")
     if existing and existing.running_nodes():
         if len(existing.nodes) != brokers:
             raise LocalKafkaError(

@@ -65,7 +65,7 @@ def worker_properties(client: dict[str, str], rest_port: int, replication: int) 
         # lets a sink take its group under the principal's prefix (consumer.override.group.id)
         "connector.client.config.override.policy = All",
         "offset.flush.interval.ms = 1000",
-        # sinks see what callstream's exactly-once processors committed, never an aborted batch
+        # sinks see what callstream's exactly-once processors (quality, analytics) committed, never an aborted batch
         "consumer.isolation.level = read_committed",
     ]
     return "\n".join(lines) + "\n"

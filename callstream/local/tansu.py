@@ -100,8 +100,7 @@ class TansuBroker:
         raise LocalKafkaError(f"Tansu was not ready within {timeout_s:.0f} s ({last})", f"read {self.log_path}")
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        if self.alive():
-            assert self.pid is not None
+        if self.pid is not None and pid_alive(self.pid):
             signal_and_wait([self.pid], signal.SIGTERM, timeout_s)
         self.pid = None
         self.save()
