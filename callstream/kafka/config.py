@@ -7,11 +7,12 @@ use the local broker that ``callstream kafka start`` runs (see ``callstream.loca
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callstream.errors import ConfigError
@@ -50,7 +51,7 @@ class KafkaSettings(BaseSettings):
         default=None, description="host:port list; empty means the local broker"
     )
     #: the Apache Kafka release of the local broker callstream starts itself (no bootstrap_servers)
-    local_kafka_version: str = Field(default=LOCAL_KAFKA_VERSION, pattern=LOCAL_KAFKA_VERSIONS,
+    local_kafka_version: str = Field(default=LOCAL_KAFKA_VERSION,
                                      description=f"3.9.x or 4.x; the default is the tested {LOCAL_KAFKA_VERSION}")
     client_id: str = "callstream"
     security_protocol: SecurityProtocol = "PLAINTEXT"
@@ -69,6 +70,14 @@ class KafkaSettings(BaseSettings):
     principals: dict[str, str] = Field(default_factory=dict)
     #: extra librdkafka properties passed through unchanged (e.g. {"socket.timeout.ms": "5000"})
     librdkafka: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("local_kafka_version")
+    @classmethod
+    def _launchable(cls, version: str) -> str:
+        if not re.match(LOCAL_KAFKA_VERSIONS, version):
+            raise ValueError(f"callstream starts KRaft releases 3.9.x and 4.x (e.g. {LOCAL_KAFKA_VERSION} or 3.9.2), "
+                             f"not {version!r}")
+        return version
 
     @model_validator(mode="after")
     def _security_is_complete(self) -> KafkaSettings:
