@@ -34,8 +34,10 @@ ECOSYSTEM = [
      "with callstream's librdkafka (the command prints how): Debian's librdkafka 2.0.2 fails SCRAM against Kafka "
      "4.x brokers, a librdkafka bug fixed in 2.6.1"),
     ("Schema registry", "tests/contract/", "against an in-process Confluent-compatible fake only: Apicurio Registry "
-     "is on Maven Central as a thin Quarkus application jar (no runnable build); running it needs a Quarkus build "
-     "step that was not attempted yet"),
+     "is on Maven Central as a thin Quarkus application jar (no runnable build); building it was "
+     "tried with a wrapper POM (the app as a dependency, quarkus-maven-plugin's build goal): 3.3.3 and 2.6.13.Final "
+     "need apicurio-registry-schema-util-provider at their version, which the registry here does not serve, and "
+     "3.0.9's parent POM is not served"),
 ]
 
 
