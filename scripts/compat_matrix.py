@@ -97,12 +97,15 @@ def _suite_and_burst(reports: list[dict]) -> list[str]:
              "Apache Kafka 4.4.0 on one node is the suite's own broker: `make test` runs every test on it in each CI run,",
              "and `docs/rehearsals/burst/` holds its burst report. The other backbones, from `scripts/backbone.py`:", "",
              "| backbone | Kafka-marked tests | burst rehearsal |", "|---|---|---|"]
+    suites: dict[str, dict] = {}
     for r in reports:
         run = RUNS / r["dir"]
         if not (run / "suite.json").exists() and not (run / "burst.json").exists():
             continue
         suite = json.loads((run / "suite.json").read_text()) if (run / "suite.json").exists() else None
         burst = json.loads((run / "burst.json").read_text()) if (run / "burst.json").exists() else None
+        if suite is not None:
+            suites[r["dir"]] = suite
         tests = "not run" if suite is None else (f"{suite['passed']} passed, {suite['failed']} failed, "
                                                  f"{suite['skipped']} skipped of `{suite.get('tests', 'all')}` "
                                                  f"({suite['minutes']} min, {suite['finished_at']})")
@@ -110,9 +113,7 @@ def _suite_and_burst(reports: list[dict]) -> list[str]:
             f"{c['name']}: {c['detail']}" for c in burst["checks"] if not c["passed"]) or burst.get("error") or "")
         ) + f" ({burst['finished_at']})"
         lines.append(f"| `{r['dir']}` | {tests} | {rehearsal} |")
-    failing = [(r["dir"], json.loads((RUNS / r["dir"] / "suite.json").read_text())) for r in reports
-               if (RUNS / r["dir"] / "suite.json").exists()]
-    for name, suite in failing:
+    for name, suite in suites.items():
         if suite["failures"]:
             lines += ["", f"Failing tests on `{name}`:", ""] + [
                 f"- `{t}`" if isinstance(t, str) else f"- `{t['test']}`: {t['message'].splitlines()[0] if t['message'] else ''}"

@@ -28,7 +28,14 @@ from callstream.governance.protection import open_audit
 from callstream.migrate.cutover import Clients, SwitchOptions, SwitchReport, platform_of, switch
 from callstream.migrate.handover import Handover, PlatformClients
 from callstream.migrate.links import CURRENT, Link, open_link
-from callstream.migrate.plan import STATE_PREFIXES, MigrationPlan, group_positions, make_plan, prepare_target
+from callstream.migrate.plan import (
+    STATE_PREFIXES,
+    MigrationPlan,
+    group_positions,
+    make_plan,
+    prepare_target,
+    target_transaction_problems,
+)
 from callstream.migrate.positions import translate_positions
 from callstream.migrate.receipts import compare, watermarks
 from callstream.migrate.replicator import Replicator, backlog, committed_positions, read_offset_map
@@ -42,10 +49,15 @@ def migrate() -> None:
     """Move the platform to another Kafka cluster with exact consumer positions, cutover and rollback."""
 
 
-def _plan(ctx: CliContext, source: str, target: str, topics: tuple[str, ...]) -> tuple[Link, Link, MigrationPlan]:
+def _plan(ctx: CliContext, source: str, target: str, topics: tuple[str, ...], *,
+          check_target: bool = False) -> tuple[Link, Link, MigrationPlan]:
+    """The migration's plan; ``check_target`` (`plan` and `start`, once per migration, not for
+    every command that needs the topic list) also runs compat's transaction probes on it."""
     source_link, target_link = open_link(ctx.settings, source), open_link(ctx.settings, target)
-    return source_link, target_link, make_plan(source_link, target_link, load_catalog(ctx.settings.deployment.catalog),
-                                               list(topics) or None)
+    migration = make_plan(source_link, target_link, load_catalog(ctx.settings.deployment.catalog), list(topics) or None)
+    if check_target and source_link.cluster_id != target_link.cluster_id:
+        migration.problems += target_transaction_problems(target_link)
+    return source_link, target_link, migration
 
 
 def _replication(settings: Settings, topics: list[str]) -> ReplicationProcesses:
@@ -68,7 +80,7 @@ def _topic_names(ctx: CliContext, state: MigrationState) -> list[str]:
 @pass_context
 def plan(ctx: CliContext, target: str, source: str, topics: tuple[str, ...], as_json: bool) -> None:
     """Show what would move, in order, and refuse what cannot work."""
-    _, _, migration = _plan(ctx, source, target, topics)
+    _, _, migration = _plan(ctx, source, target, topics, check_target=True)
     if as_json:
         click.echo(json.dumps(migration.to_json()))
     else:
@@ -95,7 +107,7 @@ def plan(ctx: CliContext, target: str, source: str, topics: tuple[str, ...], as_
 @pass_context
 def start(ctx: CliContext, target: str, source: str, topics: tuple[str, ...], foreground: bool) -> None:
     """Create the target's topics and start replicating (resumable: a restart continues exactly)."""
-    source_link, target_link, migration = _plan(ctx, source, target, topics)
+    source_link, target_link, migration = _plan(ctx, source, target, topics, check_target=True)
     migration.refuse_if_impossible()
     created = prepare_target(migration, target_link)
     existing = MigrationState.load_if_any(ctx.settings.state_dir)

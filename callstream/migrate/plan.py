@@ -128,7 +128,6 @@ def make_plan(source: Link, target: Link, catalog: Catalog, only: list[str] | No
         plan.topics.append(TopicMove(name, partitions, configs.get(name, {}), action))
     plan.groups = group_positions(source.config, set(on_source))
     plan.fenced_principals = producer_principals(catalog, source.principals)
-    plan.problems += target_transaction_problems(target)
     return plan
 
 

@@ -34,15 +34,15 @@ def crm_updates(count: int) -> list[str]:
 
 
 def test_connect_sinks_each_redacted_segment_once_and_sources_crm_updates(
-        pipeline: PipelineTopics, workers, session_cluster, session_settings, capsys, tmp_path: Path, eventually) -> None:
-    if session_cluster is None:
-        pytest.skip("needs the session's secured broker: the worker runs as its `connect` principal")
+        pipeline: PipelineTopics, workers, session_cluster, kafka_config, session_settings, capsys, tmp_path: Path, eventually) -> None:
+    # as the catalog's `connect` principal on the session's broker; an external cluster's own settings otherwise
+    client = session_cluster.client_config("connect") if session_cluster is not None else kafka_config
     worker = ConnectWorker(tmp_path / "state")
     with pytest.raises(LocalKafkaError, match="no Kafka Connect worker is running"):
         worker.connector_states()
-    state, started = worker.start(session_cluster.client_config("connect"))
+    state, started = worker.start(client)
     try:
-        assert started and worker.start(session_cluster.client_config("connect"))[0] == state  # idempotent
+        assert started and worker.start(client)[0] == state  # idempotent
         workers("redactor")
         pipeline.produce(RAW, card_segments(120))
         sink_file, source_file = tmp_path / "redacted.jsonl", tmp_path / "crm.jsonl"

@@ -10,12 +10,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from playwright import sync_api as playwright  # locked in the dev extra: a missing browser stack fails
 
 from callstream.contract.events import CallConnected, CallInitiated, CallQueued, TranscriptSegment
 from callstream.simulate.simulator import SimulationSettings, run_simulation
 
 pytestmark = pytest.mark.slow
-playwright = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
