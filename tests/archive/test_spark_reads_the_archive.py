@@ -29,6 +29,15 @@ def spark(archive_settings):
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+    from pyspark import SparkContext
+
+    # the JVM pyspark launched would outlive the session in this process: stop it by its process
+    gateway = SparkContext._gateway  # noqa: SLF001
+    if gateway is not None:
+        gateway.shutdown()
+        gateway.proc.terminate()
+        gateway.proc.wait(30)
+        SparkContext._gateway = SparkContext._jvm = None  # noqa: SLF001
 
 
 def test_spark_sees_the_same_tables_rows_and_call_timeline(kafka_config, make_topics, archive_settings, unique_name,

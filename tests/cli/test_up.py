@@ -30,7 +30,7 @@ def test_up_runs_the_platform_then_history_replays(cli_env: dict[str, str], kafk
     base = ["--state-dir", str(tmp_path / "state")]
     port = free_ports(1)[0]
     process = subprocess.Popen(
-        [sys.executable, "-m", "callstream", *base, "up", "--duration", "45", "--speedup", "10", "--rate", "60", "--seed", "3",
+        [sys.executable, "-m", "callstream", *base, "up", "--duration", "60", "--speedup", "10", "--rate", "60", "--seed", "3",
          "--dashboard-port", str(port)], cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     metrics = ""
