@@ -73,6 +73,7 @@ COMMANDS = {
     "compat": "compat_cmds:compat",
     "migrate": "migrate_cmds:migrate",
     "connect": "connect_cmds:connect",
+    "registry": "registry_cmds:registry",
 }
 
 

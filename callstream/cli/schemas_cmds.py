@@ -10,6 +10,7 @@ from callstream.cli import CliContext, pass_context
 from callstream.contract import schemas as contract_schemas
 from callstream.contract.registry import SchemaRegistrySync
 from callstream.errors import ConfigError, SchemaCompatibilityError
+from callstream.local.registry import SchemaRegistryServer
 
 directory_option = click.option("--directory", type=click.Path(file_okay=False, path_type=Path), default=contract_schemas.DEFAULT_DIRECTORY, show_default=True)
 
@@ -44,9 +45,12 @@ def check(directory: Path) -> None:
 @schemas.command()
 @pass_context
 def register(ctx: CliContext) -> None:
-    """Check and register every schema in the configured Confluent-compatible schema registry."""
-    url = ctx.settings.kafka.schema_registry_url
+    """Check and register every schema in the configured Confluent-compatible schema registry
+    (or the state dir's own, from `callstream registry start`, when none is configured)."""
+    local = SchemaRegistryServer(ctx.settings.state_dir).state()
+    url = ctx.settings.kafka.schema_registry_url or (local.url if local else None)
     if not url:
-        raise ConfigError("no schema registry is configured", "set CALLSTREAM_SCHEMA_REGISTRY_URL or schema_registry_url in the config file")
+        raise ConfigError("no schema registry is configured", "set CALLSTREAM_SCHEMA_REGISTRY_URL or schema_registry_url "
+                          "in the config file, or run `callstream registry start` for a local one")
     result = SchemaRegistrySync(url).sync()
     click.echo(f"schema registry {url}: {result}")

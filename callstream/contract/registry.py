@@ -14,6 +14,17 @@ from callstream.contract.events import EVENT_TYPES, Envelope
 from callstream.contract.schemas import schema_for
 from callstream.errors import ConfigError, SchemaCompatibilityError, SchemaRegistryError
 
+#: the JSON Schema dialect the registry is told (see ``SchemaRegistrySync._payload``)
+REGISTRY_DIALECT = "http://json-schema.org/draft-07/schema#"
+
+#: why a registry may refuse a change ``callstream schemas check`` accepts
+OPEN_CONTENT_HINT = (
+    "a registry judges JSON Schema under its open content model, where adding or removing any property is "
+    "incompatible under FULL even when optional (callstream's own check allows it: its readers ignore unknown "
+    "fields and fill defaults); publish such a change as a new major version (see the versioning rule in "
+    "callstream.contract.schemas), or relax the subject's compatibility in the registry"
+)
+
 
 class SchemaRegistrySync:
     """Check and register the event schemas in a Confluent-compatible schema registry.
@@ -58,6 +69,12 @@ class SchemaRegistrySync:
 
     @staticmethod
     def _payload(schema: Mapping[str, Any]) -> dict[str, Any]:
+        # Registries that judge compatibility with the everit library (Apicurio 2.x, older
+        # Confluent releases) reject a 2020-12 ``$schema`` ("could not determine version").
+        # callstream's schemas use only keywords draft-07 reads the same way (``$defs`` is
+        # reached by a plain JSON pointer; tests/contract checks the keyword set), so the
+        # registry gets them as draft-07.
+        schema = {**schema, "$schema": REGISTRY_DIALECT}
         return {"schemaType": "JSON", "schema": json.dumps(schema, separators=(",", ":"))}
 
     def compatibility_request(self, subject: str, schema: Mapping[str, Any]) -> urllib.request.Request:
@@ -100,7 +117,9 @@ class SchemaRegistrySync:
             raise self._fail("check", subject, status, body)
         if body.get("is_compatible"):
             return []
-        return [str(m) for m in body.get("messages") or ["incompatible (the registry gave no details)"]]
+        # Confluent answers ``messages`` (verbose), Apicurio a ``reason`` that may be null
+        reasons = body.get("messages") or ([body["reason"]] if body.get("reason") else [])
+        return [str(m) for m in reasons or ["incompatible (the registry gave no details)"]]
 
     def register(self, subject: str, schema: Mapping[str, Any]) -> int:
         """Register ``schema`` under ``subject`` (idempotent) and return its registry id."""
@@ -110,7 +129,7 @@ class SchemaRegistrySync:
         status, body = self._call(self.register_request(subject, schema))
         if status == 409:
             raise SchemaCompatibilityError(f"schema registry rejected {subject} as incompatible: {body.get('message', '')}",
-                                           hint="see the versioning rule in callstream.contract.schemas")
+                                           hint=OPEN_CONTENT_HINT)
         if status != 200 or "id" not in body:
             raise self._fail("register", subject, status, body)
         return int(body["id"])
@@ -125,6 +144,6 @@ class SchemaRegistrySync:
         if problems:
             raise SchemaCompatibilityError(
                 f"schema registry {self.url} reports {len(problems)} incompatibility(ies): " + "; ".join(problems[:5]),
-                hint="see the versioning rule in callstream.contract.schemas",
+                hint=OPEN_CONTENT_HINT,
             )
         return {subject: self.register(subject, schema) for subject, schema in schemas.items()}

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -29,7 +28,7 @@ from callstream.governance.acls import CONNECT_TOPIC_PREFIX
 from callstream.local import maven
 from callstream.local.broker import LOG4J2, LOGGING_ARTIFACTS, free_ports
 from callstream.local.credentials import java_properties, write_private
-from callstream.local.pids import pid_alive, signal_and_wait
+from callstream.local.pids import pid_alive, signal_and_wait, wait_until_ready
 
 #: the newest Connect release whose file and mirror plugins are on Maven Central (4.4.0's are
 #: not); Connect 4.3 talks to 4.4 brokers like any client
@@ -121,20 +120,17 @@ class ConnectWorker:
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         state = WorkerState(process.pid, port)
         self.state_path.write_text(json.dumps(asdict(state)))
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                raise LocalKafkaError(f"the Kafka Connect worker exited during start-up (exit {process.returncode})",
-                                      f"read {self.log_path}")
-            try:
-                self.request("GET", "/connectors")
-                return state, True
-            except LocalKafkaError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise LocalKafkaError(f"the Kafka Connect worker did not answer within {timeout_s:.0f} s",
-                                          f"read {self.log_path}") from None
-                time.sleep(1.0)
+        try:
+            wait_until_ready(process, self._answers, what="the Kafka Connect worker", log_path=self.log_path,
+                             timeout_s=timeout_s, poll_s=1.0)
+        except LocalKafkaError:
+            self.state_path.unlink(missing_ok=True)
+            raise
+        return state, True
+
+    def _answers(self) -> bool:
+        self.request("GET", "/connectors")
+        return True
 
     def request(self, method: str, path: str, body: dict | None = None, timeout_s: float = 30.0) -> object:
         """One call to the worker's REST API; its JSON answer."""

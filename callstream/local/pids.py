@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from callstream.errors import LocalKafkaError
 
 
 def pid_alive(pid: int) -> bool:
@@ -41,3 +45,23 @@ def signal_and_wait(pids: list[int], sig: int, timeout_s: float) -> None:
             os.kill(pid, signal.SIGKILL)
     while any(pid_alive(p) for p in pids):
         time.sleep(0.05)
+
+
+def wait_until_ready(process: subprocess.Popen[bytes], ready: Callable[[], bool], *, what: str, log_path: Path,
+                     timeout_s: float, poll_s: float = 0.5) -> None:
+    """Poll ``ready`` until it is true while ``process`` (just launched) runs; stop it by PID and
+    raise a ``LocalKafkaError`` naming ``what`` and its log if it exits or does not answer in time.
+    ``ready`` may raise while the service boots: the last error is reported."""
+    deadline, last = time.monotonic() + timeout_s, "no answer yet"
+    while True:
+        if process.poll() is not None:
+            raise LocalKafkaError(f"{what} exited during start-up (exit {process.returncode})", f"read {log_path}")
+        try:
+            if ready():
+                return
+        except Exception as exc:  # clients raise their own errors while the service boots
+            last = str(exc)
+        if time.monotonic() > deadline:
+            signal_and_wait([process.pid], signal.SIGTERM, 15.0)
+            raise LocalKafkaError(f"{what} was not ready within {timeout_s:.0f} s ({last})", f"read {log_path}")
+        time.sleep(poll_s)

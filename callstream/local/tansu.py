@@ -13,13 +13,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from callstream.errors import LocalKafkaError
 from callstream.local.broker import describe, free_ports
-from callstream.local.pids import pid_alive, signal_and_wait
+from callstream.local.pids import pid_alive, signal_and_wait, wait_until_ready
 
 
 def tansu_binary() -> Path:
@@ -86,18 +85,8 @@ class TansuBroker:
                 env={**os.environ, **(environment or {})})
         self.pid = process.pid
         self.save()
-        deadline, last = time.monotonic() + timeout_s, "no answer yet"
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise LocalKafkaError(f"Tansu exited during start-up (exit {process.returncode})", f"read {self.log_path}")
-            try:
-                if describe(self.client_config(), timeout_s=3)["brokers"]:
-                    return
-            except Exception as exc:  # the admin client raises KafkaException while the broker boots
-                last = str(exc)
-            time.sleep(0.5)
-        self.stop()
-        raise LocalKafkaError(f"Tansu was not ready within {timeout_s:.0f} s ({last})", f"read {self.log_path}")
+        wait_until_ready(process, lambda: bool(describe(self.client_config(), timeout_s=3)["brokers"]),
+                         what="Tansu", log_path=self.log_path, timeout_s=timeout_s)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         if self.pid is not None and pid_alive(self.pid):

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import jsonschema
 import msgspec
 import pytest
+from support.schema_changes import COMPATIBLE_CHANGES, INCOMPATIBLE_CHANGES, variant
 
 from callstream.contract.codec import encode_event
 from callstream.contract.compatibility import check, compare_schemas
 from callstream.contract.events import EVENT_TYPES, RedactedSegment, TranscriptSegment
-from callstream.contract.registry import SchemaRegistrySync
+from callstream.contract.registry import REGISTRY_DIALECT, SchemaRegistrySync
 from callstream.contract.schemas import (
     EXPORT_COMMAND,
     check_compatibility,
@@ -29,28 +28,6 @@ from callstream.contract.schemas import (
 from callstream.errors import ConfigError, SchemaCompatibilityError, SchemaRegistryError
 
 REPO_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
-
-
-def variant(base: type, *, drop=(), change: dict[str, Any] | None = None, add=(), version: int = 1) -> type:
-    """``base`` as an edited copy (same tag): how a developer's change to events.py looks."""
-    change = change or {}
-    fields: list[tuple] = []
-    for f in msgspec.structs.fields(base):
-        if f.name in drop:
-            continue
-        kind = change.get(f.name, f.type)
-        if f.name == "schema_version":
-            fields.append((f.name, int, version))
-        elif f.default is not msgspec.NODEFAULT:
-            fields.append((f.name, kind, f.default))
-        elif f.default_factory is not msgspec.NODEFAULT:
-            fields.append((f.name, kind, msgspec.field(default_factory=f.default_factory)))
-        else:
-            fields.append((f.name, kind))
-    return msgspec.defstruct(
-        base.__name__, [*fields, *add], tag_field="event_type", tag=base.__struct_config__.tag,
-        kw_only=True, frozen=True, namespace={"SCHEMA_VERSION": version},
-    )
 
 
 def violations_of(changed: type, base: type = TranscriptSegment) -> list[tuple[str, str, str]]:
@@ -125,48 +102,13 @@ def test_identical_schema_is_compatible():
     assert violations_of(variant(TranscriptSegment)) == []
 
 
-@pytest.mark.parametrize(
-    "changed",
-    [
-        variant(TranscriptSegment, add=[("speaker_id", str | None, None)]),
-        variant(TranscriptSegment, add=[("channel", str, "voice")]),
-        variant(TranscriptSegment, drop=["language"]),  # it had a default
-    ],
-    ids=["new optional field", "new field with default", "removed field with default"],
-)
+@pytest.mark.parametrize("changed", COMPATIBLE_CHANGES.values(), ids=COMPATIBLE_CHANGES.keys())
 def test_compatible_changes_pass(changed):
     assert violations_of(changed) == []
     check(schema_for(TranscriptSegment), schema_for(changed))
 
 
-@pytest.mark.parametrize(
-    ("changed", "expected"),
-    [
-        (variant(TranscriptSegment, add=[("speaker_id", str)]),
-         [("BACKWARD", "$.speaker_id", "new readers require `speaker_id`, which old data may not have (add a default to the new field)")]),
-        (variant(TranscriptSegment, drop=["text"]),
-         [("FORWARD", "$.text", "old readers require `text`, which new data may not have (a field old readers need was removed or made optional)")]),
-        (variant(TranscriptSegment, change={"sequence": str}),
-         [("BACKWARD", "$.sequence", "type changed: old data may hold integer, new readers accept only string"),
-          ("FORWARD", "$.sequence", "type changed: new data may hold string, old readers accept only integer")]),
-        (variant(TranscriptSegment, change={"sequence": float}),
-         [("FORWARD", "$.sequence", "type changed: new data may hold number, old readers accept only integer")]),
-        (variant(TranscriptSegment, change={"text": str | None}),
-         [("FORWARD", "$.text", "type changed: new data may hold null, old readers accept only string")]),
-        (variant(TranscriptSegment, change={"participant": Literal["agent", "customer", "system", "supervisor"]}),
-         [("BACKWARD", "$.participant", "old data may hold 'bot', which new readers do not accept (enum narrowed)")]),
-        (variant(TranscriptSegment, change={"participant": Literal["agent", "customer", "system", "bot", "supervisor", "ivr"]}),
-         [("FORWARD", "$.participant", "new data may hold 'ivr', which old readers do not accept (enum widened)")]),
-        (variant(TranscriptSegment, change={"participant": str}),
-         [("FORWARD", "$.participant", "new data may hold any string, but old readers accept only ['agent', 'bot', 'customer', 'supervisor', 'system']")]),
-        (variant(TranscriptSegment, change={"confidence": Annotated[float, msgspec.Meta(ge=0.0, le=0.5)]}),
-         [("BACKWARD", "$.confidence", "new readers require values <= 0.5, old data may hold <= 1.0")]),
-        (variant(TranscriptSegment, change={"start_offset_ms": int}),
-         [("FORWARD", "$.start_offset_ms", "old readers require values >= 0, new data is not bounded")]),
-    ],
-    ids=["new required field", "removed required field", "type changed", "int to float", "made nullable",
-         "enum narrowed", "enum widened", "enum opened to str", "bound tightened", "bound removed"],
-)
+@pytest.mark.parametrize(("changed", "expected"), INCOMPATIBLE_CHANGES.values(), ids=INCOMPATIBLE_CHANGES.keys())
 def test_incompatible_changes_are_rejected_with_path_and_reason(changed, expected):
     assert violations_of(changed) == expected
     with pytest.raises(SchemaCompatibilityError) as err:
@@ -285,8 +227,7 @@ def test_module_command_checks_and_exports(tmp_path, capsys):
 
 
 # --- schema registry ------------------------------------------------------------------------
-# No registry can run here; the requests are checked as data, and the HTTP exchange
-# against a small fake speaking the Confluent REST API on 127.0.0.1.
+# The requests are checked as data here; test_registry.py runs them against a real registry.
 
 def test_registry_requests_follow_the_confluent_rest_api():
     registry = SchemaRegistrySync("https://key:s%40cret@registry.example:8081/base/")
@@ -299,7 +240,7 @@ def test_registry_requests_follow_the_confluent_rest_api():
     assert check_req.full_url == (
         "https://registry.example:8081/base/compatibility/subjects/callstream.transcript.segment.v1/versions/latest?verbose=true")
     body = json.loads(check_req.data)
-    assert body["schemaType"] == "JSON" and json.loads(body["schema"]) == schema
+    assert body["schemaType"] == "JSON" and json.loads(body["schema"]) == {**schema, "$schema": REGISTRY_DIALECT}
     assert check_req.get_header("Content-type") == "application/vnd.schemaregistry.v1+json"
     assert check_req.get_header("Authorization") == "Basic a2V5OnNAY3JldA=="  # key:s@cret
 
@@ -314,72 +255,6 @@ def test_registry_requests_follow_the_confluent_rest_api():
 def test_registry_url_must_be_http():
     with pytest.raises(ConfigError, match="not an http"):
         SchemaRegistrySync("registry:8081")
-
-
-class _FakeRegistry(BaseHTTPRequestHandler):
-    """Just enough of the Confluent API: subjects, versions, FULL compatibility by equality."""
-
-    subjects: dict[str, list[str]] = {}
-    calls: list[tuple[str, str]] = []
-
-    def _reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> dict:
-        return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-
-    def do_PUT(self):  # noqa: N802
-        self.calls.append(("PUT", self.path))
-        self._reply(200, self._body())
-
-    def do_POST(self):  # noqa: N802
-        self.calls.append(("POST", self.path))
-        body = self._body()
-        parts = self.path.split("?")[0].strip("/").split("/")
-        if parts[0] == "compatibility":
-            versions = self.subjects.get(parts[2])
-            if not versions:
-                return self._reply(404, {"error_code": 40401, "message": f"Subject '{parts[2]}' not found."})
-            same = json.loads(versions[-1]) == json.loads(body["schema"])
-            return self._reply(200, {"is_compatible": same, "messages": [] if same else ["property changed"]})
-        versions = self.subjects.setdefault(parts[1], [])
-        if body["schema"] not in versions:
-            versions.append(body["schema"])
-        self._reply(200, {"id": 100 + versions.index(body["schema"])})
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def fake_registry():
-    _FakeRegistry.subjects, _FakeRegistry.calls = {}, []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeRegistry)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-def test_registry_sync_registers_every_event_type_then_refuses_a_change(fake_registry):
-    registry = SchemaRegistrySync(fake_registry)
-    ids = registry.sync()
-    assert sorted(ids) == sorted(registry.subject(t, 1) for t in EVENT_TYPES)
-    assert ("PUT", "/config/callstream.transcript.segment.v1") in _FakeRegistry.calls
-    assert registry.sync() == ids  # idempotent
-
-    changed = {"transcript.segment": variant(TranscriptSegment, add=[("speaker_id", str)])}
-    _FakeRegistry.calls.clear()
-    with pytest.raises(SchemaCompatibilityError, match="callstream.transcript.segment.v1: property changed"):
-        registry.sync(changed)
-    assert all(method == "POST" and path.startswith("/compatibility/") for method, path in _FakeRegistry.calls)
 
 
 def test_registry_unreachable_is_a_clear_error():

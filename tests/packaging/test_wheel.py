@@ -55,6 +55,15 @@ def test_the_wheel_is_what_runs(wheel_venv: Path, tmp_path: Path) -> None:
     assert where.stdout.strip().startswith(str(wheel_venv)), where.stdout + where.stderr
 
 
+def test_the_registry_build_project_ships_inside_the_wheel(wheel_venv: Path, tmp_path: Path) -> None:
+    listing = ("from importlib import resources; root = resources.files('callstream.local') / 'apicurio'; "
+               "print(root.joinpath('pom.xml').is_file(), "
+               "root.joinpath('src/main/java/io/callstream/registry/DynamicConfigProducer.java').is_file())")
+    found = subprocess.run([str(wheel_venv / "bin" / "python"), "-c", listing], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=60)
+    assert found.stdout.split() == ["True", "True"], found.stdout + found.stderr
+
+
 def test_catalog_and_scenarios_ship_inside_the_wheel(wheel_venv: Path, tmp_path: Path, kafka_settings_env) -> None:
     check = run(wheel_venv, "topics", "check", cwd=tmp_path, settings_env=kafka_settings_env)
     assert "topics.yaml" in check.stdout + check.stderr and "not found" not in check.stderr, check.stdout + check.stderr
