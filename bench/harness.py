@@ -9,6 +9,7 @@ from __future__ import annotations
 import faulthandler
 import os
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -94,6 +95,13 @@ class BenchCluster:
         for name in names:
             for i in range(instances):
                 self.processes.spawn(f"{name}-{i}", "callstream.processors.worker", name, "--instance", str(i))
+
+    def stop_processors(self, names: list[str], instances: int = 1) -> None:
+        """Stop these workers by PID (SIGTERM: they commit and leave their groups) and forget them."""
+        for name in names:
+            for i in range(instances):
+                self.processes.kill(f"{name}-{i}", signal.SIGTERM)
+                del self.processes.children[f"{name}-{i}"]
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds (user + system) used so far by each worker, each broker and this

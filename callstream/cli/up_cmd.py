@@ -26,7 +26,7 @@ from callstream.local.processes import ProcessGroup
 from callstream.migrate.handover import Handover
 from callstream.migrate.links import settings_on
 from callstream.observe.live import LiveMonitor
-from callstream.processors.registry import available
+from callstream.processors.registry import deployment
 from callstream.settings import DashboardSection, Settings, child_process_environment, client_config
 from callstream.simulate.conversation import ConversationProfile
 from callstream.simulate.simulator import ProducerGate, SimulationSettings, mean_call_seconds, run_simulation
@@ -40,11 +40,13 @@ from callstream.simulate.simulator import ProducerGate, SimulationSettings, mean
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--no-simulator", is_flag=True, help="Run the processors and archiver only (your own producers feed them).")
 @click.option("--no-archive", is_flag=True, help="Do not start the archiver.")
+@click.option("--bundled", is_flag=True, help="Run the rule processors bundled in one consumer each bundle (`run --list`): "
+              "less CPU per event; their groups are the bundles', not the processors'.")
 @click.option("--insecure", is_flag=True, help="Start the local Kafka without authentication or ACLs (see `kafka start --insecure`).")
 @click.option("--dashboard-port", type=click.IntRange(1024, 65535), help="Port of the web dashboard (default: settings, 8765).")
 @pass_context
 def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float, speedup: float, seed: int, no_simulator: bool,
-       no_archive: bool, insecure: bool, dashboard_port: int | None) -> None:
+       no_archive: bool, bundled: bool, insecure: bool, dashboard_port: int | None) -> None:
     """Start Kafka (unless a cluster is configured), the catalog, every processor, the archiver
     and the simulator; print a live summary until Ctrl-C or --duration, then stop cleanly."""
     console = Console()
@@ -67,7 +69,7 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
         console.print(f"[bold]ACLs[/] every service runs as its own principal: {len(acls.missing)} grant(s) added, "
                       f"{acls.kept} kept, {len(acls.stale)} stale removed")
 
-    processes = PlatformProcesses(settings, catalog, no_archive)
+    processes = PlatformProcesses(settings, catalog, no_archive, bundled=bundled)
     processes.start()
     group = processes.group
     console.print(f"[bold]processes[/] {', '.join(f'{n} (pid {c.pid})' for n, c in group.children.items())}")
@@ -123,10 +125,11 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
 class PlatformProcesses:
     """The processes `up` runs (every processor, the archiver, the dashboard) on one cluster."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, no_archive: bool) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, no_archive: bool, *, bundled: bool = False) -> None:
         #: the settings `up` started with; a migration moves the processes to one of its clusters
         self.original = settings
         self.settings, self.catalog, self.no_archive = settings, catalog, no_archive
+        self.bundled = bundled
         self.group = ProcessGroup(settings.state_dir / "logs")
 
     def start(self) -> None:
@@ -137,7 +140,7 @@ class PlatformProcesses:
         # a local cluster's children find it (and their own credentials) in the state dir
         child_env = child_process_environment(self.settings) | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
         self.group = ProcessGroup(self.settings.state_dir / "logs", child_env)
-        for name in available():
+        for name in deployment(self.bundled):
             self.group.spawn(name, "callstream.processors.worker", name)
         if not self.no_archive:
             topic_args = [arg for t in self.catalog.topics for arg in ("--topic", t.name)]

@@ -49,7 +49,8 @@ Resource = Literal["topic", "group", "transactional_id", "cluster"]
 Pattern = Literal["literal", "prefixed"]
 
 #: the stream processors (Quix applications): they own internal topics
-STREAM_PROCESSORS = ("redactor", "sentiment", "assist", "escalation", "fraud", "churn", "routing", "quality", "analytics")
+STREAM_PROCESSORS = ("redactor", "sentiment", "assist", "escalation", "fraud", "churn", "routing", "quality", "analytics",
+                     "signals")
 EXACTLY_ONCE = ("redactor", "quality", "analytics")
 #: the catalog service the observer (status, the dashboard) runs as
 OBSERVER = "dashboard"

@@ -21,14 +21,36 @@ _PROCESSORS: dict[str, str] = {
 }
 
 
+#: bundles (``callstream.processors.bundle``): processors that run in one consumer when the
+#: deployment is bundled. ``signals``: the at-least-once rule processors on the transcript
+#: and lifecycle; assist stays alone on the live path (5 ms fetches), the exactly-once
+#: quality and windowed analytics processors keep their own transactions.
+BUNDLES: dict[str, tuple[str, ...]] = {
+    "signals": ("sentiment", "escalation", "fraud", "churn", "routing"),
+}
+
+
 def processor_names() -> list[str]:
     return list(_PROCESSORS)
 
 
+def deployment(bundled: bool = False) -> list[str]:
+    """The workers a platform runs: every processor, or with ``bundled`` each bundle in place of its members."""
+    if not bundled:
+        return processor_names()
+    inside = {m for members in BUNDLES.values() for m in members}
+    return [n for n in _PROCESSORS if n not in inside] + list(BUNDLES)
+
+
 def load_processor(name: str) -> Processor:
+    if name in BUNDLES:
+        from callstream.processors.bundle import ProcessorBundle
+
+        return ProcessorBundle(name, [load_processor(member) for member in BUNDLES[name]])
     target = _PROCESSORS.get(name)
     if target is None:
-        raise ConfigError(f"no processor named {name!r}", f"choose one of {', '.join(_PROCESSORS)} (callstream run --list)")
+        raise ConfigError(f"no processor named {name!r}",
+                          f"choose one of {', '.join([*_PROCESSORS, *BUNDLES])} (callstream run --list)")
     module_name, class_name = target.split(":")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)

@@ -36,6 +36,7 @@ from callstream.governance.protection import Protection
 from callstream.kafka.config import KEY_PARTITIONER
 from callstream.observe.client_metrics import ProcessorMetrics, hook_quix_error_callbacks
 from callstream.processors.base import CallState, Processor, WindowSpec
+from callstream.processors.bundle import ProcessorBundle
 
 log = logging.getLogger(__name__)
 
@@ -73,27 +74,57 @@ class _OutgoingSerializer(Serializer):
         return value.value
 
 
-class ExpiringState:
-    """A Quix per-key state whose every write expires ``ttl`` after its record's timestamp
-    (Quix evicts expired keys at checkpoints and tombstones them in the changelog)."""
+class CallStateValue:
+    """A processor's whole per-call state kept as one Quix state value, written at most once
+    per message, and expiring ``ttl`` after its record's timestamp (Quix evicts expired keys
+    at checkpoints and tombstones them in the changelog).
 
-    __slots__ = ("_state", "_ttl")
+    Processors keep several keys per call (a record, a sequence gate, seen ids). Each Quix
+    state operation costs ~10 us of Python (serialising the key, the transaction's caches,
+    the TTL stamp) whatever the value's size, and the rule processors spent 40% of their CPU
+    in them: one read when first needed and one write after the message (only if something
+    changed) replace two to four of each. Values stay plain JSON, as Quix keeps them."""
+
+    #: the state key holding the call's values
+    KEY = "call"
+    __slots__ = ("_changed", "_state", "_ttl", "_values")
 
     def __init__(self, state: Any, ttl: timedelta) -> None:
         self._state = state
         self._ttl = ttl
+        self._values: dict[str, Any] | None = None
+        self._changed = False
+
+    def _load(self) -> dict[str, Any]:
+        if self._values is None:
+            self._values = self._state.get(self.KEY) or {}
+        return self._values
 
     def get(self, key: Any, default: Any = None) -> Any:
-        return self._state.get(key, default)
+        return self._load().get(key, default)
 
     def set(self, key: Any, value: Any) -> None:
-        self._state.set(key, value, ttl=self._ttl)
+        self._load()[key] = value
+        self._changed = True
 
     def delete(self, key: Any) -> None:
-        self._state.delete(key)
+        values = self._load()
+        if key in values:
+            del values[key]
+            self._changed = True
 
     def exists(self, key: Any) -> bool:
-        return self._state.exists(key)
+        return key in self._load()
+
+    def save(self) -> None:
+        """Write the call's values back once (delete them when none are left)."""
+        if not self._changed:
+            return
+        if self._values:
+            self._state.set(self.KEY, self._values, ttl=self._ttl)
+        else:
+            self._state.delete(self.KEY)
+        self._changed = False
 
 
 class ProcessorStep:
@@ -109,6 +140,8 @@ class ProcessorStep:
         #: records of erased contacts, dropped: their key is gone
         self.erased = 0
         self._topic_of: dict[type, str] = {}
+        #: the catalog topic each event type arrives on (a bundle dispatches by it)
+        self._source_of: dict[type, str] = {}
         for output in processor.outputs:
             catalog.topic(output)  # fail at start, not mid-stream, on a topic the catalog lacks
         self.dead_letters = 0
@@ -153,22 +186,37 @@ class ProcessorStep:
                 return [self._dead_letter(value, key, headers, f"restricted field cannot be opened: {exc}")]
         self.processed += 1
         self.metrics.processed.inc()
-        try:
-            produced = self.processor.process(event, state if state is not None else STATELESS)
-            return [
-                Outgoing(self.topic_for(out), out.contact_id.encode() if out.contact_id else key, *encode_event(out, validate=False))
-                for out in produced
-            ]
-        except Exception as exc:  # one bad event must not stop a call center's stream
-            log.exception("processor %s failed on event %s", self.processor.name, event.event_id)
-            return [self._dead_letter(value, key, headers, f"processing failed in {self.processor.name}: {exc!r}")]
+        out: list[Outgoing] = []
+        for processor, view in self._readers(event, state):
+            try:
+                produced = [
+                    Outgoing(self.topic_for(o), o.contact_id.encode() if o.contact_id else key, *encode_event(o, validate=False))
+                    for o in processor.process(event, view)
+                ]
+            except Exception as exc:  # one bad event must not stop a call center's stream
+                log.exception("processor %s failed on event %s", processor.name, event.event_id)
+                out.append(self._dead_letter(value, key, headers, f"processing failed in {processor.name}: {exc!r}",
+                                             processor.name))
+            else:
+                out.extend(produced)
+        return out
 
-    def _dead_letter(self, value: bytes, key: Any, headers: Any, reason: str) -> Outgoing:
+    def _readers(self, event: Envelope, state: CallState | None) -> list[tuple[Processor, CallState]]:
+        """Who processes ``event``: the processor, or the members of a bundle that read its topic."""
+        if not isinstance(self.processor, ProcessorBundle):
+            return [(self.processor, state if state is not None else STATELESS)]
+        cls = type(event)
+        topic = self._source_of.get(cls)
+        if topic is None:
+            topic = self._source_of[cls] = self.catalog.topic_for(event_type_of(event))
+        return self.processor.readers(topic, state if state is not None else STATELESS, STATELESS)
+
+    def _dead_letter(self, value: bytes, key: Any, headers: Any, reason: str, failed_in: str | None = None) -> Outgoing:
         ctx = message_context()
         self.dead_letters += 1
         self.metrics.dead_letter(reason)
         dl_key, dl_value, dl_headers = dead_letter(
-            value, key, list(headers or []), reason, ctx.topic, ctx.partition, ctx.offset, self.processor.name
+            value, key, list(headers or []), reason, ctx.topic, ctx.partition, ctx.offset, failed_in or self.processor.name
         )
         return Outgoing(DEADLETTER_TOPIC, dl_key, dl_value, dl_headers)
 
@@ -265,8 +313,14 @@ def _build(
         sdf = sdf.concat(app.dataframe(topic))
     if processor.stateful:
         ttl = state_ttl or processor.state_ttl
-        sdf = sdf.apply(lambda value, key, ts, headers, state: step(value, key, ts, headers, ExpiringState(state, ttl)),
-                        stateful=True, expand=True, metadata=True)
+        def stateful_step(value: bytes, key: Any, ts: int, headers: Any, state: Any) -> list[Outgoing]:
+            call = CallStateValue(state, ttl)
+            try:
+                return step(value, key, ts, headers, call)
+            finally:
+                call.save()
+
+        sdf = sdf.apply(stateful_step, stateful=True, expand=True, metadata=True)
     else:
         sdf = sdf.apply(lambda value, key, ts, headers: step(value, key, ts, headers, None), expand=True, metadata=True)
     if processor.windowing is not None:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pytest
+from support.calls import START_MS, redaction_stand_in
 
 from callstream.contract.catalog import load_catalog
 from callstream.contract.events import (
@@ -28,7 +29,6 @@ from callstream.contract.events import (
     EscalationOpened,
     FraudScored,
     QualityScored,
-    RedactedSegment,
     TranscriptSegment,
     event_type_of,
 )
@@ -45,22 +45,9 @@ from callstream.simulate.conversation import ConversationProfile
 from callstream.simulate.groundtruth import CallTruth
 from callstream.simulate.simulator import SimulationSettings, generate_events
 
-START_MS = 1_767_225_600_000
 #: delay each hop adds: redaction of a raw segment, then every processor's output
 REDACTION_LAG_MS = 700
 STAGE_LAG_MS = 40
-
-
-def redaction_stand_in(segment: TranscriptSegment) -> RedactedSegment:
-    return RedactedSegment(
-        event_id=f"{segment.event_id}/redacted", contact_id=segment.contact_id, event_time_ms=segment.event_time_ms,
-        produced_at_ms=segment.produced_at_ms, producer="redaction-stand-in", caused_by=segment.event_id,
-        source_time_ms=segment.produced_at_ms, segment_id=segment.segment_id, sequence=segment.sequence,
-        participant=segment.participant, start_offset_ms=segment.start_offset_ms,
-        end_offset_ms=segment.end_offset_ms, text=segment.text, is_final=segment.is_final,
-        provisional=not segment.is_final, final_segment_id=segment.final_segment_id,
-        confidence=segment.confidence, language=segment.language,
-    )
 
 
 @dataclass

@@ -90,3 +90,19 @@ def run_processor(processor: Processor, events: list[Envelope], state: MemorySta
         out.extend(processor.process(event, state))
         json.dumps(state.data)  # Quix keeps state as JSON: it must stay plain data
     return out
+
+
+#: a fixed simulated start (2026-01-01 UTC), so seeded streams are the same on every run
+START_MS = 1_767_225_600_000
+
+
+def redaction_stand_in(segment: TranscriptSegment) -> RedactedSegment:
+    return RedactedSegment(
+        event_id=f"{segment.event_id}/redacted", contact_id=segment.contact_id, event_time_ms=segment.event_time_ms,
+        produced_at_ms=segment.produced_at_ms, producer="redaction-stand-in", caused_by=segment.event_id,
+        source_time_ms=segment.produced_at_ms, segment_id=segment.segment_id, sequence=segment.sequence,
+        participant=segment.participant, start_offset_ms=segment.start_offset_ms,
+        end_offset_ms=segment.end_offset_ms, text=segment.text, is_final=segment.is_final,
+        provisional=not segment.is_final, final_segment_id=segment.final_segment_id,
+        confidence=segment.confidence, language=segment.language,
+    )

@@ -1,0 +1,92 @@
+"""Several processors in one consumer: one fetch, one decode and one checkpoint per message.
+
+A deployment choice beside one process per processor. Each processor on its own pays
+Quix's per-message cost (poll, dispatch, produce, checkpoint), a decode of the envelope
+and its own fetches and offset commits at the broker; five rule processors reading the
+same redacted transcript paid that five times. A bundle reads the union of its members'
+inputs in one consumer group (``callstream-<bundle>``), decodes each message once and hands
+it to every member that reads its topic. Each member keeps its own per-call state, under
+its name inside the bundle's store, and fails alone: a member that raises dead-letters
+the message for itself while the others' outputs go out.
+
+What a bundle may hold: processors of the same delivery guarantee, without windows (a
+windowed processor re-keys its stream) and without access to restricted fields (the
+redactor stays alone with its keys). The bundle is its own principal in the catalog, with
+exactly the reads and writes of its members (a test holds the two together).
+
+Switching a deployment between bundled and separate starts the other groups from their
+committed offsets, or from the earliest record for a group that never ran: do it on a
+drained pipeline, or rewind (``callstream replay rewind``) the new groups first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from callstream.contract.events import Envelope
+from callstream.errors import ConfigError
+from callstream.processors.base import CallState, Processor
+
+
+class NamespacedState:
+    """A member's view of the bundle's per-call state: its keys under ``<member>:``."""
+
+    __slots__ = ("_prefix", "_state")
+
+    def __init__(self, state: CallState, member: str) -> None:
+        self._state = state
+        self._prefix = f"{member}:"
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self._state.get(self._prefix + key, default)
+
+    def set(self, key: Any, value: Any) -> None:
+        self._state.set(self._prefix + key, value)
+
+    def delete(self, key: Any) -> None:
+        self._state.delete(self._prefix + key)
+
+    def exists(self, key: Any) -> bool:
+        return self._state.exists(self._prefix + key)
+
+
+class ProcessorBundle(Processor):
+    """``members`` run as one processor named ``name`` (see the module's docstring)."""
+
+    def __init__(self, name: str, members: Sequence[Processor]) -> None:
+        if len(members) < 2:
+            raise ConfigError(f"bundle {name} needs at least two processors, got {len(members)}")
+        for member in members:
+            if member.windowing is not None or member.reads_restricted or isinstance(member, ProcessorBundle):
+                raise ConfigError(f"processor {member.name} cannot run in bundle {name}",
+                                  "bundles hold rule processors without windows or restricted fields")
+        guarantees = {m.guarantee for m in members}
+        if len(guarantees) > 1:
+            raise ConfigError(f"bundle {name} mixes delivery guarantees ({', '.join(sorted(guarantees))})",
+                              "bundle processors of one guarantee")
+        self.members = tuple(members)
+        self._readers: dict[str, tuple[Processor, ...]] = {}
+        for member in members:
+            for topic in member.inputs:
+                self._readers[topic] = (*self._readers.get(topic, ()), member)
+        # the instance's settings are its members' tightest (the ClassVars of a single processor)
+        self.__dict__.update(
+            name=name,
+            description="bundle of " + ", ".join(m.name for m in members),
+            inputs=tuple(self._readers),
+            outputs=tuple(dict.fromkeys(t for m in members for t in m.outputs)),
+            guarantee=guarantees.pop(),
+            commit_interval=min(m.commit_interval for m in members),
+            batch_ms=min(m.batch_ms for m in members),
+            stateful=any(m.stateful for m in members),
+            state_ttl=max((m.state_ttl for m in members), default=timedelta(hours=6)),
+        )
+
+    def readers(self, topic: str, state: CallState, stateless: CallState) -> list[tuple[Processor, CallState]]:
+        """The members that read ``topic`` (a catalog name), each with its own view of the state."""
+        return [(m, NamespacedState(state, m.name) if m.stateful else stateless) for m in self._readers.get(topic, ())]
+
+    def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
+        raise TypeError(f"bundle {self.name} is dispatched per member by the runtime (ProcessorStep)")
