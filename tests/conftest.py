@@ -72,6 +72,18 @@ def session_cluster(kafka_installation: Path, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(scope="session")
+def second_cluster(kafka_installation: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[broker.LocalCluster]:
+    """Another real, secured broker, started when a test first needs it: a migration's target,
+    a cluster no other test created topics on yet."""
+    state_dir = tmp_path_factory.mktemp("kafka-second")
+    cluster, _ = broker.start(state_dir, 1, ports=broker.free_ports(2), timeout_s=120)
+    try:
+        yield cluster
+    finally:
+        broker.stop(state_dir)
+
+
+@pytest.fixture(scope="session")
 def kafka_bootstrap(session_cluster: broker.LocalCluster | None) -> str:
     """Bootstrap servers of the session's broker."""
     return session_cluster.bootstrap_servers if session_cluster else os.environ["CALLSTREAM_TEST_BOOTSTRAP"]

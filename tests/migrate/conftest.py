@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,13 +12,8 @@ from callstream.migrate.links import Link, cluster_id_of
 
 
 @pytest.fixture(scope="session")
-def target_cluster(kafka_installation: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[broker.LocalCluster]:
-    state_dir = tmp_path_factory.mktemp("kafka-target")
-    cluster, _ = broker.start(state_dir, 1, ports=broker.free_ports(2), timeout_s=120)
-    try:
-        yield cluster
-    finally:
-        broker.stop(state_dir)
+def target_cluster(second_cluster: broker.LocalCluster) -> broker.LocalCluster:
+    return second_cluster
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import types
 
 import pytest
 
-BUILDS = 6
+#: fresh builds in a row on a new cluster (the headroom issue asks for at least 20)
+BUILDS = 20
 
 
 def test_a_new_internal_topic_quix_does_not_see_yet_is_found_on_the_next_attempt(monkeypatch):
@@ -36,30 +38,40 @@ def test_a_new_internal_topic_quix_does_not_see_yet_is_found_on_the_next_attempt
 
 
 @pytest.mark.slow
-def test_fresh_stateful_and_windowed_workers_start_six_times_in_a_row(kafka_config, pipeline, tmp_path, caplog):
+def test_fresh_stateful_and_windowed_workers_start_twenty_times_on_a_new_cluster(second_cluster, tmp_path, caplog):
     """Every start of the analytics worker (per-call state, a group_by and windows) creates new
-    changelog and repartition topics (a new group each time) on the real broker, and Quix
-    looks them up at once: none of the 6 builds may fail, and each internal topic exists
-    with the input's partition count when the build returns. (A 3-node run of the same
-    loop is recorded in NOTES.md: it needs its own cluster, too slow for the suite. Six, not
-    more: each start leaves a dozen 6-partition topics on the session broker, which every later
-    test pays for; the retry itself is checked above without a broker.)"""
-    from confluent_kafka.admin import AdminClient
+    changelog and repartition topics (a new group each time), and Quix looks them up at once:
+    on a secured cluster where no processor ran before, none of the 20 builds may fail, and
+    each internal topic exists with the input's partition count when the build returns. (A
+    3-node run of the same loop is recorded in NOTES.md; the retry itself is checked above
+    without a broker.) The builds' topics are deleted after: the cluster is shared with the
+    migration tests."""
+    from confluent_kafka.admin import AdminClient, NewTopic
 
     from callstream.contract.catalog import load_catalog
+    from callstream.kafka.topics import delete_topics
     from callstream.processors.registry import load_processor
     from callstream.processors.runtime import build_application
 
-    admin = AdminClient(kafka_config)
+    conf = second_cluster.client_config()
+    admin = AdminClient(conf)
     catalog = load_catalog()
-    suffix = pipeline["callstream.deadletter"].rsplit(".", 1)[-1]
-    for attempt in range(BUILDS):
-        group = f"callstream-analytics-{suffix}-start{attempt}"
-        build_application(load_processor("analytics"), kafka_config, catalog, tmp_path / group, group=group,
-                          topic_names=pipeline.names)
-        internal = {t: m for t, m in admin.list_topics(timeout=10).topics.items()
-                    if group in t and (t.startswith("changelog__") or t.startswith("repartition__"))}
-        assert {t.split("__")[0] for t in internal} == {"changelog", "repartition"}, f"start {attempt}: {sorted(internal)}"
-        assert all(len(m.partitions) == 6 for m in internal.values()), internal
+    analytics = load_processor("analytics")
+    suffix = f"builds{time.time_ns()}"
+    names = {t: f"{t}.{suffix}" for t in (*analytics.inputs, *analytics.outputs, "callstream.deadletter")}
+    for future in admin.create_topics([NewTopic(n, 6, 1) for n in names.values()]).values():
+        future.result(30)
+    created: list[str] = list(names.values())
+    try:
+        for attempt in range(BUILDS):
+            group = f"callstream-analytics-{suffix}-start{attempt}"
+            build_application(analytics, conf, catalog, tmp_path / group, group=group, topic_names=names)
+            internal = {t: m for t, m in admin.list_topics(timeout=10).topics.items()
+                        if group in t and (t.startswith("changelog__") or t.startswith("repartition__"))}
+            created += internal
+            assert {t.split("__")[0] for t in internal} == {"changelog", "repartition"}, f"start {attempt}: {sorted(internal)}"
+            assert all(len(m.partitions) == 6 for m in internal.values()), internal
+    finally:
+        delete_topics(conf, created)
     retried = [r for r in caplog.records if "trying again" in r.getMessage()]
     print(f"\n{BUILDS} builds, {len(retried)} retried after Quix missed a topic it had just created")
