@@ -10,6 +10,7 @@ of their event type.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from quixstreams import Application, message_context
 from quixstreams.dataframe import StreamingDataFrame
 from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models.serializers import SerializationContext, Serializer
+from quixstreams.models.topics import Topic, TopicAdmin, TopicManager
 
 from callstream.contract.catalog import DEADLETTER_TOPIC, Catalog
 from callstream.contract.codec import decode_event, encode_event
@@ -221,6 +223,40 @@ class ProcessorStep:
         return Outgoing(DEADLETTER_TOPIC, dl_key, dl_value, dl_headers)
 
 
+#: Kafka refuses longer topic names (Quix checks 255, so Kafka's refusal surfaced later as a
+#: topic "not found")
+KAFKA_MAX_TOPIC_NAME = 249
+#: Quix names a stream by its input topics joined; it is also a directory of the state
+#: store, and a file name has at most 255 bytes. Every catalog processor's is shorter.
+MAX_STREAM_ID = 200
+
+
+def _bounded(name: str, limit: int) -> str:
+    """``name``, or its head and a hash of the whole when longer than ``limit``: unique, and
+    the same at every start."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f"{name[:limit - len(digest) - 2]}--{digest}"
+
+
+class BoundedNameTopicManager(TopicManager):
+    """Quix's topic manager with names Kafka and the file system accept.
+
+    Quix names a stream after all its input topics and a state or repartition topic
+    ``changelog__<group>--<stream>--<store>``: a bundle's seven inputs, or inputs renamed for
+    a test or a rehearsal, made the state directory's name too long for the file system and
+    the topic's for Kafka. Longer names keep their head (``changelog__<group>``, which the
+    ACL prefix grants and the migration matches) and end in a hash; shorter ones are Quix's."""
+
+    def stream_id_from_topics(self, topics: Sequence[Topic]) -> str:
+        return _bounded(super().stream_id_from_topics(topics), MAX_STREAM_ID)
+
+    def _internal_name(self, topic_type: Literal["changelog", "repartition"], topic_name: str | None,
+                       suffix: str) -> str:
+        return _bounded(super()._internal_name(topic_type, topic_name, suffix), KAFKA_MAX_TOPIC_NAME)
+
+
 def fetch_config(batch_ms: int) -> dict[str, int | str]:
     """Consumer fetch settings for a processor that may wait ``batch_ms`` per fetch: the
     broker holds a fetch until 64 KiB arrived or ``batch_ms`` passed, so a consumer makes
@@ -290,9 +326,12 @@ def _build(
             # stable per group and instance (Quix's default is a new uuid per start): a
             # restarted instance fences its zombie, and a PREFIXED ACL on the group covers it
             producer_config["transactional.id"] = instance_id
+    broker_address = ConnectionConfig.from_librdkafka_dict(dict(client_config), ignore_extras=True)
+    consumer_group = group or processor.consumer_group
     app = Application(
-        broker_address=ConnectionConfig.from_librdkafka_dict(dict(client_config), ignore_extras=True),
-        consumer_group=group or processor.consumer_group,
+        broker_address=broker_address,
+        consumer_group=consumer_group,
+        topic_manager=BoundedNameTopicManager(TopicAdmin(broker_address, extra_config=producer_config), consumer_group),
         auto_offset_reset="earliest",
         processing_guarantee=processor.guarantee,
         commit_interval=processor.commit_interval,

@@ -75,3 +75,34 @@ def test_fresh_stateful_and_windowed_workers_start_twenty_times_on_a_new_cluster
         delete_topics(conf, created)
     retried = [r for r in caplog.records if "trying again" in r.getMessage()]
     print(f"\n{BUILDS} builds, {len(retried)} retried after Quix missed a topic it had just created")
+
+
+def test_internal_topic_names_stay_within_kafkas_limit_and_keep_their_prefix():
+    from quixstreams.models.topics import TopicAdmin
+
+    from callstream.processors.runtime import KAFKA_MAX_TOPIC_NAME, BoundedNameTopicManager
+
+    manager = BoundedNameTopicManager(TopicAdmin("127.0.0.1:9"), "callstream-signals-8a021cbd8a")
+    inputs = "--".join(f"callstream.{t}.8a021cbd8a" for t in
+                       ("agent.actions", "call.lifecycle", "crm.updates", "signals.churn", "signals.fraud",
+                        "signals.sentiment", "transcript.redacted"))
+    long = manager._internal_name("changelog", inputs, "default")
+    assert len(long) == KAFKA_MAX_TOPIC_NAME and long.startswith("changelog__callstream-signals-8a021cbd8a--")
+    assert long == manager._internal_name("changelog", inputs, "default")  # the same at every start
+    assert long != manager._internal_name("changelog", inputs, "other")
+    assert manager._internal_name("changelog", "callstream.call.lifecycle", "default") == \
+        "changelog__callstream-signals-8a021cbd8a--callstream.call.lifecycle--default"  # short names as Quix makes them
+
+
+def test_every_catalog_processors_stream_keeps_quixs_own_name():
+    """The bound only shortens names that could not work: a deployment's existing state
+    directories and changelog topics keep their names."""
+    from quixstreams.models.topics import Topic, TopicAdmin
+
+    from callstream.processors.registry import BUNDLES, load_processor, processor_names
+    from callstream.processors.runtime import BoundedNameTopicManager
+
+    manager = BoundedNameTopicManager(TopicAdmin("127.0.0.1:9"), "callstream-x")
+    for name in [*processor_names(), *BUNDLES]:
+        topics = [Topic(t) for t in load_processor(name).inputs]
+        assert manager.stream_id_from_topics(topics) == "--".join(sorted(t.name for t in topics)), name
