@@ -11,6 +11,7 @@ from callstream.cli import CliContext, pass_context
 from callstream.errors import ConfigError
 from callstream.governance.acls import CONNECT_SERVICE
 from callstream.local.connect import CONNECT_VERSION, ConnectWorker
+from callstream.local.service import stop_command
 
 
 @click.group()
@@ -91,9 +92,4 @@ def status(ctx: CliContext, as_json: bool) -> None:
         click.echo(f"  {name}: {info['state']}, tasks {', '.join(info['tasks']) or 'none'}")
 
 
-@connect.command()
-@pass_context
-def stop(ctx: CliContext) -> None:
-    """Stop the worker by its PID."""
-    pid = ConnectWorker(ctx.settings.state_dir).stop()
-    click.echo(f"Kafka Connect stopped (pid {pid})" if pid else "no Kafka Connect worker was running")
+connect.add_command(stop_command(ConnectWorker, "Stop the worker by its PID."))

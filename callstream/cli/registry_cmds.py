@@ -6,6 +6,7 @@ import click
 
 from callstream.cli import CliContext, pass_context
 from callstream.local.registry import APICURIO_VERSION, SchemaRegistryServer
+from callstream.local.service import stop_command
 
 
 @click.group()
@@ -22,14 +23,9 @@ def start(ctx: CliContext, port: int | None, timeout: float) -> None:
     server = SchemaRegistryServer(ctx.settings.state_dir)
     state, started = server.start(port=port, timeout_s=timeout)
     click.echo(f"Apicurio Registry {APICURIO_VERSION} {'started' if started else 'already running'} (pid {state.pid}), "
-               f"Confluent-compatible API {state.url}")
+               f"Confluent-compatible API {server.api_url(state)}")
     click.echo("  `callstream schemas register` uses it while no schema_registry_url is configured")
     click.echo(f"  log: {server.log_path}")
 
 
-@registry.command()
-@pass_context
-def stop(ctx: CliContext) -> None:
-    """Stop the registry by its PID (it keeps its subjects in memory: they are gone)."""
-    pid = SchemaRegistryServer(ctx.settings.state_dir).stop()
-    click.echo(f"schema registry stopped (pid {pid})" if pid else "no schema registry was running")
+registry.add_command(stop_command(SchemaRegistryServer, "Stop the registry by its PID (it keeps its subjects in memory: they are gone)."))

@@ -48,7 +48,7 @@ def register(ctx: CliContext) -> None:
     """Check and register every schema in the configured Confluent-compatible schema registry
     (or the state dir's own, from `callstream registry start`, when none is configured)."""
     local = SchemaRegistryServer(ctx.settings.state_dir).state()
-    url = ctx.settings.kafka.schema_registry_url or (local.url if local else None)
+    url = ctx.settings.kafka.schema_registry_url or (SchemaRegistryServer.api_url(local) if local else None)
     if not url:
         raise ConfigError("no schema registry is configured", "set CALLSTREAM_SCHEMA_REGISTRY_URL or schema_registry_url "
                           "in the config file, or run `callstream registry start` for a local one")

@@ -16,11 +16,8 @@ the dashboard show their lag like any other callstream group.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from callstream.errors import LocalKafkaError
@@ -28,7 +25,7 @@ from callstream.governance.acls import CONNECT_TOPIC_PREFIX
 from callstream.local import maven
 from callstream.local.broker import LOG4J2, LOGGING_ARTIFACTS, free_ports
 from callstream.local.credentials import java_properties, write_private
-from callstream.local.pids import pid_alive, signal_and_wait, wait_until_ready
+from callstream.local.service import LocalService, ServiceState
 
 #: the newest Connect release whose file and mirror plugins are on Maven Central (4.4.0's are
 #: not); Connect 4.3 talks to 4.4 brokers like any client
@@ -70,41 +67,16 @@ def worker_properties(client: dict[str, str], rest_port: int, replication: int) 
     return "\n".join(lines) + "\n"
 
 
-@dataclass
-class WorkerState:
-    pid: int
-    rest_port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.rest_port}"
-
-
-class ConnectWorker:
+class ConnectWorker(LocalService):
     """The worker of one state dir: ``<state>/connect/`` holds its settings, log and PID."""
 
-    def __init__(self, state_dir: Path) -> None:
-        self.home = Path(state_dir) / "connect"
-
-    @property
-    def log_path(self) -> Path:
-        return self.home / "connect.log"
-
-    @property
-    def state_path(self) -> Path:
-        return self.home / "worker.json"
-
-    def state(self) -> WorkerState | None:
-        """The running worker, or ``None``."""
-        if not self.state_path.exists():
-            return None
-        state = WorkerState(**json.loads(self.state_path.read_text()))
-        return state if pid_alive(state.pid) else None
+    directory = "connect"
+    what = "the Kafka Connect worker"
 
     def start(self, client: dict[str, str], *, replication: int = 1, rest_port: int | None = None,
-              timeout_s: float = 120.0) -> tuple[WorkerState, bool]:
-        """Start the worker (or find it running) and wait until its REST API answers; the
-        state and whether it was started now."""
+              timeout_s: float = 120.0) -> tuple[ServiceState, bool]:
+        """Start the worker (or find it running) and wait until its REST API answers; the state
+        and whether it was started now."""
         running = self.state()
         if running is not None:
             return running, False
@@ -113,24 +85,9 @@ class ConnectWorker:
         config = self.home / "worker.properties"
         write_private(config, worker_properties(client, port, replication))  # holds the principal's password
         (self.home / "log4j2.properties").write_text(LOG4J2)
-        with self.log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [maven.java_executable(), "-Xmx384m", f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-                 "-cp", f"{connect_libs()}/*", "org.apache.kafka.connect.cli.ConnectDistributed", str(config)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        state = WorkerState(process.pid, port)
-        self.state_path.write_text(json.dumps(asdict(state)))
-        try:
-            wait_until_ready(process, self._answers, what="the Kafka Connect worker", log_path=self.log_path,
-                             timeout_s=timeout_s, poll_s=1.0)
-        except LocalKafkaError:
-            self.state_path.unlink(missing_ok=True)
-            raise
-        return state, True
-
-    def _answers(self) -> bool:
-        self.request("GET", "/connectors")
-        return True
+        argv = [maven.java_executable(), "-Xmx384m", f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+                "-cp", f"{connect_libs()}/*", "org.apache.kafka.connect.cli.ConnectDistributed", str(config)]
+        return self.launch(argv, port, "/connectors", timeout_s=timeout_s), True
 
     def request(self, method: str, path: str, body: dict | None = None, timeout_s: float = 30.0) -> object:
         """One call to the worker's REST API; its JSON answer."""
@@ -166,14 +123,3 @@ class ConnectWorker:
             raise LocalKafkaError(f"Kafka Connect answered the connector list with {answer!r}", f"read {self.log_path}")
         return {name: {"state": info["status"]["connector"]["state"],
                        "tasks": [t["state"] for t in info["status"]["tasks"]]} for name, info in answer.items()}
-
-    def stop(self, timeout_s: float = 30.0) -> int | None:
-        """Stop the worker by PID; the PID stopped, if one ran."""
-        if not self.state_path.exists():
-            return None
-        pid = WorkerState(**json.loads(self.state_path.read_text())).pid
-        self.state_path.unlink()
-        if pid_alive(pid):
-            signal_and_wait([pid], signal.SIGTERM, timeout_s)
-            return pid
-        return None

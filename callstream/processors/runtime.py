@@ -231,7 +231,7 @@ KAFKA_MAX_TOPIC_NAME = 249
 MAX_STREAM_ID = 200
 
 
-def _bounded(name: str, limit: int) -> str:
+def bounded_name(name: str, limit: int) -> str:
     """``name``, or its head and a hash of the whole when longer than ``limit``: unique, and
     the same at every start."""
     if len(name) <= limit:
@@ -250,11 +250,11 @@ class BoundedNameTopicManager(TopicManager):
     ACL prefix grants and the migration matches) and end in a hash; shorter ones are Quix's."""
 
     def stream_id_from_topics(self, topics: Sequence[Topic]) -> str:
-        return _bounded(super().stream_id_from_topics(topics), MAX_STREAM_ID)
+        return bounded_name(super().stream_id_from_topics(topics), MAX_STREAM_ID)
 
     def _internal_name(self, topic_type: Literal["changelog", "repartition"], topic_name: str | None,
                        suffix: str) -> str:
-        return _bounded(super()._internal_name(topic_type, topic_name, suffix), KAFKA_MAX_TOPIC_NAME)
+        return bounded_name(super()._internal_name(topic_type, topic_name, suffix), KAFKA_MAX_TOPIC_NAME)
 
 
 def fetch_config(batch_ms: int) -> dict[str, int | str]:

@@ -36,7 +36,7 @@ def registry_url(tmp_path_factory):
     server = SchemaRegistryServer(tmp_path_factory.mktemp("registry"))
     state, started = server.start()
     assert started
-    yield state.url
+    yield server.api_url(state)
     assert server.stop() == state.pid
 
 

@@ -78,20 +78,18 @@ def test_fresh_stateful_and_windowed_workers_start_twenty_times_on_a_new_cluster
 
 
 def test_internal_topic_names_stay_within_kafkas_limit_and_keep_their_prefix():
-    from quixstreams.models.topics import TopicAdmin
+    from callstream.processors.runtime import KAFKA_MAX_TOPIC_NAME, bounded_name
 
-    from callstream.processors.runtime import KAFKA_MAX_TOPIC_NAME, BoundedNameTopicManager
-
-    manager = BoundedNameTopicManager(TopicAdmin("127.0.0.1:9"), "callstream-signals-8a021cbd8a")
     inputs = "--".join(f"callstream.{t}.8a021cbd8a" for t in
                        ("agent.actions", "call.lifecycle", "crm.updates", "signals.churn", "signals.fraud",
                         "signals.sentiment", "transcript.redacted"))
-    long = manager._internal_name("changelog", inputs, "default")
+    name = f"changelog__callstream-signals-8a021cbd8a--{inputs}--default"
+    long = bounded_name(name, KAFKA_MAX_TOPIC_NAME)
     assert len(long) == KAFKA_MAX_TOPIC_NAME and long.startswith("changelog__callstream-signals-8a021cbd8a--")
-    assert long == manager._internal_name("changelog", inputs, "default")  # the same at every start
-    assert long != manager._internal_name("changelog", inputs, "other")
-    assert manager._internal_name("changelog", "callstream.call.lifecycle", "default") == \
-        "changelog__callstream-signals-8a021cbd8a--callstream.call.lifecycle--default"  # short names as Quix makes them
+    assert long == bounded_name(name, KAFKA_MAX_TOPIC_NAME)  # the same at every start
+    assert long != bounded_name(name.replace("default", "other"), KAFKA_MAX_TOPIC_NAME)
+    short = "changelog__callstream-signals--callstream.call.lifecycle--default"
+    assert bounded_name(short, KAFKA_MAX_TOPIC_NAME) == short  # as Quix makes it
 
 
 def test_every_catalog_processors_stream_keeps_quixs_own_name():
