@@ -40,8 +40,8 @@ from callstream.simulate.simulator import ProducerGate, SimulationSettings, mean
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--no-simulator", is_flag=True, help="Run the processors and archiver only (your own producers feed them).")
 @click.option("--no-archive", is_flag=True, help="Do not start the archiver.")
-@click.option("--bundled", is_flag=True, help="Run the rule processors bundled in one consumer each bundle (`run --list`): "
-              "less CPU per event; their groups are the bundles', not the processors'.")
+@click.option("--bundled", is_flag=True, help="Run each bundle of rule processors (`run --list`) as one consumer: less "
+              "CPU per event; the bundle's group replaces its members' groups (ADR 0007).")
 @click.option("--insecure", is_flag=True, help="Start the local Kafka without authentication or ACLs (see `kafka start --insecure`).")
 @click.option("--dashboard-port", type=click.IntRange(1024, 65535), help="Port of the web dashboard (default: settings, 8765).")
 @pass_context
