@@ -8,7 +8,9 @@ settings come from the environment (CALLSTREAM_*), like every callstream command
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
+import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -62,6 +64,9 @@ def run_processor(settings: Settings, processor: Processor, *, instance: str = "
         group=group, topic_names=names or None, instance_id=static_member_id(group, instance), state_ttl=state_ttl,
     )
     serve_if_configured()  # per-instance /metrics when CALLSTREAM_METRICS_PORT is set
+    # `kill -USR1 <pid>` writes every thread's stack to the log: how a worker that stopped
+    # making progress without dying (a stall after a broker loss) shows where it waits
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     wait_for_go(wait_for)
     try:
         app.run()

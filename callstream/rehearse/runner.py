@@ -13,6 +13,7 @@ stopped by PID in ``finally``.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import shutil
 import signal
@@ -191,6 +192,8 @@ class Rehearsal:
             setup_s = time.monotonic() - setup_started
             traffic_end_s, drained = self._run_schedule()
             caught_up = self.observer.finish(timeout_s=60.0)
+            if not drained:
+                self._dump_stacks()
             self.processes.stop_all()  # SIGTERM: processors commit, the archiver flushes
             archived = self._read_archive() if scenario.archiver else None
             record = self._record(started_at, setup_s, traffic_end_s, drained, caught_up, archived)
@@ -586,6 +589,14 @@ class Rehearsal:
             broker.stop(self.work_dir)
         elif self.options.uses_configured_cluster and self.scenario.topics == "uuid":
             self._delete_rehearsal_topics()
+
+    def _dump_stacks(self) -> None:
+        """Ask every live processor for its threads' stacks (SIGUSR1, see the worker): the
+        kept logs then show where a group that never drained was waiting."""
+        for child in self.processes.children.values():
+            if child.alive() and child.pid and child.argv[2:3] == ["callstream.processors.worker"]:
+                os.kill(child.pid, signal.SIGUSR1)
+        time.sleep(1.0)
 
     def _keep_logs(self) -> None:
         """Copy the tail of each process log beside the report (the work dir may be removed)."""

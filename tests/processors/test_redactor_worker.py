@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 from support.calls import card_segments
@@ -28,7 +30,7 @@ def distinct_events_at_least(count: int):
 
 
 def test_redacts_and_dead_letters_without_stopping(pipeline, workers) -> None:
-    workers("redactor")
+    worker = workers("redactor")
     pipeline.produce(RAW, card_segments(50))
     pipeline.produce_raw(RAW, b'{"event_type": "transcript.segment", "contact_id": 7}', key=b"call-bad")
     pipeline.produce(RAW, card_segments(50, start=50) + card_segments(5))  # the last 5 re-send segment ids: dropped
@@ -46,6 +48,13 @@ def test_redacts_and_dead_letters_without_stopping(pipeline, workers) -> None:
     letter = read_dead_letter(dead[0])
     assert letter.processor == "redactor" and letter.source_topic == pipeline[RAW]
     assert "undecodable" in letter.reason and letter.key == b"call-bad"
+
+    # a stalled worker can be asked where it waits: SIGUSR1 writes its threads' stacks to its log
+    os.kill(worker.pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while "Current thread" not in worker.log_path.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "Current thread" in worker.log_path.read_text(errors="replace") and worker.alive()
 
 
 def test_kill_mid_stream_and_restart_loses_nothing(pipeline, workers) -> None:
