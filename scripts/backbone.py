@@ -5,6 +5,7 @@ matrix with `python scripts/compat_matrix.py`.
 
     python scripts/backbone.py kafka-3.9          # Apache Kafka 3.9.2, 1 node, secured
     python scripts/backbone.py tansu --suite --burst
+    python scripts/backbone.py kafka-3-nodes --no-compat --suite --burst   # the default Kafka on 3 nodes
 
 Run one at a time: each is a Kafka-heavy job on a 2-core machine.
 """
@@ -64,7 +65,24 @@ def tansu(work: Path) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
         node.stop()
 
 
-BACKBONES = {"kafka-3.9": ("apache-kafka-3.9-1-node", kafka_3_9), "tansu": ("tansu-0.6-memory", tansu)}
+@contextmanager
+def kafka_3_nodes(work: Path) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
+    """The default Apache Kafka on a 3-voter quorum, plaintext: the suite reaches it as an
+    external cluster (its tests run as the admin, without the catalog's ACLs)."""
+    from callstream.local import broker
+
+    cluster, _ = broker.start(work, 3, ports=broker.free_ports(6), timeout_s=180, security="insecure")
+    try:
+        version = broker.KAFKA_VERSION
+        yield (f"Apache Kafka {version}, 3 nodes (KRaft quorum), plaintext",
+               {"CALLSTREAM_BOOTSTRAP_SERVERS": cluster.bootstrap_servers},
+               {"CALLSTREAM_TEST_BOOTSTRAP": cluster.bootstrap_servers})
+    finally:
+        broker.stop(work)
+
+
+BACKBONES = {"kafka-3.9": ("apache-kafka-3.9-1-node", kafka_3_9), "tansu": ("tansu-0.6-memory", tansu),
+             "kafka-3-nodes": ("apache-kafka-4.4-3-nodes", kafka_3_nodes)}
 
 
 def clean_env(extra: dict[str, str]) -> dict[str, str]:
