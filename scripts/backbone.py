@@ -5,7 +5,7 @@ matrix with `python scripts/compat_matrix.py`.
 
     python scripts/backbone.py kafka-3.9          # Apache Kafka 3.9.2, 1 node, secured
     python scripts/backbone.py tansu --suite --burst
-    python scripts/backbone.py kafka-3-nodes --no-compat --suite --burst   # the default Kafka on 3 nodes
+    python scripts/backbone.py kafka-3-nodes --no-compat --suite --burst   # the default Kafka on 3 nodes, secured
 
 Run one at a time: each is a Kafka-heavy job on a 2-core machine.
 """
@@ -67,16 +67,20 @@ def tansu(work: Path) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
 
 @contextmanager
 def kafka_3_nodes(work: Path) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
-    """The default Apache Kafka on a 3-voter quorum, plaintext: the suite reaches it as an
-    external cluster (its tests run as the admin, without the catalog's ACLs)."""
+    """The default Apache Kafka on a secured 3-voter quorum: the suite starts its own
+    (CALLSTREAM_TEST_BROKERS=3), the burst rehearsal runs on this one."""
+    from callstream.contract.catalog import load_catalog
+    from callstream.governance.acls import grant_catalog
     from callstream.local import broker
+    from callstream.local.credentials import credentials_path
 
-    cluster, _ = broker.start(work, 3, ports=broker.free_ports(6), timeout_s=180, security="insecure")
+    cluster, _ = broker.start(work, 3, ports=broker.free_ports(6), timeout_s=180)
     try:
-        version = broker.KAFKA_VERSION
-        yield (f"Apache Kafka {version}, 3 nodes (KRaft quorum), plaintext",
-               {"CALLSTREAM_BOOTSTRAP_SERVERS": cluster.bootstrap_servers},
-               {"CALLSTREAM_TEST_BOOTSTRAP": cluster.bootstrap_servers})
+        grant_catalog(cluster.client_config(), load_catalog(), state_dir=work)
+        env = {"CALLSTREAM_BOOTSTRAP_SERVERS": cluster.bootstrap_servers, "CALLSTREAM_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+               "CALLSTREAM_SASL_MECHANISM": "SCRAM-SHA-512", "CALLSTREAM_CREDENTIALS_FILE": str(credentials_path(work))}
+        yield (f"Apache Kafka {broker.KAFKA_VERSION}, 3 nodes (KRaft quorum), SASL/SCRAM + ACLs", env,
+               {"CALLSTREAM_TEST_BROKERS": "3"})
     finally:
         broker.stop(work)
 

@@ -48,6 +48,15 @@ def session_kafka_version() -> str:
     return os.environ.get("CALLSTREAM_LOCAL_KAFKA_VERSION", broker.KAFKA_VERSION)
 
 
+def session_brokers() -> int:
+    """Nodes of the session's cluster: CALLSTREAM_TEST_BROKERS=3 runs the Kafka tests on a
+    secured 3-voter quorum (scripts/backbone.py kafka-3-nodes --suite)."""
+    value = os.environ.get("CALLSTREAM_TEST_BROKERS", "1")
+    if value not in ("1", "3"):
+        raise pytest.UsageError(f"CALLSTREAM_TEST_BROKERS must be 1 or 3, got {value!r}")
+    return int(value)
+
+
 @pytest.fixture(scope="session")
 def kafka_installation() -> Path:
     """The Apache Kafka jars (resolved from Maven Central once, then cached): what every
@@ -63,7 +72,9 @@ def session_cluster(kafka_installation: Path, tmp_path_factory: pytest.TempPathF
         yield None
         return
     state_dir = tmp_path_factory.mktemp("kafka-state")
-    cluster, _ = broker.start(state_dir, 1, ports=broker.free_ports(2), timeout_s=120, version=session_kafka_version())
+    nodes = session_brokers()
+    cluster, _ = broker.start(state_dir, nodes, ports=broker.free_ports(2 * nodes), timeout_s=180,
+                              version=session_kafka_version())
     try:
         grant_catalog(cluster.client_config(), load_catalog(), state_dir=state_dir)
         yield cluster
