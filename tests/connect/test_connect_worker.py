@@ -81,7 +81,9 @@ def test_connect_sinks_each_redacted_segment_once_and_sources_crm_updates(
         def status() -> dict:
             code = main(["--state-dir", str(tmp_path / "state"), "status", "--json", "--topic-map",
                          json.dumps(pipeline.names), "--group", group, "--interval", "0"])
-            assert code == 0
+            # 3 = a threshold breached somewhere (on 3 nodes: the redactor's end-to-end
+            # latency of these records), which is not what this checks
+            assert code in (0, 3)
             return json.loads(capsys.readouterr().out)["summary"]
 
         # Connect commits its sink's offsets every second (offset.flush.interval.ms): the lag
