@@ -31,23 +31,30 @@ KAFKA_3_9 = "3.9.2"
 
 
 @contextmanager
-def kafka_3_9(work: Path) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
-    """A secured 1-node Apache Kafka 3.9: (label, env for callstream commands, env for pytest)."""
+def secured_kafka(work: Path, nodes: int, version: str) -> Iterator[dict[str, str]]:
+    """A secured local Apache Kafka with the catalog's principals and ACLs: the environment
+    that points callstream commands at it."""
     from callstream.contract.catalog import load_catalog
     from callstream.governance.acls import grant_catalog
     from callstream.local import broker
     from callstream.local.credentials import credentials_path
 
-    cluster, _ = broker.start(work, 1, ports=broker.free_ports(2), timeout_s=120, version=KAFKA_3_9)
+    cluster, _ = broker.start(work, nodes, ports=broker.free_ports(2 * nodes), timeout_s=180, version=version)
     try:
         grant_catalog(cluster.client_config(), load_catalog(), state_dir=work)
-        env = {"CALLSTREAM_BOOTSTRAP_SERVERS": cluster.bootstrap_servers, "CALLSTREAM_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        yield {"CALLSTREAM_BOOTSTRAP_SERVERS": cluster.bootstrap_servers, "CALLSTREAM_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
                "CALLSTREAM_SASL_MECHANISM": "SCRAM-SHA-512", "CALLSTREAM_CREDENTIALS_FILE": str(credentials_path(work))}
+    finally:
+        broker.stop(work)
+
+
+@contextmanager
+def kafka_3_9(work: Path) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
+    """A secured 1-node Apache Kafka 3.9: (label, env for callstream commands, env for pytest)."""
+    with secured_kafka(work, 1, KAFKA_3_9) as env:
         # the suite and the rehearsal start their own 3.9 brokers, as they start 4.4 ones by default
         yield (f"Apache Kafka {KAFKA_3_9}, 1 node, SASL/SCRAM + ACLs (CALLSTREAM_LOCAL_KAFKA_VERSION={KAFKA_3_9})", env,
                {"CALLSTREAM_LOCAL_KAFKA_VERSION": KAFKA_3_9})
-    finally:
-        broker.stop(work)
 
 
 @contextmanager
@@ -69,20 +76,11 @@ def tansu(work: Path) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
 def kafka_3_nodes(work: Path) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
     """The default Apache Kafka on a secured 3-voter quorum: the suite starts its own
     (CALLSTREAM_TEST_BROKERS=3), the burst rehearsal runs on this one."""
-    from callstream.contract.catalog import load_catalog
-    from callstream.governance.acls import grant_catalog
     from callstream.local import broker
-    from callstream.local.credentials import credentials_path
 
-    cluster, _ = broker.start(work, 3, ports=broker.free_ports(6), timeout_s=180)
-    try:
-        grant_catalog(cluster.client_config(), load_catalog(), state_dir=work)
-        env = {"CALLSTREAM_BOOTSTRAP_SERVERS": cluster.bootstrap_servers, "CALLSTREAM_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-               "CALLSTREAM_SASL_MECHANISM": "SCRAM-SHA-512", "CALLSTREAM_CREDENTIALS_FILE": str(credentials_path(work))}
+    with secured_kafka(work, 3, broker.KAFKA_VERSION) as env:
         yield (f"Apache Kafka {broker.KAFKA_VERSION}, 3 nodes (KRaft quorum), SASL/SCRAM + ACLs", env,
                {"CALLSTREAM_TEST_BROKERS": "3"})
-    finally:
-        broker.stop(work)
 
 
 BACKBONES = {"kafka-3.9": ("apache-kafka-3.9-1-node", kafka_3_9), "tansu": ("tansu-0.6-memory", tansu),

@@ -21,6 +21,7 @@ from callstream.settings import Settings, client_config, load_settings
 
 if TYPE_CHECKING:
     from callstream.governance.protection import ProducerSeal
+    from callstream.local.service import LocalService
 
 
 @dataclass
@@ -50,6 +51,18 @@ class CliContext:
 
 
 pass_context = click.make_pass_decorator(CliContext)
+
+
+def stop_command(service: type[LocalService], help_text: str) -> click.Command:
+    """The ``stop`` subcommand of a local service's command group: stop it by its PID."""
+
+    @click.command(name="stop", help=help_text)
+    @pass_context
+    def stop(ctx: CliContext) -> None:
+        pid = service(ctx.settings.state_dir).stop()
+        click.echo(f"{service.what} stopped (pid {pid})" if pid else f"{service.what} was not running")
+
+    return stop
 
 #: command -> "module:attribute" under callstream.cli, in the order `--help` lists them.
 #: Imported when the command runs: `callstream status` must not pay for pyiceberg and Quix.

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import click
 
-from callstream.cli import CliContext, pass_context
+from callstream.cli import CliContext, pass_context, stop_command
 from callstream.errors import ConfigError
 from callstream.governance.acls import CONNECT_SERVICE
 from callstream.local.connect import CONNECT_VERSION, ConnectWorker
-from callstream.local.service import stop_command
 
 
 @click.group()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from callstream.cli import CliContext, pass_context
+from callstream.cli import CliContext, pass_context, stop_command
 from callstream.local.registry import APICURIO_VERSION, SchemaRegistryServer
-from callstream.local.service import stop_command
 
 
 @click.group()

@@ -9,9 +9,7 @@ import subprocess
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
-
-import click
+from typing import ClassVar
 
 from callstream.errors import LocalKafkaError
 from callstream.local.pids import pid_alive, signal_and_wait, wait_until_ready
@@ -86,14 +84,3 @@ class LocalService:
             return pid
         return None
 
-
-def stop_command(service: type[LocalService], help_text: str) -> click.Command:
-    """The ``stop`` subcommand of a service's command group: stop it by its PID."""
-
-    @click.command(name="stop", help=help_text)
-    @click.pass_obj
-    def stop(ctx: Any) -> None:
-        pid = service(ctx.settings.state_dir).stop()
-        click.echo(f"{service.what} stopped (pid {pid})" if pid else f"{service.what} was not running")
-
-    return stop

@@ -143,8 +143,8 @@ class ProcessorStep:
         #: records of erased contacts, dropped: their key is gone
         self.erased = 0
         self._topic_of: dict[type, str] = {}
-        #: the catalog topic each event type arrives on (a bundle dispatches by it)
-        self._source_of: dict[type, str] = {}
+        #: a bundle dispatches each event to its members that read the event's catalog topic
+        self._bundle = processor if isinstance(processor, ProcessorBundle) else None
         for output in processor.outputs:
             catalog.topic(output)  # fail at start, not mid-stream, on a topic the catalog lacks
         self.dead_letters = 0
@@ -206,13 +206,10 @@ class ProcessorStep:
 
     def _readers(self, event: Envelope, state: CallState | None) -> list[tuple[Processor, CallState]]:
         """Who processes ``event``: the processor, or the members of a bundle that read its topic."""
-        if not isinstance(self.processor, ProcessorBundle):
-            return [(self.processor, state if state is not None else STATELESS)]
-        cls = type(event)
-        topic = self._source_of.get(cls)
-        if topic is None:
-            topic = self._source_of[cls] = self.catalog.topic_for(event_type_of(event))
-        return self.processor.readers(topic, state if state is not None else STATELESS, STATELESS)
+        view = state if state is not None else STATELESS
+        if self._bundle is None:
+            return [(self.processor, view)]
+        return self._bundle.readers(self.catalog.topic_for(event_type_of(event)), view, STATELESS)
 
     def _dead_letter(self, value: bytes, key: Any, headers: Any, reason: str, failed_in: str | None = None) -> Outgoing:
         ctx = message_context()
