@@ -1,0 +1,61 @@
+"""The scaling loop with stand-in instances: what it starts, stops, removes and records."""
+
+from callstream.kafka.members import MemberRemoval
+from callstream.scaling.controller import ScaledProcessor, ScalingController
+from callstream.scaling.policy import ScalingPolicy
+
+POLICY = ScalingPolicy(lag_bound_s=5, out_after_s=4, in_below_s=1, in_after_s=10, cooldown_s=0, max_instances=2)
+
+
+class RecordingInstances:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, int]] = []
+
+    def start(self, processor: str, group: str, index: int) -> str:
+        self.calls.append(("start", processor, index))
+        return f"{processor}-{index}"
+
+    def stop(self, processor: str, group: str, index: int) -> list[str]:
+        self.calls.append(("stop", processor, index))
+        return [f"{group}-host-{index}"]
+
+
+def test_scale_out_and_in_with_the_left_member_removed_and_the_times_recorded() -> None:
+    instances = RecordingInstances()
+    removed: list[tuple[str, list[str]]] = []
+    members = {"g-redactor": 1}
+
+    def remove(conf, group, ids):  # noqa: ANN001, ANN202
+        removed.append((group, ids))
+        return MemberRemoval(group, ids, [])
+
+    controller = ScalingController(
+        [ScaledProcessor("redactor", "g-redactor", {"raw": 6})], POLICY, instances, {}, clock=lambda: 0.0,
+        remove_members=remove, group_members=members.get)
+    assert controller.start_initial() == ["redactor-0"]
+    for t in range(0, 5):  # 8 s behind from t=0: out at t=4
+        controller.step({"redactor": 8.0}, now_s=float(t))
+    assert instances.calls[-1] == ("start", "redactor", 1)
+    out = controller.events[0]
+    assert (out.lag_crossed_at_s, out.decision.at_s, out.settled_at_s) == (0.0, 4.0, None)
+    members["g-redactor"] = 2  # the new member has joined and holds partitions
+    controller.step({"redactor": 3.0}, now_s=6.0)
+    assert out.to_json()["crossing_to_consuming_s"] == 6.0
+    for t in range(7, 18):
+        controller.step({"redactor": 0.1}, now_s=float(t))
+    assert instances.calls[-1] == ("stop", "redactor", 1)
+    assert removed == [("g-redactor", ["g-redactor-host-1"])]
+    report = controller.report()
+    assert [e["direction"] for e in report["events"]] == ["out", "in"]
+    assert report["events"][1]["removed_members"] == ["g-redactor-host-1"]
+    assert report["instances"]["redactor"][0] == 1 and max(report["instances"]["redactor"]) == 2
+    assert report["instances"]["redactor"][-1] == 1
+
+
+def test_an_unanswered_lag_changes_nothing() -> None:
+    instances = RecordingInstances()
+    controller = ScalingController([ScaledProcessor("assist", "g-assist", {"redacted": 6})], POLICY, instances, {},
+                                   clock=lambda: 0.0, group_members=lambda g: None)
+    for t in range(0, 30):
+        controller.step({"assist": None}, now_s=float(t))
+    assert instances.calls == [] and controller.events == []

@@ -1,0 +1,51 @@
+"""Scaling real redactor workers on the test broker: a second instance joins and consumes,
+and when it is removed its static membership goes with it, so the remaining instance
+holds every partition within seconds instead of after the 45 s session timeout."""
+
+import time
+
+from confluent_kafka.admin import AdminClient
+
+from callstream.kafka.config import static_member_id
+from callstream.processors.registry import load_processor
+from callstream.scaling.controller import ScaledProcessor, ScalingController, StableMembers
+from callstream.scaling.instances import LocalInstances
+from callstream.scaling.policy import ScalingPolicy
+
+SESSION_TIMEOUT_S = 45.0  # librdkafka's default, which the workers keep
+
+
+def test_scale_out_then_in_hands_partitions_over_at_once(workers, pipeline, kafka_config, eventually) -> None:
+    raw = pipeline["callstream.transcript.raw"]
+    group = f"callstream-redactor-{pipeline['callstream.deadletter'].rsplit('.', 1)[-1]}"
+    instances = LocalInstances(
+        workers.group, name_of=lambda p, i: f"{p}-{i}",
+        worker_args=lambda p, g, i: [p, "--instance", str(i), "--group", g, "--topic-map", pipeline.topic_map])
+    policy = ScalingPolicy(lag_bound_s=5, out_after_s=0, in_below_s=1, in_after_s=0, cooldown_s=0, max_instances=2)
+    controller = ScalingController([ScaledProcessor("redactor", group, {raw: 6})], policy, instances, kafka_config)
+    controller.start_initial()
+    members = StableMembers(kafka_config)
+    assert eventually(lambda: members(group) == 1, timeout_s=60), "the first instance never held the partitions"
+
+    [out] = controller.step({"redactor": 9.0})
+    assert out.error is None and out.started and "redactor-1" in out.started
+    assert eventually(lambda: controller.step({"redactor": 3.0}) == [] and out.settled_at_s is not None, timeout_s=60), \
+        "the second instance never joined and held partitions"
+
+    [scale_in] = controller.step({"redactor": 0.0})
+    stopped = time.monotonic()
+    assert scale_in.error is None
+    assert scale_in.removed_members == [static_member_id(group, "1")]
+    assert eventually(lambda: members(group) == 1, timeout_s=SESSION_TIMEOUT_S / 3), \
+        "the stopped instance kept its partitions: its static membership was not removed"
+    handover_s = time.monotonic() - stopped
+    admin = AdminClient(kafka_config)  # kept: a client destroyed at once never answers its futures
+    described = admin.describe_consumer_groups([group], request_timeout=10)[group].result(timeout=15)
+    [remaining] = described.members
+    assert remaining.group_instance_id == static_member_id(group, "0")
+    inputs = {pipeline[t] for t in load_processor("redactor").inputs}
+    held = {(tp.topic, tp.partition) for tp in remaining.assignment.topic_partitions}
+    assert {(t, p) for t in inputs for p in range(6)} <= held  # (Quix assigns its changelog's partitions beside them)
+    assert handover_s < SESSION_TIMEOUT_S / 3
+    assert workers.group.children["redactor-0"].alive()
+    assert not workers.group.children["redactor-1"].alive()
