@@ -72,6 +72,7 @@ COMMANDS = {
     "topics": "topics_cmds:topics",
     "acls": "acls_cmds:acls",
     "run": "run_cmds:run",
+    "scale": "scale_cmd:scale",
     "simulate": "simulate_cmds:simulate",
     "schemas": "schemas_cmds:schemas",
     "archive": "archive_cmds:archive",

@@ -6,6 +6,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from confluent_kafka import KafkaException
@@ -13,6 +14,7 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 
 from callstream.cli import CliContext, pass_context
+from callstream.cli.scale_cmd import policy_from, scaling_options
 from callstream.contract.catalog import Catalog, load_catalog
 from callstream.errors import CallstreamError
 from callstream.governance.acls import grant_catalog
@@ -22,11 +24,20 @@ from callstream.governance.shipping import ship
 from callstream.kafka import topics as topic_admin
 from callstream.kafka.config import static_member_id
 from callstream.local import broker
-from callstream.local.processes import ProcessGroup
+from callstream.local.processes import Child, ProcessGroup
 from callstream.migrate.handover import Handover
 from callstream.migrate.links import settings_on
 from callstream.observe.live import LiveMonitor
-from callstream.processors.registry import deployment
+from callstream.processors.registry import deployment, load_processor
+from callstream.scaling.controller import (
+    ClusterScaler,
+    ScalingController,
+    ScalingEvent,
+    describe_event,
+    scaled_processors,
+)
+from callstream.scaling.instances import LocalInstances
+from callstream.scaling.policy import ScalingPolicy
 from callstream.settings import DashboardSection, Settings, child_process_environment, client_config
 from callstream.simulate.conversation import ConversationProfile
 from callstream.simulate.simulator import ProducerGate, SimulationSettings, mean_call_seconds, run_simulation
@@ -42,11 +53,15 @@ from callstream.simulate.simulator import ProducerGate, SimulationSettings, mean
 @click.option("--no-archive", is_flag=True, help="Do not start the archiver.")
 @click.option("--bundled", is_flag=True, help="Run each bundle of rule processors (`run --list`) as one consumer: less "
               "CPU per event; the bundle's group replaces its members' groups (ADR 0007).")
+@click.option("--autoscale", is_flag=True, help="Add processor instances while a group lags and remove them once the "
+              "surge has passed (policy options as for `callstream scale`).")
+@scaling_options
 @click.option("--insecure", is_flag=True, help="Start the local Kafka without authentication or ACLs (see `kafka start --insecure`).")
 @click.option("--dashboard-port", type=click.IntRange(1024, 65535), help="Port of the web dashboard (default: settings, 8765).")
 @pass_context
 def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float, speedup: float, seed: int, no_simulator: bool,
-       no_archive: bool, bundled: bool, insecure: bool, dashboard_port: int | None) -> None:
+       no_archive: bool, bundled: bool, autoscale: bool, insecure: bool, dashboard_port: int | None,
+       **policy_options: Any) -> None:
     """Start Kafka (unless a cluster is configured), the catalog, every processor, the archiver
     and the simulator; print a live summary until Ctrl-C or --duration, then stop cleanly."""
     console = Console()
@@ -69,7 +84,8 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
         console.print(f"[bold]ACLs[/] every service runs as its own principal: {len(acls.missing)} grant(s) added, "
                       f"{acls.kept} kept, {len(acls.stale)} stale removed")
 
-    processes = PlatformProcesses(settings, catalog, no_archive, bundled=bundled)
+    policy = policy_from(policy_options) if autoscale else None
+    processes = PlatformProcesses(settings, catalog, no_archive, bundled=bundled, scaling=policy)
     processes.start()
     group = processes.group
     console.print(f"[bold]processes[/] {', '.join(f'{n} (pid {c.pid})' for n, c in group.children.items())}")
@@ -104,7 +120,9 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
             if request is not None:
                 monitor = _switch_step(request, handover, processes, gate, monitor, auditor, console,
                                        simulating=not no_simulator)
-            dead = processes.group.dead()
+            for event in processes.scale():
+                console.print(f"[bold]autoscale[/] {describe_event(event)}", soft_wrap=True)
+            dead = processes.crashed()
             if dead:
                 console.print(f"[red]{dead[0].name} exited ({dead[0].returncode}); read {dead[0].log_path}[/]")
                 break
@@ -115,7 +133,7 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
         stop.set()
         gate.release()
         monitor.close()
-        processes.group.stop_all()
+        processes.stop()
         if seal is not None:
             seal.flush()
         auditor.maybe_ship(force=True)  # the workers' last unwrap windows, written as they stopped
@@ -125,12 +143,16 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
 class PlatformProcesses:
     """The processes `up` runs (every processor, the archiver, the dashboard) on one cluster."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, no_archive: bool, *, bundled: bool = False) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, no_archive: bool, *, bundled: bool = False,
+                 scaling: ScalingPolicy | None = None) -> None:
         #: the settings `up` started with; a migration moves the processes to one of its clusters
         self.original = settings
         self.settings, self.catalog, self.no_archive = settings, catalog, no_archive
         self.bundled = bundled
+        self.scaling = scaling
         self.group = ProcessGroup(settings.state_dir / "logs")
+        self.instances: LocalInstances | None = None
+        self.scaler: ClusterScaler | None = None
 
     def start(self) -> None:
         # Workers write their client metrics here; the dashboard's observer adds them up.
@@ -140,16 +162,36 @@ class PlatformProcesses:
         # a local cluster's children find it (and their own credentials) in the state dir
         child_env = child_process_environment(self.settings) | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
         self.group = ProcessGroup(self.settings.state_dir / "logs", child_env)
-        for name in deployment(self.bundled):
-            self.group.spawn(name, "callstream.processors.worker", name)
+        names = deployment(self.bundled)
+        self.instances = LocalInstances(self.group)
+        if self.scaling is not None:
+            controller = ScalingController(scaled_processors(names, self.catalog), self.scaling, self.instances,
+                                           client_config(self.settings))
+            controller.start_initial()
+            self.scaler = ClusterScaler(controller, client_config(self.settings))
+        else:
+            for name in names:
+                self.instances.start(name, load_processor(name).consumer_group, 0)
         if not self.no_archive:
             topic_args = [arg for t in self.catalog.topics for arg in ("--topic", t.name)]
             self.group.spawn("archiver", "callstream.archive.archiver", "--instance-id", static_member_id("archiver"),
                              *topic_args)
         self.group.spawn("dashboard", "callstream.observe.dashboard")
 
+    def scale(self) -> list[ScalingEvent]:
+        """With autoscaling: read the groups' lag when due and add or remove instances."""
+        return self.scaler.tick() if self.scaler is not None else []
+
+    def crashed(self) -> list[Child]:
+        """Processes that exited, except instances the autoscaler stopped on purpose."""
+        retired = self.instances.retired if self.instances is not None else set()
+        return [c for c in self.group.dead() if c.name not in retired]
+
     def stop(self) -> None:
         """Stop every process (they commit what they processed); none is then running or dead."""
+        if self.scaler is not None:
+            self.scaler.close()
+            self.scaler = None
         self.group.stop_all()
         self.group = ProcessGroup(self.settings.state_dir / "logs")
 

@@ -18,9 +18,11 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from callstream.contract.catalog import Catalog
 from callstream.errors import CallstreamError
 from callstream.kafka.members import remove_static_members
 from callstream.observe.lag import OffsetReader
+from callstream.processors.registry import load_processor
 from callstream.scaling.instances import Instances
 from callstream.scaling.policy import Autoscaler, ScalingDecision, ScalingPolicy
 
@@ -173,3 +175,43 @@ class StableMembers:
             return None
         holding = [m for m in described.members if m.assignment and m.assignment.topic_partitions]
         return len(holding) if len(holding) == len(described.members) else None
+
+
+class ClusterScaler:
+    """A ``ScalingController`` fed from the cluster: every ``interval_s`` it reads each
+    processor's lag (``read_lag_s``) and steps the controller. ``up --autoscale`` and
+    ``callstream scale`` call ``tick`` from their main loops."""
+
+    def __init__(self, controller: ScalingController, conf: Mapping[str, str], interval_s: float = 5.0) -> None:
+        self.controller, self.interval_s = controller, interval_s
+        self.reader = OffsetReader(conf)
+        self._next = 0.0
+
+    def tick(self) -> list[ScalingEvent]:
+        now = time.monotonic()
+        if now < self._next:
+            return []
+        self._next = now + self.interval_s
+        return self.controller.step(read_lag_s(self.reader, list(self.controller.processors.values())))
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def scaled_processors(names: list[str], catalog: Catalog) -> list[ScaledProcessor]:
+    """The scaling view of processors (or bundles): their groups and input partitions."""
+    out = []
+    for name in names:
+        processor = load_processor(name)
+        out.append(ScaledProcessor(name, processor.consumer_group,
+                                   {t: catalog.topic(t).partitions for t in processor.inputs}))
+    return out
+
+
+def describe_event(event: ScalingEvent) -> str:
+    """One line for an operator."""
+    d = event.decision
+    what = f"started {event.started}" if d.direction == "out" else \
+        f"removed {', '.join(event.removed_members) or 'no member'} from the group"
+    line = f"scaled {d.group} {d.instances_from} -> {d.instances_to} ({d.reason}): {what}"
+    return f"{line}; failed: {event.error}" if event.error else line
