@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from callstream.cli import CliContext, pass_context
-from callstream.rehearse.schedule import builtin_scenarios, load_scenario, plan_faults, with_curve
+from callstream.rehearse.schedule import Scenario, builtin_scenarios, load_scenario, plan_faults, with_curve
+from callstream.settings import Settings
 
 
 @click.command()
@@ -63,13 +65,35 @@ def rehearse(ctx: CliContext, scenario: str | None, curve: str | None, report_di
     leftovers = stop_leftover_clusters(work_dir.parent)
     if leftovers:
         console.print(f"stopped a local cluster left running by an earlier, interrupted rehearsal (pids {leftovers})")
+    baseline = None
+    if loaded.autoscale is not None and loaded.autoscale.baseline:
+        baseline = _fixed_baseline(loaded, report_dir, work_dir, settings, console, keep_work_dir)
     console.print(f"[bold]rehearsal[/] {loaded.name}: report in {report_dir}")
     result = run_scenario(loaded, RunOptions(report_dir=report_dir, work_dir=work_dir, settings=settings,
-                                             console=console, keep_work_dir=keep_work_dir))
+                                             console=console, keep_work_dir=keep_work_dir, baseline=baseline))
     console.print(verdict_table(result.figures))
     console.print(f"report: {result.report_dir / 'report.html'}")
     if not result.passed:
         click.get_current_context().exit(1)
+
+
+def _fixed_baseline(scenario: Scenario, report_dir: Path, work_dir: Path, settings: Settings, console: Console,
+                    keep_work_dir: bool) -> dict[str, Any]:
+    """Run an autoscaling scenario on fixed workers first (its report in ``fixed/``), for
+    the autoscaled run's report to compare against."""
+    from callstream.rehearse.figures import baseline_summary
+    from callstream.rehearse.runner import RunOptions, run_scenario
+
+    if scenario.autoscale is None:
+        raise ValueError("only an autoscaling scenario has a fixed-worker baseline")
+    scaled = scenario.autoscale.processors
+    fixed = scenario.model_copy(update={"autoscale": None,
+                                        "checks": [c for c in scenario.checks if not c.metric.startswith("scale_")]})
+    console.print(f"[bold]baseline[/] {scenario.name} on fixed workers first: report in {report_dir / 'fixed'}")
+    result = run_scenario(fixed, RunOptions(report_dir=report_dir / "fixed", work_dir=work_dir.with_name(f"{work_dir.name}-fixed"),
+                                            settings=settings, console=console, keep_work_dir=keep_work_dir))
+    console.print(f"[bold]baseline[/] {'passed' if result.passed else 'failed'}; now the autoscaled run")
+    return baseline_summary(result.figures, scaled, {p: scenario.instances_of(p) for p in scaled}, "fixed/report.html")
 
 
 def _rehearse_migration(ctx: CliContext, console: Console, report_dir: Path | None, keep_work_dir: bool,

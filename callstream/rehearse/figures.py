@@ -52,6 +52,8 @@ class RunRecord:
     redrives: list[dict[str, Any]] = field(default_factory=list)
     observer: dict[str, Any] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
+    #: the autoscaler's policy, changes and instance counts (``ScalingController.report``)
+    scaling: dict[str, Any] | None = None
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -164,6 +166,11 @@ def build(record: RunRecord) -> dict[str, Any]:
         if base and loaded is not None:
             replay_ratio = round(loaded / base, 3)
 
+    scaling = record.scaling
+    if scaling is not None:
+        # one count per sample: the controller steps once per tick, on the sample's clock
+        series["instances"] = {p: counts for p, counts in scaling["instances"].items() if p != "t"}
+    scale_outs = [e for e in (scaling or {}).get("events", []) if e["direction"] == "out"]
     delivery = record.delivery
     recovery_times = [r["recovery_time_s"] for r in recoveries]
     metrics: dict[str, Any] = {
@@ -181,6 +188,11 @@ def build(record: RunRecord) -> dict[str, Any]:
         "unexpected_exits": len(record.unexpected_exits),
         "faults_failed": sum(1 for f in record.faults if not f.ok),
         "replay_p99_ratio": replay_ratio,
+        "scale_out_events": len(scale_outs) if scaling is not None else None,
+        "scale_in_events": (len(scaling["events"]) - len(scale_outs)) if scaling is not None else None,
+        # the slowest scale-out: lag out of bounds until the new instance held partitions
+        "scale_out_to_consuming_s": max((e["crossing_to_consuming_s"] for e in scale_outs
+                                         if e["crossing_to_consuming_s"] is not None), default=None),
         "replayed_events": sum(r.get("events", 0) for r in record.redrives) if record.redrives else None,
         "drain_time_s": {g: d["drain_time_s"] for g, d in drains.items()},
         "final_lag_messages": {g: d["final_lag_messages"] for g, d in drains.items()},
@@ -215,6 +227,18 @@ def build(record: RunRecord) -> dict[str, Any]:
         "unexpected_exits": record.unexpected_exits,
         "redrives": record.redrives,
         "observer": record.observer,
+        "autoscale": scaling,
         "metrics": metrics,
         "series": series,
     }
+
+
+def baseline_summary(fixed: dict[str, Any], groups: list[str], instances: dict[str, int], report: str) -> dict[str, Any]:
+    """What an autoscaled run's report shows of the same scenario run on fixed workers."""
+    return {"report": report, "passed": fixed.get("passed"), "instances": instances,
+            "groups": {g: fixed["groups"][g] for g in groups if g in fixed["groups"]},
+            "latency_by_phase": fixed["latency_by_phase"], "metrics": fixed["metrics"],
+            "series": {"t": fixed["series"]["t"],
+                       "lag_s": {g: fixed["series"]["lag_s"][g] for g in groups if g in fixed["series"]["lag_s"]},
+                       "lag_messages": {g: fixed["series"]["lag_messages"][g] for g in groups
+                                        if g in fixed["series"]["lag_messages"]}}}

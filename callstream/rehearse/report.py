@@ -23,7 +23,6 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from PIL import Image  # noqa: E402  (matplotlib's own dependency)
 
-PLOTS = ("rates", "lag", "latency")
 _FAULT_COLORS = {"down": "#c62828", "up": "#2e7d32", "redrive": "#6a1b9a"}
 _PHASE_COLORS = ("#f5f5f5", "#e3f2fd")
 _SURGE_COLOR = "#ffe0b2"
@@ -34,13 +33,16 @@ def write(report_dir: Path, figures: dict[str, Any]) -> dict[str, Path]:
     report_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": report_dir / "report.json"}
     paths["json"].write_text(json.dumps(figures, indent=1, default=str))
-    for name, draw in (("rates", plot_rates), ("lag", plot_lag), ("latency", plot_latency)):
+    plots = [("rates", plot_rates), ("lag", plot_lag), ("latency", plot_latency)]
+    if figures.get("autoscale"):
+        plots.append(("scaling", plot_scaling))
+    for name, draw in plots:
         paths[name] = report_dir / f"{name}.png"
         fig = draw(figures)
         save_small_png(fig, paths[name])
         plt.close(fig)
     paths["html"] = report_dir / "report.html"
-    paths["html"].write_text(render_html(figures, {name: paths[name] for name in PLOTS}))
+    paths["html"].write_text(render_html(figures, {name: paths[name] for name, _ in plots}))
     return paths
 
 
@@ -189,6 +191,35 @@ def plot_latency(figures: dict[str, Any]):  # noqa: ANN201
     return fig
 
 
+def plot_scaling(figures: dict[str, Any]):  # noqa: ANN201
+    """Instances and lag of each autoscaled group over time; with a fixed-worker baseline
+    of the same traffic, its lag dashed beside."""
+    series, baseline = figures["series"], figures.get("baseline")
+    t = series["t"]
+    fig, (count, lag) = plt.subplots(2, 1, figsize=(11, 6.2), sharex=True, gridspec_kw={"height_ratios": [1, 2]})
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (group, instances) in enumerate(series["instances"].items()):
+        color = colors[i % len(colors)]
+        count.step(t, instances, where="post", color=color, lw=1.4, label=group)
+        lag.plot(t, _series(series["lag_s"][group]), color=color, lw=1.3, label=f"{group} autoscaled")
+        if baseline is not None and group in baseline["series"]["lag_s"]:
+            lag.plot(baseline["series"]["t"], _series(baseline["series"]["lag_s"][group]), color=color, lw=1.0, ls="--",
+                     label=f"{group} fixed ({baseline['instances'].get(group, '?')} instance(s))")
+    policy = figures["autoscale"]["policy"]
+    lag.axhline(policy["lag_bound_s"], color="#c62828", lw=0.8, ls=":", label=f"scale-out bound {policy['lag_bound_s']:g} s")
+    count.set_ylabel("instances")
+    count.set_ylim(0, max(policy["max_instances"], 1) + 0.5)
+    lag.set_ylabel("lag (seconds)")
+    lag.set_xlabel("seconds since the traffic started")
+    _decorate(count, figures)
+    _decorate(lag, figures)
+    count.legend(loc="upper right", fontsize=7, ncol=3)
+    lag.legend(loc="upper right", fontsize=7, ncol=2)
+    count.set_title(f"{figures['scenario']}: instances and lag of the autoscaled groups", fontsize=11, pad=8)
+    fig.tight_layout()
+    return fig
+
+
 # --- html -----------------------------------------------------------------------------------
 
 def fmt_value(value: Any) -> str:
@@ -260,6 +291,7 @@ def render_html(figures: dict[str, Any], pngs: dict[str, Path]) -> str:
     phase_table = html_table(["phase", "curve", "base calls/min", "speed-up", "from (s)", "to (s)"],
                          [[p["name"] + (" (surge)" if p["surge"] else ""), p["curve"], p["rate_per_min"], p["speedup"],
                            p["start_s"], p["end_s"]] for p in traffic["phases"]])
+    scaling = _scaling_html(figures)
     title = f"Rehearsal {figures['scenario']}: {'PASSED' if passed else 'FAILED'}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -281,9 +313,44 @@ figure {{ margin: 1em 0; }} img {{ max-width: 100%; border: 1px solid #eee; }} f
 <h2>Recovery after faults</h2>
 <p>Recovered = every processor group's lag within {bounds['lag_s']:g} s and the p99 of {html.escape(', '.join(bounds['stages']) or 'no stage')}
 within {bounds['latency_p99_ms']:g} ms, for at least {bounds['stable_samples']} samples and from then on until the next fault.</p>{recovery}
-<h2>Faults</h2>{faults}
+<h2>Faults</h2>{faults}{scaling}
 <h2>Latency per stage (ms)</h2>{latency}
 <h2>Plots</h2>{images}
 <p>Every figure is in <a href="report.json">report.json</a>.</p>
 </body></html>
 """
+
+
+def _scaling_html(figures: dict[str, Any]) -> str:
+    """The autoscaler's changes and, with a baseline, the same traffic on fixed workers."""
+    scaling = figures.get("autoscale")
+    if not scaling:
+        return ""
+    policy = scaling["policy"]
+    events = html_table(
+        ["group", "change", "decided at (s)", "reason", "lag crossed the bound at (s)", "settled at (s)",
+         "crossing to consuming (s)", "removed members", "error"],
+        [[e["processor_group"], f"{e['from']} -> {e['to']}", e["at_s"], e["reason"], e["lag_crossed_at_s"],
+          e["settled_at_s"], e["crossing_to_consuming_s"], ", ".join(e["removed_members"]), e["error"]]
+         for e in scaling["events"]]) if scaling["events"] else "<p>The autoscaler made no change.</p>"
+    text = (f"<h2>Autoscaling</h2><p>Out when a group is more than {policy['lag_bound_s']:g} s behind for "
+            f"{policy['out_after_s']:g} s, in when under {policy['in_below_s']:g} s for {policy['in_after_s']:g} s; "
+            f"{policy['min_instances']}-{policy['max_instances']} instances, {policy['cooldown_s']:g} s between changes. "
+            "Settled = the group stable with the new number of members, each holding partitions.</p>" + events)
+    baseline = figures.get("baseline")
+    if baseline is None:
+        return text
+    rows = []
+    for group in figures["series"]["instances"]:
+        fixed, scaled = baseline["groups"].get(group, {}), figures["groups"].get(group, {})
+        for label, key in (("peak lag (msgs)", "peak_lag_messages"), ("peak lag (s)", "peak_lag_s"),
+                           ("drain time (s)", "drain_time_s")):
+            rows.append([group, label, fixed.get(key), scaled.get(key)])
+    for phase, by_stage in figures["latency_by_phase"].items():
+        if "assist" in by_stage:
+            rows.append(["assist", f"p99 in {phase} (ms)", baseline["latency_by_phase"].get(phase, {}).get("assist", {}).get("p99_ms"),
+                         by_stage["assist"]["p99_ms"]])
+    link = html.escape(baseline["report"])
+    return text + (f"<h3>Against fixed workers</h3><p>The same scenario and traffic with fixed workers, run just before "
+                   f"(<a href=\"{link}\">{link}</a>, {'passed' if baseline['passed'] else 'failed'}).</p>"
+                   + html_table(["group", "figure", "fixed workers", "autoscaled"], rows))

@@ -48,6 +48,8 @@ from callstream.rehearse.sampling import ClusterUnanswered, OffsetSampler
 from callstream.rehearse.schedule import PlannedFault, Scenario, plan_faults
 from callstream.rehearse.traffic import SIMULATED_TOPICS, TrafficDriver, write_curve_csv
 from callstream.rehearse.verdicts import Verdict, all_passed, evaluate
+from callstream.scaling.controller import ScaledProcessor, ScalingController, describe_event
+from callstream.scaling.instances import LocalInstances
 from callstream.settings import Settings, child_process_environment, client_config
 
 REDRIVE_TOPIC = "callstream.rehearsal.redrive"
@@ -68,6 +70,8 @@ class RunOptions:
     keep_work_dir: bool = False
     #: print a progress line every this many seconds (0: quiet)
     progress_every_s: float = 5.0
+    #: the same scenario on fixed workers (``figures.baseline_summary``), shown beside an autoscaled run
+    baseline: dict[str, Any] | None = None
 
     @property
     def uses_configured_cluster(self) -> bool:
@@ -149,7 +153,8 @@ class Rehearsal:
         self.run_info: dict[str, Any] = {}
         self._main_calls: queue.Queue = queue.Queue()
         self.transactional_topics: set[str] = set()
-
+        self._scaling: ScalingController | None = None
+        self._instances: LocalInstances | None = None
 
     # The parts a run starts one after another; using one before it started is a bug.
     @property
@@ -202,6 +207,8 @@ class Rehearsal:
         data = figures.build(record)
         verdicts = evaluate(scenario.checks, data["metrics"])
         passed = all_passed(verdicts)
+        if self.options.baseline is not None:
+            data["baseline"] = self.options.baseline
         data["verdicts"] = [v.to_json() for v in verdicts]
         data["passed"] = passed
         report.write(self.options.report_dir, data)
@@ -274,16 +281,26 @@ class Rehearsal:
             return f"callstream-{logical}"
         return f"callstream-{logical}-{self.suffix}"
 
+    def _worker_args(self, processor: str, group: str, instance: int) -> list[str]:
+        return [processor, "--instance", str(instance), "--group", group, "--topic-map", json.dumps(self.names)]
+
     def _start_processes(self) -> None:
         self._processes = ProcessGroup(self.work_dir / "logs", child_process_environment(self.child_settings))
-        topic_map = json.dumps(self.names)
+        self._instances = LocalInstances(self.processes, name_of=lambda p, i: f"{p}-{i}", worker_args=self._worker_args)
         for spec in self.scenario.processors:
             processor = load_processor(spec.name)
             self.group_ids[spec.name] = self._group(spec.name)
             self.group_topics[spec.name] = [self.names[t] for t in processor.inputs]
             for instance in range(spec.instances):
-                self.processes.spawn(f"{spec.name}-{instance}", "callstream.processors.worker", spec.name,
-                                     "--instance", str(instance), "--group", self.group_ids[spec.name], "--topic-map", topic_map)
+                self._instances.start(spec.name, self.group_ids[spec.name], instance)
+        autoscale = self.scenario.autoscale
+        if autoscale is not None:
+            scaled = [ScaledProcessor(p, self.group_ids[p], {self.names[t]: self.catalog.topic(t).partitions
+                                                             for t in load_processor(p).inputs})
+                      for p in autoscale.processors]
+            self._scaling = ScalingController(scaled, autoscale.policy, self._instances, self.conf,
+                                              initial={p: self.scenario.instances_of(p) for p in autoscale.processors},
+                                              clock=lambda: time.monotonic() - self.t0)
         if self.scenario.archiver:
             self.group_ids["archiver"] = self._group("archiver")
             self.group_topics["archiver"] = [self.names[t.name] for t in self.catalog.topics]
@@ -372,6 +389,9 @@ class Rehearsal:
         ledger, health = self.traffic.ledger, self.traffic.health
         sample = self.sampler.sample(time.monotonic() - self.t0, ledger.acked, ledger.failed, health.retries, health.client_errors)
         self.samples.append(sample)
+        if self._scaling is not None:
+            for event in self._scaling.step({p: sample.lag_s.get(p) for p in self._scaling.processors}, now_s=sample.t):
+                self._say(f"[cyan]autoscale[/] {describe_event(event)}")
         if self.options.progress_every_s and sample.t - last_progress >= self.options.progress_every_s:
             self._say(self._progress_line(sample))
             last_progress = sample.t
@@ -416,7 +436,9 @@ class Rehearsal:
         is restarted as an orchestrator would)."""
         with self.lock:
             for name, child in self.processes.children.items():
-                if name in self.down or name in self.redrive_children or child.alive() or child.process is None:
+                retired = self._instances.retired if self._instances is not None else set()
+                if (name in self.down or name in retired or name in self.redrive_children or child.alive()
+                        or child.process is None):
                     continue
                 self.unexpected_exits.append({"at_s": round(time.monotonic() - self.t0, 3), "process": name,
                                               "pid": child.pid, "returncode": child.returncode,
@@ -564,6 +586,7 @@ class Rehearsal:
                      "acked_by_topic": dict(sorted(by_topic.items()))},
             delivery=delivery, traffic_end_s=traffic_end_s, groups=list(self.group_ids),
             unexpected_exits=self.unexpected_exits, redrives=self._redrive_results(),
+            scaling=self._scaling.report() if self._scaling is not None else None,
             observer={"caught_up": caught_up, "outputs": observer.outputs, "dead_letters": observer.dead_letters,
                       "undecodable": observer.undecodable, "error": str(observer.error) if observer.error else None},
             run=self.run_info,

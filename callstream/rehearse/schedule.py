@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from callstream.contract.catalog import Catalog, load_catalog
 from callstream.errors import ScenarioError, SimulationError
+from callstream.scaling.policy import ScalingPolicy
 from callstream.simulate.curves import expected_calls, make_curve
 
 #: Hard ceilings, whatever a scenario says: a rehearsal must stay bounded on a laptop.
@@ -54,6 +55,9 @@ METRICS: dict[str, Literal["run", "group", "stage"]] = {
     "faults_failed": "run",
     "replay_p99_ratio": "run",
     "replayed_events": "run",
+    "scale_out_events": "run",
+    "scale_in_events": "run",
+    "scale_out_to_consuming_s": "run",
     "drain_time_s": "group",
     "final_lag_messages": "group",
     "peak_lag_messages": "group",
@@ -140,6 +144,16 @@ class ClusterSpec(_Strict):
 class ProcessorSpec(_Strict):
     name: str
     instances: int = Field(default=1, ge=1, le=4)
+
+
+class AutoscaleSpec(_Strict):
+    """Scale these processors by their lag while the rehearsal runs (``callstream.scaling``);
+    their ``instances`` is where each starts. With ``baseline``, ``callstream rehearse``
+    first runs the same scenario with fixed workers and puts both side by side."""
+
+    processors: list[str] = Field(min_length=1)
+    policy: ScalingPolicy = Field(default_factory=ScalingPolicy)
+    baseline: bool = True
 
 
 class ProducerSpec(_Strict):
@@ -286,6 +300,7 @@ class Scenario(_Strict):
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)
     limits: Limits = Field(default_factory=Limits)
     replay_comparison: ReplayComparison | None = None
+    autoscale: AutoscaleSpec | None = None
     #: restart a processor or the archiver that exits on its own (as an orchestrator
     #: would); each such exit counts in ``unexpected_exits`` either way
     supervise: bool = True
@@ -471,6 +486,13 @@ def _check_meaning(scenario: Scenario, source: str, catalog: Catalog) -> None:
         if spec.name in seen:
             fail(f"processors[{i}] ({spec.name})", "listed twice", "give one entry per processor with 'instances'")
         seen.add(spec.name)
+    if scenario.autoscale is not None:
+        for name in scenario.autoscale.processors:
+            if name not in seen:
+                fail(f"autoscale.processors ({name})", "not a processor the scenario runs", "add it to processors:")
+            if scenario.instances_of(name) < scenario.autoscale.policy.min_instances:
+                fail(f"autoscale.processors ({name})", f"starts with {scenario.instances_of(name)} instance(s), below "
+                     f"policy.min_instances {scenario.autoscale.policy.min_instances}", "raise its instances:")
 
     traffic = scenario.traffic
     names = [p.name for p in traffic.phases]

@@ -23,8 +23,9 @@ class ScalingPolicy(BaseModel):
     lag_bound_s: float = Field(default=5.0, gt=0)
     #: ... for this long
     out_after_s: float = Field(default=10.0, ge=0)
-    #: scale in while the group is less than this many seconds behind ...
-    in_below_s: float = Field(default=1.0, ge=0)
+    #: scale in while the group is less than this many seconds behind (a group committing
+    #: every second is up to about a second behind when idle) ...
+    in_below_s: float = Field(default=1.5, ge=0)
     #: ... for this long (longer than scaling out: a surge often comes back)
     in_after_s: float = Field(default=60.0, ge=0)
     #: no change until this long after the previous one

@@ -9,6 +9,8 @@ from callstream.rehearse import analysis, figures, report
 from callstream.rehearse.faults import FaultRecord
 from callstream.rehearse.schedule import parse_scenario
 from callstream.rehearse.verdicts import evaluate
+from callstream.scaling.controller import ScalingEvent
+from callstream.scaling.policy import ScalingDecision, ScalingPolicy
 
 SCENARIO = parse_scenario({
     "name": "synthetic", "description": "a recorded run made up for tests",
@@ -74,7 +76,8 @@ def test_report_directory_has_json_pngs_and_an_html_page_with_everything(tmp_pat
     data["passed"] = False
     paths = report.write(tmp_path / "run", data)
     assert json.loads(paths["json"].read_text())["recovery"][0]["recovery_time_s"] == 11.0
-    for name in report.PLOTS:
+    assert "scaling" not in paths  # only an autoscaled run plots instances
+    for name in ("rates", "lag", "latency"):
         png = paths[name].read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
         width, height = struct.unpack(">II", png[16:24])
@@ -98,3 +101,28 @@ def test_recovery_is_measured_per_episode_and_broker_restarts_on_their_own() -> 
     assert [(r["at_s"], r["faults"], r["recovery_time_s"]) for r in recoveries] == [(5.0, 1, 0.0), (8.0, 1, 0.0), (12.0, 2, 11.0)]
     assert recoveries[2]["fault"] == "kill-processor redactor-0; kill-archiver archiver"
     assert figures.build(record)["metrics"]["recovery_time_s"] == 11.0
+
+
+def test_an_autoscaled_run_reports_its_changes_and_the_fixed_baseline_beside_it(tmp_path) -> None:
+    fixed = figures.build(recorded_run()) | {"passed": True}
+    record = recorded_run()
+    t = [s.t for s in record.samples]
+    out = ScalingEvent(ScalingDecision("g-redactor", 16.0, 1, 2, "lag 8.0 s above 2 s for 3 s"), lag_crossed_at_s=13.0,
+                       applied_at_s=16.2, started="redactor-1 (pid 1)", settled_at_s=21.0)
+    back = ScalingEvent(ScalingDecision("g-redactor", 33.0, 2, 1, "lag 0.5 s below 1.2 s for 5 s"), lag_crossed_at_s=None,
+                        applied_at_s=34.0, removed_members=["g-redactor-host-1"], settled_at_s=36.0)
+    record.scaling = {"policy": ScalingPolicy(lag_bound_s=2, in_below_s=1.2).model_dump(),
+                      "events": [out.to_json(), back.to_json()],
+                      "instances": {"t": t, "redactor": [1] * 16 + [2] * 17 + [1] * 8}}
+    data = figures.build(record)
+    assert (data["metrics"]["scale_out_events"], data["metrics"]["scale_in_events"]) == (1, 1)
+    assert data["metrics"]["scale_out_to_consuming_s"] == 8.0  # lag crossed at 13 s, the new member held partitions at 21 s
+    assert data["series"]["instances"]["redactor"][20] == 2
+    data["baseline"] = figures.baseline_summary(fixed, ["redactor"], {"redactor": 1}, "fixed/report.html")
+    data["verdicts"], data["passed"] = [], True
+    paths = report.write(tmp_path / "run", data)
+    assert paths["scaling"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = paths["html"].read_text()
+    assert page.count("data:image/png;base64,") == 4
+    assert "Against fixed workers" in page and "fixed/report.html" in page and "g-redactor-host-1" in page
+    assert "<td>redactor</td><td>peak lag (msgs)</td><td>2,400</td><td>2,400</td>" in page
