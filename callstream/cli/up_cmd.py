@@ -163,7 +163,10 @@ class PlatformProcesses:
         child_env = child_process_environment(self.settings) | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
         self.group = ProcessGroup(self.settings.state_dir / "logs", child_env)
         names = deployment(self.bundled)
-        self.instances = LocalInstances(self.group)
+        # with autoscaling, each processor's next instance waits started (a scale-out only joins)
+        self.instances = LocalInstances(
+            self.group, standby_dir=self.settings.state_dir / "standby" if self.scaling else None,
+            standby_limits={n: self.scaling.max_instances for n in names} if self.scaling else None)
         if self.scaling is not None:
             controller = ScalingController(scaled_processors(names, self.catalog), self.scaling, self.instances,
                                            client_config(self.settings))

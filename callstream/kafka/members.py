@@ -6,19 +6,23 @@ keeps its partitions for it until its session times out (45 s by default), and t
 processed by nobody meanwhile. That is right for a restart and wrong for an instance that
 leaves for good, such as one removed when a surge has passed. Kafka's admin API removes
 such a member at once (``Admin.removeMembersFromConsumerGroup``); librdkafka does not offer
-it, so a small Java program (``java/RemoveStaticMembers.java``, run by the JDK's source
-launcher against the kafka-clients jar the local broker already uses) does. The client
-settings, passwords included, go to it on stdin, never in argv.
+it, so a small Java program (``java/RemoveStaticMembers.java``, compiled once into the cache
+against the kafka-clients jar the local broker already uses) does. The client settings,
+passwords included, go to it on stdin, never in argv.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from callstream.errors import KafkaOperationError
+from callstream.errors import KafkaOperationError, LocalKafkaError
 from callstream.local import maven
 from callstream.local.broker import kafka_libs
 from callstream.local.credentials import java_properties
@@ -34,24 +38,61 @@ class MemberRemoval:
     not_found: list[str] = field(default_factory=list)
 
 
-def remove_static_members(conf: dict[str, str], group: str, instance_ids: list[str],
+def remove_static_members(conf: dict[str, str], group: str, stop: Callable[[], list[str]],
                           timeout_s: float = 60.0) -> MemberRemoval:
-    """Remove the members with these ``group.instance.id``s from ``group`` so that their
-    partitions are reassigned now; stop their processes first, or they rejoin."""
-    if not instance_ids:
-        return MemberRemoval(group)
+    """Call ``stop`` (which stops members of ``group`` and returns their
+    ``group.instance.id``s), then remove those members from the group so that their
+    partitions are reassigned now. The admin client starts and connects while ``stop``
+    runs: a member removed while still running would rejoin."""
     properties = "".join(f"{k}={v}\n" for k, v in java_properties(conf).items())
-    argv = [maven.java_executable(), "-cp", f"{kafka_libs()}/*", str(PROGRAM), group, *instance_ids]
+    argv = [maven.java_executable(), "-cp", f"{compiled_program()}:{kafka_libs()}/*", PROGRAM.stem, group]
+    tool = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        done = subprocess.run(argv, input=properties, capture_output=True, text=True, timeout=timeout_s, check=False)
+        if tool.stdin is None:
+            raise RuntimeError("the member-removal tool has no stdin")
+        tool.stdin.write(properties + "--\n")
+        tool.stdin.flush()
+        instance_ids = stop()
+        out, err = tool.communicate("".join(f"{i}\n" for i in instance_ids) + "\n", timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        raise KafkaOperationError(f"removing {', '.join(instance_ids)} from group {group} took over {timeout_s:.0f} s",
+        tool.kill()
+        tool.communicate()
+        raise KafkaOperationError(f"removing members from group {group} took over {timeout_s:.0f} s",
                                   "is the cluster reachable? their partitions move when their session times out") from None
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        raise KafkaOperationError(f"removing {', '.join(instance_ids)} from group {group} failed: "
-                                  f"{(done.stderr.strip() or done.stdout.strip())[-500:]}",
-                                  "the principal needs DESCRIBE and READ on the group; "
+    except BaseException:
+        tool.kill()
+        tool.communicate()
+        raise
+    lines = out.strip().splitlines()
+    if tool.returncode != 0 or not lines:
+        raise KafkaOperationError(f"removing {', '.join(instance_ids) or 'members'} from group {group} failed: "
+                                  f"{(err.strip() or out.strip())[-500:]}",
+                                  "the principal needs READ on the group; "
                                   "their partitions move when their session times out")
     answer = json.loads(lines[-1])
     return MemberRemoval(group, list(answer["removed"]), list(answer["not_found"]))
+
+
+def compiled_program() -> Path:
+    """The directory holding ``PROGRAM`` compiled (once per version of its source): a JVM
+    then starts in a fraction of the time the source launcher needs to compile it."""
+    digest = hashlib.sha256(PROGRAM.read_bytes()).hexdigest()[:16]
+    target = maven.cache_root() / "tools" / f"{PROGRAM.stem}-{digest}"
+    if (target / f"{PROGRAM.stem}.class").exists():
+        return target
+    javac = shutil.which("javac")
+    if javac is None:
+        raise LocalKafkaError("javac was not found (callstream compiles a small Kafka admin helper once)",
+                              "install a JDK: apt-get install openjdk-17-jdk-headless (scripts/setup-system.sh does)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{PROGRAM.stem}-", dir=target.parent))
+    done = subprocess.run([javac, "-cp", f"{kafka_libs()}/*", "-d", str(building), str(PROGRAM)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        shutil.rmtree(building, ignore_errors=True)
+        raise LocalKafkaError(f"compiling {PROGRAM.name} failed: {done.stderr.strip()[-500:]}", "check the JDK (17+)")
+    try:
+        building.rename(target)
+    except OSError:  # another process compiled it first
+        shutil.rmtree(building, ignore_errors=True)
+    return target

@@ -286,14 +286,18 @@ class Rehearsal:
 
     def _start_processes(self) -> None:
         self._processes = ProcessGroup(self.work_dir / "logs", child_process_environment(self.child_settings))
-        self._instances = LocalInstances(self.processes, name_of=lambda p, i: f"{p}-{i}", worker_args=self._worker_args)
+        autoscale = self.scenario.autoscale
+        standby = autoscale is not None and autoscale.warm_standby
+        self._instances = LocalInstances(
+            self.processes, name_of=lambda p, i: f"{p}-{i}", worker_args=self._worker_args,
+            standby_dir=self.work_dir / "standby" if standby else None,
+            standby_limits={p: autoscale.policy.max_instances for p in autoscale.processors} if autoscale else None)
         for spec in self.scenario.processors:
             processor = load_processor(spec.name)
             self.group_ids[spec.name] = self._group(spec.name)
             self.group_topics[spec.name] = [self.names[t] for t in processor.inputs]
             for instance in range(spec.instances):
                 self._instances.start(spec.name, self.group_ids[spec.name], instance)
-        autoscale = self.scenario.autoscale
         if autoscale is not None:
             scaled = [ScaledProcessor(p, self.group_ids[p], {self.names[t]: self.catalog.topic(t).partitions
                                                              for t in load_processor(p).inputs})

@@ -154,6 +154,8 @@ class AutoscaleSpec(_Strict):
     processors: list[str] = Field(min_length=1)
     policy: ScalingPolicy = Field(default_factory=ScalingPolicy)
     baseline: bool = True
+    #: keep the next instance of each scaled processor started and waiting (``LocalInstances``)
+    warm_standby: bool = True
 
 
 class ProducerSpec(_Strict):

@@ -71,7 +71,7 @@ class ScalingController:
     def __init__(self, processors: list[ScaledProcessor], policy: ScalingPolicy, instances: Instances,
                  conf: Mapping[str, str], *, initial: Mapping[str, int] | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 remove_members: Callable[[dict[str, str], str, list[str]], Any] = remove_static_members,
+                 remove_members: Callable[[dict[str, str], str, Callable[[], list[str]]], Any] = remove_static_members,
                  group_members: Callable[[str], int | None] | None = None) -> None:
         self.processors = {p.processor: p for p in processors}
         self.policy, self.instances, self.conf = policy, instances, dict(conf)
@@ -118,10 +118,11 @@ class ScalingController:
                 for index in range(decision.instances_from, decision.instances_to):
                     event.started = self.instances.start(scaled.processor, scaled.group, index)
             else:
-                left = [member for index in range(decision.instances_from - 1, decision.instances_to - 1, -1)
-                        for member in self.instances.stop(scaled.processor, scaled.group, index)]
-                removal = self.remove_members(self.conf, scaled.group, left)
-                event.removed_members = list(getattr(removal, "removed", left))
+                def stop() -> list[str]:
+                    return [member for index in range(decision.instances_from - 1, decision.instances_to - 1, -1)
+                            for member in self.instances.stop(scaled.processor, scaled.group, index)]
+
+                event.removed_members = list(self.remove_members(self.conf, scaled.group, stop).removed)
         except CallstreamError as exc:
             event.error = str(exc)  # the count still changes: the process was asked to start or stop
         self.count[scaled.processor] = decision.instances_to

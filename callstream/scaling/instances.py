@@ -12,12 +12,13 @@ import os
 import shlex
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Protocol
 
 from callstream.errors import ConfigError
 from callstream.kafka.config import static_member_id
-from callstream.local.processes import Child, ProcessGroup
+from callstream.local.processes import ProcessGroup
 
 
 class Instances(Protocol):
@@ -38,34 +39,69 @@ def worker_name(processor: str, index: int) -> str:
 
 class LocalInstances:
     """Worker processes in a ``ProcessGroup`` (``python -m callstream.processors.worker``);
-    call from the thread that lives as long as the workers (see ``ProcessGroup``)."""
+    call from the thread that lives as long as the workers (see ``ProcessGroup``).
+
+    With ``standby_dir``, the next instance of each processor waits as a warm standby: a
+    worker that has done its imports, access check and set-up and joins its group only
+    when released (``--wait-for``). A scale-out then costs a join and a state restore, not
+    a Python start-up on a machine that is busy with the surge."""
 
     def __init__(self, processes: ProcessGroup, *, name_of: Callable[[str, int], str] = worker_name,
-                 worker_args: Callable[[str, str, int], list[str]] | None = None) -> None:
+                 worker_args: Callable[[str, str, int], list[str]] | None = None,
+                 standby_dir: Path | None = None, standby_limits: Mapping[str, int] | None = None) -> None:
         self.processes = processes
         self.name_of = name_of
         self.worker_args = worker_args or (lambda processor, group, index: [processor, "--instance", str(index)])
+        self.standby_dir = standby_dir
+        #: processor -> its maximum instances: only these get standbys, up to that index
+        self.standby_limits = dict(standby_limits or {})
         #: child names stopped on purpose (a supervisor must not count them as crashes)
         self.retired: set[str] = set()
+        #: child name -> the file that releases its warm standby
+        self._release: dict[str, Path] = {}
 
     def start(self, processor: str, group: str, index: int) -> str:
         name = self.name_of(processor, index)
         self.retired.discard(name)
+        release = self._release.pop(name, None)
         child = self.processes.children.get(name)
-        if child is not None:
-            child = self.processes.restart(name)  # the same instance id, so the same state dir
+        if release is not None and child is not None and child.alive():
+            release.touch()
+            how = "a warm standby, released"
+        elif child is not None:
+            child, how = self.processes.restart(name), "restarted"  # the same instance id, so the same state dir
         else:
             child = self.processes.spawn(name, "callstream.processors.worker", *self.worker_args(processor, group, index))
-        return f"{name} (pid {child.pid})"
+            how = "started"
+        self._prepare(processor, group, index + 1)
+        return f"{name} (pid {child.pid}, {how})"
 
     def stop(self, processor: str, group: str, index: int) -> list[str]:
         name = self.name_of(processor, index)
         self.retired.add(name)
         self.processes.kill(name, signal.SIGTERM)  # it commits what it processed, then exits
+        self._prepare(processor, group, index)  # the next scale-out finds this instance warm again
         return [static_member_id(group, str(index))]
 
-    def child(self, processor: str, index: int) -> Child | None:
-        return self.processes.children.get(self.name_of(processor, index))
+    def _prepare(self, processor: str, group: str, index: int) -> None:
+        """Start instance ``index`` as a warm standby, unless there is no standby dir, the
+        processor has no limit or ``index`` is past it, or the instance already runs or waits."""
+        name = self.name_of(processor, index)
+        child = self.processes.children.get(name)
+        if (self.standby_dir is None or index >= self.standby_limits.get(processor, 0)
+                or (child is not None and child.alive())):
+            return
+        self.standby_dir.mkdir(parents=True, exist_ok=True)
+        release = self.standby_dir / f"{name}.go"
+        release.unlink(missing_ok=True)
+        self.processes.spawn(name, "callstream.processors.worker", *self.worker_args(processor, group, index),
+                             "--wait-for", str(release))
+        self._release[name] = release
+
+    @property
+    def standbys(self) -> list[str]:
+        """Child names waiting as warm standbys."""
+        return sorted(self._release)
 
 
 class CommandInstances:

@@ -25,7 +25,8 @@ def test_scale_out_and_in_with_the_left_member_removed_and_the_times_recorded() 
     removed: list[tuple[str, list[str]]] = []
     members = {"g-redactor": 1}
 
-    def remove(conf, group, ids):  # noqa: ANN001, ANN202
+    def remove(conf, group, stop):  # noqa: ANN001, ANN202
+        ids = stop()
         removed.append((group, ids))
         return MemberRemoval(group, ids, [])
 
