@@ -15,20 +15,22 @@ from callstream.scaling.policy import ScalingPolicy
 SESSION_TIMEOUT_S = 45.0  # librdkafka's default, which the workers keep
 
 
-def test_scale_out_then_in_hands_partitions_over_at_once(workers, pipeline, kafka_config, eventually) -> None:
+def test_scale_out_then_in_hands_partitions_over_at_once(workers, pipeline, kafka_config, eventually, tmp_path) -> None:
     raw = pipeline["callstream.transcript.raw"]
     group = f"callstream-redactor-{pipeline['callstream.deadletter'].rsplit('.', 1)[-1]}"
     instances = LocalInstances(
         workers.group, name_of=lambda p, i: f"{p}-{i}",
-        worker_args=lambda p, g, i: [p, "--instance", str(i), "--group", g, "--topic-map", pipeline.topic_map])
+        worker_args=lambda p, g, i: [p, "--instance", str(i), "--group", g, "--topic-map", pipeline.topic_map],
+        standby_dir=tmp_path / "standby", standby_limits={"redactor": 2})
     policy = ScalingPolicy(lag_bound_s=5, out_after_s=0, in_below_s=1, in_after_s=0, cooldown_s=0, max_instances=2)
     controller = ScalingController([ScaledProcessor("redactor", group, {raw: 6})], policy, instances, kafka_config)
     controller.start_initial()
+    assert instances.standbys == ["redactor-1"]  # started, waiting to be released
     members = StableMembers(kafka_config)
     assert eventually(lambda: members(group) == 1, timeout_s=60), "the first instance never held the partitions"
 
     [out] = controller.step({"redactor": 9.0})
-    assert out.error is None and out.started and "redactor-1" in out.started
+    assert out.error is None and out.started and "redactor-1" in out.started and "warm standby, released" in out.started
     assert eventually(lambda: controller.step({"redactor": 3.0}) == [] and out.settled_at_s is not None, timeout_s=60), \
         "the second instance never joined and held partitions"
 
@@ -48,4 +50,6 @@ def test_scale_out_then_in_hands_partitions_over_at_once(workers, pipeline, kafk
     assert {(t, p) for t in inputs for p in range(6)} <= held  # (Quix assigns its changelog's partitions beside them)
     assert handover_s < SESSION_TIMEOUT_S / 3
     assert workers.group.children["redactor-0"].alive()
-    assert not workers.group.children["redactor-1"].alive()
+    # the stopped instance's process is gone; a fresh standby waits in its place, outside the group
+    assert instances.standbys == ["redactor-1"] and workers.group.children["redactor-1"].alive()
+    assert members(group) == 1
