@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import select
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 from callstream.errors import KafkaOperationError, LocalKafkaError
 from callstream.local import maven
@@ -38,39 +40,96 @@ class MemberRemoval:
     not_found: list[str] = field(default_factory=list)
 
 
-def remove_static_members(conf: dict[str, str], group: str, stop: Callable[[], list[str]],
-                          timeout_s: float = 60.0) -> MemberRemoval:
-    """Call ``stop`` (which stops members of ``group`` and returns their
-    ``group.instance.id``s), then remove those members from the group so that their
-    partitions are reassigned now. The admin client starts and connects while ``stop``
-    runs: a member removed while still running would rejoin."""
-    properties = "".join(f"{k}={v}\n" for k, v in java_properties(conf).items())
-    argv = [maven.java_executable(), "-cp", f"{compiled_program()}:{kafka_libs()}/*", PROGRAM.stem, group]
-    tool = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        if tool.stdin is None:
-            raise RuntimeError("the member-removal tool has no stdin")
-        tool.stdin.write(properties + "--\n")
-        tool.stdin.flush()
+class StaticMemberRemover:
+    """A running ``RemoveStaticMembers`` with a connected admin client: started once (a JVM
+    start costs seconds on a busy machine, more than the hand-over it serves), then each
+    removal is one round trip. ``close`` (or the context manager) stops it."""
+
+    def __init__(self, conf: dict[str, str], timeout_s: float = 60.0) -> None:
+        self.conf, self.timeout_s = dict(conf), timeout_s
+        self._tool: subprocess.Popen[str] | None = None
+        self._errors: IO[bytes] | None = None
+
+    def _started(self) -> subprocess.Popen[str]:
+        if self._tool is not None and self._tool.poll() is None:
+            return self._tool
+        argv = [maven.java_executable(), "-cp", f"{compiled_program()}:{kafka_libs()}/*", PROGRAM.stem]
+        self._errors = tempfile.TemporaryFile()  # a file, not a pipe: nobody reads it until something fails
+        tool = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errors, text=True)
+        self._tool = tool
+        self._send("".join(f"{k}={v}\n" for k, v in java_properties(self.conf).items()) + "--\n")
+        self._answer("connecting the admin client")
+        return tool
+
+    def start(self) -> None:
+        """Start the tool and connect now rather than at the first removal."""
+        self._started()
+
+    def remove(self, group: str, stop: Callable[[], list[str]]) -> MemberRemoval:
+        """Call ``stop`` (which stops members of ``group`` and returns their
+        ``group.instance.id``s), then remove those members so that their partitions are
+        reassigned now. (A member removed while still running would rejoin.)"""
+        self._started()
         instance_ids = stop()
-        out, err = tool.communicate("".join(f"{i}\n" for i in instance_ids) + "\n", timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        tool.kill()
-        tool.communicate()
-        raise KafkaOperationError(f"removing members from group {group} took over {timeout_s:.0f} s",
-                                  "is the cluster reachable? their partitions move when their session times out") from None
-    except BaseException:
-        tool.kill()
-        tool.communicate()
-        raise
-    lines = out.strip().splitlines()
-    if tool.returncode != 0 or not lines:
-        raise KafkaOperationError(f"removing {', '.join(instance_ids) or 'members'} from group {group} failed: "
-                                  f"{(err.strip() or out.strip())[-500:]}",
-                                  "the principal needs READ on the group; "
-                                  "their partitions move when their session times out")
-    answer = json.loads(lines[-1])
-    return MemberRemoval(group, list(answer["removed"]), list(answer["not_found"]))
+        if not instance_ids:
+            return MemberRemoval(group)
+        self._send("\t".join([group, *instance_ids]) + "\n")
+        answer = self._answer(f"removing {', '.join(instance_ids)} from group {group}")
+        if answer.get("error"):
+            raise KafkaOperationError(f"removing {', '.join(instance_ids)} from group {group} failed: {answer['error']}",
+                                      "the principal needs READ on the group; their partitions move when their "
+                                      "session times out")
+        return MemberRemoval(group, list(answer["removed"]), list(answer["not_found"]))
+
+    def _send(self, text: str) -> None:
+        tool = self._tool
+        if tool is None or tool.stdin is None:
+            raise RuntimeError("the member-removal tool is not running")
+        tool.stdin.write(text)
+        tool.stdin.flush()
+
+    def _answer(self, doing: str) -> dict[str, Any]:
+        tool = self._tool
+        if tool is None or tool.stdout is None:
+            raise RuntimeError("the member-removal tool is not running")
+        ready, _, _ = select.select([tool.stdout], [], [], self.timeout_s)
+        line = tool.stdout.readline() if ready else ""
+        if not line:
+            said = self._said()
+            self.close()
+            raise KafkaOperationError(f"{doing}: the admin tool gave no answer within {self.timeout_s:.0f} s"
+                                      + (f": {said}" if said else ""),
+                                      "is the cluster reachable? stopped members' partitions move when their "
+                                      "session times out")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def _said(self) -> str:
+        """The end of what the tool wrote to stderr (why it failed)."""
+        if self._errors is None:
+            return ""
+        self._errors.seek(0)
+        return self._errors.read().decode(errors="replace").strip()[-400:]
+
+    def close(self) -> None:
+        tool, self._tool = self._tool, None
+        if self._errors is not None:
+            self._errors.close()
+            self._errors = None
+        if tool is None:
+            return
+        if tool.poll() is None:
+            try:
+                tool.communicate("\n", timeout=10)  # an empty request line ends it
+            except (subprocess.TimeoutExpired, OSError, ValueError):
+                tool.kill()
+                tool.communicate()
+
+    def __enter__(self) -> StaticMemberRemover:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def compiled_program() -> Path:

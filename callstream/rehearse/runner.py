@@ -609,6 +609,8 @@ class Rehearsal:
             self._observer.close()
         if self._sampler is not None:
             self._sampler.close()
+        if self._scaling is not None:
+            self._scaling.close()
         if self._processes is not None:
             self._processes.stop_all()
             self._keep_logs()

@@ -13,18 +13,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from callstream.contract.catalog import Catalog
 from callstream.errors import CallstreamError
-from callstream.kafka.members import remove_static_members
+from callstream.kafka.members import MemberRemoval, StaticMemberRemover
 from callstream.observe.lag import OffsetReader
 from callstream.processors.registry import load_processor
 from callstream.scaling.instances import Instances
 from callstream.scaling.policy import Autoscaler, ScalingDecision, ScalingPolicy
+
+
+class MemberRemover(Protocol):
+    def start(self) -> None: ...
+
+    def remove(self, group: str, stop: Callable[[], list[str]]) -> MemberRemoval: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -71,12 +79,14 @@ class ScalingController:
     def __init__(self, processors: list[ScaledProcessor], policy: ScalingPolicy, instances: Instances,
                  conf: Mapping[str, str], *, initial: Mapping[str, int] | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 remove_members: Callable[[dict[str, str], str, Callable[[], list[str]]], Any] = remove_static_members,
+                 remover: MemberRemover | None = None,
                  group_members: Callable[[str], int | None] | None = None) -> None:
         self.processors = {p.processor: p for p in processors}
         self.policy, self.instances, self.conf = policy, instances, dict(conf)
         self.clock = clock
-        self.remove_members = remove_members
+        #: hands a stopped static member's partitions over (a JVM, started now: before any surge)
+        self.remover = remover or StaticMemberRemover(self.conf)
+        self.remover.start()
         self.count = {p.processor: (initial or {}).get(p.processor, policy.min_instances) for p in processors}
         self.scalers = {p.processor: Autoscaler(p.group, policy, p.ceiling) for p in processors}
         self.events: list[ScalingEvent] = []
@@ -122,7 +132,7 @@ class ScalingController:
                     return [member for index in range(decision.instances_from - 1, decision.instances_to - 1, -1)
                             for member in self.instances.stop(scaled.processor, scaled.group, index)]
 
-                event.removed_members = list(self.remove_members(self.conf, scaled.group, stop).removed)
+                event.removed_members = list(self.remover.remove(scaled.group, stop).removed)
         except CallstreamError as exc:
             event.error = str(exc)  # the count still changes: the process was asked to start or stop
         self.count[scaled.processor] = decision.instances_to
@@ -139,6 +149,9 @@ class ScalingController:
             members = self.group_members(group)
             if members is not None and members == event.decision.instances_to:
                 event.settled_at_s = round(now, 3)
+
+    def close(self) -> None:
+        self.remover.close()
 
     def report(self) -> dict[str, Any]:
         return {"policy": self.policy.model_dump(), "events": [e.to_json() for e in self.events],
@@ -197,6 +210,7 @@ class ClusterScaler:
 
     def close(self) -> None:
         self.reader.close()
+        self.controller.close()
 
 
 def scaled_processors(names: list[str], catalog: Catalog) -> list[ScaledProcessor]:

@@ -20,19 +20,31 @@ class RecordingInstances:
         return [f"{group}-host-{index}"]
 
 
+class RecordingRemover:
+    def __init__(self) -> None:
+        self.removed: list[tuple[str, list[str]]] = []
+
+    def start(self) -> None:
+        pass
+
+    def remove(self, group: str, stop) -> MemberRemoval:  # noqa: ANN001
+        ids = stop()
+        self.removed.append((group, ids))
+        return MemberRemoval(group, ids, [])
+
+    def close(self) -> None:
+        pass
+
+
 def test_scale_out_and_in_with_the_left_member_removed_and_the_times_recorded() -> None:
     instances = RecordingInstances()
-    removed: list[tuple[str, list[str]]] = []
+    remover = RecordingRemover()
     members = {"g-redactor": 1}
 
-    def remove(conf, group, stop):  # noqa: ANN001, ANN202
-        ids = stop()
-        removed.append((group, ids))
-        return MemberRemoval(group, ids, [])
 
     controller = ScalingController(
         [ScaledProcessor("redactor", "g-redactor", {"raw": 6})], POLICY, instances, {}, clock=lambda: 0.0,
-        remove_members=remove, group_members=members.get)
+        remover=remover, group_members=members.get)
     assert controller.start_initial() == ["redactor-0"]
     for t in range(0, 5):  # 8 s behind from t=0: out at t=4
         controller.step({"redactor": 8.0}, now_s=float(t))
@@ -45,7 +57,7 @@ def test_scale_out_and_in_with_the_left_member_removed_and_the_times_recorded() 
     for t in range(7, 18):
         controller.step({"redactor": 0.1}, now_s=float(t))
     assert instances.calls[-1] == ("stop", "redactor", 1)
-    assert removed == [("g-redactor", ["g-redactor-host-1"])]
+    assert remover.removed == [("g-redactor", ["g-redactor-host-1"])]
     report = controller.report()
     assert [e["direction"] for e in report["events"]] == ["out", "in"]
     assert report["events"][1]["removed_members"] == ["g-redactor-host-1"]
@@ -56,7 +68,7 @@ def test_scale_out_and_in_with_the_left_member_removed_and_the_times_recorded() 
 def test_an_unanswered_lag_changes_nothing() -> None:
     instances = RecordingInstances()
     controller = ScalingController([ScaledProcessor("assist", "g-assist", {"redacted": 6})], POLICY, instances, {},
-                                   clock=lambda: 0.0, group_members=lambda g: None)
+                                   clock=lambda: 0.0, remover=RecordingRemover(), group_members=lambda g: None)
     for t in range(0, 30):
         controller.step({"assist": None}, now_s=float(t))
     assert instances.calls == [] and controller.events == []

@@ -15,7 +15,7 @@ from callstream.scaling.policy import ScalingPolicy
 SESSION_TIMEOUT_S = 45.0  # librdkafka's default, which the workers keep
 
 
-def test_scale_out_then_in_hands_partitions_over_at_once(workers, pipeline, kafka_config, eventually, tmp_path) -> None:
+def test_scale_out_then_in_hands_partitions_over_at_once(workers, pipeline, kafka_config, eventually, tmp_path, request) -> None:
     raw = pipeline["callstream.transcript.raw"]
     group = f"callstream-redactor-{pipeline['callstream.deadletter'].rsplit('.', 1)[-1]}"
     instances = LocalInstances(
@@ -24,6 +24,7 @@ def test_scale_out_then_in_hands_partitions_over_at_once(workers, pipeline, kafk
         standby_dir=tmp_path / "standby", standby_limits={"redactor": 2})
     policy = ScalingPolicy(lag_bound_s=5, out_after_s=0, in_below_s=1, in_after_s=0, cooldown_s=0, max_instances=2)
     controller = ScalingController([ScaledProcessor("redactor", group, {raw: 6})], policy, instances, kafka_config)
+    request.addfinalizer(controller.close)  # its admin tool (a JVM)
     controller.start_initial()
     assert instances.standbys == ["redactor-1"]  # started, waiting to be released
     members = StableMembers(kafka_config)
