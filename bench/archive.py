@@ -10,11 +10,14 @@ sentiment events, spread over two days) into a local Kafka, then measures in one
 - timeline lookup latency for random contact ids (p50/p99; target p99 < 1 s), archive
   plus Kafka tail, on a view pinned once; also archive only, with a new view per call
   (cold), and through a pyiceberg filtered scan;
-- re-drive throughput (events/s) of a window into a fresh topic, unthrottled.
+- re-drive throughput (events/s) of the whole archive into a fresh topic, unthrottled and
+  alone, against the produce loop that wrote the same events (baseline, same run).
 
 Replay isolation: the live path (simulator -> redactor -> assist workers) is measured for
-``--isolation-seconds`` alone and then while the re-drive runs; the ratio of the assist p99
-figures shows how much a large replay disturbs live agent assist.
+``--isolation-seconds`` alone and then while a re-drive paced at ``--isolation-rate`` runs
+for at least as long (`callstream replay window --rate`: how an operator keeps a replay
+off the live path); the ratio of the assist p99 figures shows how much it disturbs live
+agent assist.
 
     python bench/archive.py [--events 1000000] [--bootstrap HOST:PORT] [--lookups 200]
 
@@ -226,6 +229,8 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--isolation-seconds", type=float, default=30, help="live-path measurement per phase")
+    parser.add_argument("--isolation-rate", type=float, default=10_000,
+                        help="events/s of the re-drive during the isolation measurement")
     parser.add_argument("--kafka-log-dir", type=Path, help="log.dirs of the --bootstrap broker, to measure Kafka bytes")
     args = parser.parse_args()
     console = Console()
@@ -299,15 +304,23 @@ def main() -> None:
             call_timeline(archive, contact_id, kafka_conf=conf, scope=scope)
             cold_ms.append((time.perf_counter() - t) * 1000)
 
-        console.print("replay isolation: live assist path without, then with, a large re-drive ...")
+        console.print("re-drive: the whole archive into a fresh topic, unthrottled ...")
         into = f"bench.redrive.{run}"
-        admin.create_topics([NewTopic(into, PARTITIONS, 1)])[into].result(30)
-        # The newest ~20% of the two days: a typical "re-run the last few hours" window.
+        paced_into = f"bench.redrive-paced.{run}"
+        for future in admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in (into, paced_into)]).values():
+            future.result(30)
         now = int(time.time() * 1000)
+        everything = (now - 3 * 86_400_000, now + 1)
+        redrive = redrive_window(archive, conf, from_ms=everything[0], to_ms=everything[1], into_topic=into,
+                                 topics=list(topics.values()), progress=False)
+
+        console.print("replay isolation: live assist path without, then with, a paced re-drive ...")
+        # the newest part of the two days holding enough events to last the measurement (+20%)
+        window_s = 2 * 86_400 * min(1.0, 1.2 * args.isolation_rate * args.isolation_seconds / events)
         isolation = replay_isolation(conf, work, args.isolation_seconds, lambda: redrive_window(
-            archive, conf, from_ms=now - int(0.4 * 86_400_000), to_ms=now + 1,
-            into_topic=into, topics=list(topics.values()), progress=False))
-        redrive = isolation.pop("redrive")
+            archive, conf, from_ms=now - int(window_s * 1000), to_ms=now + 1, into_topic=paced_into,
+            topics=list(topics.values()), rate_per_s=args.isolation_rate, progress=False))
+        paced = isolation.pop("redrive")
 
         archive_rate = archived / archive_s
         baseline_rate = events / baseline_s
@@ -336,6 +349,9 @@ def main() -> None:
             "pyiceberg_scan_p50_ms": round(statistics.median(scan_ms), 1),
             "redrive_events": redrive.events,
             "redrive_events_per_s": round(redrive.events_per_s),
+            "redrive_vs_produce_ratio": round(redrive.events_per_s / (events / produce_s), 3),
+            "isolation_redrive_events": paced.events,
+            "isolation_redrive_rate_per_s": args.isolation_rate,
             **isolation,
         }
 
@@ -357,10 +373,12 @@ def main() -> None:
                       "without the Kafka tail")
         table.add_row("timeline cold (new view) p50", f"{figures['timeline_cold_p50_ms']} ms", "catalog + files each call")
         table.add_row("pyiceberg filtered scan p50", f"{figures['pyiceberg_scan_p50_ms']} ms", "alternative lookup path")
-        table.add_row("re-drive", f"{redrive.events_per_s:,.0f} ev/s", f"{redrive.events:,} events")
+        table.add_row("re-drive (unthrottled, alone)", f"{redrive.events_per_s:,.0f} ev/s",
+                      f"{redrive.events:,} events; producing them {events / produce_s:,.0f} ev/s")
         table.add_row("live assist p99 without / with re-drive",
                       f"{isolation['assist_p99_ms_without_replay']} / {isolation['assist_p99_ms_with_replay']} ms",
-                      f"ratio {isolation['replay_isolation_assist_p99_ratio']}")
+                      f"ratio {isolation['replay_isolation_assist_p99_ratio']}; {paced.events:,} events at "
+                      f"{args.isolation_rate:,.0f}/s for {isolation['redrive_seconds']} s")
         console.print(table)
         del admin  # no client may outlive the broker: its disconnect logs would follow the JSON line
         gc.collect()

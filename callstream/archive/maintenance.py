@@ -70,8 +70,9 @@ def _partition_day(task) -> dt.date:
 
 
 def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
-                  min_files: int = 2, expire: bool = True) -> CompactionResult:
-    """Rewrite each event-date partition's small files into few sorted ones (same rows)."""
+                  min_files: int = 2, expire: bool = True, zstd_level: int | None = None) -> CompactionResult:
+    """Rewrite each event-date partition's small files into few sorted ones (same rows),
+    compressed at ``zstd_level`` when given (cold files are read far less than written)."""
 
     def attempt(table: Table) -> tuple[int, int, int, int, int]:
         tasks = _current_files(table)
@@ -84,6 +85,10 @@ def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_
         if not groups:
             return 0, len(tasks), len(tasks), rows_before, rows_before
         metadata = table.metadata
+        written = metadata
+        if zstd_level is not None:  # for the rewritten files only; the table's own properties stay
+            written = metadata.model_copy(update={"properties": metadata.properties | {
+                "write.parquet.compression-codec": "zstd", "write.parquet.compression-level": str(zstd_level)}})
         counter = itertools.count(0)
         removed = added = 0
         with table.transaction() as tx:
@@ -102,7 +107,7 @@ def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_
                     for task in group:
                         rewrite.delete_data_file(task.file)
                         removed += 1
-                    for data_file in _dataframe_to_data_files(table_metadata=metadata, df=rows, io=table.io,
+                    for data_file in _dataframe_to_data_files(table_metadata=written, df=rows, io=table.io,
                                                               write_uuid=rewrite.commit_uuid, counter=counter):
                         rewrite.append_data_file(data_file)
                         added += 1
@@ -124,7 +129,8 @@ def compact(archive: Archive, topics: Sequence[str] | None = None, *,
     results = []
     for topic, table in archive.tables():
         if topics is None or topic in topics:
-            results.append(compact_table(table, topic, target_file_bytes=target_file_bytes, min_files=min_files))
+            results.append(compact_table(table, topic, target_file_bytes=target_file_bytes, min_files=min_files,
+                                         zstd_level=archive.settings.compacted_zstd_level))
     return results
 
 

@@ -64,6 +64,9 @@ class ArchiveSettings(BaseModel):
     consume_batch: int = Field(default=5_000, gt=0)
     #: rows per Parquet row group: small enough that a contact id lookup skips most of a file
     row_group_rows: int = Field(default=32_768, gt=0)
+    #: zstd level of files compaction rewrites (the archiver writes at zstd's fast default:
+    #: its CPU is on the live path, compaction's is not); bench/archive.py has the trade-off
+    compacted_zstd_level: int = Field(default=9, ge=1, le=22)
 
     @model_validator(mode="after")
     def _s3_warehouse_needs_s3(self) -> ArchiveSettings:
