@@ -310,7 +310,7 @@ def main() -> None:
         for future in admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in (into, paced_into)]).values():
             future.result(30)
         now = int(time.time() * 1000)
-        everything = (now - 3 * 86_400_000, now + 1)
+        everything = (now - 3 * 86_400_000, now + 3_600_000)  # calls that started just now end in the future
         redrive = redrive_window(archive, conf, from_ms=everything[0], to_ms=everything[1], into_topic=into,
                                  topics=list(topics.values()), progress=False)
 

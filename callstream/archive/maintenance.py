@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue, LessThan
 from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.table import Table
@@ -69,6 +70,23 @@ def _partition_day(task) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date(1970, 1, 1) + dt.timedelta(days=int(value))
 
 
+#: rows read into memory, sorted and rewritten at once (bounds compaction's memory)
+MAX_ROWS_PER_REWRITE = 2_000_000
+
+
+def _rewrite_units(tasks: list) -> list[list]:
+    """A partition's small files in runs of at most ``MAX_ROWS_PER_REWRITE`` rows, oldest first."""
+    units: list[list] = [[]]
+    rows = 0
+    for task in sorted(tasks, key=lambda t: t.file.file_path):
+        if units[-1] and rows + task.file.record_count > MAX_ROWS_PER_REWRITE:
+            units.append([])
+            rows = 0
+        units[-1].append(task)
+        rows += task.file.record_count
+    return units
+
+
 def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
                   min_files: int = 2, expire: bool = True, zstd_level: int | None = None) -> CompactionResult:
     """Rewrite each event-date partition's small files into few sorted ones (same rows),
@@ -80,7 +98,8 @@ def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_
         for task in tasks:
             if task.file.file_size_in_bytes < target_file_bytes // 2:
                 small.setdefault(_partition_day(task), []).append(task)
-        groups = [group for group in small.values() if len(group) >= min_files]
+        groups = [chunk for group in small.values() if len(group) >= min_files
+                  for chunk in _rewrite_units(group) if len(chunk) >= 2]
         rows_before = sum(t.file.record_count for t in tasks)
         if not groups:
             return 0, len(tasks), len(tasks), rows_before, rows_before
@@ -102,6 +121,9 @@ def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_
                     if rows.num_rows != expected:
                         raise ArchiveError(f"compacting {table.name()} read {rows.num_rows} rows from files "
                                            f"that declare {expected}", "the table's files may be damaged; nothing was changed")
+                    # 64-bit offsets: a day's payloads pass 2 GiB, past what `binary` can sort in one piece
+                    rows = rows.set_column(rows.schema.get_field_index("payload"), "payload",
+                                           rows["payload"].cast(pa.large_binary()))
                     rows = rows.sort_by([("contact_id", "ascending"), ("event_time_ms", "ascending"),
                                          ("kafka_partition", "ascending"), ("kafka_offset", "ascending")])
                     for task in group:
@@ -111,7 +133,8 @@ def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_
                                                               write_uuid=rewrite.commit_uuid, counter=counter):
                         rewrite.append_data_file(data_file)
                         added += 1
-        return len(groups), len(tasks), len(tasks) - removed + added, rows_before, rows_before
+        days = len({_partition_day(chunk[0]) for chunk in groups})
+        return days, len(tasks), len(tasks) - removed + added, rows_before, rows_before
 
     groups, before, after, rows_before, _ = commit_with_retry(table, attempt, what="compaction")
     rows_after = sum(t.file.record_count for t in _current_files(table.refresh()))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from callstream.archive import maintenance
 from callstream.archive.maintenance import apply_retention, compact, expire_snapshots, retention_days_by_topic
 from callstream.archive.rows import TopicBuffer
 from callstream.archive.tables import Archive, archived_offsets, data_files, offsets_property
@@ -59,6 +60,19 @@ def test_compaction_keeps_rows_offsets_and_sort(archive: Archive) -> None:
         rows = pq.read_table(path, columns=["contact_id", "event_time_ms"]).to_pylist()
         assert rows == sorted(rows, key=lambda r: (r["contact_id"], r["event_time_ms"]))
     assert compact(archive)[0].partitions_rewritten == 0  # nothing left to do
+
+
+def test_compaction_rewrites_a_large_partition_in_bounded_runs(archive: Archive, monkeypatch) -> None:
+    monkeypatch.setattr(maintenance, "MAX_ROWS_PER_REWRITE", 100)  # a day too big to sort in one piece
+    for commit in range(5):
+        append(archive, LIFECYCLE, f"c{commit}", 40, age_days=0, first_offset=commit * 40)
+
+    [result] = compact(archive)
+
+    table = archive.table(LIFECYCLE)
+    assert result.partitions_rewritten == 1 and result.rows_after == 200
+    assert result.files_before == 5 and result.files_after == 3  # runs of 2, 2 and a lone file kept as it was
+    assert sorted(table.scan().to_arrow().column("kafka_offset").to_pylist()) == list(range(200))
 
 
 def test_retention_follows_classification(archive: Archive) -> None:
