@@ -25,6 +25,11 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Comple
         (["kafka", "status"], {"CALLSTREAM_SECURITY_PROTOCOL": "TLS"}, "security_protocol"),
         (["kafka", "start", "--brokers", "2"], {}, "'2' is not one of '1', '3'"),
         (["--config", "nope.yaml", "kafka", "status"], {}, "config file nope.yaml not found"),
+        (["scale", "--min-instances", "3", "--max-instances", "2"], {},
+         "invalid scaling policy: max_instances (2) is below min_instances (3)"),
+        (["scale", "redactor", "--lag-bound-s", "1", "--in-below-s", "2"], {},
+         "in_below_s (2) must be below lag_bound_s (1)"),
+        (["scale", "teleporter"], {}, "unknown processor(s) teleporter"),
     ],
 )
 def test_one_line_error_without_traceback(tmp_path: Path, args, env, expected) -> None:
