@@ -1,7 +1,13 @@
 """The scaling loop with stand-in instances: what it starts, stops, removes and records."""
 
+import sys
+
+import pytest
+
+from callstream.errors import ConfigError
 from callstream.kafka.members import MemberRemoval
 from callstream.scaling.controller import ScaledProcessor, ScalingController
+from callstream.scaling.instances import CommandInstances
 from callstream.scaling.policy import ScalingPolicy
 
 POLICY = ScalingPolicy(lag_bound_s=5, out_after_s=4, in_below_s=1, in_after_s=10, cooldown_s=0, max_instances=2)
@@ -72,3 +78,21 @@ def test_an_unanswered_lag_changes_nothing() -> None:
     for t in range(0, 30):
         controller.step({"assist": None}, now_s=float(t))
     assert instances.calls == [] and controller.events == []
+
+
+def test_a_command_scales_workers_elsewhere_and_names_the_members_it_stopped(tmp_path) -> None:
+    script = tmp_path / "orchestrator.py"
+    log = tmp_path / "calls.log"
+    script.write_text(
+        "import os, sys\n"
+        f"open({str(log)!r}, 'a').write(' '.join(os.environ[k] for k in ('CALLSTREAM_SCALE_ACTION', "
+        "'CALLSTREAM_SCALE_PROCESSOR', 'CALLSTREAM_SCALE_GROUP', 'CALLSTREAM_SCALE_INSTANCE')) + '\\n')\n"
+        "if os.environ['CALLSTREAM_SCALE_ACTION'] == 'stop':\n"
+        "    print(os.environ['CALLSTREAM_SCALE_GROUP'] + '-worker-host-' + os.environ['CALLSTREAM_SCALE_INSTANCE'])\n")
+    instances = CommandInstances(f"{sys.executable} {script}")
+    assert "started by" in instances.start("assist", "g-assist", 1)
+    assert instances.stop("assist", "g-assist", 1) == ["g-assist-worker-host-1"]
+    assert log.read_text().splitlines() == ["start assist g-assist 1", "stop assist g-assist 1"]
+    failing = CommandInstances(f"{sys.executable} -c 'import sys; sys.exit(4)'")
+    with pytest.raises(ConfigError, match="failed to start assist instance 2 \\(exit 4\\)"):
+        failing.start("assist", "g-assist", 2)
