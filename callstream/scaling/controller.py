@@ -94,6 +94,8 @@ class ScalingController:
         self.history: list[tuple[float, dict[str, int]]] = []
         #: members holding partitions in a stable group (``None``: rebalancing or unknown)
         self.group_members = group_members or StableMembers(conf)
+        #: when each group's lag went over the bound: unlike the autoscaler's clock, which
+        #: restarts at every change, this one keeps the first crossing (what an operator waits from)
         self._above_since: dict[str, float] = {}
 
     def start_initial(self) -> list[str]:
