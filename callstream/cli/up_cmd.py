@@ -29,6 +29,7 @@ from callstream.migrate.handover import Handover
 from callstream.migrate.links import settings_on
 from callstream.observe.live import LiveMonitor
 from callstream.processors.registry import deployment, load_processor
+from callstream.processors.watchdog import STUCK_COMMIT_EXIT
 from callstream.scaling.controller import (
     ClusterScaler,
     ScalingController,
@@ -123,6 +124,11 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
             for event in processes.scale():
                 console.print(f"[bold]autoscale[/] {describe_event(event)}", soft_wrap=True)
             dead = processes.crashed()
+            for child in [c for c in dead if c.returncode == STUCK_COMMIT_EXIT]:
+                # its commit watchdog ended it: a restart fences the stuck transaction and resumes
+                console.print(f"[yellow]{child.name}: a checkpoint commit was stuck; restarted it (see {child.log_path})[/]")
+                processes.group.restart(child.name)
+            dead = [c for c in dead if c.returncode != STUCK_COMMIT_EXIT]
             if dead:
                 console.print(f"[red]{dead[0].name} exited ({dead[0].returncode}); read {dead[0].log_path}[/]")
                 break

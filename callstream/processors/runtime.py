@@ -39,6 +39,7 @@ from callstream.kafka.config import KEY_PARTITIONER
 from callstream.observe.client_metrics import ProcessorMetrics, hook_quix_error_callbacks
 from callstream.processors.base import CallState, Processor, WindowSpec
 from callstream.processors.bundle import ProcessorBundle
+from callstream.processors.watchdog import guard_commits
 
 log = logging.getLogger(__name__)
 
@@ -365,6 +366,8 @@ def _build(
     sdf = sdf.set_headers(lambda value, key, ts, headers: value.headers)
     sdf.to_topic(lambda value, key, ts, headers: outputs[value.topic], key=lambda value: value.key)
     hook_quix_error_callbacks(app, step.metrics)
+    if processor.guarantee == "exactly-once":
+        guard_commits(app, processor.name)  # a commit stuck after a broker loss ends the worker (watchdog.py)
     return ProcessorApp(app, step)
 
 

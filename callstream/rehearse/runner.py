@@ -41,6 +41,7 @@ from callstream.governance.acls import grant_catalog, topic_grants
 from callstream.local import broker
 from callstream.local.processes import ProcessGroup
 from callstream.processors.registry import load_processor
+from callstream.processors.watchdog import STUCK_COMMIT_EXIT
 from callstream.rehearse import analysis, figures, report
 from callstream.rehearse.faults import FaultInjector
 from callstream.rehearse.observer import OutputObserver
@@ -446,6 +447,7 @@ class Rehearsal:
                     continue
                 self.unexpected_exits.append({"at_s": round(time.monotonic() - self.t0, 3), "process": name,
                                               "pid": child.pid, "returncode": child.returncode,
+                                              "stuck_commit": child.returncode == STUCK_COMMIT_EXIT,
                                               "log": str(child.log_path)})
                 self._say(f"[red]{name} (pid {child.pid}) exited by itself with code {child.returncode}[/]")
                 if self.scenario.supervise:

@@ -1,0 +1,85 @@
+"""A deadline on an exactly-once processor's checkpoint commit.
+
+Quix commits an exactly-once checkpoint (``send_offsets_to_transaction`` then
+``commit_transaction``) without a deadline outside a rebalance. After a broker was killed,
+that call has been seen to block for good in librdkafka 2.12.1 (`callstream rehearse
+broker-failure`: 3 runs of 8, the worker's stack parked in ``send_offsets_to_transaction``
+while its group's lag grew to 94k; librdkafka issue #5511 describes the same hang when the
+group coordinator's broker is decommissioned). Nothing can interrupt a blocked C call, so
+the watchdog ends the process: after ``transaction.timeout.ms`` the broker has aborted that
+transaction anyway, and a restarted worker with the same ``transactional.id`` fences the
+stuck producer and goes on from the last committed offsets, so nothing is lost or counted
+twice. It exits with ``STUCK_COMMIT_EXIT`` for supervisors (`callstream up`, the rehearsal
+runner) to restart it.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+#: EX_TEMPFAIL: restart me
+STUCK_COMMIT_EXIT = 75
+#: librdkafka's default ``transaction.timeout.ms``: by then the broker has aborted the transaction
+COMMIT_DEADLINE_S = 60.0
+
+_Result = TypeVar("_Result")
+
+
+class CommitWatchdog:
+    """Ends the process when a guarded commit has not returned within ``deadline_s``."""
+
+    def __init__(self, what: str, deadline_s: float = COMMIT_DEADLINE_S,
+                 on_stuck: Callable[[], None] | None = None) -> None:
+        self.what, self.deadline_s = what, deadline_s
+        self.on_stuck = on_stuck or self._exit
+        self._started: float | None = None
+        self._thread: threading.Thread | None = None
+
+    def guard(self, commit: Callable[..., _Result]) -> Callable[..., _Result]:
+        def guarded(*args: Any, **kwargs: Any) -> _Result:
+            self._ensure_watching()
+            self._started = time.monotonic()
+            try:
+                return commit(*args, **kwargs)
+            finally:
+                self._started = None
+
+        return guarded
+
+    def _ensure_watching(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="commit-watchdog", daemon=True)
+            self._thread.start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(1.0, self.deadline_s / 4))
+            started = self._started
+            if started is not None and time.monotonic() - started > self.deadline_s:
+                self.on_stuck()
+                return
+
+    def _exit(self) -> None:
+        log.critical("%s: a checkpoint commit has not returned for %.0f s; exiting (code %d) so that a restart "
+                     "fences the stuck transaction and resumes from the last committed offsets",
+                     self.what, self.deadline_s, STUCK_COMMIT_EXIT)
+        faulthandler.dump_traceback(all_threads=True)  # where it was stuck, for the log
+        os._exit(STUCK_COMMIT_EXIT)
+
+
+def guard_commits(app: Any, what: str, deadline_s: float = COMMIT_DEADLINE_S) -> CommitWatchdog:
+    """Put a Quix ``Application``'s checkpoint commits under a ``CommitWatchdog``. The commit
+    is the processing context's ``commit_checkpoint`` (a Quix internal: the version is pinned
+    in the lock, and ``tests/processors/test_commit_watchdog.py`` fails if it moves)."""
+    watchdog = CommitWatchdog(what, deadline_s)
+    context = app._processing_context  # noqa: SLF001
+    context.commit_checkpoint = watchdog.guard(context.commit_checkpoint)
+    return watchdog
