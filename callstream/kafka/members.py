@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from callstream.errors import KafkaOperationError, LocalKafkaError
+from callstream.errors import CallstreamError, KafkaOperationError, LocalKafkaError
 from callstream.local import maven
 from callstream.local.broker import kafka_libs
 from callstream.local.credentials import java_properties
@@ -69,7 +69,11 @@ class StaticMemberRemover:
         """Call ``stop`` (which stops members of ``group`` and returns their
         ``group.instance.id``s), then remove those members so that their partitions are
         reassigned now. (A member removed while still running would rejoin.)"""
-        self._started()
+        try:
+            self._started()
+        except CallstreamError:
+            stop()  # asked to stop, they stop: only the hand-over is lost (the session timeout applies)
+            raise
         instance_ids = stop()
         if not instance_ids:
             return MemberRemoval(group)
@@ -95,10 +99,11 @@ class StaticMemberRemover:
         ready, _, _ = select.select([tool.stdout], [], [], self.timeout_s)
         line = tool.stdout.readline() if ready else ""
         if not line:
+            exited = tool.poll() is not None
             said = self._said()
             self.close()
-            raise KafkaOperationError(f"{doing}: the admin tool gave no answer within {self.timeout_s:.0f} s"
-                                      + (f": {said}" if said else ""),
+            raise KafkaOperationError(f"{doing}: the admin tool " + ("exited" if exited else
+                                      f"gave no answer within {self.timeout_s:.0f} s") + (f": {said}" if said else ""),
                                       "is the cluster reachable? stopped members' partitions move when their "
                                       "session times out")
         answer: dict[str, Any] = json.loads(line)
