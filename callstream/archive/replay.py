@@ -413,7 +413,7 @@ def redrive_window(
             topics_of = batch.column("kafka_topic").to_pylist()
             for key, payload, headers, source in zip(
                     batch.column("key").to_pylist(), batch.column("payload").to_pylist(),
-                    _header_lists(batch.column("headers")), _sources(batch), strict=True):
+                    _header_lists(batch.column("headers")), _sources(batch, topics_of), strict=True):
                 headers.append((REDRIVE_HEADER, source))
                 while True:
                     try:
@@ -447,9 +447,10 @@ def _header_lists(column: pa.Array) -> list[list[tuple[str, bytes | None]]]:
     return [pairs[offsets[i]:offsets[i + 1]] if valid[i] else [] for i in range(len(column))]
 
 
-def _sources(batch: pa.RecordBatch) -> list[bytes]:
-    """The re-drive header's value per row: ``topic/partition/offset`` of the archived original."""
-    return [f"{t}/{p}/{o}".encode() for t, p, o in zip(batch.column("kafka_topic").to_pylist(),
+def _sources(batch: pa.RecordBatch, topics: list[str]) -> list[bytes]:
+    """The re-drive header's value per row: ``topic/partition/offset`` of the archived
+    original (``topics``: the batch's topic column, already converted by the caller)."""
+    return [f"{t}/{p}/{o}".encode() for t, p, o in zip(topics,
                                                          batch.column("kafka_partition").to_pylist(),
                                                          batch.column("kafka_offset").to_pylist(), strict=True)]
 

@@ -174,10 +174,10 @@ class PlatformProcesses:
             self.group, standby_dir=self.settings.state_dir / "standby" if self.scaling else None,
             standby_limits={n: self.scaling.max_instances for n in names} if self.scaling else None)
         if self.scaling is not None:
-            controller = ScalingController(scaled_processors(names, self.catalog), self.scaling, self.instances,
-                                           client_config(self.settings))
+            admin = client_config(self.settings)
+            controller = ScalingController(scaled_processors(names, self.catalog), self.scaling, self.instances, admin)
             controller.start_initial()
-            self.scaler = ClusterScaler(controller, client_config(self.settings))
+            self.scaler = ClusterScaler(controller, admin)
         else:
             for name in names:
                 self.instances.start(name, load_processor(name).consumer_group, 0)
