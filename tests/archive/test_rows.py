@@ -66,3 +66,12 @@ def test_buffer_drops_lost_partitions_and_tracks_size() -> None:
     assert buffer.offsets == [2, 5] and buffer.payload_bytes == 20 and buffer.next_offsets == {2: 6}
     buffer.drop_partitions({2})
     assert len(buffer) == 0 and buffer.first_at is None
+
+
+def test_headers_keep_each_rows_own_list_when_lists_repeat() -> None:
+    lists = [[("a", b"1"), ("b", None)], None, [("a", b"1"), ("b", None)], [], [("a", b"2")], None]
+    n = len(lists)
+    rows = build_rows("t", [0] * n, list(range(n)), [T0] * n, [None] * n, [None] * n, lists, archived_at_ms=T0)
+    by_offset = {r["kafka_offset"]: r["headers"] for r in rows.to_pylist()}
+    assert [by_offset[i] for i in range(n)] == [
+        None if hs is None else [{"key": k, "value": v} for k, v in hs] for hs in lists]
