@@ -120,3 +120,15 @@ def test_expire_keeps_current_snapshot_and_its_files(archive: Archive) -> None:
     assert all(f.exists() for f in local_files(archive, LIFECYCLE))
     assert archived_offsets(table) == {0: 15}
     assert sum(len(files) for _, _, files in os.walk(Path(archive.settings.warehouse))) > 0
+
+
+def test_older_tables_are_brought_to_the_maintained_writer_properties(archive: Archive) -> None:
+    # (what the dictionary limit saves is measured by bench/archive.py, ADR 0009)
+    from callstream.archive.tables import DICTIONARY_LIMIT, MAINTAINED_PROPERTIES
+
+    assert archive.table(LIFECYCLE).properties[DICTIONARY_LIMIT[0]] == DICTIONARY_LIMIT[1]
+    with archive.table(LIFECYCLE).transaction() as tx:  # as a table made by an older callstream
+        tx.remove_properties(*MAINTAINED_PROPERTIES)
+    assert not set(MAINTAINED_PROPERTIES) & set(archive.catalog.load_table(archive.identifier(LIFECYCLE)).properties)
+    properties = Archive.open(archive.settings).table(LIFECYCLE).properties
+    assert {k: properties.get(k) for k in MAINTAINED_PROPERTIES} == MAINTAINED_PROPERTIES
