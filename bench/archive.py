@@ -16,8 +16,9 @@ sentiment events, spread over two days) into a local Kafka, then measures in one
 Replay isolation: the live path (simulator -> redactor -> assist workers) is measured for
 ``--isolation-seconds`` alone and then while a re-drive paced at ``--isolation-rate`` runs
 for at least as long (`callstream replay window --rate`: how an operator keeps a replay
-off the live path); the ratio of the assist p99 figures shows how much it disturbs live
-agent assist.
+off the live path), then alone again; the ratio of the assist p99 figures with / before
+shows how much it disturbs live agent assist, and after / before how much p99 moves on
+its own in the same run (the noise a single ratio has to be read against).
 
     python bench/archive.py [--events 1000000] [--bootstrap HOST:PORT] [--lookups 200]
 
@@ -164,8 +165,10 @@ def directory_bytes(paths: list[Path], suffix: str = "") -> int:
 
 def replay_isolation(conf: dict, work: Path, seconds: float, redrive: Callable[[], object]) -> dict:
     """The live path's assist p99 (redactor + assist workers fed by the simulator) for
-    ``seconds`` alone, then for as long as ``redrive`` runs: the ratio shows how well a
-    large replay is kept off the live path (a short re-drive gives few samples)."""
+    ``seconds`` alone, then for as long as ``redrive`` runs, then ``seconds`` alone again:
+    the ratio with / before shows how well a large replay is kept off the live path (a
+    short re-drive gives few samples), the ratio after / before how much p99 moves with no
+    replay at all (the machine's noise, in the same run)."""
     catalog = load_catalog()
     apply_topics(conf, catalog, catalog.environment("single-broker"))
     settings = load_settings().with_state_dir(work / "isolation").with_cluster(conf["bootstrap.servers"])
@@ -181,9 +184,14 @@ def replay_isolation(conf: dict, work: Path, seconds: float, redrive: Callable[[
     stop = threading.Event()
 
     def live_traffic() -> None:
-        while not stop.is_set():
-            run_simulation(SimulationSettings(concurrency=100, speedup=10, duration_s=600, drain=False, seed=3),
-                           conf, progress=False)
+        # One simulation long enough for every phase (a restart would ramp up from nothing
+        # again); should it end early, the next gets new calls (a repeated seed repeats
+        # contact ids, whose events every processor rightly drops).
+        for seed in range(3, 1000):
+            if stop.is_set():
+                break
+            run_simulation(SimulationSettings(concurrency=100, speedup=10, duration_s=10 * (60 + 4 * seconds),
+                                              drain=False, seed=seed), conf, progress=False)
 
     probe = LatencyProbe(conf)
     try:
@@ -202,23 +210,27 @@ def replay_isolation(conf: dict, work: Path, seconds: float, redrive: Callable[[
         worker = threading.Thread(target=run_redrive)
         worker.start()
         worker.join()
-        time.sleep(1.0)  # the prompts of segments produced during the re-drive still arrive
+        time.sleep(1.0 + seconds)  # the prompts of segments produced during the re-drive still arrive
         # only samples taken while the re-drive ran count as "with replay"
-        during = [ms for t, stage, ms in probe.samples if stage == "assist" and middle <= t <= result["ended"] + 1.0]
-        before = [ms for t, stage, ms in probe.samples if stage == "assist" and begin <= t < middle]
+        assist = [(t, ms) for t, stage, ms in probe.samples if stage == "assist"]
+        during = [ms for t, ms in assist if middle <= t <= result["ended"] + 1.0]
+        before = [ms for t, ms in assist if begin <= t < middle]
+        after = [ms for t, ms in assist if result["ended"] + 1.0 < t]
     finally:
         stop.set()
         probe.close()
         group.stop_all()
-    p99_before = round(percentile(sorted(before), 0.99), 1) if before else None
-    p99_during = round(percentile(sorted(during), 0.99), 1) if during else None
+    p99_before, p99_during, p99_after = (round(percentile(sorted(ms), 0.99), 1) if ms else None
+                                         for ms in (before, during, after))
     return {
         "redrive": result["redrive"],
         "assist_p99_ms_without_replay": p99_before,
         "assist_p99_ms_with_replay": p99_during,
-        "assist_samples": [len(before), len(during)],
+        "assist_p99_ms_after_replay": p99_after,
+        "assist_samples": [len(before), len(during), len(after)],
         "redrive_seconds": round(result["ended"] - middle, 1),
         "replay_isolation_assist_p99_ratio": round(p99_during / p99_before, 2) if p99_before and p99_during else None,
+        "no_replay_assist_p99_ratio": round(p99_after / p99_before, 2) if p99_before and p99_after else None,
     }
 
 
@@ -379,6 +391,8 @@ def main() -> None:
                       f"{isolation['assist_p99_ms_without_replay']} / {isolation['assist_p99_ms_with_replay']} ms",
                       f"ratio {isolation['replay_isolation_assist_p99_ratio']}; {paced.events:,} events at "
                       f"{args.isolation_rate:,.0f}/s for {isolation['redrive_seconds']} s")
+        table.add_row("live assist p99 after the re-drive", f"{isolation['assist_p99_ms_after_replay']} ms",
+                      f"after / without {isolation['no_replay_assist_p99_ratio']}: the noise, no replay")
         console.print(table)
         del admin  # no client may outlive the broker: its disconnect logs would follow the JSON line
         gc.collect()
