@@ -413,11 +413,10 @@ def redrive_window(
                    disable=not progress, transient=False)
     with bar:
         task = bar.add_task("redrive", total=total)
-        headers_of = _HeaderLists()
         for batch in reader:
             for key, payload, headers, source in zip(
                     batch.column("key").to_pylist(), batch.column("payload").to_pylist(),
-                    headers_of(batch.column("headers")), _sources(batch), strict=True):
+                    _header_lists(batch.column("headers")), _sources(batch), strict=True):
                 while True:
                     try:
                         producer.produce(into_topic, value=payload, key=key,
@@ -442,32 +441,30 @@ def redrive_window(
     return RedriveReport(into_topic=into_topic, events=sent, per_topic=dict(per_topic), seconds=time.monotonic() - started)
 
 
-class _HeaderLists:
+def _header_lists(column: pa.Array | pa.ChunkedArray) -> list[tuple[tuple[str, bytes | None], ...]]:
     """Each row's headers as (key, value) pairs, from the list<struct<key, value>> column.
 
-    A topic's messages carry few distinct header lists, so a row's list is looked up by an
-    exact fingerprint computed in Arrow (each header as ``len(key):key:len(value):value``,
-    joined): one bulk conversion per batch instead of slicing a list per row, which cost
-    as much as producing the event. Rows share the returned tuples; callers copy.
+    A topic's messages carry few distinct header lists, so each row's list is looked up by
+    an exact fingerprint computed in Arrow (each header as ``len(key):key:len(value):value``,
+    joined) and converted once per batch: slicing a Python list per row cost as much as
+    producing the event. Rows share the returned tuples; callers copy. The lookup lives for
+    one batch, so headers unique to each message (a trace id) cost a conversion per row
+    and no more memory than the batch.
     """
-
-    def __init__(self) -> None:
-        self._known: dict[bytes | None, tuple[tuple[str, bytes | None], ...]] = {None: ()}
-
-    def __call__(self, column: pa.Array | pa.ChunkedArray) -> list[tuple[tuple[str, bytes | None], ...]]:
-        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-        keys, values = column.values.field("key").cast(pa.binary()), column.values.field("value")
-        each = pc.binary_join_element_wise(
-            pc.cast(pc.binary_length(keys), pa.string()).cast(pa.binary()), keys,
-            pc.cast(pc.coalesce(pc.binary_length(values), -1), pa.string()).cast(pa.binary()),
-            pc.coalesce(values, pa.scalar(b"", pa.binary())), b":")
-        joined = pc.binary_join(pa.ListArray.from_arrays(column.offsets, each, mask=column.is_null()), b"")
-        fingerprints = joined.to_pylist()
-        known = self._known
-        for row, fingerprint in enumerate(fingerprints):
-            if fingerprint not in known:
-                known[fingerprint] = tuple((h["key"], h["value"]) for h in column[row].as_py())
-        return [known[f] for f in fingerprints]
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if column.offset:  # a slice: Arrow rebuilds a list with a null mask only from offset 0
+        column = pa.concat_arrays([column])
+    keys, values = column.values.field("key").cast(pa.binary()), column.values.field("value")
+    each = pc.binary_join_element_wise(
+        pc.cast(pc.binary_length(keys), pa.string()).cast(pa.binary()), keys,
+        pc.cast(pc.coalesce(pc.binary_length(values), -1), pa.string()).cast(pa.binary()),
+        pc.coalesce(values, pa.scalar(b"", pa.binary())), b":")
+    fingerprints = pc.binary_join(pa.ListArray.from_arrays(column.offsets, each, mask=column.is_null()), b"").to_pylist()
+    known: dict[bytes | None, tuple[tuple[str, bytes | None], ...]] = {None: ()}
+    for row, fingerprint in enumerate(fingerprints):
+        if fingerprint not in known:
+            known[fingerprint] = tuple((h["key"], h["value"]) for h in column[row].as_py())
+    return [known[f] for f in fingerprints]
 
 
 def _sources(batch: pa.RecordBatch) -> list[bytes]:

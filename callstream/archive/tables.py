@@ -166,8 +166,13 @@ class Archive:
                 raise ArchiveError(f"could not create the archive table for {topic}: {exc}",
                                    f"check that the warehouse {self.settings.warehouse} is writable") from exc
         if any(table.properties.get(k) != v for k, v in MAINTAINED_PROPERTIES.items()):
-            with table.transaction() as tx:
-                tx.set_properties(MAINTAINED_PROPERTIES)
+            try:
+                with table.transaction() as tx:
+                    tx.set_properties(MAINTAINED_PROPERTIES)
+            except CommitFailedException:
+                # After an upgrade every process opens the older tables at once: another one
+                # brought this table up to date first, and its properties are the same.
+                table = table.refresh()
         return table
 
     def _properties(self, topic: str) -> dict[str, str]:

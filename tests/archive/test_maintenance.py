@@ -132,3 +132,26 @@ def test_older_tables_are_brought_to_the_maintained_writer_properties(archive: A
     assert not set(MAINTAINED_PROPERTIES) & set(archive.catalog.load_table(archive.identifier(LIFECYCLE)).properties)
     properties = Archive.open(archive.settings).table(LIFECYCLE).properties
     assert {k: properties.get(k) for k in MAINTAINED_PROPERTIES} == MAINTAINED_PROPERTIES
+
+
+def test_a_table_brought_up_to_date_by_another_process_meanwhile_still_opens(archive: Archive, monkeypatch) -> None:
+    from pyiceberg.exceptions import CommitFailedException
+    from pyiceberg.table import Transaction
+
+    from callstream.archive.tables import DICTIONARY_LIMIT
+
+    with archive.table(LIFECYCLE).transaction() as tx:
+        tx.remove_properties(DICTIONARY_LIMIT[0])
+    commit = Transaction.commit_transaction
+    raced = []
+
+    def lose_the_race(tx: Transaction):  # another process commits the same update first
+        if raced:
+            return commit(tx)
+        raced.append(True)
+        Archive.open(archive.settings).table(LIFECYCLE)
+        raise CommitFailedException("Table has been updated by another process")
+
+    monkeypatch.setattr(Transaction, "commit_transaction", lose_the_race)
+    assert archive.table(LIFECYCLE).properties[DICTIONARY_LIMIT[0]] == DICTIONARY_LIMIT[1]
+    assert raced
