@@ -123,12 +123,9 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
                                        simulating=not no_simulator)
             for event in processes.scale():
                 console.print(f"[bold]autoscale[/] {describe_event(event)}", soft_wrap=True)
-            dead = processes.crashed()
-            for child in [c for c in dead if c.returncode == STUCK_COMMIT_EXIT]:
-                # its commit watchdog ended it: a restart fences the stuck transaction and resumes
+            for child in processes.restart_stuck_commits():
                 console.print(f"[yellow]{child.name}: a checkpoint commit was stuck; restarted it (see {child.log_path})[/]")
-                processes.group.restart(child.name)
-            dead = [c for c in dead if c.returncode != STUCK_COMMIT_EXIT]
+            dead = processes.crashed()
             if dead:
                 console.print(f"[red]{dead[0].name} exited ({dead[0].returncode}); read {dead[0].log_path}[/]")
                 break
@@ -190,6 +187,14 @@ class PlatformProcesses:
     def scale(self) -> list[ScalingEvent]:
         """With autoscaling: read the groups' lag when due and add or remove instances."""
         return self.scaler.tick() if self.scaler is not None else []
+
+    def restart_stuck_commits(self) -> list[Child]:
+        """Restart workers their commit watchdog ended: the restart fences the stuck
+        transaction and resumes from the last committed offsets."""
+        stuck = [c for c in self.crashed() if c.returncode == STUCK_COMMIT_EXIT]
+        for child in stuck:
+            self.group.restart(child.name)
+        return stuck
 
     def crashed(self) -> list[Child]:
         """Processes that exited, except instances the autoscaler stopped on purpose."""
