@@ -10,7 +10,7 @@ import click
 from callstream.cli import CliContext, pass_context
 from callstream.errors import ConfigError
 from callstream.local.processes import ProcessGroup
-from callstream.processors.registry import BUNDLES, available, load_processor, processor_names
+from callstream.processors.registry import BUNDLED, BUNDLES, available, load_processor, processor_names
 from callstream.processors.worker import run_processor
 from callstream.settings import child_process_environment
 
@@ -35,7 +35,8 @@ def run(ctx: CliContext, processor: str | None, instances: int, list_only: bool,
                 continue
             click.echo(f"{name:<11} {p.guarantee:<14} {', '.join(p.inputs)} -> {', '.join(p.outputs)}\n{'':<11} {p.description}")
         for name, members in BUNDLES.items():
-            click.echo(f"{name:<11} bundle: {', '.join(members)} in one consumer (`callstream up --bundled`)")
+            how = "`callstream up --bundled`" if name in BUNDLED else f"`callstream run {name}`"
+            click.echo(f"{name:<11} bundle: {', '.join(members)} in one consumer ({how})")
         return
     if not processor:
         raise ConfigError("name a processor to run", f"one of {', '.join(processor_names())}; see `callstream run --list`")

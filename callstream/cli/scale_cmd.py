@@ -14,7 +14,7 @@ from callstream.cli import CliContext, pass_context
 from callstream.contract.catalog import load_catalog
 from callstream.errors import ConfigError
 from callstream.local.processes import ProcessGroup
-from callstream.processors.registry import deployment, processor_names
+from callstream.processors.registry import BUNDLES, deployment, processor_names
 from callstream.scaling.controller import ClusterScaler, ScalingController, describe_event, scaled_processors
 from callstream.scaling.instances import CommandInstances, Instances, LocalInstances
 from callstream.scaling.policy import ScalingPolicy
@@ -76,7 +76,7 @@ def scale(ctx: CliContext, processors: tuple[str, ...], command: str | None, bun
     """
     policy = policy_from(policy_options)
     names = list(processors) or deployment(bundled)
-    unknown = [n for n in names if n not in processor_names() and n not in deployment(True)]
+    unknown = [n for n in names if n not in processor_names() and n not in BUNDLES]
     if unknown:
         raise ConfigError(f"unknown processor(s) {', '.join(unknown)}", "see `callstream run --list`")
     settings = ctx.settings

@@ -9,10 +9,22 @@ it to every member that reads its topic. Each member keeps its own per-call stat
 its name inside the bundle's store, and fails alone: a member that raises dead-letters
 the message for itself while the others' outputs go out.
 
+**Handed over in-process.** When one member produces a topic another member reads (the
+redactor's redacted segments for assist and the rule processors, sentiment's signals for
+churn), the event goes to its readers within the same step, as well as to Kafka for
+everyone else: no second poll, decode, state read or checkpoint for it, and no hop on the
+live path (a raw segment's assist prompt leaves with the step that redacted it). The
+bundle still reads those topics, but only records a re-drive put there
+(``callstream replay redrive`` marks them): the rest are its own outputs, already handed
+over. So in a bundled deployment the bundle must be the only live producer of such a
+topic; switch deployments on a drained pipeline (below).
+
 What a bundle may hold: processors of the same delivery guarantee, without windows (a
-windowed processor re-keys its stream) and without access to restricted fields (the
-redactor stays alone with its keys). The bundle is its own principal in the catalog, with
-exactly the reads and writes of its members (a test holds the two together).
+windowed processor re-keys its stream). A member that reads restricted fields (the
+redactor) makes the bundle's process hold the field keys: only the members that read the
+restricted topic ever see its plaintext; the others see what the redactor produced. The
+bundle is its own principal in the catalog, with exactly the reads and writes of its
+members (a test holds the two together).
 
 Switching a deployment between bundled and separate starts the other groups from their
 committed offsets, or from the earliest record for a group that never ran: do it on a
@@ -59,9 +71,9 @@ class ProcessorBundle(Processor):
         if len(members) < 2:
             raise ConfigError(f"bundle {name} needs at least two processors, got {len(members)}")
         for member in members:
-            if member.windowing is not None or member.reads_restricted or isinstance(member, ProcessorBundle):
+            if member.windowing is not None or isinstance(member, ProcessorBundle):
                 raise ConfigError(f"processor {member.name} cannot run in bundle {name}",
-                                  "bundles hold rule processors without windows or restricted fields")
+                                  "bundles hold processors without windows")
         guarantees = {m.guarantee for m in members}
         if len(guarantees) > 1:
             raise ConfigError(f"bundle {name} mixes delivery guarantees ({', '.join(sorted(guarantees))})",
@@ -71,6 +83,9 @@ class ProcessorBundle(Processor):
         for member in members:
             for topic in member.inputs:
                 self._readers[topic] = (*self._readers.get(topic, ()), member)
+        #: topics a member produces and another reads: handed over in the step
+        self.handed_over = frozenset(t for m in members for t in m.outputs if t in self._readers)
+        _refuse_cycles(name, members)
         # the instance's settings are its members' tightest (the ClassVars of a single processor)
         self.__dict__.update(
             name=name,
@@ -81,6 +96,7 @@ class ProcessorBundle(Processor):
             commit_interval=min(m.commit_interval for m in members),
             batch_ms=min(m.batch_ms for m in members),
             stateful=any(m.stateful for m in members),
+            reads_restricted=any(m.reads_restricted for m in members),
             state_ttl=max((m.state_ttl for m in members), default=timedelta(hours=6)),
         )
 
@@ -88,5 +104,26 @@ class ProcessorBundle(Processor):
         """The members that read ``topic`` (a catalog name), each with its own view of the state."""
         return [(m, NamespacedState(state, m.name) if m.stateful else stateless) for m in self._readers.get(topic, ())]
 
+    def restricted_readers(self) -> tuple[Processor, ...]:
+        """The members that read restricted fields (and keep sealed state of them)."""
+        return tuple(m for m in self.members if m.reads_restricted)
+
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
         raise TypeError(f"bundle {self.name} is dispatched per member by the runtime (ProcessorStep)")
+
+
+def _refuse_cycles(name: str, members: Sequence[Processor]) -> None:
+    """A member whose outputs come back to it through the others would hand an event round
+    forever within one step."""
+    feeds = {m.name: {r.name for r in members if set(m.outputs) & set(r.inputs)} for m in members}
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for nxt in feeds[start] - seen:
+            if nxt == target or reaches(nxt, target, seen | {nxt}):
+                return True
+        return False
+
+    for member in members:
+        if reaches(member.name, member.name, set()):
+            raise ConfigError(f"bundle {name}: {member.name}'s outputs come back to it through its members",
+                              "bundle processors whose topics form no cycle")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 
 from callstream.errors import ConfigError
 from callstream.processors.base import Processor
@@ -22,24 +23,36 @@ _PROCESSORS: dict[str, str] = {
 
 
 #: bundles (``callstream.processors.bundle``): processors that run in one consumer when the
-#: deployment is bundled. ``signals``: the at-least-once rule processors on the transcript
-#: and lifecycle; assist stays alone on the live path (5 ms fetches), the exactly-once
-#: quality and windowed analytics processors keep their own transactions.
+#: deployment is bundled. ``live``: the redactor, assist and the at-least-once rule processors
+#: on the transcript and lifecycle, each segment redacted and handed to assist and the rules
+#: in one step (ADR 0010); ``signals``: the rule processors alone, for a deployment that keeps
+#: the redactor (and the field keys) in a process of its own. The exactly-once quality and
+#: windowed analytics processors keep their own transactions.
 BUNDLES: dict[str, tuple[str, ...]] = {
+    "live": ("redactor", "assist", "sentiment", "escalation", "fraud", "churn", "routing"),
     "signals": ("sentiment", "escalation", "fraud", "churn", "routing"),
 }
+#: the bundles ``callstream up --bundled`` runs
+BUNDLED = ("live",)
 
 
 def processor_names() -> list[str]:
     return list(_PROCESSORS)
 
 
-def deployment(bundled: bool = False) -> list[str]:
-    """The workers a platform runs: every processor, or with ``bundled`` each bundle in place of its members."""
-    if not bundled:
-        return processor_names()
-    inside = {m for members in BUNDLES.values() for m in members}
-    return [n for n in _PROCESSORS if n not in inside] + list(BUNDLES)
+def deployment(bundled: bool = False, bundles: Sequence[str] | None = None) -> list[str]:
+    """The workers a platform runs: every processor, or each of ``bundles`` (``BUNDLED`` when
+    ``bundled``) in place of its members."""
+    chosen = tuple(bundles) if bundles is not None else BUNDLED if bundled else ()
+    inside: set[str] = set()
+    for bundle in chosen:
+        if bundle not in BUNDLES:
+            raise ConfigError(f"no bundle named {bundle!r}", f"choose from {', '.join(BUNDLES)}")
+        if inside & set(BUNDLES[bundle]):
+            raise ConfigError(f"bundle {bundle} shares processors with another bundle of this deployment",
+                              "run each processor in at most one bundle")
+        inside |= set(BUNDLES[bundle])
+    return [n for n in _PROCESSORS if n not in inside] + list(chosen)
 
 
 def load_processor(name: str) -> Processor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,7 +28,7 @@ from quixstreams.models.serializers import SerializationContext, Serializer
 from quixstreams.models.topics import Topic, TopicAdmin, TopicManager
 
 from callstream.contract.catalog import DEADLETTER_TOPIC, Catalog
-from callstream.contract.codec import decode_event, encode_event
+from callstream.contract.codec import REDRIVE_HEADER, decode_event, encode_event
 from callstream.contract.deadletter import dead_letter
 from callstream.contract.events import Envelope, event_type_of
 from callstream.dependencies import require_supported
@@ -139,13 +140,14 @@ class ProcessorStep:
         self.catalog = catalog
         #: opens sealed restricted fields for a processor that reads them (the redactor)
         self.protection = protection if processor.reads_restricted else None
+        #: a bundle dispatches each event to its members that read the event's catalog topic
+        self._bundle = processor if isinstance(processor, ProcessorBundle) else None
         if self.protection is not None:
-            processor.state_seal = StateSeal(self.protection.cipher, processor.name)
+            for reader in self._bundle.restricted_readers() if self._bundle else (processor,):
+                reader.state_seal = StateSeal(self.protection.cipher, reader.name)
         #: records of erased contacts, dropped: their key is gone
         self.erased = 0
         self._topic_of: dict[type, str] = {}
-        #: a bundle dispatches each event to its members that read the event's catalog topic
-        self._bundle = processor if isinstance(processor, ProcessorBundle) else None
         for output in processor.outputs:
             catalog.topic(output)  # fail at start, not mid-stream, on a topic the catalog lacks
         self.dead_letters = 0
@@ -180,6 +182,8 @@ class ProcessorStep:
             return [self._dead_letter(value, key, headers, f"undecodable: {exc}")]
         if event is None:
             return []  # an event type this reader does not know: ignored by contract
+        if self._bundle is not None and self._handed_over_before(event, headers):
+            return []
         if self.protection is not None:
             try:
                 event = self.protection.cipher.open(event)
@@ -191,19 +195,42 @@ class ProcessorStep:
         self.processed += 1
         self.metrics.processed.inc()
         out: list[Outgoing] = []
-        for processor, view in self._readers(event, state):
-            try:
-                produced = [
-                    Outgoing(self.topic_for(o), o.contact_id.encode() if o.contact_id else key, *encode_event(o, validate=False))
-                    for o in processor.process(event, view)
-                ]
-            except Exception as exc:  # one bad event must not stop a call center's stream
-                log.exception("processor %s failed on event %s", processor.name, event.event_id)
-                out.append(self._dead_letter(value, key, headers, f"processing failed in {processor.name}: {exc!r}",
-                                             processor.name))
-            else:
-                out.extend(produced)
+        # the consumed event, then (in a bundle) the members' outputs other members read,
+        # in the order they were produced
+        pending: deque[tuple[Envelope, bytes, Any]] = deque([(event, value, headers)])
+        while pending:
+            current, current_value, current_headers = pending.popleft()
+            for processor, view in self._readers(current, state):
+                try:
+                    produced = [(o, Outgoing(self.topic_for(o), o.contact_id.encode() if o.contact_id else key,
+                                             *encode_event(o, validate=False)))
+                                for o in processor.process(current, view)]
+                except Exception as exc:  # one bad event must not stop a call center's stream
+                    log.exception("processor %s failed on event %s", processor.name, current.event_id)
+                    reason = f"processing failed in {processor.name}: {exc!r}"
+                    if current is not event:
+                        reason += f" (on {self.topic_for(current)} {current.event_id}, handed over in the bundle)"
+                    out.append(self._dead_letter(current_value, key, current_headers, reason, processor.name))
+                    continue
+                for derived, record in produced:
+                    out.append(record)
+                    if self._bundle is not None and record.topic in self._bundle.handed_over:
+                        if record.key != key:  # its readers' state is another call's: never mix them
+                            out.append(self._dead_letter(record.value or b"", key, record.headers,
+                                                         f"{processor.name} produced {derived.event_id} for another "
+                                                         "contact than its source; a bundle hands over only the same call's events",
+                                                         processor.name))
+                            continue
+                        pending.append((derived, record.value or b"", record.headers))
         return out
+
+    def _handed_over_before(self, event: Envelope, headers: Any) -> bool:
+        """A bundle's own output read back from Kafka: its members had it in the step that
+        produced it. Only a re-drive's records on such a topic are new to them."""
+        assert self._bundle is not None
+        if self.catalog.topic_for(event_type_of(event)) not in self._bundle.handed_over:
+            return False
+        return not any(name == REDRIVE_HEADER for name, _ in headers or ())
 
     def _readers(self, event: Envelope, state: CallState | None) -> list[tuple[Processor, CallState]]:
         """Who processes ``event``: the processor, or the members of a bundle that read its topic."""
