@@ -21,11 +21,15 @@ from callstream.errors import KafkaOperationError
 from callstream.governance.acls import grant_catalog
 from callstream.governance.protection import ProducerSeal, open_protection
 from callstream.kafka import topics as topic_admin
+from callstream.kafka.config import static_member_id
 from callstream.local import broker
 from callstream.local.processes import ProcessGroup
 from callstream.observe.lag import OffsetReader
 from callstream.processors.registry import load_processor
 from callstream.settings import child_process_environment, load_settings
+
+#: the archiver's process name (and its group's suffix)
+ARCHIVER = "archiver"
 
 # A native crash in a Kafka client must leave a stack, not a bare exit code 139.
 faulthandler.enable()
@@ -96,6 +100,21 @@ class BenchCluster:
             for i in range(instances):
                 self.processes.spawn(f"{name}-{i}", "callstream.processors.worker", name, "--instance", str(i))
 
+    def start_archiver(self) -> None:
+        """The archiver on every catalog topic, as `callstream up` runs it (its Iceberg
+        warehouse in the bench's state dir)."""
+        topic_args = [arg for t in load_catalog().topics for arg in ("--topic", t.name)]
+        self.processes.spawn(ARCHIVER, "callstream.archive.archiver", "--instance-id", static_member_id(ARCHIVER),
+                             *topic_args)
+
+    def archiver_lag(self) -> int:
+        """Messages of every catalog topic the archiver has not committed (into Iceberg) yet."""
+        reader = self._offset_reader()
+        topics = [t.name for t in load_catalog().topics]
+        ends = reader.log_offsets(reader.partitions(topics))
+        committed = reader.committed(f"callstream-{ARCHIVER}", topics)
+        return sum(end - committed.get(tp, start) for tp, (start, end) in ends.items())
+
     def stop_processors(self, names: list[str], instances: int = 1) -> None:
         """Stop these workers by PID (SIGTERM: they commit and leave their groups) and forget them."""
         for name in names:
@@ -121,17 +140,20 @@ class BenchCluster:
 
     def lag_by_processor(self, processors: list[str]) -> dict[str, int]:
         """Each processor group's uncommitted messages over all its inputs."""
-        if self._offsets is None:
-            # one long-lived reader: a new admin client and group readers per sample would
-            # load the broker (and this process) more than what is being measured
-            self._offsets = OffsetReader(self.conf, timeout_s=20)
-        reader, lags = self._offsets, {}
+        reader, lags = self._offset_reader(), {}
         for name in processors:
             spec = load_processor(name)
             ends = reader.log_offsets(reader.partitions(spec.inputs))
             committed = reader.committed(spec.consumer_group, spec.inputs)
             lags[name] = sum(end - committed.get(tp, start) for tp, (start, end) in ends.items())
         return lags
+
+    def _offset_reader(self) -> OffsetReader:
+        if self._offsets is None:
+            # one long-lived reader: a new admin client and group readers per sample would
+            # load the broker (and this process) more than what is being measured
+            self._offsets = OffsetReader(self.conf, timeout_s=20)
+        return self._offsets
 
     def wait_drained(self, processors: list[str], timeout_s: float = 300, settle_s: float = 3.0) -> float:
         """Seconds until every processor's group has committed all its input (held ``settle_s``)."""

@@ -1,16 +1,19 @@
 """The intelligence pipeline under increasing load: throughput, lag and end-to-end latency.
 
-Every processor runs as a worker process on a local Kafka, once per deployment: separate
-(one process per processor) and bundled (`callstream up --bundled`: the rule processors of
-a bundle in one consumer, ADR 0007), each through the same steps. For each step the
+Every processor runs as a worker process on a local Kafka, with the archiver writing every
+topic to Iceberg as `callstream up` runs it, once per deployment: separate (one process per
+processor), bundled (`callstream up --bundled`: the `live` bundle, the redactor, assist and
+the rule processors in one consumer, ADR 0010) and signals (the rule processors bundled, the
+redactor and assist alone, ADR 0007), each through the same steps. For each step the
 simulator holds a target number of calls in progress; the bench measures events/s, the
 total consumer lag of every processor group, and the end-to-end latency from a raw
 transcript segment being produced to (a) its redacted segment and (b) an assist prompt
 being readable by a consumer. A step is sustained when assist p99 < 100 ms (the headroom
 target; `--assist-p99-ms`) and the lag does not grow over the measured window (its fitted
-trend adds less than its mean again). Each step also reports the CPU each process used, in
-cores (on one machine the broker, the simulator and the workers share them), and the
-workers' CPU per event against the bare loop's per message.
+trend adds less than its mean again), the archiver's lag included. Each step also reports
+the CPU each process used, in cores (on one machine the broker, the simulator and the
+workers share them), and the CPU per event of the workers (the archiver among them) and of
+the whole pipeline (workers and broker) against the bare loop's per message.
 
 Calls in progress are simulated with a speed-up (default 10): 500 simulated calls at 10x
 produce the event rate of 5,000 real-time calls, so each step reaches its steady state in
@@ -22,8 +25,8 @@ draining backlogs of plaintext and of sealed segments (field encryption on, as `
 up` runs) in alternation, fresh segments each round, to report what encryption costs it.
 The simulator seals restricted fields in every step unless ``--no-encryption``.
 
-    python bench/pipeline.py [--steps 1000,2500,5000,7500,10000] [--deployments separate,bundled]
-                             [--speedup 10] [--measure 30] [--no-encryption]
+    python bench/pipeline.py [--steps 1000,2500,5000,7500,10000] [--deployments separate,bundled,signals]
+                             [--speedup 10] [--measure 30] [--no-encryption] [--no-archiver]
 """
 
 from __future__ import annotations
@@ -50,12 +53,14 @@ from callstream.contract.codec import decode_event, encode_event  # noqa: E402
 from callstream.contract.events import AssistPrompt, RedactedSegment, TranscriptSegment  # noqa: E402
 from callstream.kafka.topics import delete_topics  # noqa: E402
 from callstream.observe.stream import percentile  # noqa: E402
-from callstream.processors.registry import deployment  # noqa: E402
+from callstream.processors.registry import BUNDLED, deployment  # noqa: E402
 from callstream.simulate.conversation import ConversationProfile  # noqa: E402
 from callstream.simulate.simulator import SimulationSettings, generate_events, mean_call_seconds, run_simulation  # noqa: E402
 
 #: the headroom target: assist prompts within 100 ms at the 99th percentile (before 2026-11-30: 250 ms)
 ASSIST_P99_TARGET_MS = 100.0
+#: deployment -> the bundles it runs (``callstream.processors.registry.deployment``)
+DEPLOYMENTS: dict[str, tuple[str, ...]] = {"separate": (), "bundled": BUNDLED, "signals": ("signals",)}
 
 
 def raw_segments(count: int, seed: int, seal=None) -> list[tuple[bytes, bytes, list]]:
@@ -213,11 +218,13 @@ def cost_per_event(result: dict, bare_msgs_per_s: float) -> dict:
     bare_us = 1e6 / bare_msgs_per_s
     return {"workers_us_per_event": round(per_event(workers), 1),
             "pipeline_us_per_event": round(per_event(workers + broker_cores), 1),
-            "bare_us_per_message": round(bare_us, 2), "workers_vs_bare": round(per_event(workers) / bare_us, 2)}
+            "bare_us_per_message": round(bare_us, 2), "workers_vs_bare": round(per_event(workers) / bare_us, 2),
+            "pipeline_vs_bare": round(per_event(workers + broker_cores) / bare_us, 2)}
 
 
 def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], concurrency: int, speedup: float,
-             measure_s: float, seed: int, ramp_s: float, seal=None, assist_p99_target_ms: float = ASSIST_P99_TARGET_MS) -> dict:
+             measure_s: float, seed: int, ramp_s: float, seal=None, assist_p99_target_ms: float = ASSIST_P99_TARGET_MS,
+             archiving: bool = True) -> dict:
     sim = SimulationSettings(curve="steady", concurrency=concurrency / speedup, speedup=speedup,
                              duration_s=(ramp_s + measure_s + 5) * speedup, drain=False, seed=seed)
     summary: dict = {}
@@ -228,10 +235,13 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], co
     window_start = time.time()
     cpu_before = bench.cpu_seconds()
     lags: list[tuple[float, int]] = []
+    archiver_lags: list[tuple[float, int]] = []
     by_processor: list[dict[str, int]] = []
     while time.time() - window_start < measure_s:
         by_processor.append(bench.lag_by_processor(processors))
         lags.append((time.time(), sum(by_processor[-1].values())))
+        if archiving:
+            archiver_lags.append((time.time(), bench.archiver_lag()))
         time.sleep(1.0)
     cpu_after = bench.cpu_seconds()
     window_end = time.time()
@@ -249,6 +259,13 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], co
     # more than the window's mean lag again over the window (a backlog that doubles).
     mean_lag = statistics.fmean(lag for _, lag in lags)
     growing = growth_per_s * measure_s > max(500.0, mean_lag)
+    archiver: dict = {}
+    if archiver_lags:
+        # the archiver commits with each Iceberg flush (rows or age), so its lag is a taller sawtooth
+        archiver_mean, archiver_growth = statistics.fmean(lag for _, lag in archiver_lags), lag_slope(archiver_lags)
+        archiver = {"archiver_lag_mean": round(archiver_mean), "archiver_lag_trend_per_s": round(archiver_growth, 1),
+                    "archiver_lag_growing": archiver_growth * measure_s > max(500.0, archiver_mean)}
+        growing = growing or archiver["archiver_lag_growing"]
     assist, redacted = sorted(assist), sorted(redacted)
     assist_p99 = percentile(assist, 0.99)
     return {
@@ -260,7 +277,7 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], co
         "assist_p50_ms": percentile(assist, 0.5), "assist_p99_ms": assist_p99, "assist_samples": len(assist),
         "sustained": bool(assist and assist_p99 is not None and assist_p99 < assist_p99_target_ms and not growing),
         "max_behind_schedule_s": summary["s"].max_lag_s if "s" in summary else None,
-        "cpu_cores": cpu, "cpu_cores_total": round(sum(cpu.values()), 2),
+        "cpu_cores": cpu, "cpu_cores_total": round(sum(cpu.values()), 2), **archiver,
     }
 
 
@@ -277,14 +294,22 @@ def main() -> None:
     parser.add_argument("--no-encryption", action="store_true", help="the simulator does not seal restricted fields")
     parser.add_argument("--encryption-rounds", type=int, default=3, help="plaintext/sealed redactor drains (0: skip)")
     parser.add_argument("--deployments", default="separate,bundled",
-                        help="run every step for each: separate (a process per processor), bundled (`up --bundled`)")
+                        help="run every step for each: separate (a process per processor), bundled (`up --bundled`: "
+                             "the live bundle), signals (the rule processors bundled, the redactor and assist alone)")
+    parser.add_argument("--no-archiver", action="store_true", help="do not run the archiver (`up --no-archive`)")
+    parser.add_argument("--scale", default="", metavar="NAME=N,...",
+                        help="instances of these workers in their group (default one each), e.g. live=2")
     parser.add_argument("--assist-p99-ms", type=float, default=ASSIST_P99_TARGET_MS,
                         help="a step is sustained when assist p99 stays under this and lag does not grow")
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
     deployments = args.deployments.split(",")
-    if not set(deployments) <= {"separate", "bundled"}:
-        parser.error(f"--deployments takes separate and/or bundled, got {args.deployments!r}")
+    try:
+        scale = {name: int(n) for name, n in (item.split("=") for item in args.scale.split(",") if item)}
+    except ValueError:
+        parser.error(f"--scale takes NAME=N pairs separated by commas, got {args.scale!r}")
+    if not set(deployments) <= set(DEPLOYMENTS):
+        parser.error(f"--deployments takes {', '.join(DEPLOYMENTS)}, got {args.deployments!r}")
     console = Console()
     with BenchCluster(args.bootstrap, insecure=args.insecure) as bench:
         console.print(f"broker security: {bench.security}")
@@ -306,14 +331,20 @@ def main() -> None:
                           f"{encryption['ratio_min']:.3f}-{encryption['ratio_max']:.3f} over {encryption['rounds']} rounds)")
         seal = None if args.no_encryption else bench.producer_seal()
         running = ["redactor"]  # started by the drain baseline
+        if not args.no_archiver:
+            bench.start_archiver()  # after the baselines: they measure the redactor alone
         probe = LatencyProbe(bench.conf)
         probe.start()
         ramp_s = mean_call_seconds(ConversationProfile()) / args.speedup
         results = []
         for mode in deployments:
-            processors = deployment(bundled=mode == "bundled")
-            bench.stop_processors([n for n in running if n not in processors])
-            bench.start_processors([n for n in processors if n not in running])
+            processors = deployment(bundles=DEPLOYMENTS[mode])
+            for name in running:
+                if name not in processors:
+                    bench.stop_processors([name], scale.get(name, 1))
+            for name in processors:
+                if name not in running:
+                    bench.start_processors([name], scale.get(name, 1))
             running = processors
             # a group new to the cluster starts from the earliest record: the earlier steps' traffic
             bench.wait_drained(processors, timeout_s=600)
@@ -324,7 +355,7 @@ def main() -> None:
                 # So each deployment gets its own seeds too: the same traffic shape, other calls.
                 result = run_step(bench, probe, processors, concurrency, args.speedup, args.measure,
                                   args.seed + 1 + index + 1000 * deployments.index(mode), ramp_s, seal=seal,
-                                  assist_p99_target_ms=args.assist_p99_ms)
+                                  assist_p99_target_ms=args.assist_p99_ms, archiving=not args.no_archiver)
                 result["deployment"] = mode
                 result.update(cost_per_event(result, bare))
                 try:
@@ -334,28 +365,33 @@ def main() -> None:
                 results.append(result)
                 console.print(f"  {result['events_per_s']:,.0f} events/s, assist p99 {result['assist_p99_ms']} ms, lag mean {result['lag_mean']:,} trend {result['lag_trend_per_s']:+,.0f}/s, sustained {result['sustained']}")
                 console.print("  mean lag: " + ", ".join(f"{name} {lag:,}" for name, lag in sorted(result["lag_mean_by_processor"].items(), key=lambda kv: -kv[1])))
+                if "archiver_lag_mean" in result:
+                    console.print(f"  archiver lag mean {result['archiver_lag_mean']:,} trend {result['archiver_lag_trend_per_s']:+,.0f}/s")
                 console.print("  cores used: " + ", ".join(f"{name} {share:.2f}" for name, share in sorted(result["cpu_cores"].items(), key=lambda kv: -kv[1])))
                 console.print(f"  CPU per event: workers {result['workers_us_per_event']:.0f} us, with the broker "
-                              f"{result['pipeline_us_per_event']:.0f} us ({result['workers_vs_bare']:.1f}x the bare loop's "
-                              f"{result['bare_us_per_message']:.1f} us per message)")
+                              f"{result['pipeline_us_per_event']:.0f} us ({result['workers_vs_bare']:.1f}x and "
+                              f"{result['pipeline_vs_bare']:.1f}x the bare loop's {result['bare_us_per_message']:.1f} us per message)")
                 if result["drain_after_s"] is None:
                     console.print("  the pipeline did not drain after this step; stopping")
                     break
         latency_samples = probe.samples
         probe.close()
     table = Table("deployment", "calls in progress", "events/s", "lag mean (trend/s)", "redacted p50/p99 ms", "assist p50/p99 ms",
-                  "workers us/event", "x bare", "sustained", title=f"callstream pipeline (all 9 processors, broker {security})")
+                  "workers us/event", "x bare", "pipeline x bare", "sustained",
+                  title=f"callstream pipeline (all 9 processors{'' if args.no_archiver else ', the archiver'}, broker {security})")
     fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
     for r in results:
         table.add_row(r["deployment"], f"{r['concurrency']:,}", f"{r['events_per_s']:,.0f}", f"{r['lag_mean']:,} ({r['lag_trend_per_s']:+,.0f})",
                       f"{fmt(r['redacted_p50_ms'])} / {fmt(r['redacted_p99_ms'])}", f"{fmt(r['assist_p50_ms'])} / {fmt(r['assist_p99_ms'])}",
-                      f"{r['workers_us_per_event']:.0f}", f"{r['workers_vs_bare']:.1f}", "yes" if r["sustained"] else "NO")
+                      f"{r['workers_us_per_event']:.0f}", f"{r['workers_vs_bare']:.1f}", f"{r['pipeline_vs_bare']:.1f}",
+                      "yes" if r["sustained"] else "NO")
     console.print(table)
     highest = {mode: max([r["concurrency"] for r in results if r["sustained"] and r["deployment"] == mode], default=0)
                for mode in deployments}
     console.print(f"highest sustained concurrency (assist p99 < {args.assist_p99_ms:g} ms, no growing lag): "
                   + ", ".join(f"{mode} {level:,}" for mode, level in highest.items()) + f"; bare loop {bare:,.0f} msgs/s, redactor {redactor:,.0f} msgs/s, ratio {redactor / bare:.3f}")
     print(json.dumps({"broker_security": security, "encryption": not args.no_encryption, "encryption_cost": encryption,
+                      "archiver": not args.no_archiver, "scale": scale,
                       "baseline_bare_copy_msgs_per_s": round(bare, 1), "redactor_msgs_per_s": round(redactor, 1),
                       "redactor_vs_bare_ratio": round(redactor / bare, 4), "highest_sustained_concurrency": highest,
                       "assist_p99_target_ms": args.assist_p99_ms, "steps": results,

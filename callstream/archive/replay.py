@@ -27,13 +27,13 @@ from callstream.archive.partitioning import Partitioner, partition_for_key
 from callstream.archive.query import parquet_source
 from callstream.archive.rows import read_envelope
 from callstream.archive.tables import Archive, archived_offsets, data_files, table_name
-from callstream.contract.codec import REDRIVE_HEADER
 from callstream.errors import ArchiveError, KafkaOperationError
 from callstream.kafka.config import KEY_PARTITIONER
 
 #: Fields of lifecycle events that link the contacts of one transferred call.
 LINK_FIELDS = ("previous_contact_id", "initial_contact_id", "new_contact_id")
 LINKING_EVENTS = frozenset({"call.initiated", "call.transferred"})
+REDRIVE_HEADER = "callstream.redrive.source"
 _MAX_LINK_HOPS = 16
 
 

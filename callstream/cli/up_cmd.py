@@ -52,9 +52,9 @@ from callstream.simulate.simulator import ProducerGate, SimulationSettings, mean
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--no-simulator", is_flag=True, help="Run the processors and archiver only (your own producers feed them).")
 @click.option("--no-archive", is_flag=True, help="Do not start the archiver.")
-@click.option("--bundled", is_flag=True, help="Run the redactor, assist and the rule processors as one consumer (the "
-              "live bundle, `run --list`): less CPU per event and one hop less to an assist prompt; its group "
-              "replaces its members' groups (ADR 0007, ADR 0010).")
+@click.option("--bundled", is_flag=True, help="Run the bundles (`run --list`): the redactor with assist, and the rule "
+              "processors together, each as one consumer: less CPU per event and one hop less to an assist prompt; "
+              "a bundle's group replaces its members' groups (ADR 0007, ADR 0010).")
 @click.option("--autoscale", is_flag=True, help="Add processor instances while a group lags and remove them once the "
               "surge has passed (policy options as for `callstream scale`).")
 @scaling_options

@@ -27,7 +27,7 @@ from callstream.contract.events import EVENT_TYPES, Envelope, event_tag, event_t
 from callstream.errors import DecodeError, EncodeError
 
 __all__ = [
-    "EVENT_TYPE_HEADER", "SCHEMA_VERSION_HEADER", "CONTENT_TYPE_HEADER", "CONTENT_TYPE", "REDRIVE_HEADER",
+    "EVENT_TYPE_HEADER", "SCHEMA_VERSION_HEADER", "CONTENT_TYPE_HEADER", "CONTENT_TYPE",
     # the two Quix classes are defined on first access (module __getattr__, below)
     "encode_event", "decode_event", "decode_as", "EventSerializer", "EventDeserializer",  # noqa: F822
 ]
@@ -36,9 +36,6 @@ EVENT_TYPE_HEADER = "callstream.event_type"
 SCHEMA_VERSION_HEADER = "callstream.schema_version"
 CONTENT_TYPE_HEADER = "content-type"
 CONTENT_TYPE = b"application/json"
-#: on a record ``callstream replay redrive`` produced: the archived record's
-#: ``topic/partition/offset`` (so a re-driven record is told from a live one)
-REDRIVE_HEADER = "callstream.redrive.source"
 
 Headers = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None] | None
 E = TypeVar("E", bound=Envelope)

@@ -98,16 +98,9 @@ def test_every_catalog_processors_stream_keeps_quixs_own_name():
     from quixstreams.models.topics import Topic, TopicAdmin
 
     from callstream.processors.registry import BUNDLES, load_processor, processor_names
-    from callstream.processors.runtime import MAX_STREAM_ID, BoundedNameTopicManager
+    from callstream.processors.runtime import BoundedNameTopicManager
 
     manager = BoundedNameTopicManager(TopicAdmin("127.0.0.1:9"), "callstream-x")
-    bounded = set()
     for name in [*processor_names(), *BUNDLES]:
         topics = [Topic(t) for t in load_processor(name).inputs]
-        quix = "--".join(sorted(t.name for t in topics))
-        if len(quix) > MAX_STREAM_ID:
-            bounded.add(name)
-            continue
-        assert manager.stream_id_from_topics(topics) == quix, name
-    # the live bundle's eight inputs are too long a name; it was bounded from its first start
-    assert bounded == {"live"}
+        assert manager.stream_id_from_topics(topics) == "--".join(sorted(t.name for t in topics)), name

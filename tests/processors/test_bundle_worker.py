@@ -1,5 +1,6 @@
-"""The `live` bundle as a real worker: the redactor, assist and the rule processors in one
-consumer on a broker, each redacted segment handed to its readers in the step that made it."""
+"""The bundled deployment's workers on a broker: `live` (the redactor with assist, each
+redacted segment handed to assist in the step that made it) and `signals` (the rule
+processors, churn and routing handed the others' signals)."""
 
 from __future__ import annotations
 
@@ -16,31 +17,35 @@ from callstream.processors.runtime import ProcessorStep
 from callstream.simulate.simulator import SimulationSettings, generate_events
 
 
-def test_the_live_bundle_worker_gives_its_members_outputs(pipeline, workers) -> None:
+def test_the_bundle_workers_give_their_members_outputs(pipeline, workers) -> None:
     catalog = load_catalog()
     by_topic: dict[str, list] = {}
     for simulated in generate_events(SimulationSettings(seed=5, duration_s=240, rate_per_min=15, start_time_ms=START_MS,
                                                         max_speed=True)):
         by_topic.setdefault(catalog.topic_for(event_type_of(simulated.event)), []).append(simulated.event)
-    bundle = load_processor("live")
-    fed = {topic: events for topic, events in by_topic.items() if topic in bundle.inputs}
-    # what the bundle makes of the transcript alone, in memory: redacted segments, and the
-    # sentiment scores and assist prompts of those (each call's segments keep their order
-    # on the broker, so these do not depend on how topics interleave)
-    step, states = ProcessorStep(bundle, catalog), KeyedMemoryState()
+    # what the bundles make of the transcript alone, in memory: redacted segments, their
+    # assist prompts and sentiment scores (each call's segments keep their order on the
+    # broker, so these do not depend on how topics interleave)
+    live, signals = (ProcessorStep(load_processor(name), catalog) for name in ("live", "signals"))
+    live_states, signals_states = KeyedMemoryState(), KeyedMemoryState()
     expected: dict[str, set[str]] = {}
-    for segment in fed["callstream.transcript.raw"]:
+    for segment in by_topic["callstream.transcript.raw"]:
         assert isinstance(segment, TranscriptSegment)
         value, headers = encode_event(segment)
-        for out in step(value, segment.contact_id.encode(), 0, headers, states.for_key(segment.contact_id)):
+        for out in live(value, segment.contact_id.encode(), 0, headers, live_states.for_key(segment.contact_id)):
             expected.setdefault(out.topic, set()).add(decode_event(out.value, out.headers).event_id)
-    lifecycle = Counter(event_type_of(e) for e in fed["callstream.call.lifecycle"])
+            if out.topic == "callstream.transcript.redacted":
+                for scored in signals(out.value, out.key, 0, out.headers, signals_states.for_key(segment.contact_id)):
+                    if scored.topic == "callstream.signals.sentiment":
+                        expected.setdefault(scored.topic, set()).add(decode_event(scored.value, scored.headers).event_id)
+    lifecycle = Counter(event_type_of(e) for e in by_topic["callstream.call.lifecycle"])
     decisions_expected = lifecycle["call.queued"] + lifecycle["call.transferred"]
     assert decisions_expected and all(expected.get(t) for t in
                                       ("callstream.transcript.redacted", "callstream.signals.sentiment", "callstream.assist.prompts"))
 
     workers("live")
-    for topic, events in fed.items():
+    workers("signals")
+    for topic, events in by_topic.items():
         pipeline.produce(topic, events)
 
     for topic in ("callstream.transcript.redacted", "callstream.signals.sentiment", "callstream.assist.prompts"):
