@@ -59,6 +59,7 @@ class BenchCluster:
         self.state_dir = Path(tempfile.mkdtemp(prefix="callstream-bench-"))
         self.processes = ProcessGroup(self.state_dir / "logs")
         self._offsets: OffsetReader | None = None
+        self._catalog_topics = [t.name for t in load_catalog().topics]
 
     def __enter__(self) -> BenchCluster:
         catalog = load_catalog()
@@ -103,14 +104,13 @@ class BenchCluster:
     def start_archiver(self) -> None:
         """The archiver on every catalog topic, as `callstream up` runs it (its Iceberg
         warehouse in the bench's state dir)."""
-        topic_args = [arg for t in load_catalog().topics for arg in ("--topic", t.name)]
+        topic_args = [arg for t in self._catalog_topics for arg in ("--topic", t)]
         self.processes.spawn(ARCHIVER, "callstream.archive.archiver", "--instance-id", static_member_id(ARCHIVER),
                              *topic_args)
 
     def archiver_lag(self) -> int:
         """Messages of every catalog topic the archiver has not committed (into Iceberg) yet."""
-        reader = self._offset_reader()
-        topics = [t.name for t in load_catalog().topics]
+        reader, topics = self._offset_reader(), self._catalog_topics
         ends = reader.log_offsets(reader.partitions(topics))
         committed = reader.committed(f"callstream-{ARCHIVER}", topics)
         return sum(end - committed.get(tp, start) for tp, (start, end) in ends.items())

@@ -140,6 +140,7 @@ class AnalyticsAggregator(Processor):
     inputs = ("callstream.call.lifecycle", "callstream.signals.sentiment", "callstream.signals.escalation")
     outputs = ("callstream.analytics.windows",)
     guarantee = "exactly-once"
+    niceness = 10  # scores and aggregates for later: the live path goes first
     windowing = WindowSpec(
         window_ms=WINDOW_MS, key=window_key, initializer=window_initializer, reducer=window_reducer,
         result=window_result, unit_type=AnalyticsWindow, grace_ms=WINDOW_GRACE_MS,

@@ -102,6 +102,7 @@ class ProcessorBundle(Processor):
             stateful=any(m.stateful for m in members),
             reads_restricted=any(m.reads_restricted for m in members),
             state_ttl=max((m.state_ttl for m in members), default=timedelta(hours=6)),
+            niceness=min(m.niceness for m in members),
         )
 
     def readers(self, topic: str, state: CallState, stateless: CallState) -> list[tuple[Processor, CallState]]:

@@ -81,6 +81,7 @@ class ChurnScorer(Processor):
     inputs = ("callstream.transcript.redacted", "callstream.signals.sentiment", "callstream.call.lifecycle")
     outputs = ("callstream.signals.churn",)
     guarantee = "at-least-once"
+    niceness = 10  # scores feed alerts and routing, seconds away: the live path goes first
 
     def __init__(self) -> None:
         self.gate = SequenceGate("churn_gate")

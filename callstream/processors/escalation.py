@@ -123,6 +123,7 @@ class EscalationDetector(Processor):
     outputs = ("callstream.signals.escalation", "callstream.supervisor.alerts")
     guarantee = "at-least-once"
     commit_interval = 0.5
+    niceness = 10  # a supervisor alert within a second is in time: the live path goes first
 
     def __init__(self) -> None:
         self.gate = SequenceGate("escalation_gate")

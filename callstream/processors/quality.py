@@ -112,6 +112,7 @@ class QualityScorer(Processor):
     inputs = ("callstream.call.lifecycle", "callstream.transcript.redacted", "callstream.agent.actions")
     outputs = ("callstream.quality.events",)
     guarantee = "exactly-once"
+    niceness = 10  # scores and aggregates for later: the live path goes first
 
     def __init__(self) -> None:
         self.gate = SequenceGate("quality_gate")

@@ -86,6 +86,7 @@ class RoutingDecider(Processor):
     guarantee = "at-least-once"
     commit_interval = 0.2  # a caller is waiting on this
     batch_ms = 50
+    niceness = 5  # behind the live path, ahead of the scores
 
     record = CallRecord("routing", RoutingCall)
 

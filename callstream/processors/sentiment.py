@@ -22,6 +22,7 @@ class SentimentScorer(Processor):
     inputs = ("callstream.transcript.redacted",)
     outputs = ("callstream.signals.sentiment",)
     guarantee = "at-least-once"
+    niceness = 10  # scores feed alerts and routing, seconds away: the live path goes first
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:
         if not isinstance(event, RedactedSegment) or not event.is_final:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import json
+import os
 import signal
 import sys
 from datetime import timedelta
@@ -53,6 +54,8 @@ def run_processor(settings: Settings, processor: Processor, *, instance: str = "
     keys when it reads restricted fields, and serve its metrics when configured. With
     ``wait_for`` it joins its group only once that file exists (``wait_for_go``)."""
     group = group or processor.consumer_group
+    if processor.niceness:
+        os.nice(processor.niceness)
     state_dir = settings.state_dir / "processors" / group / f"instance-{instance}"
     conf = client_config(settings, processor.name)
     names = topic_names or {}
