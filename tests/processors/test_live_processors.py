@@ -1,9 +1,11 @@
 """Redactor, sentiment and assist processors as pure functions over per-call state."""
 
+import msgspec
+
 from callstream.contract.events import AssistPrompt, RedactedSegment, SentimentScored, TranscriptSegment
 from callstream.processors.assist import AgentAssist
 from callstream.processors.base import MemoryState
-from callstream.processors.redactor import Redactor
+from callstream.processors.redactor import Redactor, seen_form
 from callstream.processors.sentiment import SentimentScorer
 
 
@@ -29,6 +31,20 @@ def test_redactor_redacts_links_lineage_and_drops_resent_segments() -> None:
     assert (out.event_id, out.caused_by, out.source_time_ms, out.event_time_ms) == ("raw-1/redacted", "raw-1", 2001, 1001)
     assert out.redactions[0].entity_type == "CARD_NUMBER" and (out.redactions[0].start, out.redactions[0].end) == (11, 30)
     assert list(redactor.process(raw(1, "my card is 4111 1111 1111 1111", final=False), state)) == []
+
+
+def test_the_redactor_remembers_prefixed_segment_ids_short_and_older_full_ones_still_match() -> None:
+    state, redactor = MemoryState(), Redactor()
+    prefixed = msgspec.structs.replace(raw(1, "hello there"), segment_id="call-1:s1")
+    assert list(redactor.process(prefixed, state)) and state.data["seen"] == [seen_form("call-1:s1", "call-1")]
+    assert seen_form("call-1:s1", "call-1") == "\x1f:s1" and seen_form("other:s1", "call-1") == "other:s1"
+    assert list(redactor.process(prefixed, state)) == []  # the re-send is dropped
+    # an id without the prefix is its own segment, even when it spells the short form's tail
+    assert list(redactor.process(msgspec.structs.replace(prefixed, segment_id=":s1"), state))
+    # state written before the short form (full ids) still recognises its segments
+    older = MemoryState()
+    older.data["seen"] = ["call-1:s2"]
+    assert list(redactor.process(msgspec.structs.replace(prefixed, segment_id="call-1:s2"), older)) == []
 
 
 def test_sentiment_rolls_per_speaker_and_ignores_partials() -> None:
