@@ -22,7 +22,6 @@ class AgentAssist(Processor):
     inputs = ("callstream.transcript.redacted",)
     outputs = ("callstream.assist.prompts",)
     guarantee = "at-least-once"
-    commit_interval = 0.5
     batch_ms = 5  # on the live agent-assist path
 
     def process(self, event: Envelope, state: CallState) -> Iterable[Envelope]:

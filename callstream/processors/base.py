@@ -98,7 +98,11 @@ class Processor:
     outputs: ClassVar[tuple[str, ...]]
     guarantee: ClassVar[Guarantee] = "at-least-once"
     stateful: ClassVar[bool] = True
-    #: seconds between commits (and transactions, for exactly-once)
+    #: seconds between commits (and transactions, for exactly-once). An at-least-once
+    #: processor's outputs leave as they are made, whatever this is: it bounds what a crash
+    #: re-processes (repeats keep their ids) and how often each changed call's state goes to
+    #: the changelog. At 0.2 s the signals bundle wrote 2.2 MB/s of changelog at 5,000 calls,
+    #: more than the events it read (ADR 0010).
     commit_interval: ClassVar[float] = 1.0
     #: when set, outputs are folded into tumbling windows before they are produced
     windowing: ClassVar[WindowSpec | None] = None

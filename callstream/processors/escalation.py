@@ -122,7 +122,6 @@ class EscalationDetector(Processor):
     )
     outputs = ("callstream.signals.escalation", "callstream.supervisor.alerts")
     guarantee = "at-least-once"
-    commit_interval = 0.5
     niceness = 10  # a supervisor alert within a second is in time: the live path goes first
 
     def __init__(self) -> None:

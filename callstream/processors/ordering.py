@@ -38,6 +38,21 @@ Segment = RedactedSegment | TranscriptSegment
 
 #: segment ids remembered per call; re-sends arrive close to the original
 SEEN_LIMIT = 512
+#: marks a remembered id kept without its call's contact id in front (see ``seen_form``)
+_IN_CALL = "\x1f"
+
+
+def seen_form(segment_id: str, contact_id: str) -> str:
+    """How a segment id is remembered in its call's state: without the contact id when it
+    starts with it (speech gateways commonly name segments ``<contact id>:<n>``).
+
+    Seen ids are read and written with every segment and go to the changelog with the
+    call's state at every commit: full ids made the redactor's list ~9 KB per call and each
+    gate's up to 20 KB (ADR 0010). The marker keeps a short form from matching another id.
+    State written with full ids still matches them (callers check both) until it expires."""
+    if contact_id and segment_id.startswith(contact_id):
+        return _IN_CALL + segment_id[len(contact_id):]
+    return segment_id
 
 
 class Admitted(NamedTuple):
@@ -92,9 +107,10 @@ class SequenceGate:
         if not segment.is_final:
             return self._fill(gate, segment, state)
         seen: list[str] = gate["seen"]
-        if segment.segment_id in seen:
+        remembered = seen_form(segment.segment_id, segment.contact_id)
+        if remembered in seen or segment.segment_id in seen:  # the second: state from before the short form
             return []
-        seen.append(segment.segment_id)
+        seen.append(remembered)
         if len(seen) > SEEN_LIMIT:
             del seen[: len(seen) - SEEN_LIMIT]
 

@@ -20,24 +20,10 @@ from callstream.detectors.redaction import PRECEDING_CHARS, redact_text
 from callstream.governance.encryption import SealError
 from callstream.governance.keystore import KeyShredded
 from callstream.processors.base import CallState, Processor, derive
+from callstream.processors.ordering import seen_form
 
 #: segment ids remembered per call for duplicate detection (re-sends arrive close together)
 SEEN_LIMIT = 256
-#: marks a remembered id kept without its call's contact id in front (see ``seen_form``)
-_IN_CALL = "\x1f"
-
-
-def seen_form(segment_id: str, contact_id: str) -> str:
-    """How a segment id is remembered in its call's state: without the contact id when it
-    starts with it (speech gateways commonly name segments ``<contact id>:<n>``).
-
-    The list is read and written with every segment and goes to the changelog at every
-    checkpoint: full ids made it ~9 KB per call, three times what the call's other state
-    is (ADR 0010). The marker keeps the short form from matching another id; state written
-    with full ids still matches them (``_is_repeat``) until it expires."""
-    if contact_id and segment_id.startswith(contact_id):
-        return _IN_CALL + segment_id[len(contact_id):]
-    return segment_id
 
 
 class Redactor(Processor):
@@ -46,7 +32,6 @@ class Redactor(Processor):
     inputs = ("callstream.transcript.raw",)
     outputs = ("callstream.transcript.redacted",)
     guarantee = "at-least-once"
-    commit_interval = 0.5
     batch_ms = 5  # on the live agent-assist path
     reads_restricted = True
 

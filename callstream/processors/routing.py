@@ -84,7 +84,6 @@ class RoutingDecider(Processor):
     inputs = ("callstream.call.lifecycle", "callstream.signals.fraud", "callstream.signals.churn")
     outputs = ("callstream.routing.decisions",)
     guarantee = "at-least-once"
-    commit_interval = 0.2  # a caller is waiting on this
     batch_ms = 50
     niceness = 5  # behind the live path, ahead of the scores
 

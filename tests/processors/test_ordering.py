@@ -70,6 +70,17 @@ def test_duplicates_are_dropped_whether_admitted_or_buffered() -> None:
     assert gate.admit(seg(1), state) == []
 
 
+def test_ids_prefixed_with_the_contact_are_remembered_short_and_older_full_ones_still_match() -> None:
+    gate, state = SequenceGate(first_sequence=0), MemoryState()
+    assert sequences(gate.admit(seg(0, segment_id="c-1:s0"), state)) == [(0, False)]
+    assert json.dumps(state.data).count("c-1") == 0  # the contact id is the state's key already
+    assert gate.admit(seg(0, segment_id="c-1:s0"), state) == []  # a re-send
+    # a gate written before the short form holds full ids, and still drops their re-sends
+    older = MemoryState()
+    older.data.update(json.loads(json.dumps(state.data).replace("\\u001f", "c-1")))
+    assert older.data != state.data and gate.admit(seg(0, segment_id="c-1:s0"), older) == []
+
+
 def test_buffer_is_bounded_and_a_gap_that_never_fills_is_skipped() -> None:
     gate, state = SequenceGate(first_sequence=0, max_buffer=3, max_wait_ms=10**9), MemoryState()
     gate.admit(seg(0), state)
