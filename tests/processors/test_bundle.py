@@ -153,20 +153,21 @@ class _Context:
     topic, partition, offset = "callstream.transcript.redacted", 0, 42
 
 
-def test_a_failing_member_dead_letters_for_itself_and_the_others_still_produce(monkeypatch):
-    bundle = load_processor("signals")
-    sentiment = next(m for m in bundle.members if m.name == "sentiment")
+def outputs_with_a_broken_member(monkeypatch, bundle_name: str, member: str, raw: bool = False) -> list:
+    """Every output of the bundle over 600 simulated records while ``member`` raises on each event."""
+    bundle = load_processor(bundle_name)
 
     def broken(event: Any, state: Any):
-        raise ValueError("scorer broke")
+        raise ValueError(f"{member} broke")
 
-    monkeypatch.setattr(sentiment, "process", broken)
+    monkeypatch.setattr(next(m for m in bundle.members if m.name == member), "process", broken)
     monkeypatch.setattr(runtime, "message_context", lambda: _Context())
-    step = ProcessorStep(bundle, CATALOG)
-    states = KeyedMemoryState()
-    outputs = []
-    for key, value, headers in stream()[:600]:
-        outputs += step(value, key, 0, headers, states.for_key(key.decode()))
+    step, states = ProcessorStep(bundle, CATALOG), KeyedMemoryState()
+    return [o for key, value, headers in stream(raw=raw)[:600] for o in step(value, key, 0, headers, states.for_key(key.decode()))]
+
+
+def test_a_failing_member_dead_letters_for_itself_and_the_others_still_produce(monkeypatch):
+    outputs = outputs_with_a_broken_member(monkeypatch, "signals", "sentiment")
     dead = [o for o in outputs if o.topic == DEADLETTER_TOPIC]
     assert dead and all(dict(o.headers)[PROCESSOR_HEADER] == b"sentiment" for o in dead)
     assert any(o.topic == "callstream.signals.escalation" or o.topic == "callstream.signals.fraud" for o in outputs)
@@ -174,18 +175,7 @@ def test_a_failing_member_dead_letters_for_itself_and_the_others_still_produce(m
 
 
 def test_a_member_failing_on_a_handed_over_event_dead_letters_that_event(monkeypatch):
-    bundle = load_processor("live")
-    assist = next(m for m in bundle.members if m.name == "assist")
-
-    def broken(event: Any, state: Any):
-        raise ValueError("intent model broke")
-
-    monkeypatch.setattr(assist, "process", broken)
-    monkeypatch.setattr(runtime, "message_context", lambda: _Context())
-    step = ProcessorStep(bundle, CATALOG)
-    states = KeyedMemoryState()
-    outputs = [o for key, value, headers in stream(raw=True)[:600]
-               for o in step(value, key, 0, headers, states.for_key(key.decode()))]
+    outputs = outputs_with_a_broken_member(monkeypatch, "live", "assist", raw=True)
     dead = [o for o in outputs if o.topic == DEADLETTER_TOPIC]
     assert dead and all(dict(o.headers)[PROCESSOR_HEADER] == b"assist" for o in dead)
     assert all(b"handed over in the bundle" in dict(o.headers)[REASON_HEADER] for o in dead)
