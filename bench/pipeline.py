@@ -2,9 +2,9 @@
 
 Every processor runs as a worker process on a local Kafka, with the archiver writing every
 topic to Iceberg as `callstream up` runs it, once per deployment: separate (one process per
-processor), bundled (`callstream up --bundled`: the `live` bundle, the redactor, assist and
-the rule processors in one consumer, ADR 0010) and signals (the rule processors bundled, the
-redactor and assist alone, ADR 0007), each through the same steps. For each step the
+processor), bundled (`callstream up --bundled`: the `frontline` bundle of the redactor and
+assist, and `signals`, the rule processors in one consumer; ADR 0010) and signals (the rule
+processors bundled, the redactor and assist alone; ADR 0007), each through the same steps. For each step the
 simulator holds a target number of calls in progress; the bench measures events/s, the
 total consumer lag of every processor group, and the end-to-end latency from a raw
 transcript segment being produced to (a) its redacted segment and (b) an assist prompt
@@ -295,10 +295,10 @@ def main() -> None:
     parser.add_argument("--encryption-rounds", type=int, default=3, help="plaintext/sealed redactor drains (0: skip)")
     parser.add_argument("--deployments", default="separate,bundled",
                         help="run every step for each: separate (a process per processor), bundled (`up --bundled`: "
-                             "the live bundle), signals (the rule processors bundled, the redactor and assist alone)")
+                             "the frontline and signals bundles), signals (the rule processors bundled, the redactor and assist alone)")
     parser.add_argument("--no-archiver", action="store_true", help="do not run the archiver (`up --no-archive`)")
     parser.add_argument("--scale", default="", metavar="NAME=N,...",
-                        help="instances of these workers in their group (default one each), e.g. live=2")
+                        help="instances of these workers in their group (default one each), e.g. frontline=2")
     parser.add_argument("--assist-p99-ms", type=float, default=ASSIST_P99_TARGET_MS,
                         help="a step is sustained when assist p99 stays under this and lag does not grow")
     args = parser.parse_args()

@@ -50,7 +50,7 @@ Pattern = Literal["literal", "prefixed"]
 
 #: the stream processors (Quix applications): they own internal topics
 STREAM_PROCESSORS = ("redactor", "sentiment", "assist", "escalation", "fraud", "churn", "routing", "quality", "analytics",
-                     "signals", "live")
+                     "signals", "frontline")
 EXACTLY_ONCE = ("redactor", "quality", "analytics")
 #: the catalog service the observer (status, the dashboard) runs as
 OBSERVER = "dashboard"

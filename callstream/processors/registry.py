@@ -23,17 +23,17 @@ _PROCESSORS: dict[str, str] = {
 
 
 #: bundles (``callstream.processors.bundle``): processors that run in one consumer when the
-#: deployment is bundled. ``live``: the redactor and assist, each final redacted and handed to
+#: deployment is bundled. ``frontline``: the redactor and assist, each final redacted and handed to
 #: assist in one step (the live path, one topic in, no hop between them; ADR 0010);
 #: ``signals``: the at-least-once rule processors on the transcript and lifecycle, apart from
 #: the live path so their work never queues ahead of a prompt. The exactly-once quality and
 #: windowed analytics processors keep their own transactions.
 BUNDLES: dict[str, tuple[str, ...]] = {
-    "live": ("redactor", "assist"),
+    "frontline": ("redactor", "assist"),
     "signals": ("sentiment", "escalation", "fraud", "churn", "routing"),
 }
 #: the bundles ``callstream up --bundled`` runs
-BUNDLED = ("live", "signals")
+BUNDLED = ("frontline", "signals")
 
 
 def processor_names() -> list[str]:

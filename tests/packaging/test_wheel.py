@@ -79,6 +79,6 @@ def test_up_runs_from_the_wheel(wheel_venv: Path, tmp_path: Path, kafka_settings
              "--dashboard-port", str(free_ports(1)[0]), cwd=tmp_path, settings_env=kafka_settings_env)
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
     assert "archiver (pid" in up.stdout and "dashboard (pid" in up.stdout
-    assert "live (pid" in up.stdout and "quality (pid" in up.stdout and "redactor (pid" not in up.stdout
+    assert "frontline (pid" in up.stdout and "quality (pid" in up.stdout and "redactor (pid" not in up.stdout
     assert "exited" not in up.stdout  # no processor died
     assert "stopped the processors, the archiver and the dashboard" in up.stdout

@@ -88,10 +88,10 @@ def test_a_bundle_reads_what_its_members_read_and_takes_their_tightest_settings(
     assert bundle.guarantee == "at-least-once" and not bundle.reads_restricted
     assert bundle.commit_interval == min(m.commit_interval for m in members)
     assert bundle.batch_ms == min(m.batch_ms for m in members) == 50
-    live = load_processor("live")
+    live = load_processor("frontline")
     assert live.reads_restricted and live.batch_ms == 5  # the redactor's and assist's
     assert live.handed_over == {"callstream.transcript.redacted"} and live.inputs == ("callstream.transcript.raw",)
-    assert deployment(bundled=True) == ["quality", "analytics", "live", "signals"]
+    assert deployment(bundled=True) == ["quality", "analytics", "frontline", "signals"]
     assert deployment(bundles=["signals"]) == ["redactor", "assist", "quality", "analytics", "signals"]
     assert deployment() == processor_names()
     with pytest.raises(ConfigError, match="shares processors"):
@@ -121,9 +121,9 @@ def test_members_whose_topics_form_a_cycle_are_refused():
     ProcessorBundle("b", [_Relay("a", "t1", "t2"), _Relay("b", "t2", "t3")])  # a chain is fine
 
 
-@pytest.mark.parametrize("name", ["signals", "live"])
+@pytest.mark.parametrize("name", ["signals", "frontline"])
 def test_the_bundle_gives_exactly_its_members_outputs_on_simulated_calls(name):
-    records = stream(raw=name == "live")
+    records = stream(raw=name == "frontline")
     bundle = load_processor(name)
     together = run_step(ProcessorStep(bundle, CATALOG), records, bundle.inputs)
     alone = run_alone(BUNDLES[name], records)
@@ -132,7 +132,7 @@ def test_the_bundle_gives_exactly_its_members_outputs_on_simulated_calls(name):
     assert {t for m in BUNDLES[name] for t in load_processor(m).outputs} <= set(by_topic), by_topic
     # outputs handed over reached their readers: prompts from redacted segments, churn and
     # routing from the others' signals
-    handed_to = {"live": ["callstream.assist.prompts"], "signals": ["callstream.signals.churn", "callstream.routing.decisions"]}
+    handed_to = {"frontline": ["callstream.assist.prompts"], "signals": ["callstream.signals.churn", "callstream.routing.decisions"]}
     assert all(by_topic[topic] for topic in handed_to[name]), by_topic
 
 
@@ -175,7 +175,7 @@ def test_a_failing_member_dead_letters_for_itself_and_the_others_still_produce(m
 
 
 def test_a_member_failing_on_a_handed_over_event_dead_letters_that_event(monkeypatch):
-    outputs = outputs_with_a_broken_member(monkeypatch, "live", "assist", raw=True)
+    outputs = outputs_with_a_broken_member(monkeypatch, "frontline", "assist", raw=True)
     dead = [o for o in outputs if o.topic == DEADLETTER_TOPIC]
     assert dead and all(dict(o.headers)[PROCESSOR_HEADER] == b"assist" for o in dead)
     assert all(b"handed over in the bundle" in dict(o.headers)[REASON_HEADER] for o in dead)
@@ -185,7 +185,7 @@ def test_a_member_failing_on_a_handed_over_event_dead_letters_that_event(monkeyp
     assert sum(o.topic == "callstream.transcript.redacted" for o in outputs) == len(dead)
 
 
-@pytest.mark.parametrize("name", ["signals", "live"])
+@pytest.mark.parametrize("name", ["signals", "frontline"])
 def test_the_bundle_principal_may_do_exactly_what_its_members_may(name):
     grants = compile_grants(CATALOG)
 

@@ -1,4 +1,4 @@
-"""The bundled deployment's workers on a broker: `live` (the redactor with assist, each
+"""The bundled deployment's workers on a broker: `frontline` (the redactor with assist, each
 redacted segment handed to assist in the step that made it) and `signals` (the rule
 processors, churn and routing handed the others' signals)."""
 
@@ -26,7 +26,7 @@ def test_the_bundle_workers_give_their_members_outputs(pipeline, workers) -> Non
     # what the bundles make of the transcript alone, in memory: redacted segments, their
     # assist prompts and sentiment scores (each call's segments keep their order on the
     # broker, so these do not depend on how topics interleave)
-    live, signals = (ProcessorStep(load_processor(name), catalog) for name in ("live", "signals"))
+    live, signals = (ProcessorStep(load_processor(name), catalog) for name in ("frontline", "signals"))
     live_states, signals_states = KeyedMemoryState(), KeyedMemoryState()
     expected: dict[str, set[str]] = {}
     for segment in by_topic["callstream.transcript.raw"]:
@@ -43,7 +43,7 @@ def test_the_bundle_workers_give_their_members_outputs(pipeline, workers) -> Non
     assert decisions_expected and all(expected.get(t) for t in
                                       ("callstream.transcript.redacted", "callstream.signals.sentiment", "callstream.assist.prompts"))
 
-    workers("live")
+    workers("frontline")
     workers("signals")
     for topic, events in by_topic.items():
         pipeline.produce(topic, events)
