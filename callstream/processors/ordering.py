@@ -49,10 +49,20 @@ def seen_form(segment_id: str, contact_id: str) -> str:
     Seen ids are read and written with every segment and go to the changelog with the
     call's state at every commit: full ids made the redactor's list ~9 KB per call and each
     gate's up to 20 KB (ADR 0010). The marker keeps a short form from matching another id.
-    State written with full ids still matches them (callers check both) until it expires."""
+    State written with full ids still matches them (``remember``) until it expires."""
     if contact_id and segment_id.startswith(contact_id):
         return _IN_CALL + segment_id[len(contact_id):]
     return segment_id
+
+
+def remember(seen: list[str], segment_id: str, contact_id: str) -> bool:
+    """Add a segment to its call's ``seen`` list: False (and nothing added) when it is there
+    already, in either form (a re-send)."""
+    remembered = seen_form(segment_id, contact_id)
+    if remembered in seen or segment_id in seen:  # the second: state from before the short form
+        return False
+    seen.append(remembered)
+    return True
 
 
 class Admitted(NamedTuple):
@@ -107,10 +117,8 @@ class SequenceGate:
         if not segment.is_final:
             return self._fill(gate, segment, state)
         seen: list[str] = gate["seen"]
-        remembered = seen_form(segment.segment_id, segment.contact_id)
-        if remembered in seen or segment.segment_id in seen:  # the second: state from before the short form
+        if not remember(seen, segment.segment_id, segment.contact_id):
             return []
-        seen.append(remembered)
         if len(seen) > SEEN_LIMIT:
             del seen[: len(seen) - SEEN_LIMIT]
 

@@ -20,7 +20,7 @@ from callstream.detectors.redaction import PRECEDING_CHARS, redact_text
 from callstream.governance.encryption import SealError
 from callstream.governance.keystore import KeyShredded
 from callstream.processors.base import CallState, Processor, derive
-from callstream.processors.ordering import seen_form
+from callstream.processors.ordering import remember
 
 #: segment ids remembered per call for duplicate detection (re-sends arrive close together)
 SEEN_LIMIT = 256
@@ -39,10 +39,8 @@ class Redactor(Processor):
         if not isinstance(event, TranscriptSegment):
             return ()
         seen: list[str] = state.get("seen", [])
-        remembered = seen_form(event.segment_id, event.contact_id)
-        if remembered in seen or event.segment_id in seen:  # the second: state from before the short form
+        if not remember(seen, event.segment_id, event.contact_id):
             return ()
-        seen.append(remembered)
         state.set("seen", seen[-SEEN_LIMIT:])
         context_key = f"last_final:{event.participant}"
         preceding = self._open_context(event.contact_id, context_key, state.get(context_key, ""))

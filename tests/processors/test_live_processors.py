@@ -5,7 +5,8 @@ import msgspec
 from callstream.contract.events import AssistPrompt, RedactedSegment, SentimentScored, TranscriptSegment
 from callstream.processors.assist import AgentAssist
 from callstream.processors.base import MemoryState
-from callstream.processors.redactor import Redactor, seen_form
+from callstream.processors.ordering import seen_form
+from callstream.processors.redactor import Redactor
 from callstream.processors.sentiment import SentimentScorer
 
 
