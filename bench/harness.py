@@ -110,10 +110,7 @@ class BenchCluster:
 
     def archiver_lag(self) -> int:
         """Messages of every catalog topic the archiver has not committed (into Iceberg) yet."""
-        reader, topics = self._offset_reader(), self._catalog_topics
-        ends = reader.log_offsets(reader.partitions(topics))
-        committed = reader.committed(f"callstream-{ARCHIVER}", topics)
-        return sum(end - committed.get(tp, start) for tp, (start, end) in ends.items())
+        return self._group_lag(f"callstream-{ARCHIVER}", self._catalog_topics)
 
     def stop_processors(self, names: list[str], instances: int = 1) -> None:
         """Stop these workers by PID (SIGTERM: they commit and leave their groups) and forget them."""
@@ -140,13 +137,18 @@ class BenchCluster:
 
     def lag_by_processor(self, processors: list[str]) -> dict[str, int]:
         """Each processor group's uncommitted messages over all its inputs."""
-        reader, lags = self._offset_reader(), {}
+        lags = {}
         for name in processors:
             spec = load_processor(name)
-            ends = reader.log_offsets(reader.partitions(spec.inputs))
-            committed = reader.committed(spec.consumer_group, spec.inputs)
-            lags[name] = sum(end - committed.get(tp, start) for tp, (start, end) in ends.items())
+            lags[name] = self._group_lag(spec.consumer_group, list(spec.inputs))
         return lags
+
+    def _group_lag(self, group: str, topics: list[str]) -> int:
+        """Messages of ``topics`` that ``group`` has not committed."""
+        reader = self._offset_reader()
+        ends = reader.log_offsets(reader.partitions(topics))
+        committed = reader.committed(group, topics)
+        return sum(end - committed.get(tp, start) for tp, (start, end) in ends.items())
 
     def _offset_reader(self) -> OffsetReader:
         if self._offsets is None:

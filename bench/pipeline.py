@@ -195,6 +195,14 @@ def lag_slope(samples: list[tuple[float, int]]) -> float:
     return statistics.linear_regression([t for t, _ in samples], [float(lag) for _, lag in samples]).slope
 
 
+def lag_growing(trend_per_s: float, mean_lag: float, window_s: float) -> bool:
+    """Committed-offset lag is a sawtooth (commits every 0.2-1 s per group, the archiver's per
+    Iceberg flush), so two samples say little: the trend over the window does. Growing means
+    the fitted trend adds more than the window's mean lag again over the window (a backlog
+    that doubles)."""
+    return trend_per_s * window_s > max(500.0, mean_lag)
+
+
 def encryption_cost(bench: BenchCluster, count: int, seed: int, rounds: int) -> dict:
     """The running redactor draining fresh plaintext and sealed backlogs in alternation."""
     seal = bench.producer_seal()
@@ -254,17 +262,14 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], co
     assist, redacted = probe.window(window_start, window_end, "assist"), probe.window(window_start, window_end, "redacted")
     first, last = lags[0][1], lags[-1][1]
     growth_per_s = lag_slope(lags)
-    # Committed-offset lag is a sawtooth (commits every 0.2-1 s per group), so two samples
-    # say little: the trend over the whole window does. Growing means the fitted trend adds
-    # more than the window's mean lag again over the window (a backlog that doubles).
     mean_lag = statistics.fmean(lag for _, lag in lags)
-    growing = growth_per_s * measure_s > max(500.0, mean_lag)
+    growing = lag_growing(growth_per_s, mean_lag, measure_s)
     archiver: dict = {}
     if archiver_lags:
         # the archiver commits with each Iceberg flush (rows or age), so its lag is a taller sawtooth
         archiver_mean, archiver_growth = statistics.fmean(lag for _, lag in archiver_lags), lag_slope(archiver_lags)
         archiver = {"archiver_lag_mean": round(archiver_mean), "archiver_lag_trend_per_s": round(archiver_growth, 1),
-                    "archiver_lag_growing": archiver_growth * measure_s > max(500.0, archiver_mean)}
+                    "archiver_lag_growing": lag_growing(archiver_growth, archiver_mean, measure_s)}
         growing = growing or archiver["archiver_lag_growing"]
     assist, redacted = sorted(assist), sorted(redacted)
     assist_p99 = percentile(assist, 0.99)
