@@ -69,6 +69,12 @@ def check_version(version: str) -> str:
 
 DEFAULT_PORT_BASE = 19092
 DEFAULT_HEAP = "512m"
+#: The JIT of a node in a multi-node local cluster: C1 only. Three JVMs share this machine
+#: with the platform, and after every start their C2 compilers took 0.66 of 2 cores for the
+#: first minute of a broker-failure rehearsal, when the traffic and the fault come. C1 alone
+#: costs more per request once warm (one node at 5,000 calls: 0.64 cores), so a single node,
+#: which runs for long, keeps the full tiered JIT. ADR 0011 has the runs.
+MULTI_NODE_JIT = ("-XX:TieredStopAtLevel=1",)
 #: "sasl": authenticated and authorized (the default); "insecure": plaintext, anyone on loopback may do anything
 SECURITY_MODES = ("sasl", "insecure")
 
@@ -408,14 +414,19 @@ def _format(java: str, libs: Path, cluster_id: str, directory: Path, credentials
         raise LocalKafkaError(f"formatting the Kafka storage in {directory} failed", f"read {log}")
 
 
+def jvm_options(cluster: LocalCluster, heap: str) -> list[str]:
+    """The JVM flags of every node of ``cluster`` (see ``MULTI_NODE_JIT``)."""
+    jit = MULTI_NODE_JIT if len(cluster.nodes) > 1 else ()
+    return [f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", *jit, "-Djava.awt.headless=true"]
+
+
 def _launch(cluster: LocalCluster, node: KafkaNode, heap: str, *, java: str | None = None, libs: Path | None = None) -> None:
     java = java or maven.java_executable()
     libs = libs or kafka_libs(cluster.version)
     directory = Path(node.directory)
     with node.log_path.open("ab") as log:
         process = subprocess.Popen(
-            [java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-             f"-Dlog4j2.configurationFile={directory / 'log4j2.properties'}",
+            [java, *jvm_options(cluster, heap), f"-Dlog4j2.configurationFile={directory / 'log4j2.properties'}",
              "-cp", f"{libs}/*", "kafka.Kafka", str(directory / "server.properties")],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the CLI must not take the broker with it

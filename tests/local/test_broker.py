@@ -27,6 +27,8 @@ def test_three_broker_quorum_survives_losing_the_leader(kafka_installation, tmp_
         again, started_again = broker.start(state, 3, timeout_s=60)  # idempotent: reported, not duplicated
         assert not started_again
         assert [n.pid for n in again.nodes] == [n.pid for n in cluster.nodes]
+        for node in cluster.nodes:  # three JVMs on one machine run C1 only (MULTI_NODE_JIT)
+            assert "-XX:TieredStopAtLevel=1" in Path(f"/proc/{node.pid}/cmdline").read_bytes().decode().split("\0")
         with pytest.raises(LocalKafkaError, match="already running"):
             broker.start(state, 1)
 
@@ -65,6 +67,18 @@ def test_port_in_use_is_a_clear_error(kafka_installation, tmp_path: Path) -> Non
         port = busy.getsockname()[1]
         with pytest.raises(LocalKafkaError, match=f"port {port} on 127.0.0.1 is in use"):
             broker.start(tmp_path / "busy", 1, ports=[port, broker.free_ports(1)[0]])
+
+
+def test_only_multi_node_clusters_give_up_the_c2_compiler(tmp_path: Path) -> None:
+    def cluster(size: int) -> broker.LocalCluster:
+        nodes = [broker.KafkaNode(i, 19092 + 2 * i, 19093 + 2 * i, str(tmp_path / f"node-{i}")) for i in range(1, size + 1)]
+        return broker.LocalCluster(state_dir=tmp_path, nodes=nodes)
+
+    one, three = cluster(1), cluster(3)
+    assert "-Xmx512m" in broker.jvm_options(one, "512m")
+    assert not [o for o in broker.jvm_options(one, "512m") if "Tiered" in o]
+    assert broker.jvm_options(three, "1g")[:3] == ["-Xmx1g", "-Xms1g", "-XX:+UseG1GC"]
+    assert set(broker.MULTI_NODE_JIT) <= set(broker.jvm_options(three, "1g"))
 
 
 def test_invalid_broker_count(tmp_path: Path) -> None:
