@@ -273,6 +273,17 @@ class BoundedNameTopicManager(TopicManager):
         return bounded_name(super()._internal_name(topic_type, topic_name, suffix), KAFKA_MAX_TOPIC_NAME)
 
 
+#: librdkafka's ``connections.max.idle.ms`` for an exactly-once worker's producer (0, never,
+#: by default). librdkafka 2.12 can wait for good in ``send_offsets_to_transaction`` when the
+#: broker coordinating the worker's group dies (issue #5511): the offset commit waits for
+#: that broker, which is decommissioned once the controller fences it, and the wait is only
+#: looked at again when one of the producer's broker connections goes up or down. While a
+#: commit waits nothing is produced, so idle connections close after this long; each close
+#: re-runs the lookup, and the connection reopened to ask finds the new coordinator. A
+#: reconnect costs a SASL handshake, on a worker that is otherwise idle. ADR 0011.
+IDLE_CONNECTION_CLOSE_MS = 5_000
+
+
 def fetch_config(batch_ms: int) -> dict[str, int | str]:
     """Consumer fetch settings for a processor that may wait ``batch_ms`` per fetch: the
     broker holds a fetch until 64 KiB arrived or ``batch_ms`` passed, so a consumer makes
@@ -357,6 +368,8 @@ def _build(
             # stable per group and instance (Quix's default is a new uuid per start): a
             # restarted instance fences its zombie, and a PREFIXED ACL on the group covers it
             producer_config["transactional.id"] = instance_id
+    if processor.guarantee == "exactly-once":
+        producer_config["connections.max.idle.ms"] = IDLE_CONNECTION_CLOSE_MS
     broker_address = ConnectionConfig.from_librdkafka_dict(dict(client_config), ignore_extras=True)
     consumer_group = group or processor.consumer_group
     app = Application(

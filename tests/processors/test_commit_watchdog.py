@@ -5,7 +5,7 @@ import time
 
 from callstream.contract.catalog import load_catalog
 from callstream.processors.registry import load_processor
-from callstream.processors.runtime import build_application
+from callstream.processors.runtime import IDLE_CONNECTION_CLOSE_MS, build_application
 from callstream.processors.watchdog import CommitWatchdog
 
 
@@ -27,5 +27,8 @@ def test_exactly_once_workers_guard_the_quix_commit(kafka_config, pipeline, tmp_
     quality = build_application(load_processor("quality"), kafka_config, load_catalog(), tmp_path / "q", **options)
     commit = quality.app._processing_context.commit_checkpoint  # noqa: SLF001 - the Quix internal guarded
     assert commit.__qualname__.endswith("guard.<locals>.guarded")
+    # and its producer closes idle connections, which re-runs a coordinator lookup stuck on a dead broker
+    assert quality.app._config.producer_extra_config["connections.max.idle.ms"] == IDLE_CONNECTION_CLOSE_MS  # noqa: SLF001
     assist = build_application(load_processor("assist"), kafka_config, load_catalog(), tmp_path / "a", **options)
     assert "guarded" not in assist.app._processing_context.commit_checkpoint.__qualname__  # noqa: SLF001
+    assert "connections.max.idle.ms" not in assist.app._config.producer_extra_config  # noqa: SLF001
