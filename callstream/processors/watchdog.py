@@ -13,6 +13,10 @@ therefore costs a restart, never data; a healthy commit takes well under a secon
 seconds through a coordinator failover. It exits with ``STUCK_COMMIT_EXIT`` for
 supervisors (`callstream up`, the rehearsal runner) to restart it.
 
+Since ADR 0011 the case that stuck most (the group coordinator's broker killed) is ended
+inside librdkafka by the producer closing idle connections
+(``runtime.IDLE_CONNECTION_CLOSE_MS``); the watchdog stays for what that does not cover.
+
 Measured (broker-failure, 3 nodes, the leader of raw[0] killed at 50 s): with a 60 s
 deadline the worker exited 61 s into the hang and the run recovered 96.5 s after the kill
 (bound 90 s), nothing lost; without the watchdog the same hang never ended and 1,761
