@@ -4,9 +4,9 @@ Every processor runs as a worker process on a local Kafka, with the archiver wri
 topic to Iceberg as `callstream up` runs it, once per deployment: separate (one process per
 processor), bundled (`callstream up --bundled`: the `frontline` bundle of the redactor and
 assist, and `signals`, the rule processors in one consumer; ADR 0010) and signals (the rule
-processors bundled, the redactor and assist alone; ADR 0007), each through the same steps. For each step the
-simulator holds a target number of calls in progress; the bench measures events/s, the
-total consumer lag of every processor group, and the end-to-end latency from a raw
+processors bundled, the redactor and assist alone; ADR 0007), each through the same steps.
+For each step the simulator holds a target number of calls in progress; the bench measures
+events/s, the total consumer lag of every processor group, and the end-to-end latency from a raw
 transcript segment being produced to (a) its redacted segment and (b) an assist prompt
 being readable by a consumer. A step is sustained when assist p99 < 100 ms (the headroom
 target; `--assist-p99-ms`) and the lag does not grow over the measured window (its fitted

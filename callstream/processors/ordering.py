@@ -55,13 +55,14 @@ def seen_form(segment_id: str, contact_id: str) -> str:
     return segment_id
 
 
-def remember(seen: list[str], segment_id: str, contact_id: str) -> bool:
-    """Add a segment to its call's ``seen`` list: False (and nothing added) when it is there
-    already, in either form (a re-send)."""
+def remember(seen: list[str], segment_id: str, contact_id: str, limit: int) -> bool:
+    """Add a segment to its call's ``seen`` list, which keeps the newest ``limit`` ids: False
+    (and nothing added) when it is there already, in either form (a re-send)."""
     remembered = seen_form(segment_id, contact_id)
     if remembered in seen or segment_id in seen:  # the second: state from before the short form
         return False
     seen.append(remembered)
+    del seen[:-limit]
     return True
 
 
@@ -117,10 +118,8 @@ class SequenceGate:
         if not segment.is_final:
             return self._fill(gate, segment, state)
         seen: list[str] = gate["seen"]
-        if not remember(seen, segment.segment_id, segment.contact_id):
+        if not remember(seen, segment.segment_id, segment.contact_id, SEEN_LIMIT):
             return []
-        if len(seen) > SEEN_LIMIT:
-            del seen[: len(seen) - SEEN_LIMIT]
 
         if gate["flushed"] or segment.sequence < gate["next"]:
             self._save(state, gate)

@@ -39,9 +39,9 @@ class Redactor(Processor):
         if not isinstance(event, TranscriptSegment):
             return ()
         seen: list[str] = state.get("seen", [])
-        if not remember(seen, event.segment_id, event.contact_id):
+        if not remember(seen, event.segment_id, event.contact_id, SEEN_LIMIT):
             return ()
-        state.set("seen", seen[-SEEN_LIMIT:])
+        state.set("seen", seen)
         context_key = f"last_final:{event.participant}"
         preceding = self._open_context(event.contact_id, context_key, state.get(context_key, ""))
         text, spans = redact_text(event.text, preceding=preceding, provisional=not event.is_final)

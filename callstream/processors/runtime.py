@@ -299,8 +299,7 @@ def poll_timeout(processor: Processor) -> float:
     fills a buffer with one ``consume`` call that waits this long for a batch, and calls it
     again whenever some partition holds records it has not fetched yet. At 0.1 s a bundle
     of seven processors on four topics held its redacted segments 332 ms at the median
-    (ADR 0010). Such a stream waits at
-    most its ``batch_ms``; a single topic is polled a message at a time and returns as soon
+    (ADR 0010). Such a stream waits at most its ``batch_ms``; a single topic is polled a message at a time and returns as soon
     as one arrives, so its timeout only paces an idle loop."""
     if len(processor.inputs) < 2:
         return 0.1
