@@ -20,6 +20,7 @@ from pyiceberg.expressions import AlwaysTrue, LessThan
 from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.table import Table
 
+from callstream.archive.body import shred
 from callstream.archive.tables import (
     Archive,
     commit_with_retry,
@@ -126,6 +127,7 @@ def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_
                                            rows["payload"].cast(pa.large_binary()))
                     rows = rows.sort_by([("contact_id", "ascending"), ("event_time_ms", "ascending"),
                                          ("kafka_partition", "ascending"), ("kafka_offset", "ascending")])
+                    rows = shred(rows)  # cold rows keep their events as typed columns (ADR 0012)
                     for task in group:
                         rewrite.delete_data_file(task.file)
                         removed += 1

@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table as RichTable
 
+from callstream.archive.body import PAYLOAD_COLUMNS, payloads
 from callstream.archive.partitioning import Partitioner, partition_for_key
 from callstream.archive.query import parquet_source
 from callstream.archive.rows import read_envelope
@@ -97,8 +98,8 @@ class ArchiveView:
             if self.files[topic]:
                 sources.append(parquet_source(self.archive.settings, self.files[topic], self.con,
                                               f"{table_name(topic)}__files"))
-        columns = ("kafka_topic, kafka_partition, kafka_offset, kafka_timestamp_ms, event_type, contact_id, "
-                   "event_time_ms, payload")
+        columns = ("kafka_topic, kafka_partition, kafka_offset, kafka_timestamp_ms, contact_id, "
+                   + ", ".join(c for c in PAYLOAD_COLUMNS if c != "contact_id"))
         union = " UNION ALL ".join(f"SELECT {columns} FROM {s}" for s in sources)
         self.con.execute("DROP VIEW IF EXISTS timeline_rows")
         if union:
@@ -109,11 +110,16 @@ class ArchiveView:
         if not self._has_rows or not contact_ids:
             return []
         placeholders = ", ".join("?" for _ in contact_ids)
-        result = self.con.execute(f"SELECT * FROM timeline_rows WHERE contact_id IN ({placeholders})",
-                                  list(contact_ids)).fetchall()
-        return [TimelineEvent(topic=r[0], partition=r[1], offset=r[2], kafka_timestamp_ms=r[3], event_type=r[4],
-                              contact_id=r[5], event_time_ms=r[6], payload=r[7], source="archive")
-                for r in result]
+        rows = self.con.sql(f"SELECT * FROM timeline_rows WHERE contact_id IN ({placeholders})",
+                            params=list(contact_ids)).to_arrow_table()
+        return [TimelineEvent(topic=topic, partition=partition, offset=offset, kafka_timestamp_ms=timestamp,
+                              event_type=event_type, contact_id=contact_id, event_time_ms=event_time,
+                              payload=payload, source="archive")
+                for topic, partition, offset, timestamp, event_type, contact_id, event_time, payload in zip(
+                    *(rows[c].to_pylist() for c in ("kafka_topic", "kafka_partition", "kafka_offset",
+                                                    "kafka_timestamp_ms", "event_type", "contact_id",
+                                                    "event_time_ms")),
+                    payloads(rows).to_pylist(), strict=True)]
 
     def close(self) -> None:
         self.con.close()
@@ -388,7 +394,8 @@ def redrive_window(
         raise ArchiveError(f"the archive holds nothing for {', '.join(topics)}", "check the topic names and that the archiver ran")
     when = "coalesce(event_time_ms, kafka_timestamp_ms)"
     union = " UNION ALL ".join(
-        f"SELECT kafka_topic, kafka_partition, kafka_offset, key, payload, headers, {when} AS t FROM {s} "
+        f"SELECT kafka_topic, kafka_partition, kafka_offset, key, headers, {', '.join(PAYLOAD_COLUMNS)}, "
+        f"{when} AS t FROM {s} "
         f"WHERE {when} >= {int(from_ms)} AND {when} < {int(to_ms)}" for s in sources)
     total = con.sql(f"SELECT count(*) FROM ({union})").fetchall()[0][0]
     reader = con.sql(f"SELECT * FROM ({union}) ORDER BY t, kafka_topic, kafka_partition, kafka_offset").fetch_record_batch(20_000)
@@ -415,7 +422,7 @@ def redrive_window(
         task = bar.add_task("redrive", total=total)
         for batch in reader:
             for key, payload, headers, source in zip(
-                    batch.column("key").to_pylist(), batch.column("payload").to_pylist(),
+                    batch.column("key").to_pylist(), payloads(pa.Table.from_batches([batch])).to_pylist(),
                     _header_lists(batch.column("headers")), _sources(batch), strict=True):
                 while True:
                     try:

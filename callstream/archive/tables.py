@@ -2,7 +2,9 @@
 
 Every table has the same layout: Kafka coordinates, the event envelope as columns, the
 original message bytes (``payload``) so nothing is lost and fields added later survive, and
-``event_date`` as the partition. Each commit records in its snapshot summary, under
+``event_date`` as the partition. Compaction moves the rest of each event into ``body``, one
+typed column per contract field, where that gives the payload back exactly
+(``callstream.archive.body``). Each commit records in its snapshot summary, under
 ``callstream.offsets``, the next Kafka offset to read per partition: the archive itself is
 the archiver's source of truth for where to resume.
 """
@@ -26,7 +28,9 @@ from pyiceberg.table.sorting import SortField, SortOrder
 from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import (
     BinaryType,
+    BooleanType,
     DateType,
+    DoubleType,
     IntegerType,
     ListType,
     LongType,
@@ -35,6 +39,7 @@ from pyiceberg.types import (
     StructType,
 )
 
+from callstream.archive.body import BODY_FIELDS, BODY_TYPE
 from callstream.archive.settings import ArchiveSettings
 from callstream.errors import ArchiveError
 
@@ -56,9 +61,12 @@ NO_BLIND_RETRIES = ("commit.retry.num-retries", "0")
 #: headers, a row group's contact ids) keep theirs and the files come out ~10% smaller for
 #: ~10% less write CPU (measured on the benchmark's rows, ADR 0009).
 DICTIONARY_LIMIT = ("write.parquet.dict-size-bytes", str(64 * 1024))
+#: 1: every row holds its payload; 2: compacted rows may hold their ``body`` instead
+ARCHIVE_FORMAT_VERSION = "2"
 #: properties every archive table is kept at, also tables made by an older callstream
-MAINTAINED_PROPERTIES = dict([NO_BLIND_RETRIES, DICTIONARY_LIMIT])
-ARCHIVE_FORMAT_VERSION = "1"
+MAINTAINED_PROPERTIES = dict([NO_BLIND_RETRIES, DICTIONARY_LIMIT, (FORMAT_VERSION_PROPERTY, ARCHIVE_FORMAT_VERSION)])
+_ICEBERG_KIND = {"string": StringType(), "int": LongType(), "float": DoubleType(), "bool": BooleanType(),
+                 "json": StringType()}
 
 ARCHIVE_SCHEMA = Schema(
     NestedField(1, "kafka_topic", StringType(), required=True),
@@ -84,9 +92,13 @@ ARCHIVE_SCHEMA = Schema(
         required=False,
     ),
     NestedField(19, "archived_at_ms", LongType(), required=True),
+    NestedField(20, "body", StructType(*(
+        NestedField(21 + i, name, _ICEBERG_KIND[kind], required=False) for i, (name, kind) in enumerate(BODY_FIELDS.items())
+    )), required=False),
 )
 
-#: The same schema as Arrow, for building commits (nullability must match ``required``).
+#: The archiver's rows as Arrow, for building commits (nullability must match ``required``;
+#: ``body`` is left out: only compaction fills it).
 ARROW_SCHEMA = pa.schema([
     pa.field("kafka_topic", pa.string(), nullable=False),
     pa.field("kafka_partition", pa.int32(), nullable=False),
@@ -108,6 +120,8 @@ ARROW_SCHEMA = pa.schema([
     ]), nullable=False))),
     pa.field("archived_at_ms", pa.int64(), nullable=False),
 ])
+#: what a data file may hold: the archiver's rows, and ``body`` once compacted
+STORED_SCHEMA = ARROW_SCHEMA.append(pa.field("body", BODY_TYPE))
 
 PARTITION_SPEC = PartitionSpec(
     PartitionField(source_id=10, field_id=1000, transform=IdentityTransform(), name="event_date"),
@@ -165,10 +179,14 @@ class Archive:
             except Exception as exc:
                 raise ArchiveError(f"could not create the archive table for {topic}: {exc}",
                                    f"check that the warehouse {self.settings.warehouse} is writable") from exc
-        if any(table.properties.get(k) != v for k, v in MAINTAINED_PROPERTIES.items()):
+        outdated = any(table.properties.get(k) != v for k, v in MAINTAINED_PROPERTIES.items())
+        if outdated or _missing_body_fields(table):
             try:
                 with table.transaction() as tx:
                     tx.set_properties(MAINTAINED_PROPERTIES)
+                    if _missing_body_fields(table):  # older tables, or a contract with new fields
+                        with tx.update_schema() as schema:
+                            schema.union_by_name(ARCHIVE_SCHEMA)
             except CommitFailedException:
                 # After an upgrade every process opens the older tables at once: another one
                 # brought this table up to date first, and its properties are the same.
@@ -198,6 +216,14 @@ class Archive:
     def topics(self) -> list[str]:
         """Topics that have an archive table."""
         return [topic for topic, _ in self.tables()]
+
+
+def _missing_body_fields(table: Table) -> bool:
+    names = {f.name for f in table.schema().fields}
+    if "body" not in names:
+        return True
+    body = table.schema().find_field("body").field_type
+    return isinstance(body, StructType) and not set(BODY_FIELDS) <= {f.name for f in body.fields}
 
 
 def archived_offsets(table: Table) -> dict[int, int]:

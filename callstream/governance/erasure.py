@@ -30,9 +30,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.expressions import In
 
+from callstream.archive.body import PAYLOAD_COLUMNS, payloads
 from callstream.archive.maintenance import expire_snapshots
 from callstream.archive.tables import Archive, archived_offsets, commit_with_retry, recorded_positions
 from callstream.errors import CallstreamError
@@ -78,9 +80,9 @@ def archived_contacts_of(archive: Archive, customer_id: str) -> set[str]:
         table = archive.table(topic, create=False)
         if table is None or table.current_snapshot() is None:
             continue
-        rows = table.scan(selected_fields=("contact_id", "payload")).to_arrow()
+        rows = table.scan(selected_fields=PAYLOAD_COLUMNS).to_arrow()
         if rows.num_rows:
-            hits = rows.filter(pc.match_substring(rows["payload"], pattern=needle.decode()))
+            hits = rows.filter(pc.match_substring(payloads(rows).cast(pa.large_string()), pattern=needle.decode()))
             found.update(c for c in hits["contact_id"].to_pylist() if c)
     return found
 

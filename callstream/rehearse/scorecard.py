@@ -302,6 +302,7 @@ ENCRYPTION_SAMPLE = 2000
 
 def _check_encryption(archive_settings: Any) -> tuple[list[str], str | None]:
     """Whether a sample of the archived raw transcript holds sealed text only: (evidence, failure)."""
+    from callstream.archive.body import PAYLOAD_COLUMNS, payloads
     from callstream.archive.tables import Archive
     from callstream.contract.codec import decode_event
     from callstream.errors import DecodeError
@@ -313,7 +314,7 @@ def _check_encryption(archive_settings: Any) -> tuple[list[str], str | None]:
     if table is None or table.current_snapshot() is None:
         return [], "no archived raw transcript to check"
     sealed = plain = 0
-    for payload in table.scan(selected_fields=("payload",), limit=ENCRYPTION_SAMPLE).to_arrow()["payload"].to_pylist():
+    for payload in payloads(table.scan(selected_fields=PAYLOAD_COLUMNS, limit=ENCRYPTION_SAMPLE).to_arrow()).to_pylist():
         try:
             event = decode_event(payload)
         except DecodeError:
