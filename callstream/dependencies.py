@@ -2,9 +2,10 @@
 
 Two of callstream's dependencies offer no public way to do what it needs:
 
-* pyiceberg: compaction writes data files with ``pyiceberg.io.pyarrow._dataframe_to_data_files``
-  (the public ``Table.overwrite`` would commit, and compaction must commit its own files
-  together with the archiver's offsets).
+* pyiceberg: compaction splits its rows by partition with
+  ``pyiceberg.io.pyarrow._determine_partitions`` and writes the files itself (the public
+  ``Table.overwrite`` would commit, compaction must commit its own files together with the
+  archiver's offsets, and pyiceberg's writer has no per-column encodings).
 * Quix Streams: client errors are counted by chaining onto each client's ``_user_error_cb``
   (Quix builds its clients with its own ``error_cb`` and has no option to pass one).
 
@@ -25,7 +26,7 @@ from callstream.errors import ConfigError, DependencyError
 
 #: distributions whose private functions callstream calls, and what it calls
 PRIVATE_API = {
-    "pyiceberg": "pyiceberg.io.pyarrow._dataframe_to_data_files",
+    "pyiceberg": "pyiceberg.io.pyarrow._determine_partitions",
     "quixstreams": "the _user_error_cb of Quix's Kafka clients",
 }
 

@@ -33,11 +33,11 @@ def test_an_unsupported_version_is_refused_naming_the_range(monkeypatch):
     assert "make setup" in (refused.value.hint or "")
 
 
-def test_pyiceberg_still_writes_data_files_without_committing():
+def test_pyiceberg_still_splits_rows_by_partition():
     from pyiceberg.io import pyarrow as iceberg_arrow
 
-    write = iceberg_arrow._dataframe_to_data_files  # noqa: SLF001 (the private API this test pins)
-    assert list(inspect.signature(write).parameters)[:3] == ["table_metadata", "df", "io"]
+    split = iceberg_arrow._determine_partitions  # noqa: SLF001 (the private API this test pins)
+    assert list(inspect.signature(split).parameters) == ["spec", "schema", "arrow_table"]
 
 
 @pytest.mark.parametrize("client", ["consumer", "producer"])

@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue, LessThan
@@ -21,17 +22,15 @@ from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.table import Table
 
 from callstream.archive.body import shred
+from callstream.archive.coldfiles import write_cold_files
 from callstream.archive.tables import (
     Archive,
     commit_with_retry,
     recorded_positions,
 )
-from callstream.dependencies import require_supported
 from callstream.errors import ArchiveError
 
-require_supported("pyiceberg")
 # private: writes data files without committing them (see callstream.dependencies)
-from pyiceberg.io.pyarrow import _dataframe_to_data_files  # noqa: E402, I001
 
 DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024
 
@@ -88,27 +87,45 @@ def _rewrite_units(tasks: list) -> list[list]:
     return units
 
 
+def _in_archiver_layout(table: Table) -> Callable[[Any], bool]:
+    """Whether a data file is as the archiver wrote it: events in it, none with a body.
+
+    Told from the manifest's null counts (every event has ``produced_at_ms``). A file that
+    compaction wrote with only rows whose payload had to stay (written by another producer
+    in another JSON layout) looks the same and is rewritten, unchanged, on each run.
+    """
+    schema = table.schema()
+    ids = {name: schema.find_field(name).field_id for name in ("event_type", "payload", "body.produced_at_ms")}
+
+    def as_archived(task: Any) -> bool:
+        rows, nulls = task.file.record_count, task.file.null_value_counts or {}
+        has_events = nulls.get(ids["event_type"], 0) < rows and nulls.get(ids["payload"], 0) < rows
+        return has_events and nulls.get(ids["body.produced_at_ms"], rows) >= rows
+
+    return as_archived
+
+
 def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
-                  min_files: int = 2, expire: bool = True, zstd_level: int | None = None) -> CompactionResult:
-    """Rewrite each event-date partition's small files into few sorted ones (same rows),
-    compressed at ``zstd_level`` when given (cold files are read far less than written)."""
+                  min_files: int = 2, expire: bool = True, zstd_level: int = 9) -> CompactionResult:
+    """Rewrite each event-date partition's small files, and those still as the archiver wrote
+    them, into few sorted ones (same rows) in the cold layout: bodies as typed columns, and
+    zstd at ``zstd_level`` (cold files are read far less than written)."""
 
     def attempt(table: Table) -> tuple[int, int, int, int, int]:
         tasks = _current_files(table)
-        small: dict[dt.date, list] = {}
+        as_archived = _in_archiver_layout(table)
+        candidates: dict[dt.date, list] = {}
         for task in tasks:
-            if task.file.file_size_in_bytes < target_file_bytes // 2:
-                small.setdefault(_partition_day(task), []).append(task)
-        groups = [chunk for group in small.values() if len(group) >= min_files
-                  for chunk in _rewrite_units(group) if len(chunk) >= 2]
+            if task.file.file_size_in_bytes < target_file_bytes // 2 or as_archived(task):
+                candidates.setdefault(_partition_day(task), []).append(task)
+        # A lone file the archiver wrote is rewritten too: cold rows end in the compact layout
+        # however few flushes made them.
+        groups = [chunk for group in candidates.values() if len(group) >= min_files or any(map(as_archived, group))
+                  for chunk in _rewrite_units(group) if len(chunk) >= 2 or any(map(as_archived, chunk))]
         rows_before = sum(t.file.record_count for t in tasks)
         if not groups:
             return 0, len(tasks), len(tasks), rows_before, rows_before
         metadata = table.metadata
-        written = metadata
-        if zstd_level is not None:  # for the rewritten files only; the table's own properties stay
-            written = metadata.model_copy(update={"properties": metadata.properties | {
-                "write.parquet.compression-codec": "zstd", "write.parquet.compression-level": str(zstd_level)}})
         counter = itertools.count(0)
         removed = added = 0
         with table.transaction() as tx:
@@ -131,8 +148,8 @@ def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_
                     for task in group:
                         rewrite.delete_data_file(task.file)
                         removed += 1
-                    for data_file in _dataframe_to_data_files(table_metadata=written, df=rows, io=table.io,
-                                                              write_uuid=rewrite.commit_uuid, counter=counter):
+                    for data_file in write_cold_files(metadata, rows, table.io, write_uuid=rewrite.commit_uuid,
+                                                      counter=counter, zstd_level=zstd_level):
                         rewrite.append_data_file(data_file)
                         added += 1
         days = len({_partition_day(chunk[0]) for chunk in groups})
