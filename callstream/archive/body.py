@@ -91,34 +91,59 @@ BODY_TYPE = pa.struct([pa.field(name, _ARROW[kind]) for name, kind in BODY_FIELD
 #: what msgspec escapes in a JSON string, in the order they must be replaced (other control
 #: characters become \\u00XX: such a row's rebuild differs and it keeps its payload)
 _ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\b", "\\b"), ("\f", "\\f"))
-_NEEDS_ESCAPE = r'[\\"\x00-\x1f]'
 _QUOTE, _NOTHING = pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string())  # 64-bit like the columns
 
 
-def _render(column: pa.ChunkedArray | pa.Array, kind: Kind) -> pa.Array:
-    """Column values as msgspec writes them in JSON (null as ``null``)."""
+def _needs_escape(column: pa.Array) -> bool:
+    """Whether any string in ``column`` holds a byte msgspec escapes (a quote, a backslash, a
+    control character), read straight from the values buffer: a slice may see bytes of its
+    neighbours, which only sends it down the escaping path, which is right for any string."""
+    data = column.buffers()[2]
+    if data is None:
+        return False
+    values = np.frombuffer(data, dtype=np.uint8)
+    return bool((values < 0x20).any() or (values == 0x22).any() or (values == 0x5C).any())
+
+
+def _pieces(column: pa.Array, kind: Kind) -> list[str | pa.Array]:
+    """A column's values as msgspec writes them in JSON (null as ``null``), as text and
+    arrays to join: constant text stays text, so a column without nulls costs no join of its
+    own and a column of nulls costs nothing per row."""
+    if column.null_count == len(column):
+        return ["null"]
     if kind in ("string", "json"):
         # 64-bit offsets: a compaction run's rebuilt payloads can pass 2 GiB
         column = column.cast(pa.large_string())
     if kind == "string":
         text = column
-        if pc.any(pc.match_substring_regex(column, _NEEDS_ESCAPE)).as_py():  # rare: one scan decides
+        if _needs_escape(column):  # rare
             for raw, escaped in _ESCAPES:
                 text = pc.replace_substring(text, raw, escaped)
-        rendered = pc.binary_join_element_wise(_QUOTE, text, _QUOTE, _NOTHING)
-    elif kind == "bool":
+        if column.null_count == 0:
+            return ['"', text, '"']
+        return [pc.fill_null(pc.binary_join_element_wise(_QUOTE, text, _QUOTE, _NOTHING), "null")]
+    if kind == "bool":
         rendered = pc.if_else(column, "true", "false")
     elif kind == "float":
-        # Arrow writes 1.0 as "1" and 1e16 as "1e+16"; msgspec as "1.0" and "1e16". Other
-        # differences make the row's rebuild inexact, and it keeps its payload.
-        text = pc.replace_substring(pc.cast(column, pa.string()), "e+", "e")
-        rendered = pc.if_else(pc.match_substring_regex(text, r"^-?\d+$"),
-                              pc.binary_join_element_wise(text, ".0", ""), text)
+        # Written by msgspec itself, as the producers wrote them (Arrow's text differs: "1"
+        # for 1.0); one call for the column, split at the commas of the list.
+        rendered = pa.array(msgspec.json.encode(column.to_pylist())[1:-1].split(b","), pa.binary()).cast(pa.string())
     elif kind == "int":
         rendered = pc.cast(column, pa.string())
     else:
         rendered = column
-    return pc.fill_null(rendered, "null").cast(pa.large_string())
+    return [pc.fill_null(rendered, "null").cast(pa.large_string())]
+
+
+def _joined(pieces: list[str | pa.Array]) -> pa.Array:
+    """Pieces joined row by row, neighbouring constant text merged first."""
+    merged: list[str | pa.Array] = []
+    for piece in pieces:
+        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return pc.binary_join_element_wise(*(_text(p) if isinstance(p, str) else p for p in merged), _NOTHING)
 
 
 def _text(value: str) -> pa.Scalar:
@@ -139,6 +164,7 @@ def rebuild(rows: pa.Table) -> pa.Array:
     positions: list[np.ndarray] = []
     pieces_out: list[pa.Array] = []
     types = _array(rows, "event_type")
+    top_level = {name: _array(rows, name) for name in TOP_LEVEL}
     for tag in pc.unique(pc.drop_null(types)).to_pylist():
         layout = LAYOUTS.get(tag)
         if layout is None or any(name not in present and name not in TOP_LEVEL for name, _ in layout.fields):
@@ -148,14 +174,14 @@ def rebuild(rows: pa.Table) -> pa.Array:
         if not len(index):
             continue
         take = None if len(index) == n else pa.array(index)  # one event type per topic: the common case
-        pieces: list[pa.Array | pa.Scalar] = [_text('{"event_type":' + msgspec.json.encode(tag).decode())]
+        pieces: list[str | pa.Array] = ['{"event_type":' + msgspec.json.encode(tag).decode()]
         for name, kind in layout.fields:
-            column = _array(rows, name) if name in TOP_LEVEL else body_column.field(name)
+            column = top_level[name] if name in TOP_LEVEL else body_column.field(name)
             column = column if take is None else column.take(take)
-            pieces += [_text(f',"{name}":'), _render(column, kind)]
-        pieces.append(_text("}"))
+            pieces += [f',"{name}":', *_pieces(column, kind)]
+        pieces.append("}")
         positions.append(index)
-        pieces_out.append(pc.binary_join_element_wise(*pieces, _NOTHING))
+        pieces_out.append(_joined(pieces))
     return _scatter(n, positions, [p.cast(pa.large_binary()) for p in pieces_out], pa.large_binary())
 
 

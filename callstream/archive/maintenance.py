@@ -25,6 +25,7 @@ from callstream.archive.body import shred
 from callstream.archive.coldfiles import write_cold_files
 from callstream.archive.tables import (
     Archive,
+    bodied_rows,
     commit_with_retry,
     recorded_positions,
 )
@@ -95,12 +96,13 @@ def _in_archiver_layout(table: Table) -> Callable[[Any], bool]:
     in another JSON layout) looks the same and is rewritten, unchanged, on each run.
     """
     schema = table.schema()
-    ids = {name: schema.find_field(name).field_id for name in ("event_type", "payload", "body.produced_at_ms")}
+    ids = {name: schema.find_field(name).field_id for name in ("event_type", "payload")}
+    bodies = bodied_rows(table)
 
     def as_archived(task: Any) -> bool:
         rows, nulls = task.file.record_count, task.file.null_value_counts or {}
         has_events = nulls.get(ids["event_type"], 0) < rows and nulls.get(ids["payload"], 0) < rows
-        return has_events and nulls.get(ids["body.produced_at_ms"], rows) >= rows
+        return has_events and bodies(task.file) == 0
 
     return as_archived
 

@@ -23,6 +23,8 @@ from callstream.archive.tables import STORED_SCHEMA, Archive, data_files, table_
 from callstream.errors import ArchiveError
 
 _SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "json": "VARCHAR"}
+_TOP_LEVEL_SQL = {"schema_version": "INTEGER", "event_id": "VARCHAR", "contact_id": "VARCHAR",
+                  "event_time_ms": "BIGINT", "producer": "VARCHAR", "caused_by": "VARCHAR"}
 #: ``body``'s type in DuckDB, for files written before compaction filled it
 _BODY_SQL = "STRUCT(" + ", ".join(f'"{name}" {_SQL_TYPES[kind]}' for name, kind in BODY_FIELDS.items()) + ")"
 
@@ -76,6 +78,36 @@ def parquet_source(settings: ArchiveSettings, files: list[str], con: duckdb.Duck
     source = f"read_parquet([{quoted}], union_by_name = true)"
     columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
     return source if "body" in columns else f"(SELECT *, NULL::{_BODY_SQL} AS body FROM {source})"
+
+
+def rebuild_inputs(con: duckdb.DuckDBPyConnection, sources: dict[str, bool]) -> dict[str, str]:
+    """Per source, the select list ``payloads`` needs (``PAYLOAD_COLUMNS``), the same types in
+    each for a UNION. ``sources`` says which hold bodies at all: the others give NULLs and
+    their payloads as they are. ``body`` carries only the fields of the event types the sources
+    hold: a re-drive sorts every column it reads, and most fields belong to other topics."""
+    kinds: dict[str, str] = {}
+    present: dict[str, set[str]] = {}
+    for source, bodied in sources.items():
+        if not bodied:
+            continue
+        types = [row[0] for row in con.execute(f"SELECT DISTINCT event_type FROM {source}").fetchall()]
+        kinds |= {name: kind for tag in types if tag in LAYOUTS for name, kind in LAYOUTS[tag].fields
+                  if name not in TOP_LEVEL}
+        found = con.sql(f"SELECT body FROM {source} LIMIT 0").to_arrow_table().schema.field("body").type
+        present[source] = set(found.names) if pa.types.is_struct(found) else set()
+    struct = "STRUCT(" + ", ".join(f'"{n}" {_SQL_TYPES[kinds[n]]}' for n in sorted(kinds)) + ")" if kinds else "INTEGER"
+
+    def field(source: str, name: str) -> str:
+        value = f'body."{name}"' if name in present[source] else "NULL"
+        return f'"{name}" := CAST({value} AS {_SQL_TYPES[kinds[name]]})'
+
+    def inputs(source: str) -> str:
+        if source not in present or not kinds:
+            return ", ".join(["NULL::VARCHAR AS event_type", *(f"NULL::{_TOP_LEVEL_SQL[c]} AS {c}" for c in TOP_LEVEL),
+                              "payload", f"NULL::{struct} AS body"])
+        body = f"struct_pack({', '.join(field(source, n) for n in sorted(kinds))})"
+        return f"event_type, {', '.join(TOP_LEVEL)}, payload, CASE WHEN body IS NULL THEN NULL ELSE {body} END AS body"
+    return {source: inputs(source) for source in sources}
 
 
 def connect(archive: Archive, topics: Iterable[str] | None = None) -> duckdb.DuckDBPyConnection:

@@ -25,9 +25,9 @@ from rich.table import Table as RichTable
 
 from callstream.archive.body import PAYLOAD_COLUMNS, payloads
 from callstream.archive.partitioning import Partitioner, partition_for_key
-from callstream.archive.query import parquet_source
+from callstream.archive.query import parquet_source, rebuild_inputs
 from callstream.archive.rows import read_envelope
-from callstream.archive.tables import Archive, archived_offsets, data_files, table_name
+from callstream.archive.tables import Archive, archived_offsets, bodied_rows, data_files, table_name
 from callstream.errors import ArchiveError, KafkaOperationError
 from callstream.kafka.config import KEY_PARTITIONER
 
@@ -384,21 +384,23 @@ def redrive_window(
     if rate_per_s:
         # A paced re-drive is one kept off the live path: its window query gets one core, not all.
         con.execute("SET threads = 1")
-    sources = []
+    sources: dict[str, bool] = {}  # source -> whether any of its rows holds a body
     for topic in topics:
         table = archive.table(topic, create=False)
         files = data_files(table) if table is not None else []
-        if files:
-            sources.append(parquet_source(archive.settings, files, con, f"{table_name(topic)}__files"))
+        if table is not None and files:
+            bodies = bodied_rows(table)
+            bodied = any(bodies(task.file) for task in table.scan().plan_files())
+            sources[parquet_source(archive.settings, files, con, f"{table_name(topic)}__files")] = bodied
     if not sources:
         raise ArchiveError(f"the archive holds nothing for {', '.join(topics)}", "check the topic names and that the archiver ran")
     when = "coalesce(event_time_ms, kafka_timestamp_ms)"
+    inputs = rebuild_inputs(con, sources)
     union = " UNION ALL ".join(
-        f"SELECT kafka_topic, kafka_partition, kafka_offset, key, headers, {', '.join(PAYLOAD_COLUMNS)}, "
-        f"{when} AS t FROM {s} "
+        f"SELECT kafka_topic, kafka_partition, kafka_offset, key, headers, {inputs[s]}, {when} AS t FROM {s} "
         f"WHERE {when} >= {int(from_ms)} AND {when} < {int(to_ms)}" for s in sources)
     total = con.sql(f"SELECT count(*) FROM ({union})").fetchall()[0][0]
-    reader = con.sql(f"SELECT * FROM ({union}) ORDER BY t, kafka_topic, kafka_partition, kafka_offset").fetch_record_batch(20_000)
+    reader = con.sql(f"SELECT * FROM ({union}) ORDER BY t, kafka_topic, kafka_partition, kafka_offset").to_arrow_reader(20_000)
 
     failures: list[str] = []
 
@@ -421,8 +423,9 @@ def redrive_window(
     with bar:
         task = bar.add_task("redrive", total=total)
         for batch in reader:
+            values = payloads(pa.Table.from_batches([batch]))
             for key, payload, headers, source in zip(
-                    batch.column("key").to_pylist(), payloads(pa.Table.from_batches([batch])).to_pylist(),
+                    batch.column("key").to_pylist(), values.to_pylist(),
                     _header_lists(batch.column("headers")), _sources(batch), strict=True):
                 while True:
                     try:

@@ -21,6 +21,7 @@ from typing import TypeVar
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.manifest import DataFile
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
@@ -216,6 +217,17 @@ class Archive:
     def topics(self) -> list[str]:
         """Topics that have an archive table."""
         return [topic for topic, _ in self.tables()]
+
+
+def bodied_rows(table: Table) -> Callable[[DataFile], int]:
+    """How many rows of a data file hold their event as a body, read from the manifest's null
+    counts of ``body.produced_at_ms`` (a field every event has)."""
+    try:
+        field_id = table.schema().find_field("body.produced_at_ms").field_id
+    except ValueError:  # a table from before bodies existed
+        return lambda data_file: 0
+    return lambda data_file: data_file.record_count - (data_file.null_value_counts or {}).get(
+        field_id, data_file.record_count)
 
 
 def _missing_body_fields(table: Table) -> bool:

@@ -112,6 +112,11 @@ def test_compaction_moves_bodies_into_columns_and_every_reader_gets_the_same_eve
     stored = pa.concat_tables(pq.read_table(f.removeprefix("file://")) for f in files)
     assert stored.num_rows == len(originals) and stored["payload"].null_count == len(originals)
     assert set(BODY_FIELDS) <= set(stored.schema.field("body").type.names)
+    footer = pq.ParquetFile(files[0].removeprefix("file://")).metadata.row_group(0)
+    encodings = {footer.column(i).path_in_schema: footer.column(i).encodings for i in range(footer.num_columns)}
+    assert "DELTA_BINARY_PACKED" in encodings["kafka_offset"] and "DELTA_BINARY_PACKED" in encodings["body.queue_depth"]
+    assert "DELTA_BYTE_ARRAY" in encodings["event_id"] and "DELTA_BYTE_ARRAY" in encodings["contact_id"]
+    assert "RLE_DICTIONARY" in encodings["body.queue"]
 
     view = ArchiveView(archive, (LIFECYCLE,))  # the timeline's rows
     assert {e.payload for e in view.rows_for(["call-1", "call-2", "call-3"])} == before == set(originals.values())
@@ -138,3 +143,12 @@ def test_tables_without_event_rows_pass_through(rows: int) -> None:
     shredded = shred(rows_of([b"\x00raw bytes"] * rows))
     assert shredded["payload"].to_pylist() == [b"\x00raw bytes"] * rows
     assert payloads(shredded).to_pylist() == [b"\x00raw bytes"] * rows
+
+
+def test_a_lone_file_as_the_archiver_wrote_it_is_rewritten_once(archive: Archive) -> None:
+    append(archive, LIFECYCLE, queued("call-1", 30, now_ms()), 0)
+    [first] = compact(archive)
+    [second] = compact(archive)
+    assert (first.partitions_rewritten, second.partitions_rewritten) == (1, 0)  # then it is cold already
+    rows = archive.table(LIFECYCLE).scan().to_arrow()
+    assert rows["payload"].null_count == 30 and rows["body"].null_count == 0

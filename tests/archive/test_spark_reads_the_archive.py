@@ -4,10 +4,12 @@ the same call timeline as callstream's own reader."""
 
 from __future__ import annotations
 
+import pyarrow.compute as pc
 import pytest
 
 from callstream.archive.archiver import archive_topics
 from callstream.archive.engines import spark_conf, spark_jars
+from callstream.archive.maintenance import compact
 from callstream.archive.replay import ReplayScope, call_timeline
 from callstream.archive.tables import Archive
 
@@ -70,3 +72,25 @@ def test_spark_sees_the_same_tables_rows_and_call_timeline(kafka_config, make_to
                                "WHERE contact_id = 'call-A'" for name in ours)
     rows = spark.sql(f"{union} ORDER BY event_time_ms, kafka_topic, kafka_partition, kafka_offset").collect()
     assert [tuple(r) for r in rows] == expected and len(expected) == len(a_events) + 1 + 3
+
+    # Compacted files: bodies as typed columns, delta-encoded integers, front-coded ids.
+    for noise in range(20, 30):  # a second archiver run: small files for compaction to merge
+        produce_events(producer, lifecycle, queued(f"noise-{noise}", 4, t0))
+    assert producer.flush(30) == 0
+    assert archive_topics(settings, kafka_config, [lifecycle], idle_exit_s=1.5, max_seconds=60).archived == 40
+    compact(archive)
+    table = archive.table(lifecycle)
+    assert table.scan(selected_fields=("payload",)).to_arrow()["payload"].null_count == ours[name_of(table)] + 40
+    spark.sql(f"REFRESH TABLE callstream.{name_of(table)}")
+    queued_rows = spark.sql(f"SELECT event_id, kafka_offset, body.queue, body.queue_depth FROM "
+                            f"callstream.{name_of(table)} WHERE event_type = 'call.queued'").collect()
+    expected_rows = table.scan(selected_fields=("event_id", "kafka_offset", "event_type", "body")).to_arrow()
+    expected_rows = expected_rows.filter(pc.equal(expected_rows["event_type"], "call.queued"))
+    assert sorted((r.event_id, r.kafka_offset, r.queue, r.queue_depth) for r in queued_rows) == sorted(
+        (e, o, b["queue"], b["queue_depth"]) for e, o, b in zip(*(expected_rows[c].to_pylist() for c in
+                                                                   ("event_id", "kafka_offset", "body")), strict=True))
+    assert len(queued_rows) == 120 and {r.queue for r in queued_rows} == {"billing"}
+
+
+def name_of(table) -> str:
+    return ".".join(table.name())
