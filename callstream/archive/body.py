@@ -89,7 +89,7 @@ BODY_TYPE = pa.struct([pa.field(name, _ARROW[kind]) for name, kind in BODY_FIELD
 # --- rebuilding payloads ---------------------------------------------------------------------
 
 #: what msgspec escapes in a JSON string, in the order they must be replaced (other control
-#: characters become \\u00XX: such a row's rebuild differs and it keeps its payload)
+#: characters become \u00XX: such a row's rebuild differs and it keeps its payload)
 _ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\b", "\\b"), ("\f", "\\f"))
 _QUOTE, _NOTHING = pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string())  # 64-bit like the columns
 
@@ -229,7 +229,12 @@ def _decoder(event_class: type[Envelope]) -> msgspec.json.Decoder:
 def _column(values: typing.Sequence, kind: Kind) -> pa.Array:
     if kind == "json":
         return pa.array([None if v is None else msgspec.json.encode(v).decode() for v in values], pa.string())
-    return pa.array(values, _ARROW[kind])
+    try:
+        return pa.array(values, _ARROW[kind])
+    except (pa.ArrowInvalid, OverflowError):
+        # An integer past 64 bits: stored as null, so that row's rebuild differs and it
+        # keeps its payload.
+        return pa.array([v if v is None or -(2**63) <= v < 2**63 else None for v in values], _ARROW[kind])
 
 
 def _scatter(n: int, positions: list[np.ndarray], parts: list[pa.Array], kind: pa.DataType) -> pa.Array:

@@ -72,7 +72,10 @@ def test_rows_written_another_way_keep_their_payload() -> None:
     extra = canonical[:-1] + b',"added_in_a_newer_version":1}'
     control = encode_event(segment("c", 0, 1, "unit \x01 separator"))[0]
     big_float = canonical.replace(b'"channel"', b'"ignored":1e15,"channel"')
-    values = [reordered, spaced, extra, control, big_float, b"\xff not json", None,
+    queued_at = encode_event(queued("c", 1, 1)[0])[0]
+    past_64_bits = queued_at.replace(b'"queue_depth":0', b'"queue_depth":9223372036854775808')
+    assert past_64_bits != queued_at
+    values = [reordered, spaced, extra, control, big_float, past_64_bits, b"\xff not json", None,
               b'{"event_type":"from.elsewhere","event_id":"x","contact_id":"c","event_time_ms":1}', canonical]
     rows = rows_of(values)  # sorted by contact and time, as the archive stores them
     shredded = shred(rows)
@@ -80,7 +83,7 @@ def test_rows_written_another_way_keep_their_payload() -> None:
     stored = dict(zip(rows["payload"].to_pylist(), zip(shredded["payload"].is_valid().to_pylist(),
                                                        shredded["body"].is_valid().to_pylist(), strict=True),
                       strict=True))
-    assert [stored[v] for v in values] == [(True, False)] * 6 + [(False, False), (True, False), (False, True)]
+    assert [stored[v] for v in values] == [(True, False)] * 7 + [(False, False), (True, False), (False, True)]
 
 
 def append(archive: Archive, topic: str, events: list, first_offset: int) -> None:

@@ -115,7 +115,7 @@ def test_timeline_seam_has_no_duplicates_even_if_tail_overlaps(kafka_config, cal
 
 
 def test_query_and_redrive_window(kafka_config, make_topics, archive_settings, unique_name) -> None:
-    lifecycle, into = make_topics("lifecycle", "redrive", partitions=3)
+    lifecycle, redacted, into = make_topics("lifecycle", "redacted", "redrive", partitions=3)
     settings = archive_settings.model_copy(update={"consumer_group": unique_name("archiver")})
     producer = new_producer(kafka_config)
     t0 = now_ms() - 10_000
@@ -127,6 +127,10 @@ def test_query_and_redrive_window(kafka_config, make_topics, archive_settings, u
     archive = Archive.open(settings)
     compact(archive)  # cold rows hold their events as typed columns: re-drive rebuilds the bytes
     assert archive.table(lifecycle).scan(selected_fields=("payload",)).to_arrow()["payload"].null_count == 1000
+    recent = [segment(f"call-{c}", 0, t0 + 15, f"segment {c}") for c in range(10)]  # archived after compaction
+    produce_events(producer, redacted, recent)
+    assert producer.flush(30) == 0
+    archive_all(settings, kafka_config, [redacted])
 
     view = lifecycle.replace(".", "_").replace("-", "_")
     counts = query(archive, f"SELECT count(*) AS n, count(DISTINCT contact_id) AS calls FROM {view}").to_pylist()
@@ -139,14 +143,16 @@ def test_query_and_redrive_window(kafka_config, make_topics, archive_settings, u
 
     started = time.monotonic()
     report = redrive_window(archive, kafka_config, from_ms=t0 + 10, to_ms=t0 + 30, into_topic=into,
-                            topics=[lifecycle], rate_per_s=2000, progress=False)
+                            topics=[lifecycle, redacted], rate_per_s=2000, progress=False)
     elapsed = time.monotonic() - started
-    assert report.events == 400 and report.per_topic == {lifecycle: 400}
-    assert elapsed >= 400 / 2000 * 0.9  # the rate limit held
-    messages = consume_all(kafka_config, into, 400)
-    assert len(messages) == 400
+    assert report.events == 410 and report.per_topic == {lifecycle: 400, redacted: 10}
+    assert elapsed >= 410 / 2000 * 0.9  # the rate limit held
+    messages = consume_all(kafka_config, into, 410)
+    assert len(messages) == 410
+    # byte for byte what the producers wrote, from compacted rows and from rows as archived
     sent = {encode_event(e)[0] for c in range(20) for e in queued(f"call-{c}", 50, t0)}
-    assert all(m.value() in sent for m in messages)  # byte for byte what the producers wrote
+    assert sorted(m.value() for m in messages if m.value() not in sent) == sorted(encode_event(e)[0] for e in recent)
+    messages = [m for m in messages if m.value() in sent]
     event_times = [msgspec.json.decode(m.value())["event_time_ms"] for m in messages]
     assert min(event_times) == t0 + 10 and max(event_times) == t0 + 29
     assert all(dict(m.headers())[REDRIVE_HEADER].startswith(lifecycle.encode()) for m in messages)
