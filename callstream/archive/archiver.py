@@ -19,6 +19,7 @@ loses nothing.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ import pyarrow.compute as pc
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from pyiceberg.table import Table
 
+from callstream.archive.datafiles import write_data_files
 from callstream.archive.rows import TopicBuffer
 from callstream.archive.settings import ArchiveSettings
 from callstream.archive.tables import Archive, archived_cluster, archived_offsets, commit_with_retry, offsets_property
@@ -259,7 +261,12 @@ class Archiver:
                 fresh = rows.filter(keep)
             offsets = recorded | {p: max(o, recorded.get(p, 0)) for p, o in our_offsets.items()}
             if fresh.num_rows:
-                table.append(fresh, snapshot_properties=offsets_property(offsets, self.cluster_id))
+                with table.transaction() as tx:
+                    properties = offsets_property(offsets, self.cluster_id)
+                    with tx.update_snapshot(snapshot_properties=properties).fast_append() as append:
+                        for data_file in write_data_files(table.metadata, fresh, table.io, write_uuid=append.commit_uuid,
+                                                          counter=itertools.count(0)):
+                            append.append_data_file(data_file)
             return fresh.num_rows, offsets
 
         archived, offsets = commit_with_retry(self.tables[topic], commit, what=f"archiving {topic}")

@@ -22,7 +22,7 @@ from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.table import Table
 
 from callstream.archive.body import shred
-from callstream.archive.coldfiles import write_cold_files
+from callstream.archive.datafiles import write_data_files
 from callstream.archive.tables import (
     Archive,
     bodied_rows,
@@ -150,8 +150,8 @@ def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_
                     for task in group:
                         rewrite.delete_data_file(task.file)
                         removed += 1
-                    for data_file in write_cold_files(metadata, rows, table.io, write_uuid=rewrite.commit_uuid,
-                                                      counter=counter, zstd_level=zstd_level):
+                    for data_file in write_data_files(metadata, rows, table.io, write_uuid=rewrite.commit_uuid,
+                                                      counter=counter, zstd_level=zstd_level, cold=True):
                         rewrite.append_data_file(data_file)
                         added += 1
         days = len({_partition_day(chunk[0]) for chunk in groups})

@@ -1,8 +1,11 @@
-"""How compaction writes cold files: Parquet with per-column encodings.
+"""How the archive writes its Parquet files: the archiver's, and compaction's with per-column
+encodings.
 
 pyiceberg's writer takes a table's codec, level and dictionary limit, and nothing per
-column. Cold files are written here instead, with the same field ids and statistics
-pyiceberg computes, and:
+column, and writes every column of the table's schema. Files are written here instead,
+with the same field ids and statistics pyiceberg computes, holding only the columns the
+rows have (the archiver's files have no ``body``: 71 empty columns made a flush of 200
+rows cost 58 ms of CPU instead of 37), and for cold files (compaction):
 
 - integers delta-encoded (``DELTA_BINARY_PACKED``): offsets, times and sequence numbers of
   one call's events, sorted together, differ by little;
@@ -77,14 +80,18 @@ def _conform(rows: pa.Table, target: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=target)
 
 
-def write_cold_files(metadata: TableMetadata, rows: pa.Table, io: FileIO, *, write_uuid: uuid.UUID,
-                     counter: itertools.count, zstd_level: int) -> list[DataFile]:
-    """Write ``rows`` (one compaction unit) as one data file per partition; the files are
-    not committed (the caller adds them to its rewrite)."""
+def write_data_files(metadata: TableMetadata, rows: pa.Table, io: FileIO, *, write_uuid: uuid.UUID,
+                     counter: itertools.count, zstd_level: int | None = None, cold: bool = False) -> list[DataFile]:
+    """Write ``rows`` as one data file per partition, holding the columns ``rows`` has (a
+    column a file lacks reads as null in every engine); the files are not committed (the
+    caller adds them to its snapshot). ``cold``: the encodings above (compaction); otherwise
+    dictionaries only, as the archiver always wrote. ``zstd_level`` None is zstd's default."""
     schema = metadata.schema()
-    file_schema = schema_to_pyarrow(schema, include_field_ids=True)
-    encodings = column_encodings(file_schema)
+    table_schema = schema_to_pyarrow(schema, include_field_ids=True)
+    file_schema = pa.schema([table_schema.field(name) for name in table_schema.names if name in rows.column_names])
+    encodings = column_encodings(file_schema) if cold else {}
     dictionary = [path for path, _ in _leaves(file_schema) if path not in encodings]
+    dictionary_limit = int(metadata.properties.get("write.parquet.dict-size-bytes", DICTIONARY_LIMIT_BYTES))
     locations = load_location_provider(table_location=metadata.location, table_properties=metadata.properties)
     written = []
     for partition in _determine_partitions(spec=metadata.spec(), schema=schema, arrow_table=rows):
@@ -94,8 +101,8 @@ def write_cold_files(metadata: TableMetadata, rows: pa.Table, io: FileIO, *, wri
         table = _conform(partition.arrow_table_partition, file_schema)
         with output.create(overwrite=True) as stream:
             writer = pq.ParquetWriter(stream, schema=file_schema, compression="zstd", compression_level=zstd_level,
-                                      use_dictionary=dictionary, column_encoding=encodings,
-                                      dictionary_pagesize_limit=DICTIONARY_LIMIT_BYTES)
+                                      use_dictionary=dictionary, column_encoding=encodings or None,
+                                      dictionary_pagesize_limit=dictionary_limit)
             writer.write_table(table, row_group_size=_row_group_rows(metadata))
             writer.close()
         statistics = data_file_statistics_from_parquet_metadata(
