@@ -80,11 +80,13 @@ def parquet_source(settings: ArchiveSettings, files: list[str], con: duckdb.Duck
     return source if "body" in columns else f"(SELECT *, NULL::{_BODY_SQL} AS body FROM {source})"
 
 
-def rebuild_inputs(con: duckdb.DuckDBPyConnection, sources: dict[str, bool]) -> dict[str, str]:
+def rebuild_inputs(con: duckdb.DuckDBPyConnection, sources: dict[str, bool], *,
+                   envelopes: bool = False) -> dict[str, str]:
     """Per source, the select list ``payloads`` needs (``PAYLOAD_COLUMNS``), the same types in
-    each for a UNION. ``sources`` says which hold bodies at all: the others give NULLs and
-    their payloads as they are. ``body`` carries only the fields of the event types the sources
-    hold: a re-drive sorts every column it reads, and most fields belong to other topics."""
+    each for a UNION. ``sources`` says which hold bodies at all: the others give their
+    payloads as they are, and NULL envelope columns unless ``envelopes``. ``body`` carries
+    only the fields of the event types the sources hold: a re-drive sorts every column it
+    reads, and most fields belong to other topics' events."""
     kinds: dict[str, str] = {}
     present: dict[str, set[str]] = {}
     for source, bodied in sources.items():
@@ -103,8 +105,9 @@ def rebuild_inputs(con: duckdb.DuckDBPyConnection, sources: dict[str, bool]) -> 
 
     def inputs(source: str) -> str:
         if source not in present or not kinds:
-            return ", ".join(["NULL::VARCHAR AS event_type", *(f"NULL::{_TOP_LEVEL_SQL[c]} AS {c}" for c in TOP_LEVEL),
-                              "payload", f"NULL::{struct} AS body"])
+            envelope = (["event_type", *TOP_LEVEL] if envelopes else
+                        ["NULL::VARCHAR AS event_type", *(f"NULL::{_TOP_LEVEL_SQL[c]} AS {c}" for c in TOP_LEVEL)])
+            return ", ".join([*envelope, "payload", f"NULL::{struct} AS body"])
         body = f"struct_pack({', '.join(field(source, n) for n in sorted(kinds))})"
         return f"event_type, {', '.join(TOP_LEVEL)}, payload, CASE WHEN body IS NULL THEN NULL ELSE {body} END AS body"
     return {source: inputs(source) for source in sources}

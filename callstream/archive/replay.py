@@ -23,11 +23,11 @@ from confluent_kafka.admin import AdminClient
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table as RichTable
 
-from callstream.archive.body import PAYLOAD_COLUMNS, payloads
+from callstream.archive.body import payloads
 from callstream.archive.partitioning import Partitioner, partition_for_key
 from callstream.archive.query import parquet_source, rebuild_inputs
 from callstream.archive.rows import read_envelope
-from callstream.archive.tables import Archive, archived_offsets, bodied_rows, data_files, table_name
+from callstream.archive.tables import Archive, archived_offsets, data_files, holds_bodies, table_name
 from callstream.errors import ArchiveError, KafkaOperationError
 from callstream.kafka.config import KEY_PARTITIONER
 
@@ -88,7 +88,7 @@ class ArchiveView:
 
     def refresh(self) -> None:
         self.files, self.offsets = {}, {}
-        sources = []
+        sources = {}
         for topic in self.topics:
             table = self.archive.table(topic, create=False)
             if table is None:
@@ -96,11 +96,11 @@ class ArchiveView:
             self.files[topic] = data_files(table)
             self.offsets[topic] = archived_offsets(table)
             if self.files[topic]:
-                sources.append(parquet_source(self.archive.settings, self.files[topic], self.con,
-                                              f"{table_name(topic)}__files"))
-        columns = ("kafka_topic, kafka_partition, kafka_offset, kafka_timestamp_ms, contact_id, "
-                   + ", ".join(c for c in PAYLOAD_COLUMNS if c != "contact_id"))
-        union = " UNION ALL ".join(f"SELECT {columns} FROM {s}" for s in sources)
+                sources[parquet_source(self.archive.settings, self.files[topic], self.con,
+                                       f"{table_name(topic)}__files")] = holds_bodies(table)
+        inputs = rebuild_inputs(self.con, sources, envelopes=True)
+        union = " UNION ALL ".join(f"SELECT kafka_topic, kafka_partition, kafka_offset, kafka_timestamp_ms, {inputs[s]} "
+                                   f"FROM {s}" for s in sources)
         self.con.execute("DROP VIEW IF EXISTS timeline_rows")
         if union:
             self.con.execute(f"CREATE VIEW timeline_rows AS {union}")
@@ -389,9 +389,7 @@ def redrive_window(
         table = archive.table(topic, create=False)
         files = data_files(table) if table is not None else []
         if table is not None and files:
-            bodies = bodied_rows(table)
-            bodied = any(bodies(task.file) for task in table.scan().plan_files())
-            sources[parquet_source(archive.settings, files, con, f"{table_name(topic)}__files")] = bodied
+            sources[parquet_source(archive.settings, files, con, f"{table_name(topic)}__files")] = holds_bodies(table)
     if not sources:
         raise ArchiveError(f"the archive holds nothing for {', '.join(topics)}", "check the topic names and that the archiver ran")
     when = "coalesce(event_time_ms, kafka_timestamp_ms)"

@@ -230,6 +230,14 @@ def bodied_rows(table: Table) -> Callable[[DataFile], int]:
         field_id, data_file.record_count)
 
 
+def holds_bodies(table: Table) -> bool:
+    """Whether any current row of the table holds its event as a body (compacted)."""
+    if table.current_snapshot() is None:
+        return False
+    bodies = bodied_rows(table)
+    return any(bodies(task.file) for task in table.scan().plan_files())
+
+
 def _missing_body_fields(table: Table) -> bool:
     names = {f.name for f in table.schema().fields}
     if "body" not in names:

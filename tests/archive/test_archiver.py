@@ -11,13 +11,14 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from callstream.archive.archiver import Archiver, archive_topics
 from callstream.archive.settings import ArchiveSettings
-from callstream.archive.tables import Archive, archived_offsets
+from callstream.archive.tables import Archive, archived_offsets, data_files
 from callstream.contract.codec import encode_event
 from callstream.errors import ArchiveError
 
@@ -51,6 +52,11 @@ def test_flush_records_offsets_and_a_stale_writer_cannot_duplicate(archive_setti
     by_partition = {p: sorted(o for q, o in zip(rows["kafka_partition"].to_pylist(), rows["kafka_offset"].to_pylist(), strict=False)
                               if q == p) for p in (0, 1)}
     assert by_partition == {0: list(range(120)), 1: list(range(40))}
+    # The archiver's files hold its own columns; the table's ``body`` (compaction's) reads as null.
+    schemas = [pq.read_schema(path.removeprefix("file://")) for path in data_files(table)]
+    assert len(schemas) == 2 and all("body" not in s.names and "payload" in s.names for s in schemas)
+    assert rows["body"].null_count == rows.num_rows == 160
+    assert all(task.file.lower_bounds and task.file.null_value_counts for task in table.scan().plan_files())
 
 
 def test_archiver_needs_topics(archive_settings: ArchiveSettings) -> None:
