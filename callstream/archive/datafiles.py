@@ -13,8 +13,8 @@ rows cost 58 ms of CPU instead of 37), and for cold files (compaction):
   event ids share everything but their last characters;
 - dictionaries for the rest, where they fit in 64 KiB (ADR 0009).
 
-ADR 0012 has the bytes each choice saved. Every engine callstream is tested with (pyarrow,
-DuckDB, Spark's Parquet reader) reads these encodings.
+ADR 0012 has the bytes each choice saved. Every engine callstream is tested with reads these
+encodings: pyarrow, DuckDB, and Spark through Iceberg 1.12's reader.
 """
 
 from __future__ import annotations

@@ -31,8 +31,6 @@ from callstream.archive.tables import (
 )
 from callstream.errors import ArchiveError
 
-# private: writes data files without committing them (see callstream.dependencies)
-
 DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024
 
 
