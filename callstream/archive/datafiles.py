@@ -36,12 +36,11 @@ from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.table.locations import load_location_provider
 from pyiceberg.table.metadata import TableMetadata
 
+from callstream.archive.tables import DICTIONARY_LIMIT
 from callstream.dependencies import require_supported
 
 require_supported("pyiceberg")
 from pyiceberg.io.pyarrow import _determine_partitions  # noqa: E402, I001
-
-DICTIONARY_LIMIT_BYTES = 64 * 1024
 
 
 def _leaves(schema: pa.Schema) -> list[tuple[str, pa.DataType]]:
@@ -91,7 +90,7 @@ def write_data_files(metadata: TableMetadata, rows: pa.Table, io: FileIO, *, wri
     file_schema = pa.schema([table_schema.field(name) for name in table_schema.names if name in rows.column_names])
     encodings = column_encodings(file_schema) if cold else {}
     dictionary = [path for path, _ in _leaves(file_schema) if path not in encodings]
-    dictionary_limit = int(metadata.properties.get("write.parquet.dict-size-bytes", DICTIONARY_LIMIT_BYTES))
+    dictionary_limit = int(metadata.properties.get(*DICTIONARY_LIMIT))
     locations = load_location_provider(table_location=metadata.location, table_properties=metadata.properties)
     written = []
     for partition in _determine_partitions(spec=metadata.spec(), schema=schema, arrow_table=rows):

@@ -27,7 +27,7 @@ from callstream.archive.body import payloads
 from callstream.archive.partitioning import Partitioner, partition_for_key
 from callstream.archive.query import parquet_source, rebuild_inputs
 from callstream.archive.rows import read_envelope
-from callstream.archive.tables import Archive, archived_offsets, data_files, holds_bodies, table_name
+from callstream.archive.tables import Archive, archived_offsets, current_files, holds_bodies, table_name
 from callstream.errors import ArchiveError, KafkaOperationError
 from callstream.kafka.config import KEY_PARTITIONER
 
@@ -93,11 +93,12 @@ class ArchiveView:
             table = self.archive.table(topic, create=False)
             if table is None:
                 continue
-            self.files[topic] = data_files(table)
+            current = current_files(table)
+            self.files[topic] = [data_file.file_path for data_file in current]
             self.offsets[topic] = archived_offsets(table)
             if self.files[topic]:
                 sources[parquet_source(self.archive.settings, self.files[topic], self.con,
-                                       f"{table_name(topic)}__files")] = holds_bodies(table)
+                                       f"{table_name(topic)}__files")] = holds_bodies(table, current)
         inputs = rebuild_inputs(self.con, sources, envelopes=True)
         union = " UNION ALL ".join(f"SELECT kafka_topic, kafka_partition, kafka_offset, kafka_timestamp_ms, {inputs[s]} "
                                    f"FROM {s}" for s in sources)
@@ -387,9 +388,10 @@ def redrive_window(
     sources: dict[str, bool] = {}  # source -> whether any of its rows holds a body
     for topic in topics:
         table = archive.table(topic, create=False)
-        files = data_files(table) if table is not None else []
-        if table is not None and files:
-            sources[parquet_source(archive.settings, files, con, f"{table_name(topic)}__files")] = holds_bodies(table)
+        current = current_files(table) if table is not None else []
+        if table is not None and current:
+            files = parquet_source(archive.settings, [f.file_path for f in current], con, f"{table_name(topic)}__files")
+            sources[files] = holds_bodies(table, current)
     if not sources:
         raise ArchiveError(f"the archive holds nothing for {', '.join(topics)}", "check the topic names and that the archiver ran")
     when = "coalesce(event_time_ms, kafka_timestamp_ms)"

@@ -230,12 +230,10 @@ def bodied_rows(table: Table) -> Callable[[DataFile], int]:
         field_id, data_file.record_count)
 
 
-def holds_bodies(table: Table) -> bool:
-    """Whether any current row of the table holds its event as a body (compacted)."""
-    if table.current_snapshot() is None:
-        return False
+def holds_bodies(table: Table, files: list[DataFile]) -> bool:
+    """Whether any row in ``files`` (the table's current ones) holds its event as a body."""
     bodies = bodied_rows(table)
-    return any(bodies(task.file) for task in table.scan().plan_files())
+    return any(bodies(data_file) for data_file in files)
 
 
 def _missing_body_fields(table: Table) -> bool:
@@ -282,8 +280,8 @@ def archived_cluster(table: Table) -> str | None:
     return snapshot.summary.get(CLUSTER_PROPERTY) if snapshot is not None and snapshot.summary is not None else None
 
 
-def data_files(table: Table) -> list[str]:
-    """Paths of the current snapshot's data files.
+def current_files(table: Table) -> list[DataFile]:
+    """The current snapshot's data files.
 
     The archive never writes delete files (pyiceberg deletes copy-on-write), so these files
     are exactly the table's rows; that is what lets DuckDB read them directly.
@@ -294,7 +292,12 @@ def data_files(table: Table) -> list[str]:
     if any(task.delete_files for task in tasks):
         raise ArchiveError(f"{table.name()} has delete files, which the archive never writes",
                            "run `callstream archive compact` to rewrite them away")
-    return [task.file.file_path for task in tasks]
+    return [task.file for task in tasks]
+
+
+def data_files(table: Table) -> list[str]:
+    """Paths of the current snapshot's data files (see ``current_files``)."""
+    return [data_file.file_path for data_file in current_files(table)]
 
 
 T = TypeVar("T")

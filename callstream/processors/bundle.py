@@ -11,9 +11,10 @@ the message for itself while the others' outputs go out.
 
 **Handed over in-process.** When one member produces a topic another member reads (the
 redactor's redacted segments for assist, sentiment's scores for churn), the event goes to
-its readers within the same step, as well as to Kafka for everyone else: no second poll, decode, state read or checkpoint for it, and no hop on the
-live path (a raw segment's assist prompt leaves with the step that redacted it). The bundle
-does not read those topics back. Reading them back cost more than it saved: Quix reads a
+its readers within the same step, as well as to Kafka for everyone else: no second poll,
+decode, state read or checkpoint for it, and no hop on the live path (a raw segment's
+assist prompt leaves with the step that redacted it). The bundle does not read those
+topics back. Reading them back cost more than it saved: Quix reads a
 stream of several topics in timestamp order and waits for every partition that has data it
 has not fetched yet, so each output the bundle wrote held its own next input until it was
 fetched again (ADR 0010: assist p99 1.8 s at 5,000 calls, against 0.2 s without the bundle).

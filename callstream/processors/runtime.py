@@ -299,8 +299,9 @@ def poll_timeout(processor: Processor) -> float:
     fills a buffer with one ``consume`` call that waits this long for a batch, and calls it
     again whenever some partition holds records it has not fetched yet. At 0.1 s a bundle
     of seven processors on four topics held its redacted segments 332 ms at the median
-    (ADR 0010). Such a stream waits at most its ``batch_ms``; a single topic is polled a message at a time and returns as soon
-    as one arrives, so its timeout only paces an idle loop."""
+    (ADR 0010). Such a stream waits at most its ``batch_ms``; a single topic is polled a
+    message at a time and returns as soon as one arrives, so its timeout only paces an idle
+    loop."""
     if len(processor.inputs) < 2:
         return 0.1
     return min(0.1, max(0.005, processor.batch_ms / 1000))
@@ -364,12 +365,12 @@ def _build(
     producer_config: dict[str, int | str] = {"linger.ms": max(2, processor.batch_ms // 4), **KEY_PARTITIONER}
     if instance_id:
         consumer_config["group.instance.id"] = instance_id
-        if processor.guarantee == "exactly-once":
+    if processor.guarantee == "exactly-once":
+        producer_config["connections.max.idle.ms"] = IDLE_CONNECTION_CLOSE_MS
+        if instance_id:
             # stable per group and instance (Quix's default is a new uuid per start): a
             # restarted instance fences its zombie, and a PREFIXED ACL on the group covers it
             producer_config["transactional.id"] = instance_id
-    if processor.guarantee == "exactly-once":
-        producer_config["connections.max.idle.ms"] = IDLE_CONNECTION_CLOSE_MS
     broker_address = ConnectionConfig.from_librdkafka_dict(dict(client_config), ignore_extras=True)
     consumer_group = group or processor.consumer_group
     app = Application(
