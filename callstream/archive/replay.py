@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table as RichTable
@@ -207,63 +215,93 @@ def linked_contacts(events: Iterable[TimelineEvent]) -> set[str]:
 
 
 class KafkaTail:
-    """Reads, per (topic, partition), the messages after the archived offset; cached."""
+    """Reads, per (topic, partition), the messages after the archived offset.
 
-    def __init__(self, kafka_conf: Mapping[str, str], offsets: Mapping[str, Mapping[int, int]],
-                 partitioner: Partitioner, timeout_s: float = 10.0) -> None:
+    One consumer serves many lookups (the dashboard's drill-down, the benchmark): its first
+    request opens and authenticates a connection (~65 ms of a lookup on a secured broker),
+    later lookups reuse it. A lookup reads a partition once (``forget`` starts the next);
+    partition counts are looked up again after ``METADATA_MAX_AGE_S``."""
+
+    #: how long a topic's partition count is trusted (partitions can be added)
+    METADATA_MAX_AGE_S = 60.0
+
+    def __init__(self, kafka_conf: Mapping[str, str], timeout_s: float = 10.0) -> None:
         # A consumer that only assigns never joins its group or commits. Partition EOF tells
         # when the tail is read: on a transactional topic the last offsets are commit
-        # markers, which no message ever reaches.
-        self.consumer = Consumer(dict(kafka_conf) | {"group.id": "callstream-replay-reader", "enable.auto.commit": "false",
-                                                     "enable.partition.eof": "true"})
-        self.offsets = offsets
-        self.partitioner = partitioner
+        # markers, which no message ever reaches. A fetch at the end of a partition comes
+        # back (and says EOF) after fetch.wait.max.ms: 10 ms, not librdkafka's 500.
+        self.consumer = Consumer(dict(kafka_conf) | {
+            "group.id": "callstream-replay-reader", "enable.auto.commit": "false", "enable.partition.eof": "true",
+            "auto.offset.reset": "earliest", "fetch.wait.max.ms": "10"})
         self.timeout_s = timeout_s
         self._partitions: dict[str, int] = {}
+        self._partitions_at = 0.0
         self._read: dict[tuple[str, int], list[TimelineEvent]] = {}
 
-    def _partition_count(self, topic: str) -> int:
-        if topic not in self._partitions:
+    def forget(self) -> None:
+        """Start a new lookup: partitions are read again from their archived offsets."""
+        self._read = {}
+
+    def _partition_count(self, topics: Sequence[str]) -> dict[str, int]:
+        """Partitions per topic, from one metadata request for all of them (0: not visible)."""
+        if time.monotonic() - self._partitions_at > self.METADATA_MAX_AGE_S:
+            self._partitions = {}
+        missing = [t for t in topics if t not in self._partitions]
+        if missing:
             try:
-                metadata = self.consumer.list_topics(topic, timeout=self.timeout_s).topics.get(topic)
+                metadata = self.consumer.list_topics(timeout=self.timeout_s).topics
             except KafkaException as exc:
                 raise KafkaOperationError(f"Kafka is not reachable ({exc.args[0].str()})",
                                           "check the bootstrap servers and that the brokers are up") from None
-            self._partitions[topic] = len(metadata.partitions) if metadata and not metadata.error else 0
-        return self._partitions[topic]
+            for topic in missing:
+                found = metadata.get(topic)
+                self._partitions[topic] = len(found.partitions) if found and not found.error else 0
+            self._partitions_at = time.monotonic()
+        return {t: self._partitions[t] for t in topics}
 
-    def events_for(self, topics: Sequence[str], contact_ids: Collection[str]) -> list[TimelineEvent]:
+    def events_for(self, topics: Sequence[str], contact_ids: Collection[str], offsets: Mapping[str, Mapping[int, int]],
+                   partitioner: Partitioner) -> list[TimelineEvent]:
+        """The messages of ``contact_ids`` after the ``offsets`` archived, in the partitions
+        their keys hash to under ``partitioner``."""
         wanted: set[tuple[str, int]] = set()
-        for topic in topics:
-            count = self._partition_count(topic)
+        for topic, count in self._partition_count(topics).items():
             if count:
-                wanted.update((topic, partition_for_key(cid, count, self.partitioner)) for cid in contact_ids)
-        self._read_partitions([tp for tp in wanted if tp not in self._read])
+                wanted.update((topic, partition_for_key(cid, count, partitioner)) for cid in contact_ids)
+        self._read_partitions([tp for tp in wanted if tp not in self._read], offsets)
         ids = set(contact_ids)
         return [e for tp in wanted for e in self._read[tp] if e.contact_id in ids]
 
-    def _read_partitions(self, partitions: list[tuple[str, int]]) -> None:
-        assignment, ends = [], {}
+    def _read_partitions(self, partitions: list[tuple[str, int]], offsets: Mapping[str, Mapping[int, int]]) -> None:
+        """Read each partition from its archived offset to its end, all at once.
+
+        No watermarks are asked for first (a round trip per partition, ~20 ms each on a
+        secured broker): the consumer starts at the archived offset (an offset retention
+        already deleted restarts at the earliest one) and partition EOF says where the end
+        is. Fetched messages are taken as soon as they are there: a ``consume`` that waits
+        for a full batch held every lookup its whole timeout."""
+        if not partitions:
+            return
+        assignment = []
         for topic, partition in partitions:
             self._read[(topic, partition)] = []
-            low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=self.timeout_s)
-            start = max(self.offsets.get(topic, {}).get(partition, low), low)
-            if start < high:
-                assignment.append(TopicPartition(topic, partition, start))
-                ends[(topic, partition)] = high
-        if not assignment:
-            return
+            archived = offsets.get(topic, {}).get(partition)
+            assignment.append(TopicPartition(topic, partition, OFFSET_BEGINNING if archived is None else archived))
+        unread = set(partitions)
         self.consumer.assign(assignment)
         deadline = time.monotonic() + self.timeout_s
-        while ends and time.monotonic() < deadline:
-            for message in self.consumer.consume(num_messages=5000, timeout=0.2):
+        while unread and time.monotonic() < deadline:
+            messages = self.consumer.consume(num_messages=5000, timeout=0)
+            if not messages:
+                first = self.consumer.poll(min(0.1, max(0.0, deadline - time.monotonic())))
+                messages = [first] if first is not None else []
+            for message in messages:
+                tp = (message.topic(), message.partition())
                 if message.error():
                     if message.error().code() == KafkaError._PARTITION_EOF:
-                        ends.pop((message.topic(), message.partition()), None)
+                        unread.discard(tp)
                     continue
-                tp = (message.topic(), message.partition())
-                if tp not in ends:
-                    continue
+                if tp not in unread:
+                    continue  # past the end this read saw: the next lookup's
                 envelope = read_envelope(message.value())
                 _, timestamp = message.timestamp()
                 self._read[tp].append(TimelineEvent(
@@ -272,11 +310,9 @@ class KafkaTail:
                     contact_id=envelope.contact_id if envelope else (message.key() or b"").decode(errors="replace") or None,
                     event_time_ms=envelope.event_time_ms if envelope else None,
                     kafka_timestamp_ms=timestamp, payload=message.value(), source="kafka"))
-                if message.offset() >= ends[tp] - 1:
-                    del ends[tp]
         self.consumer.unassign()
-        if ends:
-            raise ArchiveError(f"reading the Kafka tail of {sorted(ends)} did not finish within {self.timeout_s:.0f}s",
+        if unread:
+            raise ArchiveError(f"reading the Kafka tail of {sorted(unread)} did not finish within {self.timeout_s:.0f}s",
                                "the broker is slow or unreachable; retry, or run without the Kafka tail")
 
     def close(self) -> None:
@@ -293,15 +329,21 @@ def call_timeline(
     include_raw: bool = False,
     partitioner: Partitioner = "murmur2_random",
     view: ArchiveView | None = None,
+    tail: KafkaTail | None = None,
 ) -> CallTimeline:
     """Every event of one call (and, with ``include_linked``, of the calls transferred to or
     from it) from the archive plus the Kafka tail, ordered by event time. Restricted topics
-    (raw transcripts) only with ``include_raw``. Without ``kafka_conf`` only the archive."""
+    (raw transcripts) only with ``include_raw``. Without ``kafka_conf`` only the archive.
+    ``view`` and ``tail`` may be kept for many lookups (their owner closes them)."""
     scope = scope or _default_scope()
     topics = scope.visible(include_raw)
     own_view = view is None
     view = view or ArchiveView(archive, topics)
-    tail = KafkaTail(kafka_conf, view.offsets, partitioner) if kafka_conf else None
+    own_tail = tail is None
+    if tail is None and kafka_conf:
+        tail = KafkaTail(kafka_conf)
+    elif tail is not None:
+        tail.forget()
     try:
         ids: list[str] = [contact_id]
         events: dict[tuple[str, int, int], TimelineEvent] = {}
@@ -309,7 +351,7 @@ def call_timeline(
         for _ in range(_MAX_LINK_HOPS):
             found = [e for e in view.rows_for(pending) if e.topic in topics]
             if tail:
-                found += tail.events_for(topics, pending)
+                found += tail.events_for(topics, pending, view.offsets, partitioner)
             for e in found:  # archive rows come first, so the seam keeps the archived copy
                 events.setdefault((e.topic, e.partition, e.offset), e)
             if not include_linked:
@@ -319,7 +361,7 @@ def call_timeline(
                 break
             ids.extend(sorted(pending))
     finally:
-        if tail:
+        if tail and own_tail:
             tail.close()
         if own_view:
             view.close()

@@ -6,7 +6,7 @@ import time
 
 import msgspec
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from callstream.archive.archiver import archive_topics
@@ -16,6 +16,7 @@ from callstream.archive.query import query
 from callstream.archive.replay import (
     REDRIVE_HEADER,
     ArchiveView,
+    KafkaTail,
     ReplayScope,
     call_timeline,
     redrive_window,
@@ -113,6 +114,54 @@ def test_timeline_seam_has_no_duplicates_even_if_tail_overlaps(kafka_config, cal
     partition = partition_for_key("call-S", 3)
     assert {e.partition for e in timeline.events} == {partition}  # murmur2 matches the producer
 
+
+
+def test_a_kept_kafka_reader_serves_many_lookups(kafka_config, call_topics, archive_settings, unique_name) -> None:
+    """The dashboard keeps one view and one Kafka reader per drill-down: each lookup reads the
+    tail again (new messages appear), a transactional tail ends at its commit marker without
+    waiting out the timeout, and an archived offset retention already deleted starts at the
+    earliest one left."""
+    lifecycle = call_topics.topics[0]
+    settings = archive_settings.model_copy(update={"consumer_group": unique_name("archiver")})
+    t0 = now_ms()
+    producer = new_producer(kafka_config)
+    produce_events(producer, lifecycle, queued("call-K", 3, t0))
+    assert producer.flush(30) == 0
+    archive_all(settings, kafka_config, [lifecycle])
+    archive = Archive.open(settings)
+    view, tail = ArchiveView(archive, (lifecycle,)), KafkaTail(kafka_config)
+    try:
+        first = call_timeline(archive, "call-K", scope=call_topics, view=view, tail=tail)
+        assert (first.from_archive, first.from_kafka) == (3, 0)
+
+        transactional = Producer(kafka_config | {"partitioner": "murmur2_random", "transactional.id": unique_name("tx")})
+        transactional.init_transactions(30)
+        transactional.begin_transaction()
+        produce_events(transactional, lifecycle, queued("call-K", 2, t0 + 10, seq=3))
+        transactional.commit_transaction(30)
+        partition = partition_for_key("call-K", 3)
+        # the commit returns before its markers are written: read until a committed reader sees both
+        committed = Consumer(kafka_config | {"group.id": unique_name("marker"), "enable.auto.commit": "false"})
+        committed.assign([TopicPartition(lifecycle, partition, 3)])
+        seen, deadline = 0, time.monotonic() + 30
+        while seen < 2 and time.monotonic() < deadline:
+            seen += sum(1 for m in committed.consume(10, 0.2) if not m.error())
+        committed.close()
+        assert seen == 2
+        started = time.monotonic()
+        second = call_timeline(archive, "call-K", scope=call_topics, view=view, tail=tail)
+        assert (second.from_archive, second.from_kafka) == (3, 2)
+        assert time.monotonic() - started < 5  # EOF after the commit marker, not the 10 s timeout
+
+        admin = AdminClient(kafka_config)
+        for future in admin.delete_records([TopicPartition(lifecycle, partition, 4)]).values():
+            future.result(30)  # retention took the archived rows and the first tail message
+        view.offsets = {lifecycle: {partition: 1}}  # an archived offset below the log start now
+        third = call_timeline(archive, "call-K", scope=call_topics, view=view, tail=tail)
+        assert [e.offset for e in third.events if e.source == "kafka"] == [4]
+    finally:
+        tail.close()
+        view.close()
 
 def test_query_and_redrive_window(kafka_config, make_topics, archive_settings, unique_name) -> None:
     lifecycle, redacted, into = make_topics("lifecycle", "redacted", "redrive", partitions=3)

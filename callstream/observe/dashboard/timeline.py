@@ -81,7 +81,7 @@ def summarize(event_type: str | None, body: Mapping[str, Any]) -> str:
 def call_timeline_view(contact_id: str, archive_settings: ArchiveSettings, kafka_conf: Mapping[str, str], catalog: Catalog,
                        topic_names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The drill-down of one call (and the calls transferred to or from it)."""
-    from callstream.archive.replay import ReplayScope, call_timeline
+    from callstream.archive.replay import ArchiveView, KafkaTail, ReplayScope, call_timeline
     from callstream.archive.tables import Archive
 
     rename = dict(topic_names or {})
@@ -93,13 +93,19 @@ def call_timeline_view(contact_id: str, archive_settings: ArchiveSettings, kafka
     archive = Archive.open(archive_settings)
     # Producers differ in partitioner (Java-compatible murmur2 in Quix, librdkafka's CRC32
     # by default): look in both partitions a key can be in, and merge.
+    # Both lookups share one pinned archive view and one Kafka connection.
     seen: dict[tuple[str, int, int], Any] = {}
     contact_ids: list[str] = []
-    for partitioner in ("murmur2_random", "consistent_random"):
-        timeline = call_timeline(archive, contact_id, kafka_conf=kafka_conf, scope=scope, partitioner=partitioner)
-        contact_ids += [c for c in timeline.contact_ids if c not in contact_ids]
-        for e in timeline.events:
-            seen.setdefault((e.topic, e.partition, e.offset), e)
+    view, tail = ArchiveView(archive, scope.visible(False)), KafkaTail(kafka_conf)
+    try:
+        for partitioner in ("murmur2_random", "consistent_random"):
+            timeline = call_timeline(archive, contact_id, scope=scope, partitioner=partitioner, view=view, tail=tail)
+            contact_ids += [c for c in timeline.contact_ids if c not in contact_ids]
+            for e in timeline.events:
+                seen.setdefault((e.topic, e.partition, e.offset), e)
+    finally:
+        tail.close()
+        view.close()
     events = list(seen.values())
     rows = []
     for e in events:
