@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 
 import msgspec
@@ -14,10 +16,12 @@ from callstream.archive.maintenance import compact
 from callstream.archive.partitioning import partition_for_key
 from callstream.archive.query import query
 from callstream.archive.replay import (
+    PACED_NICENESS,
     REDRIVE_HEADER,
     ArchiveView,
     KafkaTail,
     ReplayScope,
+    _niced,
     call_timeline,
     redrive_window,
     rewind_group,
@@ -242,3 +246,22 @@ def test_rewind_refuses_active_group_then_moves_offsets(kafka_config, make_topic
     resumed = consume_all(kafka_config, topic, 50, group=group)
     # The group resumes with exactly the messages at or after the rewind time.
     assert sorted(m.timestamp()[1] for m in resumed) == [base + i * 1000 for i in range(50, 100)]
+
+
+def test_a_paced_redrive_runs_niced_and_leaves_its_caller_as_it_was() -> None:
+    """A paced re-drive is background work: its thread (and the query and producer threads it
+    starts, which inherit it) runs PACED_NICENESS lower; the caller's priority is unchanged
+    and an error reaches the caller."""
+    def priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = priority()
+    inside = _niced(priority)  # type: ignore[arg-type]
+    assert inside == min(19, before + PACED_NICENESS)
+    assert priority() == before
+
+    def fails() -> None:
+        raise ArchiveError("the window is empty")
+
+    with pytest.raises(ArchiveError, match="the window is empty"):
+        _niced(fails)  # type: ignore[arg-type]
