@@ -39,6 +39,7 @@ from callstream.archive.datafiles import write_data_files
 from callstream.archive.rows import TopicBuffer
 from callstream.archive.settings import ArchiveSettings
 from callstream.archive.tables import Archive, archived_cluster, archived_offsets, commit_with_retry, offsets_property
+from callstream.collector import PacedCollection
 from callstream.entry import run_entry_point
 from callstream.errors import ArchiveError, KafkaOperationError
 
@@ -184,23 +185,27 @@ class Archiver:
         self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
         started = last_message = time.monotonic()
+        # The buffers hold up to flush_max_rows messages each: collector passes over them
+        # cost more than consuming (collector.py).
         try:
-            while not self._stop.is_set():
-                messages = self.consumer.consume(num_messages=self.settings.consume_batch, timeout=0.25)
-                now = time.monotonic()
-                if messages:
-                    last_message = now
-                    self._buffer(messages, now)
-                self._flush_due(now)
-                # Idle counts only once partitions are assigned (joining the group takes time).
-                idle_since = max(last_message, self._assigned_at or now)
-                if idle_exit_s is not None and now - idle_since >= idle_exit_s:
-                    break
-                if max_seconds is not None and now - started >= max_seconds:
-                    break
-                if max_messages is not None and self.stats.consumed >= max_messages:
-                    break
-            self.flush_all("stop")
+            with PacedCollection() as collection:
+                while not self._stop.is_set():
+                    messages = self.consumer.consume(num_messages=self.settings.consume_batch, timeout=0.25)
+                    now = time.monotonic()
+                    if messages:
+                        last_message = now
+                        self._buffer(messages, now)
+                    self._flush_due(now)
+                    collection.tick(now)
+                    # Idle counts only once partitions are assigned (joining the group takes time).
+                    idle_since = max(last_message, self._assigned_at or now)
+                    if idle_exit_s is not None and now - idle_since >= idle_exit_s:
+                        break
+                    if max_seconds is not None and now - started >= max_seconds:
+                        break
+                    if max_messages is not None and self.stats.consumed >= max_messages:
+                        break
+                self.flush_all("stop")
         finally:
             self.consumer.close()
             self.consumer = None
