@@ -38,14 +38,16 @@ class PacedCollection:
         self.every_s = every_s
         #: monotonic time of the last full pass (or of the start)
         self.last_pass = time.monotonic()
-        self._paused = collector_paused()
+        self._was_enabled = gc.isenabled()
 
     def __enter__(self) -> PacedCollection:
-        self._paused.__enter__()
+        self._was_enabled = gc.isenabled()
+        gc.disable()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._paused.__exit__(*exc)
+        if self._was_enabled:
+            gc.enable()
 
     def tick(self, now: float) -> bool:
         """A full pass if ``every_s`` has passed since the last; whether one ran."""
