@@ -22,6 +22,7 @@ import argparse
 import itertools
 import json
 import logging
+import operator
 import os
 import signal
 import sys
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 #: the archiver process's CPU niceness: the archive is fresh within its flush age anyway, so
 #: on a busy machine it yields the CPU to the live agent-assist path (ADR 0010)
 NICENESS = 10
+#: the topic of a consumed message, as a C-level call for itertools.groupby
+_TOPIC_OF = operator.methodcaller("topic")
 
 
 @dataclass(frozen=True)
@@ -212,18 +215,20 @@ class Archiver:
         return self.stats
 
     def _buffer(self, messages: list, now: float) -> None:
+        good = [m for m in messages if m.error() is None]
+        if len(good) < len(messages):  # rare: an event or an error among the messages
+            for error in (m.error() for m in messages if m.error() is not None):
+                if error.code() != KafkaError._PARTITION_EOF and (error.fatal() or not error.retriable()):
+                    raise KafkaOperationError(f"the archiver consumer failed: {error.str()}",
+                                              "check the broker and the topic ACLs for the archiver",
+                                              code=error.name())
+        # A batch holds runs of one partition's messages: group the runs, not each message.
         by_topic: dict[str, list] = {}
-        for message in messages:
-            error = message.error()
-            if error is None:
-                by_topic.setdefault(message.topic(), []).append(message)
-            elif error.code() != KafkaError._PARTITION_EOF and (error.fatal() or not error.retriable()):
-                raise KafkaOperationError(f"the archiver consumer failed: {error.str()}",
-                                          "check the broker and the topic ACLs for the archiver",
-                                          code=error.name())
+        for topic, run in itertools.groupby(good, key=_TOPIC_OF):
+            by_topic.setdefault(topic, []).extend(run)
         for topic, batch in by_topic.items():
             self.buffers[topic].add_messages(batch, now)
-        self.stats.consumed += sum(len(b) for b in by_topic.values())
+        self.stats.consumed += len(good)
 
     def _flush_due(self, now: float) -> None:
         s = self.settings

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from callstream.archive.archiver import Archiver, archive_topics
 from callstream.archive.settings import ArchiveSettings
 from callstream.archive.tables import Archive, archived_offsets, data_files
 from callstream.contract.codec import encode_event
-from callstream.errors import ArchiveError
+from callstream.errors import ArchiveError, KafkaOperationError
 
 from .conftest import new_producer, now_ms, produce_events, queued
 
@@ -63,6 +63,53 @@ def test_archiver_needs_topics(archive_settings: ArchiveSettings) -> None:
     with pytest.raises(ArchiveError, match="no topics"):
         Archiver(archive_settings, UNREACHABLE, [])
 
+
+class _Consumed:
+    """What the archiver reads of a consumed message (or an event/error in its place)."""
+
+    def __init__(self, topic: str, offset: int, error: KafkaError | None = None) -> None:
+        self._topic, self._offset, self._error = topic, offset, error
+        self._value, self._headers = encode_event(queued("c1", 1, now_ms(), seq=offset)[0])
+
+    def error(self) -> KafkaError | None:
+        return self._error
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, now_ms())
+
+    def key(self) -> bytes:
+        return b"c1"
+
+    def value(self) -> bytes:
+        return self._value
+
+    def headers(self) -> list:
+        return self._headers
+
+
+def test_buffer_groups_runs_of_topics_skips_eof_and_stops_on_a_fatal_error(archive_settings: ArchiveSettings) -> None:
+    lifecycle, redacted = "callstream.call.lifecycle", "callstream.transcript.redacted"
+    archiver = Archiver(archive_settings, UNREACHABLE, [lifecycle, redacted])
+    eof = KafkaError(KafkaError._PARTITION_EOF)
+    batch = [_Consumed(lifecycle, 0), _Consumed(lifecycle, 1), _Consumed(redacted, 0), _Consumed(lifecycle, 2, eof),
+             _Consumed(lifecycle, 2), _Consumed(redacted, 1)]
+    archiver._buffer(batch, time.monotonic())
+    assert archiver.buffers[lifecycle].offsets == [0, 1, 2] and archiver.buffers[redacted].offsets == [0, 1]
+    assert archiver.stats.consumed == 5
+
+    denied = KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, fatal=False, retriable=False)
+    with pytest.raises(KafkaOperationError, match="the archiver consumer failed") as failed:
+        archiver._buffer([_Consumed(lifecycle, 3), _Consumed(lifecycle, 4, denied)], time.monotonic())
+    assert failed.value.code == "TOPIC_AUTHORIZATION_FAILED"
 
 def offsets_by_partition(settings: ArchiveSettings, topic: str) -> dict[int, list[int]]:
     table = Archive.open(settings).table(topic)
