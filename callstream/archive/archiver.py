@@ -197,7 +197,7 @@ class Archiver:
                     now = time.monotonic()
                     if messages:
                         last_message = now
-                        self._buffer(messages, now)
+                        self.add_batch(messages, now)
                     self._flush_due(now)
                     collection.tick(now)
                     # Idle counts only once partitions are assigned (joining the group takes time).
@@ -214,7 +214,8 @@ class Archiver:
             self.consumer = None
         return self.stats
 
-    def _buffer(self, messages: list, now: float) -> None:
+    def add_batch(self, messages: list, now: float) -> None:
+        """Buffer a consumed batch by topic; stop on an error the consumer cannot recover from."""
         good = [m for m in messages if m.error() is None]
         if len(good) < len(messages):  # rare: an event or an error among the messages
             for error in (m.error() for m in messages if m.error() is not None):

@@ -102,13 +102,13 @@ def test_buffer_groups_runs_of_topics_skips_eof_and_stops_on_a_fatal_error(archi
     eof = KafkaError(KafkaError._PARTITION_EOF)
     batch = [_Consumed(lifecycle, 0), _Consumed(lifecycle, 1), _Consumed(redacted, 0), _Consumed(lifecycle, 2, eof),
              _Consumed(lifecycle, 2), _Consumed(redacted, 1)]
-    archiver._buffer(batch, time.monotonic())
+    archiver.add_batch(batch, time.monotonic())
     assert archiver.buffers[lifecycle].offsets == [0, 1, 2] and archiver.buffers[redacted].offsets == [0, 1]
     assert archiver.stats.consumed == 5
 
     denied = KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, fatal=False, retriable=False)
     with pytest.raises(KafkaOperationError, match="the archiver consumer failed") as failed:
-        archiver._buffer([_Consumed(lifecycle, 3), _Consumed(lifecycle, 4, denied)], time.monotonic())
+        archiver.add_batch([_Consumed(lifecycle, 3), _Consumed(lifecycle, 4, denied)], time.monotonic())
     assert failed.value.code == "TOPIC_AUTHORIZATION_FAILED"
 
 def offsets_by_partition(settings: ArchiveSettings, topic: str) -> dict[int, list[int]]:
