@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import (
@@ -33,6 +36,8 @@ from pyiceberg.io.pyarrow import (
     schema_to_pyarrow,
 )
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+from pyiceberg.partitioning import PartitionFieldValue, PartitionKey, PartitionSpec
+from pyiceberg.schema import Schema
 from pyiceberg.table.locations import load_location_provider
 from pyiceberg.table.metadata import TableMetadata
 
@@ -93,11 +98,11 @@ def write_data_files(metadata: TableMetadata, rows: pa.Table, io: FileIO, *, wri
     dictionary_limit = int(metadata.properties.get(*DICTIONARY_LIMIT))
     locations = load_location_provider(table_location=metadata.location, table_properties=metadata.properties)
     written = []
-    for partition in _determine_partitions(spec=metadata.spec(), schema=schema, arrow_table=rows):
+    for partition_key, part in _partitions(metadata.spec(), schema, rows):
         name = f"00000-{next(counter)}-{write_uuid}.parquet"
-        path = locations.new_data_location(data_file_name=name, partition_key=partition.partition_key)
+        path = locations.new_data_location(data_file_name=name, partition_key=partition_key)
         output = io.new_output(path)
-        table = _conform(partition.arrow_table_partition, file_schema)
+        table = _conform(part, file_schema)
         with output.create(overwrite=True) as stream:
             writer = pq.ParquetWriter(stream, schema=file_schema, compression="zstd", compression_level=zstd_level,
                                       use_dictionary=dictionary, column_encoding=encodings or None,
@@ -111,11 +116,35 @@ def write_data_files(metadata: TableMetadata, rows: pa.Table, io: FileIO, *, wri
         )
         written.append(DataFile.from_args(
             content=DataFileContent.DATA, file_path=path, file_format=FileFormat.PARQUET,
-            partition=partition.partition_key.partition, file_size_in_bytes=len(output),
+            partition=partition_key.partition, file_size_in_bytes=len(output),
             sort_order_id=None, spec_id=metadata.default_spec_id, equality_ids=None, key_metadata=None,
             **statistics.to_serialized_dict(),
         ))
     return written
+
+
+def _partitions(spec: PartitionSpec, schema: Schema, rows: pa.Table) -> Iterator[tuple[PartitionKey, pa.Table]]:
+    """``rows`` split by partition, as pyiceberg splits them; by slices when one partition
+    field's rows come in one run each (the archiver sorts them so; compaction rewrites one
+    partition at a time). pyiceberg filters the whole table once per partition: 0.7 us per
+    row of an archiver flush whose calls spanned three days."""
+    if len(spec.fields) == 1 and rows.num_rows:
+        field = spec.fields[0]
+        column = schema.find_column_name(field.source_id)
+        if column in rows.column_names:
+            values = field.transform.pyarrow_transform(schema.find_field(field.source_id).field_type)(
+                rows[column].combine_chunks())
+            if values.null_count == 0:
+                starts = [0, *(np.flatnonzero(pc.not_equal(values[1:], values[:-1]).to_numpy(zero_copy_only=False)) + 1)]
+                keys = [values[int(start)].as_py() for start in starts]
+                if len(set(keys)) == len(keys):
+                    ends = [*starts[1:], rows.num_rows]
+                    for key, start, end in zip(keys, starts, ends, strict=True):
+                        yield (PartitionKey(field_values=[PartitionFieldValue(field=field, value=key)], partition_spec=spec,
+                                            schema=schema), rows.slice(int(start), int(end - start)))
+                    return
+    for partition in _determine_partitions(spec=spec, schema=schema, arrow_table=rows):
+        yield partition.partition_key, partition.arrow_table_partition
 
 
 def _row_group_rows(metadata: TableMetadata) -> int:

@@ -181,7 +181,8 @@ def build_rows(
     headers: list[list[tuple[str, bytes | None]] | None],
     archived_at_ms: int,
 ) -> pa.Table:
-    """Archive rows for one topic's messages, sorted so one call's events sit together."""
+    """Archive rows for one topic's messages, sorted by event date and then so one call's
+    events sit together."""
     n = len(offsets)
     # One decode per value: measured faster than one decode of all values joined as an array.
     envelopes = [read_envelope(v) for v in values]
@@ -210,5 +211,6 @@ def build_rows(
         pa.array([archived_at_ms] * n, pa.int64()),
     ]
     rows = pa.Table.from_arrays(columns, schema=ARROW_SCHEMA)
-    return rows.sort_by([("contact_id", "ascending"), ("event_time_ms", "ascending"),
+    # by partition (event date) first: each partition's rows are then one slice (datafiles)
+    return rows.sort_by([("event_date", "ascending"), ("contact_id", "ascending"), ("event_time_ms", "ascending"),
                          ("kafka_partition", "ascending"), ("kafka_offset", "ascending")])
