@@ -16,8 +16,8 @@ sentiment events, spread over two days) into a local Kafka, then measures in one
 
 Replay isolation: the live path (simulator -> redactor -> assist workers) is measured for
 ``--isolation-seconds`` alone and then while a re-drive paced at ``--isolation-rate`` runs
-for at least as long (`callstream replay window --rate`: how an operator keeps a replay
-off the live path), then alone again; the ratio of the assist p99 figures with / before
+for at least as long, in a process of its own (`callstream replay window --rate`: how an
+operator keeps a replay off the live path), then alone again; the ratio of the assist p99 figures with / before
 shows how much it disturbs live agent assist, and after / before how much p99 moves on
 its own in the same run (the noise a single ratio has to be read against).
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import multiprocessing
 import random
 import shutil
 import statistics
@@ -40,6 +41,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
@@ -53,7 +55,7 @@ from pipeline import LatencyProbe  # noqa: E402  (bench/pipeline.py: the same la
 
 from callstream.archive.archiver import Archiver
 from callstream.archive.maintenance import compact
-from callstream.archive.replay import ArchiveView, KafkaTail, ReplayScope, call_timeline, redrive_window
+from callstream.archive.replay import ArchiveView, KafkaTail, RedriveReport, ReplayScope, call_timeline, redrive_window
 from callstream.archive.settings import ArchiveSettings
 from callstream.archive.tables import Archive, data_files
 from callstream.contract.catalog import load_catalog
@@ -158,6 +160,13 @@ def archive_all(settings: ArchiveSettings, conf: dict, topics: list[str], expect
     started = time.perf_counter()
     archiver.run(max_messages=expected)
     return time.perf_counter() - started, archiver
+
+
+def paced_redrive(settings: ArchiveSettings, conf: dict, from_ms: int, to_ms: int, into_topic: str,
+                  topics: list[str], rate_per_s: float) -> RedriveReport:
+    """A paced re-drive in its own process (the isolation measurement's replay)."""
+    return redrive_window(Archive.open(settings), conf, from_ms=from_ms, to_ms=to_ms, into_topic=into_topic,
+                          topics=topics, rate_per_s=rate_per_s, progress=False)
 
 
 def directory_bytes(paths: list[Path], suffix: str = "") -> int:
@@ -335,9 +344,13 @@ def main() -> None:
         console.print("replay isolation: live assist path without, then with, a paced re-drive ...")
         # the newest part of the two days holding enough events to last the measurement (+20%)
         window_s = 2 * 86_400 * min(1.0, 1.2 * args.isolation_rate * args.isolation_seconds / events)
-        isolation = replay_isolation(conf, work, args.isolation_seconds, lambda: redrive_window(
-            archive, conf, from_ms=now - int(window_s * 1000), to_ms=now + 1, into_topic=paced_into,
-            topics=list(topics.values()), rate_per_s=args.isolation_rate, progress=False))
+        # The paced re-drive runs in a process of its own, as `callstream replay window --rate`
+        # does: in a thread here it shared one interpreter lock with the live traffic's
+        # simulator, whose delays the live latency then counted.
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            isolation = replay_isolation(conf, work, args.isolation_seconds, lambda: pool.submit(
+                paced_redrive, settings, conf, now - int(window_s * 1000), now + 1, paced_into,
+                list(topics.values()), args.isolation_rate).result())
         paced = isolation.pop("redrive")
 
         archive_rate = archived / archive_s
