@@ -17,9 +17,10 @@ sentiment events, spread over two days) into a local Kafka, then measures in one
 Replay isolation: the live path (simulator -> redactor -> assist workers) is measured for
 ``--isolation-seconds`` alone and then while a re-drive paced at ``--isolation-rate`` runs
 for at least as long, in a process of its own (`callstream replay window --rate`: how an
-operator keeps a replay off the live path), then alone again; the ratio of the assist p99 figures with / before
-shows how much it disturbs live agent assist, and after / before how much p99 moves on
-its own in the same run (the noise a single ratio has to be read against).
+operator keeps a replay off the live path), then alone again; the ratio of the assist p99
+figures with / before shows how much it disturbs live agent assist, and after / before how
+much p99 moves on its own in the same run (the noise a single ratio has to be read
+against).
 
     python bench/archive.py [--events 1000000] [--bootstrap HOST:PORT] [--lookups 200]
 

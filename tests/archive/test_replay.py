@@ -119,7 +119,6 @@ def test_timeline_seam_has_no_duplicates_even_if_tail_overlaps(kafka_config, cal
     assert {e.partition for e in timeline.events} == {partition}  # murmur2 matches the producer
 
 
-
 def test_a_kept_kafka_reader_serves_many_lookups(kafka_config, call_topics, archive_settings, unique_name) -> None:
     """The dashboard keeps one view and one Kafka reader per drill-down: each lookup reads the
     tail again (new messages appear), a transactional tail ends at its commit marker without
