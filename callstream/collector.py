@@ -38,16 +38,14 @@ class PacedCollection:
         self.every_s = every_s
         #: monotonic time of the last full pass (or of the start)
         self.last_pass = time.monotonic()
-        self._was_enabled = gc.isenabled()
+        self._paused = contextlib.ExitStack()
 
     def __enter__(self) -> PacedCollection:
-        self._was_enabled = gc.isenabled()
-        gc.disable()
+        self._paused.enter_context(collector_paused())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._was_enabled:
-            gc.enable()
+        self._paused.close()  # the pause's own ``finally`` restores the collector
 
     def tick(self, now: float) -> bool:
         """A full pass if ``every_s`` has passed since the last; whether one ran."""

@@ -218,7 +218,7 @@ class Archiver:
         """Buffer a consumed batch by topic; stop on an error the consumer cannot recover from."""
         good = [m for m in messages if m.error() is None]
         if len(good) < len(messages):  # rare: an event or an error among the messages
-            for error in (m.error() for m in messages if m.error() is not None):
+            for error in filter(None, (m.error() for m in messages)):
                 if error.code() != KafkaError._PARTITION_EOF and (error.fatal() or not error.retriable()):
                     raise KafkaOperationError(f"the archiver consumer failed: {error.str()}",
                                               "check the broker and the topic ACLs for the archiver",

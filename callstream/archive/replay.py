@@ -223,8 +223,8 @@ class KafkaTail:
 
     One consumer serves many lookups (the dashboard's drill-down, the benchmark): its first
     request opens and authenticates a connection (~65 ms of a lookup on a secured broker),
-    later lookups reuse it. A lookup reads a partition once (``forget`` starts the next);
-    partition counts are looked up again after ``METADATA_MAX_AGE_S``."""
+    later lookups reuse it. A partition is read once until ``forget`` (its owner's next
+    lookup); partition counts are looked up again after ``METADATA_MAX_AGE_S``."""
 
     #: how long a topic's partition count is trusted (partitions can be added)
     METADATA_MAX_AGE_S = 60.0
@@ -338,7 +338,8 @@ def call_timeline(
     """Every event of one call (and, with ``include_linked``, of the calls transferred to or
     from it) from the archive plus the Kafka tail, ordered by event time. Restricted topics
     (raw transcripts) only with ``include_raw``. Without ``kafka_conf`` only the archive.
-    ``view`` and ``tail`` may be kept for many lookups (their owner closes them)."""
+    ``view`` and ``tail`` may be kept for many lookups (their owner closes them); a kept
+    ``tail`` answers from what it read until its owner calls ``forget`` (a new lookup)."""
     scope = scope or _default_scope()
     topics = scope.visible(include_raw)
     own_view = view is None
@@ -346,8 +347,6 @@ def call_timeline(
     own_tail = tail is None
     if tail is None and kafka_conf:
         tail = KafkaTail(kafka_conf)
-    elif tail is not None:
-        tail.forget()
     try:
         ids: list[str] = [contact_id]
         events: dict[tuple[str, int, int], TimelineEvent] = {}

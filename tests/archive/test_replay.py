@@ -152,6 +152,7 @@ def test_a_kept_kafka_reader_serves_many_lookups(kafka_config, call_topics, arch
         committed.close()
         assert seen == 2
         started = time.monotonic()
+        tail.forget()  # a new lookup
         second = call_timeline(archive, "call-K", scope=call_topics, view=view, tail=tail)
         assert (second.from_archive, second.from_kafka) == (3, 2)
         assert time.monotonic() - started < 5  # EOF after the commit marker, not the 10 s timeout
@@ -160,6 +161,7 @@ def test_a_kept_kafka_reader_serves_many_lookups(kafka_config, call_topics, arch
         for future in admin.delete_records([TopicPartition(lifecycle, partition, 4)]).values():
             future.result(30)  # retention took the archived rows and the first tail message
         view.offsets = {lifecycle: {partition: 1}}  # an archived offset below the log start now
+        tail.forget()
         third = call_timeline(archive, "call-K", scope=call_topics, view=view, tail=tail)
         assert [e.offset for e in third.events if e.source == "kafka"] == [4]
     finally:

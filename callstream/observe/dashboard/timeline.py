@@ -93,7 +93,7 @@ def call_timeline_view(contact_id: str, archive_settings: ArchiveSettings, kafka
     archive = Archive.open(archive_settings)
     # Producers differ in partitioner (Java-compatible murmur2 in Quix, librdkafka's CRC32
     # by default): look in both partitions a key can be in, and merge.
-    # Both lookups share one pinned archive view and one Kafka connection.
+    # Both lookups share one pinned archive view and one Kafka reader (each partition read once).
     seen: dict[tuple[str, int, int], Any] = {}
     contact_ids: list[str] = []
     view, tail = ArchiveView(archive, scope.visible(False)), KafkaTail(kafka_conf)
