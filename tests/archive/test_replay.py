@@ -168,6 +168,46 @@ def test_a_kept_kafka_reader_serves_many_lookups(kafka_config, call_topics, arch
         tail.close()
         view.close()
 
+def test_the_drill_down_keeps_its_view_until_it_ages_or_its_files_go(kafka_config, call_topics, archive_settings,
+                                                                     unique_name) -> None:
+    """The dashboard's lookups share one pinned archive view and one Kafka reader between
+    requests: events archived or produced after the pin still show (the tail starts at the
+    view's offsets); a view whose files compaction deleted, or an aged one, is pinned again."""
+    from callstream.contract.catalog import load_catalog
+    from callstream.observe.dashboard.timeline import CallDrillDown
+
+    lifecycle = call_topics.topics[0]
+    settings = archive_settings.model_copy(update={"consumer_group": unique_name("archiver")})
+    t0 = now_ms()
+    producer = new_producer(kafka_config)
+    produce_events(producer, lifecycle, queued("call-D", 3, t0))
+    assert producer.flush(30) == 0
+    archive_all(settings, kafka_config, [lifecycle])
+    lookups = CallDrillDown(settings, kafka_config, load_catalog(), {"callstream.call.lifecycle": lifecycle},
+                            max_age_s=600)
+    try:
+        def sources() -> list[str]:
+            document = lookups.timeline("call-D")
+            assert [r["event"]["event_id"] for r in document["events"]] == [f"call-D-q{i}" for i in range(len(document["events"]))]
+            assert {r["topic"] for r in document["events"]} == {"callstream.call.lifecycle"}  # the catalog's name
+            return [r["source"] for r in document["events"]]
+
+        assert sources() == ["archive"] * 3
+        produce_events(producer, lifecycle, queued("call-D", 2, t0 + 10, seq=3))
+        assert producer.flush(30) == 0
+        assert sources() == ["archive"] * 3 + ["kafka"] * 2 and lookups.pins == 1  # the same view
+
+        archive_all(settings, kafka_config, [lifecycle])  # a second file
+        assert sources() == ["archive"] * 3 + ["kafka"] * 2 and lookups.pins == 1  # pinned before it
+        assert sum(r.files_purged for r in compact(Archive.open(settings), [lifecycle])) >= 2  # and deleted them
+        assert sources() == ["archive"] * 5 and lookups.pins == 2
+
+        lookups.max_age_s = 0
+        assert sources() == ["archive"] * 5 and lookups.pins == 3
+    finally:
+        lookups.close()
+
+
 def test_query_and_redrive_window(kafka_config, make_topics, archive_settings, unique_name) -> None:
     lifecycle, redacted, into = make_topics("lifecycle", "redacted", "redrive", partitions=3)
     settings = archive_settings.model_copy(update={"consumer_group": unique_name("archiver")})

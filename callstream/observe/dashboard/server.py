@@ -12,6 +12,7 @@ import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -25,6 +26,9 @@ from callstream.observe.dashboard.access import COOKIE, LOGIN_PAGE, DashboardAcc
 from callstream.observe.metrics import render
 from callstream.observe.observer import Observer
 from callstream.observe.status import Thresholds, evaluate, status_document, summary
+
+if TYPE_CHECKING:
+    from callstream.observe.dashboard.timeline import CallDrillDown
 
 STATIC = Path(__file__).parent / "static"
 
@@ -62,6 +66,18 @@ def create_app(observer: Observer, kafka_conf: Mapping[str, str], *, thresholds:
         if needed not in held:
             raise Refused(needed, bool(held))
 
+    drill_downs: list[CallDrillDown] = []  # made at the first drill-down: the archive's imports take ~1 s
+    made = threading.Lock()
+
+    def drill_down() -> CallDrillDown:
+        with made:
+            if not drill_downs:
+                from callstream.observe.dashboard.timeline import CallDrillDown
+
+                drill_downs.append(CallDrillDown(settings.archive_settings, kafka_conf, observer.catalog,
+                                                 settings.topic_names))
+            return drill_downs[0]
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         thread = None
@@ -75,6 +91,8 @@ def create_app(observer: Observer, kafka_conf: Mapping[str, str], *, thresholds:
             if thread is not None:
                 thread.join(timeout=10)
             observer.close()
+            for lookups in drill_downs:
+                lookups.close()
 
     app = FastAPI(title="callstream dashboard", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -153,10 +171,8 @@ def create_app(observer: Observer, kafka_conf: Mapping[str, str], *, thresholds:
     @app.get("/api/calls/{contact_id}")
     def call(request: Request, contact_id: str) -> Response:
         require(request, "transcripts")
-        from callstream.observe.dashboard.timeline import call_timeline_view
-
         try:
-            view = call_timeline_view(contact_id, settings.archive_settings, kafka_conf, observer.catalog, settings.topic_names)
+            view = drill_down().timeline(contact_id)
         except CallstreamError as exc:
             return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=503)
         if not view["events"]:
