@@ -91,8 +91,8 @@ def create_app(observer: Observer, kafka_conf: Mapping[str, str], *, thresholds:
             if thread is not None:
                 thread.join(timeout=10)
             observer.close()
-            for lookups in drill_downs:
-                lookups.close()
+            for kept in drill_downs:
+                kept.close()
 
     app = FastAPI(title="callstream dashboard", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
