@@ -119,18 +119,25 @@ def test_timeline_seam_has_no_duplicates_even_if_tail_overlaps(kafka_config, cal
     assert {e.partition for e in timeline.events} == {partition}  # murmur2 matches the producer
 
 
+def archived_call(kafka_config, archive_settings, unique_name, topic: str, contact_id: str):
+    """Three queued events of ``contact_id`` produced to ``topic`` and archived by a new
+    archiver group: its settings, the producer (for more events) and the first event's time."""
+    settings = archive_settings.model_copy(update={"consumer_group": unique_name("archiver")})
+    t0 = now_ms()
+    producer = new_producer(kafka_config)
+    produce_events(producer, topic, queued(contact_id, 3, t0))
+    assert producer.flush(30) == 0
+    archive_all(settings, kafka_config, [topic])
+    return settings, producer, t0
+
+
 def test_a_kept_kafka_reader_serves_many_lookups(kafka_config, call_topics, archive_settings, unique_name) -> None:
     """The dashboard keeps one view and one Kafka reader per drill-down: each lookup reads the
     tail again (new messages appear), a transactional tail ends at its commit marker without
     waiting out the timeout, and an archived offset retention already deleted starts at the
     earliest one left."""
     lifecycle = call_topics.topics[0]
-    settings = archive_settings.model_copy(update={"consumer_group": unique_name("archiver")})
-    t0 = now_ms()
-    producer = new_producer(kafka_config)
-    produce_events(producer, lifecycle, queued("call-K", 3, t0))
-    assert producer.flush(30) == 0
-    archive_all(settings, kafka_config, [lifecycle])
+    settings, producer, t0 = archived_call(kafka_config, archive_settings, unique_name, lifecycle, "call-K")
     archive = Archive.open(settings)
     view, tail = ArchiveView(archive, (lifecycle,)), KafkaTail(kafka_config)
     try:
@@ -168,6 +175,7 @@ def test_a_kept_kafka_reader_serves_many_lookups(kafka_config, call_topics, arch
         tail.close()
         view.close()
 
+
 def test_the_drill_down_keeps_its_view_until_it_ages_or_its_files_go(kafka_config, call_topics, archive_settings,
                                                                      unique_name) -> None:
     """The dashboard's lookups share one pinned archive view and one Kafka reader between
@@ -177,12 +185,7 @@ def test_the_drill_down_keeps_its_view_until_it_ages_or_its_files_go(kafka_confi
     from callstream.observe.dashboard.timeline import CallDrillDown
 
     lifecycle = call_topics.topics[0]
-    settings = archive_settings.model_copy(update={"consumer_group": unique_name("archiver")})
-    t0 = now_ms()
-    producer = new_producer(kafka_config)
-    produce_events(producer, lifecycle, queued("call-D", 3, t0))
-    assert producer.flush(30) == 0
-    archive_all(settings, kafka_config, [lifecycle])
+    settings, producer, t0 = archived_call(kafka_config, archive_settings, unique_name, lifecycle, "call-D")
     lookups = CallDrillDown(settings, kafka_config, load_catalog(), {"callstream.call.lifecycle": lifecycle},
                             max_age_s=600)
     try:
