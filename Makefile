@@ -5,16 +5,20 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
+# the installer, pinned by hash like everything else
+TOOLS  := tools.lock
+UV     := $(BIN)/uv pip install -q --python $(BIN)/python --no-deps
 
 .PHONY: setup up test test-unit lint lock bench clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml $(LOCK) scripts/setup-system.sh
+$(STAMP): pyproject.toml $(LOCK) $(TOOLS) scripts/setup-system.sh
 	./scripts/setup-system.sh
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --require-hashes --no-deps -r $(LOCK)
-	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip install -q --require-hashes --no-deps -r $(TOOLS)
+	$(UV) --require-hashes -r $(LOCK)
+	$(UV) --no-build-isolation -e .
 	touch $(STAMP)
 
 up: setup
@@ -35,7 +39,7 @@ lint: setup
 # result before committing it: the lock is what CI and every new machine install.
 lock:
 	$(PYTHON) -m venv /tmp/callstream-lock-tool
-	/tmp/callstream-lock-tool/bin/pip install -q uv
+	/tmp/callstream-lock-tool/bin/pip install -q --require-hashes -r $(TOOLS)
 	/tmp/callstream-lock-tool/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 		--generate-hashes $(if $(UPGRADE),--upgrade) --quiet -o $(LOCK)
 	$(PYTHON) scripts/lock_stamp.py write $(LOCK)
