@@ -25,7 +25,7 @@ from quixstreams import Application, message_context
 from quixstreams.dataframe import StreamingDataFrame
 from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models.serializers import SerializationContext, Serializer
-from quixstreams.models.topics import Topic, TopicAdmin, TopicManager
+from quixstreams.models.topics import Topic, TopicManager
 
 from callstream.contract.catalog import DEADLETTER_TOPIC, Catalog
 from callstream.contract.codec import decode_event, encode_event
@@ -40,6 +40,7 @@ from callstream.kafka.config import KEY_PARTITIONER
 from callstream.observe.client_metrics import ProcessorMetrics, hook_quix_error_callbacks
 from callstream.processors.base import CallState, Processor, WindowSpec
 from callstream.processors.bundle import ProcessorBundle
+from callstream.processors.internal_topics import PromptTopicAdmin
 from callstream.processors.watchdog import guard_commits
 
 log = logging.getLogger(__name__)
@@ -376,7 +377,7 @@ def _build(
     app = Application(
         broker_address=broker_address,
         consumer_group=consumer_group,
-        topic_manager=BoundedNameTopicManager(TopicAdmin(broker_address, extra_config=producer_config), consumer_group),
+        topic_manager=BoundedNameTopicManager(PromptTopicAdmin(broker_address, extra_config=producer_config), consumer_group),
         auto_offset_reset="earliest",
         processing_guarantee=processor.guarantee,
         commit_interval=processor.commit_interval,

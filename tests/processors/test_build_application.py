@@ -104,3 +104,32 @@ def test_every_catalog_processors_stream_keeps_quixs_own_name():
     for name in [*processor_names(), *BUNDLES]:
         topics = [Topic(t) for t in load_processor(name).inputs]
         assert manager.stream_id_from_topics(topics) == "--".join(sorted(t.name for t in topics)), name
+
+
+def test_a_created_internal_topic_is_in_the_metadata_when_creation_returns(kafka_config, unique_name):
+    """The admin behind every worker (``PromptTopicAdmin``) returns from creating a state
+    topic only once the cluster shows all its partitions with a leader; a topic that exists
+    is left alone, and a creation the broker refuses says why."""
+    from confluent_kafka.admin import AdminClient
+    from quixstreams.kafka.configuration import ConnectionConfig
+    from quixstreams.models.topics import Topic, TopicConfig
+    from quixstreams.models.topics.exceptions import CreateTopicFailure
+
+    from callstream.kafka.topics import delete_topics
+    from callstream.processors.internal_topics import PromptTopicAdmin
+
+    quix = PromptTopicAdmin(ConnectionConfig.from_librdkafka_dict(dict(kafka_config), ignore_extras=True))
+    name = unique_name("changelog__callstream-prompt")
+    topic = Topic(name, create_config=TopicConfig(num_partitions=3, replication_factor=1))
+    try:
+        quix.create_topics([topic])
+        shown = AdminClient(kafka_config).list_topics(timeout=10).topics[name]
+        assert len(shown.partitions) == 3 and all(p.leader >= 0 for p in shown.partitions.values())
+        quix.create_topics([topic])  # already there: nothing to do, no error
+        assert quix.inspect_topics([name])[name].num_partitions == 3
+        too_many = Topic(unique_name("changelog__callstream-refused"),
+                         create_config=TopicConfig(num_partitions=1, replication_factor=9))
+        with pytest.raises(CreateTopicFailure, match="replication factor|INVALID_REPLICATION_FACTOR|brokers"):
+            quix.create_topics([too_many])
+    finally:
+        delete_topics(kafka_config, [name])
