@@ -184,6 +184,9 @@ class OffsetReader:
                 # fetching a partition again (1 s by default): every round of reading paid
                 # 1-3 s, and an observer sample on a starting `up` 5-14 s (two failed at 10 s)
                 "fetch.queue.backoff.ms": "5",
+                # a round assigning a topic this consumer has not read yet waited 1.7 s for
+                # it with the broker holding fetches 500 ms; 0.9 s with 10 ms
+                "fetch.wait.max.ms": "10",
             })
         return self._probe
 
