@@ -397,7 +397,7 @@ def probe_compaction(run: CompatRun) -> tuple[str, dict[str, Any]]:
     producer.flush(TIMEOUT_S)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        time.sleep(3)
+        time.sleep(1)
         producer.produce(topic, b"roll", b"roller")  # rolls the active segment so the cleaner may take the rest
         producer.flush(TIMEOUT_S)
         keys = [m.key() for m in run.read(topic, 10_000, timeout_s=2)]
