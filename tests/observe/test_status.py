@@ -51,8 +51,10 @@ def test_status_json_matches_metrics(capsys, session_settings, tmp_path, worker_
     url = dashboard([group], "--window", "600", "--worker-metrics-dir", str(worker_metrics_dir))
     time.sleep(2.5)  # two samples: the first catches up on the topics
     metrics = scrape(url)
+    # the first segments wait for the worker to start: on a busy machine their p99 passed the
+    # 5 s default once (5,088 ms); this test checks that status and /metrics agree, not speed
     code, document = run_status(capsys, tmp_path, pipeline, group, worker_metrics_dir,
-                                "--max-lag", "100000", "--max-lag-seconds", "3600")
+                                "--max-lag", "100000", "--max-lag-seconds", "3600", "--max-p99-ms", "60000")
     assert code == 0, document["breaches"]
     snap, summary = document["snapshot"], document["summary"]
 
