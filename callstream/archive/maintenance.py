@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue, LessThan
 from pyiceberg.io.pyarrow import ArrowScan
+from pyiceberg.manifest import ManifestFile
 from pyiceberg.table import Table
 
 from callstream.archive.body import shred
@@ -179,12 +180,16 @@ def compact(archive: Archive, topics: Sequence[str] | None = None, *,
 def _reachable(table: Table) -> set[str]:
     """Every data file, manifest and manifest list some remaining snapshot refers to."""
     paths: set[str] = set()
+    # Snapshots share most of their manifests: read each one once. Reading them per
+    # snapshot made one expiry of an archiver's 40 snapshots take 19 s (ADR 0014).
+    manifests: dict[str, ManifestFile] = {}
     for snapshot in table.metadata.snapshots:
         paths.add(snapshot.manifest_list)
-        for manifest in snapshot.manifests(table.io):
-            paths.add(manifest.manifest_path)
-            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
-                paths.add(entry.data_file.file_path)
+        manifests.update((m.manifest_path, m) for m in snapshot.manifests(table.io))
+    for path, manifest in manifests.items():
+        paths.add(path)
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+            paths.add(entry.data_file.file_path)
     return paths
 
 

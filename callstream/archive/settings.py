@@ -60,6 +60,10 @@ class ArchiveSettings(BaseModel):
     flush_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     #: ... or when its oldest row waited this long; 20 s keeps archive freshness within 30 s
     flush_max_age_s: float = Field(default=20.0, gt=0)
+    #: snapshots the archiver keeps per table: once a table holds twice this many, it
+    #: expires the older ones (each commit copies the table's whole metadata, snapshots
+    #: included, so a snapshot per flush kept forever made every commit slower; ADR 0014)
+    snapshots_kept: int = Field(default=20, gt=0)
     #: messages per ``consume()`` call
     consume_batch: int = Field(default=5_000, gt=0)
     #: rows per Parquet row group: small enough that a contact id lookup skips most of a file

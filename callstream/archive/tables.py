@@ -62,10 +62,15 @@ NO_BLIND_RETRIES = ("commit.retry.num-retries", "0")
 #: headers, a row group's contact ids) keep theirs and the files come out ~10% smaller for
 #: ~10% less write CPU (measured on the benchmark's rows, ADR 0009).
 DICTIONARY_LIMIT = ("write.parquet.dict-size-bytes", str(64 * 1024))
+#: Appends merge manifests once 16 are listed (Iceberg's default is 100, and off for
+#: pyiceberg's fast append): one manifest per flush made every commit and scan plan read
+#: one more file, and an expiry read them all (ADR 0014).
+MERGED_MANIFESTS = (("commit.manifest-merge.enabled", "true"), ("commit.manifest.min-count-to-merge", "16"))
 #: 1: every row holds its payload; 2: compacted rows may hold their ``body`` instead
 ARCHIVE_FORMAT_VERSION = "2"
 #: properties every archive table is kept at, also tables made by an older callstream
-MAINTAINED_PROPERTIES = dict([NO_BLIND_RETRIES, DICTIONARY_LIMIT, (FORMAT_VERSION_PROPERTY, ARCHIVE_FORMAT_VERSION)])
+MAINTAINED_PROPERTIES = dict([NO_BLIND_RETRIES, DICTIONARY_LIMIT, *MERGED_MANIFESTS,
+                              (FORMAT_VERSION_PROPERTY, ARCHIVE_FORMAT_VERSION)])
 _ICEBERG_KIND = {"string": StringType(), "int": LongType(), "float": DoubleType(), "bool": BooleanType(),
                  "json": StringType()}
 

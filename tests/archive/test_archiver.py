@@ -59,6 +59,31 @@ def test_flush_records_offsets_and_a_stale_writer_cannot_duplicate(archive_setti
     assert all(task.file.lower_bounds and task.file.null_value_counts for task in table.scan().plan_files())
 
 
+def test_many_flushes_keep_the_snapshot_and_manifest_lists_short_and_lose_no_row(tmp_path: Path) -> None:
+    # Each commit copies the table's metadata and lists its manifests: kept forever, a
+    # flush every 20 s made the archiver slower by the hour.
+    settings = ArchiveSettings.for_state_dir(tmp_path, snapshots_kept=3)
+    topic = "callstream.call.lifecycle"
+    archiver = Archiver(settings, UNREACHABLE, [topic])
+    for n in range(40):
+        fill(archiver, topic, n % 2, range(n // 2 * 10, n // 2 * 10 + 10))
+        archiver.flush(topic)
+        time.sleep(0.002)  # snapshots a millisecond apart: expiry keeps by commit time
+    table = Archive.open(settings).table(topic)
+    assert 3 <= len(table.metadata.snapshots) <= 6
+    manifests = table.current_snapshot().manifests(table.io)
+    assert len(manifests) < 16
+    assert archived_offsets(table) == {0: 200, 1: 200}
+    rows = table.scan().to_arrow()
+    assert sorted(zip(rows["kafka_partition"].to_pylist(), rows["kafka_offset"].to_pylist(), strict=True)) == \
+        [(p, o) for p in (0, 1) for o in range(200)]
+    # The expired snapshots' manifest lists and the merged-away manifests left storage.
+    metadata_dir = Path(table.location().removeprefix("file://")) / "metadata"
+    listed = {Path(s.manifest_list.removeprefix("file://")).name for s in table.metadata.snapshots}
+    assert {p.name for p in metadata_dir.glob("snap-*.avro")} == listed
+    assert len(list(metadata_dir.glob("*-m*.avro"))) <= len(manifests) * 3
+
+
 def test_archiver_needs_topics(archive_settings: ArchiveSettings) -> None:
     with pytest.raises(ArchiveError, match="no topics"):
         Archiver(archive_settings, UNREACHABLE, [])
