@@ -10,8 +10,10 @@ past retention is gone from storage, not just hidden from the current snapshot.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue, LessThan
 from pyiceberg.io.pyarrow import ArrowScan
-from pyiceberg.manifest import ManifestFile
+from pyiceberg.manifest import DataFile, ManifestFile
 from pyiceberg.table import Table
 
 from callstream.archive.body import shred
@@ -106,64 +108,118 @@ def _in_archiver_layout(table: Table) -> Callable[[Any], bool]:
     return as_archived
 
 
+class _FilesChanged(Exception):
+    """Files a compaction rewrote left the table before it could swap them (an erasure,
+    retention or another compaction): its rewrite is stale and must not be committed."""
+
+
+def _plan(table: Table, target_file_bytes: int, min_files: int) -> tuple[list, list[list]]:
+    """The current files and the runs of them to rewrite."""
+    tasks = _current_files(table)
+    as_archived = _in_archiver_layout(table)
+    candidates: dict[dt.date, list] = {}
+    for task in tasks:
+        if task.file.file_size_in_bytes < target_file_bytes // 2 or as_archived(task):
+            candidates.setdefault(_partition_day(task), []).append(task)
+    # A lone file the archiver wrote is rewritten too: cold rows end in the compact layout
+    # however few flushes made them.
+    groups = [chunk for group in candidates.values() if len(group) >= min_files or any(map(as_archived, group))
+              for chunk in _rewrite_units(group) if len(chunk) >= 2 or any(map(as_archived, chunk))]
+    return tasks, groups
+
+
+def rewrite_runs(table: Table, groups: list[list], zstd_level: int) -> list[DataFile]:
+    """Each run's rows sorted and written in the cold layout: new files, not yet in the table."""
+    metadata, counter, write_uuid = table.metadata, itertools.count(0), uuid.uuid4()
+    written: list[DataFile] = []
+    try:
+        for group in groups:
+            rows = ArrowScan(table_metadata=metadata, io=table.io, projected_schema=metadata.schema(),
+                             row_filter=AlwaysTrue()).to_table(group)
+            expected = sum(t.file.record_count for t in group)
+            if rows.num_rows != expected:
+                raise ArchiveError(f"compacting {table.name()} read {rows.num_rows} rows from files "
+                                   f"that declare {expected}", "the table's files may be damaged; nothing was changed")
+            # 64-bit offsets: a day's payloads pass 2 GiB, past what `binary` can sort in one piece
+            rows = rows.set_column(rows.schema.get_field_index("payload"), "payload",
+                                   rows["payload"].cast(pa.large_binary()))
+            rows = rows.sort_by([("contact_id", "ascending"), ("event_time_ms", "ascending"),
+                                 ("kafka_partition", "ascending"), ("kafka_offset", "ascending")])
+            rows = shred(rows)  # cold rows keep their events as typed columns (ADR 0012)
+            written += write_data_files(metadata, rows, table.io, write_uuid=write_uuid, counter=counter,
+                                        zstd_level=zstd_level, cold=True)
+    except BaseException:
+        _delete_quietly(table, written)
+        raise
+    return written
+
+
+def _swap(table: Table, removed: list[DataFile], added: list[DataFile]) -> tuple[int, int]:
+    """Replace ``removed`` by ``added`` in one snapshot that carries the archiver's current
+    offsets forward; the files and the row count before it."""
+    tasks = _current_files(table)
+    present = {t.file.file_path for t in tasks}
+    if any(f.file_path not in present for f in removed):
+        raise _FilesChanged
+    with table.transaction() as tx:
+        # pyiceberg has no REPLACE snapshot yet; mark the OVERWRITE as a same-rows rewrite.
+        properties = recorded_positions(table) | {"callstream.maintenance": "compaction"}
+        with tx.update_snapshot(snapshot_properties=properties).overwrite() as rewrite:
+            for data_file in removed:
+                rewrite.delete_data_file(data_file)
+            for data_file in added:
+                rewrite.append_data_file(data_file)
+    return len(tasks), sum(t.file.record_count for t in tasks)
+
+
+def _delete_quietly(table: Table, files: list[DataFile]) -> None:
+    for data_file in files:
+        try:
+            table.io.delete(data_file.file_path)
+        except OSError:
+            pass  # an orphan file is harmless: no snapshot lists it
+
+
 def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
                   min_files: int = 2, expire: bool = True, zstd_level: int = 9) -> CompactionResult:
     """Rewrite each event-date partition's small files, and those still as the archiver wrote
     them, into few sorted ones (same rows) in the cold layout: bodies as typed columns, and
-    zstd at ``zstd_level`` (cold files are read far less than written)."""
+    zstd at ``zstd_level`` (cold files are read far less than written).
 
-    def attempt(table: Table) -> tuple[int, int, int, int, int]:
-        tasks = _current_files(table)
-        as_archived = _in_archiver_layout(table)
-        candidates: dict[dt.date, list] = {}
-        for task in tasks:
-            if task.file.file_size_in_bytes < target_file_bytes // 2 or as_archived(task):
-                candidates.setdefault(_partition_day(task), []).append(task)
-        # A lone file the archiver wrote is rewritten too: cold rows end in the compact layout
-        # however few flushes made them.
-        groups = [chunk for group in candidates.values() if len(group) >= min_files or any(map(as_archived, group))
-                  for chunk in _rewrite_units(group) if len(chunk) >= 2 or any(map(as_archived, chunk))]
-        rows_before = sum(t.file.record_count for t in tasks)
+    The rewrite is done once and only the swap is retried when a running archiver commits
+    meanwhile (appends leave the rewritten files in place). Redoing the whole rewrite on
+    each lost race never finished against an archiver flushing every second (ADR 0014)."""
+    for _ in range(3):
+        tasks, groups = _plan(table, target_file_bytes, min_files)
+        rows_now = sum(t.file.record_count for t in tasks)
         if not groups:
-            return 0, len(tasks), len(tasks), rows_before, rows_before
-        metadata = table.metadata
-        counter = itertools.count(0)
-        removed = added = 0
-        with table.transaction() as tx:
-            # pyiceberg has no REPLACE snapshot yet; mark the OVERWRITE as a same-rows rewrite.
-            properties = recorded_positions(table) | {"callstream.maintenance": "compaction"}
-            with tx.update_snapshot(snapshot_properties=properties).overwrite() as rewrite:
-                for group in groups:
-                    rows = ArrowScan(table_metadata=metadata, io=table.io, projected_schema=metadata.schema(),
-                                     row_filter=AlwaysTrue()).to_table(group)
-                    expected = sum(t.file.record_count for t in group)
-                    if rows.num_rows != expected:
-                        raise ArchiveError(f"compacting {table.name()} read {rows.num_rows} rows from files "
-                                           f"that declare {expected}", "the table's files may be damaged; nothing was changed")
-                    # 64-bit offsets: a day's payloads pass 2 GiB, past what `binary` can sort in one piece
-                    rows = rows.set_column(rows.schema.get_field_index("payload"), "payload",
-                                           rows["payload"].cast(pa.large_binary()))
-                    rows = rows.sort_by([("contact_id", "ascending"), ("event_time_ms", "ascending"),
-                                         ("kafka_partition", "ascending"), ("kafka_offset", "ascending")])
-                    rows = shred(rows)  # cold rows keep their events as typed columns (ADR 0012)
-                    for task in group:
-                        rewrite.delete_data_file(task.file)
-                        removed += 1
-                    for data_file in write_data_files(metadata, rows, table.io, write_uuid=rewrite.commit_uuid,
-                                                      counter=counter, zstd_level=zstd_level, cold=True):
-                        rewrite.append_data_file(data_file)
-                        added += 1
-        days = len({_partition_day(chunk[0]) for chunk in groups})
-        return days, len(tasks), len(tasks) - removed + added, rows_before, rows_before
-
-    groups, before, after, rows_before, _ = commit_with_retry(table, attempt, what="compaction")
-    rows_after = sum(t.file.record_count for t in _current_files(table.refresh()))
-    if rows_after != rows_before:
-        raise ArchiveError(f"compaction of {table.name()} changed the row count {rows_before} -> {rows_after}",
-                           "report this; restore the previous snapshot with a time-travel rollback")
-    purged = expire_snapshots(table) if expire and groups else 0
-    return CompactionResult(topic=topic, partitions_rewritten=groups, files_before=before, files_after=after,
-                            rows_before=rows_before, rows_after=rows_after, files_purged=purged)
+            return CompactionResult(topic=topic, partitions_rewritten=0, files_before=len(tasks),
+                                    files_after=len(tasks), rows_before=rows_now, rows_after=rows_now, files_purged=0)
+        removed = [t.file for t in itertools.chain.from_iterable(groups)]
+        added = rewrite_runs(table, groups, zstd_level)
+        if sum(f.record_count for f in added) != sum(f.record_count for f in removed):
+            _delete_quietly(table, added)
+            raise ArchiveError(f"compaction of {table.name()} wrote {sum(f.record_count for f in added)} rows "
+                               f"for {sum(f.record_count for f in removed)}", "report this; nothing was changed")
+        try:
+            # The rewrite took a while: swap on the table as it is now, not as it was planned.
+            files_before, rows_before = commit_with_retry(table.refresh(), functools.partial(_swap, removed=removed, added=added),
+                                                          what="compaction")
+            break
+        except _FilesChanged:  # plan again on what the table holds now
+            _delete_quietly(table, added)
+            table = table.refresh()
+        except BaseException:
+            _delete_quietly(table, added)
+            raise
+    else:
+        raise ArchiveError(f"compaction of {table.name()} kept finding its files removed by another writer",
+                           "an erasure or retention run is in progress; run the compaction again after it")
+    purged = expire_snapshots(table) if expire else 0
+    days = len({_partition_day(group[0]) for group in groups})
+    return CompactionResult(topic=topic, partitions_rewritten=days, files_before=files_before,
+                            files_after=files_before - len(removed) + len(added),
+                            rows_before=rows_before, rows_after=rows_before, files_purged=purged)
 
 
 def compact(archive: Archive, topics: Sequence[str] | None = None, *,

@@ -75,6 +75,57 @@ def test_compaction_rewrites_a_large_partition_in_bounded_runs(archive: Archive,
     assert sorted(table.scan().to_arrow().column("kafka_offset").to_pylist()) == list(range(200))
 
 
+def test_compaction_commits_beside_an_archiver_that_appended_during_its_rewrite(archive: Archive, monkeypatch) -> None:
+    for commit in range(4):
+        append(archive, LIFECYCLE, f"c{commit}", 30, age_days=0, first_offset=commit * 30)
+    rewrite, appended = maintenance.rewrite_runs, []
+
+    def with_a_flush_meanwhile(table, groups, zstd_level):
+        written = rewrite(table, groups, zstd_level)
+        if len(appended) < 3:  # the live archiver commits while compaction writes, three times
+            append(archive, LIFECYCLE, "live", 10, age_days=0, first_offset=120 + len(appended) * 10)
+            appended.append(True)
+        return written
+
+    monkeypatch.setattr(maintenance, "rewrite_runs", with_a_flush_meanwhile)
+    [result] = compact(archive)
+
+    table = archive.table(LIFECYCLE)
+    assert len(appended) == 1  # rewritten once: the lost race redid only the swap
+    assert sorted(table.scan().to_arrow().column("kafka_offset").to_pylist()) == list(range(130))
+    assert archived_offsets(table) == {0: 130}  # the archiver's newer position survived the swap
+    assert (result.files_before, result.files_after, result.rows_after) == (5, 2, 130)
+
+
+def test_compaction_plans_again_when_its_files_were_removed_meanwhile(archive: Archive, monkeypatch) -> None:
+    # An erasure or retention run rewrote the files: committing the stale rewrite would
+    # bring back rows they removed.
+    append(archive, RAW, "fresh", 10, age_days=2, first_offset=0)
+    append(archive, RAW, "fresh", 10, age_days=2, first_offset=10)
+    append(archive, RAW, "old", 20, age_days=31, first_offset=20)
+    append(archive, RAW, "old", 20, age_days=31, first_offset=40)
+    rewrite, rewrites = maintenance.rewrite_runs, []
+
+    def retention_meanwhile(table, groups, zstd_level):
+        written = rewrite(table, groups, zstd_level)
+        if not rewrites:
+            apply_retention(archive, {RAW: ("restricted", 30)})
+        rewrites.append(len(groups))
+        return written
+
+    monkeypatch.setattr(maintenance, "rewrite_runs", retention_meanwhile)
+    [result] = compact(archive)
+
+    table = archive.table(RAW)
+    assert rewrites == [2, 1]  # both days, then only the day retention left
+    rows = table.scan().to_arrow()
+    assert set(rows.column("contact_id").to_pylist()) == {"fresh"} and rows.num_rows == 20
+    assert result.rows_after == 20 and result.files_after == 1
+    warehouse = Path(archive.settings.warehouse)
+    on_disk = {str(p) for p in warehouse.rglob("*.parquet")}
+    assert on_disk == {p.removeprefix("file://") for p in data_files(table)}  # the stale rewrite left no file
+
+
 def test_retention_follows_classification(archive: Archive) -> None:
     append(archive, RAW, "fresh", 10, age_days=2, first_offset=0)
     append(archive, RAW, "old", 20, age_days=31, first_offset=10)
