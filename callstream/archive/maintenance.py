@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.expressions import AlwaysTrue, LessThan
 from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.manifest import DataFile, ManifestFile
@@ -109,52 +110,59 @@ def _in_archiver_layout(table: Table) -> Callable[[Any], bool]:
 
 
 class _FilesChanged(Exception):
-    """Files a compaction rewrote left the table before it could swap them (an erasure,
+    """Files a rewrite replaced left the table before it could swap them (an erasure,
     retention or another compaction): its rewrite is stale and must not be committed."""
 
 
-def _plan(table: Table, target_file_bytes: int, min_files: int) -> tuple[list, list[list]]:
-    """The current files and the runs of them to rewrite."""
-    tasks = _current_files(table)
-    as_archived = _in_archiver_layout(table)
-    candidates: dict[dt.date, list] = {}
-    for task in tasks:
-        if task.file.file_size_in_bytes < target_file_bytes // 2 or as_archived(task):
-            candidates.setdefault(_partition_day(task), []).append(task)
-    # A lone file the archiver wrote is rewritten too: cold rows end in the compact layout
-    # however few flushes made them.
-    groups = [chunk for group in candidates.values() if len(group) >= min_files or any(map(as_archived, group))
-              for chunk in _rewrite_units(group) if len(chunk) >= 2 or any(map(as_archived, chunk))]
-    return tasks, groups
+@dataclass(frozen=True)
+class Rewrite:
+    """What ``rewrite_table`` swapped: the runs of files it replaced, the files out and in,
+    and the table's file and row counts just before the swap."""
+
+    runs: list[list]
+    removed: list[DataFile]
+    added: list[DataFile]
+    files_before: int
+    rows_before: int
+    rows_dropped: int
 
 
-def rewrite_runs(table: Table, groups: list[list], zstd_level: int) -> list[DataFile]:
-    """Each run's rows sorted and written in the cold layout: new files, not yet in the table."""
+def rewrite_runs(table: Table, runs: list[list], zstd_level: int,
+                 without_contacts: frozenset[str] = frozenset()) -> list[tuple[list, list[DataFile], int]]:
+    """Each run's rows (without those of ``without_contacts``) sorted and written in the cold
+    layout: per run rewritten, the new files (not yet in the table) and the rows dropped. A
+    run holding none of ``without_contacts`` is left out when there are some to drop."""
     metadata, counter, write_uuid = table.metadata, itertools.count(0), uuid.uuid4()
-    written: list[DataFile] = []
+    rewritten: list[tuple[list, list[DataFile], int]] = []
     try:
-        for group in groups:
+        for run in runs:
             rows = ArrowScan(table_metadata=metadata, io=table.io, projected_schema=metadata.schema(),
-                             row_filter=AlwaysTrue()).to_table(group)
-            expected = sum(t.file.record_count for t in group)
+                             row_filter=AlwaysTrue()).to_table(run)
+            expected = sum(t.file.record_count for t in run)
             if rows.num_rows != expected:
-                raise ArchiveError(f"compacting {table.name()} read {rows.num_rows} rows from files "
+                raise ArchiveError(f"rewriting {table.name()} read {rows.num_rows} rows from files "
                                    f"that declare {expected}", "the table's files may be damaged; nothing was changed")
+            if without_contacts:
+                erased = pc.fill_null(pc.is_in(rows["contact_id"], value_set=pa.array(sorted(without_contacts))), False)
+                rows = rows.filter(pc.invert(erased))
+                if rows.num_rows == expected:
+                    continue
             # 64-bit offsets: a day's payloads pass 2 GiB, past what `binary` can sort in one piece
             rows = rows.set_column(rows.schema.get_field_index("payload"), "payload",
                                    rows["payload"].cast(pa.large_binary()))
             rows = rows.sort_by([("contact_id", "ascending"), ("event_time_ms", "ascending"),
                                  ("kafka_partition", "ascending"), ("kafka_offset", "ascending")])
             rows = shred(rows)  # cold rows keep their events as typed columns (ADR 0012)
-            written += write_data_files(metadata, rows, table.io, write_uuid=write_uuid, counter=counter,
-                                        zstd_level=zstd_level, cold=True)
+            files = write_data_files(metadata, rows, table.io, write_uuid=write_uuid, counter=counter,
+                                     zstd_level=zstd_level, cold=True) if rows.num_rows else []
+            rewritten.append((run, files, expected - rows.num_rows))
     except BaseException:
-        _delete_quietly(table, written)
+        _delete_quietly(table, [f for _, files, _ in rewritten for f in files])
         raise
-    return written
+    return rewritten
 
 
-def _swap(table: Table, removed: list[DataFile], added: list[DataFile]) -> tuple[int, int]:
+def swap_files(table: Table, removed: list[DataFile], added: list[DataFile], what: str) -> tuple[int, int]:
     """Replace ``removed`` by ``added`` in one snapshot that carries the archiver's current
     offsets forward; the files and the row count before it."""
     tasks = _current_files(table)
@@ -162,8 +170,8 @@ def _swap(table: Table, removed: list[DataFile], added: list[DataFile]) -> tuple
     if any(f.file_path not in present for f in removed):
         raise _FilesChanged
     with table.transaction() as tx:
-        # pyiceberg has no REPLACE snapshot yet; mark the OVERWRITE as a same-rows rewrite.
-        properties = recorded_positions(table) | {"callstream.maintenance": "compaction"}
+        # pyiceberg has no REPLACE snapshot yet; the OVERWRITE names what rewrote the files.
+        properties = recorded_positions(table) | {"callstream.maintenance": what}
         with tx.update_snapshot(snapshot_properties=properties).overwrite() as rewrite:
             for data_file in removed:
                 rewrite.delete_data_file(data_file)
@@ -180,46 +188,76 @@ def _delete_quietly(table: Table, files: list[DataFile]) -> None:
             pass  # an orphan file is harmless: no snapshot lists it
 
 
+def rewrite_table(table: Table, plan: Callable[[Table], list[list]], *, what: str, zstd_level: int,
+                  without_contacts: frozenset[str] = frozenset()) -> Rewrite | None:
+    """Rewrite the runs of files ``plan`` picks (see ``rewrite_runs``) and swap them in; None
+    when there was nothing to rewrite.
+
+    The rewrite is done once and only the swap is retried when a running archiver commits
+    meanwhile (its appends leave the rewritten files in place): redoing the rewrite on each
+    lost race never finished beside an archiver flushing every second (ADR 0014). When the
+    files themselves went (an erasure, retention), the stale rewrite is dropped and planned
+    again: committing it would bring back rows they removed."""
+    for _ in range(3):
+        runs = plan(table)
+        rewritten = rewrite_runs(table, runs, zstd_level, without_contacts) if runs else []
+        if not rewritten:
+            return None
+        removed = [t.file for run, _, _ in rewritten for t in run]
+        added = [f for _, files, _ in rewritten for f in files]
+        dropped = sum(d for _, _, d in rewritten)
+        if sum(f.record_count for f in added) != sum(f.record_count for f in removed) - dropped:
+            _delete_quietly(table, added)
+            raise ArchiveError(f"{what} of {table.name()} wrote {sum(f.record_count for f in added)} rows for "
+                               f"{sum(f.record_count for f in removed) - dropped}", "report this; nothing was changed")
+        try:
+            # The rewrite took a while: swap on the table as it is now, not as it was planned.
+            files_before, rows_before = commit_with_retry(
+                table.refresh(), functools.partial(swap_files, removed=removed, added=added, what=what), what=what)
+        except _FilesChanged:
+            _delete_quietly(table, added)
+            table = table.refresh()
+            continue
+        except BaseException:
+            _delete_quietly(table, added)
+            raise
+        return Rewrite(runs=[run for run, _, _ in rewritten], removed=removed, added=added,
+                       files_before=files_before, rows_before=rows_before, rows_dropped=dropped)
+    raise ArchiveError(f"{what} of {table.name()} kept finding its files removed by another writer",
+                       f"another erasure, retention or compaction is in progress; run the {what} again after it")
+
+
+def _compaction_runs(target_file_bytes: int, min_files: int) -> Callable[[Table], list[list]]:
+    def plan(table: Table) -> list[list]:
+        as_archived = _in_archiver_layout(table)
+        candidates: dict[dt.date, list] = {}
+        for task in _current_files(table):
+            if task.file.file_size_in_bytes < target_file_bytes // 2 or as_archived(task):
+                candidates.setdefault(_partition_day(task), []).append(task)
+        # A lone file the archiver wrote is rewritten too: cold rows end in the compact layout
+        # however few flushes made them.
+        return [chunk for group in candidates.values() if len(group) >= min_files or any(map(as_archived, group))
+                for chunk in _rewrite_units(group) if len(chunk) >= 2 or any(map(as_archived, chunk))]
+    return plan
+
+
 def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
                   min_files: int = 2, expire: bool = True, zstd_level: int = 9) -> CompactionResult:
     """Rewrite each event-date partition's small files, and those still as the archiver wrote
     them, into few sorted ones (same rows) in the cold layout: bodies as typed columns, and
-    zstd at ``zstd_level`` (cold files are read far less than written).
-
-    The rewrite is done once and only the swap is retried when a running archiver commits
-    meanwhile (appends leave the rewritten files in place). Redoing the whole rewrite on
-    each lost race never finished against an archiver flushing every second (ADR 0014)."""
-    for _ in range(3):
-        tasks, groups = _plan(table, target_file_bytes, min_files)
-        rows_now = sum(t.file.record_count for t in tasks)
-        if not groups:
-            return CompactionResult(topic=topic, partitions_rewritten=0, files_before=len(tasks),
-                                    files_after=len(tasks), rows_before=rows_now, rows_after=rows_now, files_purged=0)
-        removed = [t.file for t in itertools.chain.from_iterable(groups)]
-        added = rewrite_runs(table, groups, zstd_level)
-        if sum(f.record_count for f in added) != sum(f.record_count for f in removed):
-            _delete_quietly(table, added)
-            raise ArchiveError(f"compaction of {table.name()} wrote {sum(f.record_count for f in added)} rows "
-                               f"for {sum(f.record_count for f in removed)}", "report this; nothing was changed")
-        try:
-            # The rewrite took a while: swap on the table as it is now, not as it was planned.
-            files_before, rows_before = commit_with_retry(table.refresh(), functools.partial(_swap, removed=removed, added=added),
-                                                          what="compaction")
-            break
-        except _FilesChanged:  # plan again on what the table holds now
-            _delete_quietly(table, added)
-            table = table.refresh()
-        except BaseException:
-            _delete_quietly(table, added)
-            raise
-    else:
-        raise ArchiveError(f"compaction of {table.name()} kept finding its files removed by another writer",
-                           "an erasure or retention run is in progress; run the compaction again after it")
+    zstd at ``zstd_level`` (cold files are read far less than written)."""
+    done = rewrite_table(table, _compaction_runs(target_file_bytes, min_files), what="compaction",
+                         zstd_level=zstd_level)
+    if done is None:
+        tasks = _current_files(table.refresh())
+        rows = sum(t.file.record_count for t in tasks)
+        return CompactionResult(topic=topic, partitions_rewritten=0, files_before=len(tasks), files_after=len(tasks),
+                                rows_before=rows, rows_after=rows, files_purged=0)
     purged = expire_snapshots(table) if expire else 0
-    days = len({_partition_day(group[0]) for group in groups})
-    return CompactionResult(topic=topic, partitions_rewritten=days, files_before=files_before,
-                            files_after=files_before - len(removed) + len(added),
-                            rows_before=rows_before, rows_after=rows_before, files_purged=purged)
+    return CompactionResult(topic=topic, partitions_rewritten=len({_partition_day(run[0]) for run in done.runs}),
+                            files_before=done.files_before,
+                            files_after=done.files_before - len(done.removed) + len(done.added),
+                            rows_before=done.rows_before, rows_after=done.rows_before, files_purged=purged)
 
 
 def compact(archive: Archive, topics: Sequence[str] | None = None, *,

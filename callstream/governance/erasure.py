@@ -10,7 +10,7 @@ In order:
    in the archive, in the redactor's state and changelog, and in the dead-letter topic.
    Producers refuse to make a new key for them, so nothing new is sealed for them either.
 3. **Purge the archive physically**: delete their rows from every archive table (a
-   copy-on-write Iceberg delete keeping the archiver's offsets), then expire the snapshots
+   rewrite of the files holding them, swapped in keeping the archiver's offsets), then expire the snapshots
    that still reference the old files and delete the files only those snapshots held
    (``expire_snapshots``: pyiceberg's expiry alone leaves them on storage). When Kafka is
    reachable it first waits until the archiver has committed past Kafka's end offsets at
@@ -35,8 +35,8 @@ import pyarrow.compute as pc
 from pyiceberg.expressions import In
 
 from callstream.archive.body import PAYLOAD_COLUMNS, payloads
-from callstream.archive.maintenance import expire_snapshots
-from callstream.archive.tables import Archive, archived_offsets, commit_with_retry, recorded_positions
+from callstream.archive.maintenance import expire_snapshots, rewrite_table
+from callstream.archive.tables import Archive, archived_offsets
 from callstream.errors import CallstreamError
 from callstream.governance.audit import operator
 from callstream.governance.keystore import subject_digest
@@ -88,23 +88,22 @@ def archived_contacts_of(archive: Archive, customer_id: str) -> set[str]:
 
 
 def purge_archive(archive: Archive, contacts: list[str]) -> tuple[dict[str, int], int]:
-    """Delete every row of ``contacts`` from every table, then the files that held them."""
+    """Rewrite every file holding rows of ``contacts`` without them (in every table), then
+    delete the old files. Beside a running archiver: the rewrite is done once and only its
+    swap retried (``rewrite_table``)."""
     rows_purged: dict[str, int] = {}
     files = 0
     matching = In(term="contact_id", literals=contacts)
+
+    def files_with_them(table: Table) -> list[list]:  # file statistics narrow it; the rewrite decides
+        return [[task] for task in table.scan(row_filter=matching).plan_files()] if table.current_snapshot() else []
+
     for topic, table in archive.tables():
-        if table.current_snapshot() is None:
-            continue
-        count = table.scan(row_filter=matching, selected_fields=("contact_id",)).to_arrow().num_rows
-        if not count:
-            continue
-
-        def attempt(table: Table) -> None:
-            table.delete(matching, snapshot_properties=recorded_positions(table))
-
-        commit_with_retry(table, attempt, what="erasure")
-        files += expire_snapshots(table)
-        rows_purged[topic] = count
+        done = rewrite_table(table, files_with_them, what="erasure", without_contacts=frozenset(contacts),
+                             zstd_level=archive.settings.compacted_zstd_level)
+        if done is not None:
+            files += expire_snapshots(table)
+            rows_purged[topic] = done.rows_dropped
     return rows_purged, files
 
 

@@ -80,21 +80,30 @@ def test_compaction_commits_beside_an_archiver_that_appended_during_its_rewrite(
         append(archive, LIFECYCLE, f"c{commit}", 30, age_days=0, first_offset=commit * 30)
     rewrite, appended = maintenance.rewrite_runs, []
 
-    def with_a_flush_meanwhile(table, groups, zstd_level):
-        written = rewrite(table, groups, zstd_level)
+    def with_a_flush_meanwhile(table, groups, zstd_level, without_contacts=frozenset()):
+        written = rewrite(table, groups, zstd_level, without_contacts)
         if len(appended) < 3:  # the live archiver commits while compaction writes, three times
             append(archive, LIFECYCLE, "live", 10, age_days=0, first_offset=120 + len(appended) * 10)
             appended.append(True)
         return written
 
+    swap, swaps = maintenance.swap_files, []
+
+    def losing_the_first_race(table, **kwargs):
+        swaps.append(len(swaps))
+        if len(swaps) == 1:  # the archiver commits between the swap's look and its commit
+            append(archive, LIFECYCLE, "live", 10, age_days=0, first_offset=130)
+        return swap(table, **kwargs)
+
     monkeypatch.setattr(maintenance, "rewrite_runs", with_a_flush_meanwhile)
+    monkeypatch.setattr(maintenance, "swap_files", losing_the_first_race)
     [result] = compact(archive)
 
     table = archive.table(LIFECYCLE)
-    assert len(appended) == 1  # rewritten once: the lost race redid only the swap
-    assert sorted(table.scan().to_arrow().column("kafka_offset").to_pylist()) == list(range(130))
-    assert archived_offsets(table) == {0: 130}  # the archiver's newer position survived the swap
-    assert (result.files_before, result.files_after, result.rows_after) == (5, 2, 130)
+    assert len(appended) == 1 and swaps == [0, 1]  # rewritten once: the lost race redid only the swap
+    assert sorted(table.scan().to_arrow().column("kafka_offset").to_pylist()) == list(range(140))
+    assert archived_offsets(table) == {0: 140}  # the archiver's newer positions survived the swap
+    assert (result.files_before, result.files_after, result.rows_after) == (6, 3, 140)
 
 
 def test_compaction_plans_again_when_its_files_were_removed_meanwhile(archive: Archive, monkeypatch) -> None:
@@ -106,8 +115,8 @@ def test_compaction_plans_again_when_its_files_were_removed_meanwhile(archive: A
     append(archive, RAW, "old", 20, age_days=31, first_offset=40)
     rewrite, rewrites = maintenance.rewrite_runs, []
 
-    def retention_meanwhile(table, groups, zstd_level):
-        written = rewrite(table, groups, zstd_level)
+    def retention_meanwhile(table, groups, zstd_level, without_contacts=frozenset()):
+        written = rewrite(table, groups, zstd_level, without_contacts)
         if not rewrites:
             apply_retention(archive, {RAW: ("restricted", 30)})
         rewrites.append(len(groups))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
+from callstream.archive import maintenance
 from callstream.archive.rows import build_rows
 from callstream.archive.settings import ArchiveSettings
 from callstream.archive.tables import Archive, archived_offsets
@@ -118,3 +119,29 @@ def test_the_purge_removes_old_snapshots_and_their_files_and_keeps_the_archivers
     assert on_storage and not any("c-1" in contacts for contacts in on_storage)  # no file holds c-1's rows
     kinds = [e.kind for e in protection.audit.entries()]
     assert kinds == ["erasure"] and protection.audit.verify().ok
+
+
+def test_the_purge_commits_beside_an_archiver_that_appended_during_its_rewrite(protection, archive, tmp_path, monkeypatch):
+    # A running archiver commits every few seconds; a purge that redid its rewrite on each
+    # lost race never finished beside one flushing every second.
+    seal = ProducerSeal(protection)
+    archive_events(archive, [seal(e) for e in call("c-1", "cust-1", 3)])
+    archive_events(archive, [seal(e) for e in call("c-2", "cust-2", 3)])
+    rewrite, flushes = maintenance.rewrite_runs, []
+
+    def with_a_flush_meanwhile(table, runs, zstd_level, without_contacts=frozenset()):
+        written = rewrite(table, runs, zstd_level, without_contacts)
+        if len(flushes) < 2:
+            archive_events(archive, [seal(e) for e in call("c-3", "cust-3", 2)])
+            flushes.append(table.name())
+        return written
+
+    monkeypatch.setattr(maintenance, "rewrite_runs", with_a_flush_meanwhile)
+    receipt = erase(protection, archive, contact="c-1")
+
+    raw = archive.table("callstream.transcript.raw")
+    assert receipt.rows_purged == {"callstream.transcript.raw": 3, "callstream.call.lifecycle": 1}
+    assert sorted(raw.scan().to_arrow()["contact_id"].to_pylist()) == ["c-2"] * 3 + ["c-3"] * 4
+    assert archived_offsets(raw) == {0: 10}  # the flushes made during the purge kept their offsets
+    on_storage = [pq.read_table(p, columns=["contact_id"])["contact_id"].to_pylist() for p in tmp_path.rglob("*.parquet")]
+    assert not any("c-1" in contacts for contacts in on_storage)
