@@ -58,6 +58,8 @@ class ArchiveSection(BaseSettings):
     consumer_group: str | None = None
     flush_max_rows: int | None = Field(default=None, gt=0)
     flush_max_age_s: float | None = Field(default=None, gt=0)
+    snapshots_kept: int | None = Field(default=None, gt=0)
+    maintenance_every_s: float | None = Field(default=None, gt=0)
 
 
 class DashboardSection(BaseSettings):

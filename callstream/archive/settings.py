@@ -64,6 +64,8 @@ class ArchiveSettings(BaseModel):
     #: expires the older ones (each commit copies the table's whole metadata, snapshots
     #: included, so a snapshot per flush kept forever made every commit slower; ADR 0014)
     snapshots_kept: int = Field(default=20, gt=0)
+    #: seconds between rounds of retention and compaction beside the archiver (`up`, `archive maintain`)
+    maintenance_every_s: float = Field(default=900.0, gt=0)
     #: messages per ``consume()`` call
     consume_batch: int = Field(default=5_000, gt=0)
     #: rows per Parquet row group: small enough that a contact id lookup skips most of a file

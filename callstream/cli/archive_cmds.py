@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
+import threading
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from callstream.archive.archiver import archive_topics
+from callstream.archive.maintainer import MaintenanceRound, maintain
 from callstream.archive.maintenance import apply_retention, compact, retention_days_by_topic
 from callstream.archive.query import query
 from callstream.archive.replay import CallTimeline, ReplayScope, call_timeline, redrive_window, rewind_group
@@ -96,6 +99,27 @@ def archive_retention(ctx: CliContext, dry_run: bool) -> None:
     verb = "would remove" if dry_run else "removed"
     for r in results:
         click.echo(f"{r.topic} ({r.classification}, {r.retention_days} d, before {r.cutoff}): {verb} {r.rows_removed:,} rows, {r.files_removed} files, {r.bytes_removed:,} bytes")
+
+
+@archive.command("maintain")
+@click.option("--every", "every_s", type=click.FloatRange(1), help="Seconds between rounds (default archive.maintenance_every_s, 900).")
+@click.option("--once", is_flag=True, help="One round, then exit (for a scheduler).")
+@pass_context
+def archive_maintain(ctx: CliContext, every_s: float | None, once: bool) -> None:
+    """Retention, then compaction, now and every interval until Ctrl-C (`up` runs this itself)."""
+    settings = ctx.settings.archive_settings()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def report(result: MaintenanceRound) -> None:
+        s = result.summary()
+        click.echo(f"{s['rows_past_retention_removed']:,} rows past retention removed; {s['tables_compacted']} tables "
+                   f"compacted, {s['files_before']} -> {s['files_after']} files, {s['files_purged']} purged "
+                   f"({s['seconds']} s)")
+
+    maintain(settings, stop, every_s=every_s or settings.maintenance_every_s, first_now=True, once=once,
+             on_round=report)
 
 
 @archive.command("spark-conf")

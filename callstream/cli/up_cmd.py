@@ -183,6 +183,7 @@ class PlatformProcesses:
             topic_args = [arg for t in self.catalog.topics for arg in ("--topic", t.name)]
             self.group.spawn("archiver", "callstream.archive.archiver", "--instance-id", static_member_id("archiver"),
                              *topic_args)
+            self.group.spawn("archive-maintenance", "callstream.archive.maintainer")
         self.group.spawn("dashboard", "callstream.observe.dashboard")
 
     def scale(self) -> list[ScalingEvent]:

@@ -1,0 +1,103 @@
+"""Keep a running archive lean and lawful on a schedule: retention first, then compaction.
+
+Without it, rows outlive their classification's retention until someone runs `archive
+retention`, and every flush leaves a small file that each timeline lookup and scan plan
+reads until someone runs `archive compact`. `callstream up` runs this beside the archiver;
+a deployment that runs `archive run` under its own supervisor runs `callstream archive
+maintain` beside it (or `archive maintain --once` from its scheduler). Both rewrites are
+safe beside a running archiver (ADR 0014). The first round waits one interval: a
+deployment starting up has nothing to compact, and its CPU is needed elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from callstream.archive.maintenance import (
+    CompactionResult,
+    RetentionResult,
+    apply_retention,
+    compact,
+    retention_days_by_topic,
+)
+from callstream.archive.settings import ArchiveSettings
+from callstream.archive.tables import Archive
+from callstream.contract.catalog import load_catalog
+from callstream.entry import run_entry_point
+
+logger = logging.getLogger(__name__)
+
+#: below the archiver's own niceness: maintenance can always wait
+NICENESS = 15
+
+
+@dataclass(frozen=True)
+class MaintenanceRound:
+    retention: list[RetentionResult]
+    compaction: list[CompactionResult]
+    seconds: float
+
+    def summary(self) -> dict:
+        return {
+            "rows_past_retention_removed": sum(r.rows_removed for r in self.retention),
+            "tables_compacted": sum(1 for c in self.compaction if c.partitions_rewritten),
+            "files_before": sum(c.files_before for c in self.compaction),
+            "files_after": sum(c.files_after for c in self.compaction),
+            "files_purged": sum(c.files_purged for c in self.compaction) + sum(r.files_purged for r in self.retention),
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def maintenance_round(archive: Archive) -> MaintenanceRound:
+    """Retention per the catalog's classifications, then compaction of every table."""
+    started = time.monotonic()
+    retention = apply_retention(archive, retention_days_by_topic(load_catalog()))
+    compaction = compact(archive)
+    return MaintenanceRound(retention, compaction, time.monotonic() - started)
+
+
+def maintain(settings: ArchiveSettings, stop: threading.Event, *, every_s: float, first_now: bool = False,
+             once: bool = False, on_round: Callable[[MaintenanceRound], None] | None = None) -> int:
+    """Run a round every ``every_s`` until ``stop`` (the first at once with ``first_now``,
+    otherwise after one interval; only that one with ``once``); the number of rounds run."""
+    rounds = 0
+    while (first_now and rounds == 0) or not stop.wait(every_s):
+        result = maintenance_round(Archive.open(settings))
+        rounds += 1
+        if on_round is not None:
+            on_round(result)
+        if once:
+            break
+    return rounds
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Process entry point (`up` starts it; `callstream archive maintain` wraps the same)."""
+    parser = argparse.ArgumentParser(prog="python -m callstream.archive.maintainer", description=__doc__.split("\n")[0])
+    parser.add_argument("--every-s", type=float, help="seconds between rounds (default from settings)")
+    parser.add_argument("--now", action="store_true", help="the first round at once, not after one interval")
+    parser.add_argument("--once", action="store_true", help="one round at once, then exit")
+    args = parser.parse_args(argv)
+    from callstream.settings import load_settings
+
+    settings = load_settings().archive_settings()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    os.nice(NICENESS)
+    maintain(settings, stop, every_s=args.every_s or settings.maintenance_every_s, first_now=args.now or args.once,
+             once=args.once, on_round=lambda r: print(json.dumps(r.summary()), flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_entry_point(main))
