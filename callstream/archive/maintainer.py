@@ -33,6 +33,7 @@ from callstream.archive.settings import ArchiveSettings
 from callstream.archive.tables import Archive
 from callstream.contract.catalog import load_catalog
 from callstream.entry import run_entry_point
+from callstream.errors import CallstreamError
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +69,20 @@ def maintenance_round(archive: Archive) -> MaintenanceRound:
 def maintain(settings: ArchiveSettings, stop: threading.Event, *, every_s: float, first_now: bool = False,
              once: bool = False, on_round: Callable[[MaintenanceRound], None] | None = None) -> int:
     """Run a round every ``every_s`` until ``stop`` (the first at once with ``first_now``,
-    otherwise after one interval; only that one with ``once``); the number of rounds run."""
+    otherwise after one interval; only that one with ``once``); the number of rounds run,
+    failed ones included."""
     rounds = 0
     while (first_now and rounds == 0) or not stop.wait(every_s):
-        result = maintenance_round(Archive.open(settings))
-        rounds += 1
+        try:
+            result = maintenance_round(Archive.open(settings))
+        except CallstreamError as exc:
+            if once:
+                raise
+            # the deployment goes on; the next round plans again on what the tables hold then
+            logger.warning("archive maintenance round failed, the next one retries: %s", exc)
+            continue
+        finally:
+            rounds += 1
         if on_round is not None:
             on_round(result)
         if once:

@@ -8,9 +8,11 @@ import sys
 import threading
 from pathlib import Path
 
+from callstream.archive import maintainer
 from callstream.archive.maintainer import MaintenanceRound, maintain
 from callstream.archive.settings import ArchiveSettings
 from callstream.archive.tables import Archive, archived_offsets, data_files
+from callstream.errors import ArchiveError
 
 from .test_maintenance import LIFECYCLE, RAW, append
 
@@ -52,3 +54,20 @@ def test_the_process_runs_one_round_from_the_settings(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, env=os.environ.copy())
     assert done.returncode == 0, done.stderr
     assert "20 rows past retention removed; 2 tables compacted, 5 -> 2 files" in done.stdout
+
+
+def test_a_failed_round_is_logged_and_the_next_one_runs(tmp_path: Path, monkeypatch, caplog) -> None:
+    settings = ArchiveSettings.for_state_dir(tmp_path)
+    fill(Archive.open(settings))
+    real, calls = maintainer.maintenance_round, []
+
+    def failing_once(archive: Archive) -> MaintenanceRound:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ArchiveError("compaction kept conflicting", "retry later")
+        return real(archive)
+
+    monkeypatch.setattr(maintainer, "maintenance_round", failing_once)
+    stop, done = threading.Event(), []
+    assert maintain(settings, stop, every_s=0.01, on_round=lambda r: (done.append(r), stop.set())) == 2
+    assert "compaction kept conflicting" in caplog.text and done[0].summary()["tables_compacted"] == 2
