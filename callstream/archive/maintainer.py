@@ -21,19 +21,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from callstream.archive.maintenance import (
-    CompactionResult,
-    RetentionResult,
-    apply_retention,
-    compact,
-    retention_days_by_topic,
-)
-from callstream.archive.settings import ArchiveSettings
-from callstream.archive.tables import Archive
-from callstream.contract.catalog import load_catalog
 from callstream.entry import run_entry_point
 from callstream.errors import CallstreamError
+
+if TYPE_CHECKING:  # pyiceberg and pyarrow load at the first round: `up` starts this beside everything else
+    from callstream.archive.maintenance import CompactionResult, RetentionResult
+    from callstream.archive.settings import ArchiveSettings
+    from callstream.archive.tables import Archive
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +56,9 @@ class MaintenanceRound:
 
 def maintenance_round(archive: Archive) -> MaintenanceRound:
     """Retention per the catalog's classifications, then compaction of every table."""
+    from callstream.archive.maintenance import apply_retention, compact, retention_days_by_topic
+    from callstream.contract.catalog import load_catalog
+
     started = time.monotonic()
     retention = apply_retention(archive, retention_days_by_topic(load_catalog()))
     compaction = compact(archive)
@@ -73,6 +72,8 @@ def maintain(settings: ArchiveSettings, stop: threading.Event, *, every_s: float
     failed ones included."""
     rounds = 0
     while (first_now and rounds == 0) or not stop.wait(every_s):
+        from callstream.archive.tables import Archive
+
         try:
             result = maintenance_round(Archive.open(settings))
         except CallstreamError as exc:
@@ -97,13 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--now", action="store_true", help="the first round at once, not after one interval")
     parser.add_argument("--once", action="store_true", help="one round at once, then exit")
     args = parser.parse_args(argv)
+    os.nice(NICENESS)
     from callstream.settings import load_settings
 
     settings = load_settings().archive_settings()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    os.nice(NICENESS)
     maintain(settings, stop, every_s=args.every_s or settings.maintenance_every_s, first_now=args.now or args.once,
              once=args.once, on_round=lambda r: print(json.dumps(r.summary()), flush=True))
     return 0
