@@ -44,7 +44,7 @@ def test_up_runs_the_platform_then_history_replays(cli_env: dict[str, str], kafk
     up = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
     assert "callstream_consumer_lag_messages{" in metrics  # the dashboard served live metrics while up ran
-    assert "calls in progress" in up.stdout and "archiver (pid" in up.stdout
+    assert "calls in progress" in up.stdout and "archiver (pid" in up.stdout and "archive-maintenance (pid" in up.stdout
     assert "exited" not in up.stdout  # no processor died
     assert "stopped the processors, the archiver and the dashboard" in up.stdout
     assert "http://127.0.0.1:" in up.stdout
