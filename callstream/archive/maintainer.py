@@ -91,6 +91,14 @@ def maintain(settings: ArchiveSettings, stop: threading.Event, *, every_s: float
     return rounds
 
 
+def stop_on_signals() -> threading.Event:
+    """An event SIGTERM or SIGINT sets: a round in progress finishes, then ``maintain`` returns."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
 def main(argv: list[str] | None = None) -> int:
     """Process entry point (`up` starts it; `callstream archive maintain` wraps the same)."""
     parser = argparse.ArgumentParser(prog="python -m callstream.archive.maintainer", description=__doc__.split("\n")[0])
@@ -102,10 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     from callstream.settings import load_settings
 
     settings = load_settings().archive_settings()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    maintain(settings, stop, every_s=args.every_s or settings.maintenance_every_s, first_now=args.now or args.once,
+    maintain(settings, stop_on_signals(), every_s=args.every_s or settings.maintenance_every_s, first_now=args.now or args.once,
              once=args.once, on_round=lambda r: print(json.dumps(r.summary()), flush=True))
     return 0
 

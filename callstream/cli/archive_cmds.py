@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import signal
-import threading
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from callstream.archive.archiver import archive_topics
-from callstream.archive.maintainer import MaintenanceRound, maintain
+from callstream.archive.maintainer import MaintenanceRound, maintain, stop_on_signals
 from callstream.archive.maintenance import apply_retention, compact, retention_days_by_topic
 from callstream.archive.query import query
 from callstream.archive.replay import CallTimeline, ReplayScope, call_timeline, redrive_window, rewind_group
@@ -108,9 +106,6 @@ def archive_retention(ctx: CliContext, dry_run: bool) -> None:
 def archive_maintain(ctx: CliContext, every_s: float | None, once: bool) -> None:
     """Retention, then compaction, now and every interval until Ctrl-C (`up` runs this itself)."""
     settings = ctx.settings.archive_settings()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
 
     def report(result: MaintenanceRound) -> None:
         s = result.summary()
@@ -118,7 +113,7 @@ def archive_maintain(ctx: CliContext, every_s: float | None, once: bool) -> None
                    f"compacted, {s['files_before']} -> {s['files_after']} files, {s['files_purged']} purged "
                    f"({s['seconds']} s)")
 
-    maintain(settings, stop, every_s=every_s or settings.maintenance_every_s, first_now=True, once=once,
+    maintain(settings, stop_on_signals(), every_s=every_s or settings.maintenance_every_s, first_now=True, once=once,
              on_round=report)
 
 
