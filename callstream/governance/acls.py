@@ -26,6 +26,8 @@ left alone.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,8 @@ from confluent_kafka.admin import (
 from callstream.contract.catalog import Catalog
 from callstream.errors import KafkaOperationError
 from callstream.local.credentials import Credentials, ensure_scram_users
+
+log = logging.getLogger(__name__)
 
 Resource = Literal["topic", "group", "transactional_id", "cluster"]
 Pattern = Literal["literal", "prefixed"]
@@ -183,8 +187,15 @@ def plan(admin: AdminClient, desired: set[Grant], principals: Iterable[str]) -> 
     return AclPlan(missing=sorted(desired - current), stale=sorted(current - desired), kept=len(desired & current))
 
 
-def apply(admin: AdminClient, acl_plan: AclPlan) -> None:
-    """Create the missing grants and delete the stale ones."""
+def apply(admin: AdminClient, acl_plan: AclPlan, *, visible_within_s: float = 10.0) -> None:
+    """Create the missing grants and delete the stale ones, and return once the cluster shows
+    the change.
+
+    In KRaft mode an ACL call returns when the controller has committed the change; each
+    broker applies it from the metadata log a moment later, so a describe (or a client's
+    request) right after could still see the old ACLs. Waiting here makes ``acls apply``
+    followed by ``acls check``, or a grant followed by the client it is for, see the grant.
+    """
     if acl_plan.missing:
         futures = admin.create_acls([g.binding() for g in acl_plan.missing])
         for grant, future in zip(acl_plan.missing, futures.values(), strict=True):
@@ -194,6 +205,24 @@ def apply(admin: AdminClient, acl_plan: AclPlan) -> None:
                                     b.permission_type) for b in (g.binding() for g in acl_plan.stale)]
         for future in admin.delete_acls(filters).values():
             _kafka("deleting a stale ACL", future)
+    if acl_plan.missing or acl_plan.stale:
+        _await_visible(admin, acl_plan, visible_within_s)
+
+
+def _await_visible(admin: AdminClient, acl_plan: AclPlan, within_s: float) -> None:
+    created, deleted = set(acl_plan.missing), set(acl_plan.stale)
+    principals = {g.principal for g in created | deleted}
+    deadline = time.monotonic() + within_s
+    while True:
+        current = current_grants(admin, principals)
+        if created <= current and not deleted & current:
+            return
+        if time.monotonic() >= deadline:
+            log.warning("the cluster committed %d ACL changes but did not show them within %.0f s; "
+                        "`callstream acls check` may report drift until every broker has applied them",
+                        len(created) + len(deleted), within_s)
+            return
+        time.sleep(0.1)
 
 
 def topic_grants(service: str, *, reads: Iterable[str] = (), writes: Iterable[str] = (), groups: Iterable[str] = (),
