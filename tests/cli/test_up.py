@@ -4,8 +4,10 @@ processor, the archiver and the simulator; then history is queryable and replaya
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -29,23 +31,35 @@ def test_up_runs_the_platform_then_history_replays(cli_env: dict[str, str], kafk
                                                    tmp_path: Path) -> None:
     base = ["--state-dir", str(tmp_path / "state")]
     port = free_ports(1)[0]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "callstream", *base, "up", "--duration", "60", "--speedup", "10", "--rate", "60", "--seed", "3",
-         "--dashboard-port", str(port)], cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    metrics = ""
-    while process.poll() is None and "callstream_consumer_lag_messages{" not in metrics:
+    errors = tmp_path / "up.stderr"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "callstream", *base, "up", "--duration", "90", "--speedup", "10", "--rate", "60", "--seed",
+             "3", "--dashboard-port", str(port)], cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    metrics, prompting_since = "", None
+    # a person stops `up` with Ctrl-C once calls, lag and prompts show; --duration only bounds a stuck run
+    while process.poll() is None and (prompting_since is None or time.monotonic() - prompting_since < 10):
         time.sleep(2)
         try:
             metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         except OSError:
             continue  # the dashboard is still starting
-    stdout, stderr = process.communicate(timeout=200)
-    up = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        if prompting_since is None and "callstream_consumer_lag_messages{" in metrics and any(
+                "assist latency (last" in line for line in lines):
+            prompting_since = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=200)
+    reader.join(timeout=10)
+    up = subprocess.CompletedProcess(process.args, process.returncode, "".join(lines), errors.read_text())
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
     assert "callstream_consumer_lag_messages{" in metrics  # the dashboard served live metrics while up ran
     assert "calls in progress" in up.stdout and "archiver (pid" in up.stdout and "archive-maintenance (pid" in up.stdout
     assert "exited" not in up.stdout  # no processor died
+    assert prompting_since is not None and "stopping ..." in up.stdout  # stopped by Ctrl-C, not by --duration
     assert "stopped the processors, the archiver and the dashboard" in up.stdout
     assert "http://127.0.0.1:" in up.stdout
 
