@@ -386,14 +386,21 @@ class RedriveReport:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
+#: how far ahead of its rate a paced re-drive gets before it sleeps: a sleep per event cost
+#: 0.43 s of CPU and ~10,000 wakeups per 2 s at 10,000 events/s, beside the live path; in
+#: steps of 10 ms, 0.006 s and ~200 (the producer's 20 ms linger batches them anyway)
+PACE_SLACK_S = 0.010
+
+
 def _pace(rate_per_s: float | None) -> Callable[[int], None]:
-    """A limiter: call with the count sent so far; sleeps to stay under ``rate_per_s``."""
+    """A limiter: call with the count sent so far; sleeps to stay under ``rate_per_s``
+    (averaged over ``PACE_SLACK_S``)."""
     started = time.monotonic()
 
     def wait(sent: int) -> None:
         if rate_per_s:
             ahead = sent / rate_per_s - (time.monotonic() - started)
-            if ahead > 0:
+            if ahead > PACE_SLACK_S:
                 time.sleep(ahead)
 
     return wait

@@ -22,6 +22,7 @@ from callstream.archive.replay import (
     KafkaTail,
     ReplayScope,
     _niced,
+    _pace,
     call_timeline,
     redrive_window,
     rewind_group,
@@ -53,6 +54,19 @@ def consume_all(kafka_config, topic: str, expected: int, group: str | None = Non
 def call_topics(make_topics):
     lifecycle, raw, redacted = make_topics("lifecycle", "raw", "redacted", partitions=3)
     return ReplayScope(topics=(lifecycle, raw, redacted), restricted=frozenset({raw}))
+
+
+def test_a_paced_redrive_holds_its_rate_in_few_sleeps(monkeypatch) -> None:
+    """A sleep per event is thousands of wakeups a second beside the live path."""
+    sleeps: list[float] = []
+    clock = [0.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "sleep", lambda s: (sleeps.append(s), clock.__setitem__(0, clock[0] + s)))
+    wait = _pace(10_000)
+    for sent in range(1, 20_001):  # two seconds of events, produced in no time
+        wait(sent)
+    assert clock[0] >= 2.0 - 0.011  # never more than the slack ahead of the rate
+    assert 150 <= len(sleeps) <= 200  # a sleep per ~10 ms, not per event
 
 
 def test_timeline_joins_archive_kafka_tail_and_transfers(kafka_config, call_topics, archive_settings, unique_name) -> None:
