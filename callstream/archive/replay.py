@@ -392,16 +392,15 @@ class RedriveReport:
 PACE_SLACK_S = 0.010
 
 
-def _pace(rate_per_s: float | None) -> Callable[[int], None]:
+def _pace(rate_per_s: float) -> Callable[[int], None]:
     """A limiter: call with the count sent so far; sleeps to stay under ``rate_per_s``
     (averaged over ``PACE_SLACK_S``)."""
     started = time.monotonic()
 
     def wait(sent: int) -> None:
-        if rate_per_s:
-            ahead = sent / rate_per_s - (time.monotonic() - started)
-            if ahead > PACE_SLACK_S:
-                time.sleep(ahead)
+        ahead = sent / rate_per_s - (time.monotonic() - started)
+        if ahead > PACE_SLACK_S:
+            time.sleep(ahead)
 
     return wait
 
@@ -506,7 +505,7 @@ def _redrive(archive: Archive, kafka_conf: Mapping[str, str], from_ms: int, to_m
         "linger.ms": "20", "compression.type": "lz4", "enable.idempotence": "true",
         "delivery.report.only.error": True, "on_delivery": delivered,
         "batch.size": "1000000", "queue.buffering.max.messages": "500000"})
-    pace = _pace(rate_per_s)
+    pace = _pace(rate_per_s) if rate_per_s else None
     per_topic: Counter[str] = Counter()
     sent = 0
     started = time.monotonic()
@@ -527,7 +526,7 @@ def _redrive(archive: Archive, kafka_conf: Mapping[str, str], from_ms: int, to_m
                     except BufferError:  # local queue full: let deliveries drain
                         producer.poll(0.05)
                 sent += 1
-                if rate_per_s:
+                if pace is not None:
                     pace(sent)
             for count in batch.column("kafka_topic").value_counts().to_pylist():
                 per_topic[count["values"]] += count["counts"]
