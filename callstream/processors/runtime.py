@@ -59,6 +59,8 @@ class _Stateless:
 
 
 STATELESS: CallState = _Stateless()
+#: no value under a key (None may be a value)
+_ABSENT = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +91,8 @@ class CallStateValue:
     caches, the TTL stamp) whatever the value's size: the escalation worker spent 41% of its
     CPU in two reads and two writes per message (ADR 0007). One read when first needed and
     one write after the message (only if something changed) replace them. Values stay
-    plain JSON, as Quix keeps them."""
+    plain JSON, as Quix keeps them. A call whose values did not change is not rewritten,
+    so its state expires ``ttl`` after its last change (6 h by default: calls last minutes)."""
 
     #: the state key holding the call's values
     KEY = "call"
@@ -110,7 +113,15 @@ class CallStateValue:
         return self._load().get(key, default)
 
     def set(self, key: Any, value: Any) -> None:
-        self._load()[key] = value
+        values = self._load()
+        stored = values.get(key, _ABSENT)
+        # A record rebuilt equal to the stored one (a heartbeat or a partial that changed
+        # nothing a scorer keeps) is not a change, so the call is not rewritten: Quix's
+        # write (serialising the whole call, the store, the changelog) cost more than the
+        # comparison. The same object is always a change: it may have been mutated in place.
+        if stored is not value and stored == value:
+            return
+        values[key] = value
         self._changed = True
 
     def delete(self, key: Any) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 from support.calls import CallBuilder
 
+from callstream.contract.events import CallHeartbeat
+from callstream.processors.analytics import AnalyticsAggregator
 from callstream.processors.escalation import EscalationDetector
 from callstream.processors.runtime import CallStateValue
 
@@ -64,3 +66,38 @@ def test_nothing_is_written_when_nothing_changed_and_an_empty_call_is_deleted():
     call.delete("x")
     call.save()
     assert quix.stored == {} and quix.ops[-1] == "delete"
+
+
+def test_a_value_rebuilt_equal_is_not_written_and_one_mutated_in_place_is():
+    quix = CountingQuixState()
+    first = CallStateValue(quix, TTL)
+    first.set("record", {"holds": [1], "agent": "a-7"})
+    first.set("seen", ["s1"])
+    first.save()
+    quix.ops = []
+    equal = CallStateValue(quix, TTL)
+    equal.set("record", {"holds": [1], "agent": "a-7"})  # built anew, the same content
+    equal.save()
+    assert quix.ops == ["get"]
+    mutated = CallStateValue(quix, TTL)
+    seen = mutated.get("seen")
+    seen.append("s2")  # in place: the stored object itself changed
+    mutated.set("seen", seen)
+    mutated.save()
+    assert quix.ops[-1] == "set" and quix.stored["call"]["seen"] == ["s1", "s2"]
+
+
+def test_a_heartbeat_does_not_rewrite_the_analytics_call_but_the_end_does():
+    quix = CountingQuixState()
+    aggregator = AnalyticsAggregator()
+    call_events = CallBuilder("call-1")
+    writes = []
+    for event in [call_events.connected(), call_events.event(CallHeartbeat, state="connected", sequence=1),
+                  call_events.event(CallHeartbeat, state="connected", sequence=2), call_events.ended()]:
+        call = CallStateValue(quix, TTL)
+        list(aggregator.process(event, call))
+        call.save()
+        writes.append(quix.ops.count("set"))
+        quix.ops = []
+    assert writes == [1, 0, 0, 1]
+    assert quix.stored["call"]["analytics"]["ended_at"] is not None
