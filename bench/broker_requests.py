@@ -50,7 +50,6 @@ def _produce(conf: dict, topic: str, rate: float, stop: threading.Event, sent: l
         if sent[0] % 10 == 0 and (ahead := sent[0] / rate - (time.perf_counter() - started)) > 0:
             time.sleep(ahead)
     producer.flush(10)
-    producer.poll(0.6)  # the last statistics
 
 
 def _consume(conf: dict, topic: str, wait_ms: int, stop: threading.Event) -> None:
