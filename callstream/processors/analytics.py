@@ -35,6 +35,7 @@ from callstream.contract.events import (
     CallConnected,
     CallDisposition,
     CallEnded,
+    CallHeartbeat,
     CallQueued,
     Envelope,
     EscalationOpened,
@@ -141,6 +142,8 @@ class AnalyticsAggregator(Processor):
     outputs = ("callstream.analytics.windows",)
     guarantee = "exactly-once"
     niceness = 10  # scores and aggregates for later: the live path goes first
+    #: heartbeats stop at the call's end, so one is never the event past the grace
+    ignores = (CallHeartbeat,)
     windowing = WindowSpec(
         window_ms=WINDOW_MS, key=window_key, initializer=window_initializer, reducer=window_reducer,
         result=window_result, unit_type=AnalyticsWindow, grace_ms=WINDOW_GRACE_MS,

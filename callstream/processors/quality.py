@@ -37,6 +37,7 @@ from callstream.contract.events import (
     CallConnected,
     CallDisposition,
     CallEnded,
+    CallHeartbeat,
     CallHeld,
     Envelope,
     QualityCheck,
@@ -113,6 +114,8 @@ class QualityScorer(Processor):
     outputs = ("callstream.quality.events",)
     guarantee = "exactly-once"
     niceness = 10  # scores and aggregates for later: the live path goes first
+    #: liveness says nothing QA scores, and heartbeats stop at the call's end (never past its grace)
+    ignores = (CallHeartbeat,)
 
     def __init__(self) -> None:
         self.gate = SequenceGate("quality_gate")

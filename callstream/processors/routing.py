@@ -21,6 +21,7 @@ import msgspec
 
 from callstream.contract.events import (
     CallEnded,
+    CallHeartbeat,
     CallQueued,
     CallTransferred,
     ChurnRiskScored,
@@ -86,6 +87,8 @@ class RoutingDecider(Processor):
     guarantee = "at-least-once"
     batch_ms = 50
     niceness = 5  # behind the live path, ahead of the scores
+    #: routing decides when a call queues or transfers; liveness changes neither
+    ignores = (CallHeartbeat,)
 
     record = CallRecord("routing", RoutingCall)
 

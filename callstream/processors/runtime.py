@@ -211,6 +211,8 @@ class ProcessorStep:
         while pending:
             current, current_value, current_headers = pending.popleft()
             for processor, view in self._readers(current, state):
+                if isinstance(current, processor.ignores):
+                    continue
                 try:
                     produced = [(o, Outgoing(self.topic_for(o), o.contact_id.encode() if o.contact_id else key,
                                              *encode_event(o, validate=False)))

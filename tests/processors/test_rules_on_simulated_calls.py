@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import msgspec
 import pytest
 from support.calls import START_MS, redaction_stand_in
 
@@ -58,8 +59,10 @@ class PipelineRun:
     delivered: Counter = field(default_factory=Counter)  # events by type
 
 
-def run_pipeline(settings: SimulationSettings, processors: Iterable[Processor]) -> PipelineRun:
-    """Deliver the simulated stream through the processors by topic, in delivery-time order."""
+def run_pipeline(settings: SimulationSettings, processors: Iterable[Processor], *, honour_ignores: bool = True) -> PipelineRun:
+    """Deliver the simulated stream through the processors by topic, in delivery-time order;
+    like the runtime, an event type a processor ``ignores`` does not reach it (unless
+    ``honour_ignores`` is off: the check that the declaration changes nothing)."""
     processors = [SentimentScorer(), *processors]
     topic_of = load_catalog().topic_of_event
     run = PipelineRun([], {p.name: [] for p in processors}, {p.name: KeyedMemoryState() for p in processors})
@@ -71,7 +74,7 @@ def run_pipeline(settings: SimulationSettings, processors: Iterable[Processor]) 
         topic = topic_of[event_type]
         run.delivered[event_type] += 1
         for processor in processors:
-            if topic in processor.inputs:
+            if topic in processor.inputs and not (honour_ignores and isinstance(event, processor.ignores)):
                 state = run.states[processor.name].for_key(event.contact_id)
                 for out in processor.process(event, state):
                     run.outputs[processor.name].append(out)
@@ -188,3 +191,26 @@ def test_state_is_json_and_nothing_but_tombstones_is_left(simulated: PipelineRun
         states = simulated.states[name].by_key.values()
         json.dumps([s.data for s in states])
         assert all(s.data == leftover for s in states), name
+
+
+def test_what_a_processor_ignores_changes_none_of_its_outputs() -> None:
+    """``Processor.ignores`` lets the runtime skip a call's state for those events; the
+    same stream with and without them must give every processor the same outputs."""
+    settings = SimulationSettings(seed=11, duration_s=900, rate_per_min=20, start_time_ms=START_MS, max_speed=True,
+                                  profile=ConversationProfile(fraud_share=0.1, disorder_share=0.05))
+
+    def processors() -> list[Processor]:
+        return [EscalationDetector(), FraudScorer(), ChurnScorer(), RoutingDecider(), QualityScorer(),
+                AnalyticsAggregator()]
+
+    ignoring = {p.name: p.ignores for p in processors() if p.ignores}
+    assert set(ignoring) == {"routing", "quality", "analytics"}
+    skipped, full = (run_pipeline(settings, processors(), honour_ignores=h) for h in (True, False))
+    assert skipped.delivered["call.heartbeat"] > 1000
+
+    def wall_clock_free(events: list[Envelope]) -> list[bytes]:
+        return [msgspec.json.encode(msgspec.structs.replace(e, produced_at_ms=0)) for e in events]
+
+    for name in full.outputs:
+        assert full.outputs[name], name
+        assert wall_clock_free(skipped.outputs[name]) == wall_clock_free(full.outputs[name]), name
