@@ -15,7 +15,8 @@ from callstream.contract.catalog import load_catalog
 from callstream.errors import ConfigError
 from callstream.local.processes import ProcessGroup
 from callstream.processors.registry import BUNDLES, deployment, processor_names
-from callstream.scaling.controller import ClusterScaler, ScalingController, describe_event, scaled_processors
+from callstream.scaling.controller import ClusterScaler, ScalingController, scaled_processors
+from callstream.scaling.host import HostCpu
 from callstream.scaling.instances import CommandInstances, Instances, LocalInstances
 from callstream.scaling.policy import ScalingPolicy
 from callstream.settings import child_process_environment
@@ -30,6 +31,8 @@ _POLICY_OPTIONS = [
     ("--in-below-s", "in_below_s", click.FloatRange(min=0), "Scale in while a group is less behind than this ..."),
     ("--in-after-s", "in_after_s", click.FloatRange(min=0), "... for this long."),
     ("--cooldown-s", "cooldown_s", click.FloatRange(min=0), "No change to a group until this long after its last one."),
+    ("--min-idle-cores", "min_idle_cores", click.FloatRange(min=0), "Scale out only while this host has this many idle "
+     "cores (instances started here; not with --exec)."),
 ]
 
 
@@ -88,7 +91,9 @@ def scale(ctx: CliContext, processors: tuple[str, ...], command: str | None, bun
         processes = ProcessGroup(settings.state_dir / "logs", child_process_environment(settings))
         instances = LocalInstances(processes, standby_dir=settings.state_dir / "standby" if warm_standby else None,
                                    standby_limits={n: policy.max_instances for n in names})
-    controller = ScalingController(scaled_processors(names, load_catalog()), policy, instances, ctx.client_config())
+    # workers started here share this host's cores; workers elsewhere are not measured here
+    controller = ScalingController(scaled_processors(names, load_catalog()), policy, instances, ctx.client_config(),
+                                   host_idle_cores=HostCpu().idle_cores if processes is not None else None)
     if processes is not None:
         click.echo(f"started {', '.join(controller.start_initial())}; logs in {processes.log_dir}")
     scaler = ClusterScaler(controller, ctx.client_config(), interval_s)
@@ -98,8 +103,8 @@ def scale(ctx: CliContext, processors: tuple[str, ...], command: str | None, bun
     deadline = time.monotonic() + duration if duration else None
     try:
         while deadline is None or time.monotonic() < deadline:
-            for event in scaler.tick():
-                click.echo(describe_event(event))
+            for line in scaler.tick():
+                click.echo(line)
             if processes is not None and isinstance(instances, LocalInstances):
                 crashed = [c for c in processes.dead() if c.name not in instances.retired]
                 if crashed:

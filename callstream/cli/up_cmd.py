@@ -33,10 +33,9 @@ from callstream.processors.watchdog import STUCK_COMMIT_EXIT
 from callstream.scaling.controller import (
     ClusterScaler,
     ScalingController,
-    ScalingEvent,
-    describe_event,
     scaled_processors,
 )
+from callstream.scaling.host import HostCpu
 from callstream.scaling.instances import LocalInstances
 from callstream.scaling.policy import ScalingPolicy
 from callstream.settings import DashboardSection, Settings, child_process_environment, client_config
@@ -122,8 +121,8 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
             if request is not None:
                 monitor = _switch_step(request, handover, processes, gate, monitor, auditor, console,
                                        simulating=not no_simulator)
-            for event in processes.scale():
-                console.print(f"[bold]autoscale[/] {describe_event(event)}", soft_wrap=True)
+            for line in processes.scale():
+                console.print(f"[bold]autoscale[/] {line}", soft_wrap=True)
             for child in processes.restart_stuck_commits():
                 console.print(f"[yellow]{child.name}: a checkpoint commit was stuck; restarted it (see {child.log_path})[/]")
             dead = processes.crashed()
@@ -173,7 +172,8 @@ class PlatformProcesses:
             standby_limits={n: self.scaling.max_instances for n in names} if self.scaling else None)
         if self.scaling is not None:
             admin = client_config(self.settings)
-            controller = ScalingController(scaled_processors(names, self.catalog), self.scaling, self.instances, admin)
+            controller = ScalingController(scaled_processors(names, self.catalog), self.scaling, self.instances, admin,
+                                           host_idle_cores=HostCpu().idle_cores)
             controller.start_initial()
             self.scaler = ClusterScaler(controller, admin)
         else:
@@ -186,8 +186,9 @@ class PlatformProcesses:
             self.group.spawn("archive-maintenance", "callstream.archive.maintainer")
         self.group.spawn("dashboard", "callstream.observe.dashboard")
 
-    def scale(self) -> list[ScalingEvent]:
-        """With autoscaling: read the groups' lag when due and add or remove instances."""
+    def scale(self) -> list[str]:
+        """With autoscaling: read the groups' lag when due and add or remove instances (what
+        it did, a line each)."""
         return self.scaler.tick() if self.scaler is not None else []
 
     def restart_stuck_commits(self) -> list[Child]:

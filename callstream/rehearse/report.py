@@ -336,7 +336,12 @@ def _scaling_html(figures: dict[str, Any]) -> str:
     text = (f"<h2>Autoscaling</h2><p>Out when a group is more than {policy['lag_bound_s']:g} s behind for "
             f"{policy['out_after_s']:g} s, in when under {policy['in_below_s']:g} s for {policy['in_after_s']:g} s; "
             f"{policy['min_instances']}-{policy['max_instances']} instances, {policy['cooldown_s']:g} s between changes. "
-            "Settled = the group stable with the new number of members, each holding partitions.</p>" + events)
+            + (f"Out only while the host has {policy['min_idle_cores']:g} idle cores. " if policy.get("min_idle_cores") else "")
+            + "Settled = the group stable with the new number of members, each holding partitions.</p>" + events)
+    if scaling.get("holds"):
+        text += "<h3>Scale-outs held for want of CPU</h3>" + html_table(
+            ["group", "held from (s)", "until (s)", "lag readings", "first reason"],
+            [[h["processor_group"], h["since_s"], h["until_s"], h["checks"], h["reason"]] for h in scaling["holds"]])
     baseline = figures.get("baseline")
     if baseline is None:
         return text

@@ -49,7 +49,8 @@ from callstream.rehearse.sampling import ClusterUnanswered, OffsetSampler
 from callstream.rehearse.schedule import PlannedFault, Scenario, plan_faults
 from callstream.rehearse.traffic import SIMULATED_TOPICS, TrafficDriver, write_curve_csv
 from callstream.rehearse.verdicts import Verdict, all_passed, evaluate
-from callstream.scaling.controller import ScaledProcessor, ScalingController, describe_event
+from callstream.scaling.controller import ScaledProcessor, ScalingController, describe_event, describe_hold
+from callstream.scaling.host import HostCpu
 from callstream.scaling.instances import LocalInstances
 from callstream.settings import Settings, child_process_environment, client_config
 
@@ -305,7 +306,8 @@ class Rehearsal:
                       for p in autoscale.processors]
             self._scaling = ScalingController(scaled, autoscale.policy, self._instances, self.conf,
                                               initial={p: self.scenario.instances_of(p) for p in autoscale.processors},
-                                              clock=lambda: time.monotonic() - self.t0)
+                                              clock=lambda: time.monotonic() - self.t0,
+                                              host_idle_cores=HostCpu().idle_cores)
         if self.scenario.archiver:
             self.group_ids["archiver"] = self._group("archiver")
             self.group_topics["archiver"] = [self.names[t.name] for t in self.catalog.topics]
@@ -397,6 +399,8 @@ class Rehearsal:
         if self._scaling is not None:
             for event in self._scaling.step({p: sample.lag_s.get(p) for p in self._scaling.processors}, now_s=sample.t):
                 self._say(f"[cyan]autoscale[/] {describe_event(event)}")
+            for hold in self._scaling.take_new_holds():
+                self._say(f"[cyan]autoscale[/] {describe_hold(hold)}")
         if self.options.progress_every_s and sample.t - last_progress >= self.options.progress_every_s:
             self._say(self._progress_line(sample))
             last_progress = sample.t

@@ -75,12 +75,32 @@ class ScalingEvent:
                 "error": self.error}
 
 
+@dataclass
+class HeldScaleOut:
+    """A scale-out the policy asked for and the host could not afford (``min_idle_cores``)."""
+
+    group: str
+    since_s: float
+    reason: str
+    #: when the hold ended: the group scaled out, or its lag came back under the bound
+    until_s: float | None = None
+    #: lag readings it was held for
+    checks: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"processor_group": self.group, "since_s": self.since_s, "until_s": self.until_s,
+                "checks": self.checks, "reason": self.reason}
+
+
 class ScalingController:
     def __init__(self, processors: list[ScaledProcessor], policy: ScalingPolicy, instances: Instances,
                  conf: Mapping[str, str], *, initial: Mapping[str, int] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  remover: MemberRemover | None = None,
-                 group_members: Callable[[str], int | None] | None = None) -> None:
+                 group_members: Callable[[str], int | None] | None = None,
+                 host_idle_cores: Callable[[], float | None] | None = None) -> None:
+        """``host_idle_cores`` (``HostCpu.idle_cores``) when the instances run on this host:
+        a scale-out then waits for ``policy.min_idle_cores`` idle."""
         self.processors = {p.processor: p for p in processors}
         self.policy, self.instances, self.conf = policy, instances, dict(conf)
         self.clock = clock
@@ -97,6 +117,10 @@ class ScalingController:
         #: when each group's lag went over the bound: unlike the autoscaler's clock, which
         #: restarts at every change, this one keeps the first crossing (what an operator waits from)
         self._above_since: dict[str, float] = {}
+        self.host_idle_cores = host_idle_cores
+        self.holds: list[HeldScaleOut] = []
+        self._holding: dict[str, HeldScaleOut] = {}
+        self._new_holds: list[HeldScaleOut] = []
 
     def start_initial(self) -> list[str]:
         """Start the initial instances of every processor; what was started."""
@@ -107,19 +131,39 @@ class ScalingController:
         """One look at every processor's lag (seconds, by processor name); the changes made."""
         now = self.clock() if now_s is None else now_s
         made = []
+        idle = self.host_idle_cores() if self.host_idle_cores is not None else None
         for name, scaled in self.processors.items():
             lag = lag_s.get(name)
             if lag is not None and lag > self.policy.lag_bound_s:
                 self._above_since.setdefault(name, now)
             elif lag is not None:
                 self._above_since.pop(name, None)
-            decision = self.scalers[name].observe(now, lag, self.count[name])
+            decision = self.scalers[name].observe(now, lag, self.count[name], idle)
+            self._track_hold(scaled.group, name, self.scalers[name].held, now)
             if decision is not None:
                 crossed = self._above_since.pop(name, None) if decision.direction == "out" else None
                 made.append(self._apply(scaled, decision, crossed, now))
         self._watch_settling(now)
         self.history.append((round(now, 3), dict(self.count)))
         return made
+
+    def _track_hold(self, group: str, name: str, reason: str | None, now: float) -> None:
+        hold = self._holding.get(name)
+        if reason is None:
+            if hold is not None:
+                hold.until_s = round(now, 3)
+                del self._holding[name]
+        elif hold is None:
+            self._holding[name] = hold = HeldScaleOut(group, round(now, 3), reason)
+            self.holds.append(hold)
+            self._new_holds.append(hold)
+        else:
+            hold.checks += 1
+
+    def take_new_holds(self) -> list[HeldScaleOut]:
+        """Holds begun since the last call (for an operator's console)."""
+        new, self._new_holds = self._new_holds, []
+        return new
 
     def _apply(self, scaled: ScaledProcessor, decision: ScalingDecision, crossed: float | None, now: float) -> ScalingEvent:
         began = self.clock()
@@ -157,6 +201,7 @@ class ScalingController:
 
     def report(self) -> dict[str, Any]:
         return {"policy": self.policy.model_dump(), "events": [e.to_json() for e in self.events],
+                "holds": [h.to_json() for h in self.holds],
                 "instances": {"t": [t for t, _ in self.history],
                               **{p: [c[p] for _, c in self.history] for p in self.processors}}}
 
@@ -203,12 +248,14 @@ class ClusterScaler:
         self.reader = OffsetReader(conf)
         self._next = 0.0
 
-    def tick(self) -> list[ScalingEvent]:
+    def tick(self) -> list[str]:
+        """When due, one step; a line for an operator per change made and per scale-out held."""
         now = time.monotonic()
         if now < self._next:
             return []
         self._next = now + self.interval_s
-        return self.controller.step(read_lag_s(self.reader, list(self.controller.processors.values())))
+        events = self.controller.step(read_lag_s(self.reader, list(self.controller.processors.values())))
+        return [describe_event(e) for e in events] + [describe_hold(h) for h in self.controller.take_new_holds()]
 
     def close(self) -> None:
         self.reader.close()
@@ -223,6 +270,11 @@ def scaled_processors(names: list[str], catalog: Catalog) -> list[ScaledProcesso
         out.append(ScaledProcessor(name, processor.consumer_group,
                                    {t: catalog.topic(t).partitions for t in processor.inputs}))
     return out
+
+
+def describe_hold(hold: HeldScaleOut) -> str:
+    """One line for an operator."""
+    return f"held a scale-out of {hold.group}: {hold.reason}"
 
 
 def describe_event(event: ScalingEvent) -> str:

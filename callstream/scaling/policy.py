@@ -1,11 +1,13 @@
-"""When to add or remove a processor instance, as a pure function of its group's lag.
+"""When to add or remove a processor instance, as a pure function of its group's lag (and
+its host's idle CPU).
 
 Scale out when the group's lag in seconds has stayed above ``lag_bound_s`` for
 ``out_after_s``; scale in when it has stayed below ``in_below_s`` for ``in_after_s``. One
 instance at a time, never past the partition count (an extra member would sit idle) or
-``max_instances``, never below ``min_instances``, and not again until ``cooldown_s`` after
-the last change: a new member needs a rebalance and its state restored before it helps,
-and lag measured meanwhile says nothing about it. An unknown lag (the cluster did not
+``max_instances``, never below ``min_instances``, never onto a host without
+``min_idle_cores`` idle, and not again until ``cooldown_s`` after the last change: a new
+member needs a rebalance and its state restored before it helps, and lag measured
+meanwhile says nothing about it. An unknown lag (the cluster did not
 answer) restarts neither clock and changes nothing.
 """
 
@@ -30,6 +32,9 @@ class ScalingPolicy(BaseModel):
     in_after_s: float = Field(default=60.0, ge=0)
     #: no change until this long after the previous one
     cooldown_s: float = Field(default=30.0, ge=0)
+    #: scale out only while the host the instances run on has this many idle cores (a new
+    #: instance there adds no CPU when the cores are busy; ignored where instances run elsewhere)
+    min_idle_cores: float = Field(default=0.5, ge=0)
     min_instances: int = Field(default=1, ge=1, le=64)
     max_instances: int = Field(default=3, ge=1, le=64)
 
@@ -66,10 +71,16 @@ class Autoscaler:
         self._above_since: float | None = None
         self._below_since: float | None = None
         self._last_change: float | None = None
+        #: why the last ``observe`` held a scale-out back (``None``: it did not)
+        self.held: str | None = None
 
-    def observe(self, now_s: float, lag_s: float | None, instances: int) -> ScalingDecision | None:
-        """The change to make at ``now_s`` given the group's lag and its running instances."""
+    def observe(self, now_s: float, lag_s: float | None, instances: int,
+                idle_cores: float | None = None) -> ScalingDecision | None:
+        """The change to make at ``now_s`` given the group's lag, its running instances and
+        (when they run on this host) the host's idle cores. A scale-out the host cannot
+        afford is held, and ``held`` says why, until the cores are there or the lag is not."""
         policy = self.policy
+        self.held = None
         if lag_s is None:
             return None
         if lag_s > policy.lag_bound_s:
@@ -86,6 +97,10 @@ class Autoscaler:
             return None
         if (self._above_since is not None and now_s - self._above_since >= policy.out_after_s
                 and instances < self.ceiling):
+            if idle_cores is not None and idle_cores < policy.min_idle_cores:
+                self.held = (f"lag {lag_s:.1f} s above {policy.lag_bound_s:g} s for {now_s - self._above_since:.0f} s, "
+                             f"but this host has {idle_cores:.2f} idle cores (a new instance needs {policy.min_idle_cores:g})")
+                return None
             return self._change(now_s, instances, instances + 1,
                                 f"lag {lag_s:.1f} s above {policy.lag_bound_s:g} s for {now_s - self._above_since:.0f} s")
         if (self._below_since is not None and now_s - self._below_since >= policy.in_after_s

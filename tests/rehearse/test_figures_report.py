@@ -113,6 +113,8 @@ def test_an_autoscaled_run_reports_its_changes_and_the_fixed_baseline_beside_it(
                         applied_at_s=34.0, removed_members=["g-redactor-host-1"], settled_at_s=36.0)
     record.scaling = {"policy": ScalingPolicy(lag_bound_s=2, in_below_s=1.2).model_dump(),
                       "events": [out.to_json(), back.to_json()],
+                      "holds": [{"processor_group": "g-redactor", "since_s": 14.0, "until_s": 16.0, "checks": 2,
+                                 "reason": "lag 4.0 s above 2 s for 3 s, but this host has 0.20 idle cores"}],
                       "instances": {"t": t, "redactor": [1] * 16 + [2] * 17 + [1] * 8}}
     data = figures.build(record)
     assert (data["metrics"]["scale_out_events"], data["metrics"]["scale_in_events"]) == (1, 1)
@@ -125,4 +127,6 @@ def test_an_autoscaled_run_reports_its_changes_and_the_fixed_baseline_beside_it(
     page = paths["html"].read_text()
     assert page.count("data:image/png;base64,") == 4
     assert "Against fixed workers" in page and "fixed/report.html" in page and "g-redactor-host-1" in page
+    assert "Out only while the host has 0.5 idle cores" in page
+    assert "Scale-outs held for want of CPU" in page and "this host has 0.20 idle cores" in page
     assert "<td>redactor</td><td>peak lag (msgs)</td><td>2,400</td><td>2,400</td>" in page

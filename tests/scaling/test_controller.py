@@ -71,6 +71,28 @@ def test_scale_out_and_in_with_the_left_member_removed_and_the_times_recorded() 
     assert report["instances"]["redactor"][-1] == 1
 
 
+def test_a_busy_host_holds_the_scale_out_and_the_report_says_so() -> None:
+    instances = RecordingInstances()
+    idle = [0.1] * 8 + [1.2]
+    controller = ScalingController(
+        [ScaledProcessor("redactor", "g-redactor", {"raw": 6})], POLICY.model_copy(update={"min_idle_cores": 0.5}),
+        instances, {}, clock=lambda: 0.0, remover=RecordingRemover(), group_members=lambda group: None,
+        host_idle_cores=lambda: idle.pop(0))
+    controller.start_initial()
+    for t in range(0, 8):
+        controller.step({"redactor": 8.0}, now_s=float(t))
+    assert instances.calls == [("start", "redactor", 0)]  # due at t=4, held: 0.1 idle cores
+    [hold] = controller.take_new_holds()
+    assert controller.take_new_holds() == []
+    assert (hold.group, hold.since_s, hold.checks, hold.until_s) == ("g-redactor", 4.0, 4, None)
+    controller.step({"redactor": 8.0}, now_s=8.0)  # 1.2 idle cores: out
+    assert instances.calls[-1] == ("start", "redactor", 1)
+    report = controller.report()
+    assert report["holds"] == [{"processor_group": "g-redactor", "since_s": 4.0, "until_s": 8.0, "checks": 4,
+                                "reason": hold.reason}]
+    assert "0.10 idle cores" in hold.reason and [e["direction"] for e in report["events"]] == ["out"]
+
+
 def test_an_unanswered_lag_changes_nothing() -> None:
     instances = RecordingInstances()
     controller = ScalingController([ScaledProcessor("assist", "g-assist", {"redacted": 6})], POLICY, instances, {},

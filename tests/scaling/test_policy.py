@@ -71,3 +71,23 @@ def test_below_the_minimum_is_restored_at_once() -> None:
 def test_inconsistent_policies_are_refused_with_the_reason(update: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=re.escape(message)):
         ScalingPolicy(**update)
+
+
+def test_a_host_without_idle_cores_holds_the_scale_out_until_it_has_them() -> None:
+    scaler = Autoscaler("g", POLICY.model_copy(update={"min_idle_cores": 0.5}), partitions=6)
+    busy = [scaler.observe(float(t), 8.0, 1, idle_cores=0.1) for t in range(0, 15)]
+    assert busy == [None] * 15
+    assert scaler.held is not None and "0.10 idle cores (a new instance needs 0.5)" in scaler.held
+    # the lag clock kept running: the first sample with idle cores scales out at once
+    decision = scaler.observe(15.0, 8.0, 1, idle_cores=0.9)
+    assert decision is not None and decision.instances_to == 2 and scaler.held is None
+    # where the instances run elsewhere there is no reading, and no hold
+    elsewhere = Autoscaler("g", POLICY.model_copy(update={"min_idle_cores": 0.5}), partitions=6)
+    assert run(elsewhere, [(float(t), 8.0) for t in range(0, 11)]) == [(10.0, 2)]
+
+
+def test_a_scale_in_does_not_wait_for_idle_cores() -> None:
+    scaler = Autoscaler("g", POLICY.model_copy(update={"min_idle_cores": 0.5}), partitions=6)
+    changes = [(float(t), d.instances_to) for t in range(0, 31)
+               if (d := scaler.observe(float(t), 0.2, 3, idle_cores=0.0)) is not None]
+    assert changes == [(30.0, 2)]
