@@ -139,7 +139,8 @@ class ScalingController:
             elif lag is not None:
                 self._above_since.pop(name, None)
             decision = self.scalers[name].observe(now, lag, self.count[name], idle)
-            self._track_hold(scaled.group, name, self.scalers[name].held, now)
+            if lag is not None:  # an unanswered reading neither begins nor ends a hold
+                self._track_hold(scaled.group, name, self.scalers[name].held, now)
             if decision is not None:
                 crossed = self._above_since.pop(name, None) if decision.direction == "out" else None
                 made.append(self._apply(scaled, decision, crossed, now))

@@ -73,22 +73,23 @@ def test_scale_out_and_in_with_the_left_member_removed_and_the_times_recorded() 
 
 def test_a_busy_host_holds_the_scale_out_and_the_report_says_so() -> None:
     instances = RecordingInstances()
-    idle = [0.1] * 8 + [1.2]
+    idle = [0.1] * 8 + [1.2]  # one reading a step
     controller = ScalingController(
         [ScaledProcessor("redactor", "g-redactor", {"raw": 6})], POLICY.model_copy(update={"min_idle_cores": 0.5}),
         instances, {}, clock=lambda: 0.0, remover=RecordingRemover(), group_members=lambda group: None,
         host_idle_cores=lambda: idle.pop(0))
     controller.start_initial()
     for t in range(0, 8):
-        controller.step({"redactor": 8.0}, now_s=float(t))
+        controller.step({"redactor": None if t == 6 else 8.0}, now_s=float(t))
     assert instances.calls == [("start", "redactor", 0)]  # due at t=4, held: 0.1 idle cores
     [hold] = controller.take_new_holds()
     assert controller.take_new_holds() == []
-    assert (hold.group, hold.since_s, hold.checks, hold.until_s) == ("g-redactor", 4.0, 4, None)
+    # one hold from t=4 (t=6 went unanswered: it neither ended the hold nor counted)
+    assert (hold.group, hold.since_s, hold.checks, hold.until_s) == ("g-redactor", 4.0, 3, None)
     controller.step({"redactor": 8.0}, now_s=8.0)  # 1.2 idle cores: out
     assert instances.calls[-1] == ("start", "redactor", 1)
     report = controller.report()
-    assert report["holds"] == [{"processor_group": "g-redactor", "since_s": 4.0, "until_s": 8.0, "checks": 4,
+    assert report["holds"] == [{"processor_group": "g-redactor", "since_s": 4.0, "until_s": 8.0, "checks": 3,
                                 "reason": hold.reason}]
     assert "0.10 idle cores" in hold.reason and [e["direction"] for e in report["events"]] == ["out"]
 
