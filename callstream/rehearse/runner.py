@@ -49,7 +49,7 @@ from callstream.rehearse.sampling import ClusterUnanswered, OffsetSampler
 from callstream.rehearse.schedule import PlannedFault, Scenario, plan_faults
 from callstream.rehearse.traffic import SIMULATED_TOPICS, TrafficDriver, write_curve_csv
 from callstream.rehearse.verdicts import Verdict, all_passed, evaluate
-from callstream.scaling.controller import ScaledProcessor, ScalingController, describe_event, describe_hold
+from callstream.scaling.controller import ScaledProcessor, ScalingController
 from callstream.scaling.host import HostCpu
 from callstream.scaling.instances import LocalInstances
 from callstream.settings import Settings, child_process_environment, client_config
@@ -397,10 +397,9 @@ class Rehearsal:
         sample = self.sampler.sample(time.monotonic() - self.t0, ledger.acked, ledger.failed, health.retries, health.client_errors)
         self.samples.append(sample)
         if self._scaling is not None:
-            for event in self._scaling.step({p: sample.lag_s.get(p) for p in self._scaling.processors}, now_s=sample.t):
-                self._say(f"[cyan]autoscale[/] {describe_event(event)}")
-            for hold in self._scaling.take_new_holds():
-                self._say(f"[cyan]autoscale[/] {describe_hold(hold)}")
+            made = self._scaling.step({p: sample.lag_s.get(p) for p in self._scaling.processors}, now_s=sample.t)
+            for line in self._scaling.lines(made):
+                self._say(f"[cyan]autoscale[/] {line}")
         if self.options.progress_every_s and sample.t - last_progress >= self.options.progress_every_s:
             self._say(self._progress_line(sample))
             last_progress = sample.t

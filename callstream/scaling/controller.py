@@ -162,9 +162,14 @@ class ScalingController:
             hold.checks += 1
 
     def take_new_holds(self) -> list[HeldScaleOut]:
-        """Holds begun since the last call (for an operator's console)."""
+        """Holds begun since the last call."""
         new, self._new_holds = self._new_holds, []
         return new
+
+    def lines(self, events: list[ScalingEvent]) -> list[str]:
+        """For an operator's console: a line per change in ``events`` and per hold begun
+        since the last call."""
+        return [describe_event(e) for e in events] + [describe_hold(h) for h in self.take_new_holds()]
 
     def _apply(self, scaled: ScaledProcessor, decision: ScalingDecision, crossed: float | None, now: float) -> ScalingEvent:
         began = self.clock()
@@ -255,8 +260,7 @@ class ClusterScaler:
         if now < self._next:
             return []
         self._next = now + self.interval_s
-        events = self.controller.step(read_lag_s(self.reader, list(self.controller.processors.values())))
-        return [describe_event(e) for e in events] + [describe_hold(h) for h in self.controller.take_new_holds()]
+        return self.controller.lines(self.controller.step(read_lag_s(self.reader, list(self.controller.processors.values()))))
 
     def close(self) -> None:
         self.reader.close()
