@@ -143,6 +143,11 @@ class BenchCluster:
             lags[name] = self._group_lag(spec.consumer_group, list(spec.inputs))
         return lags
 
+    def messages_in(self, topics: list[str]) -> int:
+        """Messages written to ``topics`` so far (the sum of their partitions' end offsets)."""
+        reader = self._offset_reader()
+        return sum(end for _, end in reader.log_offsets(reader.partitions(topics)).values())
+
     def _group_lag(self, group: str, topics: list[str]) -> int:
         """Messages of ``topics`` that ``group`` has not committed."""
         reader = self._offset_reader()

@@ -6,8 +6,9 @@ processor), bundled (`callstream up --bundled`: the `frontline` bundle of the re
 assist, and `signals`, the rule processors in one consumer; ADR 0010) and signals (the rule
 processors bundled, the redactor and assist alone; ADR 0007), each through the same steps.
 For each step the simulator holds a target number of calls in progress; the bench measures
-events/s, the total consumer lag of every processor group, and the end-to-end latency from a raw
-transcript segment being produced to (a) its redacted segment and (b) an assist prompt
+events/s (written to the source topics within the measured window), the total consumer lag
+of every processor group, and the end-to-end latency from a raw transcript segment being
+produced to (a) its redacted segment and (b) an assist prompt
 being readable by a consumer. A step is sustained when assist p99 < 100 ms (the headroom
 target; `--assist-p99-ms`) and the lag does not grow over the measured window (its fitted
 trend adds less than its mean again), the archiver's lag included. Each step also reports
@@ -55,7 +56,13 @@ from callstream.kafka.topics import delete_topics  # noqa: E402
 from callstream.observe.stream import percentile  # noqa: E402
 from callstream.processors.registry import BUNDLED, deployment  # noqa: E402
 from callstream.simulate.conversation import ConversationProfile  # noqa: E402
-from callstream.simulate.simulator import SimulationSettings, generate_events, mean_call_seconds, run_simulation  # noqa: E402
+from callstream.simulate.simulator import (  # noqa: E402
+    SimulationSettings,
+    generate_events,
+    mean_call_seconds,
+    run_simulation,
+    topic_routes,
+)
 
 #: the headroom target: assist prompts within 100 ms at the 99th percentile (before 2026-11-30: 250 ms)
 ASSIST_P99_TARGET_MS = 100.0
@@ -238,10 +245,13 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], co
     summary: dict = {}
     thread = threading.Thread(target=lambda: summary.setdefault("s", run_simulation(sim, bench.conf, progress=False, seal=seal)),
                               daemon=True)
+    sim_started = time.time()
     thread.start()
     time.sleep(ramp_s)
+    sources = sorted(set(topic_routes(sim).values()))
     window_start = time.time()
     cpu_before = bench.cpu_seconds()
+    produced_before = bench.messages_in(sources)
     lags: list[tuple[float, int]] = []
     archiver_lags: list[tuple[float, int]] = []
     by_processor: list[dict[str, int]] = []
@@ -252,6 +262,7 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], co
             archiver_lags.append((time.time(), bench.archiver_lag()))
         time.sleep(1.0)
     cpu_after = bench.cpu_seconds()
+    produced_after = bench.messages_in(sources)
     window_end = time.time()
     measured_s = window_end - window_start
     # share of one core each process used over the window (2.0 = both cores of this machine)
@@ -259,6 +270,13 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], co
     thread.join()
     events = summary["s"].events if "s" in summary else 0
     wall = summary["s"].wall_s if "s" in summary else 1
+    # The window's own rate: the run's average includes the ramp's thinner traffic, and
+    # dividing the window's CPU by it overstated the CPU per event (most at speed-up 1).
+    window_events_per_s = (produced_after - produced_before) / measured_s
+    # calls actually in progress over the window (the ramp may not have reached the target)
+    window_sim_s = ((window_start - sim_started) * speedup, (window_end - sim_started) * speedup)
+    in_window = [calls for sim_s, calls in summary["s"].in_progress if window_sim_s[0] <= sim_s < window_sim_s[1]] \
+        if "s" in summary else []
     assist, redacted = probe.window(window_start, window_end, "assist"), probe.window(window_start, window_end, "redacted")
     first, last = lags[0][1], lags[-1][1]
     growth_per_s = lag_slope(lags)
@@ -275,7 +293,8 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], co
     assist_p99 = percentile(assist, 0.99)
     return {
         "concurrency": concurrency, "simulated_concurrency": round(concurrency / speedup), "speedup": speedup,
-        "events_per_s": round(events / wall, 1), "lag_start": first, "lag_end": last, "lag_max": max(lag for _, lag in lags),
+        "measured_concurrency": round(statistics.fmean(in_window) * speedup) if in_window else None,
+        "events_per_s": round(window_events_per_s, 1), "run_events_per_s": round(events / wall, 1), "lag_start": first, "lag_end": last, "lag_max": max(lag for _, lag in lags),
         "lag_mean": round(mean_lag), "lag_trend_per_s": round(growth_per_s, 1), "lag_growing": growing,
         "lag_mean_by_processor": {name: round(statistics.fmean(sample[name] for sample in by_processor)) for name in processors},
         "redacted_p50_ms": percentile(redacted, 0.5), "redacted_p99_ms": percentile(redacted, 0.99), "redacted_samples": len(redacted),
@@ -368,7 +387,7 @@ def main() -> None:
                 except TimeoutError:
                     result["drain_after_s"] = None
                 results.append(result)
-                console.print(f"  {result['events_per_s']:,.0f} events/s, assist p99 {result['assist_p99_ms']} ms, lag mean {result['lag_mean']:,} trend {result['lag_trend_per_s']:+,.0f}/s, sustained {result['sustained']}")
+                console.print(f"  {result['events_per_s']:,.0f} events/s (run average {result['run_events_per_s']:,.0f}), assist p99 {result['assist_p99_ms']} ms, calls in progress {result['measured_concurrency'] or 0:,}, lag mean {result['lag_mean']:,} trend {result['lag_trend_per_s']:+,.0f}/s, sustained {result['sustained']}")
                 console.print("  mean lag: " + ", ".join(f"{name} {lag:,}" for name, lag in sorted(result["lag_mean_by_processor"].items(), key=lambda kv: -kv[1])))
                 if "archiver_lag_mean" in result:
                     console.print(f"  archiver lag mean {result['archiver_lag_mean']:,} trend {result['archiver_lag_trend_per_s']:+,.0f}/s")
