@@ -47,7 +47,7 @@ Score01 = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 SignedScore = Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)]
 
 
-class Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="event_type"):
+class Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="event_type", gc=False):
     """Fields every event carries.
 
     ``caused_by`` is the event id a derived event was computed from (lineage), and
