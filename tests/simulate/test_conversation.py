@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import re
 from collections import Counter, defaultdict
@@ -426,3 +427,11 @@ def test_event_type_mix_of_a_call_population(calls) -> None:
     ):
         assert kinds[tag] > 0, tag
     assert kinds["transcript.segment"] > kinds["call.heartbeat"] > kinds["call.initiated"]
+
+
+def test_generated_events_are_invisible_to_the_garbage_collector(calls) -> None:
+    # At speed-up 1 the simulator holds every call in progress pre-generated (~600k timed
+    # events at 10,000 calls); tracked, each full collection over them paused it ~0.2 s.
+    timed = [t for call in calls for t in call.events]
+    assert timed
+    assert not any(gc.is_tracked(t) or gc.is_tracked(t.event) for t in timed)
