@@ -8,8 +8,8 @@ processors bundled, the redactor and assist alone; ADR 0007), each through the s
 For each step the simulator holds a target number of calls in progress; the bench measures
 events/s (written to the source topics within the measured window), the total consumer lag
 of every processor group, and the end-to-end latency from a raw transcript segment being
-produced to (a) its redacted segment and (b) an assist prompt
-being readable by a consumer. A step is sustained when assist p99 < 100 ms (the headroom
+produced to (a) its redacted segment and (b) an assist prompt being readable by a
+consumer. A step is sustained when assist p99 < 100 ms (the headroom
 target; `--assist-p99-ms`) and the lag does not grow over the measured window (its fitted
 trend adds less than its mean again), the archiver's lag included. Each step also reports
 the CPU each process used, in cores (on one machine the broker, the simulator and the

@@ -47,6 +47,8 @@ Score01 = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 SignedScore = Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)]
 
 
+# gc=False: events are frozen and built from values, so they cannot form a cycle; untracked,
+# the simulator's pre-generated calls (~570k events at 10,000 calls) cost no collections.
 class Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="event_type", gc=False):
     """Fields every event carries.
 
