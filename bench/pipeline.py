@@ -139,7 +139,7 @@ def redactor_drain_rate(bench: BenchCluster, payloads: list, start: bool = True)
     t0, done_at_start = first_progress or (started, 0)
     if done_at_start >= len(payloads):  # drained between two lag samples: nothing to time
         raise SystemExit(f"the redactor drained all {len(payloads):,} baseline messages before a second lag sample; "
-                         "pass --baseline-messages 20000 or more")
+                         f"pass --baseline-messages {2 * len(payloads)} or more")
     return (len(payloads) - done_at_start) / max(1e-3, time.perf_counter() - t0)
 
 
