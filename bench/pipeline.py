@@ -32,6 +32,7 @@ The simulator seals restricted fields in every step unless ``--no-encryption``.
 
     python bench/pipeline.py [--steps 1000,2500,5000,7500,10000] [--deployments separate,bundled,signals]
                              [--speedup 10] [--measure 30] [--no-encryption] [--no-archiver]
+                             [--only frontline]   (a subset of the workers: what the rest cost the live path)
 """
 
 from __future__ import annotations
@@ -339,17 +340,25 @@ def main() -> None:
     parser.add_argument("--no-archiver", action="store_true", help="do not run the archiver (`up --no-archive`)")
     parser.add_argument("--scale", default="", metavar="NAME=N,...",
                         help="instances of these workers in their group (default one each), e.g. frontline=2")
+    parser.add_argument("--only", default="", metavar="NAME,...",
+                        help="run only these workers of each deployment, e.g. frontline (the live path alone, "
+                             "to see what the others cost it); lag and CPU then cover these alone")
     parser.add_argument("--assist-p99-ms", type=float, default=ASSIST_P99_TARGET_MS,
                         help="a step is sustained when assist p99 stays under this and lag does not grow")
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
     deployments = args.deployments.split(",")
+    only = {name for name in args.only.split(",") if name}
     try:
         scale = {name: int(n) for name, n in (item.split("=") for item in args.scale.split(",") if item)}
     except ValueError:
         parser.error(f"--scale takes NAME=N pairs separated by commas, got {args.scale!r}")
     if not set(deployments) <= set(DEPLOYMENTS):
         parser.error(f"--deployments takes {', '.join(DEPLOYMENTS)}, got {args.deployments!r}")
+    for mode in deployments:
+        workers = deployment(bundles=DEPLOYMENTS[mode])
+        if not only <= set(workers):
+            parser.error(f"--only {args.only}: the {mode} deployment runs {', '.join(workers)}; name some of those")
     console = Console()
     with BenchCluster(args.bootstrap, insecure=args.insecure) as bench:
         console.print(f"broker security: {bench.security}")
@@ -378,7 +387,7 @@ def main() -> None:
         ramp_s = mean_call_seconds(ConversationProfile()) / args.speedup
         results = []
         for mode in deployments:
-            processors = deployment(bundles=DEPLOYMENTS[mode])
+            processors = [name for name in deployment(bundles=DEPLOYMENTS[mode]) if not only or name in only]
             for name in running:
                 if name not in processors:
                     bench.stop_processors([name], scale.get(name, 1))
@@ -419,7 +428,7 @@ def main() -> None:
     table = Table("deployment", "calls in progress (measured)", "events/s", "lag mean (trend/s)", "Kafka hop p50/p99 ms", "redacted p50/p99 ms",
                   "assist p50/p99 ms",
                   "workers us/event", "x bare", "pipeline x bare", "sustained",
-                  title=f"callstream pipeline (all 9 processors{'' if args.no_archiver else ', the archiver'}, broker {security})")
+                  title=f"callstream pipeline ({'only ' + args.only if only else 'all 9 processors'}{'' if args.no_archiver else ', the archiver'}, broker {security})")
     fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
     for r in results:
         table.add_row(r["deployment"], f"{r['concurrency']:,} ({r['measured_concurrency'] or 0:,})", f"{r['events_per_s']:,.0f}", f"{r['lag_mean']:,} ({r['lag_trend_per_s']:+,.0f})",
@@ -433,7 +442,7 @@ def main() -> None:
     console.print(f"highest sustained concurrency (assist p99 < {args.assist_p99_ms:g} ms, no growing lag): "
                   + ", ".join(f"{mode} {level:,}" for mode, level in highest.items()) + f"; bare loop {bare:,.0f} msgs/s, redactor {redactor:,.0f} msgs/s, ratio {redactor / bare:.3f}")
     print(json.dumps({"broker_security": security, "encryption": not args.no_encryption, "encryption_cost": encryption,
-                      "archiver": not args.no_archiver, "scale": scale,
+                      "archiver": not args.no_archiver, "scale": scale, "only": sorted(only),
                       "baseline_bare_copy_msgs_per_s": round(bare, 1), "redactor_msgs_per_s": round(redactor, 1),
                       "redactor_vs_bare_ratio": round(redactor / bare, 4), "highest_sustained_concurrency": highest,
                       "assist_p99_target_ms": args.assist_p99_ms, "steps": results,
