@@ -9,10 +9,10 @@ For each step the simulator holds a target number of calls in progress; the benc
 events/s (written to the source topics within the measured window), the total consumer lag
 of every processor group, and the end-to-end latency from a raw transcript segment being
 produced to (a) its redacted segment and (b) an assist prompt being readable by a
-consumer, beside (c) the raw segment itself being readable by a consumer: Kafka's own hop
-under the same load, the latency's baseline. A step is sustained when assist p99 < 100 ms (the headroom
-target; `--assist-p99-ms`) and the lag does not grow over the measured window (its fitted
-trend adds less than its mean again), the archiver's lag included. Each step also reports
+consumer, beside (c) the raw segment itself being readable by a consumer: Kafka's own
+hop under the same load, the latency's baseline. A step is sustained when assist p99 < 100
+ms (the headroom target; `--assist-p99-ms`) and the lag does not grow over the measured
+window (its fitted trend adds less than its mean again), the archiver's lag included. Each step also reports
 the CPU each process used, in cores (on one machine the broker, the simulator and the
 workers share them), and the CPU per event of the workers (the archiver among them) and of
 the whole pipeline (workers and broker) against the bare loop's per message.
