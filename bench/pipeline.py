@@ -12,10 +12,11 @@ produced to (a) its redacted segment and (b) an assist prompt being readable by 
 consumer, beside (c) the raw segment itself being readable by a consumer: Kafka's own
 hop under the same load, the latency's baseline. A step is sustained when assist p99 < 100
 ms (the headroom target; `--assist-p99-ms`) and the lag does not grow over the measured
-window (its fitted trend adds less than its mean again), the archiver's lag included. Each step also reports
-the CPU each process used, in cores (on one machine the broker, the simulator and the
-workers share them), and the CPU per event of the workers (the archiver among them) and of
-the whole pipeline (workers and broker) against the bare loop's per message.
+window (its fitted trend adds less than its mean again), the archiver's lag included. Each
+step also reports the CPU each process used, in cores (on one machine the broker, the
+simulator and the workers share them), and the CPU per event of the workers (the archiver
+among them) and of the whole pipeline (workers and broker) against the bare loop's per
+message.
 
 Calls in progress are simulated with a speed-up (default 10): 500 simulated calls at 10x
 produce the event rate of 5,000 real-time calls, so each step reaches its steady state in
