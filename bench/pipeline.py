@@ -182,8 +182,13 @@ class LatencyProbe:
                 out.append((float(parts[0]), parts[1], float(parts[2])))
         return out
 
-    def window(self, since: float, until: float, stage: str) -> list[float]:
-        return [ms for t, s, ms in self.samples if since <= t < until and s == stage]
+    def window(self, since: float, until: float) -> dict[str, list[float]]:
+        """Each stage's latencies received within [since, until), sorted; the file is read once."""
+        by_stage: dict[str, list[float]] = {"raw": [], "redacted": [], "assist": []}
+        for t, stage, ms in self.samples:
+            if since <= t < until:
+                by_stage.setdefault(stage, []).append(ms)
+        return {stage: sorted(values) for stage, values in by_stage.items()}
 
 
 def _probe_main(conf: dict, path: str, stop) -> None:
@@ -293,8 +298,8 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], co
     window_sim_s = ((window_start - sim_started) * speedup, (window_end - sim_started) * speedup)
     in_window = [calls for sim_s, calls in summary["s"].in_progress if window_sim_s[0] <= sim_s < window_sim_s[1]] \
         if "s" in summary else []
-    assist, redacted = probe.window(window_start, window_end, "assist"), probe.window(window_start, window_end, "redacted")
-    kafka_hop = sorted(probe.window(window_start, window_end, "raw"))
+    latencies = probe.window(window_start, window_end)
+    assist, redacted, kafka_hop = latencies["assist"], latencies["redacted"], latencies["raw"]
     first, last = lags[0][1], lags[-1][1]
     growth_per_s = lag_slope(lags)
     mean_lag = statistics.fmean(lag for _, lag in lags)
@@ -306,7 +311,6 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], co
         archiver = {"archiver_lag_mean": round(archiver_mean), "archiver_lag_trend_per_s": round(archiver_growth, 1),
                     "archiver_lag_growing": lag_growing(archiver_growth, archiver_mean, measure_s)}
         growing = growing or archiver["archiver_lag_growing"]
-    assist, redacted = sorted(assist), sorted(redacted)
     assist_p99 = percentile(assist, 0.99)
     return {
         "concurrency": concurrency, "simulated_concurrency": round(concurrency / speedup), "speedup": speedup,
