@@ -12,6 +12,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
@@ -119,10 +120,12 @@ class BenchCluster:
                 self.processes.kill(f"{name}-{i}", signal.SIGTERM)
                 del self.processes.children[f"{name}-{i}"]
 
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU seconds (user + system) used so far by each worker, each broker and this
-        benchmark process (simulator and probes): where the machine's cores go."""
+    def cpu_seconds(self, helpers: Mapping[str, int | None] | None = None) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by each worker, each broker, this
+        benchmark process (simulator and lag sampling) and its ``helpers`` (name -> pid, e.g.
+        the latency probe's process): where the machine's cores go."""
         pids = {child.name: child.pid for child in self.processes.children.values() if child.alive() and child.pid}
+        pids |= {name: pid for name, pid in (helpers or {}).items() if pid}
         cluster = broker.LocalCluster.load(self.state_dir)
         for node in cluster.nodes if cluster else []:
             if node.pid:
