@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import gc
 import json
 import os
 import signal
@@ -71,6 +72,10 @@ def run_processor(settings: Settings, processor: Processor, *, instance: str = "
     # making progress without dying (a stall after a broker loss) shows where it waits
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     wait_for_go(wait_for)
+    # What exists by now (modules, Quix's application, the detectors' tables) lives as long
+    # as the process: frozen, the collector's full passes no longer walk it (a full pass
+    # over ~80k such objects took 72-204 ms of a worker's time under load).
+    gc.freeze()
     try:
         app.run()
     finally:
