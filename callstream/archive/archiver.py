@@ -23,7 +23,6 @@ import itertools
 import json
 import logging
 import operator
-import os
 import signal
 import sys
 import threading
@@ -44,6 +43,7 @@ from callstream.archive.tables import Archive, archived_cluster, archived_offset
 from callstream.collector import PacedCollection
 from callstream.entry import run_entry_point
 from callstream.errors import ArchiveError, KafkaOperationError
+from callstream.priority import lower_priority
 
 logger = logging.getLogger(__name__)
 
@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                           "reason": flush.reason, "offsets": flush.offsets}), flush=True)
 
     wait_for_go(args.wait_for)
-    os.nice(NICENESS)
+    lower_priority(NICENESS)
     stats = archive_topics(archive_settings, client_config(settings, "archiver"), args.topics,
                            idle_exit_s=args.idle_exit_s, on_flush=report, instance_id=args.instance_id)
     print(json.dumps({"consumed": stats.consumed, "archived": stats.archived, "skipped": stats.skipped}), flush=True)

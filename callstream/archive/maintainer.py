@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from callstream.entry import run_entry_point
 from callstream.errors import CallstreamError
+from callstream.priority import lower_priority
 
 if TYPE_CHECKING:  # pyiceberg and pyarrow load at the first round: `up` starts this beside everything else
     from callstream.archive.maintenance import CompactionResult, RetentionResult
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--now", action="store_true", help="the first round at once, not after one interval")
     parser.add_argument("--once", action="store_true", help="one round at once, then exit")
     args = parser.parse_args(argv)
-    os.nice(NICENESS)
+    lower_priority(NICENESS)
     from callstream.settings import load_settings
 
     settings = load_settings().archive_settings()

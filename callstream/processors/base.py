@@ -112,7 +112,7 @@ class Processor:
     #: arrived cost the broker more CPU than the processors' own work. The live
     #: agent-assist path uses a few milliseconds.
     batch_ms: ClassVar[int] = 100
-    #: the worker's CPU niceness (``os.nice``): when the machine is busy, a processor off the
+    #: the worker's CPU niceness (``callstream.priority``): when the machine is busy, a processor off the
     #: live agent-assist path yields the CPU to the ones on it, so its results wait a little
     #: instead of an agent's prompt (ADR 0010); the total work done is the same
     niceness: ClassVar[int] = 0

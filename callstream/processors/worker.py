@@ -11,7 +11,6 @@ import argparse
 import faulthandler
 import gc
 import json
-import os
 import signal
 import sys
 from datetime import timedelta
@@ -24,6 +23,7 @@ from callstream.governance.verify import check_access
 from callstream.kafka.config import static_member_id
 from callstream.local.processes import wait_for_go
 from callstream.observe.client_metrics import serve_if_configured
+from callstream.priority import lower_priority
 from callstream.processors.base import Processor
 from callstream.processors.registry import load_processor
 from callstream.processors.runtime import build_application
@@ -56,7 +56,7 @@ def run_processor(settings: Settings, processor: Processor, *, instance: str = "
     ``wait_for`` it joins its group only once that file exists (``wait_for_go``)."""
     group = group or processor.consumer_group
     if processor.niceness:
-        os.nice(processor.niceness)
+        lower_priority(processor.niceness)
     state_dir = settings.state_dir / "processors" / group / f"instance-{instance}"
     conf = client_config(settings, processor.name)
     names = topic_names or {}

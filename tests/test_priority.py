@@ -1,0 +1,60 @@
+"""A worker that yields the CPU yields it across processes too: its session's scheduling
+group is niced with it, and a session it does not lead is left alone."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from callstream.priority import AUTOGROUP, lower_priority
+
+CHILD = ("from pathlib import Path; from callstream.priority import lower_priority; "
+         "print(lower_priority(7)); print(Path('/proc/self/autogroup').read_text().split()[-1])")
+
+needs_autogroups = pytest.mark.skipif(not AUTOGROUP.exists(), reason="this kernel has no session scheduling groups")
+
+
+def run_child(new_session: bool) -> tuple[int, int]:
+    """(the child's nice value, its session group's nice value) after ``lower_priority(7)``."""
+    out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True,
+                         start_new_session=new_session, timeout=60).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+@needs_autogroups
+def test_a_session_leader_nices_its_session_group():
+    nice, group_nice = run_child(new_session=True)
+    assert nice >= 7
+    assert group_nice == nice
+
+
+@needs_autogroups
+def test_a_process_in_another_session_leaves_that_session_alone():
+    ours = int(AUTOGROUP.read_text().split()[-1])
+    nice, group_nice = run_child(new_session=False)
+    assert nice >= 7
+    assert group_nice == ours  # the test runner's session group, unchanged
+
+
+def test_without_session_groups_the_nice_value_still_applies(tmp_path: Path):
+    missing = tmp_path / "no-such-dir" / "autogroup"
+    out = subprocess.run(
+        [sys.executable, "-c", f"from pathlib import Path; from callstream.priority import lower_priority; "
+                               f"print(lower_priority(3, Path({str(missing)!r})))"],
+        capture_output=True, text=True, check=True, start_new_session=True, timeout=60)
+    assert int(out.stdout) >= 3
+    assert not missing.exists()
+
+
+def test_lower_priority_returns_the_nice_value_now(monkeypatch, tmp_path: Path):
+    calls: list[int] = []
+    monkeypatch.setattr("os.nice", lambda n: calls.append(n) or 12)
+    monkeypatch.setattr("os.getsid", lambda pid: 1)
+    monkeypatch.setattr("os.getpid", lambda: 1)
+    group = tmp_path / "autogroup"
+    assert lower_priority(2, group) == 12
+    assert calls == [2]
+    assert group.read_text() == "12\n"
