@@ -62,7 +62,7 @@ from callstream.contract.codec import decode_event, encode_event  # noqa: E402
 from callstream.contract.events import AssistPrompt, RedactedSegment, TranscriptSegment  # noqa: E402
 from callstream.kafka.topics import delete_topics  # noqa: E402
 from callstream.observe.stream import percentile  # noqa: E402
-from callstream.processors.registry import BUNDLED, deployment, load_processor, processor_names  # noqa: E402
+from callstream.processors.registry import BUNDLED, deployment, load_processor  # noqa: E402
 from callstream.simulate.conversation import ConversationProfile  # noqa: E402
 from callstream.simulate.simulator import (  # noqa: E402
     SimulationSettings,
@@ -76,8 +76,6 @@ from callstream.simulate.simulator import (  # noqa: E402
 ASSIST_P99_TARGET_MS = 100.0
 #: deployment -> the bundles it runs (``callstream.processors.registry.deployment``)
 DEPLOYMENTS: dict[str, tuple[str, ...]] = {"separate": (), "bundled": BUNDLED, "signals": ("signals",)}
-#: the longest commit interval of a processor group (``Processor.commit_interval``): its lag's sawtooth period
-COMMIT_PERIOD_S = max(load_processor(name).commit_interval for name in processor_names())
 #: the archiver commits with each Iceberg flush, at the latest when its oldest row is this old
 ARCHIVE_FLUSH_AGE_S = ArchiveSettings.model_fields["flush_max_age_s"].default
 
@@ -335,7 +333,9 @@ def run_step(bench: BenchCluster, probe: LatencyProbe, processors: list[str], co
     latencies = probe.window(window_start, window_end)
     assist, redacted, kafka_hop = latencies["assist"], latencies["redacted"], latencies["raw"]
     first, last = lags[0][1], lags[-1][1]
-    growth_per_s, floor_growth_per_s = lag_slope(lags), lag_floor_trend(lags, COMMIT_PERIOD_S)
+    # the longest commit interval of the groups run: their summed lag's sawtooth period
+    commit_period_s = max(load_processor(name).commit_interval for name in processors)
+    growth_per_s, floor_growth_per_s = lag_slope(lags), lag_floor_trend(lags, commit_period_s)
     mean_lag = statistics.fmean(lag for _, lag in lags)
     growing = lag_growing(floor_growth_per_s, mean_lag, measure_s)
     archiver: dict = {}
