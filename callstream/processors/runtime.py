@@ -298,6 +298,14 @@ class BoundedNameTopicManager(TopicManager):
 #: costs a SASL handshake. ADR 0011.
 IDLE_CONNECTION_CLOSE_MS = 5_000
 
+#: librdkafka's ``heartbeat.interval.ms`` for a worker's consumer (3 s by default). A member
+#: hears that its group is rebalancing only in the answer to its next heartbeat, and the
+#: group waits for every member to rejoin, so an instance added or removed by the
+#: autoscaler left its peers consuming the old assignment (or nothing, once revoked) for up
+#: to a whole interval each: a redactor scale-in stalled the live path ~6 s (`rehearse
+#: autoscale`, NOTES.md stop 38). At 0.5 s each member sends two small requests a second.
+HEARTBEAT_INTERVAL_MS = 500
+
 
 def fetch_config(batch_ms: int) -> dict[str, int | str]:
     """Consumer fetch settings for a processor that may wait ``batch_ms`` per fetch: the
@@ -377,6 +385,7 @@ def _build(
     rename = topic_names or {}
     consumer_config: dict[str, int | str] = fetch_config(processor.batch_ms)
     producer_config: dict[str, int | str] = {"linger.ms": max(2, processor.batch_ms // 4), **KEY_PARTITIONER}
+    consumer_config["heartbeat.interval.ms"] = HEARTBEAT_INTERVAL_MS
     if instance_id:
         consumer_config["group.instance.id"] = instance_id
     if processor.guarantee == "exactly-once":

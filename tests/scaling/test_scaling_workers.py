@@ -1,6 +1,8 @@
 """Scaling real redactor workers on the test broker: a second instance joins and consumes,
 and when it is removed its static membership goes with it, so the remaining instance
-holds every partition within seconds instead of after the 45 s session timeout."""
+holds every partition within about a second instead of after the 45 s session timeout
+(its heartbeat hears of the rebalance within ``HEARTBEAT_INTERVAL_MS``: 0.26 s measured, 3.06 s
+at librdkafka's default 3 s interval)."""
 
 import time
 
@@ -8,6 +10,7 @@ from confluent_kafka.admin import AdminClient
 
 from callstream.kafka.config import static_member_id
 from callstream.processors.registry import load_processor
+from callstream.processors.runtime import HEARTBEAT_INTERVAL_MS
 from callstream.scaling.controller import ScaledProcessor, ScalingController, StableMembers
 from callstream.scaling.instances import LocalInstances
 from callstream.scaling.policy import ScalingPolicy
@@ -49,7 +52,7 @@ def test_scale_out_then_in_hands_partitions_over_at_once(workers, pipeline, kafk
     inputs = {pipeline[t] for t in load_processor("redactor").inputs}
     held = {(tp.topic, tp.partition) for tp in remaining.assignment.topic_partitions}
     assert {(t, p) for t in inputs for p in range(6)} <= held  # (Quix assigns its changelog's partitions beside them)
-    assert handover_s < SESSION_TIMEOUT_S / 3
+    assert handover_s < 4 * HEARTBEAT_INTERVAL_MS / 1000, f"the remaining instance took {handover_s:.1f} s to hold them"
     assert workers.group.children["redactor-0"].alive()
     # the stopped instance's process is gone; a fresh standby waits in its place, outside the group
     assert instances.standbys == ["redactor-1"] and workers.group.children["redactor-1"].alive()
