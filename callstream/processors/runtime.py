@@ -302,8 +302,8 @@ IDLE_CONNECTION_CLOSE_MS = 5_000
 #: hears that its group is rebalancing only in the answer to its next heartbeat, and the
 #: group waits for every member to rejoin, so an instance added or removed by the
 #: autoscaler left its peers consuming the old assignment (or nothing, once revoked) for up
-#: to a whole interval each: a redactor scale-in stalled the live path ~6 s (`rehearse
-#: autoscale`, NOTES.md stop 38). At 0.5 s each member sends two small requests a second.
+#: to a whole interval each: about 2 s of the ~6 s a redactor scale-in stalled the live path
+#: (`rehearse autoscale`, ADR 0008). At 0.5 s each member sends two small requests a second.
 HEARTBEAT_INTERVAL_MS = 500
 
 
