@@ -13,8 +13,11 @@ from pathlib import Path
 
 from callstream.priority import lower_priority
 
+#: Python that reads this process's session group's nice value (the record's last field)
+GROUP_NICE = "Path('/proc/self/autogroup').read_text().split()[-1]"
 CHILD = ("from pathlib import Path; from callstream.priority import lower_priority; "
-         "print(lower_priority(7)); print(Path('/proc/self/autogroup').read_text().split()[-1])")
+         f"print(lower_priority(7)); print({GROUP_NICE})")
+
 
 def run_child(new_session: bool) -> tuple[int, int]:
     """(the child's nice value, its session group's nice value) after ``lower_priority(7)``."""
@@ -29,10 +32,9 @@ def test_a_session_leader_nices_its_session_group():
     assert group_nice == nice
 
 
-LEADER = ("import subprocess, sys; from pathlib import Path; "
-          "group = Path('/proc/self/autogroup'); before = group.read_text().split()[-1]; "
+LEADER = (f"import subprocess, sys; from pathlib import Path; before = {GROUP_NICE}; "
           f"subprocess.run([sys.executable, '-c', {CHILD!r}], check=True, timeout=60); "
-          "print(before, group.read_text().split()[-1])")
+          f"print(before, {GROUP_NICE})")
 
 
 def test_a_process_in_another_session_leaves_that_session_alone():
