@@ -197,6 +197,15 @@ def pipeline(kafka_config, create_topic, unique_name, session_cluster) -> Pipeli
 
 
 @pytest.fixture
+def worker_metrics_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Workers started after this fixture write their metrics here (prometheus multiprocess)."""
+    directory = tmp_path / "worker-metrics"
+    directory.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture
 def workers(child_env, tmp_path: Path, pipeline: PipelineTopics) -> Iterator[Callable[..., object]]:
     """``workers("redactor")`` starts a real worker process on the pipeline's topics."""
     group = ProcessGroup(tmp_path / "logs", child_env(tmp_path / "state"))

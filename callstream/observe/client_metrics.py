@@ -29,9 +29,13 @@ PROCESSED = "callstream_processor_events_total"
 DEAD_LETTERS = "callstream_processor_dead_letters_total"
 CLIENT_ERRORS = "callstream_client_errors_total"
 STEP_SECONDS = "callstream_processor_step_seconds"
+REBALANCE_SECONDS = "callstream_processor_rebalance_seconds"
 
 #: per-event processing time: most steps take well under a millisecond
 STEP_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
+
+#: a rebalance phase (processors/rebalance.py): tens of milliseconds to the session timeout
+REBALANCE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 _SLUG = re.compile(r"[^a-z]+")
 
@@ -58,6 +62,10 @@ class _Families:
                                      ["source", "client", "error"], registry=registry)
         self.step_seconds = Histogram(STEP_SECONDS, "Time a processor spends on one event (decode, process, encode)",
                                       ["processor"], buckets=STEP_BUCKETS, registry=registry)
+        self.rebalance_seconds = Histogram(REBALANCE_SECONDS,
+                                           "Time a processor instance spent in one phase of a consumer-group "
+                                           "rebalance (revoke, lost, join, assign, recovery)",
+                                           ["processor", "phase"], buckets=REBALANCE_BUCKETS, registry=registry)
 
 
 _FAMILIES: dict[int, _Families] = {}
@@ -81,6 +89,9 @@ class ProcessorMetrics:
 
     def dead_letter(self, reason: str) -> None:
         self._families.dead_letters.labels(self.processor, reason_class(reason)).inc()
+
+    def rebalance_seconds(self, phase: str, seconds: float) -> None:
+        self._families.rebalance_seconds.labels(self.processor, phase).observe(seconds)
 
     def client_error(self, client: str, error: Any) -> None:
         """Count one librdkafka error (a ``KafkaError``) by its name (``_TRANSPORT``, ...)."""

@@ -56,6 +56,8 @@ METRICS: tuple[MetricSpec, ...] = (
                "Messages processor instances sent to the dead-letter topic"),
     MetricSpec("callstream_processor_step_seconds", "histogram", ("processor",),
                "Time a processor instance spends on one event"),
+    MetricSpec("callstream_processor_rebalance_seconds", "histogram", ("processor", "phase"),
+               "Time processor instances spent in a phase of a consumer-group rebalance (revoke, lost, join, assign, recovery)"),
     MetricSpec("callstream_archive_freshness_seconds", "gauge", ("topic",),
                "Age of the newest archived message of the topic (Kafka timestamp)"),
     MetricSpec("callstream_archive_lag_messages", "gauge", ("topic",),
@@ -144,7 +146,8 @@ def _worker_families(s: Snapshot, f: dict[str, Metric]) -> None:
     """Re-emit the workers' own families (summed over processes) sample for sample."""
     names = {"callstream_processor_events": "callstream_processor_events_total",
              "callstream_processor_dead_letters": "callstream_processor_dead_letters_total",
-             "callstream_processor_step_seconds": "callstream_processor_step_seconds"}
+             "callstream_processor_step_seconds": "callstream_processor_step_seconds",
+             "callstream_processor_rebalance_seconds": "callstream_processor_rebalance_seconds"}
     for sample in s.workers:
         target = names.get(sample.family)
         if target is None or sample.name.endswith("_created"):

@@ -33,7 +33,7 @@ from callstream.settings import Settings, client_config, load_settings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="callstream-worker", description=__doc__)
     parser.add_argument("processor")
-    parser.add_argument("--instance", default="0", help="instance id on this host: its state directory and static group membership")
+    parser.add_argument("--instance", default="0", help="instance id on this host: its static group membership")
     parser.add_argument("--group", help="consumer group (default callstream-<processor>)")
     parser.add_argument("--topic-map", help="JSON object renaming catalog topics (tests, rehearsals)")
     parser.add_argument("--catalog", type=Path)
@@ -57,7 +57,8 @@ def run_processor(settings: Settings, processor: Processor, *, instance: str = "
     group = group or processor.consumer_group
     if processor.niceness:
         lower_priority(processor.niceness)
-    state_dir = settings.state_dir / "processors" / group / f"instance-{instance}"
+    # one directory for the processor's instances on this host (``runtime.SHARED_STATE``)
+    state_dir = settings.state_dir / "processors" / group
     conf = client_config(settings, processor.name)
     names = topic_names or {}
     check_access(conf, processor.name, reads=[names.get(t, t) for t in processor.inputs],

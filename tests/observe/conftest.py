@@ -1,4 +1,4 @@
-"""Fixtures of the observer and dashboard tests: worker metrics, a dashboard child process."""
+"""Fixtures of the observer and dashboard tests: a dashboard child process."""
 
 from __future__ import annotations
 
@@ -11,15 +11,6 @@ from support.http import wait_http
 
 from callstream.local.broker import free_ports
 from callstream.local.processes import ProcessGroup
-
-
-@pytest.fixture
-def worker_metrics_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Workers started after this fixture write their metrics here (prometheus multiprocess)."""
-    directory = tmp_path / "worker-metrics"
-    directory.mkdir()
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
-    return directory
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import time
 from confluent_kafka.admin import AdminClient
 
 from callstream.kafka.config import static_member_id
+from callstream.observe.client_metrics import REBALANCE_SECONDS, read_worker_metrics
 from callstream.processors.registry import load_processor
 from callstream.processors.runtime import HEARTBEAT_INTERVAL_MS
 from callstream.scaling.controller import ScaledProcessor, ScalingController, StableMembers
@@ -18,7 +19,7 @@ from callstream.scaling.policy import ScalingPolicy
 SESSION_TIMEOUT_S = 45.0  # librdkafka's default, which the workers keep
 
 
-def test_scale_out_then_in_hands_partitions_over_at_once(workers, pipeline, kafka_config, eventually, tmp_path, request) -> None:
+def test_scale_out_then_in_hands_partitions_over_at_once(worker_metrics_dir, workers, pipeline, kafka_config, eventually, tmp_path, request) -> None:
     raw = pipeline["callstream.transcript.raw"]
     group = f"callstream-redactor-{pipeline['callstream.deadletter'].rsplit('.', 1)[-1]}"
     instances = LocalInstances(
@@ -57,3 +58,9 @@ def test_scale_out_then_in_hands_partitions_over_at_once(workers, pipeline, kafk
     # the stopped instance's process is gone; a fresh standby waits in its place, outside the group
     assert instances.standbys == ["redactor-1"] and workers.group.children["redactor-1"].alive()
     assert members(group) == 1
+    # each instance timed its rebalances' phases, in the metrics the observer collects
+    phases = {sample.labels["phase"]: sample.value for family in read_worker_metrics(worker_metrics_dir)
+              if family.name == REBALANCE_SECONDS for sample in family.samples
+              if sample.name.endswith("_count") and sample.labels["processor"] == "redactor"}
+    assert phases.get("revoke", 0) >= 2 and phases.get("join", 0) >= 2, phases  # scale-out and scale-in
+    assert phases.get("assign", 0) >= 3, phases  # first start, then both rebalances
