@@ -42,7 +42,7 @@ from callstream.observe.client_metrics import ProcessorMetrics, hook_quix_error_
 from callstream.processors.base import CallState, Processor, WindowSpec
 from callstream.processors.bundle import ProcessorBundle
 from callstream.processors.internal_topics import PromptTopicAdmin
-from callstream.processors.rebalance import RebalanceTimer
+from callstream.processors.rebalance import RebalanceTimer, prompt_recovery
 from callstream.processors.watchdog import guard_commits
 
 log = logging.getLogger(__name__)
@@ -456,6 +456,7 @@ def _build(
     sdf.to_topic(lambda value, key, ts, headers: outputs[value.topic], key=lambda value: value.key)
     hook_quix_error_callbacks(app, step.metrics)
     RebalanceTimer(processor.name, step.metrics).hook(app)
+    prompt_recovery(app)
     if processor.guarantee == "exactly-once":
         guard_commits(app, processor.name)  # a commit stuck after a broker loss ends the worker (watchdog.py)
     return ProcessorApp(app, step)

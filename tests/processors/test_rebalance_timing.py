@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from callstream.contract.catalog import load_catalog
 from callstream.observe.client_metrics import REBALANCE_SECONDS, ProcessorMetrics
-from callstream.processors.rebalance import RebalanceTimer
+from callstream.processors.rebalance import RECOVERY_POLL_S, RebalanceTimer, prompt_recovery
 from callstream.processors.registry import load_processor
 from callstream.processors.runtime import build_application
 
@@ -89,6 +89,40 @@ def test_a_callback_that_raises_is_still_timed_and_raises() -> None:
     assert _observed(registry, "revoke") == pytest.approx((1.0, 0.7))
 
 
+class _Recovery:
+    """What ``prompt_recovery`` touches of Quix's recovery manager."""
+
+    MAX_INVALID_OFFSET_ATTEMPTS = 60
+
+    def __init__(self, consumer: object) -> None:
+        self._consumer = consumer
+        self._position_cache = {"changelog:0": (100.0, "a position read before the last records arrived")}
+
+
+def test_a_recovery_polls_briefly_and_reads_positions_afresh_when_idle() -> None:
+    polls: list[float | None] = []
+    arriving = ["record", None, None]
+
+    def poll(timeout: float | None = None) -> str | None:
+        polls.append(timeout)
+        return arriving.pop(0)
+
+    recovery = _Recovery(types.SimpleNamespace(poll=poll, assignment=lambda: ["changelog-0"]))
+    prompt_recovery(types.SimpleNamespace(_state_manager=types.SimpleNamespace(_recovery_manager=recovery)))
+    assert recovery._consumer.poll(1) == "record"  # what Quix's loop waits before it looks whether recovery is complete
+    assert recovery._position_cache  # a poll that read something leaves the cache alone
+    assert recovery._consumer.poll(0.01) is None
+    assert recovery._position_cache == {}  # Quix looks at the positions next: they are read afresh
+    recovery._consumer.poll()
+    assert polls == [RECOVERY_POLL_S, 0.01, RECOVERY_POLL_S]
+    assert recovery._consumer.assignment() == ["changelog-0"]  # everything else is the consumer's own
+    # Quix gives up on a position that stays invalid after as long as before: more checks, each sooner
+    assert recovery.MAX_INVALID_OFFSET_ATTEMPTS * RECOVERY_POLL_S == pytest.approx(60 * 1.0)
+    stateless = types.SimpleNamespace(_state_manager=types.SimpleNamespace(_recovery_manager=None))
+    prompt_recovery(stateless)  # no changelogs, no recovery: nothing to change
+    assert stateless._state_manager._recovery_manager is None
+
+
 def test_built_workers_time_the_quix_callbacks(kafka_config, pipeline, tmp_path) -> None:
     # catches a Quix release that renames the callbacks or the recovery the timer wraps
     options = {"topic_names": pipeline.names, "group": f"rebalance-{tmp_path.name}"}
@@ -96,3 +130,9 @@ def test_built_workers_time_the_quix_callbacks(kafka_config, pipeline, tmp_path)
     app = built.app
     for callback in (app._on_assign, app._on_revoke, app._on_lost, app._state_manager.do_recovery):
         assert callback.__qualname__.startswith("RebalanceTimer."), callback.__qualname__
+    # its recovery polls briefly through the application's consumer and clears Quix's own
+    # position cache (a release that renames either fails here)
+    recovery = app._state_manager._recovery_manager
+    assert type(recovery._consumer).__name__ == "_BriefPoll" and recovery._consumer._consumer is app._consumer
+    assert recovery._consumer._on_idle == recovery._position_cache.clear
+    assert type(recovery).MAX_INVALID_OFFSET_ATTEMPTS == 60
