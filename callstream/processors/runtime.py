@@ -316,9 +316,9 @@ HEARTBEAT_INTERVAL_MS = 500
 #: scale-out, a restart) finds its state current up to the previous owner's last checkpoint
 #: instead of restoring everything since it last held the partition from the changelog.
 #: Measured in short autoscale runs (processors/rebalance.py logs each phase): sentiment's
-#: recoveries took 1.2-5.0 s with a directory per instance, 1.0-2.5 s shared. About 1 s
-#: stays: Quix's revoke does not flush the store (the changelog holds the last checkpoint,
-#: which the next owner replays) and its recovery loop reads positions through a 1 s cache.
+#: recoveries took 1.2-5.0 s with a directory per instance, 1.0-2.5 s shared (most of the
+#: rest was Quix's recovery loop waiting: ``rebalance.prompt_recovery``). One checkpoint is
+#: always replayed: Quix's revoke does not flush the store, its changelog holds it.
 #: In a rebalance every member gives its partitions up before any is handed out, so a store
 #: is normally free when its new owner opens it; it is held only by an instance that was
 #: removed and has not noticed yet, until it does. Quix retries a held lock every 3 s by
