@@ -143,6 +143,36 @@ def serve_if_configured(registry: CollectorRegistry | None = None) -> int | None
     return int(port)
 
 
+def rebalance_phases(families: list[Any]) -> dict[str, dict[str, dict[str, float | int | None]]]:
+    """``processor -> phase -> {count, total_s, mean_s, all_within_s}`` from the workers'
+    ``REBALANCE_SECONDS`` histograms; ``all_within_s`` is the smallest bucket bound that
+    holds every observation (None: some took longer than the last bound)."""
+    counts: dict[tuple[str, str], float] = {}
+    sums: dict[tuple[str, str], float] = {}
+    buckets: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for family in families:
+        if family.name != REBALANCE_SECONDS:
+            continue
+        for sample in family.samples:
+            key = (sample.labels["processor"], sample.labels["phase"])
+            if sample.name.endswith("_count"):
+                counts[key] = sample.value
+            elif sample.name.endswith("_sum"):
+                sums[key] = sample.value
+            elif sample.name.endswith("_bucket"):
+                buckets.setdefault(key, []).append((float(sample.labels["le"]), sample.value))
+    phases: dict[str, dict[str, dict[str, float | int | None]]] = {}
+    for (processor, phase), count in sorted(counts.items()):
+        if not count:
+            continue
+        within = min((le for le, below in buckets.get((processor, phase), []) if below >= count), default=None)
+        phases.setdefault(processor, {})[phase] = {
+            "count": int(count), "total_s": round(sums.get((processor, phase), 0.0), 3),
+            "mean_s": round(sums.get((processor, phase), 0.0) / count, 3),
+            "all_within_s": None if within is None or within == float("inf") else within}
+    return phases
+
+
 def read_worker_metrics(directory: Path) -> list[Any]:
     """Every worker's metrics in ``directory`` (a ``PROMETHEUS_MULTIPROC_DIR``), summed
     across processes, as prometheus-client metric families."""

@@ -54,6 +54,8 @@ class RunRecord:
     run: dict[str, Any] = field(default_factory=dict)
     #: the autoscaler's policy, changes and instance counts (``ScalingController.report``)
     scaling: dict[str, Any] | None = None
+    #: each processor's consumer-group rebalance phases (``client_metrics.rebalance_phases``)
+    rebalances: dict[str, Any] = field(default_factory=dict)
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -228,6 +230,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "redrives": record.redrives,
         "observer": record.observer,
         "autoscale": scaling,
+        "rebalances": record.rebalances,
         "metrics": metrics,
         "series": series,
     }

@@ -291,7 +291,7 @@ def render_html(figures: dict[str, Any], pngs: dict[str, Path]) -> str:
     phase_table = html_table(["phase", "curve", "base calls/min", "speed-up", "from (s)", "to (s)"],
                          [[p["name"] + (" (surge)" if p["surge"] else ""), p["curve"], p["rate_per_min"], p["speedup"],
                            p["start_s"], p["end_s"]] for p in traffic["phases"]])
-    scaling = _scaling_html(figures)
+    scaling = _scaling_html(figures) + _rebalances_html(figures)
     title = f"Rehearsal {figures['scenario']}: {'PASSED' if passed else 'FAILED'}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -319,6 +319,27 @@ within {bounds['latency_p99_ms']:g} ms, for at least {bounds['stable_samples']} 
 <p>Every figure is in <a href="report.json">report.json</a>.</p>
 </body></html>
 """
+
+
+#: the phases of a consumer-group rebalance, in the order a member goes through them
+REBALANCE_PHASES = ("revoke", "lost", "join", "assign", "recovery")
+
+
+def _rebalances_html(figures: dict[str, Any]) -> str:
+    """What the processors' consumer-group rebalances cost, phase by phase (each member's
+    own timing; see ``callstream/processors/rebalance.py``)."""
+    rebalances = figures.get("rebalances")
+    if not rebalances:
+        return ""
+    rows = [[processor, phase, p["count"], p["mean_s"], p["total_s"],
+             "longer than 60" if p["all_within_s"] is None else f"<= {p['all_within_s']:g}"]
+            for processor, phases in rebalances.items()
+            for phase in REBALANCE_PHASES if (p := phases.get(phase))]
+    return ("<h2>Rebalances</h2><p>Each member times its rebalances: giving up its partitions (revoke, or lost "
+            "when the group moved on without it), waiting for the group's new plan (join), taking its new "
+            "partitions (assign) and restoring their state from the changelogs (recovery). A member "
+            "processes nothing from the start of its revoke to the end of its recovery.</p>"
+            + html_table(["processor", "phase", "times", "mean (s)", "total (s)", "every one within (s)"], rows))
 
 
 def _scaling_html(figures: dict[str, Any]) -> str:

@@ -40,6 +40,7 @@ from callstream.governance.acls import add as add_grants
 from callstream.governance.acls import grant_catalog, topic_grants
 from callstream.local import broker
 from callstream.local.processes import ProcessGroup
+from callstream.observe.client_metrics import read_worker_metrics, rebalance_phases
 from callstream.processors.registry import load_processor
 from callstream.processors.watchdog import STUCK_COMMIT_EXIT
 from callstream.rehearse import analysis, figures, report
@@ -131,6 +132,7 @@ class Rehearsal:
         self._cluster: broker.LocalCluster | None = None
         self.conf: dict[str, str] = {}
         self.child_settings = options.settings.with_state_dir(self.work_dir)
+        self.worker_metrics_dir = self.work_dir / "worker-metrics"
         if scenario.topics == "uuid":
             self.names = {t.name: f"{t.name}.{self.suffix}" for t in self.catalog.topics}
         else:
@@ -287,7 +289,11 @@ class Rehearsal:
         return [processor, "--instance", str(instance), "--group", group, "--topic-map", json.dumps(self.names)]
 
     def _start_processes(self) -> None:
-        self._processes = ProcessGroup(self.work_dir / "logs", child_process_environment(self.child_settings))
+        # the workers' own metrics (rebalance phases among them), added up for the report
+        shutil.rmtree(self.worker_metrics_dir, ignore_errors=True)
+        self.worker_metrics_dir.mkdir(parents=True)
+        env = child_process_environment(self.child_settings) | {"PROMETHEUS_MULTIPROC_DIR": str(self.worker_metrics_dir)}
+        self._processes = ProcessGroup(self.work_dir / "logs", env)
         autoscale = self.scenario.autoscale
         standby = autoscale is not None and autoscale.warm_standby
         self._instances = LocalInstances(
@@ -596,6 +602,7 @@ class Rehearsal:
             delivery=delivery, traffic_end_s=traffic_end_s, groups=list(self.group_ids),
             unexpected_exits=self.unexpected_exits, redrives=self._redrive_results(),
             scaling=self._scaling.report() if self._scaling is not None else None,
+            rebalances=rebalance_phases(read_worker_metrics(self.worker_metrics_dir)),
             observer={"caught_up": caught_up, "outputs": observer.outputs, "dead_letters": observer.dead_letters,
                       "undecodable": observer.undecodable, "error": str(observer.error) if observer.error else None},
             run=self.run_info,

@@ -130,3 +130,27 @@ def test_an_autoscaled_run_reports_its_changes_and_the_fixed_baseline_beside_it(
     assert "Out only while the host has 0.5 idle cores" in page
     assert "Scale-outs held for want of CPU" in page and "this host has 0.20 idle cores" in page
     assert "<td>redactor</td><td>peak lag (msgs)</td><td>2,400</td><td>2,400</td>" in page
+
+
+def test_the_workers_rebalance_phases_reach_the_report_in_the_order_a_member_goes_through_them(tmp_path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from callstream.observe.client_metrics import ProcessorMetrics, rebalance_phases
+
+    registry = CollectorRegistry()  # what the workers of a run wrote, as the runner reads it back
+    redactor = ProcessorMetrics("redactor", registry)
+    for phase, seconds in (("recovery", 0.2), ("revoke", 0.3), ("join", 0.02), ("assign", 0.4), ("recovery", 1.5)):
+        redactor.rebalance_seconds(phase, seconds)
+    ProcessorMetrics("sentiment", registry).rebalance_seconds("lost", 75.0)
+    record = recorded_run()
+    record.rebalances = rebalance_phases(list(registry.collect()))
+    data = figures.build(record)
+    assert data["rebalances"]["redactor"]["recovery"] == {"count": 2, "total_s": 1.7, "mean_s": 0.85, "all_within_s": 2.0}
+    assert data["rebalances"]["sentiment"]["lost"]["all_within_s"] is None  # past the last bucket
+    data["verdicts"], data["passed"] = [], True
+    page = report.write(tmp_path / "run", data)["html"].read_text()
+    section = page[page.index("<h2>Rebalances</h2>"):]
+    rows = [section.index(f"<td>{phase}</td>") for phase in ("revoke", "join", "assign", "recovery")]
+    assert rows == sorted(rows)
+    assert "<td>0.85</td>" in section and "longer than 60" in section
+    assert "<h2>Rebalances</h2>" not in report.write(tmp_path / "quiet", figures.build(recorded_run()) | {"verdicts": [], "passed": True})["html"].read_text()

@@ -65,6 +65,8 @@ def test_a_short_burst_runs_end_to_end_and_cleans_up(kafka_config, session_setti
     assert data["latency"]["redaction"]["count"] > 0 and data["latency"]["quality"]["count"] > 0
     assert set(data["groups"]) == {"redactor", "quality", "archiver"}
     assert len(data["series"]["t"]) >= 20
+    # each worker's own metrics reach the report: every one was handed its partitions
+    assert {p: phases["assign"]["count"] >= 1 for p, phases in data["rebalances"].items()} == {"redactor": True, "quality": True}
 
     # the report is on disk, and says the same
     on_disk = json.loads((tmp_path / "report" / "report.json").read_text())
