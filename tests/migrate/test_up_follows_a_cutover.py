@@ -17,6 +17,8 @@ from callstream.contract.catalog import load_catalog
 from callstream.governance.acls import grant_catalog
 from callstream.local import broker
 from callstream.local.credentials import credentials_path
+from callstream.processors.registry import deployment, load_processor
+from callstream.scaling.controller import StableMembers
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +66,15 @@ def test_up_moves_its_processes_and_simulator_to_the_target(own_cluster, target_
         deadline = time.monotonic() + 90
         while _redacted_on(own_cluster.client_config()) < 50:
             assert up.poll() is None and time.monotonic() < deadline, "up did not get the platform going"
+            time.sleep(2)
+        # every processor holds its partitions, so its state topics exist, before the migration
+        # copies the topic list: on a loaded host the last workers were handed theirs 9 s after
+        # the redactor's first output, and the cutover then found a changelog only the source had
+        members = StableMembers(own_cluster.client_config())
+        groups = [load_processor(name).consumer_group for name in deployment()]
+        deadline = time.monotonic() + 120
+        while not all(members(group) for group in groups):
+            assert up.poll() is None and time.monotonic() < deadline, "not every processor got its partitions"
             time.sleep(2)
         started = cli("migrate", "start", "--to", "b")
         assert started.returncode == 0, started.stderr
