@@ -27,6 +27,7 @@ from callstream.local import broker
 from callstream.local.processes import Child, ProcessGroup
 from callstream.migrate.handover import Handover
 from callstream.migrate.links import settings_on
+from callstream.observe.client_metrics import worker_metrics_env
 from callstream.observe.live import LiveMonitor
 from callstream.processors.registry import deployment, load_processor
 from callstream.processors.watchdog import STUCK_COMMIT_EXIT
@@ -158,12 +159,10 @@ class PlatformProcesses:
         self.scaler: ClusterScaler | None = None
 
     def start(self) -> None:
-        # Workers write their client metrics here; the dashboard's observer adds them up.
-        metrics_dir = Path(self.settings.state_dir) / "metrics"
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True)
-        # a local cluster's children find it (and their own credentials) in the state dir
-        child_env = child_process_environment(self.settings) | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+        # a local cluster's children find it (and their own credentials) in the state dir;
+        # workers write their client metrics to <state dir>/metrics, the dashboard adds them up
+        metrics = worker_metrics_env(Path(self.settings.state_dir) / "metrics")
+        child_env = child_process_environment(self.settings) | metrics
         self.group = ProcessGroup(self.settings.state_dir / "logs", child_env)
         names = deployment(self.bundled)
         # with autoscaling, each processor's next instance waits started (a scale-out only joins)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,15 @@ def serve_if_configured(registry: CollectorRegistry | None = None) -> int | None
 
     start_http_server(int(port), addr=host, registry=registry or REGISTRY)
     return int(port)
+
+
+def worker_metrics_env(directory: Path) -> dict[str, str]:
+    """An empty ``directory`` for the workers about to start, and the environment that has
+    them write their metrics there (``read_worker_metrics`` adds them up): values left by
+    an earlier run's processes would be added to theirs."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
 
 
 def rebalance_phases(families: list[Any]) -> dict[str, dict[str, dict[str, float | int | None]]]:

@@ -40,7 +40,7 @@ from callstream.governance.acls import add as add_grants
 from callstream.governance.acls import grant_catalog, topic_grants
 from callstream.local import broker
 from callstream.local.processes import ProcessGroup
-from callstream.observe.client_metrics import read_worker_metrics, rebalance_phases
+from callstream.observe.client_metrics import read_worker_metrics, rebalance_phases, worker_metrics_env
 from callstream.processors.registry import load_processor
 from callstream.processors.watchdog import STUCK_COMMIT_EXIT
 from callstream.rehearse import analysis, figures, report
@@ -290,9 +290,7 @@ class Rehearsal:
 
     def _start_processes(self) -> None:
         # the workers' own metrics (rebalance phases among them), added up for the report
-        shutil.rmtree(self.worker_metrics_dir, ignore_errors=True)
-        self.worker_metrics_dir.mkdir(parents=True)
-        env = child_process_environment(self.child_settings) | {"PROMETHEUS_MULTIPROC_DIR": str(self.worker_metrics_dir)}
+        env = child_process_environment(self.child_settings) | worker_metrics_env(self.worker_metrics_dir)
         self._processes = ProcessGroup(self.work_dir / "logs", env)
         autoscale = self.scenario.autoscale
         standby = autoscale is not None and autoscale.warm_standby
