@@ -12,9 +12,11 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from confluent_kafka import Consumer, Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from callstream.contract.catalog import load_catalog
@@ -34,6 +36,99 @@ ARCHIVER = "archiver"
 
 # A native crash in a Kafka client must leave a stack, not a bare exit code 139.
 faulthandler.enable()
+
+
+#: (key, value, headers) of a message to produce
+Payload = tuple[bytes | None, bytes | None, list]
+
+
+@dataclass(frozen=True)
+class Drain:
+    """A backlog drained: how many messages, over how long, for how much CPU."""
+
+    messages: int
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def msgs_per_s(self) -> float:
+        return self.messages / max(self.seconds, 1e-9)
+
+    @property
+    def cpu_us_per_message(self) -> float:
+        return self.cpu_seconds / max(self.messages, 1) * 1e6
+
+
+def produce_backlog(conf: Mapping[str, str], topic: str, payloads: list[Payload]) -> None:
+    """Write ``payloads`` to ``topic`` and wait until all are delivered."""
+    producer = Producer({**conf, "linger.ms": 5})
+    for key, value, headers in payloads:
+        producer.produce(topic, value, key=key, headers=headers)
+        producer.poll(0)
+    if producer.flush(60):
+        raise RuntimeError(f"the backlog for {topic} was not delivered within 60 s")
+
+
+def consume_produce(conf: Mapping[str, str], source: str, count: int, handle: Callable[[Message], list[tuple]],
+                    producer_config: Mapping[str, str | int] | None = None,
+                    consumer_config: Mapping[str, str | int] | None = None, checkpoint_s: float = 1.0,
+                    per_message: bool = False, before_checkpoint: Callable[[Producer], None] | None = None) -> Drain:
+    """Drain ``count`` messages of ``source`` in a plain confluent-kafka loop: ``consume(1000)``,
+    ``handle(message)`` gives the (topic, key, value, headers) records to produce, and every
+    ``checkpoint_s`` the producer is flushed and the offsets committed (what a worker's
+    checkpoint does: outputs are delivered before their inputs count as done). Timed, and the
+    CPU of this process (librdkafka's threads included) counted, from the first batch to the
+    last delivery.
+
+    ``per_message`` runs it the way Quix Streams' loop calls the client instead: one
+    message a ``poll``, and after each ``produce`` a ``poll(0)`` serving a Python delivery
+    callback (which records the delivered offset, as Quix's does). ``before_checkpoint(producer)``
+    runs before each checkpoint's flush (and the last one): where a loop writes its state."""
+    producer = Producer({**conf, "linger.ms": 5, **(producer_config or {})})
+    consumer = Consumer({**conf, "group.id": f"bench-drain-{time.time_ns()}", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False, **(consumer_config or {})})
+    consumer.subscribe([source])
+    delivered: dict[tuple[str, int], int] = {}
+
+    def on_delivery(err, message) -> None:
+        if err is None:
+            delivered[(message.topic(), message.partition())] = message.offset()
+
+    done, started, cpu_started, checkpoint_at = 0, 0.0, 0.0, 0.0
+    try:
+        while done < count:
+            if per_message:
+                one = consumer.poll(1.0)
+                batch = [one] if one is not None else []
+            else:
+                batch = consumer.consume(1000, 1.0)
+            if batch and not started:
+                started, cpu_started = time.perf_counter(), time.process_time()
+                checkpoint_at = started + checkpoint_s
+            for message in batch:
+                if message.error():
+                    continue
+                for topic, key, value, headers in handle(message):
+                    if per_message:
+                        producer.produce(topic, value, key=key, headers=headers, on_delivery=on_delivery)
+                        producer.poll(0)
+                    else:
+                        producer.produce(topic, value, key=key, headers=headers)
+                done += 1
+            producer.poll(0)
+            if started and time.perf_counter() >= checkpoint_at:
+                if before_checkpoint is not None:
+                    before_checkpoint(producer)
+                producer.flush(60)
+                consumer.commit(asynchronous=False)
+                checkpoint_at = time.perf_counter() + checkpoint_s
+        if before_checkpoint is not None:
+            before_checkpoint(producer)
+        if producer.flush(60):
+            raise RuntimeError(f"the output of {source}'s drain was not delivered within 60 s")
+        return Drain(done, time.perf_counter() - started, time.process_time() - cpu_started)
+    finally:
+        consumer.close()
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -132,6 +227,30 @@ class BenchCluster:
                 pids[f"broker-{node.node_id}"] = node.pid
         pids["bench"] = os.getpid()
         return {name: seconds for name, pid in pids.items() if (seconds := _cpu_seconds(pid)) is not None}
+
+    def worker_drain(self, name: str, topic: str, payloads: list[Payload], start: bool = True) -> Drain:
+        """The ``name`` worker (instance 0, started unless running) draining ``payloads``
+        produced to ``topic`` first: timed by its group's committed lag (sampled every 0.25 s)
+        and CPU-counted from /proc, from its first progress, so start-up and the group's
+        join are left out."""
+        produce_backlog(self.conf, topic, payloads)
+        if start:
+            self.start_processors([name])
+        first: tuple[float, float, int] | None = None
+        while True:
+            backlog = self.message_lag([name])
+            consumed = len(payloads) - backlog
+            if consumed > 0 and first is None:
+                first = (time.perf_counter(), self.cpu_seconds()[f"{name}-0"], consumed)
+            if backlog == 0:
+                break
+            time.sleep(0.25)
+        if first is None or first[2] >= len(payloads):  # drained between two lag samples: nothing to time
+            raise SystemExit(f"{name} drained all {len(payloads):,} messages before a second lag sample; "
+                             f"give it {2 * len(payloads):,} or more")
+        started, cpu_started, done_at_start = first
+        return Drain(len(payloads) - done_at_start, time.perf_counter() - started,
+                     self.cpu_seconds()[f"{name}-0"] - cpu_started)
 
     def message_lag(self, processors: list[str]) -> int:
         """Messages the processors' groups have not committed yet, over all their inputs

@@ -49,13 +49,13 @@ import threading
 import time
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import BenchCluster  # noqa: E402
+from harness import BenchCluster, consume_produce, produce_backlog  # noqa: E402
 
 from callstream.archive.settings import ArchiveSettings  # noqa: E402
 from callstream.contract.codec import decode_event, encode_event  # noqa: E402
@@ -96,57 +96,15 @@ def raw_segments(count: int, seed: int, seal=None) -> list[tuple[bytes, bytes, l
 
 def bare_copy_loop(conf: dict, payloads: list, source: str, target: str) -> float:
     """msgs/s of a plain confluent-kafka consume->produce loop over the same payloads."""
-    producer = Producer({**conf, "linger.ms": 5})
-    for key, value, headers in payloads:
-        producer.produce(source, value, key=key, headers=headers)
-        producer.poll(0)
-    producer.flush(60)
-    consumer = Consumer({**conf, "group.id": f"bare-{time.time_ns()}", "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([source])
-    copied, started = 0, None
-    while copied < len(payloads):
-        batch = consumer.consume(1000, 1.0)
-        if batch and started is None:
-            started = time.perf_counter()
-        for message in batch:
-            if message.error():
-                continue
-            producer.produce(target, message.value(), key=message.key(), headers=message.headers())
-            copied += 1
-        producer.poll(0)
-        if batch:
-            consumer.commit(asynchronous=True)
-    producer.flush(60)
-    elapsed = time.perf_counter() - started
-    consumer.close()
-    return copied / elapsed
+    produce_backlog(conf, source, payloads)
+    copy = lambda message: [(target, message.key(), message.value(), message.headers())]  # noqa: E731
+    return consume_produce(conf, source, len(payloads), copy).msgs_per_s
 
 
 def redactor_drain_rate(bench: BenchCluster, payloads: list, start: bool = True) -> float:
     """msgs/s of the redactor worker draining the same backlog from the raw topic (a
     running redactor when not ``start``: the backlog is produced, then drained)."""
-    producer = Producer({**bench.conf, "linger.ms": 5})
-    for key, value, headers in payloads:
-        producer.produce("callstream.transcript.raw", value, key=key, headers=headers)
-        producer.poll(0)
-    producer.flush(60)
-    if start:
-        bench.start_processors(["redactor"])
-    started = time.perf_counter()
-    first_progress = None
-    while True:
-        backlog = bench.message_lag(["redactor"])
-        consumed = len(payloads) - backlog
-        if consumed > 0 and first_progress is None:
-            first_progress = (time.perf_counter(), consumed)  # exclude process start and group join
-        if backlog == 0:
-            break
-        time.sleep(0.25)
-    t0, done_at_start = first_progress or (started, 0)
-    if done_at_start >= len(payloads):  # drained between two lag samples: nothing to time
-        raise SystemExit(f"the redactor drained all {len(payloads):,} baseline messages before a second lag sample; "
-                         f"pass --baseline-messages {2 * len(payloads)} or more")
-    return (len(payloads) - done_at_start) / max(1e-3, time.perf_counter() - t0)
+    return bench.worker_drain("redactor", "callstream.transcript.raw", payloads, start).msgs_per_s
 
 
 class LatencyProbe:
