@@ -38,8 +38,8 @@ ARCHIVER = "archiver"
 faulthandler.enable()
 
 
-#: (key, value, headers) of a message to produce
-Payload = tuple[bytes | None, bytes | None, list]
+#: (topic, key, value, headers) of a message to produce
+Record = tuple[str, bytes | None, bytes | None, list]
 
 
 @dataclass(frozen=True)
@@ -59,14 +59,14 @@ class Drain:
         return self.cpu_seconds / max(self.messages, 1) * 1e6
 
 
-def produce_backlog(conf: Mapping[str, str], topic: str, payloads: list[Payload]) -> None:
-    """Write ``payloads`` to ``topic`` and wait until all are delivered."""
+def produce_backlog(conf: Mapping[str, str], records: list[Record]) -> None:
+    """Write ``records`` in their order and wait until all are delivered."""
     producer = Producer({**conf, "linger.ms": 5})
-    for key, value, headers in payloads:
+    for topic, key, value, headers in records:
         producer.produce(topic, value, key=key, headers=headers)
         producer.poll(0)
     if producer.flush(60):
-        raise RuntimeError(f"the backlog for {topic} was not delivered within 60 s")
+        raise RuntimeError("a benchmark's backlog was not delivered within 60 s")
 
 
 def consume_produce(conf: Mapping[str, str], source: str, count: int, handle: Callable[[Message], list[tuple]],
@@ -228,28 +228,28 @@ class BenchCluster:
         pids["bench"] = os.getpid()
         return {name: seconds for name, pid in pids.items() if (seconds := _cpu_seconds(pid)) is not None}
 
-    def worker_drain(self, name: str, topic: str, payloads: list[Payload], start: bool = True) -> Drain:
-        """The ``name`` worker (instance 0, started unless running) draining ``payloads``
-        produced to ``topic`` first: timed by its group's committed lag (sampled every 0.25 s)
+    def worker_drain(self, name: str, records: list[Record], start: bool = True) -> Drain:
+        """The ``name`` worker (instance 0, started unless running) draining ``records``
+        produced to its inputs first: timed by its group's committed lag (sampled every 0.25 s)
         and CPU-counted from /proc, from its first progress, so start-up and the group's
         join are left out."""
-        produce_backlog(self.conf, topic, payloads)
+        produce_backlog(self.conf, records)
         if start:
             self.start_processors([name])
         first: tuple[float, float, int] | None = None
         while True:
             backlog = self.message_lag([name])
-            consumed = len(payloads) - backlog
+            consumed = len(records) - backlog
             if consumed > 0 and first is None:
                 first = (time.perf_counter(), self.cpu_seconds()[f"{name}-0"], consumed)
             if backlog == 0:
                 break
             time.sleep(0.25)
-        if first is None or first[2] >= len(payloads):  # drained between two lag samples: nothing to time
-            raise SystemExit(f"{name} drained all {len(payloads):,} messages before a second lag sample; "
-                             f"give it {2 * len(payloads):,} or more")
+        if first is None or first[2] >= len(records):  # drained between two lag samples: nothing to time
+            raise SystemExit(f"{name} drained all {len(records):,} messages before a second lag sample; "
+                             f"give it {2 * len(records):,} or more")
         started, cpu_started, done_at_start = first
-        return Drain(len(payloads) - done_at_start, time.perf_counter() - started,
+        return Drain(len(records) - done_at_start, time.perf_counter() - started,
                      self.cpu_seconds()[f"{name}-0"] - cpu_started)
 
     def message_lag(self, processors: list[str]) -> int:

@@ -96,7 +96,7 @@ def raw_segments(count: int, seed: int, seal=None) -> list[tuple[bytes, bytes, l
 
 def bare_copy_loop(conf: dict, payloads: list, source: str, target: str) -> float:
     """msgs/s of a plain confluent-kafka consume->produce loop over the same payloads."""
-    produce_backlog(conf, source, payloads)
+    produce_backlog(conf, [(source, *payload) for payload in payloads])
     copy = lambda message: [(target, message.key(), message.value(), message.headers())]  # noqa: E731
     return consume_produce(conf, source, len(payloads), copy).msgs_per_s
 
@@ -104,7 +104,7 @@ def bare_copy_loop(conf: dict, payloads: list, source: str, target: str) -> floa
 def redactor_drain_rate(bench: BenchCluster, payloads: list, start: bool = True) -> float:
     """msgs/s of the redactor worker draining the same backlog from the raw topic (a
     running redactor when not ``start``: the backlog is produced, then drained)."""
-    return bench.worker_drain("redactor", "callstream.transcript.raw", payloads, start).msgs_per_s
+    return bench.worker_drain("redactor", [("callstream.transcript.raw", *p) for p in payloads], start).msgs_per_s
 
 
 class LatencyProbe:
