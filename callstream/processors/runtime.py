@@ -43,6 +43,7 @@ from callstream.processors.base import CallState, Processor, WindowSpec
 from callstream.processors.bundle import ProcessorBundle
 from callstream.processors.internal_topics import PromptTopicAdmin
 from callstream.processors.rebalance import RebalanceTimer, prompt_recovery
+from callstream.processors.state_cache import CallStateCache
 from callstream.processors.watchdog import guard_commits
 
 log = logging.getLogger(__name__)
@@ -94,21 +95,32 @@ class CallStateValue:
     CPU in two reads and two writes per message (ADR 0007). One read when first needed and
     one write after the message (only if something changed) replace them. Values stay
     plain JSON, as Quix keeps them. A call whose values did not change is not rewritten,
-    so its state expires ``ttl`` after its last change (6 h by default: calls last minutes)."""
+    so its state expires ``ttl`` after its last change (6 h by default: calls last minutes).
+
+    With a ``CallStateCache`` (as workers run), the read and the write go through it: the
+    values this worker wrote last are read back without Quix, and a changed call reaches
+    Quix's state once per checkpoint (``state_cache.py``)."""
 
     #: the state key holding the call's values
     KEY = "call"
-    __slots__ = ("_changed", "_state", "_ttl", "_values")
+    __slots__ = ("_cache", "_changed", "_message_key", "_state", "_timestamp_ms", "_ttl", "_values")
 
-    def __init__(self, state: Any, ttl: timedelta) -> None:
+    def __init__(self, state: Any, ttl: timedelta, cache: CallStateCache | None = None, message_key: Any = None,
+                 timestamp_ms: int = 0) -> None:
         self._state = state
         self._ttl = ttl
+        self._cache = cache
+        self._message_key = message_key
+        self._timestamp_ms = timestamp_ms
         self._values: dict[str, Any] | None = None
         self._changed = False
 
     def _load(self) -> dict[str, Any]:
         if self._values is None:
-            self._values = self._state.get(self.KEY) or {}
+            if self._cache is not None:
+                self._values = self._cache.load(self._message_key, self._state, self._timestamp_ms)
+            else:
+                self._values = self._state.get(self.KEY) or {}
         return self._values
 
     def get(self, key: Any, default: Any = None) -> Any:
@@ -139,7 +151,9 @@ class CallStateValue:
         """Write the call's values back once (delete them when none are left)."""
         if not self._changed:
             return
-        if self._values:
+        if self._cache is not None:
+            self._cache.save(self._message_key, self._state, self._timestamp_ms, self._values or {})
+        elif self._values:
             self._state.set(self.KEY, self._values, ttl=self._ttl)
         else:
             self._state.delete(self.KEY)
@@ -440,8 +454,11 @@ def _build(
         sdf = sdf.concat(app.dataframe(topic))
     if processor.stateful:
         ttl = state_ttl or processor.state_ttl
+        cache = CallStateCache(CallStateValue.KEY, ttl)
+        cache.hook(app)  # before the rebalance timer and the watchdog wrap the same callbacks: they time it too
+
         def stateful_step(value: bytes, key: Any, ts: int, headers: Any, state: Any) -> list[Outgoing]:
-            call = CallStateValue(state, ttl)
+            call = CallStateValue(state, ttl, cache, key, ts)
             try:
                 return step(value, key, ts, headers, call)
             finally:

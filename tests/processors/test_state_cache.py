@@ -1,0 +1,164 @@
+"""Per-call state kept between messages and handed to Quix once per checkpoint."""
+# ruff: noqa: SLF001 - the cache wraps Quix's private callbacks and commit; the fakes have the same names
+
+from __future__ import annotations
+
+import types
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from quixstreams.checkpointing import Checkpoint
+from support.calls import CallBuilder
+
+from callstream.contract.catalog import load_catalog
+from callstream.processors.escalation import EscalationDetector
+from callstream.processors.registry import load_processor
+from callstream.processors.runtime import CallStateValue, build_application
+from callstream.processors.state_cache import CallStateCache
+
+TTL = timedelta(hours=6)
+TTL_MS = int(TTL.total_seconds() * 1000)
+
+
+class QuixStore:
+    """Quix's state store as the cache uses it: one ``State`` per message key, JSON values."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[Any, str], bytes] = {}
+        self.ops: list[tuple[str, Any]] = []
+
+    def state(self, message_key: Any) -> QuixState:
+        return QuixState(self, message_key)
+
+
+class QuixState:
+    def __init__(self, store: QuixStore, message_key: Any) -> None:
+        self.store, self.message_key = store, message_key
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.store.ops.append(("get", self.message_key))
+        blob = self.store.values.get((self.message_key, key))
+        return default if blob is None else orjson.loads(blob)
+
+    def set_bytes(self, key: str, value: bytes, ttl: timedelta | None = None) -> None:
+        assert ttl == TTL
+        self.store.ops.append(("set", self.message_key))
+        self.store.values[(self.message_key, key)] = value
+
+    def delete(self, key: str) -> None:
+        self.store.ops.append(("delete", self.message_key))
+        self.store.values.pop((self.message_key, key), None)
+
+
+def _message(cache: CallStateCache, store: QuixStore, key: bytes, ts: int) -> CallStateValue:
+    return CallStateValue(store.state(key), TTL, cache, key, ts)
+
+
+def test_a_call_is_read_from_quix_once_and_written_to_it_once_per_checkpoint():
+    store, cache, detector = QuixStore(), CallStateCache(CallStateValue.KEY, TTL), EscalationDetector()
+    call_events = CallBuilder("call-1")
+    events = [call_events.connected(), call_events.customer("this is ridiculous, I want a manager now"),
+              call_events.sentiment(-0.9), call_events.customer("I am furious")]
+    for n, event in enumerate(events):
+        call = _message(cache, store, b"call-1", 1_000 + n)
+        list(detector.process(event, call))
+        call.save()
+    assert store.ops == [("get", b"call-1")]  # the first message's read; nothing written yet
+    cache.write_back()
+    assert store.ops[1:] == [("set", b"call-1")]
+    # Quix holds what a write per message would have left: the last message's values
+    reread = CallStateValue(store.state(b"call-1"), TTL)
+    assert reread.get("escalation") == _message(cache, store, b"call-1", 2_000).get("escalation") is not None
+    cache.write_back()
+    assert store.ops.count(("set", b"call-1")) == 1  # nothing changed since: nothing handed over
+
+
+def test_every_message_gets_a_fresh_copy_so_an_unsaved_change_is_dropped():
+    store, cache = QuixStore(), CallStateCache(CallStateValue.KEY, TTL)
+    first = _message(cache, store, b"c", 1_000)
+    first.set("seen", ["s1"])
+    first.save()
+    second = _message(cache, store, b"c", 1_001)
+    second.get("seen").append("s2")  # changed in place and never set: not the call's state
+    second.save()
+    assert _message(cache, store, b"c", 1_002).get("seen") == ["s1"]
+
+
+def test_a_call_left_empty_is_deleted_at_the_checkpoint_and_reads_empty_before_it():
+    store, cache = QuixStore(), CallStateCache(CallStateValue.KEY, TTL)
+    store.values[(b"c", CallStateValue.KEY)] = orjson.dumps({"x": 1})
+    call = _message(cache, store, b"c", 1_000)
+    call.delete("x")
+    call.save()
+    assert _message(cache, store, b"c", 1_001).get("x") is None
+    assert store.ops == [("get", b"c")]
+    cache.write_back()
+    assert store.ops[-1] == ("delete", b"c") and (b"c", CallStateValue.KEY) not in store.values
+
+
+def test_a_value_near_its_expiry_is_left_to_quix():
+    store, cache = QuixStore(), CallStateCache(CallStateValue.KEY, TTL)
+    call = _message(cache, store, b"c", 1_000)
+    call.set("x", 1)
+    call.save()
+    cache.write_back()
+    # another call's message carries the worker's event time to the first one's expiry
+    _message(cache, store, b"other", 1_000 + TTL_MS).get("x")
+    store.ops.clear()
+    _message(cache, store, b"c", 1_000 + TTL_MS).get("x")
+    assert store.ops == [("get", b"c")]  # Quix decides whether it expired
+
+
+def test_only_calls_already_handed_to_quix_are_forgotten_past_the_limit():
+    store, cache = QuixStore(), CallStateCache(CallStateValue.KEY, TTL, limit=2)
+    for n, key in enumerate((b"a", b"b")):
+        call = _message(cache, store, key, 1_000 + n)
+        call.set("x", n)
+        call.save()
+    cache.write_back()
+    call = _message(cache, store, b"c", 1_002)  # a third call: the oldest written one goes
+    call.set("x", 2)
+    call.save()
+    store.ops.clear()
+    assert [_message(cache, store, k, 1_003).get("x") for k in (b"a", b"b", b"c")] == [0, 1, 2]
+    assert store.ops == [("get", b"a")]
+    cache.write_back()
+    assert store.values[(b"c", CallStateValue.KEY)] == orjson.dumps({"x": 2})
+
+
+def test_a_rebalance_hands_pending_writes_to_quix_first_then_forgets_everything():
+    store, cache = QuixStore(), CallStateCache(CallStateValue.KEY, TTL)
+    seen_by_callback: list[dict] = []
+
+    def revoke(consumer: Any, partitions: list) -> None:
+        seen_by_callback.append(dict(store.values))
+
+    committed: list[tuple[bool, bool]] = []
+    context = types.SimpleNamespace(checkpoint=types.SimpleNamespace(expired=lambda: False),
+                                    commit_checkpoint=lambda force=False, revoking=False: committed.append((force, revoking)))
+    app = types.SimpleNamespace(_processing_context=context, _on_revoke=revoke, _on_lost=revoke, _on_assign=revoke)
+    cache.hook(app)
+    call = _message(cache, store, b"c", 1_000)
+    call.set("x", 1)
+    call.save()
+    context.commit_checkpoint()  # not due: nothing handed over
+    assert committed == [(False, False)] and store.values == {}
+    app._on_revoke(None, ["raw-0"])
+    assert seen_by_callback == [{(b"c", CallStateValue.KEY): orjson.dumps({"x": 1})}]
+    store.ops.clear()
+    assert _message(cache, store, b"c", 1_001).get("x") == 1 and store.ops == [("get", b"c")]
+    call = _message(cache, store, b"c", 1_002)
+    call.set("x", 2)
+    call.save()
+    context.commit_checkpoint(force=True)  # a forced commit (shutdown) hands it over first
+    assert committed[-1] == (True, False) and store.values[(b"c", CallStateValue.KEY)] == orjson.dumps({"x": 2})
+
+
+def test_built_workers_keep_call_state_through_the_cache(kafka_config, pipeline, tmp_path) -> None:
+    # catches a Quix release that renames the commit or the checkpoint's expiry the cache uses
+    options = {"topic_names": pipeline.names, "group": f"state-cache-{tmp_path.name}"}
+    built = build_application(load_processor("escalation"), kafka_config, load_catalog(), tmp_path / "e", **options)
+    commit = built.app._processing_context.commit_checkpoint
+    assert commit.__qualname__.startswith("CallStateCache."), commit.__qualname__
+    assert callable(Checkpoint.expired)
