@@ -30,11 +30,15 @@ import orjson
 
 Callback = Any  # a Quix rebalance callback: (consumer, partitions) -> None
 
+#: calls whose values a worker keeps (twice the 10,000 live calls of the headroom target;
+#: ~1 KB each for the signals bundle): one past it reads Quix again, nothing is lost
+CACHED_CALLS = 20_000
+
 
 class CallStateCache:
     """The serialised values of the calls this worker wrote, and those not yet handed to Quix."""
 
-    def __init__(self, key: str, ttl: timedelta, limit: int = 100_000) -> None:
+    def __init__(self, key: str, ttl: timedelta, limit: int = CACHED_CALLS) -> None:
         #: the Quix state key every call's values live under
         self.key = key
         self.ttl = ttl
@@ -99,9 +103,11 @@ class CallStateCache:
         commit = context.commit_checkpoint
 
         def committing(force: bool = False, revoking: bool = False) -> None:
+            # Decided once: Quix asks its checkpoint's clock again, and a checkpoint that
+            # expired between the two questions would commit without the writes handed over
             if force or context.checkpoint.expired():
                 self.write_back()
-            commit(force=force, revoking=revoking)
+                commit(force=True, revoking=revoking)
 
         context.commit_checkpoint = committing
         app._on_revoke = self._emptying(app._on_revoke)  # noqa: SLF001

@@ -142,8 +142,8 @@ def test_a_rebalance_hands_pending_writes_to_quix_first_then_forgets_everything(
     call = _message(cache, store, b"c", 1_000)
     call.set("x", 1)
     call.save()
-    context.commit_checkpoint()  # not due: nothing handed over
-    assert committed == [(False, False)] and store.values == {}
+    context.commit_checkpoint()  # not due: nothing handed over, and Quix is not asked again
+    assert committed == [] and store.values == {}
     app._on_revoke(None, ["raw-0"])
     assert seen_by_callback == [{(b"c", CallStateValue.KEY): orjson.dumps({"x": 1})}]
     store.ops.clear()
@@ -153,6 +153,24 @@ def test_a_rebalance_hands_pending_writes_to_quix_first_then_forgets_everything(
     call.save()
     context.commit_checkpoint(force=True)  # a forced commit (shutdown) hands it over first
     assert committed[-1] == (True, False) and store.values[(b"c", CallStateValue.KEY)] == orjson.dumps({"x": 2})
+
+
+def test_a_checkpoint_found_due_is_committed_with_the_writes_even_if_quix_would_ask_its_clock_again():
+    # Quix re-reads its checkpoint's clock: asked a moment later it may answer differently
+    # (a worker crashed on a revoke before: a checkpoint had expired between the two
+    # questions and committed without the handed-over writes)
+    store, cache = QuixStore(), CallStateCache(CallStateValue.KEY, TTL)
+    answers = iter([True])
+    committed: list[tuple[bool, bool]] = []
+    context = types.SimpleNamespace(checkpoint=types.SimpleNamespace(expired=lambda: next(answers)),
+                                    commit_checkpoint=lambda force=False, revoking=False: committed.append((force, revoking)))
+    app = types.SimpleNamespace(_processing_context=context, _on_revoke=None, _on_lost=None, _on_assign=None)
+    cache.hook(app)
+    call = _message(cache, store, b"c", 1_000)
+    call.set("x", 1)
+    call.save()
+    context.commit_checkpoint()
+    assert committed == [(True, False)] and store.values == {(b"c", CallStateValue.KEY): orjson.dumps({"x": 1})}
 
 
 def test_built_workers_keep_call_state_through_the_cache(kafka_config, pipeline, tmp_path) -> None:
