@@ -99,9 +99,7 @@ def test_a_call_left_empty_is_deleted_at_the_checkpoint_and_reads_empty_before_i
 
 def test_a_value_near_its_expiry_is_left_to_quix():
     store, cache = QuixStore(), CallStateCache(CallStateValue.KEY, TTL)
-    call = _message(cache, store, b"c", 1_000)
-    call.set("x", 1)
-    call.save()
+    _write(cache, store, b"c", 1_000, 1)
     cache.write_back()
     # another call's message carries the worker's event time to the first one's expiry
     _message(cache, store, b"other", 1_000 + TTL_MS).get("x")
@@ -113,13 +111,9 @@ def test_a_value_near_its_expiry_is_left_to_quix():
 def test_only_calls_already_handed_to_quix_are_forgotten_past_the_limit():
     store, cache = QuixStore(), CallStateCache(CallStateValue.KEY, TTL, limit=2)
     for n, key in enumerate((b"a", b"b")):
-        call = _message(cache, store, key, 1_000 + n)
-        call.set("x", n)
-        call.save()
+        _write(cache, store, key, 1_000 + n, n)
     cache.write_back()
-    call = _message(cache, store, b"c", 1_002)  # a third call: the oldest written one goes
-    call.set("x", 2)
-    call.save()
+    _write(cache, store, b"c", 1_002, 2)  # a third call: the oldest written one goes
     store.ops.clear()
     assert [_message(cache, store, k, 1_003).get("x") for k in (b"a", b"b", b"c")] == [0, 1, 2]
     assert store.ops == [("get", b"a")]
@@ -127,31 +121,35 @@ def test_only_calls_already_handed_to_quix_are_forgotten_past_the_limit():
     assert store.values[(b"c", CallStateValue.KEY)] == orjson.dumps({"x": 2})
 
 
+def _hooked(cache: CallStateCache, expired, rebalance=None) -> tuple[types.SimpleNamespace, list[tuple[bool, bool]]]:
+    """An application as far as the cache hooks it, and the commits Quix was asked for."""
+    committed: list[tuple[bool, bool]] = []
+    context = types.SimpleNamespace(checkpoint=types.SimpleNamespace(expired=expired),
+                                    commit_checkpoint=lambda force=False, revoking=False: committed.append((force, revoking)))
+    app = types.SimpleNamespace(_processing_context=context, _on_revoke=rebalance, _on_lost=rebalance, _on_assign=rebalance)
+    cache.hook(app)
+    return app, committed
+
+
+def _write(cache: CallStateCache, store: QuixStore, key: bytes, ts: int, value: Any) -> None:
+    call = _message(cache, store, key, ts)
+    call.set("x", value)
+    call.save()
+
+
 def test_a_rebalance_hands_pending_writes_to_quix_first_then_forgets_everything():
     store, cache = QuixStore(), CallStateCache(CallStateValue.KEY, TTL)
     seen_by_callback: list[dict] = []
-
-    def revoke(consumer: Any, partitions: list) -> None:
-        seen_by_callback.append(dict(store.values))
-
-    committed: list[tuple[bool, bool]] = []
-    context = types.SimpleNamespace(checkpoint=types.SimpleNamespace(expired=lambda: False),
-                                    commit_checkpoint=lambda force=False, revoking=False: committed.append((force, revoking)))
-    app = types.SimpleNamespace(_processing_context=context, _on_revoke=revoke, _on_lost=revoke, _on_assign=revoke)
-    cache.hook(app)
-    call = _message(cache, store, b"c", 1_000)
-    call.set("x", 1)
-    call.save()
-    context.commit_checkpoint()  # not due: nothing handed over, and Quix is not asked again
+    app, committed = _hooked(cache, lambda: False, lambda consumer, partitions: seen_by_callback.append(dict(store.values)))
+    _write(cache, store, b"c", 1_000, 1)
+    app._processing_context.commit_checkpoint()  # not due: nothing handed over, and Quix is not asked again
     assert committed == [] and store.values == {}
     app._on_revoke(None, ["raw-0"])
     assert seen_by_callback == [{(b"c", CallStateValue.KEY): orjson.dumps({"x": 1})}]
     store.ops.clear()
     assert _message(cache, store, b"c", 1_001).get("x") == 1 and store.ops == [("get", b"c")]
-    call = _message(cache, store, b"c", 1_002)
-    call.set("x", 2)
-    call.save()
-    context.commit_checkpoint(force=True)  # a forced commit (shutdown) hands it over first
+    _write(cache, store, b"c", 1_002, 2)
+    app._processing_context.commit_checkpoint(force=True)  # a forced commit (shutdown) hands it over first
     assert committed[-1] == (True, False) and store.values[(b"c", CallStateValue.KEY)] == orjson.dumps({"x": 2})
 
 
@@ -161,15 +159,9 @@ def test_a_checkpoint_found_due_is_committed_with_the_writes_even_if_quix_would_
     # questions and committed without the handed-over writes)
     store, cache = QuixStore(), CallStateCache(CallStateValue.KEY, TTL)
     answers = iter([True])
-    committed: list[tuple[bool, bool]] = []
-    context = types.SimpleNamespace(checkpoint=types.SimpleNamespace(expired=lambda: next(answers)),
-                                    commit_checkpoint=lambda force=False, revoking=False: committed.append((force, revoking)))
-    app = types.SimpleNamespace(_processing_context=context, _on_revoke=None, _on_lost=None, _on_assign=None)
-    cache.hook(app)
-    call = _message(cache, store, b"c", 1_000)
-    call.set("x", 1)
-    call.save()
-    context.commit_checkpoint()
+    app, committed = _hooked(cache, lambda: next(answers))
+    _write(cache, store, b"c", 1_000, 1)
+    app._processing_context.commit_checkpoint()
     assert committed == [(True, False)] and store.values == {(b"c", CallStateValue.KEY): orjson.dumps({"x": 1})}
 
 
