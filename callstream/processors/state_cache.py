@@ -49,7 +49,6 @@ class CallStateCache:
         #: message key -> the Quix state of its latest message in this checkpoint
         self._pending: dict[Any, Any] = {}
         self._newest_ms = 0
-        self.hits = self.misses = 0
 
     def load(self, message_key: Any, state: Any, timestamp_ms: int) -> dict[str, Any]:
         """The call's values: a fresh copy of what this worker wrote last, or Quix's."""
@@ -58,11 +57,10 @@ class CallStateCache:
         if written is not None:
             blob, expires_ms = written
             if expires_ms > self._newest_ms:
-                self.hits += 1
                 return orjson.loads(blob) if blob is not None else {}
+            if message_key in self._pending:  # Quix gets the write it would have had, and decides
+                self._hand_over(message_key, self._pending.pop(message_key))
             del self._written[message_key]
-            self._pending.pop(message_key, None)  # never the case: a pending write is newer than any expiry
-        self.misses += 1
         return state.get(self.key) or {}
 
     def save(self, message_key: Any, state: Any, timestamp_ms: int, values: dict[str, Any]) -> None:
@@ -76,12 +74,15 @@ class CallStateCache:
     def write_back(self) -> None:
         """Hand every call changed since the last checkpoint to its message's Quix state."""
         for message_key, state in self._pending.items():
-            blob, _ = self._written[message_key]
-            if blob is None:
-                state.delete(self.key)
-            else:
-                state.set_bytes(self.key, blob, ttl=self.ttl)
+            self._hand_over(message_key, state)
         self._pending.clear()
+
+    def _hand_over(self, message_key: Any, state: Any) -> None:
+        blob, _ = self._written[message_key]
+        if blob is None:
+            state.delete(self.key)
+        else:
+            state.set_bytes(self.key, blob, ttl=self.ttl)
 
     def clear(self) -> None:
         """Forget everything (a rebalance): what was not handed to Quix is dropped with it."""
@@ -89,9 +90,16 @@ class CallStateCache:
         self._pending.clear()
 
     def _forget_oldest(self) -> None:
-        """Drop the least recently written calls that are already Quix's, down to the limit."""
-        excess = len(self._written) - self._limit
-        for message_key in [k for k in self._written if k not in self._pending][:excess]:
+        """Drop the least recently written calls that are already Quix's, down to 90% of the
+        limit: a tenth at a time, so a worker past the limit does not scan on every write."""
+        excess = len(self._written) - int(self._limit * 0.9)
+        oldest: list[Any] = []
+        for message_key in self._written:
+            if len(oldest) == excess:
+                break
+            if message_key not in self._pending:
+                oldest.append(message_key)
+        for message_key in oldest:
             del self._written[message_key]
 
     def hook(self, app: Any) -> None:

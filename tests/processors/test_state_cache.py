@@ -109,16 +109,29 @@ def test_a_value_near_its_expiry_is_left_to_quix():
 
 
 def test_only_calls_already_handed_to_quix_are_forgotten_past_the_limit():
-    store, cache = QuixStore(), CallStateCache(CallStateValue.KEY, TTL, limit=2)
-    for n, key in enumerate((b"a", b"b")):
+    store, cache = QuixStore(), CallStateCache(CallStateValue.KEY, TTL, limit=10)
+    keys = [f"call-{n}".encode() for n in range(12)]
+    for n, key in enumerate(keys[:10]):
         _write(cache, store, key, 1_000 + n, n)
     cache.write_back()
-    _write(cache, store, b"c", 1_002, 2)  # a third call: the oldest written one goes
+    _write(cache, store, keys[10], 1_010, 10)  # past the limit: the two oldest go, down to 9
+    _write(cache, store, keys[11], 1_011, 11)
     store.ops.clear()
-    assert [_message(cache, store, k, 1_003).get("x") for k in (b"a", b"b", b"c")] == [0, 1, 2]
-    assert store.ops == [("get", b"a")]
+    assert [_message(cache, store, k, 1_012).get("x") for k in keys] == list(range(12))
+    assert store.ops == [("get", keys[0]), ("get", keys[1])]
+    cache.write_back()  # the new calls were never forgotten before they reached Quix
+    assert store.values[(keys[11], CallStateValue.KEY)] == orjson.dumps({"x": 11})
+
+
+def test_a_pending_write_past_its_expiry_goes_to_quix_before_quix_is_read():
+    store, cache = QuixStore(), CallStateCache(CallStateValue.KEY, TTL)
+    _write(cache, store, b"c", 1_000, 1)
+    _message(cache, store, b"other", 1_000 + TTL_MS).get("x")  # event time reaches its expiry
+    store.ops.clear()
+    _message(cache, store, b"c", 1_000 + TTL_MS).get("x")
+    assert store.ops == [("set", b"c"), ("get", b"c")]  # handed over, then Quix answers
     cache.write_back()
-    assert store.values[(b"c", CallStateValue.KEY)] == orjson.dumps({"x": 2})
+    assert store.ops.count(("set", b"c")) == 1
 
 
 def _hooked(cache: CallStateCache, expired, rebalance=None) -> tuple[types.SimpleNamespace, list[tuple[bool, bool]]]:
