@@ -38,6 +38,9 @@ ARCHIVER = "archiver"
 faulthandler.enable()
 
 
+#: a drain that reads nothing for this long has lost its input: it stops and says so
+IDLE_LIMIT_S = 60.0
+
 #: (topic, key, value, headers) of a message to produce
 Record = tuple[str, bytes | None, bytes | None, list]
 
@@ -95,6 +98,7 @@ def consume_produce(conf: Mapping[str, str], source: str, count: int, handle: Ca
             delivered[(message.topic(), message.partition())] = message.offset()
 
     done, started, cpu_started, checkpoint_at = 0, 0.0, 0.0, 0.0
+    progress_at = time.monotonic()
     try:
         while done < count:
             if per_message:
@@ -102,6 +106,10 @@ def consume_produce(conf: Mapping[str, str], source: str, count: int, handle: Ca
                 batch = [one] if one is not None else []
             else:
                 batch = consumer.consume(1000, 1.0)
+            if batch:
+                progress_at = time.monotonic()
+            elif time.monotonic() - progress_at > IDLE_LIMIT_S:
+                raise TimeoutError(f"{source}: {done:,} of {count:,} messages read, nothing more for {IDLE_LIMIT_S:.0f} s")
             if batch and not started:
                 started, cpu_started = time.perf_counter(), time.process_time()
                 checkpoint_at = started + checkpoint_s
@@ -228,7 +236,7 @@ class BenchCluster:
         pids["bench"] = os.getpid()
         return {name: seconds for name, pid in pids.items() if (seconds := _cpu_seconds(pid)) is not None}
 
-    def worker_drain(self, name: str, records: list[Record], start: bool = True) -> Drain:
+    def worker_drain(self, name: str, records: list[Record], start: bool = True, timeout_s: float = 600) -> Drain:
         """The ``name`` worker (instance 0, started unless running) draining ``records``
         produced to its inputs first: timed by its group's committed lag (sampled every 0.25 s)
         and CPU-counted from /proc, from its first progress, so start-up and the group's
@@ -237,7 +245,11 @@ class BenchCluster:
         if start:
             self.start_processors([name])
         first: tuple[float, float, int] | None = None
+        deadline = time.monotonic() + timeout_s
         while True:
+            self._raise_if_dead()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} did not drain {len(records):,} messages within {timeout_s:.0f} s")
             backlog = self.message_lag([name])
             consumed = len(records) - backlog
             if consumed > 0 and first is None:
@@ -289,10 +301,7 @@ class BenchCluster:
         started = time.monotonic()
         calm_since = None
         while time.monotonic() - started < timeout_s:
-            dead = self.processes.dead()
-            if dead:
-                tail = dead[0].log_path.read_text(errors="replace")[-3000:] if dead[0].log_path.exists() else ""
-                raise RuntimeError(f"{dead[0].name} died (its log is removed with the bench's state dir):\n{tail}")
+            self._raise_if_dead()
             try:
                 backlog = self.message_lag(processors)
             except KafkaOperationError:  # leadership still settling right after start-up
@@ -306,6 +315,12 @@ class BenchCluster:
                 calm_since = None
             time.sleep(1.0)
         raise TimeoutError(f"processors {processors} did not drain within {timeout_s}s")
+
+    def _raise_if_dead(self) -> None:
+        dead = self.processes.dead()
+        if dead:
+            tail = dead[0].log_path.read_text(errors="replace")[-3000:] if dead[0].log_path.exists() else ""
+            raise RuntimeError(f"{dead[0].name} died (its log is removed with the bench's state dir):\n{tail}")
 
     def __exit__(self, *exc: object) -> None:
         if self._offsets is not None:
