@@ -97,8 +97,9 @@ class CallStateValue:
     plain JSON, as Quix keeps them. A call whose values did not change is not rewritten,
     so its state expires ``ttl`` after its last change (6 h by default: calls last minutes).
 
-    With a ``CallStateCache`` (as workers run), the values this worker wrote last are read
-    back without Quix's read path, and writes reach Quix as before (``state_cache.py``)."""
+    With a ``CallStateCache`` (as workers run), the read and the write go through it: the
+    values this worker wrote last are read back without Quix, and a changed call reaches
+    Quix's state once per checkpoint (``state_cache.py``)."""
 
     #: the state key holding the call's values
     KEY = "call"
@@ -454,7 +455,7 @@ def _build(
     if processor.stateful:
         ttl = state_ttl or processor.state_ttl
         cache = CallStateCache(CallStateValue.KEY, ttl)
-        cache.hook(app)  # before the rebalance timer wraps the same callbacks: it times the whole
+        cache.hook(app)  # before the rebalance timer and the watchdog wrap the same callbacks: they time it too
 
         def stateful_step(value: bytes, key: Any, ts: int, headers: Any, state: Any) -> list[Outgoing]:
             call = CallStateValue(state, ttl, cache, key, ts)

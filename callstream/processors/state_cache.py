@@ -1,24 +1,24 @@
-"""Per-call state read back from what the worker wrote, without Quix's read path.
+"""Per-call state kept between messages, written to Quix's state once per checkpoint.
 
 Every message of a stateful worker read its call's values through Quix's state (the
 transaction's caches or RocksDB, the TTL stamp, JSON) and wrote them back the same way.
 ADR 0016 measured Quix's layers and per-message state at 29-46% of a worker's CPU. This
-cache keeps, for each call this worker wrote, the JSON it wrote: the next message reads it
-back with one decode (a fresh copy, as Quix's read gives, so an in-place change a processor
-does not ``set`` is dropped as before) instead of Quix's read. Every write still goes to
-Quix at once, in the message that made it (as bytes, so Quix does not encode it again): the
-changelog, the checkpoint and for exactly-once processors the transaction are as before.
-(Holding writes back until the checkpoint saved more CPU in a drain but stalled the live
-path once a second in a burst: ADR 0016's addendum.)
+cache keeps, for each call this worker wrote, the serialised values it wrote: a read is a
+dict lookup and one JSON decode (a fresh copy every message, as Quix's read gives, so an
+in-place change a processor does not ``set`` is dropped as before). A call changed by
+several messages within one checkpoint is handed to Quix once, as the checkpoint is about
+to commit: the changelog, and for exactly-once processors the transaction, carry the same
+values at the same checkpoint as before.
 
-It answers only for values it knows the expiry of, and steps aside otherwise:
+It answers only for values it knows the expiry of and steps aside otherwise:
 - values this worker wrote (expiring at the writing message's timestamp + the TTL); a call
   only read from the store is read from the store again next message;
 - a value whose expiry is not past the newest event time this worker has seen is dropped
   and Quix answers (Quix expires a value against its partition's newest event time, never
   newer than this worker's);
-- any rebalance (partitions revoked, lost or assigned) empties it: partitions move, and a
-  partition handed back is restored from its changelog, which is where Quix reads it.
+- any rebalance (partitions revoked, lost or assigned) hands Quix what is pending first and
+  then empties it: partitions move, and a partition handed back is restored from its
+  changelog, which is where Quix reads it.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ import orjson
 Callback = Any  # a Quix rebalance callback: (consumer, partitions) -> None
 
 #: calls whose values a worker keeps (twice the 10,000 live calls of the headroom target;
-#: ~1 KB each for the signals bundle): past it the oldest are read from Quix again
+#: ~1 KB each for the signals bundle): one past it reads Quix again, nothing is lost
 CACHED_CALLS = 20_000
 
 
 class CallStateCache:
-    """The serialised values of the calls this worker wrote, read back without Quix."""
+    """The serialised values of the calls this worker wrote, and those not yet handed to Quix."""
 
     def __init__(self, key: str, ttl: timedelta, limit: int = CACHED_CALLS) -> None:
         #: the Quix state key every call's values live under
@@ -46,6 +46,8 @@ class CallStateCache:
         self._limit = limit
         #: message key -> (serialised values, or None for none, expiry in event-time ms)
         self._written: dict[Any, tuple[bytes | None, int]] = {}
+        #: message key -> the Quix state of its latest message in this checkpoint
+        self._pending: dict[Any, Any] = {}
         self._newest_ms = 0
 
     def load(self, message_key: Any, state: Any, timestamp_ms: int) -> dict[str, Any]:
@@ -56,39 +58,75 @@ class CallStateCache:
             blob, expires_ms = written
             if expires_ms > self._newest_ms:
                 return orjson.loads(blob) if blob is not None else {}
+            if message_key in self._pending:  # Quix gets the write it would have had, and decides
+                self._hand_over(message_key, self._pending.pop(message_key))
             del self._written[message_key]
         return state.get(self.key) or {}
 
     def save(self, message_key: Any, state: Any, timestamp_ms: int, values: dict[str, Any]) -> None:
-        """Write the call's changed values to Quix (delete them when none are left) and keep them."""
-        blob = orjson.dumps(values) if values else None
+        """The call's values changed in this message (none left: ``values`` is empty)."""
+        self._written.pop(message_key, None)  # re-inserted last: the dict's order is recency
+        self._written[message_key] = (orjson.dumps(values) if values else None, timestamp_ms + self._ttl_ms)
+        self._pending[message_key] = state
+        if len(self._written) > self._limit:
+            self._forget_oldest()
+
+    def write_back(self) -> None:
+        """Hand every call changed since the last checkpoint to its message's Quix state."""
+        for message_key, state in self._pending.items():
+            self._hand_over(message_key, state)
+        self._pending.clear()
+
+    def _hand_over(self, message_key: Any, state: Any) -> None:
+        blob, _ = self._written[message_key]
         if blob is None:
             state.delete(self.key)
         else:
             state.set_bytes(self.key, blob, ttl=self.ttl)
-        self._written.pop(message_key, None)  # re-inserted last: the dict's order is recency
-        self._written[message_key] = (blob, timestamp_ms + self._ttl_ms)
-        if len(self._written) > self._limit:
-            self._forget_oldest()
 
     def clear(self) -> None:
+        """Forget everything (a rebalance): what was not handed to Quix is dropped with it."""
         self._written.clear()
+        self._pending.clear()
 
     def _forget_oldest(self) -> None:
-        """Drop the least recently written calls down to 90% of the limit: a tenth at a
-        time, so a worker past the limit does not do it on every write."""
-        for message_key in list(self._written)[:len(self._written) - int(self._limit * 0.9)]:
+        """Drop the least recently written calls that are already Quix's, down to 90% of the
+        limit: a tenth at a time, so a worker past the limit does not scan on every write."""
+        excess = len(self._written) - int(self._limit * 0.9)
+        oldest: list[Any] = []
+        for message_key in self._written:
+            if len(oldest) == excess:
+                break
+            if message_key not in self._pending:
+                oldest.append(message_key)
+        for message_key in oldest:
             del self._written[message_key]
 
     def hook(self, app: Any) -> None:
-        """Empty on every rebalance of ``app`` (its rebalance callbacks, Quix internals the
-        rebalance timer wraps too). Before ``app.run()``."""
+        """Write back before each checkpoint commit of ``app`` and empty on every rebalance
+        (Quix internals: the processing context's ``commit_checkpoint`` and its checkpoint's
+        ``expired``, the application's rebalance callbacks; pinned by
+        ``tests/processors/test_state_cache.py``). Before ``app.run()``."""
+        context = app._processing_context  # noqa: SLF001
+        commit = context.commit_checkpoint
+
+        def committing(force: bool = False, revoking: bool = False) -> None:
+            # Decided once: Quix asks its checkpoint's clock again, and a checkpoint that
+            # expired between the two questions would commit without the writes handed over
+            if force or context.checkpoint.expired():
+                self.write_back()
+                commit(force=True, revoking=revoking)
+
+        context.commit_checkpoint = committing
         app._on_revoke = self._emptying(app._on_revoke)  # noqa: SLF001
         app._on_lost = self._emptying(app._on_lost)  # noqa: SLF001
         app._on_assign = self._emptying(app._on_assign)  # noqa: SLF001
 
     def _emptying(self, callback: Callback) -> Callback:
         def emptied(consumer: Any, partitions: list[Any]) -> None:
+            # Quix's transactions then hold every write, as when each message wrote its own:
+            # a revoke commits them, a loss drops them, as before
+            self.write_back()
             try:
                 callback(consumer, partitions)
             finally:
