@@ -53,6 +53,7 @@ from harness import BenchCluster, Drain, Record, consume_produce, produce_backlo
 from callstream.contract.catalog import load_catalog  # noqa: E402
 from callstream.contract.codec import encode_event  # noqa: E402
 from callstream.contract.events import TranscriptSegment, event_type_of  # noqa: E402
+from callstream.errors import ConfigError  # noqa: E402
 from callstream.governance.protection import open_protection  # noqa: E402
 from callstream.kafka.config import KEY_PARTITIONER  # noqa: E402
 from callstream.kafka.topics import delete_topics  # noqa: E402
@@ -180,7 +181,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.messages < 5_000 or args.rounds < 1:
         parser.error("--messages takes at least 5000 (the worker is timed by lag samples 0.25 s apart) and --rounds at least 1")
-    processor = load_processor(args.processor)  # an unknown name says which exist
+    try:
+        processor = load_processor(args.processor)
+    except ConfigError as exc:  # an unknown name: the error names the ones that exist
+        parser.error(str(exc))
     if processor.guarantee != "at-least-once":
         parser.error(f"--processor {args.processor} is {processor.guarantee}; the loops here run no transactions, so "
                      f"name an at-least-once processor or bundle ({', '.join(sorted(BUNDLES))}, redactor, sentiment, ...)")
