@@ -30,6 +30,7 @@ from callstream.local.processes import ProcessGroup
 from callstream.observe.lag import OffsetReader
 from callstream.processors.registry import load_processor
 from callstream.settings import child_process_environment, load_settings
+from callstream.simulate.simulator import SimulationSettings
 
 #: the archiver's process name (and its group's suffix)
 ARCHIVER = "archiver"
@@ -137,6 +138,20 @@ def consume_produce(conf: Mapping[str, str], source: str, count: int, handle: Ca
         return Drain(done, time.perf_counter() - started, time.process_time() - cpu_started)
     finally:
         consumer.close()
+
+
+def bare_copy(conf: Mapping[str, str], source: str, target: str, payloads: list) -> Drain:
+    """The baseline: ``payloads`` ((key, value, headers)) written to ``source``, then copied to
+    ``target`` by a plain consume->produce loop that does nothing else."""
+    produce_backlog(conf, [(source, *payload) for payload in payloads])
+    return consume_produce(conf, source, len(payloads),
+                           lambda message: [(target, message.key(), message.value(), message.headers())])
+
+
+def backlog_simulation(seed: int) -> SimulationSettings:
+    """The simulator at full speed over an hour of calls: the events benchmarks drain as a backlog."""
+    return SimulationSettings(rate_per_min=600, duration_s=3600, max_speed=True, seed=seed,
+                              start_time_ms=1_700_000_000_000)
 
 
 def _cpu_seconds(pid: int) -> float | None:

@@ -55,7 +55,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import BenchCluster, consume_produce, produce_backlog  # noqa: E402
+from harness import BenchCluster, backlog_simulation, bare_copy  # noqa: E402
 
 from callstream.archive.settings import ArchiveSettings  # noqa: E402
 from callstream.contract.codec import decode_event, encode_event  # noqa: E402
@@ -84,8 +84,7 @@ def raw_segments(count: int, seed: int, seal=None) -> list[tuple[bytes, bytes, l
     """Pre-encoded raw transcript segments from the simulator (realistic text and PII),
     sealed by ``seal`` when given."""
     out = []
-    settings = SimulationSettings(rate_per_min=600, duration_s=3600, max_speed=True, seed=seed, start_time_ms=1_700_000_000_000)
-    for item in generate_events(settings):
+    for item in generate_events(backlog_simulation(seed)):
         if isinstance(item.event, TranscriptSegment):
             value, headers = encode_event(seal(item.event) if seal else item.event, validate=False)
             out.append((item.event.contact_id.encode(), value, headers))
@@ -96,9 +95,7 @@ def raw_segments(count: int, seed: int, seal=None) -> list[tuple[bytes, bytes, l
 
 def bare_copy_loop(conf: dict, payloads: list, source: str, target: str) -> float:
     """msgs/s of a plain confluent-kafka consume->produce loop over the same payloads."""
-    produce_backlog(conf, [(source, *payload) for payload in payloads])
-    copy = lambda message: [(target, message.key(), message.value(), message.headers())]  # noqa: E731
-    return consume_produce(conf, source, len(payloads), copy).msgs_per_s
+    return bare_copy(conf, source, target, payloads).msgs_per_s
 
 
 def redactor_drain_rate(bench: BenchCluster, payloads: list, start: bool = True) -> float:

@@ -48,7 +48,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import BenchCluster, Drain, Record, consume_produce, produce_backlog  # noqa: E402
+from harness import BenchCluster, Drain, Record, backlog_simulation, bare_copy, consume_produce, produce_backlog  # noqa: E402
 
 from callstream.contract.catalog import load_catalog  # noqa: E402
 from callstream.contract.codec import encode_event  # noqa: E402
@@ -60,7 +60,7 @@ from callstream.kafka.topics import delete_topics  # noqa: E402
 from callstream.processors.base import KeyedMemoryState, Processor  # noqa: E402
 from callstream.processors.registry import BUNDLES, load_processor  # noqa: E402
 from callstream.processors.runtime import ProcessorStep, fetch_config  # noqa: E402
-from callstream.simulate.simulator import SimulationSettings, generate_events, topic_routes  # noqa: E402
+from callstream.simulate.simulator import generate_events, topic_routes  # noqa: E402
 
 WAYS = ("bare loop", "step alone", "batch loop", "batch loop + changelog", "message loop", "Quix worker")
 
@@ -74,8 +74,7 @@ def step_for(bench: BenchCluster, processor: Processor) -> ProcessorStep:
 def input_records(bench: BenchCluster, processor: Processor, count: int, seed: int, seal) -> list[Record]:
     """The first ``count`` simulator events on ``processor``'s inputs, encoded, in event order,
     each with its catalog topic. Redacted segments are the redactor's output of the raw ones."""
-    settings = SimulationSettings(rate_per_min=600, duration_s=3600, max_speed=True, seed=seed,
-                                  start_time_ms=1_700_000_000_000)
+    settings = backlog_simulation(seed)
     routes = topic_routes(settings)
     redactor = step_for(bench, load_processor("redactor")) if "callstream.transcript.redacted" in processor.inputs else None
     states = KeyedMemoryState()
@@ -133,12 +132,6 @@ def batch_loop(bench: BenchCluster, step: ProcessorStep, source: str, records: l
                            per_message=per_message, before_checkpoint=write_state if changelog else None)
 
 
-def bare_loop(bench: BenchCluster, source: str, target: str, records: list[Record]) -> Drain:
-    produce_backlog(bench.conf, [(source, *r[1:]) for r in records])
-    return consume_produce(bench.conf, source, len(records),
-                           lambda message: [(target, message.key(), message.value(), message.headers())])
-
-
 def run_round(bench: BenchCluster, step: ProcessorStep, records: list[Record], first: bool) -> dict[str, Drain]:
     topics = [f"bench.loop.{name}.{time.time_ns()}" for name in ("bare", "copy", "batch", "durable", "message", "state")]
     admin = AdminClient(bench.conf)  # keep a reference: a collected client cancels its futures
@@ -147,7 +140,7 @@ def run_round(bench: BenchCluster, step: ProcessorStep, records: list[Record], f
                                        for t in topics]).values():
         future.result(30)
     try:
-        return {"bare loop": bare_loop(bench, topics[0], topics[1], records),
+        return {"bare loop": bare_copy(bench.conf, topics[0], topics[1], [r[1:] for r in records]),
                 "step alone": step_alone(step, records),
                 "batch loop": batch_loop(bench, step, topics[2], records),
                 "batch loop + changelog": batch_loop(bench, step, topics[3], records, changelog=topics[5]),
