@@ -53,3 +53,13 @@ def test_quix_clients_still_chain_their_error_callback(client):
     quix._error_cb(KafkaError(KafkaError._TRANSPORT))  # noqa: SLF001 (what librdkafka calls)
     assert seen == [KafkaError._TRANSPORT]
 
+
+
+def test_quix_application_still_produces_through_its_own_producer():
+    from quixstreams import Application
+    from quixstreams.internal_producer import InternalProducer
+
+    app = Application(broker_address="127.0.0.1:9", consumer_group="g", auto_create_topics=False)
+    producer = app._producer  # noqa: SLF001 (what the runtime's non-windowed workers produce through)
+    assert isinstance(producer, InternalProducer)
+    assert {"topic", "key", "value", "headers", "timestamp"} <= set(inspect.signature(producer.produce).parameters)

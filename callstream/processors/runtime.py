@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -469,14 +469,30 @@ def _build(
         sdf = sdf.apply(lambda value, key, ts, headers: step(value, key, ts, headers, None), expand=True, metadata=True)
     if processor.windowing is not None:
         sdf = _windowed(sdf, processor.windowing, step, outputs)
-    sdf = sdf.set_headers(lambda value, key, ts, headers: value.headers)
-    sdf.to_topic(lambda value, key, ts, headers: outputs[value.topic], key=lambda value: value.key)
+        sdf = sdf.set_headers(lambda value, key, ts, headers: value.headers)
+        sdf.to_topic(lambda value, key, ts, headers: outputs[value.topic], key=lambda value: value.key)
+    else:
+        sdf.update(_producing(app, {name: topic.name for name, topic in outputs.items()}), metadata=True)
     hook_quix_error_callbacks(app, step.metrics)
     RebalanceTimer(processor.name, step.metrics).hook(app)
     prompt_recovery(app)
     if processor.guarantee == "exactly-once":
         guard_commits(app, processor.name)  # a commit stuck after a broker loss ends the worker (watchdog.py)
     return ProcessorApp(app, step)
+
+
+def _producing(app: Application, topic_names: dict[str, str]) -> Callable[[Outgoing, Any, int, Any], None]:
+    """Each ``Outgoing`` produced as it is, through the application's producer (the one its
+    checkpoints flush, inside its transaction for exactly-once workers), stamped with its
+    input's timestamp as ``to_topic`` does. ``set_headers`` then ``to_topic`` did the same
+    through two more layers per record (a transform, a ``Row``, a serializer call)."""
+    producer = app._producer  # noqa: SLF001  private: pinned by callstream.dependencies
+
+    def produce(out: Outgoing, key: Any, timestamp: int, headers: Any) -> None:
+        # a header may be None (librdkafka sends it as null); Quix's annotation leaves it out
+        producer.produce(topic=topic_names[out.topic], key=out.key, value=out.value,
+                         headers=out.headers, timestamp=timestamp)  # type: ignore[arg-type]
+    return produce
 
 
 def _windowed(sdf: StreamingDataFrame, spec: WindowSpec, step: ProcessorStep, outputs: dict) -> StreamingDataFrame:

@@ -43,6 +43,14 @@ def test_redacts_and_dead_letters_without_stopping(pipeline, workers) -> None:
         assert {s.entity_type for s in event.redactions} >= {"CARD_NUMBER", "PHONE_NUMBER"}
         assert event.provisional == (not event.is_final)
         assert event.caused_by == event.segment_id.replace("seg", "raw")
+    # each output carries its input's timestamp and the headers it was encoded with (decoded above)
+    raw = pipeline.read(RAW, lambda ms: len(ms) >= 106, timeout_s=30)
+    raw_times: dict[str, int] = {}
+    for m in raw:  # the first of a re-sent segment id is the one redacted
+        if m.key() != b"call-bad":
+            raw_times.setdefault(decode_event(m.value(), m.headers()).segment_id, m.timestamp()[1])
+    redacted = pipeline.read(REDACTED, lambda ms: len(ms) >= 100, timeout_s=30)
+    assert {decode_event(m.value(), m.headers()).segment_id: m.timestamp()[1] for m in redacted}.items() <= raw_times.items()
     dead = pipeline.read(DLQ, lambda ms: len(ms) >= 1, timeout_s=30)
     assert len(dead) == 1
     letter = read_dead_letter(dead[0])
