@@ -71,6 +71,7 @@ from callstream.contract.events import (
     SentimentScored,
 )
 from callstream.governance.acls import grant_catalog
+from callstream.kafka.produce import produce_patiently
 from callstream.kafka.topics import apply as apply_topics
 from callstream.local import broker
 from callstream.local.credentials import credentials_path
@@ -127,12 +128,7 @@ def produce(conf: dict, topics: dict[str, str], calls: int, seed: int) -> tuple[
         t0 = now - rng.randint(0, 2 * 86_400_000)  # two days of traffic: several event-date partitions
         for kind, encoded in call_events(contact_id, t0, rng).items():
             for value, headers in encoded:
-                while True:
-                    try:
-                        producer.produce(topics[kind], value=value, key=contact_id, headers=headers)
-                        break
-                    except BufferError:
-                        producer.poll(0.05)
+                produce_patiently(producer, topics[kind], value, contact_id, headers)
                 sent += 1
         producer.poll(0)
     producer.flush(120)

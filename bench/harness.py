@@ -25,6 +25,7 @@ from callstream.governance.acls import grant_catalog
 from callstream.governance.protection import ProducerSeal, open_protection
 from callstream.kafka import topics as topic_admin
 from callstream.kafka.config import static_member_id
+from callstream.kafka.produce import produce_patiently
 from callstream.local import broker
 from callstream.local.processes import ProcessGroup
 from callstream.observe.lag import OffsetReader
@@ -67,7 +68,7 @@ def produce_backlog(conf: Mapping[str, str], records: list[Record]) -> None:
     """Write ``records`` in their order and wait until all are delivered."""
     producer = Producer({**conf, "linger.ms": 5})
     for topic, key, value, headers in records:
-        producer.produce(topic, value, key=key, headers=headers)
+        produce_patiently(producer, topic, value, key, headers)
         producer.poll(0)
     if producer.flush(60):
         raise RuntimeError("a benchmark's backlog was not delivered within 60 s")

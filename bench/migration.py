@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from callstream.contract.catalog import load_catalog
+from callstream.kafka.produce import produce_patiently
 from callstream.local import broker
 from callstream.migrate.links import Link, cluster_id_of
 from callstream.migrate.plan import make_plan, prepare_target
@@ -42,12 +43,7 @@ def fill(conf: dict[str, str], topic: str, records: int, partitions: int) -> Non
     producer = Producer(conf | {"linger.ms": "20", "compression.type": "lz4", "partitioner": "murmur2_random"})
     value = b"x" * 400  # about a transcript segment's size
     for i in range(records):
-        while True:
-            try:
-                producer.produce(topic, value, key=f"contact-{i % 5000}".encode(), headers=[("event_type", b"transcript.segment")])
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_patiently(producer, topic, value, f"contact-{i % 5000}".encode(), [("event_type", b"transcript.segment")])
     producer.flush(120)
 
 
@@ -65,12 +61,7 @@ def bare_copy(source: dict[str, str], target: dict[str, str], source_topic: str,
                 if m.error().code() == KafkaError._PARTITION_EOF:
                     continue
                 raise RuntimeError(m.error())
-            while True:
-                try:
-                    producer.produce(target_topic, m.value(), m.key(), partition=m.partition(), headers=m.headers())
-                    break
-                except BufferError:
-                    producer.poll(0.05)
+            produce_patiently(producer, target_topic, m.value(), m.key(), m.headers(), partition=m.partition())
             copied += 1
         producer.poll(0)
     producer.flush(120)

@@ -30,6 +30,7 @@ from rich.table import Table
 
 from callstream.contract.codec import encode_event
 from callstream.errors import LocalKafkaError
+from callstream.kafka.produce import produce_patiently
 from callstream.local import broker
 from callstream.simulate.simulator import (
     SimulationSettings,
@@ -81,12 +82,7 @@ def bare_producer_rate(conf: dict[str, str], settings: SimulationSettings, topic
     producer.list_topics(timeout=10)  # connect before timing, as run_simulation does
     started = time.perf_counter()
     for topic, key, value, headers in messages:
-        while True:
-            try:
-                producer.produce(topic, value, key, headers=headers)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_patiently(producer, topic, value, key, headers)
     producer.flush(60)
     elapsed = time.perf_counter() - started
     return len(messages) / elapsed, len(messages), size

@@ -42,6 +42,7 @@ from callstream.errors import CallstreamError, DecodeError
 from callstream.governance.acls import grant_catalog
 from callstream.kafka import topics as topic_admin
 from callstream.kafka.config import KafkaSettings, build_settings
+from callstream.kafka.produce import produce_patiently
 from callstream.local import broker
 from callstream.local.credentials import ADMIN, Credentials, credentials_path
 from callstream.local.processes import ProcessGroup
@@ -67,7 +68,7 @@ from callstream.observe.stream import StreamTap
 from callstream.processors.registry import available
 from callstream.rehearse.analysis import percentile
 from callstream.rehearse.observer import OutputObserver
-from callstream.rehearse.traffic import SIMULATED_TOPICS, TrafficThread, produce_patiently
+from callstream.rehearse.traffic import REHEARSAL_TOPICS_HINT, SIMULATED_TOPICS, TrafficThread
 from callstream.settings import ArchiveSection, ProtectionSection, Settings, child_process_environment
 from callstream.simulate.simulator import ProducerGate, SimulationSettings, generate_events, producer_settings
 
@@ -157,7 +158,7 @@ class SwitchableTraffic(TrafficThread):
             value, headers = encode_event(msgspec.structs.replace(event, produced_at_ms=self.start_ms + int(due * 1000)),
                                           validate=False)
             produce_patiently(self._producer, topic, value, event.contact_id.encode(), headers,
-                              self.ledger.callback_for(topic, event, due))
+                              hint=REHEARSAL_TOPICS_HINT, on_delivery=self.ledger.callback_for(topic, event, due))
             self.produced += 1
             if self.produced & 0xFF == 0:
                 self._producer.poll(0)

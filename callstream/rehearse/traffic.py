@@ -21,15 +21,17 @@ from functools import partial
 from pathlib import Path
 
 import msgspec
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 
 from callstream.contract.codec import encode_event
 from callstream.contract.events import CallDisposition, CallEnded, TranscriptSegment
-from callstream.errors import KafkaOperationError
+from callstream.kafka.produce import produce_patiently
 from callstream.rehearse.schedule import Limits, ProducerSpec, Traffic
 from callstream.simulate.curves import make_curve
 from callstream.simulate.simulator import SimulationSettings, generate_events, producer_settings
 
+#: what a refused rehearsal record points at
+REHEARSAL_TOPICS_HINT = "check the rehearsal topics"
 SIMULATED_TOPICS = ("callstream.call.lifecycle", "callstream.transcript.raw", "callstream.agent.actions", "callstream.crm.updates")
 
 
@@ -122,18 +124,6 @@ class ProducerHealth:
     def on_error(self, error) -> None:  # noqa: ANN001 - librdkafka callback
         self.client_errors += 1
         self.last_error = error.str()
-
-
-def produce_patiently(producer: Producer, topic: str, value: bytes, key: bytes, headers: list, on_delivery) -> None:  # noqa: ANN001
-    """Produce, waiting while the producer's queue is full."""
-    while True:
-        try:
-            producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
-            return
-        except BufferError:
-            producer.poll(0.05)
-        except KafkaException as exc:
-            raise KafkaOperationError(f"cannot produce to {topic}: {exc}", "check the rehearsal topics") from exc
 
 
 class TrafficThread:
@@ -242,8 +232,8 @@ class TrafficDriver(TrafficThread):
                 wait = t0 + due - time.monotonic()
             value, headers = encode_event(msgspec.structs.replace(event, produced_at_ms=time.time_ns() // 1_000_000),
                                           validate=False)
-            produce_patiently(producer, topic, value, event.contact_id.encode(), headers,
-                              ledger.callback_for(self._catalog_of[topic], event, time.monotonic() - t0))
+            produce_patiently(producer, topic, value, event.contact_id.encode(), headers, hint=REHEARSAL_TOPICS_HINT,
+                              on_delivery=ledger.callback_for(self._catalog_of[topic], event, time.monotonic() - t0))
             self.produced += 1
             if self.produced & 0xFF == 0:
                 producer.poll(0)

@@ -37,6 +37,7 @@ from callstream.contract.codec import encode_event
 from callstream.contract.events import CallEnded, CallInitiated, Envelope, event_type_of
 from callstream.errors import ConfigError, KafkaOperationError, SimulationError
 from callstream.kafka.config import KEY_PARTITIONER
+from callstream.kafka.produce import produce_patiently
 from callstream.simulate.conversation import ConversationProfile, GeneratedCall, generate_call
 from callstream.simulate.curves import TrafficCurve, arrival_times, make_curve
 from callstream.simulate.groundtruth import GroundTruthWriter
@@ -448,7 +449,7 @@ def run_simulation(
                         continue  # an erased contact: its restricted fields are never written again
                     outgoing = sealed
                 value, headers = encode_event(outgoing, validate=False)
-                _produce(producer, topic, event.contact_id.encode(), value, headers)
+                produce_patiently(producer, topic, value, event.contact_id.encode(), headers)
                 tag = event_type_of(event)
                 by_type[tag] += 1
                 by_topic[topic] += 1
@@ -549,19 +550,6 @@ class _DeliveryStats:
             if self.first_error is None:
                 self.first_error = f"{msg.topic()}: {err.str()}"
                 self.first_code = err.name()
-
-
-def _produce(producer: Producer, topic: str, key: bytes, value: bytes, headers: list) -> None:
-    while True:
-        try:
-            producer.produce(topic, value, key, headers=headers)
-            return
-        except BufferError:
-            producer.poll(0.05)  # local queue full: let deliveries drain
-        except KafkaException as exc:
-            raise KafkaOperationError(
-                f"cannot produce to {topic}: {exc}", "check the topic and the producer settings"
-            ) from exc
 
 
 def _require_topics(producer: Producer, topics: list[str], bootstrap: str, wait_s: float = 5.0) -> None:
