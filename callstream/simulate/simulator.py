@@ -71,10 +71,10 @@ PRODUCER_DEFAULTS = {
     "queue.buffering.max.messages": "1000000",
     "queue.buffering.max.kbytes": "1048576",
 }
-#: Not overridable: a re-sent batch must not duplicate events, and every replica must have them.
-#: real-time pacing granularity: an event may leave up to this much before its time
+#: Real-time pacing granularity: an event may leave up to this much before its time.
 PACING_TICK_S = 0.01
 
+#: Not overridable: a re-sent batch must not duplicate events, and every replica must have them.
 PRODUCER_REQUIRED = {"enable.idempotence": "true", "acks": "all", **KEY_PARTITIONER}
 
 
