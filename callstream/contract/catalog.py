@@ -69,6 +69,11 @@ class TopicSpec(BaseModel):
     producers: list[str] = Field(default_factory=list)
     consumers: list[str] = Field(default_factory=list)
     replication_factor: int | None = Field(default=None, ge=1)
+    #: who stamps a record's Kafka timestamp: the producer (``CreateTime``, the moment it
+    #: was produced) or the broker (``LogAppendTime``). A topic whose producers stamp
+    #: something else - a window result carries its window's event time - says "broker",
+    #: or lag in seconds reads the window's age as the consumer's delay.
+    timestamps: Literal["producer", "broker"] = "producer"
 
     @field_validator("retention")
     @classmethod
@@ -94,6 +99,7 @@ class TopicSpec(BaseModel):
             "retention.ms": str(self.retention_ms),
             "cleanup.policy": self.cleanup_policy,
             "min.insync.replicas": str(environment.min_insync_replicas),
+            "message.timestamp.type": "LogAppendTime" if self.timestamps == "broker" else "CreateTime",
         }
 
     def replication_for(self, environment: Environment) -> int:

@@ -131,6 +131,29 @@ def _kafka_error(what: str, exc: Exception) -> KafkaOperationError:
                                code=error.name() if error else None)
 
 
+#: what a group's coordinator answers while it is being elected or loading its offsets (a
+#: new cluster's first group creates __consumer_offsets): worth asking again
+COORDINATOR_MOVING = frozenset({"NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE"})
+
+
+def _committed(consumer: Consumer, group: str, partitions: list[TopicPartition],
+               timeout_s: float) -> dict[tuple[str, int], int]:
+    """``group``'s committed offsets on ``partitions`` through ``consumer`` (carrying the
+    group's id), asked again while its coordinator moves, until ``timeout_s`` has passed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            result = consumer.committed(partitions, timeout=max(0.5, deadline - time.monotonic()))
+            break
+        except KafkaException as exc:
+            code = exc.args[0].name() if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if code not in COORDINATOR_MOVING or time.monotonic() >= deadline:
+                raise _kafka_error(f"reading the committed offsets of group {group}", exc) from None
+            time.sleep(0.2)
+    return {(tp.topic, tp.partition): tp.offset for tp in result
+            if tp.error is None and tp.offset != OFFSET_INVALID and tp.offset >= 0}
+
+
 #: how long a position found with nothing after it counts as empty (one sample's span)
 EMPTY_FOR_S = 5.0
 
@@ -257,13 +280,8 @@ class OffsetReader:
         partitions = self.partitions(topics if topics is not None else self.topics())
         if not partitions:
             return {}
-        try:
-            result = self._group_reader(group).committed([TopicPartition(t, p) for t, p in partitions],
-                                                         timeout=self.timeout_s)
-        except KafkaException as exc:
-            raise _kafka_error(f"reading the committed offsets of group {group}", exc) from None
-        return {(tp.topic, tp.partition): tp.offset for tp in result
-                if tp.error is None and tp.offset != OFFSET_INVALID and tp.offset >= 0}
+        return _committed(self._group_reader(group), group, [TopicPartition(t, p) for t, p in partitions],
+                          self.timeout_s)
 
     def committed_of_groups(self, groups: Sequence[str], topics: Iterable[str],
                             workers: int = 8) -> dict[str, dict[tuple[str, int], int]]:
@@ -278,13 +296,9 @@ class OffsetReader:
             consumer = Consumer(self.client_config | {"group.id": group, "enable.auto.commit": "false",
                                                       "enable.auto.offset.store": "false"})
             try:
-                result = consumer.committed(partitions, timeout=self.timeout_s)
-            except KafkaException as exc:
-                raise _kafka_error(f"reading the committed offsets of group {group}", exc) from None
+                return _committed(consumer, group, partitions, self.timeout_s)
             finally:
                 consumer.close()
-            return {(tp.topic, tp.partition): tp.offset for tp in result
-                    if tp.error is None and tp.offset != OFFSET_INVALID and tp.offset >= 0}
 
         with ThreadPoolExecutor(max(1, min(workers, len(groups)))) as pool:  # librdkafka waits without the GIL
             return dict(zip(groups, pool.map(read, groups), strict=True))

@@ -73,3 +73,11 @@ def test_unreadable_catalog_file(tmp_path: Path) -> None:
     bad.write_text("topics: [\n")
     with pytest.raises(CatalogError, match="not valid YAML"):
         load_catalog(bad)
+
+
+def test_window_results_are_stamped_by_the_broker_and_the_rest_by_their_producers() -> None:
+    catalog = load_catalog()
+    env = catalog.environment("single-broker")
+    stamps = {t.name: t.kafka_configs(env)["message.timestamp.type"] for t in catalog.topics}
+    assert stamps.pop("callstream.analytics.windows") == "LogAppendTime"
+    assert set(stamps.values()) == {"CreateTime"}

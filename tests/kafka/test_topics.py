@@ -1,13 +1,16 @@
 """`topics apply` is idempotent and `plan` reports drift, against the real broker."""
 
 import copy
+import time
 
 import pytest
 import yaml
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from callstream.contract.catalog import default_catalog_path, parse_catalog
 from callstream.kafka import topics
+from callstream.observe.lag import group_lag
 
 
 @pytest.fixture
@@ -54,3 +57,28 @@ def test_partition_growth_is_applied_and_shrink_reported(kafka_config, small_cat
     admin = AdminClient(kafka_config)
     grown = eventually(lambda: len(admin.list_topics(timeout=10).topics[changed.topics[0].name].partitions) == changed.topics[0].partitions)
     assert grown
+
+
+def test_broker_stamped_topic_lags_by_its_reader_not_its_windows_age(kafka_config, unique_name, eventually) -> None:
+    """A window result carries its window's time; on a topic the catalog has the broker
+    stamp, lag in seconds is the time since the write, not the window's age."""
+    document = yaml.safe_load(default_catalog_path().read_text())
+    [windows] = [t for t in document["topics"] if t["name"] == "callstream.analytics.windows"]
+    assert windows["timestamps"] == "broker"
+    stamped_by = {"broker": unique_name("windows"), "producer": unique_name("windows-as-produced")}
+    document["topics"] = [{**windows, "name": name, "timestamps": who, "event_types": []} for who, name in stamped_by.items()]
+    catalog = parse_catalog(document, "test-catalog")
+    env = catalog.environment("single-broker")
+    topics.apply(kafka_config, catalog, env)
+    assert eventually(lambda: topics.plan(kafka_config, catalog, env) == [])
+
+    written_ms = int(time.time() * 1000)
+    window_ms = written_ms - 600_000  # a window that closed ten minutes before its result
+    producer = Producer(kafka_config)
+    for name in stamped_by.values():
+        producer.produce(name, b"{}", key=b"queue:billing", timestamp=window_ms)
+    assert producer.flush(30) == 0
+    seconds = {who: group_lag(kafka_config, unique_name("archiver"), [name]).max_lag_seconds
+               for who, name in stamped_by.items()}
+    assert 0 <= seconds["broker"] < 60, seconds
+    assert seconds["producer"] >= 600, seconds
