@@ -509,7 +509,7 @@ PROBES: tuple[tuple[str, str, Callable[[CompatRun], tuple[str, dict[str, Any]]]]
 #: what callstream (or its users' clients) relies on each behaviour for: what a fail costs
 AT_STAKE: dict[str, str] = {
     "keys, headers, CreateTime": "every event: keyed by contact, typed by header, timed by its producer",
-    "LogAppendTime": "lag in seconds and latency on topics a provider stamps with the broker's time",
+    "LogAppendTime": "lag in seconds of the readers of callstream.analytics.windows (the catalog has the broker stamp window results; stamped with their window, a reader looks minutes behind)",
     "murmur2 partitioning like Java": "a contact's events landing on one partition whoever produced them "
                                       "(Java producers, Kafka Connect, callstream)",
     "idempotent producer": "no duplicate from a retried send (every callstream producer is idempotent)",
