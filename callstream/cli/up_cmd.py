@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import threading
 import time
 from pathlib import Path
@@ -66,6 +67,7 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
        **policy_options: Any) -> None:
     """Start Kafka (unless a cluster is configured), the catalog, every processor, the archiver
     and the simulator; print a live summary until Ctrl-C or --duration, then stop cleanly."""
+    _stop_on_signals()
     console = Console()
     settings = ctx.settings
     if dashboard_port:
@@ -142,6 +144,19 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
             seal.flush()
         auditor.maybe_ship(force=True)  # the workers' last unwrap windows, written as they stopped
     console.print("stopped the processors, the archiver and the dashboard; Kafka keeps running (`callstream kafka stop` stops it)")
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and a service manager's SIGTERM both stop `up` the orderly way: the processes
+    stopped by PID, the simulator's key use flushed, the audit log shipped, a migration's
+    handover withdrawn. Python's default SIGTERM ends the process without any of it, and a
+    shell starts background jobs with SIGINT ignored, which Python keeps: restore both."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 class PlatformProcesses:

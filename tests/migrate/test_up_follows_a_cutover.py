@@ -95,7 +95,9 @@ def test_up_moves_its_processes_and_simulator_to_the_target(own_cluster, target_
         assert finished.returncode == 0, finished.stderr
     finally:
         if up.poll() is None:
-            up.send_signal(signal.SIGINT)
+            up.send_signal(signal.SIGTERM)  # as a service manager stops it
         output = up.communicate(timeout=120)[0]
     assert "migration quiesce" in output and "migration start (b)" in output, output[-3000:]
     assert "exited" not in output, output[-3000:]
+    assert up.returncode == 0 and "stopping ..." in output, output[-3000:]  # the orderly stop, not a kill
+    assert "stopped the processors, the archiver and the dashboard" in output, output[-3000:]
