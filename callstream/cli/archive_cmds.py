@@ -93,10 +93,14 @@ def archive_compact(ctx: CliContext, topics: tuple[str, ...]) -> None:
 @pass_context
 def archive_retention(ctx: CliContext, dry_run: bool) -> None:
     """Delete archived rows older than their classification's retention (the topic catalog)."""
-    results = apply_retention(open_archive(ctx), retention_days_by_topic(load_catalog()), dry_run=dry_run)
+    catalog = load_catalog()
+    results = apply_retention(open_archive(ctx), retention_days_by_topic(catalog), dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for r in results:
         click.echo(f"{r.topic} ({r.classification}, {r.retention_days} d, before {r.cutoff}): {verb} {r.rows_removed:,} rows, {r.files_removed} files, {r.bytes_removed:,} bytes")
+    for name in sorted({r.classification for r in results}):  # who answers for each period kept
+        policy = catalog.classifications[name]
+        click.echo(f"{name} retention ({policy.archive_retention_days} d): {policy.owners_line()}")
 
 
 @archive.command("maintain")

@@ -50,6 +50,18 @@ class Environment(BaseModel):
 class ClassificationPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     archive_retention_days: int = Field(ge=1)
+    #: who answers for this retention: what keeping it costs (Kafka's hot window and the
+    #: archive), whether it meets the rules the data falls under, and who decides a replay
+    #: or re-drive of what it keeps. The scorecard counts a retention policy as owned when
+    #: all three are named.
+    cost_owner: str | None = Field(default=None, min_length=1)
+    compliance_owner: str | None = Field(default=None, min_length=1)
+    replay_owner: str | None = Field(default=None, min_length=1)
+
+    def owners_line(self) -> str:
+        """``cost X, compliance Y, replay Z`` (``?`` for an owner not named)."""
+        return (f"cost {self.cost_owner or '?'}, compliance {self.compliance_owner or '?'}, "
+                f"replay {self.replay_owner or '?'}")
 
 
 class TopicSpec(BaseModel):

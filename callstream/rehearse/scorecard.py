@@ -87,8 +87,10 @@ class CatalogFacts:
     without_retention: list[str] = field(default_factory=list)
     without_consumers: list[str] = field(default_factory=list)
     classifications_without_retention: list[str] = field(default_factory=list)
-    #: classifications (or topics) declaring cost, compliance and replay owners for retention
+    #: classifications declaring cost, compliance and replay owners for their retention
     retention_owners: list[str] = field(default_factory=list)
+    #: classifications (declared, or used by a topic) missing any of those three owners
+    retention_unowned: list[str] = field(default_factory=list)
     error: str | None = None
 
 
@@ -227,9 +229,9 @@ def read_catalog_facts(path: Path, root: Path) -> CatalogFacts:
     except (OSError, yaml.YAMLError, AttributeError) as exc:
         return CatalogFacts(path=_relative(path, root), error=str(exc))
     name = lambda t: str(t.get("name", "?"))  # noqa: E731
-    owners = [f"classification {c}" for c, policy in classifications.items()
-              if isinstance(policy, dict) and all(policy.get(k) for k in RETENTION_OWNER_KEYS)]
-    owners += [f"topic {name(t)}" for t in topics if all(t.get(k) for k in RETENTION_OWNER_KEYS)]
+    owned = {c for c, policy in classifications.items()
+             if isinstance(policy, dict) and all(policy.get(k) for k in RETENTION_OWNER_KEYS)}
+    used = set(classifications) | {str(t["classification"]) for t in topics if t.get("classification")}
     return CatalogFacts(
         path=_relative(path, root), topics=len(topics),
         without_owner=[name(t) for t in topics if not t.get("owner")],
@@ -237,7 +239,8 @@ def read_catalog_facts(path: Path, root: Path) -> CatalogFacts:
         without_consumers=[name(t) for t in topics if not t.get("consumers")],
         classifications_without_retention=[c for c, p in classifications.items()
                                            if not (isinstance(p, dict) and p.get("archive_retention_days"))],
-        retention_owners=owners,
+        retention_owners=sorted(owned),
+        retention_unowned=sorted(used - owned),
     )
 
 
@@ -529,11 +532,12 @@ def score_retention(e: Evidence) -> AreaScore:
     else:
         lack1.append("a tool that enforces archive retention")
     shown2, lack2 = [], []
-    if cat.retention_owners:
-        shown2.append(f"cost, compliance and replay owners declared for {', '.join(cat.retention_owners)}")
+    if cat.retention_owners and not cat.retention_unowned:
+        shown2.append(f"cost, compliance and replay owners declared for every classification's retention "
+                      f"({', '.join(cat.retention_owners)})")
     else:
         lack2.append(f"cost, compliance and replay owners for each retention policy ({', '.join(RETENTION_OWNER_KEYS)} "
-                     f"in the catalog's classifications); only topic owners are declared today")
+                     f"in the catalog's classifications); missing for {', '.join(cat.retention_unowned) or 'every one'}")
     if e.verified.get("retention"):
         shown2.append(f"the archive follows its retention: {e.verified['retention'][0]}")
     else:

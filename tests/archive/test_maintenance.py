@@ -12,6 +12,7 @@ from callstream.archive import maintenance
 from callstream.archive.maintenance import apply_retention, compact, expire_snapshots, retention_days_by_topic
 from callstream.archive.rows import TopicBuffer
 from callstream.archive.tables import Archive, archived_offsets, data_files, offsets_property
+from callstream.cli import main
 from callstream.contract.catalog import load_catalog
 from callstream.contract.codec import encode_event
 from callstream.errors import ArchiveError
@@ -215,3 +216,15 @@ def test_a_table_brought_up_to_date_by_another_process_meanwhile_still_opens(arc
     monkeypatch.setattr(Transaction, "commit_transaction", lose_the_race)
     assert archive.table(LIFECYCLE).properties[DICTIONARY_LIMIT[0]] == DICTIONARY_LIMIT[1]
     assert raced
+
+
+def test_the_retention_command_reports_what_it_would_remove_and_who_owns_each_period(
+        archive: Archive, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    append(archive, RAW, "old", 20, age_days=31, first_offset=0)
+    append(archive, LIFECYCLE, "old", 5, age_days=40, first_offset=0)
+    assert main(["--state-dir", str(tmp_path), "archive", "retention", "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith(f"{RAW} (restricted, 30 d") and "would remove 20 rows" in line for line in out), out
+    assert "restricted retention (30 d): cost platform-operations, compliance trust-and-safety, replay trust-and-safety" in out
+    assert "confidential retention (395 d): cost platform-operations, compliance trust-and-safety, replay contact-operations" in out
+    assert archive.table(RAW).scan().to_arrow().num_rows == 20  # a dry run removes nothing

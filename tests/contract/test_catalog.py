@@ -81,3 +81,14 @@ def test_window_results_are_stamped_by_the_broker_and_the_rest_by_their_producer
     stamps = {t.name: t.kafka_configs(env)["message.timestamp.type"] for t in catalog.topics}
     assert stamps.pop("callstream.analytics.windows") == "LogAppendTime"
     assert set(stamps.values()) == {"CreateTime"}
+
+
+def test_every_shipped_retention_names_its_cost_compliance_and_replay_owners() -> None:
+    for name, policy in load_catalog().classifications.items():
+        assert policy.cost_owner and policy.compliance_owner and policy.replay_owner, name
+        assert policy.owners_line().count("?") == 0
+    bare = parse_catalog({**DOCUMENT, "classifications": {c: {"archive_retention_days": 30} for c in CLASSIFICATIONS}}, "t")
+    assert bare.classifications["public"].owners_line() == "cost ?, compliance ?, replay ?"
+    with pytest.raises(CatalogError, match="cost_owner"):
+        parse_catalog({**DOCUMENT, "classifications": {**DOCUMENT["classifications"], "public": {
+            "archive_retention_days": 30, "cost_owner": ""}}}, "t")

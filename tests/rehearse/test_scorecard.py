@@ -112,8 +112,11 @@ def test_governance_counts_each_capability_only_when_installed_and_verified() ->
 
 
 def test_retention_two_needs_declared_owners_and_an_archive_that_follows_its_retention() -> None:
-    owned = replace(FULL_CATALOG, retention_owners=["classification restricted"])
+    owned = replace(FULL_CATALOG, retention_owners=["internal", "restricted"])
     assert scores(evidence(catalog=owned))["retention policy"] == 2
+    partly = replace(owned, retention_unowned=["public"])  # every classification's retention needs its owners
+    area = next(a for a in score(evidence(catalog=partly)).areas if a.area == "retention policy")
+    assert area.score == 1 and area.missing[0].endswith("missing for public")
     overdue = evidence(catalog=owned, verified={}, check_failures={"retention": "t keeps 5 rows past 30 days"})
     area = next(a for a in score(overdue).areas if a.area == "retention policy")
     assert area.score == 1 and "t keeps 5 rows past 30 days" in area.missing[0]
@@ -144,9 +147,11 @@ def make_deployment(root: Path) -> Deployment:
     """A minimal deployment of its own: a catalog, one runbook, one report, no archive yet."""
     (root / "catalog").mkdir(parents=True)
     (root / "catalog" / "topics.yaml").write_text(yaml.safe_dump({
-        "classifications": {"restricted": {"archive_retention_days": 30}},
-        "topics": [{"name": "a", "owner": "x", "retention": "1d", "consumers": ["c"]},
-                   {"name": "b", "retention": "1d"}]}))
+        "classifications": {"restricted": {"archive_retention_days": 30, "cost_owner": "ops", "compliance_owner": "legal",
+                                           "replay_owner": "ops"},
+                            "internal": {"archive_retention_days": 395, "cost_owner": "ops"}},
+        "topics": [{"name": "a", "owner": "x", "retention": "1d", "consumers": ["c"], "classification": "restricted"},
+                   {"name": "b", "retention": "1d", "classification": "public"}]}))
     (root / "ops" / "runbooks").mkdir(parents=True)
     (root / "ops" / "runbooks" / "replay.md").write_text(
         "---\nrunbook: replay\nrehearsal: replay-under-load\nowner: ops\n---\n# Replay\n")
@@ -168,6 +173,8 @@ def test_gather_reads_the_deployment_and_skips_what_it_cannot_read(tmp_path: Pat
     assert found.rehearsals[0].path == "reports/burst/report.json"
     assert found.catalog.path == "catalog/topics.yaml"
     assert found.catalog.without_owner == ["b"] and found.catalog.without_consumers == ["b"]
+    # owners of a retention count per classification; one named by a topic but not declared has none
+    assert found.catalog.retention_owners == ["restricted"] and found.catalog.retention_unowned == ["internal", "public"]
     assert found.runbooks == [Runbook("ops/runbooks/replay.md", "replay", "replay-under-load", "ops")]
     assert set(found.capabilities) == set(BUILT)  # what the installed callstream provides, nothing more
     assert found.schema_files == [] and "compatibility" not in found.verified
