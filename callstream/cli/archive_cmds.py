@@ -98,9 +98,10 @@ def archive_retention(ctx: CliContext, dry_run: bool) -> None:
     verb = "would remove" if dry_run else "removed"
     for r in results:
         click.echo(f"{r.topic} ({r.classification}, {r.retention_days} d, before {r.cutoff}): {verb} {r.rows_removed:,} rows, {r.files_removed} files, {r.bytes_removed:,} bytes")
-    for name in sorted({r.classification for r in results}):  # who answers for each period kept
-        policy = catalog.classifications[name]
-        click.echo(f"{name} retention ({policy.archive_retention_days} d): {policy.owners_line()}")
+    kept = {r.classification for r in results}
+    for name, policy in sorted(catalog.classifications.items()):  # who answers for each period kept
+        if name in kept:
+            click.echo(f"{name} retention ({policy.archive_retention_days} d): {policy.owners_line()}")
 
 
 @archive.command("maintain")
