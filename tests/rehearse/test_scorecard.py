@@ -13,12 +13,15 @@ from callstream.archive.settings import ArchiveSettings
 from callstream.rehearse.scorecard import (
     AREAS,
     CAPABILITIES,
+    RECOVERY_RUNBOOKS,
     CatalogFacts,
     Deployment,
     Evidence,
     RehearsalRun,
     Runbook,
     gather_evidence,
+    read_reports,
+    read_runbooks,
     score,
 )
 from callstream.settings import load_settings
@@ -252,3 +255,12 @@ def test_governance_reaches_two_on_sealed_archived_transcripts_and_a_verifying_a
     found = gather_evidence(deployment, now=NOW)
     assert found.check_failures["encryption"] == "1 of 4 archived raw transcript segments hold plaintext"
     assert {a.area: a.score for a in score(found).areas}["governance"] == 1
+
+
+def test_every_shipped_runbook_names_a_rehearsal_with_a_passing_recorded_report() -> None:
+    root = Path(__file__).resolve().parents[2]
+    books = read_runbooks(root / "docs" / "runbooks", root)
+    passed = {r.scenario for r in read_reports([root / "docs" / "rehearsals"], root) if r.passed}
+    assert {b.name for b in books} >= set(RECOVERY_RUNBOOKS)
+    for book in books:
+        assert book.owner and book.rehearsal in passed, book
