@@ -38,7 +38,12 @@ def _show(plan: catalog_acls.AclPlan) -> None:
         click.echo(f"  + {grant}")
     for grant in plan.stale:
         click.echo(f"  - {grant}")
-    click.echo(f"{len(plan.missing)} to add, {len(plan.stale)} stale to remove, {plan.kept} in place")
+    for grant in plan.undeclared:
+        click.echo(f"  ? {grant} (not in the catalog: left alone)")
+    click.echo(f"{len(plan.missing)} to add, {len(plan.stale)} stale to remove, {plan.kept} in place"
+               + (f"; {len(plan.undeclared)} grant(s) to principals the catalog does not name reach its topics or "
+                  "groups: declare them as consumers or producers, or remove them (docs/runbooks/consumer-ownership.md)"
+                  if plan.undeclared else ""))
 
 
 @acls.command("plan")

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -155,6 +155,9 @@ class AclPlan:
     missing: list[Grant]
     stale: list[Grant]
     kept: int
+    #: grants of principals the catalog does not name on its topics or callstream's groups:
+    #: readers or writers nobody declared. Reported, never changed (they may be a user's own)
+    undeclared: list[Grant] = field(default_factory=list)
 
     @property
     def in_sync(self) -> bool:
@@ -172,19 +175,39 @@ def _kafka(what: str, future: object, timeout_s: float = 30.0) -> object:
                                   "(the local cluster's admin)", code=name) from None
 
 
-def current_grants(admin: AdminClient, principals: Iterable[str]) -> set[Grant]:
-    """The cluster's ALLOW bindings of ``principals`` (everything else is not callstream's)."""
-    wanted = set(principals)
+def cluster_grants(admin: AdminClient) -> set[Grant]:
+    """Every ALLOW binding on the cluster that has a shape callstream writes."""
     everything = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
                                   AclOperation.ANY, AclPermissionType.ANY)
     bindings = _kafka("describing the cluster's ACLs", admin.describe_acls(everything))
-    found = {Grant.of(b) for b in bindings}  # type: ignore[attr-defined]
-    return {g for g in found if g is not None and g.principal in wanted}
+    return {g for g in (Grant.of(b) for b in bindings) if g is not None}  # type: ignore[attr-defined]
+
+
+def current_grants(admin: AdminClient, principals: Iterable[str]) -> set[Grant]:
+    """The cluster's ALLOW bindings of ``principals`` (everything else is not callstream's)."""
+    wanted = set(principals)
+    return {g for g in cluster_grants(admin) if g.principal in wanted}
+
+
+def reaches_catalog(grant: Grant, topics: set[str]) -> bool:
+    """Whether ``grant`` covers one of ``topics`` or a callstream consumer group."""
+    if grant.resource == "topic":
+        if grant.pattern == "prefixed":
+            return any(topic.startswith(grant.name) for topic in topics)
+        return grant.name == "*" or grant.name in topics
+    if grant.resource == "group":  # every callstream group starts with GROUP_PREFIX
+        return (grant.name == "*" or grant.name.startswith(GROUP_PREFIX)
+                or (grant.pattern == "prefixed" and GROUP_PREFIX.startswith(grant.name)))
+    return False
 
 
 def plan(admin: AdminClient, desired: set[Grant], principals: Iterable[str]) -> AclPlan:
-    current = current_grants(admin, principals)
-    return AclPlan(missing=sorted(desired - current), stale=sorted(current - desired), kept=len(desired & current))
+    wanted = set(principals)
+    found = cluster_grants(admin)
+    current = {g for g in found if g.principal in wanted}
+    topics = {g.name for g in desired if g.resource == "topic" and g.pattern == "literal"}
+    return AclPlan(missing=sorted(desired - current), stale=sorted(current - desired), kept=len(desired & current),
+                   undeclared=sorted(g for g in found if g.principal not in wanted and reaches_catalog(g, topics)))
 
 
 def apply(admin: AdminClient, acl_plan: AclPlan, *, visible_within_s: float = 10.0) -> None:

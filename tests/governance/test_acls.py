@@ -23,6 +23,7 @@ from callstream.governance.acls import (
     grant_catalog,
     plan,
     principal_for,
+    reaches_catalog,
     revoke,
     services,
 )
@@ -113,6 +114,7 @@ def test_plan_apply_and_check_leave_foreign_bindings_alone(kafka_config, pipelin
     add(kafka_config, [stale])
     drift = plan(admin, desired, principals)
     assert stale in drift.stale and not drift.in_sync
+    assert foreign in drift.undeclared and stale not in drift.undeclared  # a reader nobody declared, reported
     try:
         # the catalog applied to these copies only: every other grant of its principals is stale
         applied = grant_catalog(kafka_config, CATALOG, names=pipeline.names)
@@ -164,3 +166,17 @@ def test_a_worker_without_its_grant_stops_with_a_clear_error_and_the_others_keep
         text="my card is 4111 1111 1111 1111", is_final=True)])
     redacted = pipeline.read_events(REDACTED, lambda ms: len(ms) >= 1, timeout_s=90)
     assert redactor.alive() and redacted and "4111" not in redacted[0].text
+
+
+def test_undeclared_grants_are_those_reaching_catalog_topics_or_callstream_groups() -> None:
+    topics = {"callstream.analytics.windows"}
+    reaching = [("topic", "callstream.analytics.windows", "literal"), ("topic", "*", "literal"),
+                ("topic", "callstream.analytics", "prefixed"), ("topic", "", "prefixed"),
+                ("group", "callstream-bi", "prefixed"), ("group", "callstream-bi-1", "literal"),
+                ("group", "call", "prefixed"), ("group", "*", "literal")]
+    elsewhere = [("topic", "bi.reports", "literal"), ("topic", "bi.", "prefixed"), ("group", "bi-", "prefixed"),
+                 ("transactional_id", "callstream-", "prefixed")]
+    for resource, name, pattern in reaching:
+        assert reaches_catalog(Grant("User:bi-tool", resource, name, pattern, "READ"), topics), (resource, name, pattern)
+    for resource, name, pattern in elsewhere:
+        assert not reaches_catalog(Grant("User:bi-tool", resource, name, pattern, "READ"), topics), (resource, name, pattern)
