@@ -150,7 +150,11 @@ def _stop_on_signals() -> None:
     """Ctrl-C and a service manager's SIGTERM both stop `up` the orderly way: the processes
     stopped by PID, the simulator's key use flushed, the audit log shipped, a migration's
     handover withdrawn. Python's default SIGTERM ends the process without any of it, and a
-    shell starts background jobs with SIGINT ignored, which Python keeps: restore both."""
+    shell starts background jobs with SIGINT ignored, which Python keeps: restore both.
+
+    An interrupt, not the stop event `archive.maintainer.stop_on_signals` sets: `up`'s
+    start-up (the broker, the catalog, the ACLs) checks no event, and an interrupt stops it
+    there too, through the same path as Ctrl-C."""
 
     def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
