@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
 import threading
 import time
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from callstream.entry import run_entry_point
 from callstream.errors import CallstreamError
+from callstream.local.pids import stop_on_signals
 from callstream.priority import lower_priority
 
 if TYPE_CHECKING:  # pyiceberg and pyarrow load at the first round: `up` starts this beside everything else
@@ -89,14 +89,6 @@ def maintain(settings: ArchiveSettings, stop: threading.Event, *, every_s: float
         if once:
             break
     return rounds
-
-
-def stop_on_signals() -> threading.Event:
-    """An event SIGTERM or SIGINT sets: a round in progress finishes, then ``maintain`` returns."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from callstream.archive.archiver import archive_topics
-from callstream.archive.maintainer import MaintenanceRound, maintain, stop_on_signals
+from callstream.archive.maintainer import MaintenanceRound, maintain
 from callstream.archive.maintenance import apply_retention, compact, retention_days_by_topic
 from callstream.archive.query import query
 from callstream.archive.replay import CallTimeline, ReplayScope, call_timeline, redrive_window, rewind_group
@@ -21,6 +21,7 @@ from callstream.errors import ConfigError, KafkaOperationError
 from callstream.governance.audit import operator
 from callstream.governance.protection import keystore_session, reveal_timeline
 from callstream.kafka.config import static_member_id
+from callstream.local.pids import stop_on_signals
 
 
 def parse_time(value: str, option: str) -> int:

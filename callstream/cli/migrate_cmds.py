@@ -120,16 +120,12 @@ def start(ctx: CliContext, target: str, source: str, topics: tuple[str, ...], fo
     click.echo(f"created {len(created)} topic(s) on '{target}'; replicating {len(migration.topics)} topics "
                f"'{source}' -> '{target}'")
     if foreground:
-        import signal
-        import threading
+        from callstream.local.pids import stop_on_signals
 
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        stop = stop_on_signals()  # Ctrl-C too ends at a batch's end, its transaction done
         replicator = Replicator(source_link, target_link, [t.name for t in migration.topics])
         try:
             replicator.run(stop)
-        except KeyboardInterrupt:
-            pass
         finally:
             replicator.close()
         click.echo(f"copied {replicator.stats.copied:,} records in {replicator.stats.transactions:,} transactions")

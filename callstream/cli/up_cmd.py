@@ -152,7 +152,7 @@ def _stop_on_signals() -> None:
     handover withdrawn. Python's default SIGTERM ends the process without any of it, and a
     shell starts background jobs with SIGINT ignored, which Python keeps: restore both.
 
-    An interrupt, not the stop event `archive.maintainer.stop_on_signals` sets: `up`'s
+    An interrupt, not the stop event `local.pids.stop_on_signals` sets: `up`'s
     start-up (the broker, the catalog, the ACLs) checks no event, and an interrupt stops it
     there too, through the same path as Ctrl-C."""
 

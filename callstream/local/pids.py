@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,16 @@ def pid_alive(pid: int) -> bool:
             return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
         except (OSError, IndexError):
             return False
+
+
+def stop_on_signals() -> threading.Event:
+    """An event SIGTERM or SIGINT sets, for a long-running loop that finishes the unit of
+    work in hand (a maintenance round, a replicated batch) before it returns. Call it from
+    the main thread."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
 
 
 def signal_and_wait(pids: list[int], sig: int, timeout_s: float) -> None:

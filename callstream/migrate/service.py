@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from callstream.errors import CallstreamError, MigrationError
-from callstream.local.pids import pid_alive, signal_and_wait
+from callstream.local.pids import pid_alive, signal_and_wait, stop_on_signals
 from callstream.migrate.links import Link, open_link
 from callstream.migrate.replicator import Replicator
 
@@ -124,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topic", action="append", help="replicate only these topics (default: the platform's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_on_signals()
     try:
         settings = load_settings(None)
         source, target = open_link(settings, args.source), open_link(settings, args.target)
