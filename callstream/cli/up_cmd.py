@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import signal
 import threading
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from callstream.governance.shipping import ship
 from callstream.kafka import topics as topic_admin
 from callstream.kafka.config import static_member_id
 from callstream.local import broker
+from callstream.local.pids import interrupt_on_signals
 from callstream.local.processes import Child, ProcessGroup
 from callstream.migrate.handover import Handover
 from callstream.migrate.links import settings_on
@@ -67,7 +67,11 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
        **policy_options: Any) -> None:
     """Start Kafka (unless a cluster is configured), the catalog, every processor, the archiver
     and the simulator; print a live summary until Ctrl-C or --duration, then stop cleanly."""
-    _stop_on_signals()
+    # Ctrl-C and a service manager's SIGTERM both stop `up` the orderly way: the processes
+    # stopped by PID, the simulator's key use flushed, the audit log shipped, a migration's
+    # handover withdrawn. An interrupt rather than a stop event: `up`'s start-up (the broker,
+    # the catalog, the ACLs) checks no event, and an interrupt stops it there too.
+    interrupt_on_signals()
     console = Console()
     settings = ctx.settings
     if dashboard_port:
@@ -144,23 +148,6 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
             seal.flush()
         auditor.maybe_ship(force=True)  # the workers' last unwrap windows, written as they stopped
     console.print("stopped the processors, the archiver and the dashboard; Kafka keeps running (`callstream kafka stop` stops it)")
-
-
-def _stop_on_signals() -> None:
-    """Ctrl-C and a service manager's SIGTERM both stop `up` the orderly way: the processes
-    stopped by PID, the simulator's key use flushed, the audit log shipped, a migration's
-    handover withdrawn. Python's default SIGTERM ends the process without any of it, and a
-    shell starts background jobs with SIGINT ignored, which Python keeps: restore both.
-
-    An interrupt, not the stop event `local.pids.stop_on_signals` sets: `up`'s
-    start-up (the broker, the catalog, the ACLs) checks no event, and an interrupt stops it
-    there too, through the same path as Ctrl-C."""
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, interrupt)
 
 
 class PlatformProcesses:

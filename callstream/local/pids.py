@@ -41,6 +41,19 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
+def interrupt_on_signals() -> None:
+    """SIGTERM and SIGINT raise ``KeyboardInterrupt``, for a command whose every step, not
+    only a loop, must stop the way Ctrl-C stops it. Python's default SIGTERM ends the process
+    without its ``finally`` blocks, and a shell starts background jobs with SIGINT ignored,
+    which Python keeps: both are replaced. Call it from the main thread."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def signal_and_wait(pids: list[int], sig: int, timeout_s: float) -> None:
     """Send ``sig`` to every PID, wait up to ``timeout_s``, then SIGKILL what is left."""
     for pid in pids:

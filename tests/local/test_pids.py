@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from callstream.local.pids import stop_on_signals
+from callstream.local.pids import interrupt_on_signals, stop_on_signals
 
 
 @pytest.fixture
@@ -24,3 +24,12 @@ def test_a_stop_signal_sets_the_event_instead_of_ending_the_process(kept_handler
     assert not stop.is_set()
     os.kill(os.getpid(), sig)  # handled in the main thread before kill returns to Python code
     assert stop.wait(1.0), f"{signal.Signals(sig).name} did not set the stop event"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_interrupts_a_command_like_ctrl_c(kept_handlers, sig) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell starts a background job
+    interrupt_on_signals()
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), sig)
+        signal.sigtimedwait([], 0.5)  # not reached once the handler has run: it raises first
