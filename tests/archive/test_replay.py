@@ -16,6 +16,8 @@ from callstream.archive.maintenance import compact
 from callstream.archive.partitioning import partition_for_key
 from callstream.archive.query import query
 from callstream.archive.replay import (
+    PACE_CATCH_UP_S,
+    PACE_SLACK_S,
     PACED_NICENESS,
     REDRIVE_HEADER,
     ArchiveView,
@@ -67,6 +69,25 @@ def test_a_paced_redrive_holds_its_rate_in_few_sleeps(monkeypatch) -> None:
         wait(sent)
     assert clock[0] >= 2.0 - 0.011  # never more than the slack ahead of the rate
     assert 150 <= len(sleeps) <= 200  # a sleep per ~10 ms, not per event
+
+
+def test_a_paced_redrive_makes_up_no_stall_at_full_speed(monkeypatch) -> None:
+    """The rate is a ceiling over short spans too: the time the window's query takes before
+    its first row, and a stall later, are not made up by a burst at the unthrottled rate
+    (beyond PACE_CATCH_UP_S of it)."""
+    clock = [0.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    wait = _pace(10_000)
+    clock[0] = 3.0  # the query sorted the window for 3 s before the first row came
+    for sent in range(1, 10_001):  # a second's worth of events, produced in no time
+        wait(sent)
+    assert clock[0] >= 3.0 + 1.0 - PACE_SLACK_S - 0.001
+    clock[0] += 2.0  # then a 2 s stall (the CPU went to the live path)
+    resumed = clock[0]
+    for sent in range(10_001, 20_001):
+        wait(sent)
+    assert clock[0] >= resumed + 1.0 - PACE_CATCH_UP_S - PACE_SLACK_S - 0.001
 
 
 def test_timeline_joins_archive_kafka_tail_and_transfers(kafka_config, call_topics, archive_settings, unique_name) -> None:
