@@ -391,7 +391,7 @@ class RedriveReport:
 #: steps of 10 ms, 0.006 s and ~200 (the producer's 20 ms linger batches them anyway)
 PACE_SLACK_S = 0.010
 #: how far behind its rate a paced re-drive may fall and still make it up at full speed. A
-#: stall (the window's sort, a CPU busy with the live path) was followed by the unthrottled
+#: stall (a CPU busy with the live path, a slow batch) was followed by the unthrottled
 #: rate, ~100,000 events a second, until the schedule was met again: `--rate` held on
 #: average, not over short spans (NOTES.md, stop 47: the isolation ratio did not move)
 PACE_CATCH_UP_S = 0.05
@@ -399,10 +399,9 @@ PACE_CATCH_UP_S = 0.05
 
 def _pace(rate_per_s: float) -> Callable[[int], None]:
     """A limiter: call with the count sent so far; sleeps to stay under ``rate_per_s``
-    (averaged over ``PACE_SLACK_S``). Its clock starts with the first event, not while the
-    window's query sorts the whole window before its first row, and it makes up at most
-    ``PACE_CATCH_UP_S`` of falling behind: the rate is a ceiling, so after a stall the
-    re-drive goes on at its rate instead of at full speed until it is back on schedule."""
+    (averaged over ``PACE_SLACK_S``). Its clock starts with the first event, and it makes up
+    at most ``PACE_CATCH_UP_S`` of falling behind: the rate is a ceiling, so after a stall
+    the re-drive goes on at its rate instead of at full speed until back on schedule."""
     started: float | None = None
 
     def wait(sent: int) -> None:

@@ -72,14 +72,13 @@ def test_a_paced_redrive_holds_its_rate_in_few_sleeps(monkeypatch) -> None:
 
 
 def test_a_paced_redrive_makes_up_no_stall_at_full_speed(monkeypatch) -> None:
-    """The rate is a ceiling over short spans too: the time the window's query takes before
-    its first row, and a stall later, are not made up by a burst at the unthrottled rate
-    (beyond PACE_CATCH_UP_S of it)."""
+    """The rate is a ceiling over short spans too: time before the first event and a stall
+    later are not made up by a burst at the unthrottled rate (beyond PACE_CATCH_UP_S)."""
     clock = [0.0]
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
     wait = _pace(10_000)
-    clock[0] = 3.0  # the query sorted the window for 3 s before the first row came
+    clock[0] = 3.0  # the limiter was made 3 s before the first event
     for sent in range(1, 10_001):  # a second's worth of events, produced in no time
         wait(sent)
     assert clock[0] >= 3.0 + 1.0 - PACE_SLACK_S - 0.001
