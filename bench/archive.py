@@ -15,13 +15,14 @@ sentiment events, spread over two days) into a local Kafka, then measures in one
   alone, against the produce loop that wrote the same events (baseline, same run).
 
 Replay isolation: the live path (simulator -> redactor -> assist workers) is measured for
-``--isolation-seconds`` alone and then while a re-drive paced at ``--isolation-rate`` runs
-for at least as long, in a process of its own (`callstream replay window --rate`: how an
-operator keeps a replay off the live path), then alone again. The ratio of assist p99 with
-the re-drive to p99 of both phases without it (before and after pooled: twice the samples,
-and drift over the run cancels) shows how much it disturbs live agent assist; a bootstrap
-gives that ratio's 90% interval, and after / before how much p99 moves on its own in the
-same run (the noise a single ratio has to be read against).
+``--isolation-seconds`` alone and then, ``--isolation-rounds`` times, while a re-drive paced
+at ``--isolation-rate`` runs for at least as long, in a process of its own (`callstream
+replay window --rate`: how an operator keeps a replay off the live path), and alone again.
+The ratio of assist p99 with the re-drive to p99 without it (every phase of each kind
+pooled: drift over the run cancels) shows how much it disturbs live agent assist; a
+bootstrap gives that ratio's 90% interval. Each round's own ratio, and how much p99 moved
+between the phases alone around it (the noise, no replay), show how far one round could
+mislead.
 
     python bench/archive.py [--events 1000000] [--bootstrap HOST:PORT] [--lookups 200]
 
@@ -171,12 +172,15 @@ def directory_bytes(paths: list[Path], suffix: str = "") -> int:
     return sum(f.stat().st_size for p in paths for f in p.rglob(f"*{suffix}") if f.is_file())
 
 
-def replay_isolation(conf: dict, work: Path, seconds: float, redrive: Callable[[], object]) -> dict:
-    """The live path's assist p99 (redactor + assist workers fed by the simulator) for
-    ``seconds`` alone, then for as long as ``redrive`` runs, then ``seconds`` alone again:
-    the ratio with / before shows how well a large replay is kept off the live path (a
-    short re-drive gives few samples), the ratio after / before how much p99 moves with no
-    replay at all (the machine's noise, in the same run)."""
+def replay_isolation(conf: dict, work: Path, seconds: float, redrive: Callable[[], object], rounds: int) -> dict:
+    """The live path's assist p99 (redactor + assist workers fed by the simulator) in
+    phases alone and while ``redrive`` runs, alternated: ``seconds`` alone, then ``rounds``
+    times a re-drive followed by ``seconds`` alone. Each round's ratio compares p99 with the
+    re-drive to p99 of the two phases alone around it; its noise ratio compares those two
+    phases with each other (how much p99 moves with no replay at all, in the same minutes).
+    One round's ratio moved 0.99-1.51 between runs of the same code (NOTES.md, stop 47), so
+    the verdict is the pooled ratio, every with-phase against every phase alone, and the
+    spread of the rounds beside it."""
     catalog = load_catalog()
     apply_topics(conf, catalog, catalog.environment("single-broker"))
     settings = load_settings().with_state_dir(work / "isolation").with_cluster(conf["bootstrap.servers"])
@@ -198,51 +202,60 @@ def replay_isolation(conf: dict, work: Path, seconds: float, redrive: Callable[[
         for seed in range(3, 1000):
             if stop.is_set():
                 break
-            run_simulation(SimulationSettings(concurrency=100, speedup=10, duration_s=10 * (60 + 4 * seconds),
+            run_simulation(SimulationSettings(concurrency=100, speedup=10,
+                                              duration_s=10 * (60 + (2 + 4 * rounds) * seconds),
                                               drain=False, seed=seed), conf, progress=False)
 
     probe = LatencyProbe(conf)
+    reports: list = []
+    #: (start, end) of each phase: alone, with, alone, with, ..., alone
+    phases: list[tuple[float, float]] = []
     try:
         threading.Thread(target=live_traffic, daemon=True).start()
         time.sleep(20)  # workers join their groups and reach the live end
         probe.start()
         begin = time.time()
         time.sleep(seconds)
-        middle = time.time()
-        result: dict = {}
-
-        def run_redrive() -> None:
-            result["redrive"] = redrive()
-            result["ended"] = time.time()
-
-        worker = threading.Thread(target=run_redrive)
-        worker.start()
-        worker.join()
-        time.sleep(1.0 + seconds)  # the prompts of segments produced during the re-drive still arrive
-        # only samples taken while the re-drive ran count as "with replay"
+        phases.append((begin, time.time()))
+        for _ in range(rounds):
+            started = time.time()
+            reports.append(redrive())
+            # the prompts of segments produced during the re-drive still arrive in this second
+            phases.append((started, time.time() + 1.0))
+            time.sleep(1.0)
+            alone = time.time()
+            time.sleep(seconds)
+            phases.append((alone, time.time()))
         assist = [(t, ms) for t, stage, ms in probe.samples if stage == "assist"]
-        during = [ms for t, ms in assist if middle <= t <= result["ended"] + 1.0]
-        before = [ms for t, ms in assist if begin <= t < middle]
-        after = [ms for t, ms in assist if result["ended"] + 1.0 < t]
     finally:
         stop.set()
         probe.close()
         group.stop_all()
-    without = before + after
-    p99_before, p99_during, p99_after, p99_without = (round(percentile(sorted(ms), 0.99), 1) if ms else None
-                                                      for ms in (before, during, after, without))
-    interval = p99_ratio_interval(during, without) if during and without else None
+    by_phase = [[ms for t, ms in assist if start <= t < end] for start, end in phases]
+    alone_phases, with_phases = by_phase[0::2], by_phase[1::2]
+
+    def p99(samples: list[float]) -> float | None:
+        return round(percentile(sorted(samples), 0.99), 1) if samples else None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 2) if a and b else None
+
+    without = [ms for phase in alone_phases for ms in phase]
+    during = [ms for phase in with_phases for ms in phase]
+    p99_without, p99_during = p99(without), p99(during)
     return {
-        "redrive": result["redrive"],
-        "assist_p99_ms_before_replay": p99_before,
-        "assist_p99_ms_with_replay": p99_during,
-        "assist_p99_ms_after_replay": p99_after,
+        "redrive": reports,
+        "isolation_rounds": rounds,
+        "assist_p99_ms_by_phase": [p99(phase) for phase in by_phase],
+        "assist_samples": [len(phase) for phase in by_phase],
         "assist_p99_ms_without_replay": p99_without,
-        "assist_samples": [len(before), len(during), len(after)],
-        "redrive_seconds": round(result["ended"] - middle, 1),
-        "replay_isolation_assist_p99_ratio": round(p99_during / p99_without, 2) if p99_without and p99_during else None,
-        "replay_isolation_ratio_90pct_interval": interval,
-        "no_replay_assist_p99_ratio": round(p99_after / p99_before, 2) if p99_before and p99_after else None,
+        "assist_p99_ms_with_replay": p99_during,
+        "redrive_seconds": [round(end - 1.0 - start, 1) for start, end in phases[1::2]],
+        "replay_isolation_assist_p99_ratio": ratio(p99_during, p99_without),
+        "replay_isolation_ratio_90pct_interval": p99_ratio_interval(during, without) if during and without else None,
+        "replay_isolation_round_ratios": [ratio(p99(with_phases[i]), p99(alone_phases[i] + alone_phases[i + 1]))
+                                          for i in range(rounds)],
+        "no_replay_round_ratios": [ratio(p99(alone_phases[i + 1]), p99(alone_phases[i])) for i in range(rounds)],
     }
 
 
@@ -266,8 +279,12 @@ def main() -> None:
     parser.add_argument("--isolation-seconds", type=float, default=30, help="live-path measurement per phase")
     parser.add_argument("--isolation-rate", type=float, default=10_000,
                         help="events/s of the re-drive during the isolation measurement")
+    parser.add_argument("--isolation-rounds", type=int, default=3,
+                        help="re-drives alternated with phases alone in the isolation measurement")
     parser.add_argument("--kafka-log-dir", type=Path, help="log.dirs of the --bootstrap broker, to measure Kafka bytes")
     args = parser.parse_args()
+    if args.isolation_rounds < 1:
+        parser.error("--isolation-rounds must be at least 1 (one re-drive between two phases alone)")
     console = Console()
     work = Path(tempfile.mkdtemp(prefix="callstream-bench-archive-"))
     started_here = args.bootstrap is None
@@ -355,7 +372,7 @@ def main() -> None:
         redrive = redrive_window(archive, conf, from_ms=everything[0], to_ms=everything[1], into_topic=into,
                                  topics=list(topics.values()), progress=False)
 
-        console.print("replay isolation: live assist path without, then with, a paced re-drive ...")
+        console.print(f"replay isolation: live assist path alone and with a paced re-drive, {args.isolation_rounds} rounds ...")
         # the newest part of the two days holding enough events to last the measurement (+20%)
         window_s = 2 * 86_400 * min(1.0, 1.2 * args.isolation_rate * args.isolation_seconds / events)
         # The paced re-drive runs in a process of its own, as `callstream replay window --rate`
@@ -364,8 +381,9 @@ def main() -> None:
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
             isolation = replay_isolation(conf, work, args.isolation_seconds, lambda: pool.submit(
                 paced_redrive, settings, conf, now - int(window_s * 1000), now + 1, paced_into,
-                list(topics.values()), args.isolation_rate).result())
+                list(topics.values()), args.isolation_rate).result(), args.isolation_rounds)
         paced = isolation.pop("redrive")
+        paced_events = [report.events for report in paced]
 
         archive_rate = archived / archive_s
         baseline_rate = events / baseline_s
@@ -397,7 +415,7 @@ def main() -> None:
             "redrive_events": redrive.events,
             "redrive_events_per_s": round(redrive.events_per_s),
             "redrive_vs_produce_ratio": round(redrive.events_per_s / (events / produce_s), 3),
-            "isolation_redrive_events": paced.events,
+            "isolation_redrive_events": paced_events,
             "isolation_redrive_rate_per_s": args.isolation_rate,
             **isolation,
         }
@@ -429,12 +447,14 @@ def main() -> None:
         table.add_row("live assist p99 without / with re-drive",
                       f"{isolation['assist_p99_ms_without_replay']} / {isolation['assist_p99_ms_with_replay']} ms",
                       f"ratio {isolation['replay_isolation_assist_p99_ratio']} "
-                      f"(90% {isolation['replay_isolation_ratio_90pct_interval']}); {paced.events:,} events at "
-                      f"{args.isolation_rate:,.0f}/s for {isolation['redrive_seconds']} s")
-        table.add_row("live assist p99 before / after the re-drive",
-                      f"{isolation['assist_p99_ms_before_replay']} / {isolation['assist_p99_ms_after_replay']} ms",
-                      f"after / before {isolation['no_replay_assist_p99_ratio']}: the noise, no replay; "
-                      f"samples {isolation['assist_samples']}")
+                      f"(90% {isolation['replay_isolation_ratio_90pct_interval']}), all {args.isolation_rounds} rounds; "
+                      f"each {paced_events[0]:,} events at {args.isolation_rate:,.0f}/s")
+        table.add_row("each round: ratio with / around it",
+                      ", ".join(str(r) for r in isolation["replay_isolation_round_ratios"]),
+                      f"re-drives of {', '.join(str(s) for s in isolation['redrive_seconds'])} s")
+        table.add_row("each round: alone after / before (the noise)",
+                      ", ".join(str(r) for r in isolation["no_replay_round_ratios"]),
+                      f"p99 by phase {isolation['assist_p99_ms_by_phase']} ms; samples {isolation['assist_samples']}")
         console.print(table)
         del admin  # no client may outlive the broker: its disconnect logs would follow the JSON line
         gc.collect()
