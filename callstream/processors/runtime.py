@@ -337,7 +337,16 @@ HEARTBEAT_INTERVAL_MS = 500
 #: is normally free when its new owner opens it; it is held only by an instance that was
 #: removed and has not noticed yet, until it does. Quix retries a held lock every 3 s by
 #: default: here every 0.25 s, for the same 30 s, within Quix's own budget for a rebalance.
-SHARED_STATE = RocksDBOptions(open_retry_backoff=0.25, open_max_retries=120)
+#:
+#: Each partition's store is a RocksDB of its own, and RocksDB keeps writes in memory until
+#: a write buffer is full: at Quix's 64 MiB a worker holding six partitions kept up to ~380
+#: MiB resident for state it holds a few MiB of (the calls of the last hours), growing for as
+#: long as the buffers took to fill, which a long `up` showed as steady growth in every
+#: stateful worker (bench/soak.py, NOTES.md stop 48). At 8 MiB a buffer is written out eight
+#: times as often, small files RocksDB compacts in the background.
+STATE_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
+SHARED_STATE = RocksDBOptions(open_retry_backoff=0.25, open_max_retries=120,
+                              write_buffer_size=STATE_WRITE_BUFFER_BYTES)
 
 
 def fetch_config(batch_ms: int) -> dict[str, int | str]:
