@@ -207,7 +207,8 @@ def _figures(processes: dict[int, Process], lags: list[tuple[float, dict[str, in
              returncode: int | None, ran_s: float) -> dict:
     by_process = {}
     for process in sorted(processes.values(), key=lambda p: p.name):
-        after = [s for s in process.samples if s[0] >= args.warmup]
+        # up to `up`'s own stop: its shutdown's samples are processes leaving (0 MB once gone)
+        after = [s for s in process.samples if args.warmup <= s[0] <= args.minutes * 60 and s[1] > 0]
         if len(after) < 3:
             continue  # a short-lived helper (a `kafka-storage format`, a compaction round)
         baseline = statistics.median(s[1] for s in after if s[0] < args.warmup + 60)
@@ -221,7 +222,7 @@ def _figures(processes: dict[int, Process], lags: list[tuple[float, dict[str, in
             "slope_mb_per_h": round(slope_per_hour([(s[0], s[1]) for s in after]), 1),
             "cores": round((after[-1][2] - after[0][2]) / span_s, 3) if span_s else None,
         }
-    measured = [(t, lag) for t, lag in lags if t >= args.warmup]
+    measured = [(t, lag) for t, lag in lags if args.warmup <= t <= args.minutes * 60]
     lag_trend = {name: round(slope_per_hour([(t, lag[name]) for t, lag in measured]) / 60, 1)
                  for name in (measured[0][1] if measured else {})}
     return {
