@@ -313,12 +313,19 @@ def commit_with_retry(table: Table, attempt: Callable[[Table], T], *, what: str,
 
     Iceberg commits are compare-and-swap: a writer that lost the race reloads and redoes
     its work against the new state (and the new offsets), it never overwrites the winner.
+    A writer can also find the snapshot it last saw gone: another writer committed and then
+    expired every older snapshot (compaction does, ADR 0014), deleting the manifest list the
+    commit reads first. That is the same lost race, told by a missing file of this table's
+    metadata and a newer current snapshot; a file missing with no newer commit is not.
     """
     for n in range(tries):
+        seen = table.metadata.current_snapshot_id
         try:
             return attempt(table)
-        except CommitFailedException:
+        except (CommitFailedException, FileNotFoundError) as exc:
             time.sleep(min(0.05 * 2**n, 1.0))
             table = table.refresh()
+            if isinstance(exc, FileNotFoundError) and table.metadata.current_snapshot_id == seen:
+                raise
     raise ArchiveError(f"{what} on {table.name()} kept conflicting with concurrent commits ({tries} tries)",
                        "another writer is committing continuously; retry later")
