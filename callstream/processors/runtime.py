@@ -340,10 +340,11 @@ HEARTBEAT_INTERVAL_MS = 500
 #:
 #: Each partition's store is a RocksDB of its own, and RocksDB keeps writes in memory until
 #: a write buffer is full: at Quix's 64 MiB a worker holding six partitions kept up to ~380
-#: MiB resident for state it holds a few MiB of (the calls of the last hours), growing for as
-#: long as the buffers took to fill, which a long `up` showed as steady growth in every
-#: stateful worker (bench/soak.py, NOTES.md stop 48). At 8 MiB a buffer is written out eight
-#: times as often, small files RocksDB compacts in the background.
+#: MiB resident for state of tens of MiB at most (the calls of the last hours), growing for
+#: as long as the buffers took to fill: about half of what a long `up` showed each stateful
+#: worker grow by (bench/soak.py, NOTES.md stop 48). At 8 MiB a buffer is written out eight
+#: times as often, small files RocksDB compacts in the background; the workers' CPU did not
+#: change.
 STATE_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 SHARED_STATE = RocksDBOptions(open_retry_backoff=0.25, open_max_retries=120,
                               write_buffer_size=STATE_WRITE_BUFFER_BYTES)

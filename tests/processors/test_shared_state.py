@@ -32,8 +32,8 @@ def test_a_held_store_is_opened_once_its_holder_lets_go(tmp_path, caplog) -> Non
 def test_a_workers_stores_keep_little_state_in_memory(tmp_path) -> None:
     """Per-call state written at every checkpoint stays in RocksDB's write buffers until they
     are full: at Quix's 64 MiB each, three partitions held all ~150 MiB written below in
-    memory (a long `up` grew every stateful worker so, bench/soak.py). A worker's stores
-    write theirs out at ``STATE_WRITE_BUFFER_BYTES``."""
+    memory (in a long `up`, half of each stateful worker's growth, bench/soak.py). A
+    worker's stores write theirs out at ``STATE_WRITE_BUFFER_BYTES``."""
     partitions = [RocksDBStorePartition(str(tmp_path / "quality" / str(n)), options=SHARED_STATE) for n in range(3)]
     value = bytes(range(256)) * 8  # a call's state, ~2 KiB
     try:
