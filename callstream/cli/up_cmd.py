@@ -119,6 +119,7 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
     auditor = AuditShipper(open_audit(settings), ctx.client_config("auditor"), console)
     handover = Handover(settings.state_dir)
     handover.announce()  # `callstream migrate cutover` beside this asks it to switch itself
+    crashed = None
     try:
         while deadline is None or time.monotonic() < deadline:
             summary = monitor.poll(2.0)
@@ -134,7 +135,8 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
                 console.print(f"[yellow]{child.name}: a checkpoint commit was stuck; restarted it (see {child.log_path})[/]")
             dead = processes.crashed()
             if dead:
-                console.print(f"[red]{dead[0].name} exited ({dead[0].returncode}); read {dead[0].log_path}[/]")
+                crashed = dead[0]
+                console.print(f"[red]{crashed.name} exited ({crashed.returncode}); read {crashed.log_path}[/]")
                 break
     except KeyboardInterrupt:
         console.print("stopping ...")
@@ -148,6 +150,9 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
             seal.flush()
         auditor.maybe_ship(force=True)  # the workers' last unwrap windows, written as they stopped
     console.print("stopped the processors, the archiver and the dashboard; Kafka keeps running (`callstream kafka stop` stops it)")
+    if crashed is not None:
+        # not a clean stop: a service manager restarts on failure, a script sees it
+        raise click.exceptions.Exit(1)
 
 
 class PlatformProcesses:

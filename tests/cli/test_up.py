@@ -4,6 +4,8 @@ processor, the archiver and the simulator; then history is queryable and replaya
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -105,3 +107,28 @@ def test_up_runs_the_platform_then_history_replays(cli_env: dict[str, str], kafk
     assert verified.returncode == 0 and json.loads(verified.stdout)["ok"], verified.stdout + verified.stderr
     actors = {json.loads(line)["actor"] for line in (tmp_path / "state" / "audit" / "log.jsonl").read_text().splitlines()}
     assert {"redactor", "simulator"} <= actors
+
+
+def test_up_stops_with_status_1_when_a_processor_dies(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """`up` stops everything when one of its processes dies; its exit status says so (it was
+    0, a clean stop, to a service manager or a script)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "callstream", "--state-dir", str(tmp_path / "state"), "up", "--duration", "120",
+         "--no-simulator", "--no-archive", "--dashboard-port", str(free_ports(1)[0])],
+        cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    deadline = time.monotonic() + 90
+    while process.poll() is None and time.monotonic() < deadline:
+        if found := re.search(r"routing\s+\(pid\s+(\d+)\)", "".join(lines)):
+            os.kill(int(found.group(1)), signal.SIGKILL)  # a child of the `up` this test started
+            break
+        time.sleep(0.5)
+    assert found, "".join(lines)[-2000:]
+    process.wait(timeout=120)
+    reader.join(timeout=10)
+    out = "".join(lines)
+    assert process.returncode == 1, out[-2000:]
+    assert re.search(r"routing exited \(-9\)", out) and "stopped the processors" in out
