@@ -155,6 +155,13 @@ def backlog_simulation(seed: int) -> SimulationSettings:
                               start_time_ms=1_700_000_000_000)
 
 
+def group_lag(reader: OffsetReader, group: str, topics: list[str]) -> int:
+    """Messages of ``topics`` that ``group`` has not committed."""
+    ends = reader.log_offsets(reader.partitions(topics))
+    committed = reader.committed(group, topics)
+    return sum(end - committed.get(tp, start) for tp, (start, end) in ends.items())
+
+
 def _cpu_seconds(pid: int) -> float | None:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -299,11 +306,7 @@ class BenchCluster:
         return sum(end for _, end in reader.log_offsets(reader.partitions(topics)).values())
 
     def _group_lag(self, group: str, topics: list[str]) -> int:
-        """Messages of ``topics`` that ``group`` has not committed."""
-        reader = self._offset_reader()
-        ends = reader.log_offsets(reader.partitions(topics))
-        committed = reader.committed(group, topics)
-        return sum(end - committed.get(tp, start) for tp, (start, end) in ends.items())
+        return group_lag(self._offset_reader(), group, topics)
 
     def _offset_reader(self) -> OffsetReader:
         if self._offsets is None:

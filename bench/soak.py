@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import group_lag  # bench/harness.py (bench/ is this script's directory)
 from rich.console import Console
 from rich.table import Table
 
@@ -194,13 +195,7 @@ def main() -> None:
 
 
 def _lags(reader: OffsetReader, groups: dict) -> dict[str, int]:
-    lags = {}
-    for name, processor in groups.items():
-        topics = list(processor.inputs)
-        ends = reader.log_offsets(reader.partitions(topics))
-        committed = reader.committed(processor.consumer_group, topics)
-        lags[name] = sum(end - committed.get(tp, start) for tp, (start, end) in ends.items())
-    return lags
+    return {name: group_lag(reader, processor.consumer_group, list(processor.inputs)) for name, processor in groups.items()}
 
 
 def _figures(processes: dict[int, Process], lags: list[tuple[float, dict[str, int]]], args: argparse.Namespace,
