@@ -12,6 +12,7 @@ deployment starting up has nothing to compact, and its CPU is needed elsewhere.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import logging
 import sys
@@ -65,6 +66,20 @@ def maintenance_round(archive: Archive) -> MaintenanceRound:
     return MaintenanceRound(retention, compaction, time.monotonic() - started)
 
 
+def give_back_memory() -> None:
+    """Hand what a round freed back to the system. Arrow's allocator (mimalloc) and the C
+    library's malloc keep freed pages for reuse, so between rounds (15 min apart) the
+    process held its last round's peak: 3.4 GB after compacting 1.6M transcript rows, 0.29
+    GB once given back (stop 49)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)  # glibc; other C libraries have none, and nothing is lost
+    except (OSError, AttributeError):
+        pass
+
+
 def maintain(settings: ArchiveSettings, stop: threading.Event, *, every_s: float, first_now: bool = False,
              once: bool = False, on_round: Callable[[MaintenanceRound], None] | None = None) -> int:
     """Run a round every ``every_s`` until ``stop`` (the first at once with ``first_now``,
@@ -84,6 +99,7 @@ def maintain(settings: ArchiveSettings, stop: threading.Event, *, every_s: float
             continue
         finally:
             rounds += 1
+            give_back_memory()
         if on_round is not None:
             on_round(result)
         if once:
