@@ -41,6 +41,7 @@ from harness import group_lag  # bench/harness.py (bench/ is this script's direc
 from rich.console import Console
 from rich.table import Table
 
+from callstream.local import broker
 from callstream.local.broker import free_ports, local_client_config
 from callstream.local.pids import interrupt_on_signals
 from callstream.observe.lag import OffsetReader
@@ -188,6 +189,9 @@ def main() -> None:
                 up.wait()
             if reader is not None:
                 reader.close()
+            # `up` leaves its Kafka running (`callstream kafka stop` is a user's choice): this
+            # run started it, so it stops it by PID before the state dir goes
+            broker.stop(state_dir)
     figures = _figures(processes, lags, args, up.returncode, time.monotonic() - started)
     _print(console, figures)
     shutil.rmtree(state_dir, ignore_errors=True)
