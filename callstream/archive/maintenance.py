@@ -73,7 +73,8 @@ def _partition_day(task) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date(1970, 1, 1) + dt.timedelta(days=int(value))
 
 
-#: rows read into memory, sorted and rewritten at once (bounds compaction's memory)
+#: rows read into memory, sorted and rewritten at once (bounds compaction's memory: its peak
+#: was ~2.2 GB resident per million transcript rows, stop 49)
 MAX_ROWS_PER_REWRITE = 2_000_000
 
 
