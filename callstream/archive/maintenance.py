@@ -138,7 +138,7 @@ def rewrite_runs(table: Table, runs: list[list], zstd_level: int,
     try:
         for run in runs:
             expected = sum(t.file.record_count for t in run)
-            rows = _read_run(table, run, without_contacts)
+            rows = _read_run(table, run, expected, without_contacts)
             kept = rows.num_rows
             if without_contacts and kept == expected:
                 continue
@@ -155,10 +155,10 @@ def rewrite_runs(table: Table, runs: list[list], zstd_level: int,
     return rewritten
 
 
-def _read_run(table: Table, run: list, without_contacts: frozenset[str]) -> pa.Table:
-    """A run's rows, without those of ``without_contacts``, each column in one piece (the
-    sort takes from it slice by slice) and the payload with 64-bit offsets (a day's payloads
-    pass 2 GiB, past what ``binary`` can take in one piece)."""
+def _read_run(table: Table, run: list, expected: int, without_contacts: frozenset[str]) -> pa.Table:
+    """A run's rows (its files declare ``expected``), without those of ``without_contacts``,
+    each column in one piece (the sort takes from it slice by slice) and the payload with
+    64-bit offsets (a day's payloads pass 2 GiB, past what ``binary`` can take in one piece)."""
     metadata = table.metadata
     schema = metadata.schema()
     if not any(map(bodied_rows(table), (task.file for task in run))):
@@ -166,7 +166,6 @@ def _read_run(table: Table, run: list, without_contacts: frozenset[str]) -> pa.T
         # for a 1.6M-row run as the archiver wrote it, only for shred to replace it (stop 49).
         schema = schema.select(*(f.name for f in schema.fields if f.name != "body"))
     rows = ArrowScan(table_metadata=metadata, io=table.io, projected_schema=schema, row_filter=AlwaysTrue()).to_table(run)
-    expected = sum(task.file.record_count for task in run)
     if rows.num_rows != expected:
         raise ArchiveError(f"rewriting {table.name()} read {rows.num_rows} rows from files "
                            f"that declare {expected}", "the table's files may be damaged; nothing was changed")

@@ -120,14 +120,20 @@ def test_up_stops_with_status_1_when_a_processor_dies(cli_env: dict[str, str], t
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
     reader.start()
-    deadline = time.monotonic() + 90
-    while process.poll() is None and time.monotonic() < deadline:
-        if found := re.search(r"routing\s+\(pid\s+(\d+)\)", "".join(lines)):
-            os.kill(int(found.group(1)), signal.SIGKILL)  # a child of the `up` this test started
-            break
-        time.sleep(0.5)
-    assert found, "".join(lines)[-2000:]
-    process.wait(timeout=120)
+    found = None
+    try:
+        deadline = time.monotonic() + 90
+        while process.poll() is None and time.monotonic() < deadline:
+            if found := re.search(r"routing\s+\(pid\s+(\d+)\)", "".join(lines)):
+                os.kill(int(found.group(1)), signal.SIGKILL)  # a child of the `up` this test started
+                break
+            time.sleep(0.5)
+        assert found, "".join(lines)[-2000:]
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:  # a failed test leaves no `up` behind
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=120)
     reader.join(timeout=10)
     out = "".join(lines)
     assert process.returncode == 1, out[-2000:]
