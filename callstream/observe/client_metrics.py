@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,9 @@ class _Families:
                                            ["processor", "phase"], buckets=REBALANCE_BUCKETS, registry=registry)
 
 
-_FAMILIES: dict[int, _Families] = {}
+#: keyed by the registry itself, weakly: keyed by ``id()``, a registry collected after one
+#: test handed its id, and its dead families, to the next test's new registry
+_FAMILIES: weakref.WeakKeyDictionary[CollectorRegistry, _Families] = weakref.WeakKeyDictionary()
 
 
 class ProcessorMetrics:
@@ -81,9 +84,9 @@ class ProcessorMetrics:
 
         self.processor = processor
         self.registry = registry if registry is not None else REGISTRY
-        families = _FAMILIES.get(id(self.registry))
+        families = _FAMILIES.get(self.registry)
         if families is None:
-            families = _FAMILIES[id(self.registry)] = _Families(self.registry)
+            families = _FAMILIES[self.registry] = _Families(self.registry)
         self._families = families
         self.processed = families.processed.labels(processor)
         self.step_seconds = families.step_seconds.labels(processor)

@@ -3,6 +3,7 @@ multiprocess collection (what the observer reads from many workers)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -31,6 +32,23 @@ def test_reason_class_is_a_bounded_label() -> None:
     assert reason_class("processing failed in sentiment: ValueError('x')") == "processing_failed_in_sentiment"
     assert reason_class("DecodeError: 42") == "decodeerror"
     assert reason_class("") == "unknown"
+
+
+def test_each_new_registry_gets_its_own_families_after_an_old_one_is_collected() -> None:
+    # a CI run failed when a collected registry's id() was reused by the next test's
+    seen_ids: set[int] = set()
+    for attempt in range(200):
+        registry = CollectorRegistry()
+        reused = id(registry) in seen_ids
+        seen_ids.add(id(registry))
+        ProcessorMetrics("redactor", registry).rebalance_seconds("revoke", 0.5)
+        labels = {"processor": "redactor", "phase": "revoke"}
+        assert sample(registry, "callstream_processor_rebalance_seconds_count", **labels) == 1.0, attempt
+        del registry
+        gc.collect()
+        if reused:
+            return
+    raise AssertionError("no registry reused a collected one's id in 200 tries: the case is not exercised")
 
 
 def test_counts_processed_dead_letters_and_client_errors() -> None:
