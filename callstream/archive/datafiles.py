@@ -76,8 +76,8 @@ def column_encodings(schema: pa.Schema) -> dict[str, str]:
 
 def _conform(rows: pa.Table, target: pa.Schema) -> pa.Table:
     """``rows`` in the file schema: its column and struct-field order, types and field ids.
-    Chunk by chunk: the writer takes chunked columns, and compaction's rows come as its
-    shredded slices, which one-piece copies held twice over (1.2 GB at 1.6M rows)."""
+    Chunk by chunk: the writer takes chunked columns, and a one-piece copy of each would
+    only hold the rows twice."""
     columns = []
     for field in target:
         column = rows[field.name]
