@@ -243,5 +243,5 @@ def test_compaction_holds_a_bounded_multiple_of_its_rows_and_gives_it_back(tmp_p
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout.splitlines()[-1])
     assert (figures["rows"], figures["files_before"], figures["files_after"]) == (200_000, 10, 1)
-    assert figures["arrow_peak_bytes"] <= 4.5 * figures["appended_bytes"], figures  # 3.6x measured
+    assert figures["arrow_peak_bytes"] <= 4.5 * figures["appended_bytes"], figures  # 3.8x measured (3.6x with stop 49's 100,000-row slices)
     assert figures["resident_given_back_mb"] <= figures["resident_before_mb"] + 150, figures
