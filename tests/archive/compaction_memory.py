@@ -1,5 +1,6 @@
 """Run alone (``python compaction_memory.py STATE_DIR CALLS``): archive CALLS calls' transcript
 segments in flush-sized files, compact them, and print one JSON line of memory figures.
+``python compaction_memory.py give-back``: free ~550 MB and give it back, the same figures.
 
 A process of its own because Arrow's peak (``max_memory``) only ever grows: in the test
 process every earlier test would count.
@@ -68,5 +69,19 @@ def main(state_dir: str, calls: int) -> None:
                       "resident_given_back_mb": resident_mb()}))
 
 
+def give_back() -> None:
+    before_mb = resident_mb()
+    arrays = [pa.array([b"x" * 50] * 2000) for _ in range(3000)]  # ~300 MB of Arrow buffers
+    texts = [f"{'y' * 100}{i}" for i in range(2_000_000)]  # and ~250 MB through the C library's malloc
+    del arrays, texts
+    freed_mb = resident_mb()
+    give_back_memory()
+    print(json.dumps({"resident_before_mb": before_mb, "resident_freed_mb": freed_mb,
+                      "resident_given_back_mb": resident_mb()}))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    if sys.argv[1:] == ["give-back"]:
+        give_back()
+    else:
+        main(sys.argv[1], int(sys.argv[2]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -73,28 +74,14 @@ def test_a_failed_round_is_logged_and_the_next_one_runs(tmp_path: Path, monkeypa
     assert "compaction kept conflicting" in caplog.text and done[0].summary()["tables_compacted"] == 2
 
 
-GIVE_BACK = """
-import pyarrow as pa
-from callstream.archive.maintainer import give_back_memory
-
-def resident_mb():
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
-
-before = resident_mb()
-arrays = [pa.array([b"x" * 50] * 2000) for _ in range(3000)]  # ~300 MB of Arrow buffers
-texts = [f"{'y' * 100}{i}" for i in range(2_000_000)]  # and ~250 MB through the C library's malloc
-del arrays, texts
-freed = resident_mb()
-give_back_memory()
-print(before, freed, resident_mb())
-"""
-
 
 def test_freed_memory_is_given_back_to_the_system() -> None:
     # A process of its own: what the allocators keep depends on all that came before.
     # Freed, both allocators kept ~510 MB of this; given back, 5 MB stayed (stop 50).
-    done = subprocess.run([sys.executable, "-c", GIVE_BACK], capture_output=True, text=True, timeout=120, check=True)
-    before, freed, given_back = map(float, done.stdout.split())
+    script = Path(__file__).with_name("compaction_memory.py")
+    done = subprocess.run([sys.executable, str(script), "give-back"], capture_output=True, text=True, timeout=120,
+                          check=True)
+    figures = json.loads(done.stdout.splitlines()[-1])
+    before, freed, given_back = (figures[f"resident_{what}_mb"] for what in ("before", "freed", "given_back"))
     assert freed > before + 300, (before, freed)  # the allocators held what was freed
     assert given_back < before + 60, (before, freed, given_back)
