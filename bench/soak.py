@@ -11,8 +11,9 @@ offsets.
 Baseline, from the same run: each process's memory right after ``--warmup`` seconds (the
 median of the first minute's samples after it), when its caches, JIT and state stores have
 filled for the running traffic. The figures are each process's growth from that baseline
-to the end, its least-squares slope over the samples after the warm-up (MB an hour), and
-the lag's trend over the same span (messages a minute: a pipeline that falls behind also
+to the end, its least-squares slope over the samples after the warm-up (MB an hour) and
+over their last third alone (a cache filling to its cap grows early and then levels off; a
+leak keeps its slope to the end), and the lag's trend over the same span (messages a minute: a pipeline that falls behind also
 grows its buffers, which is not a leak).
 
     python bench/soak.py [--minutes 30] [--rate 300] [--speedup 1] [--bundled]
@@ -192,7 +193,7 @@ def main() -> None:
             # `up` leaves its Kafka running (`callstream kafka stop` is a user's choice): this
             # run started it, so it stops it by PID before the state dir goes
             broker.stop(state_dir)
-    figures = _figures(processes, lags, args, up.returncode, time.monotonic() - started)
+    figures = soak_figures(processes, lags, args, up.returncode, time.monotonic() - started)
     _print(console, figures)
     shutil.rmtree(state_dir, ignore_errors=True)
     print(json.dumps(figures), flush=True)
@@ -202,7 +203,7 @@ def _lags(reader: OffsetReader, groups: dict) -> dict[str, int]:
     return {name: group_lag(reader, processor.consumer_group, list(processor.inputs)) for name, processor in groups.items()}
 
 
-def _figures(processes: dict[int, Process], lags: list[tuple[float, dict[str, int]]], args: argparse.Namespace,
+def soak_figures(processes: dict[int, Process], lags: list[tuple[float, dict[str, int]]], args: argparse.Namespace,
              returncode: int | None, ran_s: float) -> dict:
     by_process = {}
     for process in sorted(processes.values(), key=lambda p: p.name):
@@ -213,12 +214,14 @@ def _figures(processes: dict[int, Process], lags: list[tuple[float, dict[str, in
         baseline = statistics.median(s[1] for s in after if s[0] < args.warmup + 60)
         name = process.name if process.name not in by_process else f"{process.name} (pid {process.pid})"
         span_s = after[-1][0] - after[0][0]
+        late = [(t, mb) for t, mb, _ in after if t >= after[-1][0] - span_s / 3]
         by_process[name] = {
             "baseline_mb": round(baseline, 1),
             "end_mb": round(after[-1][1], 1),
             "max_mb": round(max(s[1] for s in after), 1),
             "growth_mb": round(after[-1][1] - baseline, 1),
             "slope_mb_per_h": round(slope_per_hour([(s[0], s[1]) for s in after]), 1),
+            "late_slope_mb_per_h": round(slope_per_hour(late), 1),
             "cores": round((after[-1][2] - after[0][2]) / span_s, 3) if span_s else None,
         }
     measured = [(t, lag) for t, lag in lags if args.warmup <= t <= args.minutes * 60]
@@ -235,6 +238,7 @@ def _figures(processes: dict[int, Process], lags: list[tuple[float, dict[str, in
         "processes": by_process,
         "total_growth_mb": round(sum(p["growth_mb"] for p in by_process.values()), 1),
         "total_slope_mb_per_h": round(sum(p["slope_mb_per_h"] for p in by_process.values()), 1),
+        "total_late_slope_mb_per_h": round(sum(p["late_slope_mb_per_h"] for p in by_process.values()), 1),
         "lag_end": measured[-1][1] if measured else None,
         "lag_trend_per_min": lag_trend,
     }
@@ -243,12 +247,14 @@ def _figures(processes: dict[int, Process], lags: list[tuple[float, dict[str, in
 def _print(console: Console, figures: dict) -> None:
     table = Table(title=f"soak: `callstream up` {figures['ran_s'] / 60:.1f} min at {figures['rate_calls_per_min']:g} calls/min, "
                         f"memory after a {figures['warmup_s']:.0f} s warm-up (baseline) to the end")
-    for column in ("process", "baseline MB", "end MB", "max MB", "growth MB", "slope MB/h", "cores"):
+    for column in ("process", "baseline MB", "end MB", "max MB", "growth MB", "slope MB/h", "last third MB/h", "cores"):
         table.add_column(column, justify="left" if column == "process" else "right")
     for name, p in figures["processes"].items():
         table.add_row(name, f"{p['baseline_mb']:,.1f}", f"{p['end_mb']:,.1f}", f"{p['max_mb']:,.1f}",
-                      f"{p['growth_mb']:+,.1f}", f"{p['slope_mb_per_h']:+,.1f}", str(p["cores"]))
-    table.add_row("all", "", "", "", f"{figures['total_growth_mb']:+,.1f}", f"{figures['total_slope_mb_per_h']:+,.1f}", "")
+                      f"{p['growth_mb']:+,.1f}", f"{p['slope_mb_per_h']:+,.1f}", f"{p['late_slope_mb_per_h']:+,.1f}",
+                      str(p["cores"]))
+    table.add_row("all", "", "", "", f"{figures['total_growth_mb']:+,.1f}", f"{figures['total_slope_mb_per_h']:+,.1f}",
+                  f"{figures['total_late_slope_mb_per_h']:+,.1f}", "")
     console.print(table)
     console.print(f"lag at the end (messages): {figures['lag_end']}; trend after the warm-up (messages a minute): "
                   f"{figures['lag_trend_per_min']}; `up` exited {figures['up_returncode']}")

@@ -3,27 +3,16 @@ backlog is, and the archiver's slow flush sawtooth is judged over its own period
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import statistics
-import sys
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from bench_scripts import load_bench
 
 
 @pytest.fixture(scope="module")
 def pipeline():
-    sys.path.insert(0, str(BENCH))  # the benchmark imports its harness as a sibling module
-    try:
-        spec = importlib.util.spec_from_file_location("bench_pipeline", BENCH / "pipeline.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCH))
+    yield from load_bench("pipeline")
 
 
 def samples(window_s: float, every_s: float, lag) -> list[tuple[float, int]]:
