@@ -25,6 +25,7 @@ import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from callstream.bounded import forget_oldest
 from callstream.contract.events import EVENT_TYPES, Envelope, event_type_of
 from callstream.errors import CallstreamError
 from callstream.governance.keystore import KeyStore
@@ -111,9 +112,8 @@ class FieldCipher:
     def _cipher(self, key_id: str, version: int, material: bytes) -> AESGCM:
         aead = self._aead.get((key_id, version))
         if aead is None:
-            if len(self._aead) > 50_000:  # bounded: a cipher per recent contact
-                self._aead.clear()
             aead = self._aead[(key_id, version)] = AESGCM(material)
+            forget_oldest(self._aead)  # a cipher per recent contact
         return aead
 
     # --- events -----------------------------------------------------------------------------

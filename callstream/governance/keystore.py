@@ -38,6 +38,7 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from callstream.bounded import forget_oldest
 from callstream.errors import CallstreamError, ConfigError
 
 DATA_KEY_BYTES = 32  # AES-256
@@ -217,6 +218,7 @@ class KeyStore:
                                    (contact_id,)).fetchone()
             if row is not None:
                 self._current[contact_id] = row[0]
+                forget_oldest(self._current)
                 return DataKey(contact_id, row[0], self._unwrap_locked(contact_id, row[0]))
             if self._is_shredded(contact_id):
                 raise KeyShredded(f"contact {contact_id} was erased; its restricted fields cannot be written")
@@ -246,10 +248,8 @@ class KeyStore:
             raise KeyUnavailable(f"no data key {key_id} version {version} in the keystore {self.path}",
                                  "the record was sealed by another deployment's keystore")
         material = self.wrapper.unwrap(row[0], key_id, row[1])
-        if len(self._cache) > 200_000:  # bounded: the keys of recent contacts
-            self._cache.clear()
-            self._current.clear()
         self._cache[(key_id, version)] = material
+        forget_oldest(self._cache)  # the keys of recent contacts
         if self._on_unwrap is not None:
             self._on_unwrap(key_id)
         return material

@@ -9,6 +9,8 @@ import time
 import msgspec
 import pytest
 
+from callstream import bounded
+from callstream.bounded import forget_oldest
 from callstream.contract.codec import decode_event, encode_event
 from callstream.contract.events import CallInitiated, TranscriptSegment
 from callstream.governance.encryption import RESTRICTED_FIELDS, FieldCipher, SealError, StateSeal, is_sealed
@@ -167,3 +169,31 @@ def test_rotating_the_kek_rewraps_every_key_and_retires_the_old_one(tmp_path):
     FieldCipher(other, TOPICS.__getitem__).seal(segment("later", contact="c-new"))
     assert fresh.open(FieldCipher(other, TOPICS.__getitem__).seal(segment("later", contact="c-new"))).text == "later"
     assert store.status()["kek_version"] == 2 and store.status()["data_keys"] == 6
+
+
+def test_a_full_cache_forgets_its_oldest_tenth_not_everything():
+    entries = {n: str(n) for n in range(100)}
+    forget_oldest(entries, 100)
+    assert len(entries) == 100  # at the limit: nothing to forget
+    entries[100] = "100"
+    forget_oldest(entries, 100)
+    assert list(entries) == list(range(11, 101))  # the ten oldest and one more went
+
+
+def test_keys_and_ciphers_are_kept_for_recent_contacts_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(bounded, "RECENT_CONTACTS", 50)
+    store = open_keystore(tmp_path / "keys")
+    cipher = FieldCipher(store, TOPICS.__getitem__)
+    try:
+        sealed = {}
+        for n in range(200):
+            contact = f"c{n}"
+            sealed[contact] = cipher.seal(segment(f"my pin is {n:04d}", event_id=f"e{n}", contact=contact))
+            cipher.seal(segment("again", event_id=f"f{n}", contact=contact))  # the current-version lookup too
+        assert len(cipher._aead) <= 50 and len(store._cache) <= 50 and len(store._current) <= 50  # noqa: SLF001
+        assert ("c199", 1) in cipher._aead and ("c0", 1) not in cipher._aead  # noqa: SLF001
+        # a contact forgotten by the caches still opens: its key is read from the keystore again
+        assert cipher.open(sealed["c0"]).text == "my pin is 0000"
+        assert cipher.open(sealed["c199"]).text == "my pin is 0199"
+    finally:
+        store.close()
