@@ -13,8 +13,8 @@ median of the first minute's samples after it), when its caches, JIT and state s
 filled for the running traffic. The figures are each process's growth from that baseline
 to the end, its least-squares slope over the samples after the warm-up (MB an hour) and
 over their last third alone (a cache filling to its cap grows early and then levels off; a
-leak keeps its slope to the end), and the lag's trend over the same span (messages a minute: a pipeline that falls behind also
-grows its buffers, which is not a leak).
+leak keeps its slope to the end), and the lag's trend over the same span (messages a
+minute: a pipeline that falls behind also grows its buffers, which is not a leak).
 
     python bench/soak.py [--minutes 30] [--rate 300] [--speedup 1] [--bundled]
 
@@ -204,7 +204,7 @@ def _lags(reader: OffsetReader, groups: dict) -> dict[str, int]:
 
 
 def soak_figures(processes: dict[int, Process], lags: list[tuple[float, dict[str, int]]], args: argparse.Namespace,
-             returncode: int | None, ran_s: float) -> dict:
+                 returncode: int | None, ran_s: float) -> dict:
     by_process = {}
     for process in sorted(processes.values(), key=lambda p: p.name):
         # up to `up`'s own stop: its shutdown's samples are processes leaving (0 MB once gone)
