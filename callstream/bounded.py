@@ -11,6 +11,7 @@ it).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Container
 from typing import Any
 
 #: contacts whose keys and ciphers a process keeps: twice the 10,000 live calls of the
@@ -18,12 +19,14 @@ from typing import Any
 RECENT_CONTACTS = 20_000
 
 
-def forget_oldest(entries: dict[Any, Any], limit: int | None = None) -> None:
+def forget_oldest(entries: dict[Any, Any], limit: int | None = None, spare: Container[Any] = ()) -> None:
     """Past ``limit`` entries (``RECENT_CONTACTS`` by default), drop the first inserted down
-    to 90% of it: a tenth at a time, so a full cache neither scans on every insert nor
-    empties at once (emptying made every live call's next event miss together)."""
+    to 90% of it, passing over keys in ``spare``: a tenth at a time, so a full cache neither
+    scans on every insert nor empties at once (emptying made every live call's next event
+    miss together)."""
     limit = RECENT_CONTACTS if limit is None else limit
     if len(entries) <= limit:
         return
-    for key in list(itertools.islice(entries, len(entries) - int(limit * 0.9))):
+    oldest = (key for key in entries if key not in spare)
+    for key in list(itertools.islice(oldest, len(entries) - int(limit * 0.9))):
         del entries[key]

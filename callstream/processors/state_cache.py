@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+from callstream.bounded import forget_oldest
+
 Callback = Any  # a Quix rebalance callback: (consumer, partitions) -> None
 
 #: calls whose values a worker keeps (twice the 10,000 live calls of the headroom target;
@@ -68,8 +70,8 @@ class CallStateCache:
         self._written.pop(message_key, None)  # re-inserted last: the dict's order is recency
         self._written[message_key] = (orjson.dumps(values) if values else None, timestamp_ms + self._ttl_ms)
         self._pending[message_key] = state
-        if len(self._written) > self._limit:
-            self._forget_oldest()
+        # the least recently written calls that are already Quix's go, a tenth at a time
+        forget_oldest(self._written, self._limit, spare=self._pending)
 
     def write_back(self) -> None:
         """Hand every call changed since the last checkpoint to its message's Quix state."""
@@ -88,19 +90,6 @@ class CallStateCache:
         """Forget everything (a rebalance): what was not handed to Quix is dropped with it."""
         self._written.clear()
         self._pending.clear()
-
-    def _forget_oldest(self) -> None:
-        """Drop the least recently written calls that are already Quix's, down to 90% of the
-        limit: a tenth at a time, so a worker past the limit does not scan on every write."""
-        excess = len(self._written) - int(self._limit * 0.9)
-        oldest: list[Any] = []
-        for message_key in self._written:
-            if len(oldest) == excess:
-                break
-            if message_key not in self._pending:
-                oldest.append(message_key)
-        for message_key in oldest:
-            del self._written[message_key]
 
     def hook(self, app: Any) -> None:
         """Write back before each checkpoint commit of ``app`` and empty on every rebalance
