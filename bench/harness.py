@@ -270,7 +270,7 @@ class BenchCluster:
         first: tuple[float, float, int] | None = None
         deadline = time.monotonic() + timeout_s
         while True:
-            self._raise_if_dead()
+            self.raise_if_dead()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{name} did not drain {len(records):,} messages within {timeout_s:.0f} s")
             backlog = self.message_lag([name])
@@ -320,7 +320,7 @@ class BenchCluster:
         started = time.monotonic()
         calm_since = None
         while time.monotonic() - started < timeout_s:
-            self._raise_if_dead()
+            self.raise_if_dead()
             try:
                 backlog = self.message_lag(processors)
             except KafkaOperationError:  # leadership still settling right after start-up
@@ -335,7 +335,7 @@ class BenchCluster:
             time.sleep(1.0)
         raise TimeoutError(f"processors {processors} did not drain within {timeout_s}s")
 
-    def _raise_if_dead(self) -> None:
+    def raise_if_dead(self) -> None:
         dead = self.processes.dead()
         if dead:
             tail = dead[0].log_path.read_text(errors="replace")[-3000:] if dead[0].log_path.exists() else ""

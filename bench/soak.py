@@ -62,7 +62,7 @@ class Process:
     samples: list[tuple[float, float, float]] = field(default_factory=list)
 
 
-def _read(pid: int) -> tuple[int, float, float] | None:
+def read_process(pid: int) -> tuple[int, float, float] | None:
     """(parent pid, resident MB, CPU seconds) of ``pid``, or None once it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -98,7 +98,7 @@ def _tree(root: int, state_dir: Path) -> set[int]:
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        read = _read(pid)
+        read = read_process(pid)
         if read is None:
             continue
         parents[pid] = read[0]
@@ -163,7 +163,7 @@ def main() -> None:
             while up.poll() is None and time.monotonic() - started < duration_s + 120:  # bounded
                 now = time.monotonic() - started
                 for pid in _tree(up.pid, state_dir):
-                    read = _read(pid)
+                    read = read_process(pid)
                     if read is None:
                         continue
                     process = processes.get(pid)

@@ -350,11 +350,20 @@ SHARED_STATE = RocksDBOptions(open_retry_backoff=0.25, open_max_retries=120,
                               write_buffer_size=STATE_WRITE_BUFFER_BYTES)
 
 
+#: librdkafka's prefetch bound for a worker's consumer (its default is 64 MiB)
+PREFETCH_KBYTES = 8 * 1024
+
+
 def fetch_config(batch_ms: int) -> dict[str, int | str]:
     """Consumer fetch settings for a processor that may wait ``batch_ms`` per fetch: the
     broker holds a fetch until 64 KiB arrived or ``batch_ms`` passed, so a consumer makes
-    at most 1000/batch_ms fetches a second instead of one per message that arrives."""
-    return {"fetch.wait.max.ms": max(1, batch_ms), "fetch.min.bytes": 65536}
+    at most 1000/batch_ms fetches a second instead of one per message that arrives.
+
+    A worker behind by a backlog (a restart, a burst) would prefetch up to librdkafka's
+    64 MiB of it: capped at 8 MiB (over a second of a drain), the assist worker draining
+    hours of traffic held 100 MB less after the first hour and drained as fast
+    (bench/state_memory.py, NOTES.md stop 52). Live, with nothing behind, the cap is inert."""
+    return {"fetch.wait.max.ms": max(1, batch_ms), "fetch.min.bytes": 65536, "queued.max.messages.kbytes": PREFETCH_KBYTES}
 
 
 def poll_timeout(processor: Processor) -> float:
