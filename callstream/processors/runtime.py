@@ -350,7 +350,8 @@ HEARTBEAT_INTERVAL_MS = 500
 #: one steady reader is Quix's TTL sweep, which from the state's 6 h on reads every expired
 #: call's cold value once to evict it, and each block it reads stays in the block cache
 #: (Quix's 1 GiB ceiling a process): an assist worker draining 16 h of traffic grew 21 MB
-#: an hour of traffic from hour 8 on (bench/state_memory.py, NOTES.md stop 52).
+#: an hour of traffic from hour 8 on, and +2 MB an hour with this 32 MiB cache, drained as
+#: fast (bench/state_memory.py, NOTES.md stop 52).
 STATE_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 STATE_BLOCK_CACHE_BYTES = 32 * 1024 * 1024
 SHARED_STATE = RocksDBOptions(open_retry_backoff=0.25, open_max_retries=120,
