@@ -80,6 +80,7 @@ def traffic(calls: int, rate_per_min: float, finals: int, start_ms: int, seed: i
     due: list[tuple[int, int, int]] = []  # (event time, call, final)
     arrival = 0
     while arrival < calls or due:
+        # a call that arrives before the earliest final still due has its finals join the heap
         while arrival < calls and (not due or start_ms + arrival * 60_000 / rate_per_min <= due[0][0]):
             begins = start_ms + int(arrival * 60_000 / rate_per_min)
             for k in range(finals):
@@ -110,6 +111,7 @@ def write_traffic(conf: dict[str, str], events: Iterator[RedactedSegment]) -> li
 
 
 def resident_mb(pid: int, name: str, bench: BenchCluster) -> float:
+    """The worker's resident MB now; the run ends, pointing at its log, if it has exited."""
     read = read_process(pid)
     if read is None:
         raise SystemExit(f"{name} exited; see {bench.processes.log_dir}")
