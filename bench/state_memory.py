@@ -4,13 +4,16 @@
 worker's call-state cache (20,000 calls) has just filled and long before its state store
 holds the 6 hours its state lives (``Processor.state_ttl``), so a worker still growing at the
 end of a soak may be filling a bounded store or leaking. This answers which, for a worker
-that reads redacted transcripts (assist, sentiment): it writes ``--hours`` of customer
-finals (``--rate`` new calls a minute, ``--finals`` each, spread over the call as live traffic
-is, every message stamped with its event time, so state expires on the same clock as live)
-to a local broker (secured as `callstream kafka start` makes it), lets the worker
-(`callstream run NAME`) drain them, and samples its resident memory (VmRSS) every
-``--interval`` seconds against the hours of traffic it has consumed (its group's committed
-offsets; messages are written in event-time order).
+that reads redacted transcripts or call lifecycles (every processor but the redactor): it
+writes ``--hours`` of calls (``--rate`` new calls a minute; each one's lifecycle from
+initiated to disposition around ``--finals`` customer finals spread over the call as live
+traffic is; every message stamped with its event time, so state expires on the same clock as
+live) to those of the worker's inputs, on a local broker (secured as `callstream kafka start`
+makes it), lets the worker (`callstream run NAME`) drain them, and samples its resident
+memory (VmRSS) every ``--interval`` seconds against the hours of traffic it has consumed (its
+group's committed offsets; messages are written in event-time order). Inputs the bench does
+not write (signals, agent actions, CRM updates) are named in its output; heartbeats are left
+out (every processor that reads the lifecycle ignores them or keeps nothing per beat).
 
 Baseline, from the same run: the worker's memory once it holds its partitions and before
 the first message (its floor). The figures are its memory after each hour of traffic, its
@@ -26,6 +29,7 @@ The last line of output is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
+import functools
 import heapq
 import itertools
 import json
@@ -34,6 +38,7 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import Producer
@@ -45,63 +50,143 @@ from harness import BenchCluster, backlog_simulation  # noqa: E402
 from soak import read_process, slope_per_hour  # noqa: E402
 
 from callstream.contract.codec import encode_event  # noqa: E402
-from callstream.contract.events import RedactedSegment, TranscriptSegment  # noqa: E402
+from callstream.contract.events import (  # noqa: E402
+    CallConnected,
+    CallDisposition,
+    CallEnded,
+    CallHeartbeat,
+    CallInitiated,
+    CallQueued,
+    Envelope,
+    RedactedSegment,
+    TranscriptSegment,
+)
 from callstream.kafka.produce import produce_patiently  # noqa: E402
+from callstream.processors.base import Processor  # noqa: E402
 from callstream.processors.registry import load_processor, processor_names  # noqa: E402
 from callstream.scaling.controller import StableMembers  # noqa: E402
+from callstream.simulate.conversation import DIALED_NUMBER, PRODUCER  # noqa: E402
 from callstream.simulate.simulator import generate_events  # noqa: E402
 
 REDACTED = "callstream.transcript.redacted"
+LIFECYCLE = "callstream.call.lifecycle"
 #: seconds between a call's arrival and its first customer final, and between its finals
 FINAL_EVERY_MS = 30_000
 #: how far a final may land after its slot (so calls interleave as live ones do)
 FINAL_JITTER_MS = 5_000
+#: a call's lifecycle: queued and connected this long after it arrives; it ends this long
+#: after its last final's slot (past any jitter), its disposition follows its end
+QUEUED_AFTER_MS, CONNECTED_AFTER_MS, ENDS_AFTER_MS, DISPOSED_AFTER_MS = 1_000, 20_000, 10_000, 15_000
+#: a live call's heartbeat period (the simulator's)
+HEARTBEAT_EVERY_MS = 10_000
+#: the caller of every bench call (a number no one has: the bench seals nothing)
+BENCH_CALLER = "+15555550100"
 #: the consumed event time is looked up every this many messages
 TIME_INDEX_STEP = 1_000
 
 
-def readers_of_transcripts() -> list[str]:
-    """Processors whose only input is the redacted transcript: what this bench can drive."""
-    return [name for name in processor_names() if load_processor(name).inputs == (REDACTED,)]
+def drivable_processors() -> list[str]:
+    """Processors reading the redacted transcript or the call lifecycle: what this bench drives."""
+    return [name for name in processor_names() if {REDACTED, LIFECYCLE} & set(load_processor(name).inputs)]
 
 
-def customer_texts(count: int = 60_000) -> list[str]:
+@functools.cache
+def customer_texts(count: int = 60_000) -> tuple[str, ...]:
     """Customer finals' texts from the simulator (what assist's intents and sentiment read)."""
     events = (simulated.event for simulated in itertools.islice(generate_events(backlog_simulation(1)), count))
-    return [event.text for event in events
-            if isinstance(event, TranscriptSegment) and event.is_final and event.participant == "customer"]
+    return tuple(event.text for event in events
+                 if isinstance(event, TranscriptSegment) and event.is_final and event.participant == "customer")
 
 
-def traffic(calls: int, rate_per_min: float, finals: int, start_ms: int, seed: int) -> Iterator[RedactedSegment]:
-    """Each call's ``finals`` customer finals in event-time order: call ``i`` arrives at
-    ``i / rate`` minutes, its finals every ``FINAL_EVERY_MS`` after that (jittered)."""
+@dataclass(frozen=True)
+class Traffic:
+    """What one call carries, on the topics a processor reads."""
+
+    finals: int
+    transcripts: bool
+    lifecycle: bool
+    heartbeats: bool
+
+    @classmethod
+    def for_processor(cls, processor: Processor, finals: int) -> Traffic:
+        lifecycle = LIFECYCLE in processor.inputs
+        return cls(finals=finals, transcripts=REDACTED in processor.inputs, lifecycle=lifecycle,
+                   heartbeats=lifecycle and not issubclass(CallHeartbeat, processor.ignores))
+
+    def per_call(self) -> int:
+        """Messages a call writes."""
+        lifecycle = 5 + len(self._beats(0)) if self.lifecycle else 0
+        return lifecycle + (self.finals if self.transcripts else 0)
+
+    def _ends_ms(self) -> int:
+        return (self.finals + 1) * FINAL_EVERY_MS + ENDS_AFTER_MS
+
+    def _beats(self, begins: int) -> range:
+        return range(begins + HEARTBEAT_EVERY_MS, begins + self._ends_ms(), HEARTBEAT_EVERY_MS) if self.heartbeats else range(0)
+
+    def call(self, call: int, begins: int, rng: random.Random, texts: tuple[str, ...]) -> list[tuple[str, Envelope]]:
+        """Call ``call``'s messages (topic, event), arriving at ``begins`` (epoch ms), unordered."""
+        contact = f"contact-{call:08d}"
+
+        def envelope(kind: str, at_ms: int) -> dict:
+            return {"event_id": f"bench-{call}-{kind}", "contact_id": contact, "event_time_ms": at_ms,
+                    "produced_at_ms": at_ms, "source_time_ms": at_ms}
+
+        out: list[tuple[str, Envelope]] = []
+        if self.transcripts:
+            for k in range(self.finals):
+                at_ms = begins + (k + 1) * FINAL_EVERY_MS + rng.randint(0, FINAL_JITTER_MS)
+                out.append((REDACTED, RedactedSegment(
+                    **envelope(f"final-{k}", at_ms), producer="redactor", segment_id=f"segment-{call}-{k}",
+                    sequence=k, participant="customer", start_offset_ms=k * FINAL_EVERY_MS,
+                    end_offset_ms=k * FINAL_EVERY_MS + 4_000, text=rng.choice(texts), is_final=True,
+                    provisional=False)))
+        if self.lifecycle:
+            agent, queue, ends = f"agent-{call % 500:03d}", "general", begins + self._ends_ms()
+            out += [(LIFECYCLE, event) for event in (
+                CallInitiated(**envelope("initiated", begins), producer=PRODUCER, caller_number=BENCH_CALLER,
+                              dialed_number=DIALED_NUMBER),
+                CallQueued(**envelope("queued", begins + QUEUED_AFTER_MS), producer=PRODUCER, queue=queue),
+                CallConnected(**envelope("connected", begins + CONNECTED_AFTER_MS), producer=PRODUCER,
+                              agent_id=agent, queue=queue, wait_ms=CONNECTED_AFTER_MS - QUEUED_AFTER_MS),
+                CallEnded(**envelope("ended", ends), producer=PRODUCER, ended_by="customer", duration_ms=ends - begins,
+                          agent_id=agent, queue=queue),
+                CallDisposition(**envelope("disposition", ends + DISPOSED_AFTER_MS), producer=PRODUCER,
+                                agent_id=agent, disposition="resolved"))]
+            out += [(LIFECYCLE, CallHeartbeat(**envelope(f"beat-{n}", at_ms), producer=PRODUCER,
+                                              state="queued" if at_ms < begins + CONNECTED_AFTER_MS else "connected",
+                                              sequence=n))
+                    for n, at_ms in enumerate(self._beats(begins))]
+        return out
+
+
+def traffic(calls: int, rate_per_min: float, shape: Traffic, start_ms: int, seed: int) -> Iterator[tuple[str, Envelope]]:
+    """``calls`` calls' messages (topic, event) in event-time order: call ``i`` arrives at
+    ``i / rate`` minutes, its finals every ``FINAL_EVERY_MS`` after that (jittered), its
+    lifecycle around them."""
     rng = random.Random(seed)
     texts = customer_texts()
-    due: list[tuple[int, int, int]] = []  # (event time, call, final)
+    due: list[tuple[int, int, int, str, Envelope]] = []  # (event time, call, n, topic, event)
     arrival = 0
     while arrival < calls or due:
-        # a call that arrives before the earliest final still due has its finals join the heap
+        # a call that arrives before the earliest message still due has its messages join the heap
         while arrival < calls and (not due or start_ms + arrival * 60_000 / rate_per_min <= due[0][0]):
             begins = start_ms + int(arrival * 60_000 / rate_per_min)
-            for k in range(finals):
-                heapq.heappush(due, (begins + (k + 1) * FINAL_EVERY_MS + rng.randint(0, FINAL_JITTER_MS), arrival, k))
+            for n, (topic, event) in enumerate(shape.call(arrival, begins, rng, texts)):
+                heapq.heappush(due, (event.event_time_ms, arrival, n, topic, event))
             arrival += 1
-        at_ms, call, k = heapq.heappop(due)
-        yield RedactedSegment(
-            event_id=f"bench-{call}-{k}", contact_id=f"contact-{call:08d}", event_time_ms=at_ms, produced_at_ms=at_ms,
-            producer="redactor", source_time_ms=at_ms, segment_id=f"segment-{call}-{k}", sequence=k,
-            participant="customer", start_offset_ms=k * FINAL_EVERY_MS, end_offset_ms=k * FINAL_EVERY_MS + 4_000,
-            text=rng.choice(texts), is_final=True, provisional=False)
+        _, _, _, topic, event = heapq.heappop(due)
+        yield topic, event
 
 
-def write_traffic(conf: dict[str, str], events: Iterator[RedactedSegment]) -> list[int]:
-    """Produce ``events`` (each timestamped with its event time); the event time of every
+def write_traffic(conf: dict[str, str], messages: Iterator[tuple[str, Envelope]]) -> list[int]:
+    """Produce ``messages`` (each timestamped with its event time); the event time of every
     ``TIME_INDEX_STEP``-th message, to tell how many hours of traffic a position is."""
     producer = Producer({**conf, "linger.ms": 20, "compression.type": "lz4"})
     times = []
-    for n, event in enumerate(events):
+    for n, (topic, event) in enumerate(messages):
         value, headers = encode_event(event, validate=False)
-        produce_patiently(producer, REDACTED, value, event.contact_id.encode(), headers, timestamp=event.event_time_ms)
+        produce_patiently(producer, topic, value, event.contact_id.encode(), headers, timestamp=event.event_time_ms)
         if n % TIME_INDEX_STEP == 0:
             times.append(event.event_time_ms)
             producer.poll(0)
@@ -139,7 +224,7 @@ def memory_figures(floor_mb: float, samples: list[tuple[float, float]], hours: f
 
 
 def main() -> None:
-    choices = readers_of_transcripts()
+    choices = drivable_processors()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--processor", default="assist", choices=choices)
     parser.add_argument("--hours", type=float, default=8, help="hours of traffic (state lives 6 h)")
@@ -155,6 +240,8 @@ def main() -> None:
     calls = int(args.hours * 60 * args.rate)
     name = args.processor
     spec = load_processor(name)
+    shape = Traffic.for_processor(spec, args.finals)
+    unwritten = [topic for topic in spec.inputs if topic not in (REDACTED, LIFECYCLE)]
     with BenchCluster() as bench:
         bench.start_processors([name])
         members = StableMembers(bench.conf)
@@ -172,12 +259,13 @@ def main() -> None:
             idle.append(resident_mb(pid, name, bench))
             time.sleep(1)
         floor = statistics.median(idle)
+        total = calls * shape.per_call()
         console.print(f"{name} (pid {pid}) joined, {floor:,.0f} MB resident; writing {args.hours:g} h of traffic: "
-                      f"{calls:,} calls, {calls * args.finals:,} customer finals")
+                      f"{calls:,} calls, {total:,} messages ({shape.per_call()} a call"
+                      f"{'' if not shape.heartbeats else ' with heartbeats'}); not written: {', '.join(unwritten) or 'none'}")
         start_ms = int(time.time() * 1000) - int(args.hours * 3_600_000) - 600_000  # ends 10 min ago: inside retention
         written = time.monotonic()
-        times = write_traffic(bench.conf, traffic(calls, args.rate, args.finals, start_ms, args.seed))
-        total = calls * args.finals
+        times = write_traffic(bench.conf, traffic(calls, args.rate, shape, start_ms, args.seed))
         console.print(f"  written in {time.monotonic() - written:.0f} s")
         samples: list[tuple[float, float]] = []
         began = time.monotonic()
@@ -195,6 +283,7 @@ def main() -> None:
                 break
         drained_s = time.monotonic() - began
     figures = {"processor": name, "hours": args.hours, "rate_calls_per_min": args.rate, "finals_per_call": args.finals,
+               "messages_per_call": shape.per_call(), "heartbeats": shape.heartbeats, "inputs_not_written": unwritten,
                "calls": calls, "messages": total, "drained": consumed >= total, "drain_s": round(drained_s),
                "msgs_per_s": round(consumed / drained_s), **memory_figures(floor, samples, args.hours)}
     _print(console, figures)

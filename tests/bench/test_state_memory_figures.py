@@ -29,3 +29,32 @@ def test_a_leak_keeps_its_slope_to_the_end(state_memory):
     figures = state_memory.memory_figures(90, samples(lambda h: 90 + 40 * h), 8)
     assert figures["slope_mb_per_traffic_h"] == pytest.approx(40, abs=0.5)
     assert figures["late_slope_mb_per_traffic_h"] == pytest.approx(40, abs=0.5)
+
+
+@pytest.mark.parametrize("name", ["assist", "quality", "escalation", "routing"])
+def test_traffic_is_in_event_time_order_on_the_processors_inputs(state_memory, name):
+    from callstream.processors.registry import load_processor
+
+    processor = load_processor(name)
+    shape = state_memory.Traffic.for_processor(processor, finals=3)
+    messages = list(state_memory.traffic(40, 1000, shape, 1_700_000_000_000, seed=1))
+    times = [event.event_time_ms for _, event in messages]
+    assert times == sorted(times)
+    assert len(messages) == 40 * shape.per_call()
+    assert {topic for topic, _ in messages} == {state_memory.REDACTED, state_memory.LIFECYCLE} & set(processor.inputs)
+    for contact in {event.contact_id for _, event in messages}:
+        lifecycle = [type(e).__name__ for t, e in messages if e.contact_id == contact and t == state_memory.LIFECYCLE]
+        if lifecycle:  # each call opens with its initiation and closes with its disposition
+            assert (lifecycle[0], lifecycle[-1]) == ("CallInitiated", "CallDisposition")
+
+
+def test_heartbeats_are_written_only_for_processors_that_read_them(state_memory):
+    from callstream.processors.registry import load_processor
+
+    def shape(name):
+        return state_memory.Traffic.for_processor(load_processor(name), finals=2)
+
+    assert shape("escalation").heartbeats and shape("fraud").heartbeats  # their gates expire on a beat
+    assert not any(shape(name).heartbeats for name in ("quality", "routing", "analytics", "assist"))
+    # a beat every 10 s over a call of 2 finals (30 s apart) ending 10 s after the last slot
+    assert shape("escalation").per_call() == shape("quality").per_call() + 9
