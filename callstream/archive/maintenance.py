@@ -27,6 +27,7 @@ from pyiceberg.table import Table
 
 from callstream.archive.body import shred
 from callstream.archive.datafiles import write_data_files
+from callstream.archive.settings import DEFAULT_MAX_ROWS_PER_REWRITE
 from callstream.archive.tables import (
     Archive,
     bodied_rows,
@@ -73,17 +74,12 @@ def _partition_day(task) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date(1970, 1, 1) + dt.timedelta(days=int(value))
 
 
-#: rows read into memory, sorted and rewritten at once (bounds compaction's memory: its peak
-#: is ~1.8 GB resident per million transcript rows, stop 50)
-MAX_ROWS_PER_REWRITE = 2_000_000
-
-
-def _rewrite_units(tasks: list) -> list[list]:
-    """A partition's small files in runs of at most ``MAX_ROWS_PER_REWRITE`` rows, oldest first."""
+def _rewrite_units(tasks: list, max_rows: int) -> list[list]:
+    """A partition's small files in runs of at most ``max_rows`` rows, oldest first."""
     units: list[list] = [[]]
     rows = 0
     for task in sorted(tasks, key=lambda t: t.file.file_path):
-        if units[-1] and rows + task.file.record_count > MAX_ROWS_PER_REWRITE:
+        if units[-1] and rows + task.file.record_count > max_rows:
             units.append([])
             rows = 0
         units[-1].append(task)
@@ -263,7 +259,7 @@ def rewrite_table(table: Table, plan: Callable[[Table], list[list]], *, what: st
                        f"another erasure, retention or compaction is in progress; run the {what} again after it")
 
 
-def _compaction_runs(target_file_bytes: int, min_files: int) -> Callable[[Table], list[list]]:
+def _compaction_runs(target_file_bytes: int, min_files: int, max_rows: int) -> Callable[[Table], list[list]]:
     def plan(table: Table) -> list[list]:
         as_archived = _in_archiver_layout(table)
         candidates: dict[dt.date, list] = {}
@@ -273,16 +269,18 @@ def _compaction_runs(target_file_bytes: int, min_files: int) -> Callable[[Table]
         # A lone file the archiver wrote is rewritten too: cold rows end in the compact layout
         # however few flushes made them.
         return [chunk for group in candidates.values() if len(group) >= min_files or any(map(as_archived, group))
-                for chunk in _rewrite_units(group) if len(chunk) >= 2 or any(map(as_archived, chunk))]
+                for chunk in _rewrite_units(group, max_rows) if len(chunk) >= 2 or any(map(as_archived, chunk))]
     return plan
 
 
 def compact_table(table: Table, topic: str, *, target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
-                  min_files: int = 2, expire: bool = True, zstd_level: int = 9) -> CompactionResult:
+                  min_files: int = 2, expire: bool = True, zstd_level: int = 9,
+                  max_rows: int = DEFAULT_MAX_ROWS_PER_REWRITE) -> CompactionResult:
     """Rewrite each event-date partition's small files, and those still as the archiver wrote
     them, into few sorted ones (same rows) in the cold layout: bodies as typed columns, and
-    zstd at ``zstd_level`` (cold files are read far less than written)."""
-    done = rewrite_table(table, _compaction_runs(target_file_bytes, min_files), what="compaction",
+    zstd at ``zstd_level`` (cold files are read far less than written). A partition is read,
+    sorted and written in runs of at most ``max_rows`` rows: what bounds its memory."""
+    done = rewrite_table(table, _compaction_runs(target_file_bytes, min_files, max_rows), what="compaction",
                          zstd_level=zstd_level)
     if done is None:
         tasks = _current_files(table.refresh())
@@ -303,7 +301,8 @@ def compact(archive: Archive, topics: Sequence[str] | None = None, *,
     for topic, table in archive.tables():
         if topics is None or topic in topics:
             results.append(compact_table(table, topic, target_file_bytes=target_file_bytes, min_files=min_files,
-                                         zstd_level=archive.settings.compacted_zstd_level))
+                                         zstd_level=archive.settings.compacted_zstd_level,
+                                         max_rows=archive.settings.compaction_max_rows))
     return results
 
 

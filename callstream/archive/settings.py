@@ -16,6 +16,9 @@ from callstream.errors import ConfigError
 
 DEFAULT_NAMESPACE = "callstream"
 DEFAULT_GROUP = "callstream-archiver"
+#: rows compaction reads into memory, sorts and rewrites at once: its peak is ~1.8 GB
+#: resident per million transcript rows (stop 50), so the default needs ~4 GB free
+DEFAULT_MAX_ROWS_PER_REWRITE = 2_000_000
 
 
 class S3Settings(BaseModel):
@@ -73,6 +76,10 @@ class ArchiveSettings(BaseModel):
     #: zstd level of files compaction rewrites (the archiver writes at zstd's fast default:
     #: its CPU is on the live path, compaction's is not); bench/archive.py has the trade-off
     compacted_zstd_level: int = Field(default=9, ge=1, le=22)
+    #: rows of a day's partition compaction rewrites at once (see
+    #: ``DEFAULT_MAX_ROWS_PER_REWRITE``); lower it on a small host: smaller runs make more
+    #: files a day, and only a call that straddles two runs is split between files
+    compaction_max_rows: int = Field(default=DEFAULT_MAX_ROWS_PER_REWRITE, gt=0)
 
     @model_validator(mode="after")
     def _s3_warehouse_needs_s3(self) -> ArchiveSettings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -66,10 +67,11 @@ def test_compaction_keeps_rows_offsets_and_sort(archive: Archive) -> None:
     assert compact(archive)[0].partitions_rewritten == 0  # nothing left to do
 
 
-def test_compaction_rewrites_a_large_partition_in_bounded_runs(archive: Archive, monkeypatch) -> None:
-    monkeypatch.setattr(maintenance, "MAX_ROWS_PER_REWRITE", 100)  # a day too big to sort in one piece
+def test_compaction_rewrites_a_large_partition_in_bounded_runs(archive: Archive) -> None:
     for commit in range(5):
         append(archive, LIFECYCLE, f"c{commit}", 40, age_days=0, first_offset=commit * 40)
+    # a day too big to sort in one piece on this host
+    archive = dataclasses.replace(archive, settings=archive.settings.model_copy(update={"compaction_max_rows": 100}))
 
     [result] = compact(archive)
 
