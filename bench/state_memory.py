@@ -11,9 +11,9 @@ traffic is; every message stamped with its event time, so state expires on the s
 live) to those of the worker's inputs, on a local broker (secured as `callstream kafka start`
 makes it), lets the worker (`callstream run NAME`) drain them, and samples its resident
 memory (VmRSS) every ``--interval`` seconds against the hours of traffic it has consumed (its
-group's committed offsets; messages are written in event-time order). Inputs the bench does
-not write (signals, agent actions, CRM updates) are named in its output; heartbeats are left
-out (every processor that reads the lifecycle ignores them or keeps nothing per beat).
+group's committed offsets; messages are written in event-time order). A call's heartbeats
+(every 10 s) are written only for processors that read them; inputs the bench does not write
+(signals, agent actions, CRM updates) are named in its output.
 
 Baseline, from the same run: the worker's memory once it holds its partitions and before
 the first message (its floor). The figures are its memory after each hour of traffic, its

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from bench_scripts import load_bench
 
+from callstream.processors.registry import load_processor
+
 
 @pytest.fixture(scope="module")
 def state_memory():
@@ -33,8 +35,6 @@ def test_a_leak_keeps_its_slope_to_the_end(state_memory):
 
 @pytest.mark.parametrize("name", ["assist", "quality", "escalation", "routing"])
 def test_traffic_is_in_event_time_order_on_the_processors_inputs(state_memory, name):
-    from callstream.processors.registry import load_processor
-
     processor = load_processor(name)
     shape = state_memory.Traffic.for_processor(processor, finals=3)
     messages = list(state_memory.traffic(40, 1000, shape, 1_700_000_000_000, seed=1))
@@ -49,8 +49,6 @@ def test_traffic_is_in_event_time_order_on_the_processors_inputs(state_memory, n
 
 
 def test_heartbeats_are_written_only_for_processors_that_read_them(state_memory):
-    from callstream.processors.registry import load_processor
-
     def shape(name):
         return state_memory.Traffic.for_processor(load_processor(name), finals=2)
 
