@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import stat
 import time
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -197,3 +198,28 @@ def test_keys_and_ciphers_are_kept_for_recent_contacts_only(tmp_path, monkeypatc
         assert cipher.open(sealed["c199"]).text == "my pin is 0199"
     finally:
         store.close()
+
+
+def _create_kek_after(barrier, path: str, results) -> None:
+    barrier.wait()
+    try:
+        FileKek(Path(path))
+        results.put(Path(path).read_bytes().hex())
+    except Exception as exc:  # the race this guards: a worker reading a key not yet written
+        results.put(f"error: {exc}")
+
+
+def test_workers_starting_together_on_a_new_state_dir_share_one_whole_key(tmp_path) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_ in range(15):
+        path, barrier, results = tmp_path / f"r{round_}" / "kek", context.Barrier(6), context.Queue()
+        racers = [context.Process(target=_create_kek_after, args=(barrier, str(path), results)) for _ in range(6)]
+        for racer in racers:
+            racer.start()
+        got = [results.get(timeout=30) for _ in racers]
+        for racer in racers:
+            racer.join(timeout=30)
+        assert len(set(got)) == 1 and len(got[0]) == 64, got  # one 256-bit key, every racer read it whole
+        assert sorted(p.name for p in path.parent.iterdir()) == ["kek"]  # no draft left behind
