@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from callstream.errors import CallstreamError, ConfigError
+from callstream.local.credentials import create_private_once
 
 GENESIS = bytes(32)
 _encode = msgspec.json.Encoder(order="sorted").encode
@@ -97,12 +98,8 @@ class AuditLog:
             key = Ed25519PrivateKey.generate()
             raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                                     serialization.NoEncryption())
-            try:
-                fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
+            if not create_private_once(self.key_path, raw):  # another process created it first
                 return self._signing_key()
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(raw)
             self.public_key_path.write_bytes(key.public_key().public_bytes(
                 serialization.Encoding.Raw, serialization.PublicFormat.Raw))
             return key

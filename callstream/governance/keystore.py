@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from callstream.bounded import forget_oldest
 from callstream.errors import CallstreamError, ConfigError
+from callstream.local.credentials import create_private_once
 
 DATA_KEY_BYTES = 32  # AES-256
 #: how often a cache asks the store whether anything was shredded
@@ -107,22 +108,8 @@ class FileKek:
         except FileNotFoundError:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             material = secrets.token_bytes(DATA_KEY_BYTES)
-            # Written whole under a name of its own, then linked into place: workers starting
-            # together on a new state dir must never read the key half written (an empty file
-            # created with O_EXCL and not yet filled stopped a scaled-out worker).
-            draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(material)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                try:
-                    os.link(draft, path)  # fails if it exists: a key is never replaced
-                except FileExistsError:  # another process created it first: use theirs
-                    return FileKek._load_or_create(path)
-            finally:
-                draft.unlink(missing_ok=True)
+            if not create_private_once(path, material):  # another process created it first: use theirs
+                return FileKek._load_or_create(path)
             return material
         if path.stat().st_mode & 0o077:
             raise ConfigError(f"the key-encryption key {path} is readable by other users", f"run `chmod 600 {path}`")

@@ -42,6 +42,29 @@ def write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)  # an existing file keeps its old mode through O_CREAT
 
 
+def create_private_once(path: Path, data: bytes) -> bool:
+    """Create ``path``, readable by its owner only, holding ``data``: whole or not at all, and
+    never over a file that exists. False when it existed (another process created it first).
+
+    The bytes are written and synced under a name of their own, then hard-linked into place:
+    processes starting together on a new state dir never read a key half written (an empty
+    file created with O_EXCL and not yet filled stopped a scaled-out worker, stop 53)."""
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(draft, path)  # fails if it exists
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        draft.unlink(missing_ok=True)
+
+
 @dataclass
 class Credentials:
     """Passwords by principal name (``User:<name>`` in Kafka's ACLs)."""
