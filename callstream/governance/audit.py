@@ -95,18 +95,22 @@ class AuditLog:
             raw = self.key_path.read_bytes()
         except FileNotFoundError:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            key = Ed25519PrivateKey.generate()
-            raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                    serialization.NoEncryption())
+            raw = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
             if not create_private_once(self.key_path, raw):  # another process created it first
                 return self._signing_key()
-            self.public_key_path.write_bytes(key.public_key().public_bytes(
+        else:
+            if self.key_path.stat().st_mode & 0o077:
+                raise ConfigError(f"the audit signing key {self.key_path} is readable by other users",
+                                  f"run `chmod 600 {self.key_path}`")
+        key = Ed25519PrivateKey.from_private_bytes(raw)
+        # Every process that signs makes sure the public half is there before its first entry:
+        # the process that created the key may still be writing it (or have stopped before it),
+        # and a verifier must never find a signed entry without the key to check it.
+        if not self.public_key_path.exists():
+            create_private_once(self.public_key_path, key.public_key().public_bytes(
                 serialization.Encoding.Raw, serialization.PublicFormat.Raw))
-            return key
-        if self.key_path.stat().st_mode & 0o077:
-            raise ConfigError(f"the audit signing key {self.key_path} is readable by other users",
-                              f"run `chmod 600 {self.key_path}`")
-        return Ed25519PrivateKey.from_private_bytes(raw)
+        return key
 
     def public_key(self) -> Ed25519PublicKey:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,41 @@ def test_entries_name_subjects_by_digest_only(tmp_path):
     audit = AuditLog(tmp_path / "audit")
     audit.append("erasure", "admin", {"customer": subject_digest("customer", "cust-42")})
     assert "cust-42" not in audit.log_path.read_text() and audit.verify().ok
+
+
+def _append_after(barrier, directory: str, results) -> None:
+    barrier.wait()
+    try:
+        audit = AuditLog(Path(directory))
+        audit.append("keys.unwrap", "redactor", {"keys": 1})
+        audit.public_key()  # a verifier right after this append must find the public half
+        results.put(audit.key_path.read_bytes().hex())
+    except Exception as exc:  # the race this guards: a key read half written, a public half missing
+        results.put(f"error: {exc}")
+
+
+def test_processes_auditing_together_on_a_new_state_dir_share_one_signing_key(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_ in range(60):
+        directory, barrier, results = tmp_path / f"r{round_}", context.Barrier(6), context.Queue()
+        racers = [context.Process(target=_append_after, args=(barrier, str(directory), results)) for _ in range(6)]
+        for racer in racers:
+            racer.start()
+        got = [results.get(timeout=30) for _ in racers]
+        for racer in racers:
+            racer.join(timeout=30)
+        assert len(set(got)) == 1 and len(got[0]) == 64, got  # one Ed25519 key, every racer read it whole
+        result = AuditLog(directory).verify()
+        assert result.ok and result.entries == 6, result.problems  # every racer's entry, signed by that key
+
+
+def test_a_signing_key_left_without_its_public_half_gets_it_back(tmp_path):
+    # a process stopped between creating the signing key and writing its public half
+    audit = AuditLog(tmp_path / "audit")
+    audit.append("keys.rotate", "admin", {})
+    audit.public_key_path.unlink()
+    AuditLog(tmp_path / "audit").append("keys.rotate", "admin", {})
+    result = AuditLog(tmp_path / "audit").verify()
+    assert result.ok and result.entries == 2, result.problems
