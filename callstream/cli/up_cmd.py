@@ -20,7 +20,7 @@ from callstream.errors import CallstreamError
 from callstream.governance.acls import grant_catalog
 from callstream.governance.audit import AuditLog
 from callstream.governance.protection import ProducerSeal, open_audit
-from callstream.governance.shipping import ship
+from callstream.governance.shipping import SHIPPER, AuditTopic, ship_to
 from callstream.kafka import topics as topic_admin
 from callstream.kafka.config import static_member_id
 from callstream.local import broker
@@ -149,6 +149,7 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
         if seal is not None:
             seal.flush()
         auditor.maybe_ship(force=True)  # the workers' last unwrap windows, written as they stopped
+        auditor.close()
     console.print("stopped the processors, the archiver and the dashboard; Kafka keeps running (`callstream kafka stop` stops it)")
     if crashed is not None:
         # not a clean stop: a service manager restarts on failure, a script sees it
@@ -263,7 +264,8 @@ class AuditShipper:
     """Ships the audit log to its topic every ``interval_s`` while `up` runs."""
 
     def __init__(self, log: AuditLog, conf: dict[str, str], console: Console, interval_s: float = 10.0) -> None:
-        self.log, self.conf, self.console, self.interval_s = log, conf, console, interval_s
+        self.log, self.console, self.interval_s = log, console, interval_s
+        self.topic = AuditTopic(conf, SHIPPER)
         self._last = 0.0
         #: while a migration's switch holds the platform's producers (the shipper is one of them)
         self.held = False
@@ -272,7 +274,8 @@ class AuditShipper:
         self.held = True
 
     def move_to(self, conf: dict[str, str]) -> None:
-        self.conf, self.held = conf, False
+        self.close()
+        self.topic, self.held = AuditTopic(conf, SHIPPER), False
 
     def maybe_ship(self, force: bool = False) -> None:
         if self.held or (not force and time.monotonic() - self._last < self.interval_s):
@@ -281,9 +284,15 @@ class AuditShipper:
         if not self.log.heads_path.exists():
             return
         try:
-            ship(self.log, self.conf)
+            ship_to(self.log, self.topic)
         except (CallstreamError, KafkaException) as exc:  # the platform keeps running; say why the copy lags
             self.console.print(f"[yellow]audit log not shipped: {exc}[/]")
+
+    def close(self) -> None:
+        try:
+            self.topic.close()
+        except KafkaException as exc:
+            self.console.print(f"[yellow]audit shipper: {exc}[/]")
 
 
 def _simulate(settings: SimulationSettings, conf: dict[str, str], stop: threading.Event, console: Console,

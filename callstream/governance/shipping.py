@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Mapping
+from contextlib import closing
 from pathlib import Path
 
 import msgspec
@@ -29,32 +30,62 @@ from callstream.governance.audit import AuditLog, Head, Verification, verify_log
 AUDIT_TOPIC = "callstream.governance.audit"
 
 
-def _records(conf: Mapping[str, str], topic: str, reader: str, timeout_s: float = 10.0) -> list[tuple[bytes, bytes]]:
-    # assign() joins no group, but librdkafka still looks up the group's coordinator: the
-    # group id must be one the reader's ACLs allow (``callstream-<service>...``)
-    consumer = Consumer({**conf, "group.id": f"callstream-{reader}-audit-reader", "enable.auto.commit": "false",
-                         "enable.partition.eof": "true"})
-    try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout_s)
-        if high <= low:
-            return []
-        consumer.assign([TopicPartition(topic, 0, low)])
-        out: list[tuple[bytes, bytes]] = []
-        while len(out) < high - low:
-            message = consumer.poll(timeout_s)
-            if message is None:
-                break
-            if message.error():
-                if message.error().code() == -191:  # partition EOF
+class AuditTopic:
+    """The audit topic as one service reads and writes it, its Kafka clients kept between uses:
+    `up` ships every ten seconds, and a consumer made and closed each time was often closed
+    during its coordinator's SASL handshake (librdkafka printed an authentication error into
+    `up`'s console) and an idempotent producer asked the broker for a new id each time."""
+
+    def __init__(self, conf: Mapping[str, str], service: str, topic: str = AUDIT_TOPIC) -> None:
+        self.conf, self.service, self.topic = dict(conf), service, topic
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+
+    def records(self, timeout_s: float = 10.0) -> list[tuple[bytes, bytes]]:
+        """(key, value) of every record in the topic, in order."""
+        if self._consumer is None:
+            # assign() joins no group, but librdkafka still looks up the group's coordinator: the
+            # group id must be one the reader's ACLs allow (``callstream-<service>...``)
+            self._consumer = Consumer({**self.conf, "group.id": f"callstream-{self.service}-audit-reader",
+                                       "enable.auto.commit": "false", "enable.partition.eof": "true"})
+        consumer = self._consumer
+        try:
+            low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=timeout_s)
+            if high <= low:
+                return []
+            consumer.assign([TopicPartition(self.topic, 0, low)])
+            out: list[tuple[bytes, bytes]] = []
+            while len(out) < high - low:
+                message = consumer.poll(timeout_s)
+                if message is None:
                     break
-                raise KafkaOperationError(f"reading {topic} failed: {message.error().str()}")
-            out.append((message.key() or b"", message.value() or b""))
-        return out
-    except KafkaException as exc:
-        raise KafkaOperationError(f"reading {topic} failed: {exc.args[0].str()}",
-                                  "check the connection and that the principal may read the audit topic") from None
-    finally:
-        consumer.close()
+                if message.error():
+                    if message.error().code() == -191:  # partition EOF
+                        break
+                    raise KafkaOperationError(f"reading {self.topic} failed: {message.error().str()}")
+                out.append((message.key() or b"", message.value() or b""))
+            return out
+        except KafkaException as exc:
+            raise KafkaOperationError(f"reading {self.topic} failed: {exc.args[0].str()}",
+                                      "check the connection and that the principal may read the audit topic") from None
+
+    def producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = Producer({**self.conf, "enable.idempotence": "true", "acks": "all", "linger.ms": 5})
+        return self._producer
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+        if self._producer is not None:
+            self._producer.flush(30)
+            self._producer = None
+
+
+def _records(conf: Mapping[str, str], topic: str, reader: str) -> list[tuple[bytes, bytes]]:
+    with closing(AuditTopic(conf, reader, topic)) as audit_topic:
+        return audit_topic.records()
 
 
 def log_id(log: AuditLog) -> str:
@@ -93,12 +124,19 @@ SHIPPER, VERIFIER = "auditor", "replay-privileged"
 def ship(log: AuditLog, conf: Mapping[str, str], topic: str = AUDIT_TOPIC) -> tuple[int, int]:
     """Produce what the topic lacks; returns (entries, heads) shipped now. ``conf`` connects
     as the ``auditor`` service (it reads the topic to resume where it stopped)."""
+    with closing(AuditTopic(conf, SHIPPER, topic)) as audit_topic:
+        return ship_to(log, audit_topic)
+
+
+def ship_to(log: AuditLog, audit_topic: AuditTopic) -> tuple[int, int]:
+    """``ship`` through clients the caller keeps (a shipper running beside `up`)."""
     if not log.heads_path.exists():
         return 0, 0
-    entries_done, head_done = _shipped(_of_log(_records(conf, topic, SHIPPER), log))
+    topic = audit_topic.topic
+    entries_done, head_done = _shipped(_of_log(audit_topic.records(), log))
     prefix = log_id(log)
     lines = [line for line in log.log_path.read_bytes().splitlines() if line] if log.log_path.exists() else []
-    producer = Producer({**conf, "enable.idempotence": "true", "acks": "all", "linger.ms": 5})
+    producer = audit_topic.producer()
     sent_entries = sent_heads = 0
     position = entries_done
     for head_line in (line for line in log.heads_path.read_bytes().splitlines() if line):

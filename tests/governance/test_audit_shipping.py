@@ -36,3 +36,23 @@ def test_shipping_resumes_and_the_copy_catches_a_local_cut(kafka_config, create_
     assert pinned is not None and pinned.size == 7
     assert log.verify(pinned).problems == [
         "the log ends after 5 entries but a signed head covers 7: entries 5..6 were cut off"]
+
+
+def test_a_kept_shipper_resumes_from_the_topic_and_sees_another_shippers_records(kafka_config, create_topic,
+                                                                                 unique_name, tmp_path):
+    # `up` keeps one AuditTopic for its whole run; `callstream audit ship` may run beside it
+    topic = create_topic(unique_name("audit"), partitions=1)
+    log = AuditLog(tmp_path / "audit")
+    kept = shipping.AuditTopic(kafka_config, shipping.SHIPPER, topic)
+    try:
+        for round_ in range(3):
+            log.append("keys.unwrap", "redactor", {"round": round_})
+            assert shipping.ship_to(log, kept) == (1, 1)
+            assert shipping.ship_to(log, kept) == (0, 0)
+        log.append("erasure", "admin", {"contacts": 1})
+        assert shipping.ship(log, kafka_config, topic) == (1, 1)  # a one-off shipper beside the kept one
+        assert shipping.ship_to(log, kept) == (0, 0)  # the kept one reads the topic again, not its memory
+    finally:
+        kept.close()
+    copy = shipping.verify_records(log, kafka_config, topic)
+    assert copy.ok and copy.entries == 4 and copy.signed_size == 4
