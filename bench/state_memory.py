@@ -4,8 +4,8 @@
 worker's call-state cache (20,000 calls) has just filled and long before its state store
 holds the 6 hours its state lives (``Processor.state_ttl``), so a worker still growing at the
 end of a soak may be filling a bounded store or leaking. This answers which, for a worker
-that reads redacted transcripts or call lifecycles (every processor but the redactor): it
-writes ``--hours`` of calls (``--rate`` new calls a minute; each one's lifecycle from
+that reads redacted transcripts or call lifecycles (every processor but the redactor, and
+the ``signals`` bundle): it writes ``--hours`` of calls (``--rate`` new calls a minute; each one's lifecycle from
 initiated to disposition around ``--finals`` customer finals spread over the call as live
 traffic is; every message stamped with its event time, so state expires on the same clock as
 live) to those of the worker's inputs, on a local broker (secured as `callstream kafka start`
@@ -63,7 +63,7 @@ from callstream.contract.events import (  # noqa: E402
 )
 from callstream.kafka.produce import produce_patiently  # noqa: E402
 from callstream.processors.base import Processor  # noqa: E402
-from callstream.processors.registry import load_processor, processor_names  # noqa: E402
+from callstream.processors.registry import BUNDLES, load_processor, processor_names  # noqa: E402
 from callstream.scaling.controller import StableMembers  # noqa: E402
 from callstream.simulate.conversation import DIALED_NUMBER, PRODUCER  # noqa: E402
 from callstream.simulate.simulator import generate_events  # noqa: E402
@@ -86,8 +86,9 @@ TIME_INDEX_STEP = 1_000
 
 
 def drivable_processors() -> list[str]:
-    """Processors reading the redacted transcript or the call lifecycle: what this bench drives."""
-    return [name for name in processor_names() if {REDACTED, LIFECYCLE} & set(load_processor(name).inputs)]
+    """Processors and bundles reading the redacted transcript or the call lifecycle: what this
+    bench drives (``frontline`` reads raw transcripts, which it does not write)."""
+    return [name for name in [*processor_names(), *BUNDLES] if {REDACTED, LIFECYCLE} & set(load_processor(name).inputs)]
 
 
 @functools.cache

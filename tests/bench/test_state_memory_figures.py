@@ -33,7 +33,7 @@ def test_a_leak_keeps_its_slope_to_the_end(state_memory):
     assert figures["late_slope_mb_per_traffic_h"] == pytest.approx(40, abs=0.5)
 
 
-@pytest.mark.parametrize("name", ["assist", "quality", "escalation", "routing"])
+@pytest.mark.parametrize("name", ["assist", "quality", "escalation", "routing", "signals"])
 def test_traffic_is_in_event_time_order_on_the_processors_inputs(state_memory, name):
     processor = load_processor(name)
     shape = state_memory.Traffic.for_processor(processor, finals=3)
@@ -56,3 +56,11 @@ def test_heartbeats_are_written_only_for_processors_that_read_them(state_memory)
     assert not any(shape(name).heartbeats for name in ("quality", "routing", "analytics", "assist"))
     # a beat every 10 s over a call of 2 finals (30 s apart) ending 10 s after the last slot
     assert shape("escalation").per_call() == shape("quality").per_call() + 9
+
+
+def test_the_signals_bundle_is_driven_with_heartbeats_and_frontline_is_not(state_memory):
+    # signals reads both topics the bench writes and holds members that read heartbeats;
+    # frontline reads raw transcripts, which the bench does not write
+    assert "signals" in state_memory.drivable_processors()
+    assert "frontline" not in state_memory.drivable_processors()
+    assert state_memory.Traffic.for_processor(load_processor("signals"), finals=2).heartbeats
