@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from support.racing import race
 
 from callstream.governance.audit import AuditLog, read_head
 
@@ -101,29 +102,18 @@ def test_entries_name_subjects_by_digest_only(tmp_path):
     assert "cust-42" not in audit.log_path.read_text() and audit.verify().ok
 
 
-def _append_after(barrier, directory: str, results) -> None:
-    barrier.wait()
-    try:
-        audit = AuditLog(Path(directory))
-        audit.append("keys.unwrap", "redactor", {"keys": 1})
-        audit.public_key()  # a verifier right after this append must find the public half
-        results.put(audit.key_path.read_bytes().hex())
-    except Exception as exc:  # the race this guards: a key read half written, a public half missing
-        results.put(f"error: {exc}")
+def _signing_key_after_appending(directory: str) -> str:
+    audit = AuditLog(Path(directory))
+    audit.append("keys.unwrap", "redactor", {"keys": 1})
+    audit.public_key()  # a verifier right after this append must find the public half
+    return audit.key_path.read_bytes().hex()
 
 
 def test_processes_auditing_together_on_a_new_state_dir_share_one_signing_key(tmp_path):
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork")
     for round_ in range(60):
-        directory, barrier, results = tmp_path / f"r{round_}", context.Barrier(6), context.Queue()
-        racers = [context.Process(target=_append_after, args=(barrier, str(directory), results)) for _ in range(6)]
-        for racer in racers:
-            racer.start()
-        got = [results.get(timeout=30) for _ in racers]
-        for racer in racers:
-            racer.join(timeout=30)
+        directory = tmp_path / f"r{round_}"
+        # the race: a key read half written, or a signed entry before the public half exists
+        got = race(_signing_key_after_appending, str(directory))
         assert len(set(got)) == 1 and len(got[0]) == 64, got  # one Ed25519 key, every racer read it whole
         result = AuditLog(directory).verify()
         assert result.ok and result.entries == 6, result.problems  # every racer's entry, signed by that key

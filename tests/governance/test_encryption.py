@@ -9,6 +9,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from support.racing import race
 
 from callstream import bounded
 from callstream.bounded import forget_oldest
@@ -200,26 +201,14 @@ def test_keys_and_ciphers_are_kept_for_recent_contacts_only(tmp_path, monkeypatc
         store.close()
 
 
-def _create_kek_after(barrier, path: str, results) -> None:
-    barrier.wait()
-    try:
-        FileKek(Path(path))
-        results.put(Path(path).read_bytes().hex())
-    except Exception as exc:  # the race this guards: a worker reading a key not yet written
-        results.put(f"error: {exc}")
+def _kek_of(path: str) -> str:
+    FileKek(Path(path))
+    return Path(path).read_bytes().hex()
 
 
 def test_workers_starting_together_on_a_new_state_dir_share_one_whole_key(tmp_path) -> None:
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork")
     for round_ in range(15):
-        path, barrier, results = tmp_path / f"r{round_}" / "kek", context.Barrier(6), context.Queue()
-        racers = [context.Process(target=_create_kek_after, args=(barrier, str(path), results)) for _ in range(6)]
-        for racer in racers:
-            racer.start()
-        got = [results.get(timeout=30) for _ in racers]
-        for racer in racers:
-            racer.join(timeout=30)
+        path = tmp_path / f"r{round_}" / "kek"
+        got = race(_kek_of, str(path))  # the race: a worker reading a key not yet written
         assert len(set(got)) == 1 and len(got[0]) == 64, got  # one 256-bit key, every racer read it whole
         assert sorted(p.name for p in path.parent.iterdir()) == ["kek"]  # no draft left behind
