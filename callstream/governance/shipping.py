@@ -74,6 +74,13 @@ class AuditTopic:
             self._producer = Producer({**self.conf, "enable.idempotence": "true", "acks": "all", "linger.ms": 5})
         return self._producer
 
+    def drop_producer(self) -> None:
+        """Forget what the producer still holds: a kept queue delivered after the next ship
+        read the topic's end would duplicate what that ship sends again."""
+        if self._producer is not None:
+            self._producer.purge(in_queue=True, in_flight=False)
+            self._producer = None
+
     def close(self) -> None:
         if self._consumer is not None:
             self._consumer.close()
@@ -151,6 +158,7 @@ def ship_to(log: AuditLog, audit_topic: AuditTopic) -> tuple[int, int]:
         sent_heads += 1
         producer.poll(0)
     if producer.flush(30):
+        audit_topic.drop_producer()  # the next ship resumes from the topic, not from this queue
         raise KafkaOperationError(f"the audit log could not be shipped to {topic} within 30 s",
                                   "check the brokers and that the auditor may write the audit topic")
     return sent_entries, sent_heads

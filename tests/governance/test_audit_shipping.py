@@ -56,3 +56,16 @@ def test_a_kept_shipper_resumes_from_the_topic_and_sees_another_shippers_records
         kept.close()
     copy = shipping.verify_records(log, kafka_config, topic)
     assert copy.ok and copy.entries == 4 and copy.signed_size == 4
+
+
+def test_a_failed_ship_leaves_nothing_queued_to_land_after_the_next_one():
+    # no broker listens: what a ship produced stays queued until its flush gives up
+    audit_topic = shipping.AuditTopic({"bootstrap.servers": "127.0.0.1:9", "message.timeout.ms": "60000"},
+                                      shipping.SHIPPER, "callstream.governance.audit")
+    stuck = audit_topic.producer()
+    stuck.produce(audit_topic.topic, b"entry", key=b"log/entry/0")
+    assert len(stuck) == 1
+    audit_topic.drop_producer()
+    assert len(stuck) == 0  # purged: it cannot be delivered after the next ship reads the topic's end
+    assert audit_topic.producer() is not stuck
+    audit_topic.close()
