@@ -79,6 +79,7 @@ class AuditTopic:
         read the topic's end would duplicate what that ship sends again."""
         if self._producer is not None:
             self._producer.purge(in_queue=True, in_flight=False)
+            self._producer.poll(0)  # serves the purged messages' reports: nothing is left
             self._producer = None
 
     def close(self) -> None:
