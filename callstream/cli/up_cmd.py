@@ -35,6 +35,7 @@ from callstream.processors.watchdog import STUCK_COMMIT_EXIT
 from callstream.scaling.controller import (
     ClusterScaler,
     ScalingController,
+    StableMembers,
     scaled_processors,
 )
 from callstream.scaling.host import HostCpu
@@ -105,6 +106,7 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
     seal = None
     gate = ProducerGate()
     if not no_simulator:
+        _wait_for_processors(processes, ctx.client_config("dashboard"), console)
         # a warm start: the contact center is mid-morning, not empty, so calls, alerts and
         # prompts show within seconds instead of after the first calls' first minutes
         sim = SimulationSettings(curve=curve, rate_per_min=rate_per_min, duration_s=duration * speedup if duration else 86_400,
@@ -258,6 +260,33 @@ def _switch_step(request: dict, handover: Handover, processes: PlatformProcesses
     except CallstreamError as exc:
         handover.answer(request, False, str(exc))
     return monitor
+
+
+#: how long `up` waits for its processors to hold their partitions before starting traffic
+JOIN_WAIT_S = 90.0
+
+
+def _wait_for_processors(processes: PlatformProcesses, conf: dict[str, str], console: Console) -> None:
+    """Start the simulator once every processor holds its partitions: events sent before a
+    worker joined wait for it, and the first minute's assist latency read ~4 s (a fresh
+    clone's `make up`) where the platform answers in ~20 ms."""
+    groups = [load_processor(name).consumer_group for name in deployment(processes.bundled)]
+    members = StableMembers(conf)
+    waiting = set(groups)
+    started = time.monotonic()
+    with console.status("waiting for the processors to join their consumer groups ...") as status:
+        while waiting and time.monotonic() - started < JOIN_WAIT_S and not processes.crashed():
+            waiting = {group for group in waiting if not members(group)}
+            status.update(f"waiting for the processors to join their consumer groups: "
+                          f"{len(groups) - len(waiting)} of {len(groups)} consuming")
+            if waiting:
+                time.sleep(0.5)
+    if not waiting:
+        console.print(f"[bold]ready[/] every processor holds its partitions, {time.monotonic() - started:.1f} s "
+                      "after they started; starting the simulator")
+    elif not processes.crashed():
+        console.print(f"[yellow]{', '.join(sorted(waiting))} not consuming after {JOIN_WAIT_S:.0f} s; starting "
+                      f"the simulator anyway (see {processes.group.log_dir}/)[/]")
 
 
 class AuditShipper:

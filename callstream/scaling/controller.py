@@ -236,7 +236,7 @@ class StableMembers:
             if self._admin is None:
                 self._admin = AdminClient(self.conf)
             described = self._admin.describe_consumer_groups([group], request_timeout=5)[group].result(timeout=5)
-        except KafkaException:
+        except (KafkaException, TimeoutError):  # a broker still loading its groups answers late
             return None  # asked again at the next step
         if getattr(described.state, "name", str(described.state)) != "STABLE":
             return None
