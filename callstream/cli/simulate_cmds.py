@@ -24,6 +24,8 @@ from callstream.simulate.simulator import SimulationSettings, run_simulation, su
 @click.option("--no-drain", is_flag=True, help="Stop at --duration instead of letting calls finish.")
 @click.option("--warm-start", "warm_start_s", type=click.FloatRange(min=0), default=0, show_default=True,
               help="Start with calls already in progress: those that arrived this many simulated seconds before the start.")
+@click.option("--warm-release", "warm_release_s", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Send the warm start's past events over this many wall seconds, in order, instead of at once.")
 @pass_context
 def simulate(ctx: CliContext, no_drain: bool, **options) -> None:
     """Produce realistic calls (lifecycle, transcripts with PII, agent actions, CRM updates)."""

@@ -108,10 +108,11 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
     if not no_simulator:
         _wait_for_processors(processes, ctx.client_config("dashboard"), console)
         # a warm start: the contact center is mid-morning, not empty, so calls, alerts and
-        # prompts show within seconds instead of after the first calls' first minutes
+        # prompts show within seconds instead of after the first calls' first minutes; its
+        # past goes out over a few seconds, not as one burst the processors queue behind
         sim = SimulationSettings(curve=curve, rate_per_min=rate_per_min, duration_s=duration * speedup if duration else 86_400,
                                  speedup=speedup, seed=seed, ground_truth_path=Path(settings.state_dir) / "ground-truth.jsonl",
-                                 warm_start_s=mean_call_seconds(ConversationProfile()))
+                                 warm_start_s=mean_call_seconds(ConversationProfile()), warm_release_s=WARM_RELEASE_S)
         seal = ctx.producer_seal("simulator")
         thread = threading.Thread(target=_simulate, args=(sim, ctx.client_config("simulator"), stop, console, seal, gate),
                                   daemon=True, name="simulator")
@@ -262,6 +263,9 @@ def _switch_step(request: dict, handover: Handover, processes: PlatformProcesses
     return monitor
 
 
+#: wall seconds over which `up`'s warm start (~100 calls' past, ~2,500 events) goes out
+WARM_RELEASE_S = 10.0
+
 #: how long `up` waits for its processors to hold their partitions before starting traffic
 JOIN_WAIT_S = 90.0
 
@@ -282,8 +286,8 @@ def _wait_for_processors(processes: PlatformProcesses, conf: dict[str, str], con
             if waiting:
                 time.sleep(0.5)
     if not waiting:
-        console.print(f"[bold]ready[/] every processor holds its partitions, {time.monotonic() - started:.1f} s "
-                      "after they started; starting the simulator")
+        console.print(f"[bold]ready[/] every processor holds its partitions (waited {time.monotonic() - started:.1f} s "
+                      "for them); starting the simulator")
     elif not processes.crashed():
         console.print(f"[yellow]{', '.join(sorted(waiting))} not consuming after {JOIN_WAIT_S:.0f} s; starting "
                       f"the simulator anyway (see {processes.group.log_dir}/)[/]")

@@ -109,9 +109,13 @@ class SimulationSettings:
     profile: ConversationProfile = field(default_factory=ConversationProfile)
     catalog_path: Path | None = None
     #: calls already in progress at the start: arrivals during this many simulated seconds
-    #: before it, at the curve's opening rate; their events due before the start go out at
-    #: once (with their past event times), so the run opens on a busy contact center
+    #: before it, at the curve's opening rate; their events due before the start go out first
+    #: (with their past event times), so the run opens on a busy contact center
     warm_start_s: float = 0.0
+    #: wall seconds over which those past events go out, in order, before the run's own clock
+    #: starts (0: all at once). Sent at once, `up`'s ~2,500 made a burst its processors took a
+    #: second to digest, and the first minute's assist latency read 0.4-1 s.
+    warm_release_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.rate_per_min is not None and self.concurrency is not None:
@@ -130,6 +134,9 @@ class SimulationSettings:
         if not isinstance(self.warm_start_s, (int, float)) or not math.isfinite(self.warm_start_s) or self.warm_start_s < 0:
             raise SimulationError(f"warm start must be a number of seconds >= 0, got {self.warm_start_s!r}",
                                   "pass e.g. 300 (about one mean call), or 0 to start with no call in progress")
+        if not isinstance(self.warm_release_s, (int, float)) or not math.isfinite(self.warm_release_s) or self.warm_release_s < 0:
+            raise SimulationError(f"warm release must be a number of seconds >= 0, got {self.warm_release_s!r}",
+                                  "pass e.g. 5, or 0 to send a warm start's past events at once")
         if not isinstance(self.seed, int):
             raise SimulationError(f"seed must be an integer, got {self.seed!r}", "pass e.g. --seed 42")
         if self.start_time_ms is not None and (not isinstance(self.start_time_ms, int) or self.start_time_ms < 0):
@@ -150,11 +157,32 @@ class SimulationSettings:
     def traffic_curve(self) -> TrafficCurve:
         return make_curve(self.curve, rate=self.base_rate_per_min, duration_s=self.duration_s)
 
+    @property
+    def warm_release(self) -> float:
+        """Wall seconds before the run's own clock starts: the warm start's release."""
+        return self.warm_release_s if self.warm_start_s > 0 and not self.max_speed else 0.0
+
     def resolved(self) -> SimulationSettings:
-        """These settings with the start time fixed (now, if unset)."""
+        """These settings with the start time fixed (now, or once a warm release is over, if unset)."""
         if self.start_time_ms is not None:
             return self
-        return replace(self, start_time_ms=time.time_ns() // 1_000_000)
+        return replace(self, start_time_ms=time.time_ns() // 1_000_000 + round(self.warm_release * 1000))
+
+    def due_s(self, sim_s: float) -> float | None:
+        """When an event at ``sim_s`` goes out, in wall seconds after producing starts;
+        ``None``: at once (max speed, or a warm start's past without a release)."""
+        if self.max_speed:
+            return None
+        release = self.warm_release
+        if sim_s >= 0:
+            return release + sim_s / self.speedup
+        if not release:
+            return None
+        # The past squeezed into the release, in its order. Calls in progress grow linearly
+        # across the warm window, so its events pile up towards the start (their count by
+        # then ~ its square): squaring the window's elapsed part sends them at an even rate
+        # (`up`'s 2,485: 19 in the first of 10 s and 508 in the last linearly, 186-271 a second).
+        return release * max(0.0, 1 + sim_s / self.warm_start_s) ** 2
 
 
 class SimulatedEvent(NamedTuple):
@@ -422,8 +450,9 @@ def run_simulation(
     try:
         with bar:
             for sim_s, topic, event in generate_events(settings, on_call=on_call):
-                if not settings.max_speed and sim_s >= 0:  # a warm start's past events go out at once
-                    due = started + sim_s / settings.speedup
+                due_s = settings.due_s(sim_s)
+                if due_s is not None:
+                    due = started + due_s
                     wait = due - time.perf_counter()
                     # Events due within one tick go out now: waking per event (every ~1 ms
                     # at 5,000 calls) cost ten times the CPU of producing them.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from confluent_kafka import Consumer
@@ -136,3 +137,27 @@ def test_a_missing_topic_is_named_before_anything_is_sent(kafka_bootstrap, kafka
     )
     with pytest.raises(ConfigError, match=f"topics .*{missing}.* do not exist"):
         run_simulation(settings, kafka_config, progress=False)
+
+
+def test_a_warm_start_goes_out_over_its_release_then_on_the_clock(kafka_bootstrap, kafka_config, unique_name,
+                                                                   uuid_topics) -> None:
+    settings = SimulationSettings(rate_per_min=60, duration_s=2, drain=False, seed=5, warm_start_s=120,
+                                  warm_release_s=1.5, topic_overrides=uuid_topics, catalog_path=CATALOG)
+    summary = run_simulation(settings, kafka_config, progress=False)
+    messages = read_back(kafka_config, list(uuid_topics.values()), unique_name("reader"), summary.events)
+    assert len(messages) == summary.events > 30
+    events = [decode_event(m.value(), m.headers()) for m in messages]
+    start_ms = summary.start_time_ms
+    past = sorted(e.produced_at_ms for e in events if e.event_time_ms < start_ms)
+    # the past's ~100 events are spread over the 1.5 s release, not produced in one tick
+    assert len(past) > 30 and past[-1] - past[0] >= 1000
+    # each call's events reach each topic in the order the simulator delivers them
+    def per_call(pairs) -> dict[tuple[str, str], list[str]]:
+        order: dict[tuple[str, str], list[str]] = {}
+        for topic, event in pairs:
+            order.setdefault((topic, event.contact_id), []).append(event.event_id)
+        return order
+    offline = generate_events(replace(settings, start_time_ms=start_ms))
+    assert per_call((m.topic(), e) for m, e in zip(messages, events, strict=True)) == per_call(
+        (sim.topic, sim.event) for sim in offline)
+    assert summary.late_events == 0 and summary.max_lag_s < 0.5
