@@ -131,12 +131,11 @@ class SimulationSettings:
                 f"speed-up must be a positive number, got {self.speedup!r}",
                 "1 is real time, 10 runs ten simulated seconds per second",
             )
-        if not isinstance(self.warm_start_s, (int, float)) or not math.isfinite(self.warm_start_s) or self.warm_start_s < 0:
-            raise SimulationError(f"warm start must be a number of seconds >= 0, got {self.warm_start_s!r}",
-                                  "pass e.g. 300 (about one mean call), or 0 to start with no call in progress")
-        if not isinstance(self.warm_release_s, (int, float)) or not math.isfinite(self.warm_release_s) or self.warm_release_s < 0:
-            raise SimulationError(f"warm release must be a number of seconds >= 0, got {self.warm_release_s!r}",
-                                  "pass e.g. 5, or 0 to send a warm start's past events at once")
+        for name, seconds, fix in (
+                ("warm start", self.warm_start_s, "pass e.g. 300 (about one mean call), or 0 to start with no call in progress"),
+                ("warm release", self.warm_release_s, "pass e.g. 5, or 0 to send a warm start's past events at once")):
+            if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
+                raise SimulationError(f"{name} must be a number of seconds >= 0, got {seconds!r}", fix)
         if not isinstance(self.seed, int):
             raise SimulationError(f"seed must be an integer, got {self.seed!r}", "pass e.g. --seed 42")
         if self.start_time_ms is not None and (not isinstance(self.start_time_ms, int) or self.start_time_ms < 0):
