@@ -17,7 +17,7 @@ from callstream.cli import CliContext, pass_context
 from callstream.cli.scale_cmd import policy_from, scaling_options
 from callstream.contract.catalog import Catalog, load_catalog
 from callstream.errors import CallstreamError
-from callstream.governance.acls import grant_catalog
+from callstream.governance.acls import OBSERVER, grant_catalog
 from callstream.governance.audit import AuditLog
 from callstream.governance.protection import ProducerSeal, open_audit
 from callstream.governance.shipping import SHIPPER, AuditTopic, ship_to
@@ -29,6 +29,7 @@ from callstream.local.processes import Child, ProcessGroup
 from callstream.migrate.handover import Handover
 from callstream.migrate.links import settings_on
 from callstream.observe.client_metrics import worker_metrics_env
+from callstream.observe.lag import OffsetReader
 from callstream.observe.live import LiveMonitor
 from callstream.processors.registry import deployment, load_processor
 from callstream.processors.watchdog import STUCK_COMMIT_EXIT
@@ -146,8 +147,11 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
     finally:
         handover.withdraw()
         stop.set()
-        gate.release()
         monitor.close()
+        if not no_simulator and crashed is None and processes.group.children:
+            _drain(processes, gate, console)
+        else:
+            gate.release()
         processes.stop()
         if seal is not None:
             seal.flush()
@@ -269,6 +273,10 @@ WARM_RELEASE_S = 10.0
 #: how long `up` waits for its processors to hold their partitions before starting traffic
 JOIN_WAIT_S = 90.0
 
+#: how long a stopping `up` waits for its processors to work through the traffic it sent
+DRAIN_WAIT_S = 30.0
+DRAIN_POLL_S = 0.25
+
 
 def _wait_for_processors(processes: PlatformProcesses, conf: dict[str, str], console: Console) -> None:
     """Start the simulator once every processor holds its partitions: events sent before a
@@ -291,6 +299,46 @@ def _wait_for_processors(processes: PlatformProcesses, conf: dict[str, str], con
     elif not processes.crashed():
         console.print(f"[yellow]{', '.join(sorted(waiting))} not consuming after {JOIN_WAIT_S:.0f} s; starting "
                       f"the simulator anyway (see {processes.group.log_dir}/)[/]")
+
+
+def _drain(processes: PlatformProcesses, gate: ProducerGate, console: Console) -> None:
+    """Stop the simulator, then wait until every processor has committed all of its input
+    (at most ``DRAIN_WAIT_S``; Ctrl-C again stops at once): a run that ends, by --duration
+    or Ctrl-C, leaves no event unprocessed until the next start. Stopping the processors
+    with the simulator still sending left the last ~1 s of traffic behind."""
+    unreadable = [t.name for t in processes.catalog.topics if OBSERVER not in t.consumers]
+    inputs = {processor.consumer_group: list(processor.inputs)
+              for processor in map(load_processor, deployment(processes.bundled))}
+    started, behind = time.monotonic(), None
+    try:
+        if not gate.hold(DRAIN_WAIT_S):
+            console.print("[yellow]the simulator did not stop; stopping the processors without waiting for them[/]")
+            return
+        with OffsetReader(client_config(processes.settings, OBSERVER), unreadable=unreadable) as reader, \
+                console.status("the processors are working through the traffic sent ...") as status:
+            while time.monotonic() - started < DRAIN_WAIT_S and not processes.crashed():
+                # the group's state is not asked for: lag in messages is all this needs
+                was_behind = behind
+                behind = sum(reader.group_lag(group, topics, state=("Unknown", 0)).total_lag
+                             for group, topics in inputs.items())
+                # twice: a processor read as caught up may get input from one read after it
+                if behind == 0 and was_behind == 0:
+                    break
+                status.update(f"the processors are working through the traffic sent: {behind:,} message(s) to go "
+                              "(Ctrl-C stops them now; they resume at the next start)")
+                time.sleep(DRAIN_POLL_S)
+    except KeyboardInterrupt:
+        console.print("stopping without waiting for the processors (they resume at the next start)")
+        return
+    except CallstreamError as exc:
+        console.print(f"[yellow]could not read the processors' lag ({exc}); stopping them without waiting[/]")
+        return
+    waited = time.monotonic() - started
+    if behind == 0:
+        console.print(f"[bold]drained[/] every processor has processed all the traffic sent (waited {waited:.1f} s)")
+    elif behind is not None:
+        console.print(f"[yellow]{behind:,} message(s) not yet processed after {waited:.0f} s; the processors "
+                      "resume them at the next start[/]")
 
 
 class AuditShipper:

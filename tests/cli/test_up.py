@@ -20,6 +20,8 @@ from confluent_kafka import Consumer
 
 from callstream.contract.codec import decode_event
 from callstream.local.broker import free_ports
+from callstream.observe.lag import OffsetReader
+from callstream.processors.registry import deployment, load_processor
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +66,12 @@ def test_up_runs_the_platform_then_history_replays(cli_env: dict[str, str], kafk
     assert prompting_since is not None and "stopping ..." in up.stdout  # stopped by Ctrl-C, not by --duration
     assert "stopped the processors, the archiver and the dashboard" in up.stdout
     assert "http://127.0.0.1:" in up.stdout
+    # it stopped the simulator first and the processors once they had committed all it sent
+    assert "drained every processor has processed all the traffic sent" in up.stdout, up.stdout[-2000:]
+    with OffsetReader(kafka_config) as reader:
+        behind = {p.consumer_group: reader.group_lag(p.consumer_group, list(p.inputs), state=("Unknown", 0)).total_lag
+                  for p in map(load_processor, deployment(False))}
+    assert not any(behind.values()), behind
 
     counted = run_cli(*base, "archive", "query", "--json",
                       "SELECT event_type, count(*) AS n FROM callstream_call_lifecycle GROUP BY event_type", cwd=tmp_path,
