@@ -32,12 +32,17 @@ DEAD_LETTERS = "callstream_processor_dead_letters_total"
 CLIENT_ERRORS = "callstream_client_errors_total"
 STEP_SECONDS = "callstream_processor_step_seconds"
 REBALANCE_SECONDS = "callstream_processor_rebalance_seconds"
+CHECKPOINT_SECONDS = "callstream_processor_checkpoint_seconds"
 
 #: per-event processing time: most steps take well under a millisecond
 STEP_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
 
 #: a rebalance phase (processors/rebalance.py): tens of milliseconds to the session timeout
 REBALANCE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+#: a checkpoint's stop (processors/checkpoints.py): milliseconds idle, ~100 ms under load,
+#: seconds when a broker is slow to acknowledge
+CHECKPOINT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 _SLUG = re.compile(r"[^a-z]+")
 
@@ -68,6 +73,10 @@ class _Families:
                                            "Time a processor instance spent in one phase of a consumer-group "
                                            "rebalance (revoke, lost, join, assign, recovery)",
                                            ["processor", "phase"], buckets=REBALANCE_BUCKETS, registry=registry)
+        self.checkpoint_seconds = Histogram(CHECKPOINT_SECONDS,
+                                            "Time a processor instance stopped reading to commit a checkpoint "
+                                            "(state hand-over, changelogs, flush, offsets or transaction)",
+                                            ["processor"], buckets=CHECKPOINT_BUCKETS, registry=registry)
 
 
 #: keyed by the registry itself, weakly: keyed by ``id()``, a registry collected after one
@@ -90,6 +99,7 @@ class ProcessorMetrics:
         self._families = families
         self.processed = families.processed.labels(processor)
         self.step_seconds = families.step_seconds.labels(processor)
+        self.checkpoint_seconds = families.checkpoint_seconds.labels(processor)
 
     def dead_letter(self, reason: str) -> None:
         self._families.dead_letters.labels(self.processor, reason_class(reason)).inc()

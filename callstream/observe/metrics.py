@@ -58,6 +58,8 @@ METRICS: tuple[MetricSpec, ...] = (
                "Time a processor instance spends on one event"),
     MetricSpec("callstream_processor_rebalance_seconds", "histogram", ("processor", "phase"),
                "Time processor instances spent in a phase of a consumer-group rebalance (revoke, lost, join, assign, recovery)"),
+    MetricSpec("callstream_processor_checkpoint_seconds", "histogram", ("processor",),
+               "Time processor instances stopped reading to commit a checkpoint (state, changelogs, flush, offsets)"),
     MetricSpec("callstream_archive_freshness_seconds", "gauge", ("topic",),
                "Age of the newest archived message of the topic (Kafka timestamp)"),
     MetricSpec("callstream_archive_lag_messages", "gauge", ("topic",),
@@ -147,7 +149,8 @@ def _worker_families(s: Snapshot, f: dict[str, Metric]) -> None:
     names = {"callstream_processor_events": "callstream_processor_events_total",
              "callstream_processor_dead_letters": "callstream_processor_dead_letters_total",
              "callstream_processor_step_seconds": "callstream_processor_step_seconds",
-             "callstream_processor_rebalance_seconds": "callstream_processor_rebalance_seconds"}
+             "callstream_processor_rebalance_seconds": "callstream_processor_rebalance_seconds",
+             "callstream_processor_checkpoint_seconds": "callstream_processor_checkpoint_seconds"}
     for sample in s.workers:
         target = names.get(sample.family)
         if target is None or sample.name.endswith("_created"):

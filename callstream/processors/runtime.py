@@ -41,6 +41,7 @@ from callstream.kafka.config import KEY_PARTITIONER
 from callstream.observe.client_metrics import ProcessorMetrics, hook_quix_error_callbacks
 from callstream.processors.base import CallState, Processor, WindowSpec
 from callstream.processors.bundle import ProcessorBundle
+from callstream.processors.checkpoints import time_checkpoints
 from callstream.processors.internal_topics import PromptTopicAdmin
 from callstream.processors.rebalance import RebalanceTimer, prompt_recovery
 from callstream.processors.state_cache import CallStateCache
@@ -501,6 +502,7 @@ def _build(
     else:
         sdf.update(_producing(app, {name: topic.name for name, topic in outputs.items()}), metadata=True)
     hook_quix_error_callbacks(app, step.metrics)
+    time_checkpoints(app, step.metrics)  # after the state cache's hook: its hand-over is part of the stop
     RebalanceTimer(processor.name, step.metrics).hook(app)
     prompt_recovery(app)
     if processor.guarantee == "exactly-once":

@@ -11,6 +11,7 @@ from support.calls import card_segments
 from callstream.contract.codec import decode_event
 from callstream.contract.deadletter import read_dead_letter
 from callstream.contract.events import RedactedSegment
+from callstream.observe.client_metrics import CHECKPOINT_SECONDS, read_worker_metrics
 
 RAW, REDACTED, DLQ = "callstream.transcript.raw", "callstream.transcript.redacted", "callstream.deadletter"
 
@@ -29,7 +30,7 @@ def distinct_events_at_least(count: int):
     return until
 
 
-def test_redacts_and_dead_letters_without_stopping(pipeline, workers) -> None:
+def test_redacts_and_dead_letters_without_stopping(pipeline, worker_metrics_dir, workers) -> None:
     worker = workers("redactor")
     pipeline.produce(RAW, card_segments(50))
     pipeline.produce_raw(RAW, b'{"event_type": "transcript.segment", "contact_id": 7}', key=b"call-bad")
@@ -57,12 +58,28 @@ def test_redacts_and_dead_letters_without_stopping(pipeline, workers) -> None:
     assert letter.processor == "redactor" and letter.source_topic == pipeline[RAW]
     assert "undecodable" in letter.reason and letter.key == b"call-bad"
 
+    # it timed the checkpoints that committed all this (a Quix release that moves the commit fails here)
+    deadline = time.monotonic() + 10
+    while (checkpoints := _checkpoints_timed(worker_metrics_dir)) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert checkpoints is not None, "the worker timed no checkpoint"
+    count, seconds = checkpoints
+    assert count >= 1 and 0 < seconds < 30 * count
+
     # a stalled worker can be asked where it waits: SIGUSR1 writes its threads' stacks to its log
     os.kill(worker.pid, signal.SIGUSR1)
     deadline = time.monotonic() + 10
     while "Current thread" not in worker.log_path.read_text(errors="replace") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "Current thread" in worker.log_path.read_text(errors="replace") and worker.alive()
+
+
+def _checkpoints_timed(directory) -> tuple[float, float] | None:
+    """(count, sum) of the redactor's ``callstream_processor_checkpoint_seconds``, once it has any."""
+    values = {s.name.removeprefix(CHECKPOINT_SECONDS): s.value
+              for family in read_worker_metrics(directory) if family.name == CHECKPOINT_SECONDS
+              for s in family.samples if s.labels.get("processor") == "redactor"}
+    return (values["_count"], values["_sum"]) if values.get("_count") else None
 
 
 def test_kill_mid_stream_and_restart_loses_nothing(pipeline, workers) -> None:

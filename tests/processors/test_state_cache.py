@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import types
 from datetime import timedelta
 from typing import Any
@@ -182,6 +183,8 @@ def test_built_workers_keep_call_state_through_the_cache(kafka_config, pipeline,
     # catches a Quix release that renames the commit or the checkpoint's expiry the cache uses
     options = {"topic_names": pipeline.names, "group": f"state-cache-{tmp_path.name}"}
     built = build_application(load_processor("escalation"), kafka_config, load_catalog(), tmp_path / "e", **options)
-    commit = built.app._processing_context.commit_checkpoint
+    timed = built.app._processing_context.commit_checkpoint  # the checkpoint timer, around the cache
+    assert timed.__qualname__.startswith("time_checkpoints."), timed.__qualname__
+    commit = inspect.getclosurevars(timed).nonlocals["commit"]
     assert commit.__qualname__.startswith("CallStateCache."), commit.__qualname__
     assert callable(Checkpoint.expired)
