@@ -137,10 +137,8 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
                 console.print(f"[bold]autoscale[/] {line}", soft_wrap=True)
             for child in processes.restart_stuck_commits():
                 console.print(f"[yellow]{child.name}: a checkpoint commit was stuck; restarted it (see {child.log_path})[/]")
-            dead = processes.crashed()
-            if dead:
-                crashed = dead[0]
-                console.print(f"[red]{crashed.name} exited ({crashed.returncode}); read {crashed.log_path}[/]")
+            crashed = _first_crashed(processes, console)
+            if crashed is not None:
                 break
     except KeyboardInterrupt:
         console.print("stopping ...")
@@ -150,6 +148,7 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
         monitor.close()
         if not no_simulator and crashed is None and processes.group.children:
             _drain(processes, gate, console)
+            crashed = _first_crashed(processes, console)  # one that died while the others caught up
         else:
             gate.release()
         processes.stop()
@@ -299,6 +298,14 @@ def _wait_for_processors(processes: PlatformProcesses, conf: dict[str, str], con
     elif not processes.crashed():
         console.print(f"[yellow]{', '.join(sorted(waiting))} not consuming after {JOIN_WAIT_S:.0f} s; starting "
                       f"the simulator anyway (see {processes.group.log_dir}/)[/]")
+
+
+def _first_crashed(processes: PlatformProcesses, console: Console) -> Child | None:
+    """The first process that exited unasked, said in red with where its log is."""
+    dead = processes.crashed()
+    if dead:
+        console.print(f"[red]{dead[0].name} exited ({dead[0].returncode}); read {dead[0].log_path}[/]")
+    return dead[0] if dead else None
 
 
 def _drain(processes: PlatformProcesses, gate: ProducerGate, console: Console) -> None:
