@@ -31,6 +31,7 @@ from callstream.migrate.links import settings_on
 from callstream.observe.client_metrics import worker_metrics_env
 from callstream.observe.lag import OffsetReader
 from callstream.observe.live import LiveMonitor
+from callstream.processors.base import Processor
 from callstream.processors.registry import deployment, load_processor
 from callstream.processors.watchdog import STUCK_COMMIT_EXIT
 from callstream.scaling.controller import (
@@ -203,6 +204,10 @@ class PlatformProcesses:
             self.group.spawn("archive-maintenance", "callstream.archive.maintainer")
         self.group.spawn("dashboard", "callstream.observe.dashboard")
 
+    def processors(self) -> list[Processor]:
+        """The processors (or bundles) this deployment runs."""
+        return [load_processor(name) for name in deployment(self.bundled)]
+
     def scale(self) -> list[str]:
         """With autoscaling: read the groups' lag when due and add or remove instances (what
         it did, a line each)."""
@@ -281,7 +286,7 @@ def _wait_for_processors(processes: PlatformProcesses, conf: dict[str, str], con
     """Start the simulator once every processor holds its partitions: events sent before a
     worker joined wait for it, and the first minute's assist latency read ~4 s (a fresh
     clone's `make up`) where the platform answers in ~20 ms."""
-    groups = [load_processor(name).consumer_group for name in deployment(processes.bundled)]
+    groups = [processor.consumer_group for processor in processes.processors()]
     members = StableMembers(conf)
     waiting = set(groups)
     started = time.monotonic()
@@ -313,9 +318,9 @@ def _drain(processes: PlatformProcesses, gate: ProducerGate, console: Console) -
     (at most ``DRAIN_WAIT_S``; Ctrl-C again stops at once): a run that ends, by --duration
     or Ctrl-C, leaves no event unprocessed until the next start. Stopping the processors
     with the simulator still sending left the last ~1 s of traffic behind."""
-    unreadable = [t.name for t in processes.catalog.topics if OBSERVER not in t.consumers]
-    inputs = {processor.consumer_group: list(processor.inputs)
-              for processor in map(load_processor, deployment(processes.bundled))}
+    readable = processes.catalog.readable_by(OBSERVER)
+    unreadable = [t.name for t in processes.catalog.topics if t.name not in readable]
+    inputs = {processor.consumer_group: list(processor.inputs) for processor in processes.processors()}
     started, behind = time.monotonic(), None
     try:
         if not gate.hold(DRAIN_WAIT_S):

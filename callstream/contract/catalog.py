@@ -135,6 +135,10 @@ class Catalog(BaseModel):
     def topic_of_event(self) -> dict[str, str]:
         return {event_type: t.name for t in self.topics for event_type in t.event_types}
 
+    def readable_by(self, principal: str) -> frozenset[str]:
+        """Names of the topics the catalog lets ``principal`` consume (what its ACLs allow)."""
+        return frozenset(t.name for t in self.topics if principal in t.consumers)
+
     def topic(self, name: str) -> TopicSpec:
         try:
             return self.by_name[name]

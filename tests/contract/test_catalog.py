@@ -23,6 +23,14 @@ def test_shipped_catalog_is_valid_and_owns_every_event_type() -> None:
     assert catalog.topic_for("transcript.redacted") == "callstream.transcript.redacted"
 
 
+def test_readable_by_is_what_a_principal_may_consume() -> None:
+    catalog = load_catalog()
+    readable = catalog.readable_by("dashboard")
+    assert readable == {t.name for t in catalog.topics if "dashboard" in t.consumers}
+    assert "callstream.transcript.redacted" in readable and "callstream.transcript.raw" not in readable
+    assert catalog.readable_by("nobody") == frozenset()
+
+
 def test_restricted_data_is_archived_for_less_time_than_redacted() -> None:
     catalog = load_catalog()
     assert catalog.classifications["restricted"].archive_retention_days < catalog.classifications["confidential"].archive_retention_days

@@ -106,7 +106,7 @@ class CallDrillDown:
 
         rename = dict(topic_names or {})
         self.logical = {rename.get(t.name, t.name): t.name for t in catalog.topics}
-        readable = {t.name for t in catalog.topics if OBSERVER in t.consumers}  # what its ACLs allow
+        readable = catalog.readable_by(OBSERVER)
         self.scope = ReplayScope(topics=tuple(actual for actual, name in self.logical.items() if name in readable),
                                  restricted=frozenset(rename.get(t.name, t.name) for t in catalog.topics
                                                       if t.classification == "restricted"))
