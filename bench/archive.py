@@ -87,6 +87,10 @@ WORDS = ("billing account refund charge plan upgrade outage router password card
          "payment late fee cancel service agent transfer supervisor thanks hold").split()
 
 
+#: how long each call of ``call_events`` lasts
+CALL_MS = 400_000
+
+
 def call_events(contact_id: str, t0: int, rng: random.Random) -> dict[str, list[tuple[bytes, list]]]:
     """One call's events, encoded, by topic kind."""
     env = {"contact_id": contact_id, "producer": "bench", "produced_at_ms": t0}
@@ -95,7 +99,7 @@ def call_events(contact_id: str, t0: int, rng: random.Random) -> dict[str, list[
                       dialed_number="+18005550000", **env),
         CallQueued(event_id=f"{contact_id}-q", event_time_ms=t0 + 500, queue="billing", **env),
         CallConnected(event_id=f"{contact_id}-c", event_time_ms=t0 + 30_000, agent_id="agent-7", queue="billing", **env),
-        CallEnded(event_id=f"{contact_id}-e", event_time_ms=t0 + 400_000, ended_by="customer", duration_ms=400_000, **env),
+        CallEnded(event_id=f"{contact_id}-e", event_time_ms=t0 + CALL_MS, ended_by="customer", duration_ms=CALL_MS, **env),
     ]
     segments, sentiment = [], []
     for i in range(40):
@@ -113,6 +117,24 @@ def call_events(contact_id: str, t0: int, rng: random.Random) -> dict[str, list[
             for kind, events in (("lifecycle", lifecycle), ("redacted", segments), ("sentiment", sentiment))}
 
 
+#: calls start within the last two days: three event-date partitions per topic
+TRAFFIC_SPAN_MS = 2 * 86_400_000
+DAY_MS = 86_400_000
+
+
+def call_start_ms(now_ms: int, call: int, rng: random.Random) -> int:
+    """When call number ``call`` starts: anywhere in the last two days, but the first three
+    one on each date those days touch (today, yesterday, the day before), starting early
+    enough to end on it where it can. Drawn from the two days alone, a small run late in
+    the UTC day often had no call on the oldest date, whose slice was then an hour or two."""
+    earliest = now_ms - TRAFFIC_SPAN_MS
+    if call >= 3:
+        return now_ms - rng.randint(0, TRAFFIC_SPAN_MS)
+    day_start = now_ms - now_ms % DAY_MS - call * DAY_MS
+    low = max(earliest, day_start)
+    return rng.randint(low, max(low, min(now_ms, day_start + DAY_MS - CALL_MS)))
+
+
 def produce(conf: dict, topics: dict[str, str], calls: int, seed: int) -> tuple[int, list[str], float]:
     rng = random.Random(seed)
     # Idempotent like the platform's producers; this also warms the broker's producer-id
@@ -126,7 +148,7 @@ def produce(conf: dict, topics: dict[str, str], calls: int, seed: int) -> tuple[
     for c in range(calls):
         contact_id = f"bench-{seed}-{c:07d}"
         contact_ids.append(contact_id)
-        t0 = now - rng.randint(0, 2 * 86_400_000)  # two days of traffic: several event-date partitions
+        t0 = call_start_ms(now, c, rng)
         for kind, encoded in call_events(contact_id, t0, rng).items():
             for value, headers in encoded:
                 produce_patiently(producer, topics[kind], value, contact_id, headers)
