@@ -61,6 +61,8 @@ def _threshold_options(command):
         click.option("--max-p99-ms", "max_latency_p99_ms", type=float, help="p99 end-to-end latency per stage, ms [5000]."),
         click.option("--max-dead-letters-per-min", "max_dead_letters_per_minute", type=float),
         click.option("--max-client-errors", type=int),
+        click.option("--max-checkpoint-p99-ms", type=float,
+                     help="Bucket bound of a processor's checkpoint p99 (its loop's stop), ms."),
         click.option("--max-archive-freshness", "max_archive_freshness_seconds", type=float, help="Seconds."),
         click.option("--max-archive-lag-seconds", type=float),
     ]):
@@ -93,8 +95,8 @@ def _snapshot_from(url: str, token: str | None = None, timeout_s: float = 10.0) 
 @pass_context
 def status(ctx: CliContext, as_json: bool, interval: float, from_dashboard: str | None, force_sample: bool, groups,
            topic_map, window, lookback, worker_metrics_dir, **limits) -> int:
-    """Lag, latency p50/p99, error and dead-letter rates, archive freshness and broker health
-    on one screen. When this deployment's dashboard runs, its observer's latest sample
+    """Lag, latency p50/p99, each processor's time per event and checkpoint stops, error and
+    dead-letter rates, archive freshness and broker health on one screen. When this deployment's dashboard runs, its observer's latest sample
     answers at once; otherwise the cluster is sampled now. Exits 3 when a threshold is
     breached (thresholds: options, or the config file's observe.thresholds)."""
     thresholds: Thresholds = load_thresholds(ctx.config_file or _default_config(), **limits)

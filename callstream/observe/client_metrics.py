@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -166,32 +166,64 @@ def worker_metrics_env(directory: Path) -> dict[str, str]:
     return {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
 
 
+class HistogramTotals:
+    """One histogram's cumulative figures for one label set, as the workers' files add up."""
+
+    __slots__ = ("buckets", "count", "sum")
+
+    def __init__(self, count: float = 0.0, total: float = 0.0, buckets: dict[float, float] | None = None) -> None:
+        self.count = count
+        self.sum = total
+        #: upper bound (seconds; ``inf`` last) -> cumulative count, Prometheus ``le`` style
+        self.buckets: dict[float, float] = buckets if buckets is not None else {}
+
+    def minus(self, earlier: HistogramTotals) -> HistogramTotals:
+        """What was observed since ``earlier``; totals that shrank (the workers' metrics
+        files removed, a new run) count from zero again."""
+        if self.count < earlier.count:
+            return self
+        return HistogramTotals(self.count - earlier.count, self.sum - earlier.sum,
+                               {le: n - earlier.buckets.get(le, 0.0) for le, n in self.buckets.items()})
+
+    def bound(self, q: float) -> float | None:
+        """The smallest bucket bound with at least ``q`` of the observations at or below it
+        (``inf``: beyond the largest bound); ``None`` without observations."""
+        if self.count <= 0:
+            return None
+        return min((le for le, below in self.buckets.items() if below >= q * self.count), default=float("inf"))
+
+
+def histogram_totals(samples: Iterable[tuple[str, Any]], family: str,
+                     keys: tuple[str, ...]) -> dict[tuple[str, ...], HistogramTotals]:
+    """``family``'s totals per value of the ``keys`` labels, from ``(family name, sample)``
+    pairs (a prometheus-client sample, or anything with its ``name``, ``labels``, ``value``)."""
+    out: dict[tuple[str, ...], HistogramTotals] = {}
+    for name, sample in samples:
+        if name != family:
+            continue
+        totals = out.setdefault(tuple(sample.labels.get(k, "") for k in keys), HistogramTotals())
+        if sample.name.endswith("_count"):
+            totals.count = sample.value
+        elif sample.name.endswith("_sum"):
+            totals.sum = sample.value
+        elif sample.name.endswith("_bucket"):
+            totals.buckets[float(sample.labels["le"])] = sample.value
+    return out
+
+
 def rebalance_phases(families: list[Any]) -> dict[str, dict[str, dict[str, float | int | None]]]:
     """``processor -> phase -> {count, total_s, mean_s, all_within_s}`` from the workers'
     ``REBALANCE_SECONDS`` histograms; ``all_within_s`` is the smallest bucket bound that
     holds every observation (None: some took longer than the last bound)."""
-    counts: dict[tuple[str, str], float] = {}
-    sums: dict[tuple[str, str], float] = {}
-    buckets: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for family in families:
-        if family.name != REBALANCE_SECONDS:
-            continue
-        for sample in family.samples:
-            key = (sample.labels["processor"], sample.labels["phase"])
-            if sample.name.endswith("_count"):
-                counts[key] = sample.value
-            elif sample.name.endswith("_sum"):
-                sums[key] = sample.value
-            elif sample.name.endswith("_bucket"):
-                buckets.setdefault(key, []).append((float(sample.labels["le"]), sample.value))
+    totals = histogram_totals(((f.name, s) for f in families for s in f.samples), REBALANCE_SECONDS,
+                              ("processor", "phase"))
     phases: dict[str, dict[str, dict[str, float | int | None]]] = {}
-    for (processor, phase), count in sorted(counts.items()):
-        if not count:
+    for (processor, phase), t in sorted(totals.items()):
+        if not t.count:
             continue
-        within = min((le for le, below in buckets.get((processor, phase), []) if below >= count), default=None)
+        within = t.bound(1.0)
         phases.setdefault(processor, {})[phase] = {
-            "count": int(count), "total_s": round(sums.get((processor, phase), 0.0), 3),
-            "mean_s": round(sums.get((processor, phase), 0.0) / count, 3),
+            "count": int(t.count), "total_s": round(t.sum, 3), "mean_s": round(t.sum / t.count, 3),
             "all_within_s": None if within is None or within == float("inf") else within}
     return phases
 

@@ -35,6 +35,7 @@ from callstream.governance.acls import OBSERVER
 from callstream.observe.client_metrics import CLIENT_ERRORS, read_worker_metrics
 from callstream.observe.health import ArchiveHealth, cluster_health, local_broker_count
 from callstream.observe.lag import GroupLag, OffsetReader, behind_positions, skew_of
+from callstream.observe.processor_time import ProcessorClock
 from callstream.observe.snapshot import (
     ClusterHealth,
     GroupRate,
@@ -108,6 +109,7 @@ class Observer:
         self.expected_brokers = local_broker_count(self.settings.state_dir)
         self.latest: Snapshot | None = None
         self.history: deque[dict[str, Any]] = deque(maxlen=self.settings.history_points)
+        self.clock = ProcessorClock(self.settings.window_s)
         self._previous: tuple[float, dict[tuple[str, int], int], dict[tuple[str, str], int]] | None = None
         self._stop = threading.Event()
 
@@ -127,10 +129,12 @@ class Observer:
         cluster = cluster_health(self.reader.admin, expected_brokers=self.expected_brokers, topics=self.logical)
         self.expected_brokers = max(self.expected_brokers, cluster.brokers_up)
         board = self.figures.board_view()
+        workers = self._worker_samples()
         common: dict[str, Any] = {
             "sampled_at_ms": now, "window_seconds": self.settings.window_s, "cluster": cluster,
             "latency": self.figures.latency(now), "dead_letters": self.figures.dead_letters(now),
-            "client_errors": self._client_errors(), "workers": self._worker_samples(),
+            "client_errors": self._client_errors(workers), "workers": workers,
+            "processors": self.clock.update(now / 1000, workers),
             "calls_in_progress": board["calls_in_progress"],
             "open_escalations": dict(Counter(e["queue"] or "(unassigned)" for e in board["open_escalations"])),
         }
@@ -208,9 +212,9 @@ class Observer:
                 samples.append(WorkerSample(family.name, family.type, s.name, dict(s.labels), float(s.value)))
         return samples
 
-    def _client_errors(self) -> dict[str, int]:
+    def _client_errors(self, workers: list[WorkerSample]) -> dict[str, int]:
         errors: dict[str, int] = {}
-        for sample in self._worker_samples():
+        for sample in workers:
             if sample.name == CLIENT_ERRORS:
                 key = client_error_key(sample.labels.get("source", ""), sample.labels.get("client", ""),
                                        sample.labels.get("error", ""))

@@ -93,6 +93,26 @@ class WorkerSample(msgspec.Struct, frozen=True, array_like=True):
     value: float
 
 
+class ProcessorTime(msgspec.Struct, frozen=True, kw_only=True):
+    """One processor's time over the last window, summed over its instances
+    (``observe/processor_time.py``)."""
+
+    processor: str
+    #: seconds between the two samples the figures are the difference of
+    over_seconds: float
+    events_per_s: float
+    #: mean time per event (decode, process, encode), in microseconds
+    step_mean_us: float | None = None
+    #: checkpoints that committed something, their mean stop and its p99's bucket bound
+    checkpoints: int = 0
+    checkpoint_mean_ms: float | None = None
+    checkpoint_p99_bound_ms: float | None = None
+    #: the p99 lies beyond the largest bucket (30 s): a checkpoint stuck on the broker
+    checkpoint_p99_beyond_buckets: bool = False
+    #: milliseconds per second the loops stood still for checkpoints (instances add up)
+    stopped_ms_per_s: float = 0.0
+
+
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     sampled_at_ms: int
     #: seconds of the sliding window used for latency percentiles and dead-letter rates
@@ -109,6 +129,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     #: ``None``: no archive in this state dir
     archive: list[ArchiveTopic] | None = None
     workers: list[WorkerSample] = []
+    #: per processor over the window: empty until the observer has two samples
+    processors: list[ProcessorTime] = []
     #: from the supervisor board: calls in progress per queue, open escalations per queue
     calls_in_progress: dict[str, int] = {}
     open_escalations: dict[str, int] = {}

@@ -11,6 +11,7 @@ Thresholds come from options and/or the config file's ``observe.thresholds`` map
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from callstream.errors import ConfigError
-from callstream.observe.snapshot import Snapshot
+from callstream.observe.snapshot import ProcessorTime, Snapshot
 
 #: exit code of ``callstream status`` when a threshold is breached (1 is a CallstreamError)
 BREACH_EXIT_CODE = 3
@@ -35,6 +36,8 @@ class Thresholds(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     max_latency_p99_ms: float | None = 5000.0
     max_dead_letters_per_minute: float | None = None
     max_client_errors: int | None = None
+    #: the bucket bound of a processor's checkpoint p99 (its loop's longest regular stop)
+    max_checkpoint_p99_ms: float | None = None
     max_archive_freshness_seconds: float | None = None
     max_archive_lag_seconds: float | None = None
     max_under_replicated: int | None = 0
@@ -92,6 +95,9 @@ def evaluate(s: Snapshot, limits: Thresholds) -> list[Breach]:
         over("lag_seconds", g.group, g.max_lag_seconds, limits.max_lag_seconds)
     for stage in s.latency:
         over("latency_p99_ms", stage.stage, stage.p99_ms, limits.max_latency_p99_ms)
+    for p in s.processors:
+        beyond = math.inf if p.checkpoint_p99_beyond_buckets else None
+        over("checkpoint_p99_ms", p.processor, beyond or p.checkpoint_p99_bound_ms, limits.max_checkpoint_p99_ms)
     over("dead_letters_per_minute", "all", sum(d.per_minute for d in s.dead_letters), limits.max_dead_letters_per_minute)
     over("client_errors", "all", sum(s.client_errors.values()), limits.max_client_errors)
     for a in s.archive or []:
@@ -126,6 +132,12 @@ def summary(s: Snapshot) -> dict[str, Any]:
                        for a in s.archive}},
         "calls_in_progress": sum(s.calls_in_progress.values()),
         "open_escalations": sum(s.open_escalations.values()),
+        "processors": {p.processor: {"events_per_s": p.events_per_s, "step_mean_us": p.step_mean_us,
+                                     "checkpoints": p.checkpoints, "checkpoint_mean_ms": p.checkpoint_mean_ms,
+                                     "checkpoint_p99_ms_at_most": None if p.checkpoint_p99_beyond_buckets
+                                     else p.checkpoint_p99_bound_ms,
+                                     "stopped_ms_per_s": p.stopped_ms_per_s, "over_seconds": p.over_seconds}
+                       for p in s.processors},
     }
 
 
@@ -137,6 +149,22 @@ def status_document(s: Snapshot, breaches: list[Breach]) -> dict[str, Any]:
 
 def _fmt(value: float | None, unit: str = "", digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def _checkpoint_p99(p: ProcessorTime) -> str:
+    if p.checkpoint_p99_beyond_buckets:
+        return "> 30 s"
+    return "-" if p.checkpoint_p99_bound_ms is None else f"<= {p.checkpoint_p99_bound_ms:,.0f} ms"
+
+
+def _processor_table(s: Snapshot) -> Table:
+    """Each processor's time: events, time per event, and its loop's checkpoint stops."""
+    table = Table("processor", "events/s", "per event", "checkpoints", "checkpoint mean", "checkpoint p99",
+                  "stopped", title=f"processor time (last {s.processors[0].over_seconds:.0f} s)", title_justify="left")
+    for p in s.processors:
+        table.add_row(p.processor, _fmt(p.events_per_s, digits=1), _fmt(p.step_mean_us, " us"), f"{p.checkpoints:,}",
+                      _fmt(p.checkpoint_mean_ms, " ms", 1), _checkpoint_p99(p), f"{p.stopped_ms_per_s:,.0f} ms/s")
+    return table
 
 
 def render(s: Snapshot, breaches: list[Breach]) -> Group:
@@ -164,6 +192,8 @@ def render(s: Snapshot, breaches: list[Breach]) -> Group:
     for x in s.latency:
         latency.add_row(x.stage, _fmt(x.p50_ms, " ms"), _fmt(x.p99_ms, " ms"), _fmt(x.max_ms, " ms"), f"{x.window_count:,}")
     parts.append(latency)
+    if s.processors:
+        parts.append(_processor_table(s))
     dead = sum(d.total for d in s.dead_letters)
     errors = sum(s.client_errors.values())
     produce = sum(t.produce_per_s or 0 for t in s.topics)

@@ -48,8 +48,10 @@ def escalating_call(contact_id: str) -> tuple[list, list]:
     return lifecycle, raw
 
 
-def test_dashboard_live_in_chromium(pipeline, workers, worker_metrics_dir, dashboard, kafka_config, kafka_bootstrap,
+def test_dashboard_live_in_chromium(worker_metrics_dir, pipeline, workers, dashboard, kafka_config, kafka_bootstrap,
                                     tmp_path) -> None:
+    # worker_metrics_dir first: the workers write their metrics where it says only if it is
+    # set before they start
     OUTPUT.mkdir(exist_ok=True)
     suffix = pipeline["callstream.deadletter"].rsplit(".", 1)[-1]
     for name in PROCESSORS:
@@ -107,6 +109,13 @@ def test_dashboard_live_in_chromium(pipeline, workers, worker_metrics_dir, dashb
                 return c.throughput.data.datasets[1].data.some((pt) => pt.y > 0)
                     && c.p99.data.datasets.some((d) => d.data.length >= 3) && c.archive.data.labels.length >= 1;
             }""", timeout=45_000)
+            # each processor's time: the redactor reads events and stops for checkpoints
+            page.wait_for_function("""() => {
+                const p = window.callstream.state.summary.processors.redactor;
+                return p && p.events_per_s > 0 && p.checkpoints > 0;
+            }""", timeout=30_000)
+            row = page.locator("#processors tr", has_text="redactor")
+            assert "ms/s" in row.inner_text() and "µs" in row.inner_text()
             page.screenshot(path=str(OUTPUT / "dashboard-operations.png"), full_page=True)
 
             # an escalation alert appears for the seeded call

@@ -102,6 +102,10 @@ def test_status_json_matches_metrics(capsys, session_settings, tmp_path, worker_
     assert via_dashboard == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["summary"]["groups"][group]["lag"] == 50
+    # its processor time covers only its window: the redactor, stopped before the dashboard
+    # started, did nothing in it although its totals hold every event it processed
+    stopped = shown["summary"]["processors"]["redactor"]
+    assert stopped["events_per_s"] == 0 and stopped["checkpoints"] == 0 and stopped["over_seconds"] > 0
 
     # the one-screen view of the same
     screen = main(["--state-dir", str(tmp_path / "state"), "status",

@@ -136,6 +136,15 @@ function renderOperations(msg) {
   health.className = `pill ${msg.breaches.length ? "bad" : "ok"}`;
   document.getElementById("updated").textContent = `sampled ${clock(s.sampled_at_ms / 1000)}`;
 
+  table("processors", Object.entries(s.processors), [
+    ["processor"], ["events/s", (p) => fmt(p.events_per_s, 1)],
+    ["per event", (p) => (p.step_mean_us === null ? "–" : `${fmt(p.step_mean_us)} µs`)],
+    ["checkpoints", (p) => fmt(p.checkpoints)],
+    ["checkpoint mean", (p) => (p.checkpoint_mean_ms === null ? "–" : `${fmt(p.checkpoint_mean_ms, 1)} ms`)],
+    ["checkpoint p99", (p) => (p.checkpoint_p99_ms_at_most === null ? (p.checkpoints ? "> 30 s" : "–") : `≤ ${fmt(p.checkpoint_p99_ms_at_most)} ms`)],
+    ["stopped", (p) => `${fmt(p.stopped_ms_per_s)} ms/s`],
+  ]);
+
   const archive = (msg.archive || []).filter((a) => a.freshness_seconds !== null)
     .map((a) => [a.topic.replace(/^callstream\./, ""), a.freshness_seconds]);
   setBars(charts.archive, archive, (v) => (v > 60 ? "#f85149" : v > 30 ? "#d29922" : "#3fb950"));
