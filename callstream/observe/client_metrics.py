@@ -228,6 +228,24 @@ def rebalance_phases(families: list[Any]) -> dict[str, dict[str, dict[str, float
     return phases
 
 
+def checkpoint_stops(families: list[Any]) -> dict[str, dict[str, float | int | None]]:
+    """``processor -> {count, total_s, mean_ms, p99_within_ms, all_within_s}`` from the
+    workers' ``CHECKPOINT_SECONDS`` histograms: how often and how long each processor's
+    loops stood still to commit (``p99_within_ms`` and ``all_within_s`` are bucket bounds;
+    None: beyond the last, 30 s)."""
+    totals = histogram_totals(((f.name, s) for f in families for s in f.samples), CHECKPOINT_SECONDS, ("processor",))
+    stops: dict[str, dict[str, float | int | None]] = {}
+    for (processor,), t in sorted(totals.items()):
+        if not t.count:
+            continue
+        p99, every = t.bound(0.99), t.bound(1.0)
+        stops[processor] = {
+            "count": int(t.count), "total_s": round(t.sum, 3), "mean_ms": round(t.sum / t.count * 1000, 1),
+            "p99_within_ms": None if p99 is None or p99 == float("inf") else round(p99 * 1000, 3),
+            "all_within_s": None if every is None or every == float("inf") else every}
+    return stops
+
+
 def read_worker_metrics(directory: Path) -> list[Any]:
     """Every worker's metrics in ``directory`` (a ``PROMETHEUS_MULTIPROC_DIR``), summed
     across processes, as prometheus-client metric families."""

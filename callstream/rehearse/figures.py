@@ -56,6 +56,8 @@ class RunRecord:
     scaling: dict[str, Any] | None = None
     #: each processor's consumer-group rebalance phases (``client_metrics.rebalance_phases``)
     rebalances: dict[str, Any] = field(default_factory=dict)
+    #: how long each processor's loops stood still for checkpoints (``client_metrics.checkpoint_stops``)
+    checkpoints: dict[str, Any] = field(default_factory=dict)
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -231,6 +233,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "observer": record.observer,
         "autoscale": scaling,
         "rebalances": record.rebalances,
+        "checkpoints": record.checkpoints,
         "metrics": metrics,
         "series": series,
     }

@@ -291,7 +291,7 @@ def render_html(figures: dict[str, Any], pngs: dict[str, Path]) -> str:
     phase_table = html_table(["phase", "curve", "base calls/min", "speed-up", "from (s)", "to (s)"],
                          [[p["name"] + (" (surge)" if p["surge"] else ""), p["curve"], p["rate_per_min"], p["speedup"],
                            p["start_s"], p["end_s"]] for p in traffic["phases"]])
-    scaling = _scaling_html(figures) + _rebalances_html(figures)
+    scaling = _scaling_html(figures) + _rebalances_html(figures) + _checkpoints_html(figures)
     title = f"Rehearsal {figures['scenario']}: {'PASSED' if passed else 'FAILED'}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -340,6 +340,24 @@ def _rebalances_html(figures: dict[str, Any]) -> str:
             "partitions (assign) and restoring their state from the changelogs (recovery). A member "
             "processes nothing from the start of its revoke to the end of its recovery.</p>"
             + html_table(["processor", "phase", "times", "mean (s)", "total (s)", "every one within (s)"], rows))
+
+
+def _checkpoints_html(figures: dict[str, Any]) -> str:
+    """How long each processor's loops stood still to commit, over the whole run (each
+    instance's own timing; see ``callstream/processors/checkpoints.py``)."""
+    stops = figures.get("checkpoints")
+    if not stops:
+        return ""
+    def within(value: float | None, unit: str) -> str:
+        return "longer than 30 s" if value is None else f"<= {value:g} {unit}"
+
+    rows = [[processor, f"{c['count']:,}", c["mean_ms"], within(c["p99_within_ms"], "ms"), within(c["all_within_s"], "s"),
+             c["total_s"]] for processor, c in stops.items()]
+    return ("<h2>Checkpoints</h2><p>Each worker commits about once a second: it hands its calls' state over, "
+            "waits for its outputs and changelogs to be acknowledged and commits its offsets (or its "
+            "transaction), reading nothing meanwhile. A slow broker shows here first: every event that "
+            "arrives during a stop waits for it.</p>"
+            + html_table(["processor", "checkpoints", "mean (ms)", "p99", "every one", "stopped in all (s)"], rows))
 
 
 def _scaling_html(figures: dict[str, Any]) -> str:

@@ -40,7 +40,12 @@ from callstream.governance.acls import add as add_grants
 from callstream.governance.acls import grant_catalog, topic_grants
 from callstream.local import broker
 from callstream.local.processes import ProcessGroup
-from callstream.observe.client_metrics import read_worker_metrics, rebalance_phases, worker_metrics_env
+from callstream.observe.client_metrics import (
+    checkpoint_stops,
+    read_worker_metrics,
+    rebalance_phases,
+    worker_metrics_env,
+)
 from callstream.processors.registry import load_processor
 from callstream.processors.watchdog import STUCK_COMMIT_EXIT
 from callstream.rehearse import analysis, figures, report
@@ -578,6 +583,7 @@ class Rehearsal:
         latency = {stage: (list(ts), list(vs)) for stage, (ts, vs) in observer.latency.items()}
         if ledger.ack_latency:
             latency["produce"] = ([t for t, _ in ledger.ack_latency], [v for _, v in ledger.ack_latency])
+        worker_families = read_worker_metrics(self.worker_metrics_dir)
         by_topic: dict[str, int] = {}
         for (topic, _), offsets in ledger.offsets.items():
             by_topic[topic] = by_topic.get(topic, 0) + len(offsets)
@@ -600,7 +606,7 @@ class Rehearsal:
             delivery=delivery, traffic_end_s=traffic_end_s, groups=list(self.group_ids),
             unexpected_exits=self.unexpected_exits, redrives=self._redrive_results(),
             scaling=self._scaling.report() if self._scaling is not None else None,
-            rebalances=rebalance_phases(read_worker_metrics(self.worker_metrics_dir)),
+            rebalances=rebalance_phases(worker_families), checkpoints=checkpoint_stops(worker_families),
             observer={"caught_up": caught_up, "outputs": observer.outputs, "dead_letters": observer.dead_letters,
                       "undecodable": observer.undecodable, "error": str(observer.error) if observer.error else None},
             run=self.run_info,

@@ -154,3 +154,30 @@ def test_the_workers_rebalance_phases_reach_the_report_in_the_order_a_member_goe
     assert rows == sorted(rows)
     assert "<td>0.85</td>" in section and "longer than 60" in section
     assert "<h2>Rebalances</h2>" not in report.write(tmp_path / "quiet", figures.build(recorded_run()) | {"verdicts": [], "passed": True})["html"].read_text()
+
+
+def test_the_workers_checkpoint_stops_reach_the_report(tmp_path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from callstream.observe.client_metrics import ProcessorMetrics, checkpoint_stops
+
+    registry = CollectorRegistry()  # what the workers of a run wrote, as the runner reads it back
+    frontline = ProcessorMetrics("frontline", registry)
+    for seconds in [0.02] * 98 + [0.08, 3.5]:  # a broker lost: one checkpoint waited 3.5 s
+        frontline.checkpoint_seconds.observe(seconds)
+    ProcessorMetrics("quality", registry).checkpoint_seconds.observe(40.0)
+    ProcessorMetrics("analytics", registry)  # started, never committed anything
+    record = recorded_run()
+    record.checkpoints = checkpoint_stops(list(registry.collect()))
+    data = figures.build(record)
+    assert data["checkpoints"]["frontline"] == {"count": 100, "total_s": 5.54, "mean_ms": 55.4, "p99_within_ms": 100.0,
+                                                "all_within_s": 5.0}
+    assert data["checkpoints"]["quality"]["all_within_s"] is None and data["checkpoints"]["quality"]["p99_within_ms"] is None
+    assert "analytics" not in data["checkpoints"]
+    data["verdicts"], data["passed"] = [], True
+    page = report.write(tmp_path / "run", data)["html"].read_text()
+    section = page[page.index("<h2>Checkpoints</h2>"):]
+    assert "<td>frontline</td><td>100</td><td>55.4</td><td>&lt;= 100 ms</td><td>&lt;= 5 s</td><td>5.54</td>" in section
+    assert "longer than 30 s" in section
+    quiet = figures.build(recorded_run()) | {"verdicts": [], "passed": True}
+    assert "<h2>Checkpoints</h2>" not in report.write(tmp_path / "quiet", quiet)["html"].read_text()
