@@ -96,8 +96,9 @@ def _snapshot_from(url: str, token: str | None = None, timeout_s: float = 10.0) 
 def status(ctx: CliContext, as_json: bool, interval: float, from_dashboard: str | None, force_sample: bool, groups,
            topic_map, window, lookback, worker_metrics_dir, **limits) -> int:
     """Lag, latency p50/p99, each processor's time per event and checkpoint stops, error and
-    dead-letter rates, archive freshness and broker health on one screen. When this deployment's dashboard runs, its observer's latest sample
-    answers at once; otherwise the cluster is sampled now. Exits 3 when a threshold is
+    dead-letter rates, archive freshness and broker health on one screen. When this
+    deployment's dashboard runs, its observer's latest sample answers at once; otherwise
+    the cluster is sampled now. Exits 3 when a threshold is
     breached (thresholds: options, or the config file's observe.thresholds)."""
     thresholds: Thresholds = load_thresholds(ctx.config_file or _default_config(), **limits)
     err = Console(stderr=True)

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from callstream.errors import ConfigError
+from callstream.observe.client_metrics import CHECKPOINT_BUCKETS
 from callstream.observe.snapshot import ProcessorTime, Snapshot
 
 #: exit code of ``callstream status`` when a threshold is breached (1 is a CallstreamError)
@@ -153,7 +154,7 @@ def _fmt(value: float | None, unit: str = "", digits: int = 0) -> str:
 
 def _checkpoint_p99(p: ProcessorTime) -> str:
     if p.checkpoint_p99_beyond_buckets:
-        return "> 30 s"
+        return f"> {CHECKPOINT_BUCKETS[-1]:g} s"
     return "-" if p.checkpoint_p99_bound_ms is None else f"<= {p.checkpoint_p99_bound_ms:,.0f} ms"
 
 

@@ -23,6 +23,8 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from PIL import Image  # noqa: E402  (matplotlib's own dependency)
 
+from callstream.observe.client_metrics import CHECKPOINT_BUCKETS  # noqa: E402
+
 _FAULT_COLORS = {"down": "#c62828", "up": "#2e7d32", "redrive": "#6a1b9a"}
 _PHASE_COLORS = ("#f5f5f5", "#e3f2fd")
 _SURGE_COLOR = "#ffe0b2"
@@ -349,7 +351,7 @@ def _checkpoints_html(figures: dict[str, Any]) -> str:
     if not stops:
         return ""
     def within(value: float | None, unit: str) -> str:
-        return "longer than 30 s" if value is None else f"<= {value:g} {unit}"
+        return f"longer than {CHECKPOINT_BUCKETS[-1]:g} s" if value is None else f"<= {value:g} {unit}"
 
     rows = [[processor, f"{c['count']:,}", c["mean_ms"], within(c["p99_within_ms"], "ms"), within(c["all_within_s"], "s"),
              c["total_s"]] for processor, c in stops.items()]
