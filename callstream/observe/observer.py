@@ -32,10 +32,10 @@ from callstream.contract.catalog import Catalog, load_catalog
 from callstream.entry import run_entry_point
 from callstream.errors import CallstreamError, KafkaOperationError
 from callstream.governance.acls import OBSERVER
-from callstream.observe.client_metrics import CLIENT_ERRORS, read_worker_metrics
+from callstream.observe.client_metrics import CLIENT_ERRORS
 from callstream.observe.health import ArchiveHealth, cluster_health, local_broker_count
 from callstream.observe.lag import GroupLag, OffsetReader, behind_positions, skew_of
-from callstream.observe.processor_time import ProcessorClock
+from callstream.observe.processor_time import ProcessorClock, read_worker_samples
 from callstream.observe.snapshot import (
     ClusterHealth,
     GroupRate,
@@ -129,7 +129,7 @@ class Observer:
         cluster = cluster_health(self.reader.admin, expected_brokers=self.expected_brokers, topics=self.logical)
         self.expected_brokers = max(self.expected_brokers, cluster.brokers_up)
         board = self.figures.board_view()
-        workers = self._worker_samples()
+        workers = read_worker_samples(self.settings.metrics_dir)
         common: dict[str, Any] = {
             "sampled_at_ms": now, "window_seconds": self.settings.window_s, "cluster": cluster,
             "latency": self.figures.latency(now), "dead_letters": self.figures.dead_letters(now),
@@ -204,13 +204,6 @@ class Observer:
         rows = [msgspec.structs.replace(p, topic=self.logical.get(p.topic, p.topic)) for p in lag.partitions]
         rows.sort(key=lambda p: (p.topic, p.partition))
         return msgspec.structs.replace(lag, partitions=rows)
-
-    def _worker_samples(self) -> list[WorkerSample]:
-        samples = []
-        for family in read_worker_metrics(self.settings.metrics_dir):
-            for s in family.samples:
-                samples.append(WorkerSample(family.name, family.type, s.name, dict(s.labels), float(s.value)))
-        return samples
 
     def _client_errors(self, workers: list[WorkerSample]) -> dict[str, int]:
         errors: dict[str, int] = {}

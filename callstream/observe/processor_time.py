@@ -17,12 +17,25 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
 
-from callstream.observe.client_metrics import CHECKPOINT_SECONDS, STEP_SECONDS, HistogramTotals, histogram_totals
+from callstream.observe.client_metrics import (
+    CHECKPOINT_SECONDS,
+    STEP_SECONDS,
+    HistogramTotals,
+    histogram_totals,
+    read_worker_metrics,
+)
 from callstream.observe.snapshot import ProcessorTime, WorkerSample
 
 #: processor -> (step totals, checkpoint totals)
 Totals = dict[str, tuple[HistogramTotals, HistogramTotals]]
+
+
+def read_worker_samples(directory: Path) -> list[WorkerSample]:
+    """Every sample of the workers' metrics in ``directory``, summed over their processes."""
+    return [WorkerSample(f.name, f.type, s.name, dict(s.labels), float(s.value))
+            for f in read_worker_metrics(directory) for s in f.samples]
 
 
 def worker_totals(samples: Iterable[WorkerSample]) -> Totals:

@@ -35,6 +35,9 @@ class Sample:
     arrived: dict[str, int | None] = field(default_factory=dict)
     #: why the lag fields are empty, when they are
     error: str | None = None
+    #: per processor: milliseconds per second its loops stood still for checkpoints since
+    #: the previous sample (``observe.processor_time``; empty until two samples were read)
+    checkpoint_ms_per_s: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,6 +101,8 @@ def build(record: RunRecord) -> dict[str, Any]:
         "processed_per_s": {g: analysis.rates(t, [s.consumed.get(g) for s in samples]) for g in groups},
         "group_arrival_per_s": {g: analysis.rates(t, [s.arrived.get(g) for s in samples]) for g in groups},
         "latency_p50_ms": {}, "latency_p99_ms": {}, "latency_count": {},
+        "checkpoint_ms_per_s": {p: [s.checkpoint_ms_per_s.get(p) for s in samples]
+                                for p in sorted({p for s in samples for p in s.checkpoint_ms_per_s})},
     }
     for stage, (times, values) in sorted(record.latency.items()):
         p50, p99, counts = analysis.latency_windows(times, values, t)

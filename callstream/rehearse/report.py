@@ -38,6 +38,8 @@ def write(report_dir: Path, figures: dict[str, Any]) -> dict[str, Path]:
     plots = [("rates", plot_rates), ("lag", plot_lag), ("latency", plot_latency)]
     if figures.get("autoscale"):
         plots.append(("scaling", plot_scaling))
+    if any(v is not None for values in figures["series"].get("checkpoint_ms_per_s", {}).values() for v in values):
+        plots.append(("checkpoints", plot_checkpoints))
     for name, draw in plots:
         paths[name] = report_dir / f"{name}.png"
         fig = draw(figures)
@@ -162,6 +164,24 @@ def plot_lag(figures: dict[str, Any]):  # noqa: ANN201
     seconds.legend(loc="upper right", fontsize=7, ncol=3)
     messages.set_title(f"{figures['scenario']}: consumer lag per group", fontsize=11, pad=14)
     seconds.set_xlabel("seconds since the traffic started")
+    fig.tight_layout()
+    return fig
+
+
+def plot_checkpoints(figures: dict[str, Any]):  # noqa: ANN201
+    """Per processor, how much of each second its loops stood still for checkpoints: a
+    broker slow to acknowledge shows here before the lag grows."""
+    series = figures["series"]
+    t = series["t"]
+    fig, ax = plt.subplots(1, 1, figsize=(11, 3.4))
+    for processor, values in series["checkpoint_ms_per_s"].items():
+        ax.plot(t, _series(values), lw=1.2, label=processor)
+    ax.set_ylabel("stopped for checkpoints\n(ms per s, instances add up)", fontsize=8)
+    ax.set_ylim(bottom=0)
+    _decorate(ax, figures, label_faults=True)
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + _fault_legend(figures), loc="upper right", fontsize=7, ncol=3)
+    ax.set_title(f"{figures['scenario']}: time the processors stood still to commit", fontsize=11, pad=14)
+    ax.set_xlabel("seconds since the traffic started")
     fig.tight_layout()
     return fig
 

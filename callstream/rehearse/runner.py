@@ -46,6 +46,7 @@ from callstream.observe.client_metrics import (
     rebalance_phases,
     worker_metrics_env,
 )
+from callstream.observe.processor_time import ProcessorClock, read_worker_samples
 from callstream.processors.registry import load_processor
 from callstream.processors.watchdog import STUCK_COMMIT_EXIT
 from callstream.rehearse import analysis, figures, report
@@ -138,6 +139,8 @@ class Rehearsal:
         self.conf: dict[str, str] = {}
         self.child_settings = options.settings.with_state_dir(self.work_dir)
         self.worker_metrics_dir = self.work_dir / "worker-metrics"
+        #: differences between ticks: the window is one sample interval
+        self._checkpoint_clock = ProcessorClock(self.scenario.sample_interval_s)
         if scenario.topics == "uuid":
             self.names = {t.name: f"{t.name}.{self.suffix}" for t in self.catalog.topics}
         else:
@@ -404,6 +407,7 @@ class Rehearsal:
         self._supervise()
         ledger, health = self.traffic.ledger, self.traffic.health
         sample = self.sampler.sample(time.monotonic() - self.t0, ledger.acked, ledger.failed, health.retries, health.client_errors)
+        sample.checkpoint_ms_per_s = self._checkpoint_stops(sample.t)
         self.samples.append(sample)
         if self._scaling is not None:
             made = self._scaling.step({p: sample.lag_s.get(p) for p in self._scaling.processors}, now_s=sample.t)
@@ -414,6 +418,12 @@ class Rehearsal:
             last_progress = sample.t
         self._serve_main_calls(tick_started + self.scenario.sample_interval_s)
         return last_progress
+
+    def _checkpoint_stops(self, t: float) -> dict[str, float]:
+        """Per processor, the ms per second its loops stood still for checkpoints since the
+        previous tick, from the workers' metrics files."""
+        samples = read_worker_samples(self.worker_metrics_dir)
+        return {p.processor: p.stopped_ms_per_s for p in self._checkpoint_clock.update(t, samples)}
 
     def _on_main_thread(self, call: Callable[[], Any], timeout_s: float = 120.0) -> Any:
         """Run ``call`` on the main thread and wait for it. Children must be started from a

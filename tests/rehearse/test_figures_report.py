@@ -169,15 +169,22 @@ def test_the_workers_checkpoint_stops_reach_the_report(tmp_path) -> None:
     ProcessorMetrics("analytics", registry)  # started, never committed anything
     record = recorded_run()
     record.checkpoints = checkpoint_stops(list(registry.collect()))
+    for sample in record.samples[1:]:  # second by second, from the second sample on
+        sample.checkpoint_ms_per_s = {"frontline": 900.0 if 12 <= sample.t < 15 else 30.0, "quality": 45.0}
     data = figures.build(record)
+    stops = data["series"]["checkpoint_ms_per_s"]
+    assert set(stops) == {"frontline", "quality"} and stops["frontline"][0] is None
+    assert stops["frontline"][12:16] == [900.0, 900.0, 900.0, 30.0]
     assert data["checkpoints"]["frontline"] == {"count": 100, "total_s": 5.54, "mean_ms": 55.4, "p99_within_ms": 100.0,
                                                 "all_within_s": 5.0}
     assert data["checkpoints"]["quality"]["all_within_s"] is None and data["checkpoints"]["quality"]["p99_within_ms"] is None
     assert "analytics" not in data["checkpoints"]
     data["verdicts"], data["passed"] = [], True
-    page = report.write(tmp_path / "run", data)["html"].read_text()
+    written = report.write(tmp_path / "run", data)
+    assert written["checkpoints"].stat().st_size > 0 and "checkpoints.png" in written["html"].read_text()
+    page = written["html"].read_text()
     section = page[page.index("<h2>Checkpoints</h2>"):]
     assert "<td>frontline</td><td>100</td><td>55.4</td><td>&lt;= 100 ms</td><td>&lt;= 5 s</td><td>5.54</td>" in section
     assert "longer than 30 s" in section
-    quiet = figures.build(recorded_run()) | {"verdicts": [], "passed": True}
-    assert "<h2>Checkpoints</h2>" not in report.write(tmp_path / "quiet", quiet)["html"].read_text()
+    quiet = report.write(tmp_path / "quiet", figures.build(recorded_run()) | {"verdicts": [], "passed": True})
+    assert "<h2>Checkpoints</h2>" not in quiet["html"].read_text() and "checkpoints" not in quiet

@@ -67,11 +67,15 @@ def test_a_short_burst_runs_end_to_end_and_cleans_up(kafka_config, session_setti
     assert len(data["series"]["t"]) >= 20
     # each worker's own metrics reach the report: every one was handed its partitions
     assert {p: phases["assign"]["count"] >= 1 for p, phases in data["rebalances"].items()} == {"redactor": True, "quality": True}
+    # ... and their checkpoints: over the run, and second by second beside the lag
+    assert {p: c["count"] >= 1 for p, c in data["checkpoints"].items()} == {"redactor": True, "quality": True}
+    assert set(data["series"]["checkpoint_ms_per_s"]) == {"redactor", "quality"}
+    assert any(v for v in data["series"]["checkpoint_ms_per_s"]["redactor"])
 
     # the report is on disk, and says the same
     on_disk = json.loads((tmp_path / "report" / "report.json").read_text())
     assert on_disk["passed"] is False and on_disk["metrics"]["acked_events"] == acked
-    for name in ("report.html", "rates.png", "lag.png", "latency.png", "traffic-curve.csv"):
+    for name in ("report.html", "rates.png", "lag.png", "latency.png", "checkpoints.png", "traffic-curve.csv"):
         assert (tmp_path / "report" / name).stat().st_size > 0
 
     # every process it started is gone, its work dir removed, its uuid topics deleted
