@@ -170,7 +170,9 @@ def plot_lag(figures: dict[str, Any]):  # noqa: ANN201
 
 def plot_checkpoints(figures: dict[str, Any]):  # noqa: ANN201
     """Per processor, how much of each second its loops stood still for checkpoints: a
-    broker slow to acknowledge shows here before the lag grows."""
+    broker slow to acknowledge shows here before the lag grows. A stop counts in the tick
+    it ended in, so one long stop is one spike after it (a broker killed: every processor
+    stood still ~10 s, until the controller fenced it, NOTES stop 58)."""
     series = figures["series"]
     t = series["t"]
     fig, ax = plt.subplots(1, 1, figsize=(11, 3.4))
