@@ -253,6 +253,19 @@ def read_worker_metrics(directory: Path) -> list[Any]:
         return []
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    registry = CollectorRegistry()
-    collector = MultiProcessCollector(registry, path=str(directory))
-    return list(collector.collect())
+    # A worker creates its file empty and then sizes it: read at that moment, prometheus-
+    # client's reader raised struct.error and killed the dashboard's observer (stop 58).
+    # Such a file holds nothing yet; it is read next time. Files only grow after that.
+    files = [str(path) for path in Path(directory).glob("*.db") if _holds_values(path)]
+    return list(MultiProcessCollector.merge(files, accumulate=True))
+
+
+def _holds_values(path: Path) -> bool:
+    try:
+        return path.stat().st_size >= _MMAP_HEADER_BYTES
+    except FileNotFoundError:  # a worker's live gauge file, removed as it exited
+        return False
+
+
+#: the used-bytes counter and padding at the start of every multiprocess file
+_MMAP_HEADER_BYTES = 8

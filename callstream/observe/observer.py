@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
@@ -46,6 +47,8 @@ from callstream.observe.snapshot import (
 )
 from callstream.observe.stream import StreamTap, TapFigures, default_topics
 from callstream.settings import Settings, client_config, load_settings
+
+log = logging.getLogger(__name__)
 
 #: groups the observer watches when none are named: callstream's own long-lived groups
 DEFAULT_GROUP_PREFIX = "callstream-"
@@ -237,6 +240,10 @@ class Observer:
                                         window_seconds=self.settings.window_s,
                                         cluster=ClusterHealth(reachable=False, error=str(exc)))
                     self.latest = snapshot
+                except Exception as exc:  # noqa: BLE001 - a thread that died here froze the dashboard on its last sample
+                    log.exception("observer: a sample failed; sampling again in %.1f s", self.settings.interval_s)
+                    self.own_errors[("observer", f"sample_failed:{type(exc).__name__}")] += 1
+                    continue
                 if on_sample is not None:
                     on_sample(snapshot)
 

@@ -106,3 +106,8 @@ def test_worker_processes_are_summed_from_the_multiprocess_dir(tmp_path: Path) -
     count = [s for s in families["callstream_processor_step_seconds"].samples if s.name.endswith("_count")]
     assert count[0].value == 2
     assert read_worker_metrics(tmp_path / "missing") == []
+    # a worker starting up has created its file and not sized it yet: the others are read
+    (tmp_path / "histogram_424242.db").touch()
+    families = {f.name: f for f in read_worker_metrics(tmp_path)}
+    processed = [s for s in families["callstream_processor_events"].samples if s.name.endswith("_total")]
+    assert [(s.labels, s.value) for s in processed] == [({"processor": "sentiment"}, 12.0)]
