@@ -117,9 +117,9 @@ def call_events(contact_id: str, t0: int, rng: random.Random) -> dict[str, list[
             for kind, events in (("lifecycle", lifecycle), ("redacted", segments), ("sentiment", sentiment))}
 
 
-#: calls start within the last two days: three event-date partitions per topic
-TRAFFIC_SPAN_MS = 2 * 86_400_000
 DAY_MS = 86_400_000
+#: calls start within the last two days: three event-date partitions per topic
+TRAFFIC_SPAN_MS = 2 * DAY_MS
 
 
 def call_start_ms(now_ms: int, call: int, rng: random.Random) -> int:

@@ -185,12 +185,13 @@ class HistogramTotals:
         return HistogramTotals(self.count - earlier.count, self.sum - earlier.sum,
                                {le: n - earlier.buckets.get(le, 0.0) for le, n in self.buckets.items()})
 
-    def bound(self, q: float) -> float | None:
-        """The smallest bucket bound with at least ``q`` of the observations at or below it
-        (``inf``: beyond the largest bound); ``None`` without observations."""
+    def within(self, q: float) -> float | None:
+        """The smallest finite bucket bound with at least ``q`` of the observations at or
+        below it; ``None`` without observations or when they lie beyond the largest bound."""
         if self.count <= 0:
             return None
-        return min((le for le, below in self.buckets.items() if below >= q * self.count), default=float("inf"))
+        bound = min((le for le, below in self.buckets.items() if below >= q * self.count), default=float("inf"))
+        return None if bound == float("inf") else bound
 
 
 def histogram_totals(samples: Iterable[tuple[str, Any]], family: str,
@@ -221,10 +222,9 @@ def rebalance_phases(families: list[Any]) -> dict[str, dict[str, dict[str, float
     for (processor, phase), t in sorted(totals.items()):
         if not t.count:
             continue
-        within = t.bound(1.0)
         phases.setdefault(processor, {})[phase] = {
             "count": int(t.count), "total_s": round(t.sum, 3), "mean_s": round(t.sum / t.count, 3),
-            "all_within_s": None if within is None or within == float("inf") else within}
+            "all_within_s": t.within(1.0)}
     return phases
 
 
@@ -238,11 +238,10 @@ def checkpoint_stops(families: list[Any]) -> dict[str, dict[str, float | int | N
     for (processor,), t in sorted(totals.items()):
         if not t.count:
             continue
-        p99, every = t.bound(0.99), t.bound(1.0)
+        p99 = t.within(0.99)
         stops[processor] = {
             "count": int(t.count), "total_s": round(t.sum, 3), "mean_ms": round(t.sum / t.count * 1000, 1),
-            "p99_within_ms": None if p99 is None or p99 == float("inf") else round(p99 * 1000, 3),
-            "all_within_s": None if every is None or every == float("inf") else every}
+            "p99_within_ms": None if p99 is None else round(p99 * 1000, 3), "all_within_s": t.within(1.0)}
     return stops
 
 

@@ -14,7 +14,6 @@ frontline at 10,000 calls in real time).
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -48,7 +47,7 @@ def worker_totals(samples: Iterable[WorkerSample]) -> Totals:
 
 
 def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None or math.isinf(seconds) else round(seconds * 1000, 3)
+    return None if seconds is None else round(seconds * 1000, 3)
 
 
 class ProcessorClock:
@@ -74,13 +73,13 @@ class ProcessorClock:
         for processor, (step, checkpoint) in sorted(totals.items()):
             before = earlier.get(processor, (HistogramTotals(), HistogramTotals()))
             steps, checkpoints = step.minus(before[0]), checkpoint.minus(before[1])
-            p99 = checkpoints.bound(0.99)
+            p99 = checkpoints.within(0.99)
             out.append(ProcessorTime(
                 processor=processor, over_seconds=round(span, 3),
                 events_per_s=round(steps.count / span, 3),
                 step_mean_us=round(steps.sum / steps.count * 1e6, 1) if steps.count else None,
                 checkpoints=int(checkpoints.count),
                 checkpoint_mean_ms=_ms(checkpoints.sum / checkpoints.count) if checkpoints.count else None,
-                checkpoint_p99_bound_ms=_ms(p99), checkpoint_p99_beyond_buckets=p99 == math.inf,
+                checkpoint_p99_bound_ms=_ms(p99), checkpoint_p99_beyond_buckets=bool(checkpoints.count) and p99 is None,
                 stopped_ms_per_s=round(checkpoints.sum / span * 1000, 3)))
         return out
