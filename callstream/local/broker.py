@@ -79,7 +79,9 @@ MULTI_NODE_JIT = ("-XX:TieredStopAtLevel=1",)
 SECURITY_MODES = ("sasl", "insecure")
 
 #: log4j2 for the Java processes callstream starts (brokers, MirrorMaker 2): Kafka's own
-#: loggers at WARN, so their logs hold what went wrong
+#: loggers at WARN, so their logs hold what went wrong, and the controller's decisions on
+#: broker sessions at INFO ("Fencing broker N at epoch E because its session has timed out",
+#: unfence grants): a fenced broker moves every leader it held, so it is what went wrong
 LOG4J2 = """\
 status = warn
 appender.out.type = Console
@@ -94,6 +96,10 @@ logger.apache.name = org.apache.kafka
 logger.apache.level = WARN
 logger.server.name = kafka.server.KafkaRaftServer
 logger.server.level = INFO
+logger.fencing.name = org.apache.kafka.controller.ReplicationControlManager
+logger.fencing.level = INFO
+logger.sessions.name = org.apache.kafka.controller.BrokerHeartbeatManager
+logger.sessions.level = INFO
 """
 
 

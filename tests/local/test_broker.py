@@ -52,6 +52,9 @@ def test_three_broker_quorum_survives_losing_the_leader(kafka_installation, tmp_
         survivors = broker.describe(cluster.client_config() | {"bootstrap.servers": ",".join(n.address for n in cluster.running_nodes())})
         assert len(survivors["brokers"]) == 2 and survivors["controller"] is not None
         assert f"{leader}@" not in " ".join(survivors["brokers"])
+        # the controller's decision is in the brokers' logs, so a rehearsal can count fencings
+        fenced = f"Fencing broker {leader} at epoch"
+        assert eventually(lambda: any(fenced in n.log_path.read_text() for n in cluster.running_nodes()))
     finally:
         stopped = broker.stop(state)
     assert len(stopped) == 2
