@@ -318,8 +318,7 @@ def _drain(processes: PlatformProcesses, gate: ProducerGate, console: Console) -
     (at most ``DRAIN_WAIT_S``; Ctrl-C again stops at once): a run that ends, by --duration
     or Ctrl-C, leaves no event unprocessed until the next start. Stopping the processors
     with the simulator still sending left the last ~1 s of traffic behind."""
-    readable = processes.catalog.readable_by(OBSERVER)
-    unreadable = [t.name for t in processes.catalog.topics if t.name not in readable]
+    unreadable = processes.catalog.unreadable_by(OBSERVER)
     inputs = {processor.consumer_group: list(processor.inputs) for processor in processes.processors()}
     started, behind = time.monotonic(), None
     try:

@@ -139,6 +139,11 @@ class Catalog(BaseModel):
         """Names of the topics the catalog lets ``principal`` consume (what its ACLs allow)."""
         return frozenset(t.name for t in self.topics if principal in t.consumers)
 
+    def unreadable_by(self, principal: str) -> frozenset[str]:
+        """Names of the topics ``principal`` may not consume: their lag in seconds has to come
+        from offsets and timestamp lookups, never from reading a message."""
+        return frozenset(t.name for t in self.topics) - self.readable_by(principal)
+
     def topic(self, name: str) -> TopicSpec:
         try:
             return self.by_name[name]

@@ -100,8 +100,8 @@ class Observer:
         conf = dict(client_config)
         # the observer reads data only where the catalog lets the dashboard consume; elsewhere
         # (the raw transcript above all) lag in seconds comes from offsets, never messages
-        readable = self.catalog.readable_by(OBSERVER)
-        unreadable = [actual for actual, name in self.logical.items() if name not in readable]
+        unreadable_names = self.catalog.unreadable_by(OBSERVER)
+        unreadable = [actual for actual, name in self.logical.items() if name in unreadable_names]
         self.reader = OffsetReader(conf | {"error_cb": lambda e: self._on_error("admin", e)}, unreadable=unreadable)
         tapped = list(tap_topics) if tap_topics is not None else default_topics(self.catalog)
         self.figures = TapFigures({rename.get(t, t): t for t in tapped}, self.settings.window_s)

@@ -23,12 +23,16 @@ def test_shipped_catalog_is_valid_and_owns_every_event_type() -> None:
     assert catalog.topic_for("transcript.redacted") == "callstream.transcript.redacted"
 
 
-def test_readable_by_is_what_a_principal_may_consume() -> None:
+def test_readable_by_is_what_a_principal_may_consume_and_unreadable_by_the_rest() -> None:
     catalog = load_catalog()
     readable = catalog.readable_by("dashboard")
     assert readable == {t.name for t in catalog.topics if "dashboard" in t.consumers}
     assert "callstream.transcript.redacted" in readable and "callstream.transcript.raw" not in readable
     assert catalog.readable_by("nobody") == frozenset()
+    unreadable = catalog.unreadable_by("dashboard")
+    assert "callstream.transcript.raw" in unreadable and not unreadable & readable
+    assert unreadable | readable == {t.name for t in catalog.topics}
+    assert catalog.unreadable_by("nobody") == {t.name for t in catalog.topics}
 
 
 def test_restricted_data_is_archived_for_less_time_than_redacted() -> None:
