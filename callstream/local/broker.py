@@ -79,9 +79,13 @@ MULTI_NODE_JIT = ("-XX:TieredStopAtLevel=1",)
 SECURITY_MODES = ("sasl", "insecure")
 
 #: log4j2 for the Java processes callstream starts (brokers, MirrorMaker 2): Kafka's own
-#: loggers at WARN, so their logs hold what went wrong, and the controller's decisions on
-#: broker sessions at INFO ("Fencing broker N at epoch E because its session has timed out",
-#: unfence grants): a fenced broker moves every leader it held, so it is what went wrong
+#: loggers at WARN, so their logs hold what went wrong. A fenced broker loses every leader
+#: it held, so the controller's session decisions are logged too: unfence grants, and of
+#: the replication manager's INFO lines (one per partition it replays) only "Fencing broker
+#: N at epoch E because its session has timed out". Its two filters are named a and b
+#: because log4j2's properties parser runs a logger's filters in the order of a hash map
+#: (a, then b; reversed, the WARN threshold drops the fencing line: the 3-node test looks
+#: for it).
 LOG4J2 = """\
 status = warn
 appender.out.type = Console
@@ -98,6 +102,14 @@ logger.server.name = kafka.server.KafkaRaftServer
 logger.server.level = INFO
 logger.fencing.name = org.apache.kafka.controller.ReplicationControlManager
 logger.fencing.level = INFO
+logger.fencing.filter.a.type = RegexFilter
+logger.fencing.filter.a.regex = .*Fencing broker .* because its session has timed out.*
+logger.fencing.filter.a.onMatch = ACCEPT
+logger.fencing.filter.a.onMismatch = NEUTRAL
+logger.fencing.filter.b.type = ThresholdFilter
+logger.fencing.filter.b.level = WARN
+logger.fencing.filter.b.onMatch = ACCEPT
+logger.fencing.filter.b.onMismatch = DENY
 logger.sessions.name = org.apache.kafka.controller.BrokerHeartbeatManager
 logger.sessions.level = INFO
 """
