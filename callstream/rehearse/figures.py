@@ -61,10 +61,31 @@ class RunRecord:
     rebalances: dict[str, Any] = field(default_factory=dict)
     #: how long each processor's loops stood still for checkpoints (``client_metrics.checkpoint_stops``)
     checkpoints: dict[str, Any] = field(default_factory=dict)
+    #: the controller's fencings and unfencings during the run, ``{"at_s", "broker", "change"}``
+    #: from the local brokers' logs (``callstream.local.sessions``); None on a configured cluster
+    broker_sessions: list[dict[str, Any]] | None = None
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def broker_sessions(changes: list[dict[str, Any]], faults: list[FaultRecord]) -> list[dict[str, Any]]:
+    """Each session change with whether its broker's process was down then (killed or stopped
+    by a fault and not yet restarted). A dead broker has to be fenced; a running one fenced
+    lost its leaders because its heartbeats were late."""
+    down: dict[int, list[tuple[float, float]]] = {}
+    for fault in faults:
+        node = fault.details.get("node_id")
+        if not fault.ok or node is None or fault.started_at_s is None:
+            continue
+        if fault.is_down:
+            down.setdefault(node, []).append((fault.started_at_s, float("inf")))
+        elif fault.action == "restart-broker" and down.get(node):
+            since, _ = down[node][-1]
+            down[node][-1] = (since, fault.started_at_s)
+    return [change | {"broker_down": any(since <= change["at_s"] < until for since, until in down.get(change["broker"], []))}
+            for change in changes]
 
 
 def phase_of(scenario: Scenario, t: float, traffic_end_s: float) -> str:
@@ -182,6 +203,7 @@ def build(record: RunRecord) -> dict[str, Any]:
     scale_outs = [e for e in (scaling or {}).get("events", []) if e["direction"] == "out"]
     delivery = record.delivery
     recovery_times = [r["recovery_time_s"] for r in recoveries]
+    sessions = broker_sessions(record.broker_sessions, record.faults) if record.broker_sessions is not None else None
     metrics: dict[str, Any] = {
         "acked_events": record.traffic.get("acked"),
         "producer_errors": record.traffic.get("failed"),
@@ -203,6 +225,8 @@ def build(record: RunRecord) -> dict[str, Any]:
         "scale_out_to_consuming_s": max((e["crossing_to_consuming_s"] for e in scale_outs
                                          if e["crossing_to_consuming_s"] is not None), default=None),
         "replayed_events": sum(r.get("events", 0) for r in record.redrives) if record.redrives else None,
+        "running_brokers_fenced": (sum(1 for c in sessions if c["change"] == "fenced" and not c["broker_down"])
+                                   if sessions is not None else None),
         "drain_time_s": {g: d["drain_time_s"] for g, d in drains.items()},
         "final_lag_messages": {g: d["final_lag_messages"] for g, d in drains.items()},
         "peak_lag_messages": {g: d["peak_lag_messages"] for g, d in drains.items()},
@@ -239,6 +263,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "autoscale": scaling,
         "rebalances": record.rebalances,
         "checkpoints": record.checkpoints,
+        "broker_sessions": sessions,
         "metrics": metrics,
         "series": series,
     }

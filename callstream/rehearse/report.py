@@ -315,7 +315,8 @@ def render_html(figures: dict[str, Any], pngs: dict[str, Path]) -> str:
     phase_table = html_table(["phase", "curve", "base calls/min", "speed-up", "from (s)", "to (s)"],
                          [[p["name"] + (" (surge)" if p["surge"] else ""), p["curve"], p["rate_per_min"], p["speedup"],
                            p["start_s"], p["end_s"]] for p in traffic["phases"]])
-    scaling = _scaling_html(figures) + _rebalances_html(figures) + _checkpoints_html(figures)
+    scaling = (_scaling_html(figures) + _rebalances_html(figures) + _checkpoints_html(figures)
+               + _broker_sessions_html(figures))
     title = f"Rehearsal {figures['scenario']}: {'PASSED' if passed else 'FAILED'}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -382,6 +383,21 @@ def _checkpoints_html(figures: dict[str, Any]) -> str:
             "transaction), reading nothing meanwhile. A slow broker shows here first: every event that "
             "arrives during a stop waits for it.</p>"
             + html_table(["processor", "checkpoints", "mean (ms)", "p99", "every one", "stopped in all (s)"], rows))
+
+
+def _broker_sessions_html(figures: dict[str, Any]) -> str:
+    """The controller's fencings and unfencings on the run's own cluster, each beside
+    whether its broker's process was down at the time."""
+    sessions = figures.get("broker_sessions")
+    if sessions is None:
+        return ""
+    rows = [[c["at_s"], c["broker"], c["change"], "down (a fault)" if c["broker_down"] else "running"] for c in sessions]
+    running = figures["metrics"].get("running_brokers_fenced")
+    return ("<h2>Broker sessions</h2><p>The controller fences a broker whose heartbeats stop for its session "
+            "timeout; every leader it held moves, and clients of those partitions wait until then. A dead "
+            f"broker has to be fenced. Brokers fenced while running (late heartbeats): <b>{running}</b>.</p>"
+            + (html_table(["at (s)", "broker", "change", "its process"], rows) if rows
+               else "<p>No broker was fenced or unfenced during the run.</p>"))
 
 
 def _scaling_html(figures: dict[str, Any]) -> str:

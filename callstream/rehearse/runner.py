@@ -40,6 +40,7 @@ from callstream.governance.acls import add as add_grants
 from callstream.governance.acls import grant_catalog, topic_grants
 from callstream.local import broker
 from callstream.local.processes import ProcessGroup
+from callstream.local.sessions import session_changes
 from callstream.observe.client_metrics import (
     checkpoint_stops,
     read_worker_metrics,
@@ -617,10 +618,19 @@ class Rehearsal:
             unexpected_exits=self.unexpected_exits, redrives=self._redrive_results(),
             scaling=self._scaling.report() if self._scaling is not None else None,
             rebalances=rebalance_phases(worker_families), checkpoints=checkpoint_stops(worker_families),
+            broker_sessions=self._broker_sessions(),
             observer={"caught_up": caught_up, "outputs": observer.outputs, "dead_letters": observer.dead_letters,
                       "undecodable": observer.undecodable, "error": str(observer.error) if observer.error else None},
             run=self.run_info,
         )
+
+    def _broker_sessions(self) -> list[dict[str, Any]] | None:
+        """The controller's session changes since the traffic started, from the logs of the
+        cluster this run started (a configured cluster's logs are not ours to read)."""
+        if self._cluster is None:
+            return None
+        return [{"at_s": round((c.at_ms - self.t0_ms) / 1000, 3), "broker": c.broker, "change": c.change}
+                for c in session_changes(n.log_path for n in self._cluster.nodes) if c.at_ms >= self.t0_ms]
 
     def _clean_up(self) -> None:
         """Stop everything this run started, by PID, whatever state the run is in."""

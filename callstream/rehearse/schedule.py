@@ -58,6 +58,7 @@ METRICS: dict[str, Literal["run", "group", "stage"]] = {
     "scale_out_events": "run",
     "scale_in_events": "run",
     "scale_out_to_consuming_s": "run",
+    "running_brokers_fenced": "run",
     "drain_time_s": "group",
     "final_lag_messages": "group",
     "peak_lag_messages": "group",

@@ -188,3 +188,36 @@ def test_the_workers_checkpoint_stops_reach_the_report(tmp_path) -> None:
     assert "longer than 30 s" in section
     quiet = report.write(tmp_path / "quiet", figures.build(recorded_run()) | {"verdicts": [], "passed": True})
     assert "<h2>Checkpoints</h2>" not in quiet["html"].read_text() and "checkpoints" not in quiet
+
+
+def test_a_broker_fenced_while_running_is_told_from_one_fenced_while_down(tmp_path) -> None:
+    record = recorded_run()
+    record.faults = [FaultRecord(50.0, "kill-broker", "kill-broker broker leader", 0, 50.0, 50.3, {"node_id": 2, "pid": 1}),
+                     FaultRecord(95.0, "restart-broker", "restart-broker broker leader-down", 1, 95.0, 122.1,
+                                 {"node_id": 2, "pid": 2})]
+    record.broker_sessions = [
+        {"at_s": 54.6, "broker": 2, "change": "fenced"},    # dead: has to be fenced
+        {"at_s": 116.9, "broker": 2, "change": "fenced"},   # back, still loading its logs: late heartbeats
+        {"at_s": 121.9, "broker": 2, "change": "unfenced"},
+        {"at_s": 130.0, "broker": 3, "change": "fenced"},   # never touched by a fault
+    ]
+    data = figures.build(record)
+    assert [(c["at_s"], c["broker_down"]) for c in data["broker_sessions"]] == [(54.6, True), (116.9, False), (121.9, False),
+                                                                                 (130.0, False)]
+    assert data["metrics"]["running_brokers_fenced"] == 2
+    [verdict] = evaluate(parse_scenario({**SCENARIO.model_dump(mode="json", exclude_none=True),
+                                         "checks": [{"metric": "running_brokers_fenced", "max": 0}]}, "s.yaml").checks,
+                         data["metrics"])
+    assert not verdict.passed and verdict.observed == 2
+    data["verdicts"], data["passed"] = [], False
+    page = report.write(tmp_path / "run", data)["html"].read_text()
+    section = page[page.index("<h2>Broker sessions</h2>"):]
+    assert "fenced while running (late heartbeats): <b>2</b>" in section
+    assert "<td>54.6</td><td>2</td><td>fenced</td><td>down (a fault)</td>" in section
+    assert "<td>116.9</td><td>2</td><td>fenced</td><td>running</td>" in section
+
+    # a configured cluster's logs are not read: no section, and no number a check could pass on
+    elsewhere = figures.build(recorded_run())
+    assert elsewhere["broker_sessions"] is None and elsewhere["metrics"]["running_brokers_fenced"] is None
+    page = report.write(tmp_path / "configured", elsewhere | {"verdicts": [], "passed": True})["html"].read_text()
+    assert "<h2>Broker sessions</h2>" not in page

@@ -71,6 +71,8 @@ def test_a_short_burst_runs_end_to_end_and_cleans_up(kafka_config, session_setti
     assert {p: c["count"] >= 1 for p, c in data["checkpoints"].items()} == {"redactor": True, "quality": True}
     assert set(data["series"]["checkpoint_ms_per_s"]) == {"redactor", "quality"}
     assert any(v for v in data["series"]["checkpoint_ms_per_s"]["redactor"])
+    # the session's cluster is configured, not started by the run: its brokers' logs are not read
+    assert data["broker_sessions"] is None and data["metrics"]["running_brokers_fenced"] is None
 
     # the report is on disk, and says the same
     on_disk = json.loads((tmp_path / "report" / "report.json").read_text())
