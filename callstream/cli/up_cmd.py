@@ -33,7 +33,7 @@ from callstream.observe.lag import OffsetReader
 from callstream.observe.live import LiveMonitor
 from callstream.processors.base import Processor
 from callstream.processors.registry import deployment, load_processor
-from callstream.processors.watchdog import STUCK_COMMIT_EXIT
+from callstream.processors.watchdog import RESTART_EXIT
 from callstream.scaling.controller import (
     ClusterScaler,
     ScalingController,
@@ -136,8 +136,9 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
                                        simulating=not no_simulator)
             for line in processes.scale():
                 console.print(f"[bold]autoscale[/] {line}", soft_wrap=True)
-            for child in processes.restart_stuck_commits():
-                console.print(f"[yellow]{child.name}: a checkpoint commit was stuck; restarted it (see {child.log_path})[/]")
+            for child in processes.restart_those_asking():
+                console.print(f"[yellow]{child.name}: a checkpoint commit was stuck or failed; restarted it "
+                              f"(see {child.log_path})[/]")
             crashed = _first_crashed(processes, console)
             if crashed is not None:
                 break
@@ -213,13 +214,14 @@ class PlatformProcesses:
         it did, a line each)."""
         return self.scaler.tick() if self.scaler is not None else []
 
-    def restart_stuck_commits(self) -> list[Child]:
-        """Restart workers their commit watchdog ended: the restart fences the stuck
-        transaction and resumes from the last committed offsets."""
-        stuck = [c for c in self.crashed() if c.returncode == STUCK_COMMIT_EXIT]
-        for child in stuck:
+    def restart_those_asking(self) -> list[Child]:
+        """Restart workers that ended themselves for a restart (``RESTART_EXIT``: a commit
+        stuck past its deadline, or a transaction a leader change made abortable): the
+        restart fences the open transaction and resumes from the last committed offsets."""
+        asking = [c for c in self.crashed() if c.returncode == RESTART_EXIT]
+        for child in asking:
             self.group.restart(child.name)
-        return stuck
+        return asking
 
     def crashed(self) -> list[Child]:
         """Processes that exited, except instances the autoscaler stopped on purpose."""

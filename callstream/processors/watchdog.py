@@ -10,8 +10,16 @@ the watchdog ends the process: a restarted worker with the same ``transactional.
 the stuck producer (its open transaction is aborted) and goes on from the last committed
 offsets, so nothing is lost or counted twice. A false alarm (a commit that was only slow)
 therefore costs a restart, never data; a healthy commit takes well under a second, a few
-seconds through a coordinator failover. It exits with ``STUCK_COMMIT_EXIT`` for
+seconds through a coordinator failover. It exits with ``RESTART_EXIT`` for
 supervisors (`callstream up`, the rehearsal runner) to restart it.
+
+A commit can also fail outright after a leader moves: librdkafka then fails the transaction
+as abortable ("skipped sequence numbers (OUT_OF_ORDER_SEQUENCE_NUMBER, requires epoch
+bump)", rehearse broker-failure, 1 run of 5 on 2026-12-07) and Quix stops the application
+with the error. ``restart_on_transient_failure`` turns such an error (abortable or
+retriable, never fatal or a refusal) into the same exit: the restart aborts the open
+transaction and resumes from the last committed offsets. Without it the worker exited 1,
+which `callstream up` takes for a crash and stops the whole platform.
 
 Since ADR 0011 the case that stuck most (the group coordinator's broker killed) is ended
 inside librdkafka by the producer closing idle connections
@@ -33,10 +41,12 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from confluent_kafka import KafkaError, KafkaException
+
 log = logging.getLogger(__name__)
 
-#: EX_TEMPFAIL: restart me
-STUCK_COMMIT_EXIT = 75
+#: EX_TEMPFAIL: restart me (a stuck or failed checkpoint commit; nothing lost by a restart)
+RESTART_EXIT = 75
 #: half of librdkafka's ``transaction.timeout.ms`` (60 s): long past any healthy commit, and
 #: soon enough that the restart still fits a broker-failure's 90 s recovery bound
 COMMIT_DEADLINE_S = 30.0
@@ -81,9 +91,9 @@ class CommitWatchdog:
     def _exit(self) -> None:
         log.critical("%s: a checkpoint commit has not returned for %.0f s; exiting (code %d) so that a restart "
                      "fences the stuck transaction and resumes from the last committed offsets",
-                     self.what, self.deadline_s, STUCK_COMMIT_EXIT)
+                     self.what, self.deadline_s, RESTART_EXIT)
         faulthandler.dump_traceback(all_threads=True)  # where it was stuck, for the log
-        os._exit(STUCK_COMMIT_EXIT)
+        os._exit(RESTART_EXIT)
 
 
 def guard_commits(app: Any, what: str, deadline_s: float = COMMIT_DEADLINE_S) -> CommitWatchdog:
@@ -94,3 +104,24 @@ def guard_commits(app: Any, what: str, deadline_s: float = COMMIT_DEADLINE_S) ->
     context = app._processing_context  # noqa: SLF001
     context.commit_checkpoint = watchdog.guard(context.commit_checkpoint)
     return watchdog
+
+
+def transient(exc: KafkaException) -> bool:
+    """Whether a fresh process gets past ``exc``: an aborted transaction or a retriable
+    error. Fatal errors (a fenced producer) and refusals (an ACL) stay errors."""
+    error = exc.args[0] if exc.args else None
+    if not isinstance(error, KafkaError) or error.fatal():
+        return False
+    return bool(error.txn_requires_abort() or error.retriable())
+
+
+def restart_on_transient_failure(run: Callable[[], None], what: str) -> None:
+    """``run()``; a transient Kafka failure it ends with becomes ``RESTART_EXIT``."""
+    try:
+        run()
+    except KafkaException as exc:
+        if not transient(exc):
+            raise
+        log.error("%s: stopped by a transient Kafka failure (%s); exiting (code %d) so that a restart aborts the open "
+                  "transaction and resumes from the last committed offsets", what, exc.args[0], RESTART_EXIT)
+        raise SystemExit(RESTART_EXIT) from exc

@@ -27,6 +27,7 @@ from callstream.priority import lower_priority
 from callstream.processors.base import Processor
 from callstream.processors.registry import load_processor
 from callstream.processors.runtime import build_application
+from callstream.processors.watchdog import restart_on_transient_failure
 from callstream.settings import Settings, client_config, load_settings
 
 
@@ -78,7 +79,7 @@ def run_processor(settings: Settings, processor: Processor, *, instance: str = "
     # over ~80k such objects took 72-204 ms of a worker's time under load).
     gc.freeze()
     try:
-        app.run()
+        restart_on_transient_failure(app.run, processor.name)
     finally:
         if protection is not None:
             protection.close()  # the last window of key unwraps goes into the audit log

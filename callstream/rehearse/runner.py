@@ -49,7 +49,7 @@ from callstream.observe.client_metrics import (
 )
 from callstream.observe.processor_time import ProcessorClock, read_worker_samples
 from callstream.processors.registry import load_processor
-from callstream.processors.watchdog import STUCK_COMMIT_EXIT
+from callstream.processors.watchdog import RESTART_EXIT
 from callstream.rehearse import analysis, figures, report
 from callstream.rehearse.faults import FaultInjector
 from callstream.rehearse.observer import OutputObserver
@@ -470,7 +470,7 @@ class Rehearsal:
                     continue
                 self.unexpected_exits.append({"at_s": round(time.monotonic() - self.t0, 3), "process": name,
                                               "pid": child.pid, "returncode": child.returncode,
-                                              "stuck_commit": child.returncode == STUCK_COMMIT_EXIT,
+                                              "restart_asked": child.returncode == RESTART_EXIT,
                                               "log": str(child.log_path)})
                 self._say(f"[red]{name} (pid {child.pid}) exited by itself with code {child.returncode}[/]")
                 if self.scenario.supervise:
