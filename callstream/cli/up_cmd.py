@@ -25,7 +25,7 @@ from callstream.kafka import topics as topic_admin
 from callstream.kafka.config import static_member_id
 from callstream.local import broker
 from callstream.local.pids import interrupt_on_signals
-from callstream.local.processes import Child, ProcessGroup
+from callstream.local.processes import Child, ProcessGroup, RestartBudget
 from callstream.migrate.handover import Handover
 from callstream.migrate.links import settings_on
 from callstream.observe.client_metrics import worker_metrics_env
@@ -177,6 +177,7 @@ class PlatformProcesses:
         self.group = ProcessGroup(settings.state_dir / "logs")
         self.instances: LocalInstances | None = None
         self.scaler: ClusterScaler | None = None
+        self.restart_budget = RestartBudget()
 
     def start(self) -> None:
         # a local cluster's children find it (and their own credentials) in the state dir;
@@ -217,8 +218,10 @@ class PlatformProcesses:
     def restart_those_asking(self) -> list[Child]:
         """Restart workers that ended themselves for a restart (``RESTART_EXIT``: a commit
         stuck past its deadline, or a transaction a leader change made abortable): the
-        restart fences the open transaction and resumes from the last committed offsets."""
-        asking = [c for c in self.crashed() if c.returncode == RESTART_EXIT]
+        restart fences the open transaction and resumes from the last committed offsets.
+        One that asks more often than ``restart_budget`` allows is left exited: `up` then
+        stops as for a crash."""
+        asking = [c for c in self.crashed() if c.returncode == RESTART_EXIT and self.restart_budget.allows(c.name)]
         for child in asking:
             self.group.restart(child.name)
         return asking
@@ -311,7 +314,10 @@ def _first_crashed(processes: PlatformProcesses, console: Console) -> Child | No
     """The first process that exited unasked, said in red with where its log is."""
     dead = processes.crashed()
     if dead:
-        console.print(f"[red]{dead[0].name} exited ({dead[0].returncode}); read {dead[0].log_path}[/]")
+        budget = processes.restart_budget
+        again = (f", asking for a restart more than {budget.restarts} times in {budget.window_s:.0f} s"
+                 if dead[0].returncode == RESTART_EXIT else "")
+        console.print(f"[red]{dead[0].name} exited ({dead[0].returncode}{again}); read {dead[0].log_path}[/]")
     return dead[0] if dead else None
 
 

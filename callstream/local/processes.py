@@ -117,3 +117,23 @@ class ProcessGroup:
             except subprocess.TimeoutExpired:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+class RestartBudget:
+    """How often a supervisor restarts a child that asked for it (exit 75) before it takes
+    the exit for a crash: a worker that keeps asking is not getting past what stops it (a
+    retriable error that never clears), and restarting it forever would hide that."""
+
+    def __init__(self, restarts: int = 5, window_s: float = 300.0) -> None:
+        self.restarts, self.window_s = restarts, window_s
+        self._times: dict[str, list[float]] = {}
+
+    def allows(self, name: str, now: float | None = None) -> bool:
+        """Whether ``name`` may be restarted now (and if so, count the restart)."""
+        now = time.monotonic() if now is None else now
+        recent = [t for t in self._times.get(name, []) if now - t < self.window_s]
+        if len(recent) >= self.restarts:
+            self._times[name] = recent
+            return False
+        self._times[name] = [*recent, now]
+        return True
