@@ -23,7 +23,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from PIL import Image  # noqa: E402  (matplotlib's own dependency)
 
-from callstream.observe.client_metrics import CHECKPOINT_BUCKETS  # noqa: E402
+from callstream.observe.client_metrics import CHECKPOINT_BUCKETS, REBALANCE_BUCKETS  # noqa: E402
 
 _FAULT_COLORS = {"down": "#c62828", "up": "#2e7d32", "redrive": "#6a1b9a"}
 _PHASE_COLORS = ("#f5f5f5", "#e3f2fd")
@@ -346,6 +346,17 @@ within {bounds['latency_p99_ms']:g} ms, for at least {bounds['stable_samples']} 
 """
 
 
+def _section(title: str, prose: str, headers: list[str], rows: list[list[Any]], empty: str = "") -> str:
+    """A report section: its heading, what it shows (HTML), and its table (or ``empty``)."""
+    table = html_table(headers, rows) if rows or not empty else f"<p>{empty}</p>"
+    return f"<h2>{title}</h2><p>{prose}</p>{table}"
+
+
+def _at_most(bound: float | None, unit: str, last: str) -> str:
+    """A histogram bucket bound as a table cell: ``<= bound``, or longer than the ``last`` bucket."""
+    return f"longer than {last}" if bound is None else f"<= {bound:g}{unit}"
+
+
 #: the phases of a consumer-group rebalance, in the order a member goes through them
 REBALANCE_PHASES = ("revoke", "lost", "join", "assign", "recovery")
 
@@ -357,14 +368,14 @@ def _rebalances_html(figures: dict[str, Any]) -> str:
     if not rebalances:
         return ""
     rows = [[processor, phase, p["count"], p["mean_s"], p["total_s"],
-             "longer than 60" if p["all_within_s"] is None else f"<= {p['all_within_s']:g}"]
+             _at_most(p["all_within_s"], "", f"{REBALANCE_BUCKETS[-1]:g}")]
             for processor, phases in rebalances.items()
             for phase in REBALANCE_PHASES if (p := phases.get(phase))]
-    return ("<h2>Rebalances</h2><p>Each member times its rebalances: giving up its partitions (revoke, or lost "
-            "when the group moved on without it), waiting for the group's new plan (join), taking its new "
-            "partitions (assign) and restoring their state from the changelogs (recovery). A member "
-            "processes nothing from the start of its revoke to the end of its recovery.</p>"
-            + html_table(["processor", "phase", "times", "mean (s)", "total (s)", "every one within (s)"], rows))
+    return _section("Rebalances", "Each member times its rebalances: giving up its partitions (revoke, or lost "
+                    "when the group moved on without it), waiting for the group's new plan (join), taking its new "
+                    "partitions (assign) and restoring their state from the changelogs (recovery). A member "
+                    "processes nothing from the start of its revoke to the end of its recovery.",
+                    ["processor", "phase", "times", "mean (s)", "total (s)", "every one within (s)"], rows)
 
 
 def _checkpoints_html(figures: dict[str, Any]) -> str:
@@ -373,16 +384,14 @@ def _checkpoints_html(figures: dict[str, Any]) -> str:
     stops = figures.get("checkpoints")
     if not stops:
         return ""
-    def within(value: float | None, unit: str) -> str:
-        return f"longer than {CHECKPOINT_BUCKETS[-1]:g} s" if value is None else f"<= {value:g} {unit}"
-
-    rows = [[processor, f"{c['count']:,}", c["mean_ms"], within(c["p99_within_ms"], "ms"), within(c["all_within_s"], "s"),
-             c["total_s"]] for processor, c in stops.items()]
-    return ("<h2>Checkpoints</h2><p>Each worker commits about once a second: it hands its calls' state over, "
-            "waits for its outputs and changelogs to be acknowledged and commits its offsets (or its "
-            "transaction), reading nothing meanwhile. A slow broker shows here first: every event that "
-            "arrives during a stop waits for it.</p>"
-            + html_table(["processor", "checkpoints", "mean (ms)", "p99", "every one", "stopped in all (s)"], rows))
+    last = f"{CHECKPOINT_BUCKETS[-1]:g} s"
+    rows = [[processor, f"{c['count']:,}", c["mean_ms"], _at_most(c["p99_within_ms"], " ms", last),
+             _at_most(c["all_within_s"], " s", last), c["total_s"]] for processor, c in stops.items()]
+    return _section("Checkpoints", "Each worker commits about once a second: it hands its calls' state over, "
+                    "waits for its outputs and changelogs to be acknowledged and commits its offsets (or its "
+                    "transaction), reading nothing meanwhile. A slow broker shows here first: every event that "
+                    "arrives during a stop waits for it.",
+                    ["processor", "checkpoints", "mean (ms)", "p99", "every one", "stopped in all (s)"], rows)
 
 
 def _broker_sessions_html(figures: dict[str, Any]) -> str:
@@ -393,11 +402,11 @@ def _broker_sessions_html(figures: dict[str, Any]) -> str:
         return ""
     rows = [[c["at_s"], c["broker"], c["change"], "down (a fault)" if c["broker_down"] else "running"] for c in sessions]
     running = figures["metrics"].get("running_brokers_fenced")
-    return ("<h2>Broker sessions</h2><p>The controller fences a broker whose heartbeats stop for its session "
-            "timeout; every leader it held moves, and clients of those partitions wait until then. A dead "
-            f"broker has to be fenced. Brokers fenced while running (late heartbeats): <b>{running}</b>.</p>"
-            + (html_table(["at (s)", "broker", "change", "its process"], rows) if rows
-               else "<p>No broker was fenced or unfenced during the run.</p>"))
+    return _section("Broker sessions", "The controller fences a broker whose heartbeats stop for its session "
+                    "timeout; every leader it held moves, and clients of those partitions wait until then. A dead "
+                    f"broker has to be fenced. Brokers fenced while running (late heartbeats): <b>{running}</b>.",
+                    ["at (s)", "broker", "change", "its process"], rows,
+                    empty="No broker was fenced or unfenced during the run.")
 
 
 def _scaling_html(figures: dict[str, Any]) -> str:
