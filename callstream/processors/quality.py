@@ -113,10 +113,11 @@ class QualityScorer(Processor):
     inputs = ("callstream.call.lifecycle", "callstream.transcript.redacted", "callstream.agent.actions")
     outputs = ("callstream.quality.events",)
     guarantee = "exactly-once"
-    # behind the live path, but not as far as the scorers: once niceness took effect
-    # (ADR 0010's last addendum) quality at 10 caught up after a broker loss only when the
-    # surge ended (rehearse broker-failure: 91.5 s against a 90 s bound, once in three)
-    niceness = 5
+    # not niced: after a broker loss its backlog is the last to clear, and niced it waits
+    # for a core in every exactly-once checkpoint. In `rehearse broker-failure` quality at 5
+    # fell 22-25 s behind and caught up 32-38 s after the kill; at 0, 11-13 s and 10-29 s,
+    # with the pipeline benchmark's steady state unchanged (ADR 0010, 2026-12-07 addendum)
+    niceness = 0
     #: liveness says nothing QA scores, and heartbeats stop at the call's end (never past its grace)
     ignores = (CallHeartbeat,)
 
