@@ -115,8 +115,9 @@ class QualityScorer(Processor):
     guarantee = "exactly-once"
     # not niced: after a broker loss its backlog is the last to clear, and niced it waits
     # for a core in every exactly-once checkpoint. In `rehearse broker-failure` quality at 5
-    # fell 22-25 s behind and caught up 32-38 s after the kill; at 0, 11-13 s and 10-29 s,
-    # with the pipeline benchmark's steady state unchanged (ADR 0010, 2026-12-07 addendum)
+    # fell 22-25 s behind and caught up 32-38 s after the kill; at 0, 11-15 s (23 s once in
+    # six) and 10-29 s, with the pipeline benchmark's steady state unchanged (ADR 0010,
+    # 2026-12-07 addendum)
     niceness = 0
     #: liveness says nothing QA scores, and heartbeats stop at the call's end (never past its grace)
     ignores = (CallHeartbeat,)
