@@ -113,12 +113,11 @@ class QualityScorer(Processor):
     inputs = ("callstream.call.lifecycle", "callstream.transcript.redacted", "callstream.agent.actions")
     outputs = ("callstream.quality.events",)
     guarantee = "exactly-once"
-    # not niced: after a broker loss its backlog is the last to clear, and niced it waits
-    # for a core in every exactly-once checkpoint. In `rehearse broker-failure` quality at 5
-    # fell 22-25 s behind and caught up 32-38 s after the kill; at 0, 11-15 s (23 s once in
-    # six) and 10-29 s, with the pipeline benchmark's steady state unchanged (ADR 0010,
-    # 2026-12-07 addendum)
-    niceness = 0
+    # behind the live path, but not as far as the scorers: at 10 it caught up after a broker
+    # loss only when the surge ended. At 0 it caught up after one twice as fast, but assist's
+    # p99 at 10,000 calls in real time rose 1.4-1.7x in three seed-matched pairs: live
+    # prompts go first (ADR 0010, 2026-12-07 addendum)
+    niceness = 5
     #: liveness says nothing QA scores, and heartbeats stop at the call's end (never past its grace)
     ignores = (CallHeartbeat,)
 
