@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from callstream.local.sessions import FENCED
 from callstream.rehearse import analysis
 from callstream.rehearse.faults import FaultRecord
 from callstream.rehearse.schedule import PRODUCE_STAGE, Scenario
@@ -225,7 +226,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "scale_out_to_consuming_s": max((e["crossing_to_consuming_s"] for e in scale_outs
                                          if e["crossing_to_consuming_s"] is not None), default=None),
         "replayed_events": sum(r.get("events", 0) for r in record.redrives) if record.redrives else None,
-        "running_brokers_fenced": (sum(1 for c in sessions if c["change"] == "fenced" and not c["broker_down"])
+        "running_brokers_fenced": (sum(1 for c in sessions if c["change"] == FENCED and not c["broker_down"])
                                    if sessions is not None else None),
         "drain_time_s": {g: d["drain_time_s"] for g, d in drains.items()},
         "final_lag_messages": {g: d["final_lag_messages"] for g, d in drains.items()},
