@@ -188,7 +188,8 @@ def test_beyond_loopback_no_token_no_dashboard_and_no_transcript_without_its_per
                 page.click("button[type=submit]")
                 page.wait_for_url(f"{url}/")
                 body = page.evaluate("fetch('/api/calls/call-1').then(async r => [r.status, await r.json()])")
-                assert body[0] == 404 and "no events for contact call-1" in body[1]["error"]  # allowed in; no such call
+                # allowed in; no such call (a 503 carries the lookup's error and hint: say them)
+                assert body[0] == 404 and "no events for contact call-1" in body[1]["error"], body
             finally:
                 browser.close()
     finally:
