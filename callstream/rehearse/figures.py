@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callstream.local.sessions import FENCED
-from callstream.rehearse import analysis
+from callstream.rehearse import analysis, host_time
 from callstream.rehearse.faults import FaultRecord
 from callstream.rehearse.schedule import PRODUCE_STAGE, Scenario
 
@@ -39,6 +39,12 @@ class Sample:
     #: per processor: milliseconds per second its loops stood still for checkpoints since
     #: the previous sample (``observe.processor_time``; empty until two samples were read)
     checkpoint_ms_per_s: dict[str, float] = field(default_factory=dict)
+    #: per process (workers, archiver, brokers, the runner): cores on a CPU and threads
+    #: waiting for one since the previous sample (``host_time``; empty off Linux)
+    cores: dict[str, float] = field(default_factory=dict)
+    waiting: dict[str, float] = field(default_factory=dict)
+    #: the whole host's busy cores since the previous sample, whoever used them
+    host_busy_cores: float | None = None
 
 
 @dataclass
@@ -89,6 +95,12 @@ def broker_sessions(changes: list[dict[str, Any]], faults: list[FaultRecord]) ->
             for change in changes]
 
 
+def _per_process(samples: list[Sample], figure: str) -> dict[str, list[float | None]]:
+    """name -> one value per sample of ``Sample.<figure>`` (None where it was not measured)."""
+    names = sorted({n for s in samples for n in getattr(s, figure)})
+    return {n: [getattr(s, figure).get(n) for s in samples] for n in names}
+
+
 def phase_of(scenario: Scenario, t: float, traffic_end_s: float) -> str:
     return scenario.traffic.phase_at_wall(t) or (DRAIN_PHASE if t >= min(traffic_end_s, scenario.traffic.wall_s) else "?")
 
@@ -125,6 +137,9 @@ def build(record: RunRecord) -> dict[str, Any]:
         "latency_p50_ms": {}, "latency_p99_ms": {}, "latency_count": {},
         "checkpoint_ms_per_s": {p: [s.checkpoint_ms_per_s.get(p) for s in samples]
                                 for p in sorted({p for s in samples for p in s.checkpoint_ms_per_s})},
+        "host_busy_cores": [s.host_busy_cores for s in samples],
+        "cores": _per_process(samples, "cores"),
+        "waiting_for_core": _per_process(samples, "waiting"),
     }
     for stage, (times, values) in sorted(record.latency.items()):
         p50, p99, counts = analysis.latency_windows(times, values, t)
@@ -265,6 +280,8 @@ def build(record: RunRecord) -> dict[str, Any]:
         "rebalances": record.rebalances,
         "checkpoints": record.checkpoints,
         "broker_sessions": sessions,
+        "host": host_time.by_phase(series["phase"], series["cores"], series["waiting_for_core"],
+                                   series["host_busy_cores"]),
         "metrics": metrics,
         "series": series,
     }

@@ -316,7 +316,7 @@ def render_html(figures: dict[str, Any], pngs: dict[str, Path]) -> str:
                          [[p["name"] + (" (surge)" if p["surge"] else ""), p["curve"], p["rate_per_min"], p["speedup"],
                            p["start_s"], p["end_s"]] for p in traffic["phases"]])
     scaling = (_scaling_html(figures) + _rebalances_html(figures) + _checkpoints_html(figures)
-               + _broker_sessions_html(figures))
+               + _broker_sessions_html(figures) + _host_html(figures))
     title = f"Rehearsal {figures['scenario']}: {'PASSED' if passed else 'FAILED'}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -392,6 +392,32 @@ def _checkpoints_html(figures: dict[str, Any]) -> str:
                     "transaction), reading nothing meanwhile. A slow broker shows here first: every event that "
                     "arrives during a stop waits for it.",
                     ["processor", "checkpoints", "mean (ms)", "p99", "every one", "stopped in all (s)"], rows)
+
+
+def _host_html(figures: dict[str, Any]) -> str:
+    """Each process's cores per phase, and how many of its threads waited for one: whether
+    the run's figures are callstream's or its host's (``host_time``)."""
+    host = figures.get("host")
+    if host is None:
+        return ""
+    phases = list(host)
+    names = sorted({n for p in host.values() for n in p["processes"]})
+
+    def cell(f: dict[str, Any] | None) -> str:
+        return "-" if f is None else f"{f['cores']:.2f} ({f['waiting']:.2f})"
+
+    rows = [["host, busy cores", *[_fmt_cores(host[p]["host_busy_cores"]) for p in phases]]]
+    rows += [[n, *[cell(host[p]["processes"].get(n)) for p in phases]] for n in names]
+    return _section("Cores", "Cores each process used, phase by phase, and in brackets how many of its threads "
+                    "were on average ready to run but waiting for a core. The first row is the whole host, "
+                    "whoever used it. When the host is near all its cores and every process waits, the run's "
+                    "lag and recovery measure the host as much as callstream: a niced worker catches up only "
+                    "with what the live path leaves.", ["process", *phases], rows if names else [],
+                    empty="Not measured here (Linux's per-thread schedstat is needed).")
+
+
+def _fmt_cores(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _broker_sessions_html(figures: dict[str, Any]) -> str:

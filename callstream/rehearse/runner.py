@@ -52,6 +52,7 @@ from callstream.processors.registry import load_processor
 from callstream.processors.watchdog import RESTART_EXIT
 from callstream.rehearse import analysis, figures, report
 from callstream.rehearse.faults import FaultInjector
+from callstream.rehearse.host_time import HostTime
 from callstream.rehearse.observer import OutputObserver
 from callstream.rehearse.sampling import ClusterUnanswered, OffsetSampler
 from callstream.rehearse.schedule import PlannedFault, Scenario, plan_faults
@@ -168,6 +169,8 @@ class Rehearsal:
         self.transactional_topics: set[str] = set()
         self._scaling: ScalingController | None = None
         self._instances: LocalInstances | None = None
+        self._host_time = HostTime()
+        self._host_cpu = HostCpu()
 
     # The parts a run starts one after another; using one before it started is a bug.
     @property
@@ -409,6 +412,9 @@ class Rehearsal:
         ledger, health = self.traffic.ledger, self.traffic.health
         sample = self.sampler.sample(time.monotonic() - self.t0, ledger.acked, ledger.failed, health.retries, health.client_errors)
         sample.checkpoint_ms_per_s = self._checkpoint_stops(sample.t)
+        sample.cores, sample.waiting = self._host_time.sample(self._process_pids(), time.monotonic())
+        idle = self._host_cpu.idle_cores()
+        sample.host_busy_cores = None if idle is None else round(self._host_cpu.cores - idle, 3)
         self.samples.append(sample)
         if self._scaling is not None:
             made = self._scaling.step({p: sample.lag_s.get(p) for p in self._scaling.processors}, now_s=sample.t)
@@ -419,6 +425,15 @@ class Rehearsal:
             last_progress = sample.t
         self._serve_main_calls(tick_started + self.scenario.sample_interval_s)
         return last_progress
+
+    def _process_pids(self) -> dict[str, int]:
+        """Every process of the run by name: its children, the local cluster's brokers and
+        this runner (the traffic, the output observer and the sampling)."""
+        with self.lock:
+            pids = {name: child.pid for name, child in self.processes.children.items() if child.pid and child.alive()}
+        if self._cluster is not None:
+            pids |= {f"kafka-node-{n.node_id}": n.pid for n in self._cluster.nodes if n.pid}
+        return pids | {"runner": os.getpid()}
 
     def _checkpoint_stops(self, t: float) -> dict[str, float]:
         """Per processor, the ms per second its loops stood still for checkpoints since the

@@ -116,6 +116,7 @@ def test_dashboard_live_in_chromium(worker_metrics_dir, pipeline, workers, dashb
             }""", timeout=30_000)
             row = page.locator("#processors tr", has_text="redactor")
             assert "ms/s" in row.inner_text() and "µs" in row.inner_text()
+            assert "≤" in row.inner_text() and "NaN" not in row.inner_text()  # the checkpoint p99 cell's bound
             page.screenshot(path=str(OUTPUT / "dashboard-operations.png"), full_page=True)
 
             # an escalation alert appears for the seeded call

@@ -97,6 +97,7 @@ def test_status_shows_and_judges_the_processor_time() -> None:
     shown = summary(snap)["processors"]
     assert shown["frontline"]["checkpoint_p99_ms_at_most"] == 250.0 and shown["frontline"]["stopped_ms_per_s"] == 70.6
     assert shown["quality"]["checkpoint_p99_ms_at_most"] is None and shown["quality"]["checkpoints"] == 1
+    assert shown["quality"]["checkpoint_p99_ms_beyond"] == 30_000 and shown["frontline"]["checkpoint_p99_ms_beyond"] is None
 
     console = Console(width=160, record=True, file=io.StringIO())
     console.print(render(snap, breaches))

@@ -190,6 +190,25 @@ def test_the_workers_checkpoint_stops_reach_the_report(tmp_path) -> None:
     assert "<h2>Checkpoints</h2>" not in quiet["html"].read_text() and "checkpoints" not in quiet
 
 
+def test_each_process_cores_and_wait_reach_the_report_per_phase(tmp_path) -> None:
+    record = recorded_run()
+    for sample in record.samples[1:]:
+        surge = 10 <= sample.t < 20
+        sample.cores = {"quality-0": 0.05 if surge else 0.3, "kafka-node-1": 0.5}
+        sample.waiting = {"quality-0": 3.0 if surge else 0.1, "kafka-node-1": 1.0}
+        sample.host_busy_cores = 1.96 if surge else 1.1
+    data = figures.build(record)
+    assert data["series"]["cores"]["quality-0"][0] is None and data["series"]["waiting_for_core"]["quality-0"][12] == 3.0
+    assert data["host"]["surge"]["processes"]["quality-0"] == {"cores": 0.05, "waiting": 3.0}
+    assert data["host"]["surge"]["host_busy_cores"] == 1.96 and data["host"]["warm-up"]["host_busy_cores"] == 1.1
+    page = report.write(tmp_path / "run", data | {"verdicts": [], "passed": True})["html"].read_text()
+    section = page[page.index("<h2>Cores</h2>"):]
+    assert "<td>quality-0</td><td>0.30 (0.10)</td><td>0.05 (3.00)</td>" in section
+    assert "<td>host, busy cores</td><td>1.10</td><td>1.96</td>" in section
+    unmeasured = report.write(tmp_path / "elsewhere", figures.build(recorded_run()) | {"verdicts": [], "passed": True})
+    assert "Not measured here" in unmeasured["html"].read_text()
+
+
 def test_a_broker_fenced_while_running_is_told_from_one_fenced_while_down(tmp_path) -> None:
     record = recorded_run()
     record.faults = [FaultRecord(50.0, "kill-broker", "kill-broker broker leader", 0, 50.0, 50.3, {"node_id": 2, "pid": 1}),
