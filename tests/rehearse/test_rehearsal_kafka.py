@@ -71,6 +71,14 @@ def test_a_short_burst_runs_end_to_end_and_cleans_up(kafka_config, session_setti
     assert {p: c["count"] >= 1 for p, c in data["checkpoints"].items()} == {"redactor": True, "quality": True}
     assert set(data["series"]["checkpoint_ms_per_s"]) == {"redactor", "quality"}
     assert any(v for v in data["series"]["checkpoint_ms_per_s"]["redactor"])
+    # where the cores went: every process it started and the runner itself, each phase;
+    # the workers did work, and nothing used more than the host has
+    cores = data["series"]["cores"]
+    assert set(cores) == {*data["run"]["processes"], "runner"}, set(cores)
+    assert sum(v or 0 for v in cores["redactor-0"]) > 0 and sum(v or 0 for v in cores["runner"]) > 0
+    host = data["host"]["surge"]
+    assert 0 < host["host_busy_cores"] <= os.cpu_count() and host["processes"]["redactor-0"]["waiting"] >= 0
+    assert "<h2>Cores</h2>" in (tmp_path / "report" / "report.html").read_text()
     # the session's cluster is configured, not started by the run: its brokers' logs are not read
     assert data["broker_sessions"] is None and data["metrics"]["running_brokers_fenced"] is None
 
