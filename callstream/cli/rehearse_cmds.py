@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from callstream.cli import CliContext, pass_context
+from callstream.rehearse.host_time import busiest_phase_line
 from callstream.rehearse.schedule import Scenario, builtin_scenarios, load_scenario, plan_faults, with_curve
 from callstream.settings import Settings
 
@@ -72,6 +74,8 @@ def rehearse(ctx: CliContext, scenario: str | None, curve: str | None, report_di
     result = run_scenario(loaded, RunOptions(report_dir=report_dir, work_dir=work_dir, settings=settings,
                                              console=console, keep_work_dir=keep_work_dir, baseline=baseline))
     console.print(verdict_table(result.figures))
+    if (host := busiest_phase_line(result.figures.get("host") or {}, os.cpu_count() or 1)) is not None:
+        console.print(host, soft_wrap=True)
     console.print(f"report: {result.report_dir / 'report.html'}")
     if not result.passed:
         click.get_current_context().exit(1)

@@ -92,3 +92,19 @@ def by_phase(phases: Sequence[str], cores: Mapping[str, Sequence[float | None]],
         out[phase] = {"host_busy_cores": _mean([host_busy[i] for i in at]),
                       "processes": {n: f for n, f in processes.items() if f["cores"] is not None}}
     return out
+
+
+def busiest_phase_line(host: Mapping[str, Mapping[str, Any]], cores: int) -> str | None:
+    """One line for the terminal: the phase the host was busiest in, what used it, and
+    whether it was saturated (90% of its cores or more). None when nothing was measured."""
+    measured = {phase: f for phase, f in host.items() if f["host_busy_cores"] is not None}
+    if not measured:
+        return None
+    phase = max(measured, key=lambda p: measured[p]["host_busy_cores"])
+    busy = measured[phase]["host_busy_cores"]
+    users = sorted(measured[phase]["processes"].items(), key=lambda item: -item[1]["cores"])[:3]
+    line = (f"host: {busy:.2f} of {cores} cores busy in the {phase} phase ("
+            + ", ".join(f"{name} {f['cores']:.2f}" for name, f in users) + ")")
+    if busy >= 0.9 * cores:
+        line += "; saturated: lag and recovery measured the host as much as callstream"
+    return line

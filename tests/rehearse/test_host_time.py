@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from callstream.rehearse.host_time import HostTime, by_phase, thread_times
+from callstream.rehearse.host_time import HostTime, busiest_phase_line, by_phase, thread_times
 
 
 def _threads(proc: Path, pid: int, times: dict[int, tuple[int, int]]) -> None:
@@ -63,3 +63,15 @@ def test_by_phase_averages_each_process_over_its_phase_samples() -> None:
     assert list(host) == ["warm-up", "surge"]
     assert host["warm-up"] == {"host_busy_cores": 1.2, "processes": {"quality-0": {"cores": 0.2, "waiting": 0.1}}}
     assert host["surge"] == {"host_busy_cores": 1.95, "processes": {"quality-0": {"cores": 0.07, "waiting": 3.0}}}
+
+
+def test_the_terminal_line_names_the_busiest_phase_its_users_and_whether_the_host_was_saturated() -> None:
+    host = by_phase(["warm-up", "surge", "surge"],
+                    {"kafka-node-1": [0.4, 0.5, 0.5], "redactor-0": [0.2, 0.3, 0.3], "runner": [0.1, 0.4, 0.4],
+                     "quality-0": [0.05, 0.05, 0.05]},
+                    {n: [1.0, 2.0, 2.0] for n in ("kafka-node-1", "redactor-0", "runner", "quality-0")}, [1.2, 1.9, 1.9])
+    assert busiest_phase_line(host, cores=2) == ("host: 1.90 of 2 cores busy in the surge phase (kafka-node-1 0.50, "
+                                                 "runner 0.40, redactor-0 0.30); saturated: lag and recovery "
+                                                 "measured the host as much as callstream")
+    assert busiest_phase_line(host, cores=4).endswith("redactor-0 0.30)")  # 1.9 of 4: not saturated
+    assert busiest_phase_line(by_phase(["surge"], {}, {}, [None]), cores=2) is None

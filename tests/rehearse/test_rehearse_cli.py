@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 import pytest
@@ -58,13 +59,17 @@ def test_a_failing_verdict_exits_non_zero(cli, tmp_path, monkeypatch) -> None:
     def fake_run(scenario, options):
         seen["scenario"], seen["options"] = scenario, options
         figures = {"scenario": scenario.name, "passed": False,
-                   "verdicts": [{"check": "zero lost", "passed": False, "detail": "3 outside <= 0"}]}
+                   "verdicts": [{"check": "zero lost", "passed": False, "detail": "3 outside <= 0"}],
+                   "host": {"surge": {"host_busy_cores": 0.95 * (os.cpu_count() or 1),
+                                      "processes": {"redactor-0": {"cores": 0.4, "waiting": 2.0}}}}}
         return runner.RunResult(options.report_dir, False, [], figures)
 
     monkeypatch.setattr(runner, "run_scenario", fake_run)
     result = invoke(cli, "rehearse", "burst", "--curve", "outage", "--report", str(tmp_path / "r"), state_dir=tmp_path)
     assert result.exit_code == 1
     assert "FAIL" in result.output and "3 outside <= 0" in result.output
+    # and whether the host had cores to spare: a failure on a saturated host says so
+    assert "busy in the surge phase (redactor-0 0.40); saturated" in result.output
     assert seen["scenario"].surge_phase().curve == "outage" and seen["options"].report_dir == tmp_path / "r"
     assert not seen["options"].uses_configured_cluster  # no cluster configured: the rehearsal starts its own
 
