@@ -28,7 +28,7 @@ from callstream.contract.events import CallDisposition, CallEnded, TranscriptSeg
 from callstream.kafka.produce import produce_patiently
 from callstream.rehearse.schedule import Limits, ProducerSpec, Traffic
 from callstream.simulate.curves import make_curve
-from callstream.simulate.simulator import SimulationSettings, generate_events, producer_settings
+from callstream.simulate.simulator import SimulationSettings, generate_events, producer_settings, wait_until_due
 
 #: what a refused rehearsal record points at
 REHEARSAL_TOPICS_HINT = "check the rehearsal topics"
@@ -226,10 +226,7 @@ class TrafficDriver(TrafficThread):
             if self.produced >= limits.max_events:
                 self.stopped_by = "limits.max_events"
                 break
-            wait = t0 + due - time.monotonic()
-            while wait > 0 and not self._stop.is_set():
-                producer.poll(min(wait, 0.1))
-                wait = t0 + due - time.monotonic()
+            wait_until_due(producer, t0 + due, time.monotonic, self._stop.is_set)
             value, headers = encode_event(msgspec.structs.replace(event, produced_at_ms=time.time_ns() // 1_000_000),
                                           validate=False)
             produce_patiently(producer, topic, value, event.contact_id.encode(), headers, hint=REHEARSAL_TOPICS_HINT,

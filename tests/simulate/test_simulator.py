@@ -168,3 +168,32 @@ def test_producer_is_idempotent_with_acks_all_whatever_the_caller_says() -> None
     assert conf["enable.idempotence"] == "true" and conf["acks"] == "all"
     assert conf["linger.ms"] == "50" and conf["bootstrap.servers"] == "127.0.0.1:1"
     assert PRODUCER_REQUIRED.items() <= conf.items()
+
+
+class _Clocked:
+    """A producer whose poll(t) moves a fake clock by at least a millisecond, as librdkafka's
+    whole-millisecond poll does; ``polls`` records each timeout asked."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.polls: list[float] = []
+
+    def poll(self, timeout: float) -> int:
+        self.polls.append(timeout)
+        self.now += max(timeout, 0.001)
+        return 0
+
+
+def test_pacing_sends_events_due_within_a_tick_now_and_waits_out_the_others_without_spinning() -> None:
+    from callstream.simulate.simulator import PACING_TICK_S, wait_until_due
+
+    producer = _Clocked()
+    clock = lambda: producer.now  # noqa: E731
+    assert wait_until_due(producer, 100.0 + PACING_TICK_S / 2, clock) == pytest.approx(PACING_TICK_S / 2)
+    assert producer.polls == []  # due within the tick: it goes out now
+    left = wait_until_due(producer, producer.now + 0.25, clock)
+    # waited in polls of at most 0.1 s, never a loop of sub-millisecond polls
+    assert 0 <= left < 0.001 and producer.polls[:2] == [0.1, 0.1] and len(producer.polls) <= 4
+    producer.polls.clear()
+    assert wait_until_due(producer, producer.now + 5.0, clock, stopped=lambda: True) == pytest.approx(5.0)
+    assert producer.polls == []  # a stopped run does not wait
