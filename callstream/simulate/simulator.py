@@ -79,7 +79,6 @@ PRODUCER_DEFAULTS = {
 PACING_TICK_S = 0.025
 
 
-
 def wait_until_due(producer: Producer, due: float, clock: Callable[[], float] = time.perf_counter,
                    stopped: Callable[[], bool] = lambda: False) -> float:
     """Serve ``producer``'s callbacks until ``due`` on ``clock``, unless the event is due
