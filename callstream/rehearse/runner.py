@@ -109,6 +109,11 @@ def stop_leftover_clusters(rehearsals_dir: Path) -> list[int]:
     return stopped
 
 
+def _node_name(node_id: int) -> str:
+    """A local broker's name in the report: its log beside it and its row of the Cores table."""
+    return f"kafka-node-{node_id}"
+
+
 def _started(part: _Part | None, name: str) -> _Part:
     if part is None:
         raise RuntimeError(f"the rehearsal's {name} were used before they were started")
@@ -432,7 +437,7 @@ class Rehearsal:
         with self.lock:
             pids = {name: child.pid for name, child in self.processes.children.items() if child.pid and child.alive()}
         if self._cluster is not None:
-            pids |= {f"kafka-node-{n.node_id}": n.pid for n in self._cluster.nodes if n.pid}
+            pids |= {_node_name(n.node_id): n.pid for n in self._cluster.nodes if n.pid}
         return pids | {"runner": os.getpid()}
 
     def _checkpoint_stops(self, t: float) -> dict[str, float]:
@@ -683,7 +688,7 @@ class Rehearsal:
         target = self.options.report_dir / "logs"
         logs = {name: child.log_path for name, child in self.processes.children.items()}
         if self._cluster is not None:
-            logs |= {f"kafka-node-{n.node_id}": n.log_path for n in self._cluster.nodes}
+            logs |= {_node_name(n.node_id): n.log_path for n in self._cluster.nodes}
         for name, path in logs.items():
             if path.exists():
                 target.mkdir(parents=True, exist_ok=True)
