@@ -10,7 +10,9 @@ Two of callstream's dependencies offer no public way to do what it needs:
   (Quix builds its clients with its own ``error_cb`` and has no option to pass one), and
   non-windowed workers produce through the application's ``_producer`` (the one its
   checkpoints flush and its transactions cover): ``to_topic`` takes one key and no headers
-  per record, and reaching them through ``set_headers`` cost ~11% of a worker's CPU.
+  per record, and reaching them through ``set_headers`` cost ~11% of a worker's CPU. Quix's
+  TTL write reads a value's old expiry stamp from RocksDB; the per-call state cache knows
+  it and hands it over instead (``processors/state_cache.py``).
 
 Each is pinned to a supported range in ``pyproject.toml``; that range is read back from
 callstream's installed metadata, so the declared bound and the check cannot disagree.
@@ -30,7 +32,8 @@ from callstream.errors import ConfigError, DependencyError
 #: distributions whose private functions callstream calls, and what it calls
 PRIVATE_API = {
     "pyiceberg": "pyiceberg.io.pyarrow._determine_partitions",
-    "quixstreams": "the _user_error_cb of Quix's Kafka clients and Application._producer",
+    "quixstreams": "the _user_error_cb of Quix's Kafka clients, Application._producer and the RocksDB "
+                   "transaction's _delete_stale_index_entry",
 }
 
 

@@ -179,6 +179,62 @@ def test_a_checkpoint_found_due_is_committed_with_the_writes_even_if_quix_would_
     assert committed == [(True, False)] and store.values == {(b"c", CallStateValue.KEY): orjson.dumps({"x": 1})}
 
 
+class RocksDBStore:
+    """A real Quix RocksDB store partition, one transaction per checkpoint, counting the
+    RocksDB reads of stored values."""
+
+    def __init__(self, path: str) -> None:
+        from quixstreams.state.rocksdb.partition import RocksDBStorePartition
+
+        self.partition = RocksDBStorePartition(path)
+        self.reads = 0
+        read = self.partition.get
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.reads += 1
+            return read(*args, **kwargs)
+
+        self.partition.get = counted  # type: ignore[method-assign]
+
+    def checkpoint(self, cache: CallStateCache, calls: dict[bytes, int], ts: int) -> int:
+        """Write ``calls`` (key -> value) through the cache, hand them over, commit; the reads."""
+        transaction = self.partition.begin()
+        for key, value in calls.items():
+            cache.save(key, transaction.as_state(prefix=key, timestamp=ts), ts, {"x": value})
+        self.reads = 0
+        cache.write_back()
+        transaction.prepare()
+        transaction.flush()
+        return self.reads
+
+    def index(self) -> list[tuple[int, bytes]]:
+        """The TTL index: (expiry stamp, stored key) for every entry."""
+        from quixstreams.state.metadata import TTL_INDEX_CF_NAME
+        from quixstreams.state.rocksdb.ttl_codec import decode_index_key
+
+        return sorted(decode_index_key(k) for k, _ in self.partition.iter_items(b"", cf_name=TTL_INDEX_CF_NAME))
+
+
+def test_a_hand_over_tells_quix_the_old_expiry_stamp_instead_of_quix_reading_it(tmp_path) -> None:
+    from quixstreams.state.rocksdb.ttl_codec import decode_ttl_value
+
+    store, cache = RocksDBStore(str(tmp_path)), CallStateCache(CallStateValue.KEY, TTL)
+    app, _ = _hooked(cache, lambda: False, lambda consumer, partitions: None)  # installs the hint in Quix's TTL write
+    calls = [b"c1", b"c2"]
+    reads = [store.checkpoint(cache, dict.fromkeys(calls, n), 1_000 * (n + 1)) for n in range(4)]
+    # the first checkpoint turns Quix's expiry on (no stamp to replace yet); the second
+    # replaces stamps the cache did not see Quix give, so Quix reads them; then none
+    assert reads == [0, 2, 0, 0]
+    stored_key = {call: f'{call.decode()}|"{CallStateValue.KEY}"'.encode() for call in calls}
+    # one index entry per call, at its latest stamp, as Quix's own reads leave it
+    assert store.index() == [(4_000 + TTL_MS, stored_key[call]) for call in calls]
+    stamp, value = decode_ttl_value(store.partition.get(stored_key[b"c1"]))
+    assert (stamp, value) == (4_000 + TTL_MS, orjson.dumps({"x": 3}))
+    app._on_assign(None, [])  # a rebalance: the cache forgets, Quix reads again
+    assert store.checkpoint(cache, {b"c1": 9}, 5_000) == 1
+    assert store.index() == [(4_000 + TTL_MS, stored_key[b"c2"]), (5_000 + TTL_MS, stored_key[b"c1"])]
+
+
 def test_built_workers_keep_call_state_through_the_cache(kafka_config, pipeline, tmp_path) -> None:
     # catches a Quix release that renames the commit or the checkpoint's expiry the cache uses
     options = {"topic_names": pipeline.names, "group": f"state-cache-{tmp_path.name}"}
