@@ -29,7 +29,7 @@ from callstream.errors import DecodeError, EncodeError
 __all__ = [
     "EVENT_TYPE_HEADER", "SCHEMA_VERSION_HEADER", "CONTENT_TYPE_HEADER", "CONTENT_TYPE",
     # the two Quix classes are defined on first access (module __getattr__, below)
-    "encode_event", "decode_event", "decode_as", "EventSerializer", "EventDeserializer",  # noqa: F822
+    "encode_event", "decode_event", "decode_as", "encoded_prefix", "EventSerializer", "EventDeserializer",  # noqa: F822
 ]
 
 EVENT_TYPE_HEADER = "callstream.event_type"
@@ -110,6 +110,14 @@ def encode_event(event: Envelope, *, validate: bool = True) -> tuple[bytes, list
                 hint="fix the producer; readers would send this event to the dead-letter topic",
             ) from exc
     return value, list(headers)
+
+
+def encoded_prefix(cls: type[Envelope]) -> bytes:
+    """The bytes every value ``encode_event`` writes for a ``cls`` event begins with: msgspec
+    writes the tag first. A reader that only needs to know the type can tell it from them
+    without decoding; a value another producer wrote with its keys in another order does not
+    begin so, and must be decoded to be known."""
+    return b'{"event_type":' + _ENCODER.encode(event_tag(cls)) + b","
 
 
 def decode_event(value: bytes | None, headers: Headers = None) -> Envelope | None:

@@ -16,6 +16,7 @@ from callstream.contract.codec import (
     decode_as,
     decode_event,
     encode_event,
+    encoded_prefix,
 )
 from callstream.contract.events import (
     EVENT_TYPES,
@@ -24,6 +25,13 @@ from callstream.contract.events import (
     TranscriptSegment,
 )
 from callstream.errors import DecodeError, EncodeError
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
+def test_every_encoded_event_begins_with_its_own_types_prefix_and_no_others(event_type, sample_event):
+    value, _ = encode_event(sample_event(EVENT_TYPES[event_type]))
+    begins = [tag for tag, cls in EVENT_TYPES.items() if value.startswith(encoded_prefix(cls))]
+    assert begins == [event_type], value[:80]
 
 
 @pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
