@@ -124,12 +124,13 @@ class Processor:
     #: ``process`` and hands it ``state_seal`` for what it keeps of them
     reads_restricted: ClassVar[bool] = False
     state_seal: StateSeal | None = None
-    #: event types on its inputs that can never change its state or outputs: the runtime
-    #: drops them by their first bytes, before Quix opens the call's state and before they
-    #: are decoded (so one of them malformed is dead-lettered by the processors that read it,
-    #: not by this one), and they are not counted as processed. Heartbeats are ~29% of all
-    #: events (70% of the lifecycle topic); reading and converting a call's state for each
-    #: one cost QA and analytics more than the events they use (stop 34, NOTES.md).
+    #: event types on its inputs that can never change its state or outputs. Run alone, its
+    #: worker drops them by their first bytes, before Quix opens the call's state and before
+    #: they are decoded (so one of them malformed is dead-lettered by the processors that
+    #: read it, not by this one), uncounted (``runtime.read_filter``); in a bundle, the step
+    #: skips them for this member. Heartbeats are ~29% of all events (70% of the lifecycle
+    #: topic); reading and converting a call's state for each one cost QA and analytics more
+    #: than the events they use (stop 34, NOTES.md).
     ignores: ClassVar[tuple[type[Envelope], ...]] = ()
 
     @property
