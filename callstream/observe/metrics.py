@@ -51,7 +51,9 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("callstream_client_errors_total", "counter", ("source", "client", "error"),
                "librdkafka errors (error callback) by process (processor name or observer), client and error name"),
     MetricSpec("callstream_processor_events_total", "counter", ("processor",),
-               "Events processor instances decoded and processed (summed over instances)"),
+               "Events processor instances decoded and processed (summed over instances); event types a "
+               "processor ignores (heartbeats for quality, analytics and routing run alone) leave unread and "
+               "are not counted"),
     MetricSpec("callstream_processor_dead_letters_total", "counter", ("processor", "reason"),
                "Messages processor instances sent to the dead-letter topic"),
     MetricSpec("callstream_processor_step_seconds", "histogram", ("processor",),
