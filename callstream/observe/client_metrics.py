@@ -59,7 +59,7 @@ class _Families:
     """The metric families, created once per registry (a registry refuses duplicates)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.processed = Counter(PROCESSED.removesuffix("_total"), "Events a processor instance decoded and processed",
+        self.processed = Counter(PROCESSED.removesuffix("_total"), "Events a processor instance decoded and processed (not the types it skips unread)",
                                  ["processor"], registry=registry)
         self.dead_letters = Counter(DEAD_LETTERS.removesuffix("_total"),
                                     "Messages a processor sent to the dead-letter topic, by reason class",
