@@ -40,6 +40,7 @@ from callstream.migrate.plan import STATE_PREFIXES, group_positions, producer_pr
 from callstream.migrate.positions import apply_positions, translate_archive, translate_positions
 from callstream.migrate.receipts import Comparison, compare, watermarks
 from callstream.migrate.replicator import Replicator, committed_positions, unreplicated
+from callstream.migrate.scan import CONSUME_WAIT_S
 from callstream.observe.lag import OffsetReader
 
 
@@ -220,7 +221,9 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
     replicator = Replicator(leaving, joining, platform.topics)
     try:
         deadline = time.monotonic() + options.catch_up_timeout_s
-        while replicator.step() or any(unreplicated(leaving, replicator.positions).values()):
+        # the source is still and every writer fenced: a step that finds nothing need not
+        # wait for more, the check after it says whether anything is left
+        while replicator.step(CONSUME_WAIT_S) or any(unreplicated(leaving, replicator.positions).values()):
             if time.monotonic() > deadline:
                 raise undo(f"the last records did not replicate within {options.catch_up_timeout_s:.0f} s",
                            "check the joining cluster's health; `callstream migrate status` shows the lag")
