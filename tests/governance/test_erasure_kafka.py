@@ -6,17 +6,15 @@ state stores and changelogs and the dead-letter topic are searched for that cust
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 import rocksdict
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
+from support.reading import read_to_end
 
 from callstream.archive.archiver import archive_topics
 from callstream.archive.body import payloads
@@ -53,21 +51,7 @@ def pii_by_customer(truth_path: Path) -> tuple[dict[str, set[str]], dict[str, se
 
 def read_all(conf: dict[str, str], *topics: str, timeout_s: float = 60.0) -> list:
     """Every committed record of ``topics``, read to each partition's end (no group join)."""
-    consumer = Consumer({**conf, "group.id": f"search-{os.getpid()}", "enable.auto.commit": False,
-                         "enable.partition.eof": True})
-    metadata = consumer.list_topics(timeout=10).topics
-    todo = {(t, p) for t in topics for p in metadata[t].partitions}
-    consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in todo])
-    messages, deadline = [], time.monotonic() + timeout_s
-    while todo:
-        assert time.monotonic() < deadline, f"{len(todo)} partitions not read to their end in {timeout_s:.0f} s"
-        for m in consumer.consume(1000, 0.5):
-            if m.error() is None:
-                messages.append(m)
-            elif m.error().code() == KafkaError._PARTITION_EOF:
-                todo.discard((m.topic(), m.partition()))
-    consumer.close()
-    return messages
+    return read_to_end(conf, *topics, timeout_s=timeout_s)
 
 
 def message_bytes(m) -> bytes:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AclBindingFilter, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
 from support.migration import create, produce
+from support.reading import read_partitions_to_end
 
 from callstream.contract.catalog import load_catalog
 from callstream.errors import MigrationError
@@ -64,19 +64,9 @@ def _remaining(link: Link, topic: str, group: str) -> dict[int, list[str]]:
     partitions = list(probe.list_topics(topic, timeout=10).topics[topic].partitions)
     committed = probe.committed([TopicPartition(topic, p) for p in partitions], timeout=30)
     probe.close()
-    reader = Consumer({**link.config, "group.id": f"probe-{uuid.uuid4().hex[:6]}", "enable.auto.commit": "false",
-                       "isolation.level": "read_committed", "enable.partition.eof": "true"})
-    reader.assign([TopicPartition(topic, tp.partition, max(tp.offset, 0)) for tp in committed])
-    todo, seen = set(partitions), {p: [] for p in partitions}
-    deadline = time.monotonic() + 30
-    while todo and time.monotonic() < deadline:
-        for m in reader.consume(1000, 0.5):
-            if m.error():
-                if m.error().code() == KafkaError._PARTITION_EOF:
-                    todo.discard(m.partition())
-                continue
-            seen[m.partition()].append(m.value().decode())
-    reader.close()
+    seen: dict[int, list[str]] = {p: [] for p in partitions}
+    for m in read_partitions_to_end(link.config, {(topic, tp.partition): max(tp.offset, 0) for tp in committed}):
+        seen[m.partition()].append(m.value().decode())
     return seen
 
 

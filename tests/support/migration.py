@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
 from callstream.migrate.links import Link
+from support.reading import read_to_end
 
 
 def create(link: Link, topic: str, partitions: int = 3) -> None:
@@ -46,19 +47,5 @@ def produce(link: Link, topic: str, count: int, *, start: int = 0, transactional
 
 def read_all(link: Link, topic: str, timeout_s: float = 30.0) -> list[tuple[int, int, str, dict[str, bytes]]]:
     """``(partition, offset, value, headers)`` of every committed record of ``topic``."""
-    consumer = Consumer({**link.config, "group.id": f"read-{uuid.uuid4().hex[:8]}", "enable.auto.commit": "false",
-                         "isolation.level": "read_committed", "enable.partition.eof": "true"})
-    metadata = consumer.list_topics(topic, timeout=10)
-    partitions = list(metadata.topics[topic].partitions)
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-    todo, records = set(partitions), []
-    deadline = time.monotonic() + timeout_s
-    while todo and time.monotonic() < deadline:
-        for message in consumer.consume(1000, 0.5):
-            if message.error():
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    todo.discard(message.partition())
-                continue
-            records.append((message.partition(), message.offset(), message.value().decode(), dict(message.headers() or [])))
-    consumer.close()
-    return records
+    return [(m.partition(), m.offset(), m.value().decode(), dict(m.headers() or []))
+            for m in read_to_end(link.config, topic, timeout_s=timeout_s)]

@@ -6,11 +6,12 @@ import json
 import time
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 
 from callstream.contract.catalog import load_catalog
 from callstream.contract.codec import decode_event, encode_event
 from callstream.contract.events import Envelope
+from support.reading import read_to_end
 
 
 class PipelineTopics:
@@ -58,29 +59,9 @@ class PipelineTopics:
         return messages
 
     def read_to_end(self, catalog_topic: str, committed_only: bool = False, timeout_s: float = 30) -> list:
-        """Every message of a topic up to each partition's end as it is now (its last stable
-        offset with ``committed_only``): what a fixed-time read gets, without waiting it out."""
-        consumer = Consumer({
-            **self.kafka_config, "group.id": f"reader-{time.monotonic_ns()}", "enable.auto.commit": False,
-            "enable.partition.eof": True, "isolation.level": "read_committed" if committed_only else "read_uncommitted",
-        })
-        topic = self[catalog_topic]
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        messages: list = []
-        pending, deadline = set(partitions), time.monotonic() + timeout_s
-        try:
-            while pending:
-                assert time.monotonic() < deadline, f"{topic}: partitions {sorted(pending)} did not reach their end"
-                for message in consumer.consume(500, 0.05):
-                    error = message.error()
-                    if error is None:
-                        messages.append(message)
-                    elif error.code() == KafkaError._PARTITION_EOF:
-                        pending.discard(message.partition())
-        finally:
-            consumer.close()
-        return messages
+        """Every message of a topic up to each partition's end as it is now: what a
+        fixed-time read gets, without waiting it out."""
+        return read_to_end(self.kafka_config, self[catalog_topic], committed_only=committed_only, timeout_s=timeout_s)
 
     def read_events(self, catalog_topic: str, until: Callable[[list], bool], **kwargs) -> list[Envelope]:
         return [decode_event(m.value(), m.headers()) for m in self.read(catalog_topic, lambda ms: until(ms), **kwargs)]
