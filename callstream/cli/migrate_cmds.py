@@ -193,6 +193,10 @@ class OperatorClients:
     def __init__(self, console: Console, options: SwitchOptions) -> None:
         self.console, self.options = console, options
 
+    def prepare(self, cluster: Link) -> str | None:
+        """Nothing: the operator starts the clients when told to."""
+        return None
+
     def quiesce(self, cluster: Link) -> None:
         self.console.print(f"fencing the producers of '{cluster.name}': their writes are refused from now on")
 

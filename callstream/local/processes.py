@@ -31,8 +31,33 @@ def _die_with_parent() -> None:
 def wait_for_go(path: Path | None, poll_s: float = 0.05) -> None:
     """A warm standby: block until ``path`` exists (the supervisor creates it to release
     the process). A process started this way has done its imports and checks already, so
-    it joins its group as soon as it is released; SIGTERM meanwhile ends it as usual."""
-    while path is not None and not path.exists():
+    it joins its group as soon as it is released; SIGTERM meanwhile ends it as usual. While
+    it waits, ``waiting_marker(path, pid)`` exists (``standbys_waiting`` reads them)."""
+    if path is None or path.exists():
+        return
+    marker = waiting_marker(path, os.getpid())
+    marker.touch()
+    try:
+        while not path.exists():
+            time.sleep(poll_s)
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def waiting_marker(go: Path, pid: int) -> Path:
+    """The file that says process ``pid`` is ready and waits for ``go``."""
+    return go.with_name(f"{go.name}.waiting-{pid}")
+
+
+def standbys_waiting(group: ProcessGroup, go: Path, timeout_s: float, poll_s: float = 0.1) -> tuple[int, int]:
+    """Wait until every live child of ``group`` waits for ``go`` (``wait_for_go``), at most
+    ``timeout_s``: how many wait, of how many live."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = [c for c in group.children.values() if c.alive()]
+        waiting = sum(1 for c in alive if c.pid is not None and waiting_marker(go, c.pid).exists())
+        if waiting == len(alive) or time.monotonic() > deadline:
+            return waiting, len(alive)
         time.sleep(poll_s)
 
 

@@ -47,6 +47,12 @@ from callstream.observe.lag import OffsetReader
 class Clients(Protocol):
     """Who stops and starts the platform's clients on a cluster."""
 
+    def prepare(self, cluster: Link) -> str | None:
+        """Ready the clients to start on ``cluster`` while writes still flow (a warm standby,
+        started and checked but not consuming), so their start-up is not paid inside the
+        write pause; what was readied, or ``None`` when there is nothing to ready. ``start``
+        releases them; a refused switch's ``start`` on the leaving cluster discards them."""
+
     def quiesce(self, cluster: Link) -> None:
         """Producers this side controls stop writing (before the fence refuses them)."""
 
@@ -170,6 +176,9 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
     lifted = unfence(joining, platform.ingest_principals + platform.processor_principals, platform.topics)
     if lifted:
         stage("joining-open", f"{lifted} fences of an earlier switch lifted on '{joining.name}'")
+    readied = clients.prepare(joining)
+    if readied:
+        stage("clients-prepared", readied)
 
     fenced: list[tuple[list[str], list[str]]] = []
     clients_stopped = replication_stopped = False

@@ -102,6 +102,10 @@ class PlatformClients:
     def __init__(self, handover: Handover, say: Any = print) -> None:
         self.handover, self.say = handover, say
 
+    def prepare(self, cluster: Link) -> str | None:
+        """Nothing: `up` starts its processes on the joining cluster when asked to start."""
+        return None
+
     def quiesce(self, cluster: Link) -> None:
         self.say(f"  up: {self.handover.ask('quiesce', cluster.name)}")
 

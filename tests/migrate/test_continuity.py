@@ -21,6 +21,7 @@ from callstream.simulate.simulator import SimulationSettings, generate_events
 
 
 class _Idle:
+    def prepare(self, cluster) -> None: ...  # noqa: ANN001
     def quiesce(self, cluster) -> None: ...  # noqa: ANN001
     def stop(self, cluster) -> None: ...  # noqa: ANN001
     def start(self, cluster) -> None: ...  # noqa: ANN001

@@ -28,6 +28,9 @@ class NoClients:
     def __init__(self) -> None:
         self.moves: list[tuple[str, str]] = []
 
+    def prepare(self, cluster: Link) -> None:
+        self.moves.append(("prepare", cluster.name))
+
     def quiesce(self, cluster: Link) -> None:
         self.moves.append(("quiesce", cluster.name))
 
@@ -92,7 +95,7 @@ def test_cutover_rollback_and_cutover_again_keep_every_position_exact(source_lin
         assert cut.verified, cut.to_json()["receipts"]
         assert _remaining(target_link, topic, group) == before  # neither re-read nor skipped
         assert _denies(source_link, topic) == ["User:redactor", "User:simulator"]
-        assert clients.moves == [("quiesce", "current"), ("stop", "current"), ("start", "b")]
+        assert clients.moves == [("prepare", "b"), ("quiesce", "current"), ("stop", "current"), ("start", "b")]
 
         produce(target_link, topic, 300, start=10_000, transactional=True)  # traffic on B after the cutover
         read_on_b = _consume(target_link, topic, group, 200)

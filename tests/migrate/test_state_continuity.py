@@ -37,6 +37,7 @@ LINES = ["hello, I have a problem with my bill", "this is terrible, I was charge
 class _Stopped:
     """The test stops and starts the workers itself."""
 
+    def prepare(self, cluster) -> None: ...  # noqa: ANN001
     def quiesce(self, cluster) -> None: ...  # noqa: ANN001
     def stop(self, cluster) -> None: ...  # noqa: ANN001
     def start(self, cluster) -> None: ...  # noqa: ANN001
