@@ -34,3 +34,43 @@ def lower_priority(niceness: int, autogroup: Path = AUTOGROUP) -> int:
         except OSError as exc:  # no session groups here (not Linux, or a kernel without them)
             logger.debug("session group priority not set (%s): the nice value orders this process's threads only", exc)
     return nice
+
+
+#: a warm standby's session group until it is released: the lowest priority there is
+IDLE_GROUP_NICE = 19
+
+
+def idle() -> None:
+    """Run this process only on CPU nothing else wants: ``SCHED_IDLE`` and, for the session
+    group it leads, the nice value 19. Both are needed: in a session group of its own,
+    ``SCHED_IDLE`` alone took the same share of two busy cores as a normal process (NOTES.md,
+    stop 65). Silent when refused: it runs in a child between fork and exec."""
+    try:
+        AUTOGROUP.write_text(f"{IDLE_GROUP_NICE}\n")
+    except OSError:
+        pass
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):
+        pass
+
+
+def resume(pid: int) -> None:
+    """Undo ``idle`` for process ``pid`` (Linux lets a process do so for its user's): every
+    thread back on the normal scheduler with its nice value kept, and the session group it
+    leads at the process's own nice value again, as ``lower_priority`` would set it."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        threads = os.listdir(proc / "task")
+    except FileNotFoundError:  # it ended
+        return
+    for tid in threads:
+        try:
+            os.sched_setscheduler(int(tid), os.SCHED_OTHER, os.sched_param(0))
+        except OSError:  # a thread that ended meanwhile
+            pass
+    try:
+        if os.getsid(pid) == pid:
+            (proc / "autogroup").write_text(f"{os.getpriority(os.PRIO_PROCESS, pid)}\n")
+    except OSError as exc:
+        logger.debug("session group of %s not restored (%s)", pid, exc)
