@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from callstream.priority import idle, resume
-
 _PR_SET_PDEATHSIG = 1
 
 
@@ -30,46 +28,25 @@ def _die_with_parent() -> None:
         pass
 
 
-def _start_idle() -> None:
-    """In a warm standby's child, before exec: as ``_die_with_parent``, and idle until
-    released (``priority.idle``), so its start-up (imports, checks: about a second of CPU)
-    takes only CPU the serving platform leaves unused."""
-    _die_with_parent()
-    idle()
-
-
 def wait_for_go(path: Path | None, poll_s: float = 0.05) -> None:
     """A warm standby: block until ``path`` exists (the supervisor creates it to release
     the process). A process started this way has done its imports and checks already, so
     it joins its group as soon as it is released; SIGTERM meanwhile ends it as usual. While
-    it waits, ``waiting_marker(path, pid)`` exists (``standbys_waiting`` reads them). Once
-    released it runs on the normal scheduler, whether or not it started idle."""
-    if path is None:
+    it waits, ``waiting_marker(path, pid)`` exists (``standbys_waiting`` reads them)."""
+    if path is None or path.exists():
         return
-    if not path.exists():
-        marker = waiting_marker(path, os.getpid())
-        marker.touch()
-        try:
-            while not path.exists():
-                time.sleep(poll_s)
-        finally:
-            marker.unlink(missing_ok=True)
-    if os.sched_getscheduler(0) == os.SCHED_IDLE:
-        resume(os.getpid())
+    marker = waiting_marker(path, os.getpid())
+    marker.touch()
+    try:
+        while not path.exists():
+            time.sleep(poll_s)
+    finally:
+        marker.unlink(missing_ok=True)
 
 
 def waiting_marker(go: Path, pid: int) -> Path:
     """The file that says process ``pid`` is ready and waits for ``go``."""
     return go.with_name(f"{go.name}.waiting-{pid}")
-
-
-def release_standbys(group: ProcessGroup, go: Path) -> None:
-    """Release ``group``'s warm standbys: create ``go`` and end their idle scheduling at once
-    (one still starting up would otherwise finish its start-up idle)."""
-    go.touch()
-    for child in group.children.values():
-        if child.pid is not None and child.alive():
-            resume(child.pid)
 
 
 def standbys_waiting(group: ProcessGroup, go: Path, timeout_s: float, poll_s: float = 0.1) -> tuple[int, int]:
@@ -92,8 +69,6 @@ class Child:
     env: dict[str, str]
     process: subprocess.Popen | None = None
     restarts: int = 0
-    #: a warm standby's start-up: ``SCHED_IDLE`` until released (``_start_idle``)
-    idle_start: bool = False
 
     @property
     def pid(self) -> int | None:
@@ -113,7 +88,7 @@ class Child:
         self.process = subprocess.Popen(
             self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
             start_new_session=True,  # our Ctrl-C is handled by us, then passed on as SIGTERM
-            preexec_fn=_start_idle if self.idle_start else _die_with_parent,
+            preexec_fn=_die_with_parent,
         )
         log.close()
 
@@ -126,9 +101,8 @@ class ProcessGroup:
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     children: dict[str, Child] = field(default_factory=dict)
 
-    def spawn(self, name: str, module: str, *args: str, idle_start: bool = False) -> Child:
-        child = Child(name, [sys.executable, "-m", module, *args], self.log_dir / f"{name}.log", self.env,
-                      idle_start=idle_start)
+    def spawn(self, name: str, module: str, *args: str) -> Child:
+        child = Child(name, [sys.executable, "-m", module, *args], self.log_dir / f"{name}.log", self.env)
         child.start()
         self.children[name] = child
         return child

@@ -45,7 +45,7 @@ from callstream.kafka.config import KafkaSettings, build_settings
 from callstream.kafka.produce import produce_patiently
 from callstream.local import broker
 from callstream.local.credentials import ADMIN, Credentials, credentials_path
-from callstream.local.processes import ProcessGroup, release_standbys, standbys_waiting
+from callstream.local.processes import ProcessGroup, standbys_waiting
 from callstream.migrate.cutover import (
     Platform,
     Stage,
@@ -185,9 +185,8 @@ class RehearsalClients:
         self.standby: tuple[str, ProcessGroup, Path] | None = None
 
     def prepare(self, cluster: Link) -> str:
-        # Readied while the platform still serves, on CPU it leaves idle (``SCHED_IDLE``): ten
-        # Python start-ups inside the pause slowed the leaving workers' own stop on two cores,
-        # and at normal priority before it they slowed live prompts (NOTES, stop 65)
+        # Readied while the platform still serves: ten Python start-ups (~1 s of CPU each)
+        # inside the pause slowed the leaving workers' own stop on two cores (NOTES, stop 65)
         go = self.rehearsal.work_dir / f"go-{self.rehearsal.starts + 1}"
         group = self.rehearsal.spawn_platform(self.rehearsal.side(cluster.name), go)
         self.standby = (cluster.name, group, go)
@@ -207,7 +206,7 @@ class RehearsalClients:
         standby, self.standby = self.standby, None
         if standby is not None and standby[0] == cluster.name:
             name, group, go = standby
-            release_standbys(group, go)
+            go.touch()
             self.rehearsal.processes, self.rehearsal.active = group, name
             self.rehearsal.wait_ready(side, group)
             return
@@ -282,9 +281,9 @@ class MigrationRehearsal:
         group = ProcessGroup(self.work_dir / "logs" / f"{self.starts}-{side.name}", child_process_environment(settings))
         standby = ["--wait-for", str(go)] if go is not None else []
         for name in available():
-            group.spawn(name, "callstream.processors.worker", name, *standby, idle_start=go is not None)
+            group.spawn(name, "callstream.processors.worker", name, *standby)
         group.spawn("archiver", "callstream.archive.archiver", "--flush-age-s", "2", *standby,
-                    *[a for t in self.catalog.topics for a in ("--topic", t.name)], idle_start=go is not None)
+                    *[a for t in self.catalog.topics for a in ("--topic", t.name)])
         return group
 
     def start_platform(self, side: ClusterSide) -> None:
