@@ -95,8 +95,9 @@ def render_html(data: dict[str, Any], pngs: dict[str, Path]) -> str:
           f"{fmt_value(s['assist_p99_ms'])} / {fmt_value(s['assist_max_ms'])}", f"{s['receipts_equal']}/{s['receipts']}",
           s["verified"]] for s in data["switches"]])
     stages = "".join(
-        f"<h3>{html.escape(s['label'])}</h3>" + html_table(["stage", "seconds", "detail"],
-                                                          [[g["name"], g["seconds"], g["detail"]] for g in s["stages"]])
+        f"<h3>{html.escape(s['label'])}</h3>"
+        + (f'<p class="refused">refused: {html.escape(s["error"])}</p>' if s.get("error") else "")
+        + html_table(["stage", "seconds", "detail"], [[g["name"], g["seconds"], g["detail"]] for g in s["stages"]])
         for s in data["switches"])
     metrics = html_table(["figure", "value"], [[k, v] for k, v in data["metrics"].items()])
     images = "".join(
@@ -111,7 +112,7 @@ body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px;
 table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }}
 th, td {{ border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }}
 th {{ background: #f5f5f5; }} tr.pass td:nth-child(2) {{ color: #2e7d32; font-weight: bold; }}
-tr.fail td:nth-child(2) {{ color: #c62828; font-weight: bold; }}
+tr.fail td:nth-child(2), p.refused {{ color: #c62828; font-weight: bold; }}
 img {{ max-width: 100%; border: 1px solid #eee; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
