@@ -205,11 +205,12 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
 
     clients.stop(leaving)
     clients_stopped = True
+    asked_s = time.monotonic() - clock
     stopped = wait_clients_stopped(leaving, platform, options)
     if stopped is None:
         raise undo(f"clients still consume from '{leaving.name}' (their groups' positions kept moving for "
                    f"{options.clients_timeout_s:.0f} s)", "stop them (their positions move with the switch), then retry")
-    stage("clients-stopped", stopped)
+    stage("clients-stopped", f"{stopped} (asking them to stop took {asked_s:.1f} s)")
 
     if not options.producers_stopped:
         fence(leaving, platform.processor_principals, platform.topics)
@@ -227,7 +228,9 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
 
     replication.stop(leaving, joining)
     replication_stopped = True
+    stopped_s = time.monotonic() - clock
     replicator = Replicator(leaving, joining, platform.topics)
+    opened_s = time.monotonic() - clock - stopped_s
     try:
         deadline = time.monotonic() + options.catch_up_timeout_s
         # the source is still and every writer fenced: a step that finds nothing need not
@@ -236,7 +239,9 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
             if time.monotonic() > deadline:
                 raise undo(f"the last records did not replicate within {options.catch_up_timeout_s:.0f} s",
                            "check the joining cluster's health; `callstream migrate status` shows the lag")
-        stage("replicated", f"{replicator.stats.copied} last records copied; nothing left on '{leaving.name}'")
+        stage("replicated", f"{replicator.stats.copied} last records copied; nothing left on '{leaving.name}' "
+                            f"(the running replicator stopped in {stopped_s:.1f} s, a fresh one read the offset map "
+                            f"and opened in {opened_s:.1f} s)")
     finally:
         replicator.close()
     # the replicator's map: what it read from the target at start plus what it just copied
