@@ -228,9 +228,9 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
 
     replication.stop(leaving, joining)
     replication_stopped = True
-    stopped_s = time.monotonic() - clock
+    stopped_at = time.monotonic()
     replicator = Replicator(leaving, joining, platform.topics)
-    opened_s = time.monotonic() - clock - stopped_s
+    stopped_s, opened_s = stopped_at - clock, time.monotonic() - stopped_at
     try:
         deadline = time.monotonic() + options.catch_up_timeout_s
         # the source is still and every writer fenced: a step that finds nothing need not

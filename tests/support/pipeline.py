@@ -58,10 +58,10 @@ class PipelineTopics:
             consumer.close()
         return messages
 
-    def read_to_end(self, catalog_topic: str, committed_only: bool = False, timeout_s: float = 30) -> list:
-        """Every message of a topic up to each partition's end as it is now: what a
-        fixed-time read gets, without waiting it out."""
-        return read_to_end(self.kafka_config, self[catalog_topic], committed_only=committed_only, timeout_s=timeout_s)
+    def read_to_end(self, catalog_topic: str, timeout_s: float = 30) -> list:
+        """Every committed message of a topic up to each partition's end as it is now: what
+        a fixed-time read gets, without waiting it out."""
+        return read_to_end(self.kafka_config, self[catalog_topic], timeout_s=timeout_s)
 
     def read_events(self, catalog_topic: str, until: Callable[[list], bool], **kwargs) -> list[Envelope]:
         return [decode_event(m.value(), m.headers()) for m in self.read(catalog_topic, lambda ms: until(ms), **kwargs)]
