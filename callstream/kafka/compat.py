@@ -160,12 +160,20 @@ def compat_run(conf: dict[str, str]) -> Iterator[CompatRun]:
 # --- the probes ---------------------------------------------------------------------------
 
 
+def _an_hour_ago_ms() -> int:
+    """A CreateTime for probe records: in the past, so it differs from the append time, but
+    well inside any retention.ms. Records stamped years back fall outside the default 7
+    days, and the broker's next retention check deletes them between produce and read."""
+    return time.time_ns() // 1_000_000 - 3_600_000
+
+
 def probe_records(run: CompatRun) -> tuple[str, dict[str, Any]]:
     """Keys, headers and CreateTime timestamps come back as produced."""
     topic = run.topic("records")
     producer = run.producer()
+    base = _an_hour_ago_ms()
     sent = [(f"key-{i}".encode(), f"value-{i}".encode(), [("h", f"{i}".encode()), ("dup", b"a"), ("dup", b"b")],
-             1_700_000_000_000 + i) for i in range(30)]
+             base + i) for i in range(30)]
     for key, value, headers, ts in sent:
         producer.produce(topic, value, key, headers=headers, timestamp=ts)
     if producer.flush(TIMEOUT_S):
@@ -363,7 +371,7 @@ def probe_static_membership(run: CompatRun) -> tuple[str, dict[str, Any]]:
 def probe_offsets_for_times(run: CompatRun) -> tuple[str, dict[str, Any]]:
     topic = run.topic("rewind", 1)
     producer = run.producer()
-    base = 1_700_000_000_000
+    base = _an_hour_ago_ms()
     for i in range(10):
         producer.produce(topic, f"{i}".encode(), b"k", timestamp=base + i * 1000)
     producer.flush(TIMEOUT_S)
