@@ -250,11 +250,14 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
     catalog_partitions = _partitions(leaving, platform.catalog_topics)
     frozen = watermarks(leaving, catalog_partitions)
 
+    translating = time.monotonic()
     report.positions = translate_positions(group_positions(leaving.config, set(platform.topics)), offset_map, joining)
     apply_positions(joining, report.positions)
+    groups_s, archive_at = time.monotonic() - translating, time.monotonic()
     if platform.archive is not None:
         report.archive = translate_archive(platform.archive, offset_map, joining)
-    stage("positions-translated", f"{len(report.positions)} groups, {len(report.archive)} archive tables")
+    stage("positions-translated", f"{len(report.positions)} groups in {groups_s:.1f} s, {len(report.archive)} archive "
+                                  f"tables in {time.monotonic() - archive_at:.1f} s")
 
     replication.start(joining, leaving)
     stage("reverse-armed", f"'{joining.name}' -> '{leaving.name}' replicating (loop-guarded)")
