@@ -489,8 +489,8 @@ class MigrationRehearsal:
         report.positions = synced
         archiver = synced.get("callstream-archiver", {})
         report.archive = set_archive_positions(
-            platform.archive, lambda topic, _table: {int(k.rpartition("/")[2]): o for k, o in archiver.items()
-                                                     if k.rpartition("/")[0] == topic} or None, b.link)
+            platform.archive, lambda tables: {topic: positions for topic, _ in tables if (positions := {
+                int(k.rpartition("/")[2]): o for k, o in archiver.items() if k.rpartition("/")[0] == topic})}, b.link)
         stage("positions-synced", f"{len(synced)}/{len(groups)} groups' offsets synced to b by MirrorMaker 2 checkpoints; "
                                   f"the archive's positions taken from the archiver group's")
         report.write_pause_s = time.monotonic() - paused_at
