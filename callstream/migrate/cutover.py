@@ -12,7 +12,9 @@ fences and restarts the clients it stopped, so the leaving cluster keeps serving
 4. the leaving cluster's clients stopped (callstream's components stop themselves; the
    check is that every group is empty, or that its positions stand still);
 5. every writer fenced, processors included;
-6. the leaving cluster's end offsets stable for ``stable_s`` (else something still writes);
+6. the leaving cluster's end offsets stable for ``stable_s`` (else something still writes):
+   the window of step 4 when nothing was written in it and nothing since the fence, a
+   window of its own after the fence otherwise;
 7. the last records replicated (an exact count of records past the replicator's position);
 8. every group's position, and the archive's, translated exactly onto the joining cluster;
 9. replication back armed (loop-guarded by origin), so a rollback stays exact;
@@ -206,25 +208,29 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
     clients.stop(leaving)
     clients_stopped = True
     asked_s = time.monotonic() - clock
-    stopped = wait_clients_stopped(leaving, platform, options)
+    stopped = wait_clients_stopped(leaving, platform, options, partitions)
     if stopped is None:
         raise undo(f"clients still consume from '{leaving.name}' (their groups' positions kept moving for "
                    f"{options.clients_timeout_s:.0f} s)", "stop them (their positions move with the switch), then retry")
-    stage("clients-stopped", f"{stopped} (asking them to stop took {asked_s:.1f} s)")
+    stopped_detail, still_ends = stopped
+    stage("clients-stopped", f"{stopped_detail} (asking them to stop took {asked_s:.1f} s)")
 
     if not options.producers_stopped:
         fence(leaving, platform.processor_principals, platform.topics)
         fenced.append((platform.processor_principals, platform.topics))
         stage("writers-fenced", f"{len(platform.processor_principals)} processor principals denied WRITE")
-    before = watermarks(leaving, partitions)
-    time.sleep(options.stable_s)
+    if still_ends is not None:  # nothing written while the clients stood still: that window stands
+        before, window = still_ends, f"{options.stable_s:.0f} s with the groups' positions, and since the fence"
+    else:
+        before, window = watermarks(leaving, partitions), f"{options.stable_s:.0f} s"
+        time.sleep(options.stable_s)
     after = watermarks(leaving, partitions)
     grown = {tp: after[tp][1] - before[tp][1] for tp in partitions if after[tp][1] != before[tp][1]}
     if grown:
         tp = next(iter(grown))
-        raise undo(f"'{leaving.name}' still accepts writes ({tp[0]}/{tp[1]} grew by {grown[tp]} in {options.stable_s:.0f} s)",
+        raise undo(f"'{leaving.name}' still accepts writes ({tp[0]}/{tp[1]} grew by {grown[tp]} in {window})",
                    "a producer outside the catalog's principals writes; stop it, or fence it, then retry")
-    stage("source-stable", f"end offsets unchanged for {options.stable_s:.0f} s")
+    stage("source-stable", f"end offsets unchanged for {window}")
 
     replication.stop(leaving, joining)
     replication_stopped = True
@@ -305,22 +311,28 @@ def drain(link: Link, topics: list[str], timeout_s: float, poll_s: float = 0.5) 
         time.sleep(poll_s)
 
 
-def wait_clients_stopped(leaving: Link, platform: Platform, options: SwitchOptions) -> str | None:
+def wait_clients_stopped(leaving: Link, platform: Platform, options: SwitchOptions, partitions: list[tuple[str, int]],
+                         ) -> tuple[str, dict[tuple[str, int], tuple[int, int]] | None] | None:
     """Wait until every group is empty, or its positions stop moving: a static member
     (``group.instance.id``) that stopped stays listed until its session times out, and
-    Kafka's admin API to remove it is not in librdkafka. ``None`` if positions kept moving."""
+    Kafka's admin API to remove it is not in librdkafka. ``None`` if positions kept moving;
+    else what was seen, and the watermarks of ``partitions`` if no end offset moved in
+    that last window either (``None`` if one did)."""
     deadline = time.monotonic() + options.clients_timeout_s
     previous, _ = _min_positions(leaving, platform.topics)
+    previous_ends = watermarks(leaving, partitions)
     while True:
         time.sleep(options.stable_s)
         current, _ = _min_positions(leaving, platform.topics)
+        ends = watermarks(leaving, partitions)
+        still = ends if all(ends[tp][1] == previous_ends[tp][1] for tp in partitions) else None
         listed = _members(leaving, sorted(current))
         if not listed:
-            return f"{len(current)} groups empty on '{leaving.name}'"
+            return f"{len(current)} groups empty on '{leaving.name}'", still
         if current == previous:
             names = ", ".join(f"{g} ({n})" for g, n in sorted(listed.items())[:3])
             return (f"{len(current)} groups stopped on '{leaving.name}': positions unchanged for {options.stable_s:.0f} s; "
-                    f"{len(listed)} still list members until their session times out ({names})")
+                    f"{len(listed)} still list members until their session times out ({names})"), still
         if time.monotonic() > deadline:
             return None
-        previous = current
+        previous, previous_ends = current, ends

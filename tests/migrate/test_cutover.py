@@ -96,6 +96,8 @@ def test_cutover_rollback_and_cutover_again_keep_every_position_exact(source_lin
         assert _remaining(target_link, topic, group) == before  # neither re-read nor skipped
         assert _denies(source_link, topic) == ["User:redactor", "User:simulator"]
         assert clients.moves == [("prepare", "b"), ("quiesce", "current"), ("stop", "current"), ("start", "b")]
+        # nothing wrote while the groups stood still: that window proves the source stable
+        assert {s.name: s.detail for s in cut.stages}["source-stable"].endswith("positions, and since the fence")
 
         produce(target_link, topic, 300, start=10_000, transactional=True)  # traffic on B after the cutover
         read_on_b = _consume(target_link, topic, group, 200)
