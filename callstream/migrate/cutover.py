@@ -246,8 +246,8 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
                 raise undo(f"the last records did not replicate within {options.catch_up_timeout_s:.0f} s",
                            "check the joining cluster's health; `callstream migrate status` shows the lag")
         stage("replicated", f"{replicator.stats.copied} last records copied; nothing left on '{leaving.name}' "
-                            f"(the running replicator stopped in {stopped_s:.1f} s, a fresh one read the offset map "
-                            f"and opened in {opened_s:.1f} s)")
+                            f"(the running replicator stopped in {stopped_s:.1f} s, a fresh one opened in {opened_s:.1f} s: "
+                            + ", ".join(f"{part} {s:.2f} s" for part, s in replicator.opening_s.items()) + ")")
     finally:
         replicator.close()
     # the replicator's map: what it read from the target at start plus what it just copied

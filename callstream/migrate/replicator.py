@@ -142,10 +142,13 @@ class Replicator:
         self.stats = ReplicationStats()
         self._producer = Producer({**target.config, "transactional.id": transactional_id(source, target),
                                    "linger.ms": "5", "compression.type": "lz4", "transaction.timeout.ms": "60000"})
+        opening = time.monotonic()
         # first: fence a killed predecessor and abort its open transaction, so the map and
         # the positions read next are its last committed ones
         self._producer.init_transactions(60)
+        fenced = time.monotonic()
         self.offset_map = read_offset_map(target, source.cluster_id)
+        mapped = time.monotonic()
         self._group = Consumer({**target.config, "group.id": replicator_group(source), "enable.auto.commit": "false"})
         self._consumer = Consumer({**source.config, "group.id": replicator_group(source),
                                    "enable.auto.commit": "false", "isolation.level": "read_committed",
@@ -155,6 +158,9 @@ class Replicator:
         self._waiting: dict[tuple[str, int], deque[Message]] = defaultdict(deque)
         self._paused: set[tuple[str, int]] = set()
         self._assign()
+        #: where opening took its time (a switch opens one inside its write pause)
+        self.opening_s = {"transactions": fenced - opening, "offset map": mapped - fenced,
+                          "positions": time.monotonic() - mapped}
 
     def _assign(self) -> None:
         metadata = self._consumer.list_topics(timeout=10)
