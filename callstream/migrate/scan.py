@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from callstream.errors import MigrationError
 from callstream.migrate.links import Link
@@ -24,9 +24,22 @@ def scan(link: Link, ranges: dict[tuple[str, int], tuple[int, int | None]], *, w
     are not records) of each partition from ``start`` up to ``end`` (exclusive), or up to
     the partition's end when ``end`` is ``None``. Stop early by leaving the loop."""
     consumer = Consumer({**link.config, "group.id": "callstream-migrate-scan", "enable.auto.commit": "false",
-                         "isolation.level": "read_committed", "enable.partition.eof": "true"})
+                         "isolation.level": "read_committed", "enable.partition.eof": "true",
+                         # a partition read to its end answers after this wait, not the broker's
+                         # default 500 ms for a fetch that finds nothing new
+                         "fetch.wait.max.ms": "10"})
     try:
         todo = {tp for tp, (start, end) in ranges.items() if end is None or end > start}
+        # leaders known before the assignment: a partition assigned at a logical offset
+        # (the beginning) before the client has its metadata looks that offset up only
+        # after librdkafka's 500 ms retry. With both, reading a 3,000-record offset map
+        # took 0.20 s instead of 1.10 s (scratch, one local broker, median of 10).
+        for topic in sorted({t for t, _ in todo}):
+            try:
+                consumer.list_topics(topic, timeout=10)
+            except KafkaException as exc:
+                raise MigrationError(f"{what}: reading the metadata of {topic} on '{link.name}' failed: {exc}",
+                                     "check the cluster's health") from None
         consumer.assign([TopicPartition(t, p, ranges[(t, p)][0]) for t, p in todo])
         deadline = time.monotonic() + timeout_s
         while todo:
