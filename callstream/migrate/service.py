@@ -135,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     except CallstreamError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
+    # from here SIGTERM finishes the batch in hand (before, during start-up, it ends the
+    # process at once): the log says so, and when this replicator (re)started
+    print(json.dumps({"pid": os.getpid(), "started": f"{source.name} -> {target.name}",
+                      "copied": 0}), flush=True)
     last = 0.0
 
     def progress(r: Replicator) -> None:
