@@ -41,6 +41,7 @@ from confluent_kafka.admin import (
 )
 
 from callstream.archive.partitioning import partition_for_key
+from callstream.kafka.assign import assign_known
 from callstream.kafka.config import KEY_PARTITIONER
 
 Status = Literal["pass", "fail", "unsupported"]
@@ -106,7 +107,7 @@ class CompatRun:
         """Every message of ``topic`` from the start, until ``expected`` arrived or time ran out."""
         consumer = self.consumer(config={"isolation.level": isolation})
         metadata = self.admin.list_topics(topic, timeout=5).topics[topic]
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions])
+        assign_known(consumer, [TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions])
         messages: list[Any] = []
         deadline = time.monotonic() + timeout_s
         try:
