@@ -25,7 +25,7 @@ from callstream.contract.catalog import load_catalog
 from callstream.errors import MigrationError
 from callstream.governance.audit import operator
 from callstream.governance.protection import open_audit
-from callstream.migrate.cutover import Clients, SwitchOptions, SwitchReport, platform_of, switch
+from callstream.migrate.cutover import DRAIN_TIMEOUT_S, Clients, SwitchOptions, SwitchReport, platform_of, switch
 from callstream.migrate.handover import Handover, PlatformClients
 from callstream.migrate.links import CURRENT, Link, open_link
 from callstream.migrate.plan import (
@@ -211,7 +211,7 @@ class OperatorClients:
                            f"--bootstrap-servers or the kafka: section to the cluster '{cluster.name}')")
 
 
-def _switch(ctx: CliContext, kind: str, options: SwitchOptions, as_json: bool) -> SwitchReport:
+def _switch(ctx: CliContext, kind: str, given: dict[str, Any], as_json: bool) -> SwitchReport:
     """A cutover (clients on the source move to the target) or a rollback (back again)."""
     state = MigrationState.load(ctx.settings.state_dir)
     expected = state.source if kind == "cutover" else state.target
@@ -224,8 +224,14 @@ def _switch(ctx: CliContext, kind: str, options: SwitchOptions, as_json: bool) -
     topics = _topic_names(ctx, state)
     platform = platform_of(topics, load_catalog(ctx.settings.deployment.catalog), leaving.principals, _archive(ctx.settings))
     handover = Handover(ctx.settings.state_dir)
+    up_running = handover.platform_running()
+    # `up`'s processes commit what they processed as they stop, so a drain would only hold
+    # producers longer: 4.8-7.3 s more per switch in the rehearsal (NOTES.md, stop 67)
+    drain_timeout_s = given.pop("drain_timeout_s")
+    options = SwitchOptions(**given, drain_timeout_s=(0.0 if up_running else DRAIN_TIMEOUT_S)
+                            if drain_timeout_s is None else drain_timeout_s)
     clients: Clients = (PlatformClients(handover, say=lambda line: console.print(line, soft_wrap=True))
-                        if handover.platform_running() else OperatorClients(console, options))
+                        if up_running else OperatorClients(console, options))
     report = switch(leaving, joining, platform, clients, _replication(ctx.settings, state.topics),
                     options, log=lambda line: console.print(f"  {line}", soft_wrap=True))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -275,6 +281,10 @@ def _switch_options(f):  # noqa: ANN001, ANN202 - a click decorator
                      help="How long end offsets and positions must stand still."),
         click.option("--clients-timeout", "clients_timeout_s", type=click.FloatRange(min=1), default=300, show_default=True,
                      help="How long to wait for the leaving cluster's consumers to stop."),
+        click.option("--drain-timeout", "drain_timeout_s", type=click.FloatRange(min=0), default=None,
+                     help="How long consumers may take to read what is left before they are asked to stop (0: no "
+                          f"drain). Default: {DRAIN_TIMEOUT_S:.0f} s for consumers you stop yourself; none for a running "
+                          "`callstream up`, whose processes commit what they processed as they stop."),
         click.option("--producers-stopped", is_flag=True,
                      help="The leaving cluster cannot fence (no authorizer): you stopped its producers yourself."),
         click.option("--json", "as_json", is_flag=True),
@@ -288,7 +298,7 @@ def _switch_options(f):  # noqa: ANN001, ANN202 - a click decorator
 @pass_context
 def cutover(ctx: CliContext, as_json: bool, **options: Any) -> None:
     """Switch the platform to the target, stage by stage, with a check before each; rollback armed."""
-    _switch(ctx, "cutover", SwitchOptions(**options), as_json)
+    _switch(ctx, "cutover", options, as_json)
 
 
 @migrate.command()
@@ -296,7 +306,7 @@ def cutover(ctx: CliContext, as_json: bool, **options: Any) -> None:
 @pass_context
 def rollback(ctx: CliContext, as_json: bool, **options: Any) -> None:
     """Switch the platform back to the source, as exactly as the cutover (until `finish`)."""
-    _switch(ctx, "rollback", SwitchOptions(**options), as_json)
+    _switch(ctx, "rollback", options, as_json)
 
 
 @migrate.command()

@@ -479,7 +479,7 @@ def probe_fetch_min_bytes(run: CompatRun) -> tuple[str, dict[str, Any]]:
     producer.produce(topic, b"small", b"k")
     producer.flush(TIMEOUT_S)
     consumer = run.consumer(config={"fetch.min.bytes": 1_000_000, "fetch.wait.max.ms": 400})
-    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    assign_known(consumer, [TopicPartition(topic, 0, OFFSET_BEGINNING)])
     consumer.poll(5)  # the first fetch after assignment answers at once with what is there
     producer.produce(topic, b"another", b"k")
     producer.flush(TIMEOUT_S)

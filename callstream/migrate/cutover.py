@@ -71,11 +71,16 @@ class Replication(Protocol):
     def start(self, source: Link, target: Link) -> None: ...
 
 
+#: how long consumers the operator stops may take to read what is left before they are asked to
+#: stop (those that commit only now and then would read it again on the joining cluster)
+DRAIN_TIMEOUT_S = 60.0
+
+
 @dataclass(frozen=True)
 class SwitchOptions:
     max_lag: int = 50_000
     stable_s: float = 3.0
-    drain_timeout_s: float = 60.0
+    drain_timeout_s: float = DRAIN_TIMEOUT_S
     clients_timeout_s: float = 120.0
     catch_up_timeout_s: float = 300.0
     #: the leaving cluster cannot fence (no authorizer): the operator stopped its producers
@@ -212,15 +217,14 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
     if stopped is None:
         raise undo(f"clients still consume from '{leaving.name}' (their groups' positions kept moving for "
                    f"{options.clients_timeout_s:.0f} s)", "stop them (their positions move with the switch), then retry")
-    stopped_detail, still_ends = stopped
-    stage("clients-stopped", f"{stopped_detail} (asking them to stop took {asked_s:.1f} s)")
+    stage("clients-stopped", f"{stopped.detail} (asking them to stop took {asked_s:.1f} s)")
 
     if not options.producers_stopped:
         fence(leaving, platform.processor_principals, platform.topics)
         fenced.append((platform.processor_principals, platform.topics))
         stage("writers-fenced", f"{len(platform.processor_principals)} processor principals denied WRITE")
-    if still_ends is not None:  # nothing written while the clients stood still: that window stands
-        before, window = still_ends, f"{options.stable_s:.0f} s with the groups' positions, and since the fence"
+    if stopped.still_ends is not None:  # nothing written while the clients stood still: that window stands
+        before, window = stopped.still_ends, f"{options.stable_s:.0f} s with the groups' positions, and since the fence"
     else:
         before, window = watermarks(leaving, partitions), f"{options.stable_s:.0f} s"
         time.sleep(options.stable_s)
@@ -311,13 +315,21 @@ def drain(link: Link, topics: list[str], timeout_s: float, poll_s: float = 0.5) 
         time.sleep(poll_s)
 
 
+@dataclass(frozen=True)
+class ClientsStopped:
+    """What ``wait_clients_stopped`` saw once the leaving cluster's clients stood still."""
+
+    detail: str
+    #: the watermarks of the switch's partitions, when no end offset moved in the last
+    #: window either (that window then also shows the source stable); ``None`` if one did
+    still_ends: dict[tuple[str, int], tuple[int, int]] | None
+
+
 def wait_clients_stopped(leaving: Link, platform: Platform, options: SwitchOptions, partitions: list[tuple[str, int]],
-                         ) -> tuple[str, dict[tuple[str, int], tuple[int, int]] | None] | None:
+                         ) -> ClientsStopped | None:
     """Wait until every group is empty, or its positions stop moving: a static member
     (``group.instance.id``) that stopped stays listed until its session times out, and
-    Kafka's admin API to remove it is not in librdkafka. ``None`` if positions kept moving;
-    else what was seen, and the watermarks of ``partitions`` if no end offset moved in
-    that last window either (``None`` if one did)."""
+    Kafka's admin API to remove it is not in librdkafka. ``None`` if positions kept moving."""
     deadline = time.monotonic() + options.clients_timeout_s
     previous, _ = _min_positions(leaving, platform.topics)
     previous_ends = watermarks(leaving, partitions)
@@ -328,11 +340,12 @@ def wait_clients_stopped(leaving: Link, platform: Platform, options: SwitchOptio
         still = ends if all(ends[tp][1] == previous_ends[tp][1] for tp in partitions) else None
         listed = _members(leaving, sorted(current))
         if not listed:
-            return f"{len(current)} groups empty on '{leaving.name}'", still
+            return ClientsStopped(f"{len(current)} groups empty on '{leaving.name}'", still)
         if current == previous:
             names = ", ".join(f"{g} ({n})" for g, n in sorted(listed.items())[:3])
-            return (f"{len(current)} groups stopped on '{leaving.name}': positions unchanged for {options.stable_s:.0f} s; "
-                    f"{len(listed)} still list members until their session times out ({names})"), still
+            return ClientsStopped(
+                f"{len(current)} groups stopped on '{leaving.name}': positions unchanged for {options.stable_s:.0f} s; "
+                f"{len(listed)} still list members until their session times out ({names})", still)
         if time.monotonic() > deadline:
             return None
         previous, previous_ends = current, ends

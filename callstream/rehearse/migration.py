@@ -470,7 +470,7 @@ class MigrationRehearsal:
         stage("ingest-fenced", f"{len(platform.ingest_principals)} principals denied WRITE on 'a'")
         clients.stop(a.link)
         stopped = wait_clients_stopped(a.link, platform, SwitchOptions(stable_s=1.0), [])
-        stage("clients-stopped", stopped[0] if stopped is not None else "positions kept moving")
+        stage("clients-stopped", stopped.detail if stopped is not None else "positions kept moving")
         fence(a.link, platform.processor_principals, platform.topics)
         stage("writers-fenced", f"{len(platform.processor_principals)} processor principals denied WRITE")
         partitions = [(t, p) for t in platform.topics for p in range(self._partitions[t])]

@@ -57,12 +57,16 @@ def test_plan_start_cutover_rollback_verify_finish(source_link, target_link, cli
         assert cut.returncode == 0, cut.stderr + cut.stdout
         cut_report = json.loads(cut.stdout.splitlines()[-1])
         assert cut_report["verified"]
+        # consumers the operator stops get a drain by default; `--drain-timeout 0` skips it
+        assert "processors-drained" in [stage["name"] for stage in cut_report["stages"]]
         assert {k: v["target"] for k, v in report["groups"][group].items()} == cut_report["positions"][group]
 
         produce(target_link, topic, 50, start=5_000)  # the platform now writes to B
-        back = _cli(env, "migrate", "rollback", "--stable-seconds", "1", "--clients-timeout", "30", "--json")
+        back = _cli(env, "migrate", "rollback", "--stable-seconds", "1", "--clients-timeout", "30", "--drain-timeout", "0",
+                    "--json")
         assert back.returncode == 0, back.stderr + back.stdout
-        assert json.loads(back.stdout.splitlines()[-1])["verified"]
+        back_report = json.loads(back.stdout.splitlines()[-1])
+        assert back_report["verified"] and "processors-drained" not in [stage["name"] for stage in back_report["stages"]]
 
         deadline = time.monotonic() + 60
         while (verified := _cli(env, "migrate", "verify", "--json")).returncode != 0:
