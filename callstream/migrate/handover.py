@@ -22,6 +22,9 @@ from callstream.local.pids import pid_alive
 from callstream.migrate.links import Link
 
 STEPS = ("quiesce", "stop", "start")
+#: how often the migration looks for `up`'s answer (a small file read): two of the three
+#: answers are waited for inside the write pause
+ANSWER_CHECK_S = 0.05
 
 
 def _write(path: Path, document: dict[str, Any]) -> None:
@@ -91,7 +94,7 @@ class Handover:
             if not self.platform_running():
                 raise MigrationError(f"`callstream up` stopped before it answered '{step}'",
                                      "start the clients yourself, or `callstream migrate rollback`")
-            time.sleep(0.2)
+            time.sleep(ANSWER_CHECK_S)
         raise MigrationError(f"`callstream up` did not answer '{step}' within {timeout_s:.0f} s",
                              "read up's output; stop it and start the clients yourself")
 

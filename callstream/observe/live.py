@@ -123,8 +123,12 @@ class LiveMonitor:
         self.tap = StreamTap(client_config, self.summary.topic_of, self.summary.handle, start="latest")
         self.tap.assign()
 
-    def poll(self, seconds: float) -> LiveSummary:
+    def read(self, seconds: float) -> None:
+        """Consume for up to ``seconds`` without taking a rate sample."""
         self.tap.poll(seconds)
+
+    def sample(self) -> LiveSummary:
+        """The summary, with a rate sample taken now."""
         self.summary.window.append((time.monotonic(), self.summary.events))
         return self.summary
 
