@@ -62,6 +62,7 @@ def test_up_moves_its_processes_and_simulator_to_the_target(own_cluster, target_
     up = subprocess.Popen([sys.executable, "-m", "callstream", "up", "--duration", "240", "--speedup", "4", "--rate", "60",
                            "--no-archive", "--dashboard-port", str(broker.free_ports(1)[0])],
                           env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    finished = None
     try:
         deadline = time.monotonic() + 90
         while _redacted_on(own_cluster.client_config()) < 50:
@@ -96,6 +97,8 @@ def test_up_moves_its_processes_and_simulator_to_the_target(own_cluster, target_
         finished = cli("migrate", "finish")
         assert finished.returncode == 0, finished.stderr
     finally:
+        if finished is None:  # a step failed before `finish`: its background replicator would outlive the test
+            cli("migrate", "stop")
         if up.poll() is None:
             up.send_signal(signal.SIGTERM)  # as a service manager stops it
         output = up.communicate(timeout=120)[0]
