@@ -50,8 +50,8 @@ def test_nothing_broader_than_the_catalog_is_granted() -> None:
     assert not granted(grants, OBSERVER, "READ", RAW) and granted(grants, OBSERVER, "DESCRIBE", RAW)
     assert not granted(grants, "sentiment", "READ", RAW) and granted(grants, "sentiment", "READ", REDACTED)
     assert not granted(grants, "simulator", "READ", RAW) and granted(grants, "simulator", "WRITE", RAW)
-    for processor in EXACTLY_ONCE:
-        assert any(g.resource == "transactional_id" and g.principal == f"User:{processor}" for g in grants)
+    transactional = {g.principal.removeprefix("User:") for g in grants if g.resource == "transactional_id"}
+    assert transactional == set(EXACTLY_ONCE)
     # Kafka Connect: sinks read the redacted transcript, never the raw one; a CRM source writes
     assert granted(grants, "connect", "READ", REDACTED) and not granted(grants, "connect", "READ", RAW)
     assert granted(grants, "connect", "WRITE", "callstream.crm.updates") and not granted(grants, "connect", "WRITE", REDACTED)
@@ -180,3 +180,12 @@ def test_undeclared_grants_are_those_reaching_catalog_topics_or_callstream_group
         assert reaches_catalog(Grant("User:bi-tool", resource, name, pattern, "READ"), topics), (resource, name, pattern)
     for resource, name, pattern in elsewhere:
         assert not reaches_catalog(Grant("User:bi-tool", resource, name, pattern, "READ"), topics), (resource, name, pattern)
+
+
+def test_transactional_ids_are_granted_to_exactly_the_exactly_once_processors() -> None:
+    """An at-least-once processor never opens a transaction, so a transactional-id grant would
+    be one it does not use."""
+    from callstream.processors.registry import BUNDLES, load_processor, processor_names
+
+    declared = {name for name in [*processor_names(), *BUNDLES] if load_processor(name).guarantee == "exactly-once"}
+    assert set(EXACTLY_ONCE) == declared
