@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,12 @@ import click
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from rich.console import Console
+from rich.markup import escape
 
 from callstream.cli import CliContext, pass_context
 from callstream.cli.scale_cmd import policy_from, scaling_options
 from callstream.contract.catalog import Catalog, load_catalog
-from callstream.errors import CallstreamError
+from callstream.errors import CallstreamError, MigrationError
 from callstream.governance.acls import OBSERVER, grant_catalog
 from callstream.governance.audit import AuditLog
 from callstream.governance.protection import ProducerSeal, open_audit
@@ -25,7 +27,7 @@ from callstream.kafka import topics as topic_admin
 from callstream.kafka.config import static_member_id
 from callstream.local import broker
 from callstream.local.pids import interrupt_on_signals
-from callstream.local.processes import Child, ProcessGroup, RestartBudget
+from callstream.local.processes import Child, ProcessGroup, RestartBudget, standbys_waiting, waiting_marker
 from callstream.migrate.handover import Handover
 from callstream.migrate.links import settings_on
 from callstream.observe.client_metrics import worker_metrics_env
@@ -155,7 +157,7 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
             crashed = _first_crashed(processes, console)  # one that died while the others caught up
         else:
             gate.release()
-        processes.stop()
+        processes.close()
         if seal is not None:
             seal.flush()
         auditor.maybe_ship(force=True)  # the workers' last unwrap windows, written as they stopped
@@ -164,6 +166,16 @@ def up(ctx: CliContext, duration: float | None, curve: str, rate_per_min: float,
     if crashed is not None:
         # not a clean stop: a service manager restarts on failure, a script sees it
         raise click.exceptions.Exit(1)
+
+
+@dataclass
+class Standby:
+    """The platform's processes readied on a migration's joining cluster, not yet consuming."""
+
+    cluster: str
+    group: ProcessGroup
+    #: the file whose creation releases them (``--wait-for``)
+    go: Path
 
 
 class PlatformProcesses:
@@ -180,13 +192,17 @@ class PlatformProcesses:
         self.instances: LocalInstances | None = None
         self.scaler: ClusterScaler | None = None
         self.restart_budget = RestartBudget()
+        #: a migration's warm standby on the joining cluster, between its prepare and start steps
+        self.standby: Standby | None = None
 
-    def start(self) -> None:
+    def _child_env(self, settings: Settings, *, fresh_metrics: bool) -> dict[str, str]:
         # a local cluster's children find it (and their own credentials) in the state dir;
         # workers write their client metrics to <state dir>/metrics, the dashboard adds them up
-        metrics = worker_metrics_env(Path(self.settings.state_dir) / "metrics")
-        child_env = child_process_environment(self.settings) | metrics
-        self.group = ProcessGroup(self.settings.state_dir / "logs", child_env)
+        metrics = worker_metrics_env(Path(settings.state_dir) / "metrics", fresh=fresh_metrics)
+        return child_process_environment(settings) | metrics
+
+    def start(self) -> None:
+        self.group = ProcessGroup(self.settings.state_dir / "logs", self._child_env(self.settings, fresh_metrics=True))
         names = deployment(self.bundled)
         # with autoscaling, each processor's next instance waits started (a scale-out only joins)
         self.instances = LocalInstances(
@@ -201,12 +217,55 @@ class PlatformProcesses:
         else:
             for name in names:
                 self.instances.start(name, load_processor(name).consumer_group, 0)
+        self._spawn_archiver(self.group)
+        self._spawn_services()
+
+    def _spawn_archiver(self, group: ProcessGroup, wait_for: Path | None = None) -> None:
+        if self.no_archive:
+            return
+        topic_args = [arg for t in self.catalog.topics for arg in ("--topic", t.name)]
+        standby = ["--wait-for", str(wait_for)] if wait_for is not None else []
+        group.spawn("archiver", "callstream.archive.archiver", "--instance-id", static_member_id("archiver"),
+                    *topic_args, *standby)
+
+    def _spawn_services(self) -> None:
+        """What needs nothing warm and holds a port or the archive's maintenance: started with the processors."""
         if not self.no_archive:
-            topic_args = [arg for t in self.catalog.topics for arg in ("--topic", t.name)]
-            self.group.spawn("archiver", "callstream.archive.archiver", "--instance-id", static_member_id("archiver"),
-                             *topic_args)
             self.group.spawn("archive-maintenance", "callstream.archive.maintainer")
         self.group.spawn("dashboard", "callstream.observe.dashboard")
+
+    def prepare(self, cluster: str) -> str | None:
+        """Start the processors and the archiver on ``cluster`` as a warm standby while these
+        still serve: imports, access and topic checks done there, joining their groups only
+        when ``move_to`` releases them, so the switch's start pays a join and a state restore
+        instead of ten Python start-ups. One that does not get ready refuses the switch before
+        any write pauses. With autoscaling nothing is readied (its instances start on the move)."""
+        self.discard_standby()
+        if self.scaling is not None:
+            return None
+        settings = settings_on(self.original, cluster)
+        go = Path(settings.state_dir) / "migration" / f"release-{cluster}"
+        go.unlink(missing_ok=True)
+        # logs of their own: the processes they replace still write theirs
+        group = ProcessGroup(settings.state_dir / "logs" / cluster, self._child_env(settings, fresh_metrics=False))
+        instances = LocalInstances(group)
+        for name in deployment(self.bundled):
+            instances.spawn(name, load_processor(name).consumer_group, 0, wait_for=go)
+        self._spawn_archiver(group, go)
+        self.standby = Standby(cluster, group, go)
+        waiting, _ = standbys_waiting(group, go, STANDBY_READY_S)
+        if waiting < len(group.children):
+            not_ready = [c for c in group.children.values() if c.pid is None or not waiting_marker(go, c.pid).exists()]
+            self.discard_standby()
+            raise MigrationError(f"{', '.join(c.name for c in not_ready)} did not get ready on '{cluster}' within "
+                                 f"{STANDBY_READY_S:.0f} s (see {not_ready[0].log_path})",
+                                 f"fix what the log says about '{cluster}' (grants, topics), then run the switch again")
+        return f"{waiting} processes ready on '{cluster}', waiting to be released"
+
+    def discard_standby(self) -> None:
+        standby, self.standby = self.standby, None
+        if standby is not None:
+            standby.group.stop_all()
 
     def processors(self) -> list[Processor]:
         """The processors (or bundles) this deployment runs."""
@@ -234,20 +293,40 @@ class PlatformProcesses:
         return [c for c in self.group.dead() if c.name not in retired]
 
     def stop(self) -> None:
-        """Stop every process (they commit what they processed); none is then running or dead."""
+        """Stop every process (they commit what they processed); none is then running or
+        dead. A migration's warm standby stays (``close`` stops it too)."""
         if self.scaler is not None:
             self.scaler.close()
             self.scaler = None
         self.group.stop_all()
         self.group = ProcessGroup(self.settings.state_dir / "logs")
 
-    def move_to(self, cluster: str) -> None:
-        """Start again on ``cluster``, with processor state rebuilt from its changelogs."""
+    def close(self) -> None:
+        self.stop()
+        self.discard_standby()
+
+    def move_to(self, cluster: str) -> str:
+        """Run on ``cluster`` from now on, with processor state rebuilt from its changelogs:
+        its warm standby released, or the processes started; which of the two."""
         self.settings = settings_on(self.original, cluster)
+        # this host's state came from the leaving cluster's changelogs, whose offsets mean
+        # nothing on the other; a standby opens its state only once released
         shutil.rmtree(Path(self.settings.state_dir) / "processors", ignore_errors=True)
-        self.start()
+        standby, self.standby = self.standby, None
+        if standby is None or standby.cluster != cluster:
+            if standby is not None:  # a refused switch: the platform goes back where it was
+                standby.group.stop_all()
+            self.start()
+            return "started"
+        self.group, self.instances = standby.group, LocalInstances(standby.group)
+        standby.go.touch()
+        self._spawn_services()
+        return "warm standby released"
 
 
+#: how long a migration's warm standby may take to get ready on the joining cluster (ten
+#: Python start-ups beside the running platform: 5-10 s on two idle cores)
+STANDBY_READY_S = 120.0
 #: seconds between the status lines `up` prints
 STATUS_EVERY_S = 2.0
 #: how soon `up` sees a migration's request: the quiesce and stop it answers fall inside the
@@ -261,28 +340,33 @@ def _switch_step(request: dict, handover: Handover, processes: PlatformProcesses
     """One step a migration's switch asks of `up`; returns the live monitor to use from now on."""
     step, cluster = request["step"], request["cluster"]
     console.print(f"[bold]migration[/] {step} ({cluster})")
+    ok = True
     try:
         if step == "quiesce":
             auditor.hold()
-            held = gate.hold(60) if simulating else True
-            handover.answer(request, held, "simulator and audit shipping held" if held
-                            else "the simulator did not stop within 60 s")
+            ok = gate.hold(60) if simulating else True
+            detail = "simulator and audit shipping held" if ok else "the simulator did not stop within 60 s"
         elif step == "stop":
             processes.stop()
-            handover.answer(request, True, f"processes stopped on '{cluster}'")
+            detail = f"processes stopped on '{cluster}'"
+        elif step == "prepare":
+            detail = processes.prepare(cluster) or ""
         elif step == "start":
-            processes.move_to(cluster)
+            how = processes.move_to(cluster)
             settings = processes.settings
             gate.release(client_config(settings, "simulator"))
             monitor.close()  # it read the leaving cluster until now (reading is never fenced)
             monitor = LiveMonitor(client_config(settings, "dashboard"))
             auditor.move_to(client_config(settings, "auditor"))
-            handover.answer(request, True, f"processes and simulator on '{cluster}' "
-                                           f"(pids {', '.join(str(c.pid) for c in processes.group.children.values())})")
+            detail = (f"processes ({how}) and simulator on '{cluster}' "
+                      f"(pids {', '.join(str(c.pid) for c in processes.group.children.values())})")
         else:
-            handover.answer(request, False, f"unknown step {step}")
+            ok, detail = False, f"unknown step {step}"
     except CallstreamError as exc:
-        handover.answer(request, False, str(exc))
+        ok, detail = False, str(exc)
+    handover.answer(request, ok, detail)
+    if detail:
+        console.print(f"[bold]migration[/] {step} ({cluster}) {'done' if ok else '[red]refused[/]'}: {escape(detail)}", soft_wrap=True)
     return monitor
 
 

@@ -2,10 +2,11 @@
 
 ``callstream migrate cutover`` (or ``rollback``), run beside ``up`` on the same state dir,
 asks ``up`` for each client step of the switch through two small files under
-``<state dir>/migration/``: a request (``quiesce``, ``stop`` or ``start``, the cluster, a
-sequence number) and ``up``'s answer with the same number. ``up`` polls for requests in its
-live loop: it holds its simulator, stops its processes, and starts them (and moves the
-simulator) on the joining cluster. ``up`` records its PID in ``<state dir>/up.json`` so
+``<state dir>/migration/``: a request (``prepare``, ``quiesce``, ``stop`` or ``start``, the
+cluster, a sequence number) and ``up``'s answer with the same number. ``up`` polls for
+requests in its live loop: it readies a warm standby of its processes on the joining
+cluster while writes still flow, holds its simulator, stops its processes, and releases the
+standby (and moves the simulator) on the joining cluster. ``up`` records its PID in ``<state dir>/up.json`` so
 the migration knows someone will answer.
 """
 
@@ -21,7 +22,7 @@ from callstream.errors import MigrationError
 from callstream.local.pids import pid_alive
 from callstream.migrate.links import Link
 
-STEPS = ("quiesce", "stop", "start")
+STEPS = ("prepare", "quiesce", "stop", "start")
 #: how often the migration looks for `up`'s answer (a small file read): two of the three
 #: answers are waited for inside the write pause
 ANSWER_CHECK_S = 0.05
@@ -106,8 +107,11 @@ class PlatformClients:
         self.handover, self.say = handover, say
 
     def prepare(self, cluster: Link) -> str | None:
-        """Nothing: `up` starts its processes on the joining cluster when asked to start."""
-        return None
+        """`up` readies a warm standby on the joining cluster (nothing under autoscaling)."""
+        readied = self.handover.ask("prepare", cluster.name)
+        if readied:
+            self.say(f"  up: {readied}")
+        return readied or None
 
     def quiesce(self, cluster: Link) -> None:
         self.say(f"  up: {self.handover.ask('quiesce', cluster.name)}")

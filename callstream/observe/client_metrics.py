@@ -157,12 +157,15 @@ def serve_if_configured(registry: CollectorRegistry | None = None) -> int | None
     return int(port)
 
 
-def worker_metrics_env(directory: Path) -> dict[str, str]:
+def worker_metrics_env(directory: Path, *, fresh: bool = True) -> dict[str, str]:
     """An empty ``directory`` for the workers about to start, and the environment that has
     them write their metrics there (``read_worker_metrics`` adds them up): values left by
-    an earlier run's processes would be added to theirs."""
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    an earlier run's processes would be added to theirs. ``fresh=False`` keeps what is
+    there: a warm standby starting beside the workers it replaces (workers keep only
+    counters and histograms, so the platform's counts go on adding up across the switch)."""
+    if fresh:
+        shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
     return {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
 
 

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from callstream.errors import ConfigError
 from callstream.kafka.config import static_member_id
-from callstream.local.processes import ProcessGroup
+from callstream.local.processes import Child, ProcessGroup
 
 
 class Instances(Protocol):
@@ -71,8 +71,7 @@ class LocalInstances:
         elif child is not None:
             child, how = self.processes.restart(name), "restarted"  # the same instance id, so the same state dir
         else:
-            child = self.processes.spawn(name, "callstream.processors.worker", *self.worker_args(processor, group, index))
-            how = "started"
+            child, how = self.spawn(processor, group, index), "started"
         self._prepare(processor, group, index + 1)
         return f"{name} (pid {child.pid}, {how})"
 
@@ -94,9 +93,15 @@ class LocalInstances:
         self.standby_dir.mkdir(parents=True, exist_ok=True)
         release = self.standby_dir / f"{name}.go"
         release.unlink(missing_ok=True)
-        self.processes.spawn(name, "callstream.processors.worker", *self.worker_args(processor, group, index),
-                             "--wait-for", str(release))
+        self.spawn(processor, group, index, wait_for=release)
         self._release[name] = release
+
+    def spawn(self, processor: str, group: str, index: int, *, wait_for: Path | None = None) -> Child:
+        """Instance ``index`` as a new process; with ``wait_for``, a warm standby that joins
+        its group once that file exists."""
+        standby = ["--wait-for", str(wait_for)] if wait_for is not None else []
+        return self.processes.spawn(self.name_of(processor, index), "callstream.processors.worker",
+                                    *self.worker_args(processor, group, index), *standby)
 
     @property
     def standbys(self) -> list[str]:

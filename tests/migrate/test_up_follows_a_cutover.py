@@ -87,6 +87,9 @@ def test_up_moves_its_processes_and_simulator_to_the_target(own_cluster, target_
         assert report["verified"] and report["positions"]
         # up's processes commit what they processed as they stop: no drain holds producers longer
         assert "processors-drained" not in [stage["name"] for stage in report["stages"]]
+        # up readied its processes on B before writes paused, and released them to start there
+        prepared = [stage["detail"] for stage in report["stages"] if stage["name"] == "clients-prepared"]
+        assert prepared == [f"{len(deployment())} processes ready on 'b', waiting to be released"], report["stages"]
 
         # up runs on B now: its processors redact what its simulator keeps sending there
         on_b = _redacted_on(target_cluster.client_config())
@@ -103,6 +106,30 @@ def test_up_moves_its_processes_and_simulator_to_the_target(own_cluster, target_
             up.send_signal(signal.SIGTERM)  # as a service manager stops it
         output = up.communicate(timeout=120)[0]
     assert "migration quiesce" in output and "migration start (b)" in output, output[-3000:]
+    assert "migration start (b) done: processes (warm standby released)" in output, output[-3000:]
     assert "exited" not in output, output[-3000:]
     assert up.returncode == 0 and "stopping ..." in output, output[-3000:]  # the orderly stop, not a kill
     assert "stopped the processors, the archiver and the dashboard" in output, output[-3000:]
+
+
+def test_a_standby_that_cannot_start_on_the_joining_cluster_refuses_the_switch(tmp_path: Path) -> None:
+    """`up` readies its processes on the joining cluster before any write pauses; one that
+    dies there (here: the cluster's credentials file holds no passwords) refuses
+    the switch with its log named, and nothing of the standby is left running."""
+    from callstream.cli.up_cmd import PlatformProcesses
+    from callstream.errors import MigrationError
+    from callstream.settings import Settings
+
+    credentials = tmp_path / "credentials-of-b.json"
+    credentials.write_text("{}")
+    credentials.chmod(0o600)
+    settings = Settings.model_validate({"state_dir": tmp_path / "state", "clusters": {"b": {
+        "bootstrap_servers": "127.0.0.1:9", "security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
+        "credentials_file": str(credentials)}}})
+    processes = PlatformProcesses(settings, load_catalog(), no_archive=True, bundled=True)
+    with pytest.raises(MigrationError, match=r"did not get ready on 'b' .*logs/b/") as refused:
+        processes.prepare("b")
+    assert all(name in str(refused.value) for name in deployment(bundled=True)), refused.value
+    assert processes.standby is None
+    logs = list((tmp_path / "state" / "logs" / "b").glob("*.log"))
+    assert logs and all("credentials-of-b.json" in log.read_text() for log in logs), [log.read_text()[-500:] for log in logs]
