@@ -3,7 +3,9 @@
 Every stage checks before it acts, and a failed check before the clients move undoes the
 fences and restarts the clients it stopped, so the leaving cluster keeps serving:
 
-1. replication caught up (within ``max_lag`` records);
+1. replication caught up (within ``max_lag`` records), and the joining cluster's groups
+   list no members (an earlier switch's static members stay listed until their session
+   ends, and a group's positions can only be set while it is empty);
 2. the producers the caller controls quiesced, then the ingest producers fenced on the
    leaving cluster (DENY WRITE, ``callstream.migrate.fence``);
 3. optionally, processors drained (their groups have read everything), bounded by
@@ -32,6 +34,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
+
+from confluent_kafka import KafkaException
 
 from callstream.contract.catalog import Catalog
 from callstream.errors import MigrationError
@@ -178,6 +182,15 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
             f"(most on {worst[0]}/{worst[1]}: {behind[worst]}); the switch needs at most {options.max_lag}",
             "keep `callstream migrate start` running until `callstream migrate status` shows it caught up")
     stage("caught-up", f"{lag} records behind")
+    groups = sorted(group_positions(leaving.config, set(platform.topics)))
+    listed = wait_groups_empty(joining, groups, options.clients_timeout_s)
+    if listed:
+        names = ", ".join(f"{g} ({n})" for g, n in sorted(listed.items())[:3])
+        raise MigrationError(
+            f"{len(listed)} groups still list members on '{joining.name}' after {options.clients_timeout_s:.0f} s "
+            f"({names}): their positions cannot be set there while they do",
+            f"stop the consumers of those groups on '{joining.name}', then retry")
+    stage("joining-empty", f"{len(groups)} groups list no members on '{joining.name}'")
     # a rollback left the joining cluster fenced; its clients may get ready (a warm standby)
     # while this switch runs, and its only writer until they start is the replicator
     lifted = unfence(joining, platform.ingest_principals + platform.processor_principals, platform.topics)
@@ -261,11 +274,15 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
     frozen = watermarks(leaving, catalog_partitions)
 
     translating = time.monotonic()
-    report.positions = translate_positions(group_positions(leaving.config, set(platform.topics)), offset_map, joining)
-    apply_positions(joining, report.positions)
-    groups_s, archive_at = time.monotonic() - translating, time.monotonic()
-    if platform.archive is not None:
-        report.archive = translate_archive(platform.archive, offset_map, joining)
+    try:
+        report.positions = translate_positions(group_positions(leaving.config, set(platform.topics)), offset_map, joining)
+        apply_positions(joining, report.positions)
+        groups_s, archive_at = time.monotonic() - translating, time.monotonic()
+        if platform.archive is not None:
+            report.archive = translate_archive(platform.archive, offset_map, joining)
+    except (MigrationError, KafkaException) as exc:
+        raise undo(f"the positions could not be moved to '{joining.name}': {exc}",
+                   "read the reason; nothing moved, so the switch can be run again") from exc
     stage("positions-translated", f"{len(report.positions)} groups in {groups_s:.1f} s, {len(report.archive)} archive "
                                   f"tables in {time.monotonic() - archive_at:.1f} s")
 
@@ -323,6 +340,15 @@ class ClientsStopped:
     #: the watermarks of the switch's partitions, when no end offset moved in the last
     #: window either (that window then also shows the source stable); ``None`` if one did
     still_ends: dict[tuple[str, int], tuple[int, int]] | None
+
+
+def wait_groups_empty(link: Link, groups: list[str], timeout_s: float, poll_s: float = 1.0) -> dict[str, int]:
+    """Wait until none of ``groups`` lists members on ``link``, at most ``timeout_s``: the
+    groups that still do, with how many (empty when all are)."""
+    deadline = time.monotonic() + timeout_s
+    while (listed := _members(link, groups)) and time.monotonic() < deadline:
+        time.sleep(poll_s)
+    return listed
 
 
 def wait_clients_stopped(leaving: Link, platform: Platform, options: SwitchOptions, partitions: list[tuple[str, int]],

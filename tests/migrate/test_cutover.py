@@ -128,6 +128,32 @@ def test_cutover_refused_while_replication_lags(source_link, target_link, unique
     assert _denies(source_link, topic) == []
 
 
+def test_cutover_refused_before_anything_pauses_while_a_group_has_members_on_the_target(source_link, target_link,
+                                                                                         unique_name):
+    """A group's positions can only be set while it is empty: a member on the joining cluster
+    (a consumer run there, or an earlier switch's static member until its session ends)
+    refuses the switch before any client is asked to do anything or any fence is set."""
+    topic, group = unique_name("calls"), unique_name("callstream-assist")
+    create(source_link, topic)
+    produce(source_link, topic, 100)
+    _consume(source_link, topic, group, 50)
+    prepare_target(make_plan(source_link, target_link, load_catalog(), [topic]), target_link)
+    member = Consumer({**target_link.config, "group.id": group, "auto.offset.reset": "earliest"})
+    member.subscribe([topic])
+    clients = NoClients()
+    try:
+        deadline = time.monotonic() + 30
+        while not member.assignment():
+            assert time.monotonic() < deadline, "the target's consumer never joined its group"
+            member.poll(0.5)
+        with pytest.raises(MigrationError, match=rf"1 groups still list members on 'b' after 2 s \({group} \(1\)\)"):
+            switch(source_link, target_link, _platform(topic), clients, ReplicationThreads([topic]),
+                   SwitchOptions(stable_s=0.5, drain_timeout_s=0, clients_timeout_s=2))
+    finally:
+        member.close()
+    assert clients.moves == [] and _denies(source_link, topic) == []
+
+
 def test_cutover_refused_while_the_source_still_accepts_writes(source_link, target_link, unique_name):
     topic = unique_name("calls")
     create(source_link, topic)

@@ -1,4 +1,4 @@
-"""A running `callstream up` switches itself when `callstream migrate cutover` moves the platform."""
+"""A running `callstream up` switches itself when `callstream migrate cutover` moves the platform, and back."""
 
 from __future__ import annotations
 
@@ -97,6 +97,18 @@ def test_up_moves_its_processes_and_simulator_to_the_target(own_cluster, target_
         while _redacted_on(target_cluster.client_config()) <= on_b:
             assert up.poll() is None and time.monotonic() < deadline, "nothing new was redacted on the target"
             time.sleep(2)
+        # and back: the rollback readies the standby on A, where B's new records are replicated to
+        back = cli("migrate", "rollback", "--stable-seconds", "1", "--clients-timeout", "60", "--json")
+        assert back.returncode == 0, back.stderr[-2000:]
+        report = json.loads(back.stdout.splitlines()[-1])
+        assert report["verified"] and report["joining"] == "current", report["stages"]
+        prepared = [stage["detail"] for stage in report["stages"] if stage["name"] == "clients-prepared"]
+        assert prepared == [f"{len(deployment())} processes ready on 'current', waiting to be released"], report["stages"]
+        on_a = _redacted_on(own_cluster.client_config())
+        deadline = time.monotonic() + 60
+        while _redacted_on(own_cluster.client_config()) <= on_a:
+            assert up.poll() is None and time.monotonic() < deadline, "nothing new was redacted back on the source"
+            time.sleep(2)
         finished = cli("migrate", "finish")
         assert finished.returncode == 0, finished.stderr
     finally:
@@ -107,6 +119,7 @@ def test_up_moves_its_processes_and_simulator_to_the_target(own_cluster, target_
         output = up.communicate(timeout=120)[0]
     assert "migration quiesce" in output and "migration start (b)" in output, output[-3000:]
     assert "migration start (b) done: processes (warm standby released)" in output, output[-3000:]
+    assert "migration start (current) done: processes (warm standby released)" in output, output[-3000:]
     assert "exited" not in output, output[-3000:]
     assert up.returncode == 0 and "stopping ..." in output, output[-3000:]  # the orderly stop, not a kill
     assert "stopped the processors, the archiver and the dashboard" in output, output[-3000:]
