@@ -280,7 +280,8 @@ def _switch_options(f):  # noqa: ANN001, ANN202 - a click decorator
         click.option("--stable-seconds", "stable_s", type=click.FloatRange(min=0.5), default=3.0, show_default=True,
                      help="How long end offsets and positions must stand still."),
         click.option("--clients-timeout", "clients_timeout_s", type=click.FloatRange(min=1), default=300, show_default=True,
-                     help="How long to wait for the leaving cluster's consumers to stop."),
+                     help="How long to wait for the leaving cluster's consumers to stop, and, before anything "
+                          "pauses, for the joining cluster's groups to list no members."),
         click.option("--drain-timeout", "drain_timeout_s", type=click.FloatRange(min=0), default=None,
                      help="How long consumers may take to read what is left before they are asked to stop (0: no "
                           f"drain). Default: {DRAIN_TIMEOUT_S:.0f} s for consumers you stop yourself; none for a running "
