@@ -6,8 +6,8 @@ asks ``up`` for each client step of the switch through two small files under
 cluster, a sequence number) and ``up``'s answer with the same number. ``up`` polls for
 requests in its live loop: it readies a warm standby of its processes on the joining
 cluster while writes still flow, holds its simulator, stops its processes, and releases the
-standby (and moves the simulator) on the joining cluster. ``up`` records its PID in ``<state dir>/up.json`` so
-the migration knows someone will answer.
+standby (and moves the simulator) on the joining cluster. ``up`` records its PID in
+``<state dir>/up.json`` so the migration knows someone will answer.
 """
 
 from __future__ import annotations
