@@ -47,7 +47,7 @@ def _redacted_on(conf: dict[str, str]) -> int:
         consumer.close()
 
 
-def test_up_moves_its_processes_and_simulator_to_the_target(own_cluster, target_cluster, target_settings_env, cli_env,
+def test_up_moves_its_processes_and_simulator_to_the_target_and_back(own_cluster, target_cluster, target_settings_env, cli_env,
                                                              tmp_path: Path) -> None:
     grant_catalog(target_cluster.client_config(), load_catalog(), state_dir=target_cluster.state_dir, delete_stale=False)
     env = {k: v for k, v in cli_env.items() if not k.startswith("CALLSTREAM_")} | target_settings_env | {
@@ -79,36 +79,29 @@ def test_up_moves_its_processes_and_simulator_to_the_target(own_cluster, target_
             time.sleep(2)
         started = cli("migrate", "start", "--to", "b")
         assert started.returncode == 0, started.stderr
-        cut = cli("migrate", "cutover", "--stable-seconds", "1", "--clients-timeout", "60", "--json")
-        if cut.returncode != 0:
-            up.send_signal(signal.SIGINT)
-            pytest.fail(f"cutover failed: {cut.stderr[-2000:]}\nup said: {up.communicate(timeout=60)[0][-4000:]}")
-        report = json.loads(cut.stdout.splitlines()[-1])
-        assert report["verified"] and report["positions"]
-        # up's processes commit what they processed as they stop: no drain holds producers longer
-        assert "processors-drained" not in [stage["name"] for stage in report["stages"]]
-        # up readied its processes on B before writes paused, and released them to start there
-        prepared = [stage["detail"] for stage in report["stages"] if stage["name"] == "clients-prepared"]
-        assert prepared == [f"{len(deployment())} processes ready on 'b', waiting to be released"], report["stages"]
+        def switch(kind: str, joining: str, cluster: broker.LocalCluster) -> None:
+            """The switch, with `up` readying its processes on ``joining`` before writes pause and
+            releasing them there; then `up`'s processors redact what its simulator sends there."""
+            done = cli("migrate", kind, "--stable-seconds", "1", "--clients-timeout", "60", "--json")
+            if done.returncode != 0:
+                up.send_signal(signal.SIGINT)
+                pytest.fail(f"{kind} failed: {done.stderr[-2000:]}\nup said: {up.communicate(timeout=60)[0][-4000:]}")
+            report = json.loads(done.stdout.splitlines()[-1])
+            assert report["verified"] and report["positions"] and report["joining"] == joining
+            stages = {stage["name"]: stage["detail"] for stage in report["stages"]}
+            # up's processes commit what they processed as they stop: no drain holds producers longer
+            assert "processors-drained" not in stages, report["stages"]
+            assert stages.get("clients-prepared") == f"{len(deployment())} processes ready on '{joining}', waiting to be released"
+            redacted = _redacted_on(cluster.client_config())
+            deadline = time.monotonic() + 60
+            while _redacted_on(cluster.client_config()) <= redacted:
+                assert up.poll() is None and time.monotonic() < deadline, f"nothing new was redacted on '{joining}'"
+                time.sleep(2)
 
-        # up runs on B now: its processors redact what its simulator keeps sending there
-        on_b = _redacted_on(target_cluster.client_config())
-        deadline = time.monotonic() + 60
-        while _redacted_on(target_cluster.client_config()) <= on_b:
-            assert up.poll() is None and time.monotonic() < deadline, "nothing new was redacted on the target"
-            time.sleep(2)
-        # and back: the rollback readies the standby on A, where B's new records are replicated to
-        back = cli("migrate", "rollback", "--stable-seconds", "1", "--clients-timeout", "60", "--json")
-        assert back.returncode == 0, back.stderr[-2000:]
-        report = json.loads(back.stdout.splitlines()[-1])
-        assert report["verified"] and report["joining"] == "current", report["stages"]
-        prepared = [stage["detail"] for stage in report["stages"] if stage["name"] == "clients-prepared"]
-        assert prepared == [f"{len(deployment())} processes ready on 'current', waiting to be released"], report["stages"]
-        on_a = _redacted_on(own_cluster.client_config())
-        deadline = time.monotonic() + 60
-        while _redacted_on(own_cluster.client_config()) <= on_a:
-            assert up.poll() is None and time.monotonic() < deadline, "nothing new was redacted back on the source"
-            time.sleep(2)
+        switch("cutover", "b", target_cluster)
+        # and back at once: the rollback waits for the static members up left on A to time out
+        # (before writes pause), and B's records are replicated to A from then on
+        switch("rollback", "current", own_cluster)
         finished = cli("migrate", "finish")
         assert finished.returncode == 0, finished.stderr
     finally:
