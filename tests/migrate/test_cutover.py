@@ -154,6 +154,39 @@ def test_cutover_refused_before_anything_pauses_while_a_group_has_members_on_the
     assert clients.moves == [] and _denies(source_link, topic) == []
 
 
+def test_a_failure_moving_positions_inside_the_pause_leaves_the_source_serving(source_link, target_link, unique_name,
+                                                                                monkeypatch):
+    """Past the fences, a failure setting the groups' positions on the joining cluster is
+    undone like every refusal: the leaving cluster's fences lifted, its replication running
+    again and its clients started there."""
+    from callstream.migrate import cutover
+
+    def refused(target: Link, translated: dict) -> None:
+        raise MigrationError(f"group {next(iter(translated))} on '{target.name}' refused positions: a test's refusal")
+
+    monkeypatch.setattr(cutover, "apply_positions", refused)
+    topic, group = unique_name("calls"), unique_name("callstream-assist")
+    create(source_link, topic)
+    produce(source_link, topic, 100)
+    _consume(source_link, topic, group, 50)
+    prepare_target(make_plan(source_link, target_link, load_catalog(), [topic]), target_link)
+    replication, clients = ReplicationThreads([topic]), NoClients()
+    try:
+        replication.start(source_link, target_link)
+        with pytest.raises(MigrationError, match=r"refused: the positions could not be moved to 'b'.*a test's "
+                                                 r"refusal.*fences lifted, 'current' keeps serving"):
+            switch(source_link, target_link, _platform(topic), clients, replication, FAST)
+        assert clients.moves == [("prepare", "b"), ("quiesce", "current"), ("stop", "current"), ("start", "current")]
+        assert _denies(source_link, topic) == []
+        produce(source_link, topic, 10, start=1_000)  # the source takes writes again, and they replicate
+        deadline = time.monotonic() + 30
+        while _remaining(target_link, topic, unique_name("probe")) != _remaining(source_link, topic, unique_name("probe")):
+            assert time.monotonic() < deadline, "replication did not resume after the refused switch"
+            time.sleep(0.5)
+    finally:
+        replication.stop_all()
+
+
 def test_cutover_refused_while_the_source_still_accepts_writes(source_link, target_link, unique_name):
     topic = unique_name("calls")
     create(source_link, topic)
