@@ -183,7 +183,11 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
             "keep `callstream migrate start` running until `callstream migrate status` shows it caught up")
     stage("caught-up", f"{lag} records behind")
     groups = sorted(group_positions(leaving.config, set(platform.topics)))
-    listed = wait_groups_empty(joining, groups, options.clients_timeout_s)
+    listed = _members(joining, groups)
+    if listed:
+        log(f"waiting up to {options.clients_timeout_s:.0f} s for {len(listed)} groups to list no members on "
+            f"'{joining.name}' (an earlier switch's static members leave when their session ends) ...")
+        listed = wait_groups_empty(joining, groups, options.clients_timeout_s)
     if listed:
         names = ", ".join(f"{g} ({n})" for g, n in sorted(listed.items())[:3])
         raise MigrationError(

@@ -108,6 +108,7 @@ class PlatformClients:
 
     def prepare(self, cluster: Link) -> str | None:
         """`up` readies a warm standby on the joining cluster (nothing under autoscaling)."""
+        self.say(f"  up: readying its processes on '{cluster.name}' while writes still flow ...")
         readied = self.handover.ask("prepare", cluster.name)
         if readied:
             self.say(f"  up: {readied}")
