@@ -27,7 +27,7 @@ from callstream.kafka import topics as topic_admin
 from callstream.kafka.config import static_member_id
 from callstream.local import broker
 from callstream.local.pids import interrupt_on_signals
-from callstream.local.processes import Child, ProcessGroup, RestartBudget, standbys_waiting, waiting_marker
+from callstream.local.processes import Child, ProcessGroup, RestartBudget, standbys_waiting, wait_for_args, waits
 from callstream.migrate.handover import Handover
 from callstream.migrate.links import settings_on
 from callstream.observe.client_metrics import worker_metrics_env
@@ -224,9 +224,8 @@ class PlatformProcesses:
         if self.no_archive:
             return
         topic_args = [arg for t in self.catalog.topics for arg in ("--topic", t.name)]
-        standby = ["--wait-for", str(wait_for)] if wait_for is not None else []
         group.spawn("archiver", "callstream.archive.archiver", "--instance-id", static_member_id("archiver"),
-                    *topic_args, *standby)
+                    *topic_args, *wait_for_args(wait_for))
 
     def _spawn_services(self) -> None:
         """What needs nothing warm and holds a port or the archive's maintenance: started with the processors."""
@@ -255,7 +254,7 @@ class PlatformProcesses:
         self.standby = Standby(cluster, group, go)
         waiting, _ = standbys_waiting(group, go, STANDBY_READY_S)
         if waiting < len(group.children):
-            not_ready = [c for c in group.children.values() if c.pid is None or not waiting_marker(go, c.pid).exists()]
+            not_ready = [c for c in group.children.values() if not waits(c, go)]
             self.discard_standby()
             raise MigrationError(f"{', '.join(c.name for c in not_ready)} did not get ready on '{cluster}' within "
                                  f"{STANDBY_READY_S:.0f} s (see {not_ready[0].log_path})",
@@ -312,12 +311,11 @@ class PlatformProcesses:
         # this host's state came from the leaving cluster's changelogs, whose offsets mean
         # nothing on the other; a standby opens its state only once released
         shutil.rmtree(Path(self.settings.state_dir) / "processors", ignore_errors=True)
-        standby, self.standby = self.standby, None
-        if standby is None or standby.cluster != cluster:
-            if standby is not None:  # a refused switch: the platform goes back where it was
-                standby.group.stop_all()
+        if self.standby is None or self.standby.cluster != cluster:
+            self.discard_standby()  # a refused switch: the platform goes back where it was
             self.start()
             return "started"
+        standby, self.standby = self.standby, None
         self.group, self.instances = standby.group, LocalInstances(standby.group)
         standby.go.touch()
         self._spawn_services()

@@ -49,13 +49,23 @@ def waiting_marker(go: Path, pid: int) -> Path:
     return go.with_name(f"{go.name}.waiting-{pid}")
 
 
+def wait_for_args(go: Path | None) -> list[str]:
+    """The arguments that start a worker or the archiver as a warm standby released by ``go``."""
+    return ["--wait-for", str(go)] if go is not None else []
+
+
+def waits(child: Child, go: Path) -> bool:
+    """Whether ``child`` is ready and waits for ``go``."""
+    return child.pid is not None and waiting_marker(go, child.pid).exists()
+
+
 def standbys_waiting(group: ProcessGroup, go: Path, timeout_s: float, poll_s: float = 0.1) -> tuple[int, int]:
     """Wait until every live child of ``group`` waits for ``go`` (``wait_for_go``), at most
     ``timeout_s``: how many wait, of how many live."""
     deadline = time.monotonic() + timeout_s
     while True:
         alive = [c for c in group.children.values() if c.alive()]
-        waiting = sum(1 for c in alive if c.pid is not None and waiting_marker(go, c.pid).exists())
+        waiting = sum(1 for c in alive if waits(c, go))
         if waiting == len(alive) or time.monotonic() > deadline:
             return waiting, len(alive)
         time.sleep(poll_s)

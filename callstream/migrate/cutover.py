@@ -183,11 +183,9 @@ def switch(leaving: Link, joining: Link, platform: Platform, clients: Clients, r
             "keep `callstream migrate start` running until `callstream migrate status` shows it caught up")
     stage("caught-up", f"{lag} records behind")
     groups = sorted(group_positions(leaving.config, set(platform.topics)))
-    listed = _members(joining, groups)
-    if listed:
-        log(f"waiting up to {options.clients_timeout_s:.0f} s for {len(listed)} groups to list no members on "
-            f"'{joining.name}' (an earlier switch's static members leave when their session ends) ...")
-        listed = wait_groups_empty(joining, groups, options.clients_timeout_s)
+    listed = wait_groups_empty(joining, groups, options.clients_timeout_s, waiting=lambda listed: log(
+        f"waiting up to {options.clients_timeout_s:.0f} s for {len(listed)} groups to list no members on "
+        f"'{joining.name}' (an earlier switch's static members leave when their session ends) ..."))
     if listed:
         names = ", ".join(f"{g} ({n})" for g, n in sorted(listed.items())[:3])
         raise MigrationError(
@@ -346,12 +344,18 @@ class ClientsStopped:
     still_ends: dict[tuple[str, int], tuple[int, int]] | None
 
 
-def wait_groups_empty(link: Link, groups: list[str], timeout_s: float, poll_s: float = 1.0) -> dict[str, int]:
-    """Wait until none of ``groups`` lists members on ``link``, at most ``timeout_s``: the
-    groups that still do, with how many (empty when all are)."""
+def wait_groups_empty(link: Link, groups: list[str], timeout_s: float, *,
+                      waiting: Callable[[dict[str, int]], None] = lambda _: None, poll_s: float = 1.0) -> dict[str, int]:
+    """Wait until none of ``groups`` lists members on ``link``, at most ``timeout_s``
+    (``waiting`` is told what the first look found, if it must wait): the groups that still
+    do, with how many (empty when all are)."""
     deadline = time.monotonic() + timeout_s
-    while (listed := _members(link, groups)) and time.monotonic() < deadline:
+    listed = _members(link, groups)
+    if listed:
+        waiting(listed)
+    while listed and time.monotonic() < deadline:
         time.sleep(poll_s)
+        listed = _members(link, groups)
     return listed
 
 

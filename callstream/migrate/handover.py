@@ -22,8 +22,7 @@ from callstream.errors import MigrationError
 from callstream.local.pids import pid_alive
 from callstream.migrate.links import Link
 
-STEPS = ("prepare", "quiesce", "stop", "start")
-#: how often the migration looks for `up`'s answer (a small file read): two of the three
+#: how often the migration looks for `up`'s answer (a small file read): two of the four
 #: answers are waited for inside the write pause
 ANSWER_CHECK_S = 0.05
 

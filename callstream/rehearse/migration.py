@@ -45,7 +45,7 @@ from callstream.kafka.config import KafkaSettings, build_settings
 from callstream.kafka.produce import produce_patiently
 from callstream.local import broker
 from callstream.local.credentials import ADMIN, Credentials, credentials_path
-from callstream.local.processes import ProcessGroup, standbys_waiting
+from callstream.local.processes import ProcessGroup, standbys_waiting, wait_for_args
 from callstream.migrate.cutover import (
     Platform,
     Stage,
@@ -279,10 +279,9 @@ class MigrationRehearsal:
         self.starts += 1
         settings = self.settings_for(side, self.starts)
         group = ProcessGroup(self.work_dir / "logs" / f"{self.starts}-{side.name}", child_process_environment(settings))
-        standby = ["--wait-for", str(go)] if go is not None else []
         for name in available():
-            group.spawn(name, "callstream.processors.worker", name, *standby)
-        group.spawn("archiver", "callstream.archive.archiver", "--flush-age-s", "2", *standby,
+            group.spawn(name, "callstream.processors.worker", name, *wait_for_args(go))
+        group.spawn("archiver", "callstream.archive.archiver", "--flush-age-s", "2", *wait_for_args(go),
                     *[a for t in self.catalog.topics for a in ("--topic", t.name)])
         return group
 

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from callstream.errors import ConfigError
 from callstream.kafka.config import static_member_id
-from callstream.local.processes import Child, ProcessGroup
+from callstream.local.processes import Child, ProcessGroup, wait_for_args
 
 
 class Instances(Protocol):
@@ -99,9 +99,8 @@ class LocalInstances:
     def spawn(self, processor: str, group: str, index: int, *, wait_for: Path | None = None) -> Child:
         """Instance ``index`` as a new process; with ``wait_for``, a warm standby that joins
         its group once that file exists."""
-        standby = ["--wait-for", str(wait_for)] if wait_for is not None else []
         return self.processes.spawn(self.name_of(processor, index), "callstream.processors.worker",
-                                    *self.worker_args(processor, group, index), *standby)
+                                    *self.worker_args(processor, group, index), *wait_for_args(wait_for))
 
     @property
     def standbys(self) -> list[str]:
